@@ -1,0 +1,168 @@
+#include "client/cli.h"
+
+#include <exception>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/command.h"
+#include "client/commands.h"
+#include "client/connection.h"
+#include "client/output.h"
+
+namespace pantherd::client {
+namespace {
+
+constexpr char kErrorPrefix[] = "pantherctl: error: ";
+
+// Shown under every command's --help, since CLI11 lists only a command's own
+// options there.
+constexpr char kGlobalOptionsFooter[] =
+    "Global options (before or after the command): --server ADDR, --token TOKEN, "
+    "--output table|json, --timeout SECONDS; see pantherctl --help.";
+
+// The global options as bound to CLI11.
+struct GlobalOptions {
+  std::string server;
+  std::string token;
+  std::string output = "table";
+  double timeout_seconds = kDefaultTimeoutSeconds;
+  CLI::Option* server_option = nullptr;
+  CLI::Option* token_option = nullptr;
+
+  ConnectionFlags ToConnectionFlags() const {
+    ConnectionFlags flags;
+    if (server_option->count() > 0) flags.server = server;
+    if (token_option->count() > 0) flags.token = token;
+    flags.timeout_seconds = timeout_seconds;
+    return flags;
+  }
+};
+
+void AddGlobalOptions(CLI::App& app, GlobalOptions& options) {
+  options.server_option =
+      app.add_option("--server", options.server,
+                     absl::StrCat("pantherd address, host:port (env ", kServerEnvVar, "; default ",
+                                  kDefaultServer, ")"))
+          ->type_name("ADDR")
+          ->check([](const std::string& value) {
+            return value.empty() ? std::string("must not be empty") : std::string();
+          });
+  options.token_option =
+      app.add_option("--token", options.token,
+                     absl::StrCat("API token, sent as a bearer token (env ", kTokenEnvVar, ")"))
+          ->type_name("TOKEN");
+  app.add_option("--output", options.output, "Output format: table or json (default table)")
+      ->type_name("FORMAT")
+      ->check(CLI::IsMember({"table", "json"}));
+  app.add_option(
+         "--timeout", options.timeout_seconds,
+         absl::StrCat("Deadline of each call in seconds (default ", kDefaultTimeoutSeconds, ")"))
+      ->type_name("SECONDS")
+      ->check([](const std::string& value) {
+        double seconds = 0;
+        return absl::SimpleAtod(value, &seconds) && seconds > 0
+                   ? std::string()
+                   : std::string("must be a positive number of seconds");
+      });
+}
+
+// "pantherctl rules" for the `rules` command.
+std::string CommandPath(const CLI::App& command) {
+  std::string path = command.get_name();
+  for (const CLI::App* app = command.get_parent(); app != nullptr; app = app->get_parent()) {
+    path = absl::StrCat(app->get_name(), " ", path);
+  }
+  return path;
+}
+
+// CLI11's message for `e`, except when a command is missing or unknown,
+// which CLI11 reports as "A subcommand is required" without naming either.
+std::string UsageErrorMessage(const CLI::App& root, const CLI::ParseError& e) {
+  const CLI::App* deepest = &root;
+  while (!deepest->get_subcommands().empty()) deepest = deepest->get_subcommands().front();
+  if (deepest->get_require_subcommand_min() == 0) return e.what();
+  for (const CLI::App* app = deepest; app != nullptr; app = app->get_parent()) {
+    std::vector<std::string> extra = app->remaining();
+    if (!extra.empty()) {
+      return absl::StrCat("unknown command '", extra.front(), "' for '", CommandPath(*deepest),
+                          "'");
+    }
+  }
+  std::vector<std::string> names;
+  for (const CLI::App* command : deepest->get_subcommands([](const CLI::App*) { return true; })) {
+    names.push_back(command->get_name());
+  }
+  return absl::StrCat("'", CommandPath(*deepest),
+                      "' needs a command: ", absl::StrJoin(names, ", "));
+}
+
+int Fail(std::ostream& err, absl::string_view message, int code) {
+  err << kErrorPrefix << OneLine(message) << '\n' << std::flush;
+  return code;
+}
+
+int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  CLI::App app("pantherctl: the command-line client of pantherd, the detection-as-code server.",
+               "pantherctl");
+  // Set before the commands are added, so that every command inherits them:
+  // unknown options fall through to the parent (global options work after
+  // the command), and the footer reminds of the global options.
+  app.fallthrough();
+  app.require_subcommand(1);
+  app.footer(kGlobalOptionsFooter);
+
+  GlobalOptions globals;
+  AddGlobalOptions(app, globals);
+  CommandRegistry registry;
+  AddAdminCommands(app, registry);
+  AddRulesCommands(app, registry);
+  AddAlertsCommands(app, registry);
+  AddSourcesCommands(app, registry);
+  app.footer("");  // The top-level help lists the global options itself.
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 wants them reversed.
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+      return app.exit(e, out, err);  // --help.
+    }
+    return Fail(err, absl::StrCat(UsageErrorMessage(app, e), " (see --help)"), kExitUsage);
+  }
+
+  const CommandAction* action = registry.Selected(app);
+  if (action == nullptr) return Fail(err, "no command given (see --help)", kExitUsage);
+  absl::StatusOr<OutputFormat> format = ParseOutputFormat(globals.output);
+  if (!format.ok()) return Fail(err, format.status().message(), kExitUsage);
+
+  CommandEnv env(out, *format, globals.ToConnectionFlags());
+  absl::Status status = (*action)(env);
+  out << std::flush;
+  if (!status.ok()) return Fail(err, status.message(), kExitFailure);
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  try {
+    return Run(args, out, err);
+  } catch (const std::exception& e) {
+    // Nothing below is meant to throw; keep the one-line contract if it does.
+    return Fail(err, absl::StrCat("internal error: ", e.what()), kExitFailure);
+  }
+}
+
+int RunCli(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  return RunCli(args, std::cout, std::cerr);
+}
+
+}  // namespace pantherd::client

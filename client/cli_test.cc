@@ -1,0 +1,444 @@
+#include "client/cli.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/connection.h"
+#include "client/fake_pantherd.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+
+namespace pantherd::client {
+namespace {
+
+namespace v1 = ::pantherd::v1;
+using ::pantherd::client::testing::FakeAdminService;
+using ::pantherd::client::testing::FakeDetectionService;
+using ::pantherd::client::testing::FakeHealthService;
+using ::pantherd::client::testing::FakePantherd;
+using ::pantherd::client::testing::ReserveClosedPort;
+using ::testing::AllOf;
+using ::testing::ContainsRegex;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+struct CliResult {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+CliResult RunPantherctl(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  CliResult result;
+  result.code = RunCli(args, out, err);
+  result.out = out.str();
+  result.err = err.str();
+  return result;
+}
+
+// Expects `result` to be a failure with `code`: nothing on stdout and exactly
+// one "pantherctl: error: ..." line on stderr.
+void ExpectOneErrorLine(const CliResult& result, int code) {
+  EXPECT_EQ(result.code, code);
+  EXPECT_EQ(result.out, "");
+  EXPECT_THAT(result.err, StartsWith("pantherctl: error: "));
+  ASSERT_FALSE(result.err.empty());
+  EXPECT_EQ(result.err.back(), '\n');
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
+class PantherctlCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ClearEnv(); }
+  void TearDown() override { ClearEnv(); }
+  static void ClearEnv() {
+    unsetenv(kServerEnvVar);
+    unsetenv(kTokenEnvVar);
+  }
+};
+
+// --- Usage -----------------------------------------------------------------
+
+struct HelpCase {
+  std::vector<std::string> command;
+  std::vector<std::string> options;  // What its --help must mention.
+};
+
+class PantherctlHelpTest : public PantherctlCliTest,
+                           public ::testing::WithParamInterface<HelpCase> {};
+
+TEST_P(PantherctlHelpTest, HelpExitsZeroAndMentionsOptions) {
+  std::vector<std::string> args = GetParam().command;
+  args.push_back("--help");
+  CliResult result = RunPantherctl(args);
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+  for (const std::string& option : GetParam().options) {
+    EXPECT_THAT(result.out, HasSubstr(option)) << "help of '" << absl::StrJoin(args, " ") << "'";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Pantherctl, PantherctlHelpTest,
+    ::testing::Values(
+        HelpCase{{},
+                 {"--server", "--token", "--output", "--timeout", "PANTHER_SERVER", "PANTHER_TOKEN",
+                  "status", "whoami", "rules", "alerts", "sources"}},
+        HelpCase{{"status"}, {"pantherctl status", "--help", "Global options"}},
+        HelpCase{{"whoami"}, {"pantherctl whoami", "--help"}},
+        HelpCase{{"rules"}, {"list", "get", "delete", "enable", "disable"}},
+        HelpCase{{"rules", "list"}, {"--type", "--log-type", "--enabled", "--disabled"}},
+        HelpCase{{"rules", "get"}, {"ID", "--history", "--content"}},
+        HelpCase{{"rules", "delete"}, {"ID"}}, HelpCase{{"rules", "enable"}, {"ID"}},
+        HelpCase{{"rules", "disable"}, {"ID"}}, HelpCase{{"alerts"}, {"list", "get", "update"}},
+        HelpCase{{"alerts", "list"}, {"--rule", "--status", "--min-severity", "--limit"}},
+        HelpCase{{"alerts", "get"}, {"ID"}},
+        HelpCase{{"alerts", "update"}, {"ID", "--status", "--assignee", "--comment"}},
+        HelpCase{{"sources"}, {"list"}},
+        HelpCase{{"sources", "list"}, {"pantherctl sources list", "--help"}}),
+    [](const ::testing::TestParamInfo<HelpCase>& info) {
+      return info.param.command.empty() ? std::string("pantherctl")
+                                        : absl::StrJoin(info.param.command, "_");
+    });
+
+TEST_F(PantherctlCliTest, UnknownCommandIsAUsageError) {
+  CliResult result = RunPantherctl({"frobnicate"});
+  ExpectOneErrorLine(result, 2);
+  EXPECT_EQ(result.err,
+            "pantherctl: error: unknown command 'frobnicate' for 'pantherctl' (see --help)\n");
+}
+
+TEST_F(PantherctlCliTest, UnknownSubcommandIsAUsageError) {
+  CliResult result = RunPantherctl({"rules", "frob"});
+  ExpectOneErrorLine(result, 2);
+  EXPECT_EQ(result.err,
+            "pantherctl: error: unknown command 'frob' for 'pantherctl rules' (see --help)\n");
+}
+
+TEST_F(PantherctlCliTest, MissingCommandIsAUsageError) {
+  ExpectOneErrorLine(RunPantherctl({}), 2);
+  CliResult result = RunPantherctl({"rules"});
+  ExpectOneErrorLine(result, 2);
+  EXPECT_EQ(result.err,
+            "pantherctl: error: 'pantherctl rules' needs a command: list, get, delete, enable, "
+            "disable (see --help)\n");
+}
+
+TEST_F(PantherctlCliTest, BadOptionsAreUsageErrors) {
+  ExpectOneErrorLine(RunPantherctl({"--output", "yaml", "status"}), 2);
+  ExpectOneErrorLine(RunPantherctl({"--timeout", "0", "status"}), 2);
+  ExpectOneErrorLine(RunPantherctl({"--server", "", "status"}), 2);
+  ExpectOneErrorLine(RunPantherctl({"status", "--bogus"}), 2);
+  ExpectOneErrorLine(RunPantherctl({"rules", "list", "--enabled", "--disabled"}), 2);
+  ExpectOneErrorLine(RunPantherctl({"rules", "list", "--type", "policy"}), 2);
+  ExpectOneErrorLine(RunPantherctl({"rules", "get"}), 2);
+  ExpectOneErrorLine(RunPantherctl({"alerts", "list", "--status", "pending"}), 2);
+  ExpectOneErrorLine(RunPantherctl({"alerts", "list", "--limit", "0"}), 2);
+  ExpectOneErrorLine(RunPantherctl({"alerts", "update", "a1"}), 2);
+}
+
+// --- Unreachable server ----------------------------------------------------
+
+TEST_F(PantherctlCliTest, UnreachableServerNamesTheAddress) {
+  const int port = ReserveClosedPort();
+  ASSERT_GT(port, 0);
+  const std::string address = absl::StrCat("127.0.0.1:", port);
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--server", address, "status"},
+                                             {"status", "--server", address},
+                                             {"rules", "list", "--server", address}}) {
+    CliResult result = RunPantherctl(args);
+    ExpectOneErrorLine(result, 1);
+    EXPECT_EQ(result.err, absl::StrCat("pantherctl: error: cannot reach pantherd at ", address,
+                                       " (connection refused)\n"));
+  }
+}
+
+TEST_F(PantherctlCliTest, ServerComesFromEnvironment) {
+  const int port = ReserveClosedPort();
+  ASSERT_GT(port, 0);
+  const std::string address = absl::StrCat("127.0.0.1:", port);
+  setenv(kServerEnvVar, address.c_str(), 1);
+  CliResult result = RunPantherctl({"whoami"});
+  ExpectOneErrorLine(result, 1);
+  EXPECT_THAT(result.err, HasSubstr(address));
+}
+
+// --- Against fake servers --------------------------------------------------
+
+class PantherctlStatusTest : public PantherctlCliTest {
+ protected:
+  void SetUp() override {
+    PantherctlCliTest::SetUp();
+    v1::GetServerStatusResponse& s = admin_.status;
+    s.set_version("0.1.0");
+    s.mutable_start_time()->set_seconds(1714564800);  // 2024-05-01T12:00:00Z
+    s.mutable_uptime()->set_seconds(192);
+    s.set_data_dir("/var/lib/pantherd");
+    s.set_listen_address("127.0.0.1:50051");
+    s.set_rule_count(12);
+    s.set_global_count(3);
+    s.set_data_model_count(2);
+    s.set_source_count(1);
+    s.set_alert_count(45);
+    s.set_health("SERVING");
+  }
+
+  FakeAdminService admin_;
+  FakeHealthService health_;
+};
+
+TEST_F(PantherctlStatusTest, PrintsTable) {
+  FakePantherd server({&admin_, &health_});
+  ASSERT_TRUE(server.ok());
+  CliResult result = RunPantherctl({"--server", server.address(), "status"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+  EXPECT_EQ(result.out,
+            "Version:         0.1.0\n"
+            "Uptime:          3m12s\n"
+            "Started:         2024-05-01T12:00:00Z\n"
+            "Data dir:        /var/lib/pantherd\n"
+            "Listen address:  127.0.0.1:50051\n"
+            "Rules:           12\n"
+            "Globals:         3\n"
+            "Data models:     2\n"
+            "Sources:         1\n"
+            "Alerts:          45\n"
+            "Health:          SERVING\n");
+  std::lock_guard<std::mutex> lock(health_.mu);
+  EXPECT_EQ(health_.last_service, "");
+}
+
+TEST_F(PantherctlStatusTest, PrintsOneJsonObject) {
+  FakePantherd server({&admin_, &health_});
+  ASSERT_TRUE(server.ok());
+  CliResult result = RunPantherctl({"status", "--output", "json", "--server", server.address()});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.out,
+            "{\n"
+            " \"version\": \"0.1.0\",\n"
+            " \"startTime\": \"2024-05-01T12:00:00Z\",\n"
+            " \"uptime\": \"192s\",\n"
+            " \"uptimeSeconds\": 192,\n"
+            " \"dataDir\": \"/var/lib/pantherd\",\n"
+            " \"listenAddress\": \"127.0.0.1:50051\",\n"
+            " \"ruleCount\": 12,\n"
+            " \"globalCount\": 3,\n"
+            " \"dataModelCount\": 2,\n"
+            " \"sourceCount\": 1,\n"
+            " \"alertCount\": 45,\n"
+            " \"health\": \"SERVING\"\n"
+            "}\n");
+  google::protobuf::Struct parsed;  // It is valid JSON.
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(result.out, &parsed).ok());
+  EXPECT_EQ(parsed.fields().at("ruleCount").number_value(), 12);
+  EXPECT_EQ(parsed.fields().at("health").string_value(), "SERVING");
+}
+
+TEST_F(PantherctlStatusTest, ReportsNotServing) {
+  health_.serving_status = grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+  FakePantherd server({&admin_, &health_});
+  ASSERT_TRUE(server.ok());
+  CliResult result = RunPantherctl({"--server", server.address(), "status"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("Health:          NOT_SERVING\n"));
+}
+
+TEST_F(PantherctlStatusTest, FailedHealthCheckStillPrintsStatus) {
+  FakePantherd server({&admin_});  // No health service: Check is UNIMPLEMENTED.
+  ASSERT_TRUE(server.ok());
+  CliResult result = RunPantherctl({"--server", server.address(), "--output", "json", "status"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+  EXPECT_THAT(result.out,
+              AllOf(HasSubstr("\"ruleCount\": 12,"), HasSubstr("\"health\": \"UNKNOWN\"\n}\n")));
+}
+
+TEST_F(PantherctlStatusTest, ServerErrorIsOneLineWithCodeName) {
+  admin_.status_error = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "viewer may not");
+  FakePantherd server({&admin_, &health_});
+  ASSERT_TRUE(server.ok());
+  CliResult result = RunPantherctl({"--server", server.address(), "--token", "t", "status"});
+  ExpectOneErrorLine(result, 1);
+  EXPECT_EQ(result.err, "pantherctl: error: PERMISSION_DENIED: viewer may not\n");
+}
+
+TEST_F(PantherctlStatusTest, WhoAmISendsTokenFromFlagOrEnvironment) {
+  admin_.whoami.mutable_user()->set_name("alice");
+  admin_.whoami.mutable_user()->set_role(v1::ROLE_ANALYST);
+  admin_.whoami.mutable_token()->set_id("tok1");
+  admin_.whoami.mutable_token()->set_name("laptop");
+  FakePantherd server({&admin_});
+  ASSERT_TRUE(server.ok());
+
+  setenv(kTokenEnvVar, "from-env", 1);
+  CliResult result = RunPantherctl({"--server", server.address(), "whoami"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, AllOf(ContainsRegex("User: +alice\n"), ContainsRegex("Role: +ANALYST\n"),
+                                ContainsRegex("Token: +tok1 \\(laptop\\)\n"),
+                                ContainsRegex("Token expires: +never\n")));
+  {
+    std::lock_guard<std::mutex> lock(admin_.mu);
+    EXPECT_EQ(admin_.last_authorization, "Bearer from-env");
+  }
+
+  result = RunPantherctl({"--server", server.address(), "whoami", "--token", "from-flag"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  std::lock_guard<std::mutex> lock(admin_.mu);
+  EXPECT_EQ(admin_.last_authorization, "Bearer from-flag");
+}
+
+class PantherctlDetectionTest : public PantherctlCliTest {
+ protected:
+  void SetUp() override {
+    PantherctlCliTest::SetUp();
+    ASSERT_TRUE(server_.ok());
+  }
+
+  v1::Rule MakeRule(const std::string& id, v1::AnalysisType type, bool enabled) {
+    v1::Rule rule;
+    rule.set_id(id);
+    rule.set_type(type);
+    rule.set_enabled(enabled);
+    rule.set_version(2);
+    if (type == v1::ANALYSIS_TYPE_RULE) {
+      rule.set_severity(v1::SEVERITY_HIGH);
+      rule.add_log_types("Okta.SystemLog");
+    }
+    return rule;
+  }
+
+  v1::Alert MakeAlert(const std::string& id) {
+    v1::Alert alert;
+    alert.set_id(id);
+    alert.set_rule_id("okta.brute_force");
+    alert.set_title(absl::StrCat("Brute force ", id));
+    alert.set_severity(v1::SEVERITY_MEDIUM);
+    alert.set_status(v1::ALERT_STATUS_OPEN);
+    alert.set_event_count(5);
+    alert.mutable_created_time()->set_seconds(1714564800);
+    return alert;
+  }
+
+  FakeDetectionService detection_;
+  FakePantherd server_{{&detection_}};
+};
+
+TEST_F(PantherctlDetectionTest, RulesListFollowsPagesInTable) {
+  detection_.rules = {MakeRule("a.rule", v1::ANALYSIS_TYPE_RULE, true),
+                      MakeRule("b.global", v1::ANALYSIS_TYPE_GLOBAL, false),
+                      MakeRule("c.rule", v1::ANALYSIS_TYPE_RULE, false)};
+  CliResult result = RunPantherctl({"--server", server_.address(), "rules", "list", "--type",
+                                    "rule", "--log-type", "Okta.SystemLog", "--disabled"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.out,
+            "ID        TYPE    ENABLED  SEVERITY  LOG TYPES       VERSION\n"
+            "a.rule    rule    yes      HIGH      Okta.SystemLog  2\n"
+            "b.global  global  -        -         -               2\n"
+            "c.rule    rule    no       HIGH      Okta.SystemLog  2\n");
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  ASSERT_EQ(detection_.list_rules_requests.size(), 2u);  // Two pages of two.
+  const v1::ListRulesRequest& first = detection_.list_rules_requests[0];
+  EXPECT_EQ(first.type(), v1::ANALYSIS_TYPE_RULE);
+  EXPECT_EQ(first.log_type(), "Okta.SystemLog");
+  EXPECT_EQ(first.enabled(), v1::ListRulesRequest::ENABLED_FILTER_DISABLED);
+  EXPECT_EQ(detection_.list_rules_requests[1].page().page_token(), "2");
+}
+
+TEST_F(PantherctlDetectionTest, RulesListJsonIsTheMergedResponse) {
+  detection_.rules = {MakeRule("a.rule", v1::ANALYSIS_TYPE_RULE, true),
+                      MakeRule("b.rule", v1::ANALYSIS_TYPE_RULE, true),
+                      MakeRule("c.rule", v1::ANALYSIS_TYPE_RULE, true)};
+  CliResult result =
+      RunPantherctl({"--server", server_.address(), "--output", "json", "rules", "list"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, StartsWith("{\n \"rules\": [\n"));
+  EXPECT_THAT(result.out,
+              AllOf(HasSubstr("\"id\": \"a.rule\""), HasSubstr("\"id\": \"c.rule\""),
+                    HasSubstr("\"nextPageToken\": \"\""), HasSubstr("\"totalCount\": 3"),
+                    HasSubstr("\"logTypes\": [\n"), HasSubstr("\"SEVERITY_HIGH\"")));
+  EXPECT_EQ(result.out.back(), '\n');
+}
+
+TEST_F(PantherctlDetectionTest, UnimplementedRpcIsOneLine) {
+  // GetRule is not overridden by the fake, like today's server.
+  CliResult result = RunPantherctl({"--server", server_.address(), "rules", "get", "x"});
+  ExpectOneErrorLine(result, 1);
+  EXPECT_THAT(result.err, StartsWith("pantherctl: error: UNIMPLEMENTED"));
+
+  detection_.alerts_error =
+      grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "ListAlerts is not implemented yet (issue 7)");
+  result = RunPantherctl({"--server", server_.address(), "alerts", "list"});
+  ExpectOneErrorLine(result, 1);
+  EXPECT_EQ(result.err,
+            "pantherctl: error: UNIMPLEMENTED: ListAlerts is not implemented yet (issue 7)\n");
+}
+
+TEST_F(PantherctlDetectionTest, AlertsListAppliesFiltersAndLimit) {
+  detection_.alerts = {MakeAlert("a1"), MakeAlert("a2"), MakeAlert("a3")};
+  CliResult result = RunPantherctl({"--server", server_.address(), "alerts", "list", "--rule",
+                                    "okta.brute_force", "--status", "open", "--status", "TRIAGED",
+                                    "--min-severity", "medium", "--limit", "3"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(
+      result.out,
+      "ID  CREATED               SEVERITY  STATUS  RULE              EVENTS  ASSIGNEE  TITLE\n"
+      "a1  2024-05-01T12:00:00Z  MEDIUM    OPEN    okta.brute_force  5       -         "
+      "Brute force a1\n"
+      "a2  2024-05-01T12:00:00Z  MEDIUM    OPEN    okta.brute_force  5       -         "
+      "Brute force a2\n"
+      "a3  2024-05-01T12:00:00Z  MEDIUM    OPEN    okta.brute_force  5       -         "
+      "Brute force a3\n");
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  ASSERT_EQ(detection_.list_alerts_requests.size(), 2u);
+  const v1::ListAlertsRequest& first = detection_.list_alerts_requests[0];
+  EXPECT_THAT(first.rule_ids(), ::testing::ElementsAre("okta.brute_force"));
+  EXPECT_THAT(first.statuses(),
+              ::testing::ElementsAre(v1::ALERT_STATUS_OPEN, v1::ALERT_STATUS_TRIAGED));
+  EXPECT_EQ(first.min_severity(), v1::SEVERITY_MEDIUM);
+  EXPECT_EQ(first.page().page_size(), 3);
+}
+
+TEST_F(PantherctlDetectionTest, AlertsListJsonKeepsNextPageTokenWhenLimited) {
+  detection_.alerts = {MakeAlert("a1"), MakeAlert("a2"), MakeAlert("a3")};
+  CliResult result = RunPantherctl(
+      {"--server", server_.address(), "--output", "json", "alerts", "list", "--limit", "2"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, AllOf(HasSubstr("\"id\": \"a1\""), HasSubstr("\"id\": \"a2\""),
+                                ::testing::Not(HasSubstr("\"id\": \"a3\"")),
+                                HasSubstr("\"nextPageToken\": \"2\"")));
+}
+
+TEST_F(PantherctlDetectionTest, AlertsUpdateSendsOnlyGivenChanges) {
+  CliResult result = RunPantherctl({"--server", server_.address(), "alerts", "update", "a1",
+                                    "--assignee", "", "--comment", "looking"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, ContainsRegex("ID: +a1\n"));
+  result = RunPantherctl(
+      {"--server", server_.address(), "alerts", "update", "a2", "--status", "closed"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, ContainsRegex("Status: +CLOSED\n"));
+
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  ASSERT_EQ(detection_.update_alert_requests.size(), 2u);
+  const v1::UpdateAlertRequest& unassign = detection_.update_alert_requests[0];
+  EXPECT_TRUE(unassign.has_assignee());
+  EXPECT_EQ(unassign.assignee(), "");
+  EXPECT_EQ(unassign.status(), v1::ALERT_STATUS_UNSPECIFIED);
+  EXPECT_EQ(unassign.comment(), "looking");
+  const v1::UpdateAlertRequest& close = detection_.update_alert_requests[1];
+  EXPECT_FALSE(close.has_assignee());
+  EXPECT_EQ(close.status(), v1::ALERT_STATUS_CLOSED);
+}
+
+}  // namespace
+}  // namespace pantherd::client

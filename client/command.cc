@@ -1,0 +1,45 @@
+#include "client/command.h"
+
+#include <utility>
+#include <vector>
+
+#include "client/status_macros.h"
+
+namespace pantherd::client {
+
+CommandEnv::CommandEnv(std::ostream& out, OutputFormat format, ConnectionFlags flags)
+    : out_(out), format_(format), flags_(std::move(flags)) {}
+
+absl::StatusOr<Connection*> CommandEnv::Connect() {
+  if (connection_ == nullptr) {
+    PANTHERCTL_ASSIGN_OR_RETURN(connection_, Connection::Open(ResolveConnectionOptions(flags_)));
+  }
+  return connection_.get();
+}
+
+CLI::App* CommandRegistry::AddGroup(CLI::App& parent, const std::string& name,
+                                    const std::string& description) {
+  CLI::App* group = parent.add_subcommand(name, description);
+  group->require_subcommand(1);
+  return group;
+}
+
+CLI::App* CommandRegistry::AddCommand(CLI::App& parent, const std::string& name,
+                                      const std::string& description, CommandAction action) {
+  CLI::App* command = parent.add_subcommand(name, description);
+  actions_[command] = std::move(action);
+  return command;
+}
+
+const CommandAction* CommandRegistry::Selected(const CLI::App& root) const {
+  const CLI::App* current = &root;
+  while (true) {
+    std::vector<CLI::App*> selected = current->get_subcommands();
+    if (selected.empty()) break;
+    current = selected.front();
+  }
+  auto it = actions_.find(current);
+  return it == actions_.end() ? nullptr : &it->second;
+}
+
+}  // namespace pantherd::client

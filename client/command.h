@@ -1,0 +1,78 @@
+// The plumbing shared by every pantherctl command.
+//
+// A command is a small function `absl::Status Foo(const FooArgs&, CommandEnv&)`
+// registered under a CLI11 subcommand with CommandRegistry::AddCommand. The
+// CLI parses first; then the action of the selected command runs with a
+// CommandEnv that knows where and how to print and opens the connection to
+// pantherd on first use (commands that need no server never connect).
+//
+//   CLI::App* rules = registry.AddGroup(root, "rules", "Manage rules");
+//   auto args = std::make_shared<std::string>();
+//   CLI::App* get = registry.AddCommand(*rules, "get", "Show one rule",
+//       [args](CommandEnv& env) { return GetRule(*args, env); });
+//   get->add_option("ID", *args, "Rule id")->required();
+#ifndef PANTHERD_CLIENT_COMMAND_H_
+#define PANTHERD_CLIENT_COMMAND_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "client/connection.h"
+#include "client/output.h"
+
+namespace pantherd::client {
+
+// The runtime context of one command. Not thread-safe.
+class CommandEnv {
+ public:
+  // Output goes to `out`, which must outlive this object.
+  CommandEnv(std::ostream& out, OutputFormat format, ConnectionFlags flags);
+
+  std::ostream& out() const { return out_; }
+  OutputFormat format() const { return format_; }
+  bool json() const { return format_ == OutputFormat::kJson; }
+
+  // Returns the connection, opening it on the first call from the resolved
+  // flags (ResolveConnectionOptions); errors as Connection::Open. The
+  // connection is owned by this object.
+  absl::StatusOr<Connection*> Connect();
+
+ private:
+  std::ostream& out_;
+  OutputFormat format_;
+  ConnectionFlags flags_;
+  std::unique_ptr<Connection> connection_;
+};
+
+// The body of a command: prints its result to env.out() and returns OK, or
+// returns an error whose message is one line (printed by RunCli).
+using CommandAction = std::function<absl::Status(CommandEnv& env)>;
+
+// Declares the command tree and remembers the action of each command.
+class CommandRegistry {
+ public:
+  // Adds a command group (e.g. "rules"): it has subcommands, needs exactly
+  // one of them and has no action of its own.
+  CLI::App* AddGroup(CLI::App& parent, const std::string& name, const std::string& description);
+
+  // Adds a command that runs `action` when it is the one selected.
+  CLI::App* AddCommand(CLI::App& parent, const std::string& name, const std::string& description,
+                       CommandAction action);
+
+  // After `root` parsed successfully: the action of the innermost selected
+  // subcommand, or nullptr when it has none.
+  const CommandAction* Selected(const CLI::App& root) const;
+
+ private:
+  std::map<const CLI::App*, CommandAction> actions_;
+};
+
+}  // namespace pantherd::client
+
+#endif  // PANTHERD_CLIENT_COMMAND_H_

@@ -1,0 +1,150 @@
+// The connection of pantherctl to a pantherd server.
+//
+// This module turns the global flags into ConnectionOptions (flag, then
+// environment variable, then default), opens a gRPC channel, waits briefly for
+// it to connect so that an unreachable server is reported at once and by
+// address, and runs unary calls with the caller's bearer token and a deadline.
+// Every failure comes back as an absl::Status whose message is one
+// human-readable line, ready for "pantherctl: error: <message>".
+//
+//   ConnectionOptions options = ResolveConnectionOptions(flags);
+//   absl::StatusOr<std::unique_ptr<Connection>> conn = Connection::Open(options);
+//   pantherd::v1::WhoAmIResponse response;
+//   absl::Status s = (*conn)->Call("WhoAmI", &AdminStub::WhoAmI, (*conn)->admin(),
+//                                  pantherd::v1::WhoAmIRequest(), &response);
+//
+// Only insecure (plain-text) channels exist today. TLS is a later issue; its
+// seam is ConnectionOptions::ca_cert_file, which Open refuses when set rather
+// than pretending to honour it.
+#ifndef PANTHERD_CLIENT_CONNECTION_H_
+#define PANTHERD_CLIENT_CONNECTION_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "pantherd/v1/admin_service.grpc.pb.h"
+#include "pantherd/v1/detection_service.grpc.pb.h"
+
+namespace pantherd::client {
+
+// Environment variables and defaults behind the global flags.
+inline constexpr char kServerEnvVar[] = "PANTHER_SERVER";
+inline constexpr char kTokenEnvVar[] = "PANTHER_TOKEN";
+inline constexpr char kDefaultServer[] = "127.0.0.1:50051";
+inline constexpr double kDefaultTimeoutSeconds = 30;
+// The longest pantherctl waits for the channel to connect before the first
+// call (shorter when --timeout is shorter).
+inline constexpr absl::Duration kMaxConnectWait = absl::Seconds(5);
+
+// The connection-related global flags as given on the command line; an empty
+// optional means the flag was not given.
+struct ConnectionFlags {
+  std::optional<std::string> server;
+  std::optional<std::string> token;
+  double timeout_seconds = kDefaultTimeoutSeconds;
+};
+
+// Everything needed to reach and call pantherd.
+struct ConnectionOptions {
+  // host:port (or any gRPC target URI) of the server.
+  std::string server;
+  // The API token sent as "authorization: Bearer <token>"; empty sends none.
+  std::string token;
+  // Deadline of every call, measured from its start.
+  absl::Duration timeout = absl::Seconds(kDefaultTimeoutSeconds);
+  // PEM file of the CA to verify the server with. Not supported yet (TLS is a
+  // later issue): Open fails with UNIMPLEMENTED when this is set.
+  std::string ca_cert_file;
+};
+
+// Resolves each option as: the flag when given, else its environment variable
+// (PANTHER_SERVER, PANTHER_TOKEN) when set and non-empty, else the default
+// (127.0.0.1:50051, no token). A flag given with an empty value wins too, so
+// `--token ""` sends no token even with PANTHER_TOKEN set. Reads the process
+// environment; never fails.
+ConnectionOptions ResolveConnectionOptions(const ConnectionFlags& flags);
+
+// Turns the message of a gRPC UNAVAILABLE status raised while connecting
+// (e.g. "failed to connect to all addresses; last error: UNKNOWN:
+// ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused")
+// into a short lowercase reason ("connection refused"). Returns "unavailable"
+// when nothing useful is found.
+std::string DescribeConnectFailure(absl::string_view grpc_message);
+
+// Replaces line breaks and tabs with spaces so that `text` fits on one line.
+std::string OneLine(absl::string_view text);
+
+// An open channel to pantherd plus stubs of its services. Not copyable;
+// safe to use from one thread at a time.
+class Connection {
+ public:
+  using AdminStub = pantherd::v1::AdminService::Stub;
+  using DetectionStub = pantherd::v1::DetectionService::Stub;
+  using HealthStub = grpc::health::v1::Health::Stub;
+
+  // Creates the channel to options.server and waits up to
+  // min(options.timeout, kMaxConnectWait) for it to become ready. Returns
+  // UNAVAILABLE with the message "cannot reach pantherd at <server>
+  // (<reason>)" when the server refuses, cannot be resolved or does not answer
+  // in time; UNIMPLEMENTED when options.ca_cert_file is set (no TLS yet).
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const ConnectionOptions& options);
+
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Prepares `context` for one call: deadline now + timeout and, when a
+  // token is set, the "authorization: Bearer <token>" metadata.
+  void PrepareContext(grpc::ClientContext* context) const;
+
+  // Runs the unary call `rpc` of `stub` with a context from PrepareContext.
+  // Returns OK when the server answered OK (and fills *response); otherwise
+  // the status of ToStatus(method, ...). `method` names the RPC in messages.
+  template <typename Stub, typename Request, typename Response>
+  absl::Status Call(absl::string_view method,
+                    grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Request&, Response*),
+                    Stub& stub, const Request& request, Response* response) const {
+    grpc::ClientContext context;
+    PrepareContext(&context);
+    return ToStatus(method, (stub.*rpc)(&context, request, response));
+  }
+
+  // Maps a gRPC status to an absl::Status with the same code (the two share
+  // the canonical code space) and a one-line message:
+  //   - "cannot reach pantherd at <server> (<reason>)" when the call failed
+  //     because no connection could be made;
+  //   - otherwise "<CODE_NAME>: <server message>", e.g. "NOT_FOUND: no rule
+  //     'x'"; "<CODE_NAME>: <method> failed" when the server sent no message;
+  //     UNAUTHENTICATED adds a hint when no token was configured and
+  //     DEADLINE_EXCEEDED names the timeout.
+  absl::Status ToStatus(absl::string_view method, const grpc::Status& status) const;
+
+  const ConnectionOptions& options() const { return options_; }
+  AdminStub& admin() const { return *admin_; }
+  DetectionStub& detection() const { return *detection_; }
+  HealthStub& health() const { return *health_; }
+
+ private:
+  Connection(ConnectionOptions options, std::shared_ptr<grpc::Channel> channel);
+
+  // Waits up to `wait` for the channel to be ready; fails early when the
+  // first connection attempt fails.
+  absl::Status WaitForReady(absl::Duration wait) const;
+  absl::Status Unreachable(absl::string_view reason) const;
+
+  ConnectionOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<AdminStub> admin_;
+  std::unique_ptr<DetectionStub> detection_;
+  std::unique_ptr<HealthStub> health_;
+};
+
+}  // namespace pantherd::client
+
+#endif  // PANTHERD_CLIENT_CONNECTION_H_

@@ -1,0 +1,217 @@
+#include "client/connection.h"
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "client/fake_pantherd.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace pantherd::client {
+namespace {
+
+using ::pantherd::client::testing::FakeAdminService;
+using ::pantherd::client::testing::FakePantherd;
+using ::pantherd::client::testing::ReserveClosedPort;
+using ::pantherd::client::testing::SilentListener;
+using ::testing::HasSubstr;
+
+// Clears the variables pantherctl reads, before and after each test.
+class PantherctlConnectionTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ClearEnv(); }
+  void TearDown() override { ClearEnv(); }
+  static void ClearEnv() {
+    unsetenv(kServerEnvVar);
+    unsetenv(kTokenEnvVar);
+  }
+};
+
+TEST_F(PantherctlConnectionTest, DefaultsWithoutFlagsOrEnvironment) {
+  ConnectionOptions options = ResolveConnectionOptions(ConnectionFlags());
+  EXPECT_EQ(options.server, "127.0.0.1:50051");
+  EXPECT_EQ(options.token, "");
+  EXPECT_EQ(options.timeout, absl::Seconds(30));
+  EXPECT_EQ(options.ca_cert_file, "");
+}
+
+TEST_F(PantherctlConnectionTest, EnvironmentBeatsDefault) {
+  setenv(kServerEnvVar, "127.0.0.1:6000", 1);
+  setenv(kTokenEnvVar, "env-token", 1);
+  ConnectionOptions options = ResolveConnectionOptions(ConnectionFlags());
+  EXPECT_EQ(options.server, "127.0.0.1:6000");
+  EXPECT_EQ(options.token, "env-token");
+}
+
+TEST_F(PantherctlConnectionTest, FlagBeatsEnvironment) {
+  setenv(kServerEnvVar, "127.0.0.1:6000", 1);
+  setenv(kTokenEnvVar, "env-token", 1);
+  ConnectionFlags flags;
+  flags.server = "127.0.0.1:7000";
+  flags.token = "flag-token";
+  flags.timeout_seconds = 2.5;
+  ConnectionOptions options = ResolveConnectionOptions(flags);
+  EXPECT_EQ(options.server, "127.0.0.1:7000");
+  EXPECT_EQ(options.token, "flag-token");
+  EXPECT_EQ(options.timeout, absl::Milliseconds(2500));
+}
+
+TEST_F(PantherctlConnectionTest, EmptyEnvironmentCountsAsUnsetButEmptyFlagWins) {
+  setenv(kServerEnvVar, "", 1);
+  setenv(kTokenEnvVar, "env-token", 1);
+  ConnectionFlags flags;
+  flags.token = "";
+  ConnectionOptions options = ResolveConnectionOptions(flags);
+  EXPECT_EQ(options.server, "127.0.0.1:50051");
+  EXPECT_EQ(options.token, "");
+}
+
+TEST_F(PantherctlConnectionTest, DescribesConnectFailures) {
+  EXPECT_EQ(DescribeConnectFailure(
+                "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: "
+                "Failed to connect to remote host: Connection refused"),
+            "connection refused");
+  EXPECT_EQ(DescribeConnectFailure("DNS resolution failed for nowhere.invalid:1: C-ares status "
+                                   "is not ARES_SUCCESS qtype=A name=nowhere.invalid "
+                                   "is_balancer=0: Domain name not found"),
+            "name resolution failed: domain name not found");
+  EXPECT_EQ(DescribeConnectFailure("Socket closed: EOF"), "EOF");
+  EXPECT_EQ(DescribeConnectFailure(""), "unavailable");
+  EXPECT_EQ(DescribeConnectFailure("trailing: "), "trailing:");
+}
+
+TEST_F(PantherctlConnectionTest, OneLineFlattensBreaks) {
+  EXPECT_EQ(OneLine("  a\nb\tc\r\n"), "a b c");
+}
+
+TEST_F(PantherctlConnectionTest, UnreachableServerIsNamedQuickly) {
+  const int port = ReserveClosedPort();
+  ASSERT_GT(port, 0);
+  ConnectionOptions options;
+  options.server = absl::StrCat("127.0.0.1:", port);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::unique_ptr<Connection>> conn = Connection::Open(options);
+  ASSERT_FALSE(conn.ok());
+  EXPECT_EQ(conn.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(std::string(conn.status().message()),
+            absl::StrCat("cannot reach pantherd at 127.0.0.1:", port, " (connection refused)"));
+  // Refusal is detected at once, not after the 5 s connect wait.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(4));
+}
+
+TEST_F(PantherctlConnectionTest, SilentServerTimesOutWithinTheConnectWait) {
+  SilentListener listener;
+  ASSERT_GT(listener.port(), 0);
+  ConnectionOptions options;
+  options.server = absl::StrCat("127.0.0.1:", listener.port());
+  options.timeout = absl::Milliseconds(500);  // Shorter than kMaxConnectWait.
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::unique_ptr<Connection>> conn = Connection::Open(options);
+  ASSERT_FALSE(conn.ok());
+  EXPECT_EQ(conn.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(std::string(conn.status().message()),
+            absl::StrCat("cannot reach pantherd at 127.0.0.1:", listener.port(),
+                         " (no connection within 500ms)"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+}
+
+TEST_F(PantherctlConnectionTest, RefusesTlsUntilItExists) {
+  ConnectionOptions options;
+  options.server = "127.0.0.1:1";
+  options.ca_cert_file = "/nonexistent/ca.pem";
+  EXPECT_EQ(Connection::Open(options).status().code(), absl::StatusCode::kUnimplemented);
+}
+
+// A connection to a live fake server.
+class PantherctlConnectionLiveTest : public PantherctlConnectionTest {
+ protected:
+  absl::StatusOr<std::unique_ptr<Connection>> OpenWith(std::string token,
+                                                       absl::Duration timeout = absl::Seconds(5)) {
+    ConnectionOptions options;
+    options.server = server_.address();
+    options.token = std::move(token);
+    options.timeout = timeout;
+    return Connection::Open(options);
+  }
+
+  FakeAdminService admin_;
+  FakePantherd server_{{&admin_}};
+};
+
+TEST_F(PantherctlConnectionLiveTest, SendsBearerTokenWhenSet) {
+  ASSERT_TRUE(server_.ok());
+  auto conn = OpenWith("s3cret");
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  pantherd::v1::WhoAmIResponse response;
+  ASSERT_TRUE((*conn)
+                  ->Call("WhoAmI", &Connection::AdminStub::WhoAmI, (*conn)->admin(),
+                         pantherd::v1::WhoAmIRequest(), &response)
+                  .ok());
+  std::lock_guard<std::mutex> lock(admin_.mu);
+  EXPECT_EQ(admin_.last_authorization, "Bearer s3cret");
+}
+
+TEST_F(PantherctlConnectionLiveTest, SendsNoAuthorizationWithoutToken) {
+  ASSERT_TRUE(server_.ok());
+  auto conn = OpenWith("");
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  pantherd::v1::WhoAmIResponse response;
+  ASSERT_TRUE((*conn)
+                  ->Call("WhoAmI", &Connection::AdminStub::WhoAmI, (*conn)->admin(),
+                         pantherd::v1::WhoAmIRequest(), &response)
+                  .ok());
+  std::lock_guard<std::mutex> lock(admin_.mu);
+  EXPECT_EQ(admin_.last_authorization, "<none>");
+}
+
+TEST_F(PantherctlConnectionLiveTest, AppliesTheDeadline) {
+  ASSERT_TRUE(server_.ok());
+  admin_.whoami_delay = absl::Seconds(2);
+  auto conn = OpenWith("", absl::Milliseconds(200));
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  pantherd::v1::WhoAmIResponse response;
+  absl::Status status = (*conn)->Call("WhoAmI", &Connection::AdminStub::WhoAmI, (*conn)->admin(),
+                                      pantherd::v1::WhoAmIRequest(), &response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("DEADLINE_EXCEEDED: "));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("(timeout 200ms; see --timeout)"));
+}
+
+TEST_F(PantherctlConnectionLiveTest, MapsServerErrorsToOneLine) {
+  ASSERT_TRUE(server_.ok());
+  auto conn = OpenWith("");
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  const Connection& c = **conn;
+
+  absl::Status s = c.ToStatus(
+      "ListAlerts", grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "ListAlerts is not implemented"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(std::string(s.message()), "UNIMPLEMENTED: ListAlerts is not implemented");
+
+  s = c.ToStatus("GetRule", grpc::Status(grpc::StatusCode::NOT_FOUND, ""));
+  EXPECT_EQ(std::string(s.message()), "NOT_FOUND: GetRule failed");
+
+  s = c.ToStatus("GetRule", grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad\nid"));
+  EXPECT_EQ(std::string(s.message()), "INVALID_ARGUMENT: bad id");
+
+  s = c.ToStatus("WhoAmI", grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing token"));
+  EXPECT_EQ(std::string(s.message()),
+            "UNAUTHENTICATED: missing token (no token given; use --token or PANTHER_TOKEN)");
+
+  s = c.ToStatus("WhoAmI", grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                        "failed to connect to all addresses; last error: "
+                                        "UNKNOWN: ipv4:127.0.0.1:9: Failed to connect to remote "
+                                        "host: Connection refused"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(std::string(s.message()),
+            absl::StrCat("cannot reach pantherd at ", server_.address(), " (connection refused)"));
+
+  s = c.ToStatus("WhoAmI", grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down"));
+  EXPECT_EQ(std::string(s.message()), "UNAVAILABLE: shutting down");
+
+  EXPECT_TRUE(c.ToStatus("WhoAmI", grpc::Status::OK).ok());
+}
+
+}  // namespace
+}  // namespace pantherd::client

@@ -1,0 +1,218 @@
+// Test-only: fake pantherd services on 127.0.0.1 (a port chosen by the OS),
+// for the in-process tests of pantherctl. Each fake answers from fields the
+// test sets before the call and records what it received.
+//
+//   FakeAdminService admin;
+//   admin.status.set_version("0.1.0");
+//   FakePantherd server({&admin});
+//   RunCli({"--server", server.address(), "status"}, out, err);
+#ifndef PANTHERD_CLIENT_FAKE_PANTHERD_H_
+#define PANTHERD_CLIENT_FAKE_PANTHERD_H_
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "pantherd/v1/admin_service.grpc.pb.h"
+#include "pantherd/v1/detection_service.grpc.pb.h"
+
+namespace pantherd::client::testing {
+
+// Returns the "authorization" metadata of a call, or "<none>".
+inline std::string AuthorizationOf(const grpc::ServerContext& context) {
+  auto it = context.client_metadata().find("authorization");
+  if (it == context.client_metadata().end()) return "<none>";
+  return std::string(it->second.data(), it->second.size());
+}
+
+// Returns a port on 127.0.0.1 that was free a moment ago and is now closed:
+// bound, read back and released. Returns 0 on failure.
+inline int ReserveClosedPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+// A TCP listener on 127.0.0.1 that never accepts nor answers: connections
+// complete in the kernel, but no gRPC handshake ever does.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd_ < 0) return;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 && listen(fd_, 16) == 0 &&
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+  }
+  ~SilentListener() {
+    if (fd_ >= 0) close(fd_);
+  }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+
+  // 0 when the listener could not be set up.
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+class FakeAdminService final : public pantherd::v1::AdminService::Service {
+ public:
+  grpc::Status GetServerStatus(grpc::ServerContext* context,
+                               const pantherd::v1::GetServerStatusRequest*,
+                               pantherd::v1::GetServerStatusResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    last_authorization = AuthorizationOf(*context);
+    if (!status_error.ok()) return status_error;
+    *response = status;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status WhoAmI(grpc::ServerContext* context, const pantherd::v1::WhoAmIRequest*,
+                      pantherd::v1::WhoAmIResponse* response) override {
+    absl::SleepFor(whoami_delay);
+    std::lock_guard<std::mutex> lock(mu);
+    last_authorization = AuthorizationOf(*context);
+    *response = whoami;
+    return grpc::Status::OK;
+  }
+
+  std::mutex mu;
+  // Set by the test before calls.
+  pantherd::v1::GetServerStatusResponse status;
+  grpc::Status status_error = grpc::Status::OK;
+  pantherd::v1::WhoAmIResponse whoami;
+  absl::Duration whoami_delay = absl::ZeroDuration();
+  // Recorded from the last call.
+  std::string last_authorization;
+};
+
+class FakeHealthService final : public grpc::health::v1::Health::Service {
+ public:
+  grpc::Status Check(grpc::ServerContext*, const grpc::health::v1::HealthCheckRequest* request,
+                     grpc::health::v1::HealthCheckResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    last_service = request->service();
+    response->set_status(serving_status);
+    return grpc::Status::OK;
+  }
+
+  std::mutex mu;
+  grpc::health::v1::HealthCheckResponse::ServingStatus serving_status =
+      grpc::health::v1::HealthCheckResponse::SERVING;
+  std::string last_service = "<no call>";
+};
+
+// Answers the rule, alert and source RPCs pantherctl uses. ListRules and
+// ListAlerts serve their lists in pages of page_size items (tokens "1", "2",
+// ...); methods not overridden answer UNIMPLEMENTED like a young server.
+class FakeDetectionService final : public pantherd::v1::DetectionService::Service {
+ public:
+  grpc::Status ListRules(grpc::ServerContext*, const pantherd::v1::ListRulesRequest* request,
+                         pantherd::v1::ListRulesResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    list_rules_requests.push_back(*request);
+    const int start =
+        request->page().page_token().empty() ? 0 : std::stoi(request->page().page_token());
+    for (int i = start; i < static_cast<int>(rules.size()) && i < start + page_size; ++i) {
+      *response->add_rules() = rules[i];
+    }
+    if (start + page_size < static_cast<int>(rules.size())) {
+      response->set_next_page_token(std::to_string(start + page_size));
+    }
+    response->set_total_count(static_cast<int>(rules.size()));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListAlerts(grpc::ServerContext*, const pantherd::v1::ListAlertsRequest* request,
+                          pantherd::v1::ListAlertsResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    list_alerts_requests.push_back(*request);
+    if (!alerts_error.ok()) return alerts_error;
+    const int start =
+        request->page().page_token().empty() ? 0 : std::stoi(request->page().page_token());
+    const int size = std::min(page_size, std::max(request->page().page_size(), 1));
+    for (int i = start; i < static_cast<int>(alerts.size()) && i < start + size; ++i) {
+      *response->add_alerts() = alerts[i];
+    }
+    if (start + size < static_cast<int>(alerts.size()))
+      response->set_next_page_token(std::to_string(start + size));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status UpdateAlert(grpc::ServerContext*, const pantherd::v1::UpdateAlertRequest* request,
+                           pantherd::v1::UpdateAlertResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    update_alert_requests.push_back(*request);
+    response->mutable_alert()->set_id(request->id());
+    response->mutable_alert()->set_status(request->status());
+    return grpc::Status::OK;
+  }
+
+  std::mutex mu;
+  int page_size = 2;
+  std::vector<pantherd::v1::Rule> rules;
+  std::vector<pantherd::v1::Alert> alerts;
+  grpc::Status alerts_error = grpc::Status::OK;
+  std::vector<pantherd::v1::ListRulesRequest> list_rules_requests;
+  std::vector<pantherd::v1::ListAlertsRequest> list_alerts_requests;
+  std::vector<pantherd::v1::UpdateAlertRequest> update_alert_requests;
+};
+
+// A gRPC server on 127.0.0.1:<free port> serving the given services (not
+// owned; they must outlive it). Shuts down on destruction.
+class FakePantherd {
+ public:
+  explicit FakePantherd(const std::vector<grpc::Service*>& services) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    for (grpc::Service* service : services) builder.RegisterService(service);
+    server_ = builder.BuildAndStart();
+  }
+  ~FakePantherd() {
+    if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
+  }
+
+  // False when the server could not start.
+  bool ok() const { return server_ != nullptr && port_ > 0; }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace pantherd::client::testing
+
+#endif  // PANTHERD_CLIENT_FAKE_PANTHERD_H_

@@ -1,0 +1,207 @@
+#include "client/output.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+
+namespace pantherd::client {
+namespace {
+
+// Number of UTF-8 code points in `text` (continuation bytes not counted).
+size_t DisplayWidth(absl::string_view text) {
+  return std::count_if(text.begin(), text.end(),
+                       [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+}
+
+std::string CleanCell(std::string cell) {
+  for (char& c : cell) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  return cell;
+}
+
+std::vector<std::string> CleanRow(std::vector<std::string> cells) {
+  for (std::string& cell : cells) cell = CleanCell(std::move(cell));
+  return cells;
+}
+
+}  // namespace
+
+absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view name) {
+  if (name == "table") return OutputFormat::kTable;
+  if (name == "json") return OutputFormat::kJson;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown output format '", name, "' (want table or json)"));
+}
+
+Table::Table(std::vector<std::string> header) : header_(CleanRow(std::move(header))) {}
+
+void Table::AddRow(std::vector<std::string> cells) { rows_.push_back(CleanRow(std::move(cells))); }
+
+void Table::Print(std::ostream& out) const {
+  std::vector<const std::vector<std::string>*> lines;
+  if (!header_.empty()) lines.push_back(&header_);
+  for (const auto& row : rows_) lines.push_back(&row);
+
+  std::vector<size_t> widths;
+  for (const auto* line : lines) {
+    if (line->size() > widths.size()) widths.resize(line->size(), 0);
+    for (size_t i = 0; i < line->size(); ++i) {
+      widths[i] = std::max(widths[i], DisplayWidth((*line)[i]));
+    }
+  }
+  for (const auto* line : lines) {
+    std::string text;
+    for (size_t i = 0; i < widths.size(); ++i) {
+      const std::string cell = i < line->size() ? (*line)[i] : "";
+      if (i > 0) text += "  ";
+      text += cell;
+      if (i + 1 < widths.size()) text.append(widths[i] - DisplayWidth(cell), ' ');
+    }
+    // Empty trailing cells would otherwise leave blanks at the end.
+    text.erase(text.find_last_not_of(' ') + 1);
+    out << text << '\n';
+  }
+}
+
+std::string Table::ToString() const {
+  std::ostringstream out;
+  Print(out);
+  return out.str();
+}
+
+void PrintFields(const std::vector<std::pair<std::string, std::string>>& fields,
+                 std::ostream& out) {
+  Table table({});
+  for (const auto& [label, value] : fields) table.AddRow({absl::StrCat(label, ":"), value});
+  table.Print(out);
+}
+
+google::protobuf::util::JsonPrintOptions JsonOptions() {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.always_print_enums_as_ints = false;
+  options.preserve_proto_field_names = false;
+  return options;
+}
+
+absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& message) {
+  std::string json;
+  auto status = google::protobuf::util::MessageToJsonString(message, &json, JsonOptions());
+  if (!status.ok()) {
+    return absl::InternalError(
+        absl::StrCat("cannot print ", message.GetTypeName(), " as JSON: ", status.ToString()));
+  }
+  while (!json.empty() && json.back() == '\n') json.pop_back();
+  return json;
+}
+
+absl::Status PrintJson(const google::protobuf::Message& message, std::ostream& out) {
+  absl::StatusOr<std::string> json = MessageToJson(message);
+  if (!json.ok()) return json.status();
+  out << *json << '\n';
+  return absl::OkStatus();
+}
+
+std::string JsonQuote(absl::string_view text) {
+  std::string result = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        result += "\\\"";
+        break;
+      case '\\':
+        result += "\\\\";
+        break;
+      case '\n':
+        result += "\\n";
+        break;
+      case '\r':
+        result += "\\r";
+        break;
+      case '\t':
+        result += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char kHex[] = "0123456789abcdef";
+          result += "\\u00";
+          result += kHex[(c >> 4) & 0xF];
+          result += kHex[c & 0xF];
+        } else {
+          result += c;
+        }
+    }
+  }
+  result += '"';
+  return result;
+}
+
+JsonObject& JsonObject::AddString(absl::string_view key, absl::string_view value) {
+  members_.emplace_back(std::string(key), JsonQuote(value));
+  return *this;
+}
+
+JsonObject& JsonObject::AddInt(absl::string_view key, int64_t value) {
+  members_.emplace_back(std::string(key), absl::StrCat(value));
+  return *this;
+}
+
+JsonObject& JsonObject::AddRaw(absl::string_view key, absl::string_view json) {
+  // Nested multi-line values are indented one more level.
+  members_.emplace_back(std::string(key), absl::StrReplaceAll(json, {{"\n", "\n "}}));
+  return *this;
+}
+
+std::string JsonObject::ToString() const {
+  if (members_.empty()) return "{}";
+  std::string result = "{\n";
+  for (size_t i = 0; i < members_.size(); ++i) {
+    absl::StrAppend(&result, " ", JsonQuote(members_[i].first), ": ", members_[i].second,
+                    i + 1 < members_.size() ? ",\n" : "\n");
+  }
+  result += "}";
+  return result;
+}
+
+std::string FormatSeconds(int64_t seconds) {
+  if (seconds <= 0) return "0s";
+  const int64_t days = seconds / 86400;
+  const int64_t hours = seconds % 86400 / 3600;
+  const int64_t minutes = seconds % 3600 / 60;
+  const int64_t secs = seconds % 60;
+  if (days > 0) return absl::StrCat(days, "d", hours, "h", minutes, "m", secs, "s");
+  if (hours > 0) return absl::StrCat(hours, "h", minutes, "m", secs, "s");
+  if (minutes > 0) return absl::StrCat(minutes, "m", secs, "s");
+  return absl::StrCat(secs, "s");
+}
+
+std::string FormatDuration(const google::protobuf::Duration& duration) {
+  return FormatSeconds(duration.seconds());
+}
+
+std::string FormatTimestamp(const google::protobuf::Timestamp& timestamp) {
+  if (timestamp.seconds() == 0 && timestamp.nanos() == 0) return "-";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(timestamp.seconds()),
+                          absl::UTCTimeZone());
+}
+
+std::string OrDash(absl::string_view text) { return text.empty() ? "-" : std::string(text); }
+
+std::string JoinOrDash(const google::protobuf::RepeatedPtrField<std::string>& values) {
+  return values.empty() ? "-" : absl::StrJoin(values, ",");
+}
+
+std::string ShortEnumName(absl::string_view name, absl::string_view prefix) {
+  if (name.empty() || absl::EndsWith(name, "_UNSPECIFIED")) return "-";
+  if (absl::StartsWith(name, prefix)) name.remove_prefix(prefix.size());
+  return std::string(name);
+}
+
+}  // namespace pantherd::client

@@ -1,0 +1,147 @@
+#include "client/output.h"
+
+#include <sstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pantherd/v1/detection_service.pb.h"
+#include "pantherd/v1/rules.pb.h"
+
+namespace pantherd::client {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(PantherctlOutputTest, TableAlignsColumnsUnderHeader) {
+  Table table({"ID", "SEVERITY", "TITLE"});
+  table.AddRow({"okta.brute_force", "HIGH", "Brute force"});
+  table.AddRow({"a", "LOW", "x"});
+  EXPECT_EQ(table.ToString(),
+            "ID                SEVERITY  TITLE\n"
+            "okta.brute_force  HIGH      Brute force\n"
+            "a                 LOW       x\n");
+  EXPECT_EQ(table.row_count(), 2u);
+}
+
+TEST(PantherctlOutputTest, TableWithNoRowsPrintsHeaderOnly) {
+  Table table({"ID", "NAME"});
+  EXPECT_EQ(table.ToString(), "ID  NAME\n");
+}
+
+TEST(PantherctlOutputTest, TableHasNoTrailingBlanksAndPadsMissingCells) {
+  Table table({"A", "B", "C"});
+  table.AddRow({"long value", "", ""});
+  table.AddRow({"x"});
+  EXPECT_EQ(table.ToString(),
+            "A           B  C\n"
+            "long value\n"
+            "x\n");
+}
+
+TEST(PantherctlOutputTest, TableCountsCodePointsAndFlattensLineBreaks) {
+  Table table({"NAME", "N"});
+  table.AddRow({"Zoë", "1"});
+  table.AddRow({"two\nlines", "2"});
+  EXPECT_EQ(table.ToString(),
+            "NAME       N\n"
+            "Zoë        1\n"
+            "two lines  2\n");
+}
+
+TEST(PantherctlOutputTest, PrintFieldsAlignsValues) {
+  std::ostringstream out;
+  PrintFields({{"Version", "0.1.0"}, {"Data dir", "/var/lib/pantherd"}}, out);
+  EXPECT_EQ(out.str(),
+            "Version:   0.1.0\n"
+            "Data dir:  /var/lib/pantherd\n");
+}
+
+TEST(PantherctlOutputTest, ParsesOutputFormats) {
+  EXPECT_EQ(*ParseOutputFormat("table"), OutputFormat::kTable);
+  EXPECT_EQ(*ParseOutputFormat("json"), OutputFormat::kJson);
+  EXPECT_EQ(ParseOutputFormat("yaml").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PantherctlOutputTest, FormatsSecondsForPeople) {
+  EXPECT_EQ(FormatSeconds(0), "0s");
+  EXPECT_EQ(FormatSeconds(-5), "0s");
+  EXPECT_EQ(FormatSeconds(59), "59s");
+  EXPECT_EQ(FormatSeconds(192), "3m12s");
+  EXPECT_EQ(FormatSeconds(7205), "2h0m5s");
+  EXPECT_EQ(FormatSeconds(3 * 86400 + 4 * 3600), "3d4h0m0s");
+}
+
+TEST(PantherctlOutputTest, FormatsTimestampsAsUtcOrDash) {
+  google::protobuf::Timestamp unset;
+  EXPECT_EQ(FormatTimestamp(unset), "-");
+  google::protobuf::Timestamp t;
+  t.set_seconds(1714564800);  // 2024-05-01T12:00:00Z
+  t.set_nanos(999);
+  EXPECT_EQ(FormatTimestamp(t), "2024-05-01T12:00:00Z");
+}
+
+TEST(PantherctlOutputTest, ShortEnumNamesAndDashes) {
+  EXPECT_EQ(ShortEnumName("SEVERITY_HIGH", "SEVERITY_"), "HIGH");
+  EXPECT_EQ(ShortEnumName("SEVERITY_UNSPECIFIED", "SEVERITY_"), "-");
+  EXPECT_EQ(ShortEnumName("", "SEVERITY_"), "-");
+  EXPECT_EQ(OrDash(""), "-");
+  EXPECT_EQ(OrDash("x"), "x");
+  google::protobuf::RepeatedPtrField<std::string> values;
+  EXPECT_EQ(JoinOrDash(values), "-");
+  *values.Add() = "Okta.SystemLog";
+  *values.Add() = "AWS.CloudTrail";
+  EXPECT_EQ(JoinOrDash(values), "Okta.SystemLog,AWS.CloudTrail");
+}
+
+TEST(PantherctlOutputTest, JsonQuoteEscapes) {
+  EXPECT_EQ(JsonQuote("plain"), "\"plain\"");
+  EXPECT_EQ(JsonQuote("a\"b\\c\nd\x01"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+  EXPECT_EQ(JsonQuote("Zoë"), "\"Zoë\"");
+}
+
+TEST(PantherctlOutputTest, JsonObjectKeepsOrderAndIndents) {
+  JsonObject object;
+  object.AddString("version", "0.1.0").AddInt("ruleCount", 3).AddRaw("uptime", "\"192s\"");
+  EXPECT_EQ(object.ToString(),
+            "{\n"
+            " \"version\": \"0.1.0\",\n"
+            " \"ruleCount\": 3,\n"
+            " \"uptime\": \"192s\"\n"
+            "}");
+  EXPECT_EQ(JsonObject().ToString(), "{}");
+}
+
+TEST(PantherctlOutputTest, MessageJsonUsesLowerCamelCaseAndEnumNames) {
+  pantherd::v1::Rule rule;
+  rule.set_id("okta.brute_force");
+  rule.set_display_name("Okta brute force");
+  rule.set_type(pantherd::v1::ANALYSIS_TYPE_RULE);
+  rule.set_dedup_period_minutes(60);
+  rule.set_version(7);
+  absl::StatusOr<std::string> json = MessageToJson(rule);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_THAT(*json, HasSubstr("\"displayName\": \"Okta brute force\""));
+  EXPECT_THAT(*json, HasSubstr("\"dedupPeriodMinutes\": 60"));
+  EXPECT_THAT(*json, HasSubstr("\"type\": \"ANALYSIS_TYPE_RULE\""));
+  EXPECT_THAT(*json, HasSubstr("\"version\": \"7\""));  // int64: a string in proto3 JSON.
+  EXPECT_THAT(*json, Not(HasSubstr("display_name")));
+  EXPECT_NE(json->back(), '\n');
+}
+
+TEST(PantherctlOutputTest, MessageJsonPrintsEmptyListsAndDefaults) {
+  pantherd::v1::ListRulesResponse response;
+  absl::StatusOr<std::string> json = MessageToJson(response);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_THAT(*json, HasSubstr("\"rules\": []"));
+  EXPECT_THAT(*json, HasSubstr("\"nextPageToken\": \"\""));
+  EXPECT_THAT(*json, HasSubstr("\"totalCount\": 0"));
+  EXPECT_EQ(json->front(), '{');
+
+  std::ostringstream out;
+  ASSERT_TRUE(PrintJson(response, out).ok());
+  EXPECT_EQ(out.str(), *json + "\n");
+}
+
+}  // namespace
+}  // namespace pantherd::client

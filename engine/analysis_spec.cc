@@ -1,0 +1,1074 @@
+// File: engine/analysis_spec.cc
+//
+// See analysis_spec.h. Schemas follow panther_analysis_tool's schemas.py
+// (RULE_SCHEMA, GLOBAL_SCHEMA, DATA_MODEL_SCHEMA, MOCK_SCHEMA) and its
+// analysis_config_schema.json; docs/rule-contract.md lists them.
+
+#include "engine/analysis_spec.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "engine/yaml_json.h"
+
+namespace pantherd::engine {
+namespace {
+
+using v1::AnalysisFile;
+using v1::Diagnostic;
+
+// ---------------------------------------------------------------------------
+// Schemas: the keys each AnalysisType accepts (panther_analysis_tool
+// schemas.py at v1.7.0).
+
+constexpr absl::string_view kRuleKeys[] = {
+    // Required.
+    "AnalysisType", "Enabled", "Filename", "Detection", "RuleID", "LogTypes", "ScheduledQueries",
+    "Severity",
+    // Optional.
+    "Description", "DedupPeriodMinutes", "InlineFilters", "DisplayName", "OnlyUseBaseRiskScore",
+    "OutputIds", "CreatedBy", "Reference", "Runbook", "Status", "SummaryAttributes", "Threshold",
+    "Tags", "Reports", "Tests", "DynamicSeverities", "AlertTitle", "AlertContext", "GroupBy",
+    "CreateAlert", "BaseVersion"};
+
+// RULE_SCHEMA's test keys plus those the JSON schema's Test accepts
+// (Resource, ResourceType, RuleOutputs: accepted and ignored).
+constexpr absl::string_view kTestKeys[] = {
+    "Name", "ExpectedResult", "Log", "Mocks", "LogType", "Resource", "ResourceType", "RuleOutputs"};
+
+constexpr absl::string_view kMockKeys[] = {"objectName", "returnValue"};
+
+constexpr absl::string_view kGlobalKeys[] = {"AnalysisType", "Filename", "GlobalID",
+                                             "Description",  "Tags",     "BaseVersion"};
+
+constexpr absl::string_view kDataModelKeys[] = {"AnalysisType", "DataModelID", "Enabled",
+                                                "LogTypes",     "Mappings",    "DisplayName",
+                                                "Filename",     "BaseVersion"};
+
+constexpr absl::string_view kMappingKeys[] = {"Name", "Path", "Method"};
+
+// Panther content types pantherd does not run, with the key holding their ID
+// (panther_analysis_tool core/definitions.py analysis_id_field_name).
+struct SkippedType {
+  absl::string_view type;
+  absl::string_view id_field;
+};
+constexpr SkippedType kSkippedTypes[] = {
+    {"scheduled_rule", "RuleID"},      {"policy", "PolicyID"},
+    {"correlation_rule", "RuleID"},    {"saved_query", "QueryName"},
+    {"scheduled_query", "QueryName"},  {"pack", "PackID"},
+    {"lookup_table", "LookupName"},    {"simple_detection", "RuleID"},
+    {"scheduled_prompt", "PromptName"}};
+
+constexpr absl::string_view kSeverities[] = {"Info", "Low", "Medium", "High", "Critical"};
+
+constexpr int kDefaultDedupPeriodMinutes = 60;
+constexpr int kDefaultThreshold = 1;
+
+// ---------------------------------------------------------------------------
+// Diagnostics.
+
+// "<field> at line <N>: <problem>" (yaml_json.h readers) or "line <N>:
+// <problem>" (ResolveYamlScalar, YamlToJson), split into a Diagnostic's parts.
+struct Problem {
+  std::string field;
+  int line = 0;
+  std::string message;
+};
+
+Problem SplitStatus(const absl::Status& status, absl::string_view field, int line) {
+  Problem p{std::string(field), line, std::string(status.message())};
+  absl::string_view msg = status.message();
+  auto take_line = [&](absl::string_view rest) -> bool {
+    size_t colon = rest.find(": ");
+    int n = 0;
+    if (colon == absl::string_view::npos || !absl::SimpleAtoi(rest.substr(0, colon), &n)) {
+      return false;
+    }
+    p.line = n;
+    p.message = std::string(rest.substr(colon + 2));
+    return true;
+  };
+  if (absl::ConsumePrefix(&msg, "line ")) {
+    take_line(msg);
+    return p;
+  }
+  size_t at = msg.find(" at line ");
+  size_t colon = msg.find(": ");
+  if (at != absl::string_view::npos && (colon == absl::string_view::npos || at < colon)) {
+    if (take_line(msg.substr(at + 9))) {
+      p.field = std::string(msg.substr(0, at));
+      return p;
+    }
+  }
+  if (colon != absl::string_view::npos && msg.substr(0, colon) == field) {
+    p.message = std::string(msg.substr(colon + 2));
+  }
+  return p;
+}
+
+// Collects the diagnostics of one file.
+class Reporter {
+ public:
+  Reporter(std::string file, std::vector<Diagnostic>* out) : file_(std::move(file)), out_(out) {}
+
+  void Error(int line, absl::string_view field, std::string message) {
+    ++errors_;
+    Add(line, field, std::move(message));
+  }
+  void Warning(int line, absl::string_view field, absl::string_view message) {
+    Add(line, field, absl::StrCat(kWarningPrefix, message));
+  }
+  // Reports a failed yaml_json.h call made for `field` at `line`.
+  void Error(const absl::Status& status, absl::string_view field, int line) {
+    Problem p = SplitStatus(status, field, line);
+    Error(p.line, p.field, std::move(p.message));
+  }
+
+  int errors() const { return errors_; }
+  const std::string& file() const { return file_; }
+
+ private:
+  void Add(int line, absl::string_view field, std::string message) {
+    Diagnostic d;
+    d.set_file(file_);
+    d.set_line(line);
+    d.set_field(std::string(field));
+    d.set_message(std::move(message));
+    out_->push_back(std::move(d));
+  }
+
+  std::string file_;
+  std::vector<Diagnostic>* out_;
+  int errors_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Paths.
+
+// Normalizes a '/'-separated relative path: drops "." and empty segments and
+// applies "..". nullopt if it is absolute or leaves its root.
+std::optional<std::string> NormalizePath(absl::string_view path) {
+  if (absl::StartsWith(path, "/")) return std::nullopt;
+  std::vector<absl::string_view> out;
+  for (absl::string_view seg : absl::StrSplit(path, '/')) {
+    if (seg.empty() || seg == ".") continue;
+    if (seg == "..") {
+      if (out.empty()) return std::nullopt;
+      out.pop_back();
+      continue;
+    }
+    out.push_back(seg);
+  }
+  if (out.empty()) return std::nullopt;
+  return absl::StrJoin(out, "/");
+}
+
+absl::string_view DirName(absl::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == absl::string_view::npos ? absl::string_view() : path.substr(0, slash);
+}
+
+// True if a segment of the normalized `path` is hidden or a directory is
+// __pycache__ (panther_analysis_tool's load_analysis_specs_ex skips them).
+bool IsHiddenPath(absl::string_view path) {
+  std::vector<absl::string_view> segs = absl::StrSplit(path, '/');
+  for (size_t i = 0; i < segs.size(); ++i) {
+    if (absl::StartsWith(segs[i], ".")) return true;
+    if (i + 1 < segs.size() && segs[i] == "__pycache__") return true;
+  }
+  return false;
+}
+
+bool HasSpecExtension(absl::string_view path) {
+  return absl::EndsWith(path, ".yml") || absl::EndsWith(path, ".yaml");
+}
+
+// ---------------------------------------------------------------------------
+// Reading spec fields.
+
+// An uploaded file.
+struct UploadFile {
+  const AnalysisFile* file;
+  std::string normalized;
+};
+
+// The top-level keys of one spec.
+class Fields {
+ public:
+  Fields(std::vector<YamlMapEntry> entries, int root_line)
+      : entries_(std::move(entries)), root_line_(root_line) {}
+
+  const YamlMapEntry* Find(absl::string_view key) const {
+    for (const YamlMapEntry& e : entries_) {
+      if (e.key == key) return &e;
+    }
+    return nullptr;
+  }
+  const std::vector<YamlMapEntry>& entries() const { return entries_; }
+  // The line a missing key is reported at: the spec's first key.
+  int root_line() const { return root_line_; }
+
+ private:
+  std::vector<YamlMapEntry> entries_;
+  int root_line_;
+};
+
+template <typename T>
+using Reader = absl::StatusOr<T> (*)(const YAML::Node&, absl::string_view, int);
+
+// Reads `key` of a mapping with `read`. A missing key is an error when
+// `required`; a malformed value is always an error. nullopt on any problem or
+// absence. `prefix` qualifies the reported field ("Tests[0]." ...).
+template <typename T>
+std::optional<T> Get(const Fields& fields, absl::string_view key, bool required, Reader<T> read,
+                     Reporter& r, absl::string_view prefix = "") {
+  const std::string field = absl::StrCat(prefix, key);
+  const YamlMapEntry* e = fields.Find(key);
+  if (e == nullptr) {
+    if (required) r.Error(fields.root_line(), field, absl::StrCat("missing required key ", key));
+    return std::nullopt;
+  }
+  absl::StatusOr<T> v = read(e->value, field, e->line);
+  if (!v.ok()) {
+    r.Error(v.status(), field, e->line);
+    return std::nullopt;
+  }
+  return *std::move(v);
+}
+
+// Reports keys of `fields` that are not in `allowed`.
+template <size_t N>
+void CheckKeys(const Fields& fields, const absl::string_view (&allowed)[N], absl::string_view what,
+               Reporter& r, absl::string_view prefix = "") {
+  for (const YamlMapEntry& e : fields.entries()) {
+    if (std::find(std::begin(allowed), std::end(allowed), e.key) != std::end(allowed)) continue;
+    std::string hint;
+    for (absl::string_view a : allowed) {
+      if (absl::EqualsIgnoreCase(a, e.key)) hint = absl::StrCat(" (did you mean ", a, "?)");
+    }
+    if (hint.empty()) hint = absl::StrCat("; allowed keys: ", absl::StrJoin(allowed, ", "));
+    r.Error(e.line, absl::StrCat(prefix, e.key),
+            absl::StrCat("unknown key \"", e.key, "\" in ", what, hint));
+  }
+}
+
+absl::StatusOr<Fields> MappingFields(const YAML::Node& node, absl::string_view field, int line) {
+  if (!node.IsDefined() || !node.IsMap()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " at line ", line, ": must be a mapping (key: value pairs)"));
+  }
+  absl::StatusOr<std::vector<YamlMapEntry>> entries = YamlMappingEntries(node);
+  if (!entries.ok()) return entries.status();
+  int root = YamlLine(node);
+  return Fields(*std::move(entries), root > 0 ? root : line);
+}
+
+// Panther's NAME_ID_VALIDATION_REGEX, ^[^<>&"%]+$.
+void CheckName(const std::string& value, absl::string_view field, int line, Reporter& r) {
+  if (value.empty() || value.find_first_of("<>&\"%") != std::string::npos) {
+    r.Error(line, field,
+            absl::StrCat(field, " ", JsonQuote(value),
+                         " must be non-empty and may not contain < > & \" or % "
+                         "(Panther's ^[^<>&\"%]+$)"));
+  }
+}
+
+// Reports duplicate values of a list field (Panther's SET_FIELDS); Tags must
+// also be unique ignoring case.
+void CheckUnique(const std::vector<std::string>& values, const YamlMapEntry& entry, Reporter& r) {
+  std::vector<YAML::Node> items;
+  if (entry.value.IsSequence()) {
+    for (const YAML::Node& n : entry.value) items.push_back(n);
+  }
+  const bool fold_case = entry.key == "Tags";
+  absl::flat_hash_map<std::string, std::string> seen;  // key -> first value
+  for (size_t i = 0; i < values.size(); ++i) {
+    const std::string key = fold_case ? absl::AsciiStrToLower(values[i]) : values[i];
+    int line = i < items.size() ? YamlLine(items[i]) : entry.line;
+    if (line == 0) line = entry.line;
+    auto [it, inserted] = seen.emplace(key, values[i]);
+    if (inserted) continue;
+    const std::string field = absl::StrCat(entry.key, "[", i, "]");
+    if (it->second == values[i]) {
+      r.Error(line, field,
+              absl::StrCat("duplicate value ", JsonQuote(values[i]), " in ", entry.key));
+    } else {
+      r.Error(line, field,
+              absl::StrCat("Tags must be unique ignoring case: ", JsonQuote(it->second), " and ",
+                           JsonQuote(values[i])));
+    }
+  }
+}
+
+// Reads a [str] field without duplicates.
+std::optional<std::vector<std::string>> GetSet(const Fields& fields, absl::string_view key,
+                                               bool required, Reporter& r) {
+  std::optional<std::vector<std::string>> v =
+      Get<std::vector<std::string>>(fields, key, required, ReadYamlStringList, r);
+  if (v) CheckUnique(*v, *fields.Find(key), r);
+  return v;
+}
+
+// Shared state of one LoadAnalysisFiles call.
+struct Context {
+  absl::flat_hash_map<std::string, const UploadFile*> by_path;  // normalized path
+  struct IdOwner {
+    std::string file;
+    std::string type;
+  };
+  absl::flat_hash_map<std::string, IdOwner> ids;
+  std::map<std::string, v1::SkippedContent> skipped;
+  AnalysisSet set;
+};
+
+// Records the ID of a spec; reports it if another spec already has it.
+void RegisterId(Context& ctx, const std::string& id, absl::string_view type,
+                absl::string_view id_field, int line, Reporter& r) {
+  auto [it, inserted] = ctx.ids.emplace(id, Context::IdOwner{r.file(), std::string(type)});
+  if (inserted) return;
+  r.Error(line, id_field,
+          absl::StrCat("Conflicting AnalysisID: [", id, "] is also the ID of ", it->second.file,
+                       " (", it->second.type, ")"));
+}
+
+// Resolves `Filename` of the spec at `spec` and finds the file in the upload.
+const UploadFile* ResolveFilename(const Context& ctx, const UploadFile& spec,
+                                  const std::string& filename, int line, Reporter& r) {
+  if (filename.empty()) {
+    r.Error(line, "Filename", "Filename is empty");
+    return nullptr;
+  }
+  std::optional<std::string> path;
+  if (!absl::StartsWith(filename, "/")) {
+    absl::string_view dir = DirName(spec.normalized);
+    path = NormalizePath(dir.empty() ? filename : absl::StrCat(dir, "/", filename));
+  }
+  if (!path) {
+    r.Error(line, "Filename",
+            absl::StrCat("Filename ", JsonQuote(filename),
+                         " must be a path relative to the spec's directory, inside the upload"));
+    return nullptr;
+  }
+  auto it = ctx.by_path.find(*path);
+  if (it == ctx.by_path.end()) {
+    r.Error(line, "Filename",
+            absl::StrCat("Filename ", JsonQuote(filename), " names ", *path,
+                         ", which is not among the uploaded files"));
+    return nullptr;
+  }
+  return it->second;
+}
+
+AnalysisFile* AddFile(v1::Rule& rule, const AnalysisFile& f) {
+  AnalysisFile* out = rule.add_files();
+  *out = f;
+  return out;
+}
+
+bool IsPythonIdentifier(absl::string_view s) {
+  if (s.empty() || absl::ascii_isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+std::optional<int32_t> ToInt32(int64_t v, absl::string_view field, int line, Reporter& r) {
+  if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max()) {
+    r.Error(line, field, absl::StrCat(field, " ", v, " is out of range"));
+    return std::nullopt;
+  }
+  return static_cast<int32_t>(v);
+}
+
+// ---------------------------------------------------------------------------
+// AnalysisType: rule.
+
+std::optional<v1::Severity> ParseSeverity(const std::string& s, int line, Reporter& r) {
+  static constexpr v1::Severity kValues[] = {v1::SEVERITY_INFO, v1::SEVERITY_LOW,
+                                             v1::SEVERITY_MEDIUM, v1::SEVERITY_HIGH,
+                                             v1::SEVERITY_CRITICAL};
+  for (size_t i = 0; i < std::size(kSeverities); ++i) {
+    if (s == kSeverities[i]) return kValues[i];
+    if (s == absl::AsciiStrToUpper(kSeverities[i])) {
+      r.Warning(line, "Severity",
+                absl::StrCat("Severity ", s,
+                             " is upper-case; Panther's JSON schema accepts it "
+                             "but panther_analysis_tool's RULE_SCHEMA accepts only ",
+                             absl::StrJoin(kSeverities, ", ")));
+      return kValues[i];
+    }
+  }
+  r.Error(line, "Severity",
+          absl::StrCat("Severity ", JsonQuote(s), " is not one of ",
+                       absl::StrJoin(kSeverities, ", "), " (or the same in upper case)"));
+  return std::nullopt;
+}
+
+void ReadReports(const YamlMapEntry& entry, v1::Rule& rule, Reporter& r) {
+  absl::StatusOr<Fields> fields = MappingFields(entry.value, "Reports", entry.line);
+  if (!fields.ok()) {
+    r.Error(fields.status(), "Reports", entry.line);
+    return;
+  }
+  for (const YamlMapEntry& e : fields->entries()) {
+    const std::string field = absl::StrCat("Reports.", e.key);
+    if (!e.key_is_string) {
+      r.Error(e.line, field, absl::StrCat("Reports key ", e.key, " must be a string"));
+      continue;
+    }
+    if (!e.value.IsDefined() || !e.value.IsSequence()) {
+      r.Error(e.line, field, absl::StrCat(field, " must be a list (e.g. [TA0006:T1621])"));
+      continue;
+    }
+    v1::StringList list;
+    size_t i = 0;
+    for (const YAML::Node& item : e.value) {
+      const std::string item_field = absl::StrCat(field, "[", i++, "]");
+      const int line = YamlLine(item) > 0 && !item.IsNull() ? YamlLine(item) : e.line;
+      if (!item.IsScalar()) {
+        r.Error(line, item_field,
+                absl::StrCat(item_field, " must be a string or number, found ",
+                             item.IsNull()  ? "null"
+                             : item.IsMap() ? "a mapping"
+                                            : "a list"));
+        continue;
+      }
+      absl::StatusOr<YamlScalar> s = ResolveYamlScalar(item);
+      if (!s.ok()) {
+        r.Error(s.status(), item_field, line);
+      } else if (s->type == YamlScalarType::kString) {
+        list.add_values(s->text);
+      } else if (s->type == YamlScalarType::kInt || s->type == YamlScalarType::kFloat) {
+        list.add_values(s->raw);  // As written: "3.10" stays "3.10".
+      } else {
+        r.Error(line, item_field,
+                absl::StrCat(item_field, " must be a string or number, found ", s->text));
+      }
+    }
+    (*rule.mutable_reports())[e.key] = std::move(list);
+  }
+}
+
+std::optional<TestMock> ReadMock(const YAML::Node& node, const std::string& prefix, int line,
+                                 Reporter& r) {
+  absl::StatusOr<Fields> fields = MappingFields(node, prefix, line);
+  if (!fields.ok()) {
+    r.Error(fields.status(), prefix, line);
+    return std::nullopt;
+  }
+  const std::string dot = absl::StrCat(prefix, ".");
+  const int errors = r.errors();
+  CheckKeys(*fields, kMockKeys, "a mock", r, dot);
+  TestMock mock;
+  if (auto v = Get<std::string>(*fields, "objectName", true, ReadYamlString, r, dot)) {
+    mock.object_name = *v;
+  }
+  if (const YamlMapEntry* e = fields->Find("returnValue")) {
+    absl::StatusOr<YamlScalar> s = e->value.IsDefined() && e->value.IsScalar()
+                                       ? ResolveYamlScalar(e->value)
+                                       : absl::StatusOr<YamlScalar>(YamlScalar{});
+    const std::string field = absl::StrCat(dot, "returnValue");
+    if (!s.ok()) {
+      r.Error(s.status(), field, e->line);
+    } else if (s->type == YamlScalarType::kString) {
+      mock.return_value_json = JsonQuote(s->text);
+    } else if (s->type == YamlScalarType::kBool) {
+      mock.return_value_json = s->text;
+    } else {
+      r.Error(e->line, field,
+              absl::StrCat("returnValue must be a string or a boolean (quote other values and "
+                           "parse them in the rule), found ",
+                           e->value.IsDefined() && e->value.IsScalar()
+                               ? std::string(s->type == YamlScalarType::kNull ? "null" : s->raw)
+                               : std::string(e->value.IsSequence() ? "a list" : "a mapping")));
+    }
+  } else {
+    r.Error(fields->root_line(), absl::StrCat(dot, "returnValue"),
+            "missing required key returnValue");
+  }
+  if (r.errors() != errors) return std::nullopt;
+  return mock;
+}
+
+std::optional<RuleTest> ReadTest(const YAML::Node& node, size_t index, int line, Reporter& r) {
+  const std::string prefix = absl::StrCat("Tests[", index, "]");
+  absl::StatusOr<Fields> fields = MappingFields(node, prefix, line);
+  if (!fields.ok()) {
+    r.Error(fields.status(), prefix, line);
+    return std::nullopt;
+  }
+  const std::string dot = absl::StrCat(prefix, ".");
+  const int errors = r.errors();
+  CheckKeys(*fields, kTestKeys, "a test", r, dot);
+  RuleTest test;
+  test.line = fields->root_line();
+  if (auto v = Get<std::string>(*fields, "Name", true, ReadYamlString, r, dot)) test.name = *v;
+  if (auto v = Get<bool>(*fields, "ExpectedResult", true, ReadYamlBool, r, dot)) {
+    test.expected_result = *v;
+  }
+  Get<std::string>(*fields, "LogType", false, ReadYamlString, r, dot);
+  if (const YamlMapEntry* e = fields->Find("Log")) {
+    YamlJsonOptions options;
+    options.non_finite = NonFiniteFloats::kPythonTokens;
+    absl::StatusOr<std::string> json = YamlToJson(e->value, options);
+    if (json.ok()) {
+      test.log_json = *std::move(json);
+    } else {
+      r.Error(json.status(), absl::StrCat(dot, "Log"), e->line);
+    }
+  } else {
+    r.Error(test.line, absl::StrCat(dot, "Log"),
+            "missing required key Log (the event the rule is tested with)");
+  }
+  if (const YamlMapEntry* e = fields->Find("Mocks")) {
+    const std::string field = absl::StrCat(dot, "Mocks");
+    if (!e->value.IsDefined() || !e->value.IsSequence()) {
+      r.Error(e->line, field, "Mocks must be a list of {objectName, returnValue}");
+    } else {
+      size_t i = 0;
+      for (const YAML::Node& m : e->value) {
+        int mline = YamlLine(m) > 0 ? YamlLine(m) : e->line;
+        if (auto mock = ReadMock(m, absl::StrCat(field, "[", i, "]"), mline, r)) {
+          test.mocks.push_back(*std::move(mock));
+        }
+        ++i;
+      }
+    }
+  }
+  if (r.errors() != errors) return std::nullopt;
+  return test;
+}
+
+void LoadRule(Context& ctx, const UploadFile& spec, const Fields& fields, Reporter& r) {
+  const int errors = r.errors();
+  CheckKeys(fields, kRuleKeys, "a rule", r);
+  RuleSpec out;
+  v1::Rule& rule = out.rule;
+  rule.set_type(v1::ANALYSIS_TYPE_RULE);
+  out.spec_path = spec.file->path();
+
+  if (auto id = Get<std::string>(fields, "RuleID", true, ReadYamlString, r)) {
+    const int line = fields.Find("RuleID")->line;
+    CheckName(*id, "RuleID", line, r);
+    RegisterId(ctx, *id, "rule", "RuleID", line, r);
+    rule.set_id(*id);
+  }
+  if (auto v = Get<bool>(fields, "Enabled", true, ReadYamlBool, r)) rule.set_enabled(*v);
+
+  // Filename xor Detection.
+  const YamlMapEntry* filename = fields.Find("Filename");
+  const YamlMapEntry* detection = fields.Find("Detection");
+  if (filename != nullptr && detection != nullptr) {
+    r.Error(detection->line, "Detection",
+            "a rule has either Filename (Python) or Detection (YAML), not both");
+  } else if (detection != nullptr) {
+    r.Error(detection->line, "Detection",
+            "Detection (a Simple Detection written in YAML) is not supported by pantherd; "
+            "write the rule in Python and name the file in Filename");
+  } else if (filename == nullptr) {
+    r.Error(fields.root_line(), "Filename", "missing required key Filename");
+  }
+  const UploadFile* py = nullptr;
+  if (filename != nullptr) {
+    if (auto name = Get<std::string>(fields, "Filename", false, ReadYamlString, r)) {
+      py = ResolveFilename(ctx, spec, *name, filename->line, r);
+      if (py != nullptr) {
+        out.python_path = py->file->path();
+        out.python_source = py->file->content();
+      }
+    }
+  }
+
+  // LogTypes xor ScheduledQueries.
+  if (const YamlMapEntry* sq = fields.Find("ScheduledQueries")) {
+    r.Error(sq->line, "ScheduledQueries",
+            "ScheduledQueries makes this a scheduled rule, which pantherd does not run; use "
+            "LogTypes, or AnalysisType: scheduled_rule to have it skipped");
+  } else if (auto v = GetSet(fields, "LogTypes", true, r)) {
+    if (v->empty()) {
+      r.Warning(fields.Find("LogTypes")->line, "LogTypes",
+                "LogTypes is empty, so the rule sees no events");
+    }
+    for (const std::string& t : *v) rule.add_log_types(t);
+  }
+
+  if (auto v = Get<std::string>(fields, "Severity", true, ReadYamlString, r)) {
+    if (auto sev = ParseSeverity(*v, fields.Find("Severity")->line, r)) rule.set_severity(*sev);
+  }
+  if (auto v = Get<std::string>(fields, "DisplayName", false, ReadYamlString, r)) {
+    CheckName(*v, "DisplayName", fields.Find("DisplayName")->line, r);
+    rule.set_display_name(*v);
+  }
+  if (auto v = Get<std::string>(fields, "Description", false, ReadYamlString, r)) {
+    rule.set_description(*v);
+  }
+  if (auto v = Get<std::string>(fields, "Reference", false, ReadYamlString, r)) {
+    rule.set_reference(*v);
+  }
+  if (auto v = Get<std::string>(fields, "Runbook", false, ReadYamlString, r)) {
+    rule.set_runbook(*v);
+  }
+  // Accepted and type-checked; pantherd does not use them.
+  Get<std::string>(fields, "Status", false, ReadYamlString, r);
+  Get<std::string>(fields, "CreatedBy", false, ReadYamlString, r);
+  Get<std::string>(fields, "AlertTitle", false, ReadYamlString, r);
+  Get<bool>(fields, "OnlyUseBaseRiskScore", false, ReadYamlBool, r);
+  Get<int64_t>(fields, "BaseVersion", false, ReadYamlInt, r);
+
+  rule.set_dedup_period_minutes(kDefaultDedupPeriodMinutes);
+  if (auto v = Get<int64_t>(fields, "DedupPeriodMinutes", false, ReadYamlInt, r)) {
+    const int line = fields.Find("DedupPeriodMinutes")->line;
+    if (auto m = ToInt32(*v, "DedupPeriodMinutes", line, r)) {
+      rule.set_dedup_period_minutes(*m);
+      if (*m == 0) {
+        r.Warning(line, "DedupPeriodMinutes",
+                  "DedupPeriodMinutes is 0, which Panther's backend ignores; to disable dedup, "
+                  "make dedup() return p_row_id");
+      } else if (*m < 5) {
+        r.Warning(line, "DedupPeriodMinutes",
+                  absl::StrCat("DedupPeriodMinutes ", *m,
+                               " is below Panther's minimum of 5, which Panther uses instead"));
+      }
+    }
+  }
+  rule.set_threshold(kDefaultThreshold);
+  if (auto v = Get<int64_t>(fields, "Threshold", false, ReadYamlInt, r)) {
+    if (auto t = ToInt32(*v, "Threshold", fields.Find("Threshold")->line, r)) {
+      rule.set_threshold(*t);
+    }
+  }
+  rule.set_create_alert(true);
+  if (auto v = Get<bool>(fields, "CreateAlert", false, ReadYamlBool, r)) {
+    rule.set_create_alert(*v);
+  }
+  if (auto v = GetSet(fields, "Tags", false, r)) {
+    for (const std::string& t : *v) rule.add_tags(t);
+  }
+  if (auto v = GetSet(fields, "OutputIds", false, r)) {
+    for (const std::string& t : *v) rule.add_output_ids(t);
+  }
+  if (auto v = GetSet(fields, "SummaryAttributes", false, r)) {
+    for (const std::string& t : *v) rule.add_summary_attributes(t);
+  }
+  if (const YamlMapEntry* e = fields.Find("Reports")) ReadReports(*e, rule, r);
+  if (const YamlMapEntry* e = fields.Find("InlineFilters")) {
+    r.Warning(e->line, "InlineFilters",
+              "InlineFilters are not applied by pantherd: rule() sees every event of the "
+              "rule's LogTypes (panther_analysis_tool also skips them in tests)");
+  }
+  // DynamicSeverities, AlertContext, GroupBy: any value (Simple Detection
+  // features), accepted and ignored.
+
+  if (const YamlMapEntry* e = fields.Find("Tests")) {
+    if (!e->value.IsDefined() || !e->value.IsSequence()) {
+      r.Error(e->line, "Tests", "Tests must be a list of tests");
+    } else {
+      size_t i = 0;
+      for (const YAML::Node& t : e->value) {
+        int line = YamlLine(t) > 0 ? YamlLine(t) : e->line;
+        if (auto test = ReadTest(t, i, line, r)) out.tests.push_back(*std::move(test));
+        ++i;
+      }
+    }
+  }
+  rule.set_test_count(static_cast<int32_t>(out.tests.size()));
+
+  if (r.errors() != errors || py == nullptr) return;
+  AddFile(rule, *spec.file);
+  AddFile(rule, *py->file);
+  ctx.set.rules.push_back(std::move(out));
+}
+
+// ---------------------------------------------------------------------------
+// AnalysisType: global.
+
+void LoadGlobal(Context& ctx, const UploadFile& spec, const Fields& fields, Reporter& r) {
+  const int errors = r.errors();
+  CheckKeys(fields, kGlobalKeys, "a global", r);
+  GlobalSpec out;
+  out.spec_path = spec.file->path();
+  out.rule.set_type(v1::ANALYSIS_TYPE_GLOBAL);
+  out.rule.set_enabled(true);
+  if (auto id = Get<std::string>(fields, "GlobalID", true, ReadYamlString, r)) {
+    const int line = fields.Find("GlobalID")->line;
+    CheckName(*id, "GlobalID", line, r);
+    RegisterId(ctx, *id, "global", "GlobalID", line, r);
+    if (!id->empty() && !IsPythonIdentifier(*id)) {
+      r.Warning(line, "GlobalID",
+                absl::StrCat("GlobalID ", JsonQuote(*id),
+                             " is not a Python identifier, so rules cannot import it by name"));
+    }
+    out.id = *id;
+    out.rule.set_id(*id);
+  }
+  const UploadFile* py = nullptr;
+  if (auto name = Get<std::string>(fields, "Filename", true, ReadYamlString, r)) {
+    py = ResolveFilename(ctx, spec, *name, fields.Find("Filename")->line, r);
+    if (py != nullptr) {
+      out.python_path = py->file->path();
+      out.python_source = py->file->content();
+    }
+  }
+  if (auto v = Get<std::string>(fields, "Description", false, ReadYamlString, r)) {
+    out.rule.set_description(*v);
+  }
+  if (auto v = GetSet(fields, "Tags", false, r)) {
+    for (const std::string& t : *v) out.rule.add_tags(t);
+  }
+  Get<int64_t>(fields, "BaseVersion", false, ReadYamlInt, r);
+  if (r.errors() != errors || py == nullptr) return;
+  AddFile(out.rule, *spec.file);
+  AddFile(out.rule, *py->file);
+  ctx.set.globals.push_back(std::move(out));
+}
+
+// ---------------------------------------------------------------------------
+// AnalysisType: datamodel.
+
+std::optional<DataModelMapping> ReadMapping(const YAML::Node& node, size_t index, int line,
+                                            Reporter& r) {
+  const std::string prefix = absl::StrCat("Mappings[", index, "]");
+  absl::StatusOr<Fields> fields = MappingFields(node, prefix, line);
+  if (!fields.ok()) {
+    r.Error(fields.status(), prefix, line);
+    return std::nullopt;
+  }
+  const std::string dot = absl::StrCat(prefix, ".");
+  const int errors = r.errors();
+  CheckKeys(*fields, kMappingKeys, "a data model mapping", r, dot);
+  DataModelMapping m;
+  m.line = fields->root_line();
+  if (auto v = Get<std::string>(*fields, "Name", true, ReadYamlString, r, dot)) m.name = *v;
+  const bool has_path = fields->Find("Path") != nullptr;
+  const bool has_method = fields->Find("Method") != nullptr;
+  if (has_path == has_method) {
+    r.Error(m.line, prefix,
+            absl::StrCat("a mapping needs exactly one of Path and Method, found ",
+                         has_path ? "both" : "neither"));
+  } else if (has_path) {
+    if (auto v = Get<std::string>(*fields, "Path", true, ReadYamlString, r, dot)) m.path = *v;
+  } else {
+    if (auto v = Get<std::string>(*fields, "Method", true, ReadYamlString, r, dot)) {
+      m.method = *v;
+    }
+  }
+  if (r.errors() != errors) return std::nullopt;
+  return m;
+}
+
+void LoadDataModel(Context& ctx, const UploadFile& spec, const Fields& fields, Reporter& r) {
+  const int errors = r.errors();
+  CheckKeys(fields, kDataModelKeys, "a data model", r);
+  DataModelSpec out;
+  out.spec_path = spec.file->path();
+  v1::Rule& rule = out.rule;
+  rule.set_type(v1::ANALYSIS_TYPE_DATA_MODEL);
+  if (auto id = Get<std::string>(fields, "DataModelID", true, ReadYamlString, r)) {
+    const int line = fields.Find("DataModelID")->line;
+    CheckName(*id, "DataModelID", line, r);
+    RegisterId(ctx, *id, "datamodel", "DataModelID", line, r);
+    rule.set_id(*id);
+  }
+  if (auto v = Get<bool>(fields, "Enabled", true, ReadYamlBool, r)) rule.set_enabled(*v);
+  if (auto v = GetSet(fields, "LogTypes", true, r)) {
+    for (const std::string& t : *v) rule.add_log_types(t);
+  }
+  if (auto v = Get<std::string>(fields, "DisplayName", false, ReadYamlString, r)) {
+    CheckName(*v, "DisplayName", fields.Find("DisplayName")->line, r);
+    rule.set_display_name(*v);
+  }
+  Get<int64_t>(fields, "BaseVersion", false, ReadYamlInt, r);
+
+  const YamlMapEntry* mappings = fields.Find("Mappings");
+  bool uses_method = false;
+  int method_line = 0;
+  if (mappings == nullptr) {
+    r.Error(fields.root_line(), "Mappings", "missing required key Mappings");
+  } else if (!mappings->value.IsDefined() || !mappings->value.IsSequence()) {
+    r.Error(mappings->line, "Mappings", "Mappings must be a list of {Name, Path or Method}");
+  } else {
+    size_t i = 0;
+    for (const YAML::Node& m : mappings->value) {
+      int line = YamlLine(m) > 0 ? YamlLine(m) : mappings->line;
+      if (auto mapping = ReadMapping(m, i, line, r)) {
+        if (!mapping->method.empty() && !uses_method) {
+          uses_method = true;
+          method_line = mapping->line;
+        }
+        out.mappings.push_back(*std::move(mapping));
+      }
+      ++i;
+    }
+  }
+
+  const UploadFile* py = nullptr;
+  if (const YamlMapEntry* e = fields.Find("Filename")) {
+    if (auto name = Get<std::string>(fields, "Filename", false, ReadYamlString, r)) {
+      py = ResolveFilename(ctx, spec, *name, e->line, r);
+      if (py != nullptr) {
+        out.python_path = py->file->path();
+        out.python_source = py->file->content();
+      }
+    }
+  } else if (uses_method) {
+    r.Error(fields.root_line(), "Filename",
+            absl::StrCat("Filename is required because a mapping uses Method (line ", method_line,
+                         ")"));
+  }
+
+  if (r.errors() != errors) return;
+  AddFile(rule, *spec.file);
+  if (py != nullptr) AddFile(rule, *py->file);
+  ctx.set.data_models.push_back(std::move(out));
+}
+
+// At most one enabled data model per log type (panther_analysis_tool
+// main.py setup_data_models).
+void CheckDataModelConflicts(Context& ctx, std::vector<Diagnostic>* diagnostics, int* error_count) {
+  struct Owner {
+    std::string id;
+    std::string file;
+  };
+  absl::flat_hash_map<std::string, Owner> owners;
+  std::vector<DataModelSpec> kept;
+  for (DataModelSpec& dm : ctx.set.data_models) {
+    if (!dm.rule.enabled()) {
+      kept.push_back(std::move(dm));
+      continue;
+    }
+    Reporter r(dm.spec_path, diagnostics);
+    for (const std::string& t : dm.rule.log_types()) {
+      auto [it, inserted] = owners.emplace(t, Owner{dm.rule.id(), dm.spec_path});
+      if (inserted) continue;
+      r.Error(0, "LogTypes",
+              absl::StrCat("Conflicting Enabled LogType [", t, "] in Data Model [", dm.rule.id(),
+                           "]: enabled Data Model [", it->second.id, "] in ", it->second.file,
+                           " already covers it"));
+    }
+    *error_count += r.errors();
+    kept.push_back(std::move(dm));
+  }
+  ctx.set.data_models = std::move(kept);
+}
+
+// ---------------------------------------------------------------------------
+// One spec file.
+
+int FirstInvalidUtf8Line(absl::string_view content) {
+  int line = 1;
+  for (absl::string_view l : absl::StrSplit(content, '\n')) {
+    if (!IsValidUtf8(l)) return line;
+    ++line;
+  }
+  return 0;
+}
+
+void LoadSpec(Context& ctx, const UploadFile& spec, Reporter& r) {
+  const std::string& content = spec.file->content();
+  if (!IsValidUtf8(content)) {
+    r.Error(FirstInvalidUtf8Line(content), "", "the file is not valid UTF-8");
+    return;
+  }
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(content);
+  } catch (const YAML::Exception& e) {
+    r.Error(e.mark.is_null() ? 0 : e.mark.line + 1, "", absl::StrCat("invalid YAML: ", e.msg));
+    return;
+  }
+  if (docs.empty()) return;
+  if (docs.size() > 1) {
+    r.Error(YamlLine(docs[1]), "",
+            absl::StrCat("expected a single YAML document, found ", docs.size()));
+    return;
+  }
+  const YAML::Node& root = docs[0];
+  if (!root.IsMap()) return;  // Not an analysis spec.
+
+  // A key written twice is legal YAML for PyYAML (the last value wins), but
+  // almost always a mistake.
+  {
+    absl::flat_hash_map<std::string, int> first_line;
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      if (!it->first.IsScalar()) continue;
+      auto [pos, inserted] = first_line.emplace(it->first.Scalar(), YamlLine(it->first));
+      if (!inserted) {
+        r.Warning(YamlLine(it->first), it->first.Scalar(),
+                  absl::StrCat("key ", it->first.Scalar(), " is also set at line ", pos->second,
+                               "; the last value is used"));
+      }
+    }
+  }
+
+  absl::StatusOr<std::vector<YamlMapEntry>> entries = YamlMappingEntries(root);
+  if (!entries.ok()) {
+    r.Error(entries.status(), "", 0);
+    return;
+  }
+  Fields fields(*std::move(entries), std::max(YamlLine(root), 1));
+  const YamlMapEntry* type_entry = fields.Find("AnalysisType");
+  if (type_entry == nullptr) return;  // Not an analysis spec.
+  absl::StatusOr<std::string> type =
+      ReadYamlString(type_entry->value, "AnalysisType", type_entry->line);
+  if (!type.ok()) {
+    r.Error(type.status(), "AnalysisType", type_entry->line);
+    return;
+  }
+
+  auto skip = [&](absl::string_view skipped_type, absl::string_view id_field) {
+    v1::SkippedContent& s = ctx.skipped[std::string(skipped_type)];
+    s.set_analysis_type(std::string(skipped_type));
+    s.set_count(s.count() + 1);
+    s.add_files(spec.file->path());
+    if (const YamlMapEntry* id = fields.Find(id_field)) {
+      absl::StatusOr<YamlScalar> v = ResolveYamlScalar(id->value);
+      if (v.ok() && v->type == YamlScalarType::kString) {
+        RegisterId(ctx, v->text, skipped_type, id_field, id->line, r);
+      }
+    }
+  };
+
+  if (*type == "rule") {
+    const YamlMapEntry* base = fields.Find("BaseDetection");
+    if (base != nullptr &&
+        !(base->value.IsNull() || (base->value.IsScalar() && base->value.Scalar().empty()))) {
+      skip("derived", "RuleID");  // panther_analysis_tool's DERIVED_SCHEMA.
+      return;
+    }
+    LoadRule(ctx, spec, fields, r);
+  } else if (*type == "global") {
+    LoadGlobal(ctx, spec, fields, r);
+  } else if (*type == "datamodel") {
+    LoadDataModel(ctx, spec, fields, r);
+  } else {
+    for (const SkippedType& t : kSkippedTypes) {
+      if (*type == t.type) {
+        skip(t.type, t.id_field);
+        return;
+      }
+    }
+    std::vector<absl::string_view> known = {"rule", "global", "datamodel"};
+    for (const SkippedType& t : kSkippedTypes) known.push_back(t.type);
+    r.Error(type_entry->line, "AnalysisType",
+            absl::StrCat("unknown AnalysisType ", JsonQuote(*type), "; Panther's types are ",
+                         absl::StrJoin(known, ", ")));
+  }
+}
+
+absl::StatusOr<AnalysisSet> LoadImpl(const std::vector<const AnalysisFile*>& files,
+                                     std::vector<Diagnostic>* diagnostics) {
+  std::vector<Diagnostic> diags;
+  int errors = 0;
+
+  // Index the upload by normalized path.
+  std::vector<UploadFile> uploads;
+  uploads.reserve(files.size());
+  for (const AnalysisFile* f : files) {
+    Reporter r(f->path(), &diags);
+    std::optional<std::string> normalized = NormalizePath(f->path());
+    if (!normalized) {
+      r.Error(0, "", "the path must be relative to the uploaded folder and stay inside it");
+      ++errors;
+      continue;
+    }
+    uploads.push_back(UploadFile{f, *std::move(normalized)});
+  }
+  std::stable_sort(uploads.begin(), uploads.end(), [](const UploadFile& a, const UploadFile& b) {
+    return a.normalized < b.normalized;
+  });
+  Context ctx;
+  for (const UploadFile& u : uploads) {
+    auto [it, inserted] = ctx.by_path.emplace(u.normalized, &u);
+    if (!inserted) {
+      Reporter r(u.file->path(), &diags);
+      r.Error(0, "",
+              absl::StrCat("the file is uploaded twice (also as ", it->second->file->path(), ")"));
+      ++errors;
+    }
+  }
+
+  for (const UploadFile& u : uploads) {
+    if (!HasSpecExtension(u.normalized) || IsHiddenPath(u.normalized)) continue;
+    if (ctx.by_path.at(u.normalized) != &u) continue;  // A duplicate, reported above.
+    Reporter r(u.file->path(), &diags);
+    LoadSpec(ctx, u, r);
+    errors += r.errors();
+  }
+  CheckDataModelConflicts(ctx, &diags, &errors);
+  for (auto& [type, s] : ctx.skipped) ctx.set.skipped.push_back(std::move(s));
+
+  std::stable_sort(diags.begin(), diags.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    if (a.file() != b.file()) return a.file() < b.file();
+    return a.line() < b.line();
+  });
+  const Diagnostic* first_error = nullptr;
+  absl::flat_hash_set<std::string> error_files;
+  for (const Diagnostic& d : diags) {
+    if (IsWarning(d)) continue;
+    if (first_error == nullptr) first_error = &d;
+    error_files.insert(d.file());
+  }
+  std::string summary;
+  if (first_error != nullptr) {
+    summary = absl::StrCat(errors, errors == 1 ? " problem in " : " problems in ",
+                           error_files.size(), error_files.size() == 1 ? " file" : " files",
+                           " (first: ", first_error->file());
+    if (first_error->line() > 0) absl::StrAppend(&summary, " line ", first_error->line());
+    absl::StrAppend(&summary, ": ", first_error->message(), ")");
+  }
+  for (Diagnostic& d : diags) diagnostics->push_back(std::move(d));
+  if (errors > 0) return absl::InvalidArgumentError(summary);
+  return std::move(ctx.set);
+}
+
+}  // namespace
+
+bool IsWarning(const v1::Diagnostic& diagnostic) {
+  return absl::StartsWith(diagnostic.message(), kWarningPrefix);
+}
+
+bool IsAnalysisSpecPath(absl::string_view path) {
+  std::optional<std::string> normalized = NormalizePath(path);
+  return normalized && HasSpecExtension(*normalized) && !IsHiddenPath(*normalized);
+}
+
+absl::StatusOr<AnalysisSet> LoadAnalysisFiles(const std::vector<v1::AnalysisFile>& files,
+                                              std::vector<v1::Diagnostic>* diagnostics) {
+  std::vector<const AnalysisFile*> ptrs;
+  ptrs.reserve(files.size());
+  for (const AnalysisFile& f : files) ptrs.push_back(&f);
+  return LoadImpl(ptrs, diagnostics);
+}
+
+absl::StatusOr<AnalysisSet> LoadAnalysisFiles(
+    const google::protobuf::RepeatedPtrField<v1::AnalysisFile>& files,
+    std::vector<v1::Diagnostic>* diagnostics) {
+  std::vector<const AnalysisFile*> ptrs;
+  ptrs.reserve(files.size());
+  for (const AnalysisFile& f : files) ptrs.push_back(&f);
+  return LoadImpl(ptrs, diagnostics);
+}
+
+}  // namespace pantherd::engine

@@ -1,0 +1,81 @@
+// File: engine/internal/dom_fields.h
+//
+// Field access on simdjson DOM objects with the semantics of a Python dict
+// built by json.loads: when an object repeats a key, the key keeps the
+// position of its first occurrence and the value of its last one. Every
+// lookup here is exact (case-sensitive); case-insensitive lookup lives in
+// engine/event.cc because it needs Python's str.lower().
+//
+// Internal to pantherd_engine: include only from engine/.
+
+#ifndef PANTHERD_ENGINE_INTERNAL_DOM_FIELDS_H_
+#define PANTHERD_ENGINE_INTERNAL_DOM_FIELDS_H_
+
+#include <cstddef>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "simdjson.h"
+
+namespace pantherd::engine::internal {
+
+// One distinct key of an object, with the value its last occurrence holds.
+struct DomField {
+  std::string_view key;
+  simdjson::dom::element value;
+};
+
+// Sets *value to the value of the last field named exactly `key` and returns
+// true, or returns false if `object` has no such field.
+inline bool FindLastField(simdjson::dom::object object, std::string_view key,
+                          simdjson::dom::element* value) {
+  bool found = false;
+  for (simdjson::dom::key_value_pair field : object) {
+    if (field.key == key) {
+      *value = field.value;
+      found = true;
+    }
+  }
+  return found;
+}
+
+// Returns the distinct keys of `object` in first-occurrence order, each with
+// its last value: exactly the items of json.loads' dict for this object.
+inline std::vector<DomField> UniqueFields(simdjson::dom::object object) {
+  std::vector<DomField> fields;
+  // Objects of a few dozen keys (all of Okta's) are deduplicated by a linear
+  // scan, which beats hashing at that size; larger ones use an index.
+  constexpr size_t kLinearLimit = 32;
+  absl::flat_hash_map<std::string_view, size_t> index;
+  for (simdjson::dom::key_value_pair field : object) {
+    std::string_view key = field.key;
+    if (fields.size() < kLinearLimit && index.empty()) {
+      bool seen = false;
+      for (DomField& existing : fields) {
+        if (existing.key == key) {
+          existing.value = field.value;
+          seen = true;
+          break;
+        }
+      }
+      if (!seen) fields.push_back(DomField{key, field.value});
+      continue;
+    }
+    if (index.empty()) {
+      for (size_t i = 0; i < fields.size(); ++i) index.emplace(fields[i].key, i);
+    }
+    auto [it, inserted] = index.emplace(key, fields.size());
+    if (inserted) {
+      fields.push_back(DomField{key, field.value});
+    } else {
+      fields[it->second].value = field.value;
+    }
+  }
+  return fields;
+}
+
+}  // namespace pantherd::engine::internal
+
+#endif  // PANTHERD_ENGINE_INTERNAL_DOM_FIELDS_H_

@@ -1,0 +1,327 @@
+#include "engine/yaml_json.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace pantherd::engine {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Parses `yaml` and converts the whole document to JSON.
+std::string ToJson(const std::string& yaml, const YamlJsonOptions& options = {}) {
+  absl::StatusOr<std::string> json = YamlToJson(YAML::Load(yaml), options);
+  EXPECT_TRUE(json.ok()) << json.status();
+  return json.ok() ? *json : "<error>";
+}
+
+absl::Status ToJsonError(const std::string& yaml, const YamlJsonOptions& options = {}) {
+  absl::StatusOr<std::string> json = YamlToJson(YAML::Load(yaml), options);
+  EXPECT_FALSE(json.ok()) << *json;
+  return json.status();
+}
+
+// The JSON of the value of key `v` in `v: <scalar>`.
+std::string Scalar(const std::string& scalar) {
+  std::string json = ToJson("v: " + scalar + "\n");
+  const std::string prefix = "{\"v\": ";
+  EXPECT_EQ(json.substr(0, prefix.size()), prefix) << json;
+  return json.substr(prefix.size(), json.size() - prefix.size() - 1);
+}
+
+TEST(YamlJsonTest, OnlyCoreBooleansAreBooleans) {
+  for (const char* t : {"true", "True", "TRUE"}) EXPECT_EQ(Scalar(t), "true") << t;
+  for (const char* f : {"false", "False", "FALSE"}) EXPECT_EQ(Scalar(f), "false") << f;
+  for (const char* s : {"yes", "no", "on", "off", "y", "n", "Yes", "NO", "On", "OFF", "tRUE"}) {
+    EXPECT_EQ(Scalar(s), std::string("\"") + s + "\"") << s;
+  }
+}
+
+TEST(YamlJsonTest, NullForms) {
+  for (const char* n : {"null", "Null", "NULL", "~", ""}) EXPECT_EQ(Scalar(n), "null") << n;
+  EXPECT_EQ(Scalar("nULL"), "\"nULL\"");
+  EXPECT_EQ(ToJson("[1, , 2]"), "[1, null, 2]");
+}
+
+TEST(YamlJsonTest, IntegersFollowTheCoreSchema) {
+  EXPECT_EQ(Scalar("42"), "42");
+  EXPECT_EQ(Scalar("-17"), "-17");
+  EXPECT_EQ(Scalar("+7"), "7");
+  EXPECT_EQ(Scalar("-0"), "0");
+  EXPECT_EQ(Scalar("0644"), "644");  // Decimal, not octal.
+  EXPECT_EQ(Scalar("007"), "7");
+  EXPECT_EQ(Scalar("0x1F"), "31");
+  EXPECT_EQ(Scalar("0xffffffffffffffffff"), "4722366482869645213695");
+  EXPECT_EQ(Scalar("0o17"), "15");
+  EXPECT_EQ(Scalar("123456789012345678901234567890"), "123456789012345678901234567890");
+  // Not integers in YAML 1.2 core: strings.
+  EXPECT_EQ(Scalar("1:30:00"), "\"1:30:00\"");
+  EXPECT_EQ(Scalar("0b101"), "\"0b101\"");
+  EXPECT_EQ(Scalar("1_000"), "\"1_000\"");
+  EXPECT_EQ(Scalar("0x"), "\"0x\"");
+  EXPECT_EQ(Scalar("-0x1F"), "\"-0x1F\"");
+  EXPECT_EQ(Scalar("0o8"), "\"0o8\"");
+}
+
+TEST(YamlJsonTest, FloatsPrintLikePythonRepr) {
+  EXPECT_EQ(Scalar("1.5"), "1.5");
+  EXPECT_EQ(Scalar("1."), "1.0");
+  EXPECT_EQ(Scalar(".5"), "0.5");
+  EXPECT_EQ(Scalar("-2.50"), "-2.5");
+  EXPECT_EQ(Scalar("1e3"), "1000.0");
+  EXPECT_EQ(Scalar("1E+3"), "1000.0");
+  EXPECT_EQ(Scalar("1e16"), "1e+16");
+  EXPECT_EQ(Scalar("1e15"), "1000000000000000.0");
+  EXPECT_EQ(Scalar("1.5e-5"), "1.5e-05");
+  EXPECT_EQ(Scalar("0.0001"), "0.0001");
+  EXPECT_EQ(Scalar("0.1"), "0.1");
+  EXPECT_EQ(Scalar("-0.0"), "-0.0");
+  EXPECT_EQ(Scalar("1e-400"), "0.0");
+  EXPECT_EQ(Scalar("3.10"), "3.1");
+  EXPECT_EQ(Scalar("1.2.3"), "\"1.2.3\"");
+  EXPECT_EQ(Scalar("1e"), "\"1e\"");
+  EXPECT_EQ(Scalar("."), "\".\"");
+}
+
+TEST(YamlJsonTest, NonFiniteFloatsAreErrorsOrPythonTokens) {
+  absl::Status s = ToJsonError("a: 1\nb: .inf\n");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("line 2"));
+  EXPECT_THAT(s.message(), HasSubstr(".inf"));
+  EXPECT_EQ(ToJsonError("v: .nan\n").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ToJsonError("v: 1e400\n").code(), absl::StatusCode::kInvalidArgument);
+
+  YamlJsonOptions python;
+  python.non_finite = NonFiniteFloats::kPythonTokens;
+  EXPECT_EQ(ToJson("[.inf, -.Inf, +.INF, .NaN, 1e400]", python),
+            "[Infinity, -Infinity, Infinity, NaN, Infinity]");
+  // Not floats: strings.
+  EXPECT_EQ(ToJson("[.infinity, -.nan, inf, nan]"), "[\".infinity\", \"-.nan\", \"inf\", \"nan\"]");
+}
+
+TEST(YamlJsonTest, QuotedAndBlockScalarsAreAlwaysStrings) {
+  EXPECT_EQ(Scalar("\"true\""), "\"true\"");
+  EXPECT_EQ(Scalar("'false'"), "\"false\"");
+  EXPECT_EQ(Scalar("'123'"), "\"123\"");
+  EXPECT_EQ(Scalar("\"null\""), "\"null\"");
+  EXPECT_EQ(Scalar("''"), "\"\"");
+  EXPECT_EQ(Scalar("!!str 12"), "\"12\"");
+  EXPECT_EQ(ToJson("v: |\n  line 1\n  true\n"), "{\"v\": \"line 1\\ntrue\\n\"}");
+  EXPECT_EQ(ToJson("v: >-\n  folded\n  42\n"), "{\"v\": \"folded 42\"}");
+}
+
+TEST(YamlJsonTest, TimestampsStayStrings) {
+  EXPECT_EQ(Scalar("2024-01-15 14:23:45.123"), "\"2024-01-15 14:23:45.123\"");
+  EXPECT_EQ(Scalar("2024-01-15"), "\"2024-01-15\"");
+  EXPECT_EQ(Scalar("2024-01-15T14:23:45Z"), "\"2024-01-15T14:23:45Z\"");
+}
+
+TEST(YamlJsonTest, StandardTagsDemandTheirType) {
+  EXPECT_EQ(Scalar("!!int '12'"), "12");
+  EXPECT_EQ(Scalar("!!float 1"), "1.0");
+  EXPECT_EQ(Scalar("!!bool true"), "true");
+  EXPECT_EQ(Scalar("!!null ''"), "null");
+  EXPECT_EQ(ToJson("v: !!map {a: 1}\nw: !!seq [1]\n"), "{\"v\": {\"a\": 1}, \"w\": [1]}");
+  EXPECT_THAT(ToJsonError("v: !!bool yes\n").message(), HasSubstr("not a boolean"));
+  EXPECT_THAT(ToJsonError("v: !!int 1.5\n").message(), HasSubstr("not an integer"));
+  absl::Status custom = ToJsonError("a: 1\nv: !custom x\n");
+  EXPECT_THAT(custom.message(), HasSubstr("line 2"));
+  EXPECT_THAT(custom.message(), HasSubstr("unsupported tag !custom"));
+  EXPECT_EQ(ToJsonError("v: !!timestamp 2024-01-01\n").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ToJsonError("v: !!set {a, b}\n").code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(YamlJsonTest, MappingsKeepKeyOrder) {
+  EXPECT_EQ(ToJson("zeta: 1\nalpha: 2\nmid: {y: 1, b: 2, a: 3}\n"),
+            "{\"zeta\": 1, \"alpha\": 2, \"mid\": {\"y\": 1, \"b\": 2, \"a\": 3}}");
+}
+
+TEST(YamlJsonTest, NonStringKeysBecomeStrings) {
+  EXPECT_EQ(ToJson("1: a\ntrue: b\nnull: c\n1.5: d\n0x10: e\n~: f\nOn: g\n"),
+            "{\"1\": \"a\", \"true\": \"b\", \"null\": \"f\", \"1.5\": \"d\", \"16\": \"e\", "
+            "\"On\": \"g\"}");
+}
+
+TEST(YamlJsonTest, RepeatedKeyKeepsFirstPositionAndLastValue) {
+  EXPECT_EQ(ToJson("a: 1\nb: 2\na: 3\n"), "{\"a\": 3, \"b\": 2}");
+}
+
+TEST(YamlJsonTest, MergeKeysExpandAsPyYaml) {
+  const char* yaml =
+      "base: &base {a: 1, b: 2}\n"
+      "other: &other {b: 20, c: 30}\n"
+      "one:\n  <<: *base\n  b: 5\n  z: 0\n"
+      "many:\n  <<: [*base, *other]\n  d: 4\n"
+      "quoted:\n  '<<': 1\n";
+  EXPECT_EQ(ToJson(yaml),
+            "{\"base\": {\"a\": 1, \"b\": 2}, \"other\": {\"b\": 20, \"c\": 30}, "
+            "\"one\": {\"a\": 1, \"b\": 5, \"z\": 0}, "
+            "\"many\": {\"b\": 2, \"c\": 30, \"a\": 1, \"d\": 4}, "
+            "\"quoted\": {\"<<\": 1}}");
+  EXPECT_THAT(ToJsonError("m:\n  <<: 5\n").message(), HasSubstr("merge key"));
+}
+
+TEST(YamlJsonTest, StringsAreEscaped) {
+  EXPECT_EQ(Scalar("\"q\\\"b\\\\s\\ttab\\nnl\\x01\\x7f\\r\\b\\f\""),
+            "\"q\\\"b\\\\s\\ttab\\nnl\\u0001\\u007f\\r\\b\\f\"");
+  EXPECT_EQ(Scalar("\"caf\\u00e9 \\u2603 \\U0001F600\""),
+            "\"caf\xC3\xA9 \xE2\x98\x83 \xF0\x9F\x98\x80\"");
+  EXPECT_EQ(Scalar("héllo"), "\"h\xC3\xA9llo\"");
+  EXPECT_EQ(JsonQuote("a\"b"), "\"a\\\"b\"");
+  EXPECT_EQ(JsonQuote(std::string("\0x", 2)), "\"\\u0000x\"");
+}
+
+TEST(YamlJsonTest, Utf8Validation) {
+  EXPECT_TRUE(IsValidUtf8("plain ascii"));
+  EXPECT_TRUE(IsValidUtf8("\xC3\xA9\xE2\x98\x83\xF0\x9F\x98\x80"));
+  EXPECT_FALSE(IsValidUtf8("\xC3"));
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // Overlong.
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // Surrogate.
+  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // Above U+10FFFF.
+  EXPECT_FALSE(IsValidUtf8("\xFF"));
+  EXPECT_THAT(ToJsonError("v: \"\xFF\"\n").message(), HasSubstr("UTF-8"));
+}
+
+TEST(YamlJsonTest, CollectionKeysAreErrors) {
+  EXPECT_THAT(ToJsonError("? [1, 2]\n: v\n").message(), HasSubstr("key must be a scalar"));
+}
+
+TEST(YamlJsonTest, RecursiveAliasesAndDeepNestingAreErrors) {
+  EXPECT_THAT(ToJsonError("a: &x [1, *x]\n").message(), HasSubstr("recursive alias"));
+  YamlJsonOptions shallow;
+  shallow.max_depth = 3;
+  EXPECT_EQ(ToJson("[[[1]]]", shallow), "[[[1]]]");
+  EXPECT_EQ(ToJsonError("[[[[1]]]]", shallow).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(YamlJsonTest, AliasExpansionIsBounded) {
+  std::string yaml = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  char prev = 'a';
+  for (char c = 'b'; c <= 'j'; ++c) {
+    yaml += std::string(1, c) + ": &" + c + " [";
+    for (int i = 0; i < 10; ++i) yaml += std::string(i ? ", *" : "*") + prev;
+    yaml += "]\n";
+    prev = c;
+  }
+  YamlJsonOptions small;
+  small.max_output_bytes = 1 << 20;
+  EXPECT_THAT(ToJsonError(yaml, small).message(), HasSubstr("larger than"));
+}
+
+TEST(YamlJsonTest, NullAndUndefinedNodesAreNull) {
+  EXPECT_EQ(*YamlToJson(YAML::Node()), "null");
+  EXPECT_EQ(ToJson(""), "null");
+}
+
+TEST(YamlJsonTest, ResolveScalarReportsTypeTextAndRaw) {
+  YAML::Node doc = YAML::Load("[0644, 1., yes, ~, 'x', !!str 5]");
+  std::vector<YamlScalar> got;
+  for (const YAML::Node& n : doc) got.push_back(*ResolveYamlScalar(n));
+  EXPECT_EQ(got[0].type, YamlScalarType::kInt);
+  EXPECT_EQ(got[0].text, "644");
+  EXPECT_EQ(got[0].raw, "0644");
+  EXPECT_EQ(got[1].type, YamlScalarType::kFloat);
+  EXPECT_EQ(got[1].text, "1.0");
+  EXPECT_EQ(got[2].type, YamlScalarType::kString);
+  EXPECT_EQ(got[3].type, YamlScalarType::kNull);
+  EXPECT_EQ(got[4].type, YamlScalarType::kString);
+  EXPECT_EQ(got[5].type, YamlScalarType::kString);
+  EXPECT_EQ(got[5].text, "5");
+  EXPECT_FALSE(ResolveYamlScalar(YAML::Load("[1]")).ok());
+}
+
+TEST(YamlJsonTest, MappingEntriesCarryKeyLines) {
+  YAML::Node doc = YAML::Load("first: 1\n\nsecond: 2\n3: x\n");
+  absl::StatusOr<std::vector<YamlMapEntry>> entries = YamlMappingEntries(doc);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 3u);
+  EXPECT_EQ((*entries)[0].key, "first");
+  EXPECT_EQ((*entries)[0].line, 1);
+  EXPECT_EQ((*entries)[1].key, "second");
+  EXPECT_EQ((*entries)[1].line, 3);
+  EXPECT_TRUE((*entries)[1].key_is_string);
+  EXPECT_EQ((*entries)[2].key, "3");
+  EXPECT_FALSE((*entries)[2].key_is_string);
+  EXPECT_FALSE(YamlMappingEntries(YAML::Load("[1]")).ok());
+}
+
+TEST(YamlJsonTest, LinesAreOneBased) {
+  YAML::Node doc = YAML::Load("a: 1\nb:\n  - x\n");
+  EXPECT_EQ(YamlLine(doc), 1);
+  EXPECT_EQ(YamlLine(doc["b"][0]), 3);
+  EXPECT_EQ(YamlLine(YAML::Node()), 0);
+}
+
+TEST(YamlJsonTest, ReadBool) {
+  YAML::Node doc = YAML::Load("a: true\nb: False\nc: yes\nd: 'true'\ne: 1\nf:\n");
+  EXPECT_TRUE(*ReadYamlBool(doc["a"], "a"));
+  EXPECT_FALSE(*ReadYamlBool(doc["b"], "b"));
+
+  absl::StatusOr<bool> yes = ReadYamlBool(doc["c"], "Enabled");
+  ASSERT_FALSE(yes.ok());
+  EXPECT_EQ(yes.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(yes.status().message(), HasSubstr("Enabled at line 3: must be true or false"));
+  EXPECT_THAT(yes.status().message(), HasSubstr("YAML 1.2"));
+
+  absl::StatusOr<bool> quoted = ReadYamlBool(doc["d"], "Enabled");
+  ASSERT_FALSE(quoted.ok());
+  EXPECT_THAT(quoted.status().message(), HasSubstr("quoted string \"true\""));
+  EXPECT_FALSE(ReadYamlBool(doc["e"], "x").ok());
+
+  // An empty value is reported at the key's line when given.
+  absl::StatusOr<bool> empty = ReadYamlBool(doc["f"], "Enabled", 6);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_THAT(empty.status().message(), HasSubstr("Enabled at line 6: "));
+  EXPECT_THAT(empty.status().message(), HasSubstr("empty value"));
+}
+
+TEST(YamlJsonTest, ReadInt) {
+  YAML::Node doc = YAML::Load(
+      "a: 60\nb: 0x10\nc: '5'\nd: 1.5\ne: 99999999999999999999\nf: -9223372036854775808\n"
+      "g: true\n");
+  EXPECT_EQ(*ReadYamlInt(doc["a"], "a"), 60);
+  EXPECT_EQ(*ReadYamlInt(doc["b"], "b"), 16);
+  EXPECT_EQ(*ReadYamlInt(doc["f"], "f"), INT64_MIN);
+  EXPECT_THAT(ReadYamlInt(doc["c"], "Threshold").status().message(),
+              HasSubstr("Threshold at line 3: must be an integer, found the quoted string"));
+  EXPECT_THAT(ReadYamlInt(doc["d"], "Threshold").status().message(),
+              HasSubstr("found the number 1.5"));
+  EXPECT_THAT(ReadYamlInt(doc["e"], "Threshold").status().message(), HasSubstr("out of range"));
+  EXPECT_FALSE(ReadYamlInt(doc["g"], "Threshold").ok());
+}
+
+TEST(YamlJsonTest, ReadString) {
+  YAML::Node doc = YAML::Load("a: hello\nb: '123'\nc: 123\nd: true\ne:\nf: [x]\ng: 1:30\n");
+  EXPECT_EQ(*ReadYamlString(doc["a"], "a"), "hello");
+  EXPECT_EQ(*ReadYamlString(doc["b"], "b"), "123");
+  EXPECT_EQ(*ReadYamlString(doc["g"], "g"), "1:30");
+  absl::Status c = ReadYamlString(doc["c"], "Description").status();
+  EXPECT_THAT(c.message(),
+              HasSubstr("Description at line 3: must be a string, found the integer 123"));
+  EXPECT_THAT(c.message(), HasSubstr("quote it"));
+  EXPECT_FALSE(ReadYamlString(doc["d"], "d").ok());
+  EXPECT_THAT(ReadYamlString(doc["e"], "Runbook", 5).status().message(),
+              HasSubstr("Runbook at line 5: must be a string, found an empty value"));
+  EXPECT_THAT(ReadYamlString(doc["f"], "f").status().message(), HasSubstr("found a list"));
+}
+
+TEST(YamlJsonTest, ReadStringList) {
+  YAML::Node doc = YAML::Load("a: [x, 'y', z]\nb: []\nc: x\nd:\n  - ok\n  - 5\ne:\n");
+  EXPECT_THAT(*ReadYamlStringList(doc["a"], "a"), ElementsAre("x", "y", "z"));
+  EXPECT_TRUE(ReadYamlStringList(doc["b"], "b")->empty());
+  EXPECT_THAT(ReadYamlStringList(doc["c"], "Tags").status().message(),
+              HasSubstr("Tags at line 3: must be a list of strings, found the string \"x\""));
+  EXPECT_THAT(ReadYamlStringList(doc["d"], "Tags").status().message(),
+              HasSubstr("Tags[1] at line 6: must be a string, found the integer 5"));
+  EXPECT_FALSE(ReadYamlStringList(doc["e"], "Tags", 7).ok());
+}
+
+}  // namespace
+}  // namespace pantherd::engine

@@ -1,0 +1,175 @@
+#include "server/config.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "yaml-cpp/yaml.h"
+
+#ifndef PANTHERD_VERSION
+#define PANTHERD_VERSION "0.0.0"
+#endif
+
+namespace pantherd::server {
+namespace {
+
+absl::Status YamlError(const std::string& path, const YAML::Mark& mark, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ":", mark.line + 1, ": ", what));
+}
+
+template <typename T>
+absl::Status ReadScalar(const std::string& path, const std::string& key, const YAML::Node& node,
+                        absl::string_view type_name, T* out) {
+  if (!node.IsScalar()) {
+    return YamlError(path, node.Mark(), absl::StrCat("\"", key, "\" must be a ", type_name));
+  }
+  try {
+    *out = node.as<T>();
+  } catch (const YAML::Exception&) {
+    return YamlError(path, node.Mark(),
+                     absl::StrCat("\"", key, "\" must be a ", type_name, ", got \"",
+                                  node.Scalar(), "\""));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateListenAddress(absl::string_view address) {
+  if (absl::StartsWith(address, "unix:")) {
+    if (address.size() > 5) return absl::OkStatus();
+    return absl::InvalidArgumentError("listen address \"unix:\" names no socket path");
+  }
+  size_t colon = address.rfind(':');
+  absl::string_view host = colon == absl::string_view::npos ? "" : address.substr(0, colon);
+  absl::string_view port = colon == absl::string_view::npos ? "" : address.substr(colon + 1);
+  int port_number = -1;
+  if (host.empty() || port.empty() || !absl::SimpleAtoi(port, &port_number) || port_number < 0 ||
+      port_number > 65535 || port.find_first_not_of("0123456789") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen address \"", address, "\" is not host:port with a port from 0 to 65535"));
+  }
+  return absl::OkStatus();
+}
+
+std::string DefaultDataDir() {
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  if (xdg != nullptr && *xdg != '\0') {
+    return (std::filesystem::path(xdg) / "pantherd").string();
+  }
+  return (std::filesystem::current_path() / ".pantherd").string();
+}
+
+absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return absl::NotFoundError(absl::StrCat("config file ", path, " does not exist"));
+  }
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::ParserException& e) {
+    return YamlError(path, e.mark, e.msg);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", e.what()));
+  }
+  if (root.IsNull()) return absl::OkStatus();  // An empty file changes nothing.
+  if (!root.IsMap()) {
+    return YamlError(path, root.Mark(), "the config file must be a mapping of option: value");
+  }
+  for (const auto& entry : root) {
+    const std::string key = entry.first.as<std::string>();
+    const YAML::Node& value = entry.second;
+    absl::Status s;
+    if (key == "listen") {
+      s = ReadScalar(path, key, value, "string", &config->listen);
+    } else if (key == "data_dir") {
+      s = ReadScalar(path, key, value, "string", &config->data_dir);
+    } else if (key == "rules_dir") {
+      s = ReadScalar(path, key, value, "string", &config->rules_dir);
+    } else if (key == "log_level") {
+      std::string level;
+      s = ReadScalar(path, key, value, "string", &level);
+      if (s.ok()) {
+        absl::StatusOr<LogLevel> parsed = ParseLogLevel(level);
+        if (!parsed.ok()) return YamlError(path, value.Mark(), parsed.status().message());
+        config->log_level = *parsed;
+      }
+    } else if (key == "shutdown_grace_seconds") {
+      s = ReadScalar(path, key, value, "integer", &config->shutdown_grace_seconds);
+    } else if (key == "executor_threads") {
+      s = ReadScalar(path, key, value, "integer", &config->executor_threads);
+    } else if (key == "executor_queue") {
+      s = ReadScalar(path, key, value, "integer", &config->executor_queue);
+    } else {
+      return YamlError(path, entry.first.Mark(),
+                       absl::StrCat("unknown option \"", key,
+                                    "\" (known: listen, data_dir, rules_dir, log_level, "
+                                    "shutdown_grace_seconds, executor_threads, executor_queue)"));
+    }
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv, std::ostream& out,
+                                              std::ostream& err) {
+  CLI::App app{"pantherd: detection-as-code server for Panther-format Python rules", "pantherd"};
+  app.set_version_flag("--version", PANTHERD_VERSION);
+  std::string config_file;
+  std::optional<std::string> listen, data_dir, rules_dir, log_level;
+  std::optional<int> grace, threads, queue;
+  app.add_option("--config", config_file, "YAML config file (keys as the flags, '_' for '-')")
+      ->check(CLI::ExistingFile);
+  app.add_option("--listen", listen, "gRPC listen address host:port (default 127.0.0.1:50051)");
+  app.add_option("--data-dir", data_dir,
+                 "RocksDB data directory, created on first start (default "
+                 "$XDG_DATA_HOME/pantherd, else ./.pantherd)");
+  app.add_option("--rules-dir", rules_dir, "folder of rule content to load at start");
+  app.add_option("--log-level", log_level, "debug, info, warn or error (default info)");
+  app.add_option("--shutdown-grace-seconds", grace,
+                 "seconds in-flight calls get to finish at shutdown (default 10)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--executor-threads", threads, "threads for blocking work (default 4)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--executor-queue", queue,
+                 "blocking tasks that may wait before calls are refused (default 1024)")
+      ->check(CLI::PositiveNumber);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    app.exit(e, out, err);
+    return absl::CancelledError("");
+  } catch (const CLI::ParseError& e) {
+    err << app.help();
+    return absl::InvalidArgumentError(e.what());
+  }
+
+  ServerConfig config;
+  if (!config_file.empty()) {
+    absl::Status s = LoadConfigFile(config_file, &config);
+    if (!s.ok()) return s;
+  }
+  if (listen) config.listen = *listen;
+  if (data_dir) config.data_dir = *data_dir;
+  if (rules_dir) config.rules_dir = *rules_dir;
+  if (log_level) {
+    absl::StatusOr<LogLevel> level = ParseLogLevel(*log_level);
+    if (!level.ok()) return absl::InvalidArgumentError(absl::StrCat("--log-level: ", level.status().message()));
+    config.log_level = *level;
+  }
+  if (grace) config.shutdown_grace_seconds = *grace;
+  if (threads) config.executor_threads = *threads;
+  if (queue) config.executor_queue = *queue;
+  if (config.data_dir.empty()) config.data_dir = DefaultDataDir();
+  absl::Status listen_ok = ValidateListenAddress(config.listen);
+  if (!listen_ok.ok()) return listen_ok;
+  return config;
+}
+
+}  // namespace pantherd::server

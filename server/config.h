@@ -1,0 +1,63 @@
+// pantherd's configuration: defaults, an optional YAML file, then flags.
+//
+// Precedence, lowest first: built-in defaults, the YAML file named by
+// --config, command-line flags. The YAML file uses the flag names with '_'
+// for '-' (e.g. `data_dir: /var/lib/pantherd`); an unknown key is an error
+// that names the file and line, so a typo never silently falls back to a
+// default.
+//
+//   absl::StatusOr<ServerConfig> c = ParseServerFlags(argc, argv, &out, &err);
+#ifndef PANTHERD_SERVER_CONFIG_H_
+#define PANTHERD_SERVER_CONFIG_H_
+
+#include <ostream>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/log.h"
+
+namespace pantherd::server {
+
+struct ServerConfig {
+  // host:port to serve gRPC on; port 0 picks a free port (logged at start).
+  std::string listen = "127.0.0.1:50051";
+  // The RocksDB store. Empty means the default (see DefaultDataDir).
+  std::string data_dir;
+  LogLevel log_level = LogLevel::kInfo;
+  // A folder of rule content (panther-analysis layout) loaded at start; empty
+  // for none.
+  std::string rules_dir;
+  // Seconds that in-flight calls get to finish at shutdown.
+  int shutdown_grace_seconds = 10;
+  // Threads that run blocking work (disk, Python) off the gRPC threads, and
+  // how many tasks may wait for them before calls get RESOURCE_EXHAUSTED.
+  int executor_threads = 4;
+  int executor_queue = 1024;
+};
+
+// The data directory used when none is configured: $XDG_DATA_HOME/pantherd
+// when XDG_DATA_HOME is set and non-empty, else ".pantherd" under the working
+// directory.
+std::string DefaultDataDir();
+
+// Applies the YAML file at `path` onto `config`. Errors: NotFound when the file
+// is missing; InvalidArgument naming the file, line and key for bad YAML, an
+// unknown key or a value of the wrong type.
+absl::Status LoadConfigFile(const std::string& path, ServerConfig* config);
+
+// Checks that `address` is host:port (or [ipv6]:port, or unix:PATH) with a
+// port from 0 to 65535. Returns InvalidArgument naming the address otherwise.
+absl::Status ValidateListenAddress(absl::string_view address);
+
+// Parses pantherd's command line (argv[0] is the program). --help and
+// --version print to `out` and return a Cancelled status with an empty
+// message (the caller exits 0); a usage error is InvalidArgument whose message
+// is the one-line error, with the usage on `err`. A config file error is
+// returned as from LoadConfigFile.
+absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv, std::ostream& out,
+                                              std::ostream& err);
+
+}  // namespace pantherd::server
+
+#endif  // PANTHERD_SERVER_CONFIG_H_

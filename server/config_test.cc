@@ -1,0 +1,127 @@
+#include "server/config.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace pantherd::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "pantherd-config-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string WriteFile(const std::string& name, const std::string& text) {
+    std::string path = (std::filesystem::path(dir_) / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  absl::StatusOr<ServerConfig> Parse(std::vector<const char*> args) {
+    args.insert(args.begin(), "pantherd");
+    return ParseServerFlags(static_cast<int>(args.size()), args.data(), out_, err_);
+  }
+
+  std::string dir_;
+  std::ostringstream out_, err_;
+};
+
+TEST_F(ConfigTest, DefaultsWithoutFlags) {
+  absl::StatusOr<ServerConfig> c = Parse({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "127.0.0.1:50051");
+  EXPECT_EQ(c->log_level, LogLevel::kInfo);
+  EXPECT_FALSE(c->data_dir.empty());
+}
+
+TEST_F(ConfigTest, DefaultDataDirFollowsXdgDataHome) {
+  setenv("XDG_DATA_HOME", dir_.c_str(), 1);
+  EXPECT_EQ(DefaultDataDir(), (std::filesystem::path(dir_) / "pantherd").string());
+  unsetenv("XDG_DATA_HOME");
+  EXPECT_EQ(DefaultDataDir(), (std::filesystem::current_path() / ".pantherd").string());
+}
+
+TEST_F(ConfigTest, FileValuesApplyAndFlagsWin) {
+  std::string path = WriteFile("c.yaml",
+                               "listen: 127.0.0.1:6000\n"
+                               "data_dir: /srv/pantherd\n"
+                               "log_level: debug\n"
+                               "shutdown_grace_seconds: 3\n");
+  absl::StatusOr<ServerConfig> c = Parse({"--config", path.c_str(), "--listen", "127.0.0.1:7000"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "127.0.0.1:7000");  // The flag wins over the file.
+  EXPECT_EQ(c->data_dir, "/srv/pantherd");
+  EXPECT_EQ(c->log_level, LogLevel::kDebug);
+  EXPECT_EQ(c->shutdown_grace_seconds, 3);
+}
+
+TEST_F(ConfigTest, UnknownKeyNamesFileAndLine) {
+  std::string path = WriteFile("bad.yaml", "listen: 127.0.0.1:1\ndata_dri: /x\n");
+  absl::StatusOr<ServerConfig> c = Parse({"--config", path.c_str()});
+  ASSERT_FALSE(c.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(c.status()));
+  EXPECT_THAT(c.status().message(), HasSubstr(path + ":2:"));
+  EXPECT_THAT(c.status().message(), HasSubstr("unknown option \"data_dri\""));
+}
+
+TEST_F(ConfigTest, WrongTypeNamesKeyAndLine) {
+  std::string path = WriteFile("bad.yaml", "executor_threads: many\n");
+  absl::StatusOr<ServerConfig> c = Parse({"--config", path.c_str()});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr(":1:"));
+  EXPECT_THAT(c.status().message(), HasSubstr("\"executor_threads\" must be a integer"));
+}
+
+TEST_F(ConfigTest, MalformedYamlNamesLine) {
+  std::string path = WriteFile("bad.yaml", "listen: [1,\n");
+  absl::StatusOr<ServerConfig> c = Parse({"--config", path.c_str()});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr(path + ":"));
+}
+
+TEST_F(ConfigTest, BadLogLevelFlag) {
+  absl::StatusOr<ServerConfig> c = Parse({"--log-level", "loud"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("debug, info, warn, error"));
+}
+
+TEST_F(ConfigTest, ListenAddressIsValidated) {
+  EXPECT_TRUE(ValidateListenAddress("127.0.0.1:0").ok());
+  EXPECT_TRUE(ValidateListenAddress("[::1]:65535").ok());
+  EXPECT_TRUE(ValidateListenAddress("unix:/tmp/p.sock").ok());
+  EXPECT_FALSE(ValidateListenAddress("127.0.0.1:99999").ok());
+  EXPECT_FALSE(ValidateListenAddress("127.0.0.1").ok());
+  EXPECT_FALSE(ValidateListenAddress(":80").ok());
+  EXPECT_FALSE(ValidateListenAddress("127.0.0.1:8o").ok());
+  absl::StatusOr<ServerConfig> c = Parse({"--listen", "127.0.0.1:99999"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("\"127.0.0.1:99999\" is not host:port"));
+}
+
+TEST_F(ConfigTest, UnknownFlagIsUsageError) {
+  absl::StatusOr<ServerConfig> c = Parse({"--lisen", "x"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(c.status()));
+}
+
+TEST_F(ConfigTest, HelpIsCancelledAndPrintsFlags) {
+  absl::StatusOr<ServerConfig> c = Parse({"--help"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_TRUE(absl::IsCancelled(c.status()));
+  EXPECT_THAT(out_.str(), HasSubstr("--data-dir"));
+  EXPECT_THAT(out_.str(), HasSubstr("--listen"));
+}
+
+}  // namespace
+}  // namespace pantherd::server

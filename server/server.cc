@@ -1,0 +1,209 @@
+#include "server/server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/executor.h"
+#include "server/log.h"
+#include "server/services.h"
+#include "server/version.h"
+#include "store/store.h"
+
+namespace pantherd::server {
+
+struct PantherServer::State {
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<Executor> executor;
+  ServiceEnv env;
+  std::unique_ptr<DetectionServiceImpl> detection;
+  std::unique_ptr<AdminServiceImpl> admin;
+  std::unique_ptr<grpc::Server> grpc_server;
+  std::string listen_address;
+  int grace_seconds = 10;
+  bool stopped = false;
+};
+
+namespace {
+
+// Counts the analysis specs under `dir` (files ending .yml/.yaml). InvalidArgument
+// when `dir` is not a readable folder.
+absl::StatusOr<int> CountSpecFiles(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat("--rules-dir ", dir, " is not a directory"));
+  }
+  int count = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string ext = it->path().extension().string();
+    if (it->is_regular_file() && (ext == ".yml" || ext == ".yaml")) ++count;
+  }
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read --rules-dir ", dir, ": ",
+                                                   ec.message()));
+  }
+  return count;
+}
+
+// Replaces the port of "host:port" (or "[v6]:port").
+std::string WithPort(const std::string& address, int port) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return absl::StrCat(address, ":", port);
+  return absl::StrCat(address.substr(0, colon), ":", port);
+}
+
+}  // namespace
+
+PantherServer::PantherServer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+PantherServer::~PantherServer() {
+  absl::Status s = Shutdown();
+  if (!s.ok()) Log(LogLevel::kError, "shutdown failed", {{"error", std::string(s.message())}});
+}
+
+const std::string& PantherServer::listen_address() const { return state_->listen_address; }
+
+absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const ServerConfig& config) {
+  auto state = std::make_unique<State>();
+  state->grace_seconds = config.shutdown_grace_seconds;
+
+  // Step 1: the store. A second pantherd on the same directory stops here.
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create data directory ", config.data_dir, ": ", ec.message()));
+  }
+  absl::StatusOr<std::unique_ptr<store::Store>> opened =
+      store::Store::Open(config.data_dir, store::StoreOptions());
+  if (!opened.ok()) return opened.status();
+  state->store = std::move(*opened);
+  Log(LogLevel::kInfo, "store opened", {{"data_dir", config.data_dir}});
+
+  // Step 2: the bundled rules. Loading them needs the rules engine, which is
+  // not part of this build yet; say so rather than pretend.
+  if (!config.rules_dir.empty()) {
+    absl::StatusOr<int> specs = CountSpecFiles(config.rules_dir);
+    if (!specs.ok()) return specs.status();
+    if (*specs > 0) {
+      Log(LogLevel::kWarn, "rule specs found but not loaded: this build has no rules engine yet",
+          {{"rules_dir", config.rules_dir}, {"specs", absl::StrCat(*specs)}});
+    } else {
+      Log(LogLevel::kInfo, "rules folder has no specs", {{"rules_dir", config.rules_dir}});
+    }
+  }
+
+  // Step 3: serve.
+  state->executor = std::make_unique<Executor>(config.executor_threads, config.executor_queue);
+  state->env.store = state->store.get();
+  state->env.executor = state->executor.get();
+  state->env.start_time = absl::Now();
+  state->env.data_dir = config.data_dir;
+  state->detection = std::make_unique<DetectionServiceImpl>(&state->env);
+  state->admin = std::make_unique<AdminServiceImpl>(&state->env);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default, which would let a second server share
+  // the port silently; an address in use must be an error.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  int port = 0;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(state->detection.get());
+  builder.RegisterService(state->admin.get());
+  state->grpc_server = builder.BuildAndStart();
+  if (state->grpc_server == nullptr || port == 0) {
+    state->executor->Shutdown();
+    absl::Status closed = state->store->Close();
+    (void)closed;  // The listen error is the one to report.
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", config.listen, " (address in use, or not a valid host:port)"));
+  }
+  state->listen_address = WithPort(config.listen, port);
+  state->env.set_listen_address(state->listen_address);
+  state->grpc_server->GetHealthCheckService()->SetServingStatus(true);
+  Log(LogLevel::kInfo, "serving",
+      {{"listen", state->listen_address}, {"version", std::string(kVersion)}});
+  return std::unique_ptr<PantherServer>(new PantherServer(std::move(state)));
+}
+
+absl::Status PantherServer::Shutdown() {
+  if (state_ == nullptr || state_->stopped) return absl::OkStatus();
+  state_->stopped = true;
+  Log(LogLevel::kInfo, "shutting down", {{"grace_seconds", absl::StrCat(state_->grace_seconds)}});
+  state_->grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  state_->grpc_server->Shutdown(std::chrono::system_clock::now() +
+                                std::chrono::seconds(state_->grace_seconds));
+  state_->grpc_server->Wait();
+  state_->executor->Shutdown();
+  absl::Status closed = state_->store->Close();
+  if (closed.ok()) Log(LogLevel::kInfo, "store closed", {{"data_dir", state_->env.data_dir}});
+  return closed;
+}
+
+namespace {
+
+int g_signal_pipe[2] = {-1, -1};
+
+void OnShutdownSignal(int signal) {
+  unsigned char byte = static_cast<unsigned char>(signal);
+  ssize_t written = write(g_signal_pipe[1], &byte, 1);
+  (void)written;  // Nothing more can be done inside a signal handler.
+}
+
+}  // namespace
+
+int ServerMain(int argc, char** argv) {
+  absl::StatusOr<ServerConfig> config = ParseServerFlags(argc, argv, std::cout, std::cerr);
+  if (!config.ok()) {
+    if (absl::IsCancelled(config.status())) return 0;  // --help / --version
+    Log(LogLevel::kError, "invalid configuration", {{"error", std::string(config.status().message())}});
+    return absl::IsInvalidArgument(config.status()) ? 2 : 1;
+  }
+  SetLogLevel(config->log_level);
+
+  // SIGINT/SIGTERM are turned into a byte on a pipe by an async-signal-safe
+  // handler, whichever thread receives them; the main thread waits on it.
+  if (pipe(g_signal_pipe) != 0) {
+    Log(LogLevel::kError, "cannot create the signal pipe", {{"error", strerror(errno)}});
+    return 1;
+  }
+  struct sigaction action = {};
+  action.sa_handler = OnShutdownSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+
+  absl::StatusOr<std::unique_ptr<PantherServer>> server = PantherServer::Start(*config);
+  if (!server.ok()) {
+    Log(LogLevel::kError, "pantherd could not start",
+        {{"error", std::string(server.status().message())}});
+    return 1;
+  }
+  unsigned char received = 0;
+  while (read(g_signal_pipe[0], &received, 1) < 0 && errno == EINTR) {
+  }
+  Log(LogLevel::kInfo, "signal received", {{"signal", received == SIGINT ? "SIGINT" : "SIGTERM"}});
+  absl::Status closed = (*server)->Shutdown();
+  if (!closed.ok()) {
+    Log(LogLevel::kError, "shutdown failed", {{"error", std::string(closed.message())}});
+    return 1;
+  }
+  Log(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace pantherd::server

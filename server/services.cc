@@ -1,0 +1,174 @@
+#include "server/services.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/util/time_util.h"
+#include "pantherd/v1/rules.pb.h"
+#include "server/version.h"
+
+namespace pantherd::server {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+// Which issue brings each method that is not built yet; the UNIMPLEMENTED
+// message names it so that a user knows the answer is deliberate.
+constexpr absl::string_view kRulesWork = "the Python rules engine";
+constexpr absl::string_view kLiveWork = "live detection (ingestion, dedup, alerts)";
+constexpr absl::string_view kSourcesWork = "the Okta source";
+constexpr absl::string_view kTeamWork = "users, tokens and audit";
+
+grpc::Status Unimplemented(absl::string_view method, absl::string_view work) {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                      absl::StrCat(method, " is not implemented in pantherd ", kVersion,
+                                   " yet: it arrives with ", work));
+}
+
+grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* ctx, grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+// A streaming reactor that ends the call at once with a status.
+template <typename Base>
+class FinishNowReactor final : public Base {
+ public:
+  explicit FinishNowReactor(grpc::Status status) { this->Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+// Runs `work` on the executor and finishes the unary call with its status;
+// RESOURCE_EXHAUSTED when the executor's queue is full.
+grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* ctx, Executor* executor,
+                                      std::function<grpc::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!executor->Submit([reactor, work = std::move(work)] { reactor->Finish(work()); })) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "pantherd is overloaded: its queue of blocking work is full; "
+                                 "retry with backoff"));
+  }
+  return reactor;
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+void ServiceEnv::set_listen_address(std::string address) {
+  absl::MutexLock lock(&mu);
+  listen_address_ = std::move(address);
+}
+
+std::string ServiceEnv::listen_address() const {
+  absl::MutexLock lock(&mu);
+  return listen_address_;
+}
+
+// ---- DetectionService ------------------------------------------------------
+
+#define PANTHERD_UNIMPLEMENTED_UNARY(Service, Method, Work)                            \
+  grpc::ServerUnaryReactor* Service::Method(grpc::CallbackServerContext* ctx,           \
+                                            const v1::Method##Request*,                 \
+                                            v1::Method##Response*) {                    \
+    return FinishUnary(ctx, Unimplemented(#Method, Work));                              \
+  }
+
+PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, UploadRule, kRulesWork)
+PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, GetRule, kRulesWork)
+PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, ListRules, kRulesWork)
+PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, DeleteRule, kRulesWork)
+PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, SetRuleEnabled, kRulesWork)
+PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, RunTests, kRulesWork)
+PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, AddSource, kSourcesWork)
+PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, ListSources, kSourcesWork)
+PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, RemoveSource, kSourcesWork)
+PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, SetSourcePaused, kSourcesWork)
+PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, ListAlerts, kLiveWork)
+PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, GetAlert, kLiveWork)
+PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, UpdateAlert, kLiveWork)
+
+grpc::ServerBidiReactor<v1::IngestEventsRequest, v1::IngestEventsResponse>*
+DetectionServiceImpl::IngestEvents(grpc::CallbackServerContext*) {
+  return new FinishNowReactor<
+      grpc::ServerBidiReactor<v1::IngestEventsRequest, v1::IngestEventsResponse>>(
+      Unimplemented("IngestEvents", kLiveWork));
+}
+
+grpc::ServerWriteReactor<v1::StreamAlertsResponse>* DetectionServiceImpl::StreamAlerts(
+    grpc::CallbackServerContext*, const v1::StreamAlertsRequest*) {
+  return new FinishNowReactor<grpc::ServerWriteReactor<v1::StreamAlertsResponse>>(
+      Unimplemented("StreamAlerts", kLiveWork));
+}
+
+// ---- AdminService ------------------------------------------------------------
+
+PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, WhoAmI, kTeamWork)
+PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, CreateUser, kTeamWork)
+PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, ListUsers, kTeamWork)
+PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, UpdateUser, kTeamWork)
+PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, CreateToken, kTeamWork)
+PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, ListTokens, kTeamWork)
+PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, RevokeToken, kTeamWork)
+PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, ListAuditEvents, kTeamWork)
+
+#undef PANTHERD_UNIMPLEMENTED_UNARY
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStatus(grpc::CallbackServerContext* ctx,
+                                                            const v1::GetServerStatusRequest*,
+                                                            v1::GetServerStatusResponse* resp) {
+  return RunBlocking(ctx, env_->executor, [env = env_, resp]() -> grpc::Status {
+    resp->set_version(std::string(kVersion));
+    *resp->mutable_start_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(env->start_time));
+    *resp->mutable_uptime() =
+        TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(absl::Now() - env->start_time));
+    resp->set_data_dir(env->data_dir);
+    resp->set_listen_address(env->listen_address());
+
+    int64_t rules = 0, globals = 0, data_models = 0;
+    absl::Status corrupt;
+    absl::Status scan = env->store->Scan(
+        store::Family::kRules, "", [&](absl::string_view key, absl::string_view value) {
+          v1::Rule rule;
+          if (!rule.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+            corrupt = absl::DataLossError(absl::StrCat("stored rule \"", key, "\" is unreadable"));
+            return false;
+          }
+          switch (rule.type()) {
+            case v1::ANALYSIS_TYPE_RULE:
+              ++rules;
+              break;
+            case v1::ANALYSIS_TYPE_GLOBAL:
+              ++globals;
+              break;
+            case v1::ANALYSIS_TYPE_DATA_MODEL:
+              ++data_models;
+              break;
+            default:
+              break;
+          }
+          return true;
+        });
+    if (!scan.ok()) return ToGrpcStatus(scan);
+    if (!corrupt.ok()) return ToGrpcStatus(corrupt);
+    resp->set_rule_count(rules);
+    resp->set_global_count(globals);
+    resp->set_data_model_count(data_models);
+
+    absl::StatusOr<int64_t> sources = env->store->Count(store::Family::kSources, "");
+    if (!sources.ok()) return ToGrpcStatus(sources.status());
+    resp->set_source_count(*sources);
+    absl::StatusOr<int64_t> alerts = env->store->Count(store::Family::kAlerts, "");
+    if (!alerts.ok()) return ToGrpcStatus(alerts.status());
+    resp->set_alert_count(*alerts);
+    resp->set_health("SERVING");
+    return grpc::Status::OK;
+  });
+}
+
+}  // namespace pantherd::server

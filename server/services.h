@@ -1,0 +1,130 @@
+// The gRPC services pantherd serves: DetectionService and AdminService.
+//
+// Handlers use gRPC's callback API. They never block a gRPC thread on disk or
+// Python: blocking work is handed to the shared Executor, whose thread
+// finishes the call; when its bounded queue is full the call fails with
+// RESOURCE_EXHAUSTED at once. Methods whose issue has not landed answer
+// UNIMPLEMENTED with a message that says so.
+#ifndef PANTHERD_SERVER_SERVICES_H_
+#define PANTHERD_SERVER_SERVICES_H_
+
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "pantherd/v1/admin_service.grpc.pb.h"
+#include "pantherd/v1/detection_service.grpc.pb.h"
+#include "server/executor.h"
+#include "store/store.h"
+
+namespace pantherd::server {
+
+// What the services share. Not owned by the services; must outlive them.
+struct ServiceEnv {
+  store::Store* store = nullptr;
+  Executor* executor = nullptr;
+  absl::Time start_time;
+  std::string data_dir;
+
+  // The bound address, known only once the server has started.
+  void set_listen_address(std::string address) ABSL_LOCKS_EXCLUDED(mu);
+  std::string listen_address() const ABSL_LOCKS_EXCLUDED(mu);
+
+  mutable absl::Mutex mu;
+  std::string listen_address_ ABSL_GUARDED_BY(mu);
+};
+
+class DetectionServiceImpl final : public v1::DetectionService::CallbackService {
+ public:
+  explicit DetectionServiceImpl(ServiceEnv* env) : env_(env) {}
+
+  grpc::ServerUnaryReactor* UploadRule(grpc::CallbackServerContext* ctx,
+                                       const v1::UploadRuleRequest* req,
+                                       v1::UploadRuleResponse* resp) override;
+  grpc::ServerUnaryReactor* GetRule(grpc::CallbackServerContext* ctx,
+                                    const v1::GetRuleRequest* req,
+                                    v1::GetRuleResponse* resp) override;
+  grpc::ServerUnaryReactor* ListRules(grpc::CallbackServerContext* ctx,
+                                      const v1::ListRulesRequest* req,
+                                      v1::ListRulesResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteRule(grpc::CallbackServerContext* ctx,
+                                       const v1::DeleteRuleRequest* req,
+                                       v1::DeleteRuleResponse* resp) override;
+  grpc::ServerUnaryReactor* SetRuleEnabled(grpc::CallbackServerContext* ctx,
+                                           const v1::SetRuleEnabledRequest* req,
+                                           v1::SetRuleEnabledResponse* resp) override;
+  grpc::ServerUnaryReactor* RunTests(grpc::CallbackServerContext* ctx,
+                                     const v1::RunTestsRequest* req,
+                                     v1::RunTestsResponse* resp) override;
+  grpc::ServerBidiReactor<v1::IngestEventsRequest, v1::IngestEventsResponse>* IngestEvents(
+      grpc::CallbackServerContext* ctx) override;
+  grpc::ServerUnaryReactor* AddSource(grpc::CallbackServerContext* ctx,
+                                      const v1::AddSourceRequest* req,
+                                      v1::AddSourceResponse* resp) override;
+  grpc::ServerUnaryReactor* ListSources(grpc::CallbackServerContext* ctx,
+                                        const v1::ListSourcesRequest* req,
+                                        v1::ListSourcesResponse* resp) override;
+  grpc::ServerUnaryReactor* RemoveSource(grpc::CallbackServerContext* ctx,
+                                         const v1::RemoveSourceRequest* req,
+                                         v1::RemoveSourceResponse* resp) override;
+  grpc::ServerUnaryReactor* SetSourcePaused(grpc::CallbackServerContext* ctx,
+                                            const v1::SetSourcePausedRequest* req,
+                                            v1::SetSourcePausedResponse* resp) override;
+  grpc::ServerWriteReactor<v1::StreamAlertsResponse>* StreamAlerts(
+      grpc::CallbackServerContext* ctx, const v1::StreamAlertsRequest* req) override;
+  grpc::ServerUnaryReactor* ListAlerts(grpc::CallbackServerContext* ctx,
+                                       const v1::ListAlertsRequest* req,
+                                       v1::ListAlertsResponse* resp) override;
+  grpc::ServerUnaryReactor* GetAlert(grpc::CallbackServerContext* ctx,
+                                     const v1::GetAlertRequest* req,
+                                     v1::GetAlertResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateAlert(grpc::CallbackServerContext* ctx,
+                                        const v1::UpdateAlertRequest* req,
+                                        v1::UpdateAlertResponse* resp) override;
+
+ private:
+  ServiceEnv* env_;
+};
+
+class AdminServiceImpl final : public v1::AdminService::CallbackService {
+ public:
+  explicit AdminServiceImpl(ServiceEnv* env) : env_(env) {}
+
+  grpc::ServerUnaryReactor* GetServerStatus(grpc::CallbackServerContext* ctx,
+                                            const v1::GetServerStatusRequest* req,
+                                            v1::GetServerStatusResponse* resp) override;
+  grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx, const v1::WhoAmIRequest* req,
+                                   v1::WhoAmIResponse* resp) override;
+  grpc::ServerUnaryReactor* CreateUser(grpc::CallbackServerContext* ctx,
+                                       const v1::CreateUserRequest* req,
+                                       v1::CreateUserResponse* resp) override;
+  grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* ctx,
+                                      const v1::ListUsersRequest* req,
+                                      v1::ListUsersResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateUser(grpc::CallbackServerContext* ctx,
+                                       const v1::UpdateUserRequest* req,
+                                       v1::UpdateUserResponse* resp) override;
+  grpc::ServerUnaryReactor* CreateToken(grpc::CallbackServerContext* ctx,
+                                        const v1::CreateTokenRequest* req,
+                                        v1::CreateTokenResponse* resp) override;
+  grpc::ServerUnaryReactor* ListTokens(grpc::CallbackServerContext* ctx,
+                                       const v1::ListTokensRequest* req,
+                                       v1::ListTokensResponse* resp) override;
+  grpc::ServerUnaryReactor* RevokeToken(grpc::CallbackServerContext* ctx,
+                                        const v1::RevokeTokenRequest* req,
+                                        v1::RevokeTokenResponse* resp) override;
+  grpc::ServerUnaryReactor* ListAuditEvents(grpc::CallbackServerContext* ctx,
+                                            const v1::ListAuditEventsRequest* req,
+                                            v1::ListAuditEventsResponse* resp) override;
+
+ private:
+  ServiceEnv* env_;
+};
+
+// Maps an absl::Status onto the same canonical gRPC code and message.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace pantherd::server
+
+#endif  // PANTHERD_SERVER_SERVICES_H_

@@ -1,0 +1,100 @@
+// Support for integration tests: temporary directories, and real pantherd /
+// pantherctl processes started from the binaries the build produced.
+//
+// Everything stays on this machine: servers listen on 127.0.0.1 port 0 and the
+// tests read the port pantherd reports in its "serving" log line.
+#ifndef PANTHERD_TESTS_TEST_UTIL_H_
+#define PANTHERD_TESTS_TEST_UTIL_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace pantherd::testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents on
+// destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Reads a whole file; empty when it does not exist.
+std::string ReadFileOrEmpty(const std::string& path);
+
+// A child process whose stdout and stderr go to files. The destructor kills
+// (SIGKILL) and reaps it if it is still running.
+class Process {
+ public:
+  // Starts `argv[0]` with `argv`. stdout/stderr are written to the given files.
+  static absl::StatusOr<Process> Start(const std::vector<std::string>& argv,
+                                       const std::string& stdout_path,
+                                       const std::string& stderr_path);
+  Process(Process&& other) noexcept;
+  Process& operator=(Process&& other) noexcept;
+  ~Process();
+
+  pid_t pid() const { return pid_; }
+  // Sends `signal`.
+  void Signal(int signal) const;
+  // Waits up to `timeout` for exit. Returns the exit code, 128+signal when it
+  // was killed by a signal, or DeadlineExceeded.
+  absl::StatusOr<int> Wait(absl::Duration timeout);
+  bool running() const { return pid_ > 0; }
+
+ private:
+  Process() = default;
+  pid_t pid_ = -1;
+};
+
+// The result of running a command to completion.
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` to completion (killed after `timeout`) with output captured;
+// `scratch` is a directory for the capture files.
+absl::StatusOr<RunResult> RunCommand(const std::vector<std::string>& argv,
+                                     const std::string& scratch,
+                                     absl::Duration timeout = absl::Seconds(60));
+
+// A pantherd started for a test on 127.0.0.1:0 with its own data directory.
+class ServerProcess {
+ public:
+  // Starts `binary` with --listen 127.0.0.1:0 --data-dir `data_dir` and
+  // `extra_args`, and waits until its log says it is serving (or it exits).
+  // Errors carry the server's log.
+  static absl::StatusOr<ServerProcess> Start(const std::string& binary, const std::string& data_dir,
+                                             const std::string& scratch,
+                                             const std::vector<std::string>& extra_args = {},
+                                             absl::Duration timeout = absl::Seconds(30));
+  const std::string& address() const { return address_; }
+  Process& process() { return process_; }
+  // The server's stderr (its log) so far.
+  std::string Log() const { return ReadFileOrEmpty(log_path_); }
+
+ private:
+  ServerProcess(Process p, std::string address, std::string log_path)
+      : process_(std::move(p)), address_(std::move(address)), log_path_(std::move(log_path)) {}
+  Process process_;
+  std::string address_;
+  std::string log_path_;
+};
+
+}  // namespace pantherd::testing
+
+#endif  // PANTHERD_TESTS_TEST_UTIL_H_
