@@ -536,7 +536,7 @@ py::object ToPlain(const EventDocument& document, simdjson::dom::element value) 
   switch (value.type()) {
     case ElementType::OBJECT: {
       py::object dict = Steal(PyDict_New());
-      for (simdjson::dom::key_value_pair field : value.get_object().value_unsafe()) {
+      for (simdjson::dom::key_value_pair field : internal::AsObject(value)) {
         py::object key = StringToPython(document, field.key);
         py::object item = ToPlain(document, field.value);
         if (PyDict_SetItem(dict.ptr(), key.ptr(), item.ptr()) != 0) ThrowPython();
@@ -545,7 +545,7 @@ py::object ToPlain(const EventDocument& document, simdjson::dom::element value) 
     }
     case ElementType::ARRAY: {
       py::object list = Steal(PyList_New(0));
-      for (simdjson::dom::element element : value.get_array().value_unsafe()) {
+      for (simdjson::dom::element element : internal::AsArray(value)) {
         py::object item = ToPlain(document, element);
         if (PyList_Append(list.ptr(), item.ptr()) != 0) ThrowPython();
       }
@@ -838,7 +838,7 @@ class DeepWalker {
       }
       case ElementType::ARRAY: {
         py::dict found;
-        for (simdjson::dom::element item : node.get_array().value_unsafe()) {
+        for (simdjson::dom::element item : internal::AsArray(node)) {
           Collect(found, WalkDocument(item, depth));
         }
         return Select(found);
@@ -871,7 +871,7 @@ class DeepWalker {
  private:
   static bool IsEmptyList(simdjson::dom::element node) {
     if (node.type() != ElementType::ARRAY) return false;
-    for (simdjson::dom::element item : node.get_array().value_unsafe()) {
+    for (simdjson::dom::element item : internal::AsArray(node)) {
       if (!IsEmptyList(item)) return false;
     }
     return true;

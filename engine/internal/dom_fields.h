@@ -21,6 +21,16 @@
 
 namespace pantherd::engine::internal {
 
+// The object or array an element of that type holds, by value. Use these in
+// range-for loops: iterating `e.get_array().value_unsafe()` directly iterates
+// a reference into a temporary that dies before the loop body runs.
+inline simdjson::dom::object AsObject(simdjson::dom::element element) {
+  return element.get_object().value_unsafe();
+}
+inline simdjson::dom::array AsArray(simdjson::dom::element element) {
+  return element.get_array().value_unsafe();
+}
+
 // One distinct key of an object, with the value its last occurrence holds.
 struct DomField {
   std::string_view key;

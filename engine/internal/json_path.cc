@@ -214,7 +214,7 @@ void JsonPath::FindFrom(simdjson::dom::element value, size_t step, std::vector<s
     case Step::Kind::kIndex: {
       if (value.type() != Type::ARRAY) return;
       size_t i = 0;
-      for (simdjson::dom::element child : value.get_array().value_unsafe()) {
+      for (simdjson::dom::element child : AsArray(value)) {
         if (i == current.index) {
           descend(child, absl::StrCat("[", i, "]"));
           return;
@@ -235,7 +235,7 @@ void JsonPath::FindFrom(simdjson::dom::element value, size_t step, std::vector<s
       switch (value.type()) {
         case Type::ARRAY: {
           size_t i = 0;
-          for (simdjson::dom::element child : value.get_array().value_unsafe()) {
+          for (simdjson::dom::element child : AsArray(value)) {
             if (matches.size() >= max_matches) return;
             descend(child, absl::StrCat("[", i++, "]"));
           }
