@@ -1,5 +1,8 @@
 #include "client/cli.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <optional>
@@ -107,7 +110,17 @@ int Fail(std::ostream& err, absl::string_view message, int code) {
   return code;
 }
 
-int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+// True when standard output is a terminal that wants colours: a tty, TERM is
+// not "dumb" and NO_COLOR (no-color.org) is not set.
+bool StdoutWantsColor() {
+  if (!isatty(STDOUT_FILENO)) return false;
+  const char* term = std::getenv("TERM");
+  if (term != nullptr && std::string(term) == "dumb") return false;
+  const char* no_color = std::getenv("NO_COLOR");
+  return no_color == nullptr || *no_color == '\0';
+}
+
+int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool color) {
   CLI::App app("pantherctl: the command-line client of pantherd, the detection-as-code server.",
                "pantherctl");
   // Set before the commands are added, so that every command inherits them:
@@ -124,6 +137,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   AddRulesCommands(app, registry);
   AddAlertsCommands(app, registry);
   AddSourcesCommands(app, registry);
+  AddAnalysisCommands(app, registry);
   app.footer("");  // The top-level help lists the global options itself.
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 wants them reversed.
@@ -141,7 +155,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   absl::StatusOr<OutputFormat> format = ParseOutputFormat(globals.output);
   if (!format.ok()) return Fail(err, format.status().message(), kExitUsage);
 
-  CommandEnv env(out, *format, globals.ToConnectionFlags());
+  CommandEnv env(out, *format, globals.ToConnectionFlags(), color);
   absl::Status status = (*action)(env);
   out << std::flush;
   if (!status.ok()) return Fail(err, status.message(), kExitFailure);
@@ -151,8 +165,12 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  return RunCli(args, out, err, /*color=*/false);
+}
+
+int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool color) {
   try {
-    return Run(args, out, err);
+    return Run(args, out, err, color);
   } catch (const std::exception& e) {
     // Nothing below is meant to throw; keep the one-line contract if it does.
     return Fail(err, absl::StrCat("internal error: ", e.what()), kExitFailure);
@@ -162,7 +180,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
 int RunCli(int argc, char** argv) {
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
-  return RunCli(args, std::cout, std::cerr);
+  return RunCli(args, std::cout, std::cerr, StdoutWantsColor());
 }
 
 }  // namespace pantherd::client

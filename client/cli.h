@@ -10,8 +10,13 @@
 //
 // Exit codes: 0 on success, 2 for a usage error (reported by CLI11), 1 for
 // every other failure. A failure prints exactly one line on the error stream,
-// "pantherctl: error: <message>", and nothing on the output stream. --help
-// prints to the output stream and exits 0.
+// "pantherctl: error: <message>", and nothing on the output stream, except
+// for `test` and `upload`, which print their report on the output stream
+// first (failing tests, invalid specs). --help prints to the output stream
+// and exits 0.
+//
+// Colours (the [PASS]/[FAIL] of `test`) are used only when the output stream
+// is standard output on a terminal, TERM is not "dumb" and NO_COLOR is unset.
 #ifndef PANTHERD_CLIENT_CLI_H_
 #define PANTHERD_CLIENT_CLI_H_
 
@@ -31,7 +36,11 @@ inline constexpr int kExitUsage = 2;
 // PANTHER_TOKEN from the environment.
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
-// RunCli over main()'s arguments with std::cout and std::cerr.
+// As above; `color` allows ANSI colours on `out`.
+int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool color);
+
+// RunCli over main()'s arguments with std::cout and std::cerr, with colours
+// when standard output is a terminal (see above).
 int RunCli(int argc, char** argv);
 
 }  // namespace pantherd::client

@@ -91,7 +91,11 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         HelpCase{{},
                  {"--server", "--token", "--output", "--timeout", "PANTHER_SERVER", "PANTHER_TOKEN",
-                  "status", "whoami", "rules", "alerts", "sources"}},
+                  "status", "whoami", "rules", "alerts", "sources", "upload", "test"}},
+        HelpCase{{"upload"}, {"PATH", "--skip-tests"}},
+        HelpCase{{"test"},
+                 {"PATH", "--filter", "--minimum-tests", "--skip-disabled-tests",
+                  "--show-failures-only", "PANTHER_MINIMUM_TESTS"}},
         HelpCase{{"status"}, {"pantherctl status", "--help", "Global options"}},
         HelpCase{{"whoami"}, {"pantherctl whoami", "--help"}},
         HelpCase{{"rules"}, {"list", "get", "delete", "enable", "disable"}},

@@ -7,8 +7,8 @@
 
 namespace pantherd::client {
 
-CommandEnv::CommandEnv(std::ostream& out, OutputFormat format, ConnectionFlags flags)
-    : out_(out), format_(format), flags_(std::move(flags)) {}
+CommandEnv::CommandEnv(std::ostream& out, OutputFormat format, ConnectionFlags flags, bool color)
+    : out_(out), format_(format), flags_(std::move(flags)), color_(color) {}
 
 absl::StatusOr<Connection*> CommandEnv::Connect() {
   if (connection_ == nullptr) {

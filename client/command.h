@@ -31,12 +31,14 @@ namespace pantherd::client {
 // The runtime context of one command. Not thread-safe.
 class CommandEnv {
  public:
-  // Output goes to `out`, which must outlive this object.
-  CommandEnv(std::ostream& out, OutputFormat format, ConnectionFlags flags);
+  // Output goes to `out`, which must outlive this object. `color`: `out` is
+  // a terminal that may get ANSI colours (RunCli decides).
+  CommandEnv(std::ostream& out, OutputFormat format, ConnectionFlags flags, bool color = false);
 
   std::ostream& out() const { return out_; }
   OutputFormat format() const { return format_; }
   bool json() const { return format_ == OutputFormat::kJson; }
+  bool color() const { return color_; }
 
   // Returns the connection, opening it on the first call from the resolved
   // flags (ResolveConnectionOptions); errors as Connection::Open. The
@@ -47,6 +49,7 @@ class CommandEnv {
   std::ostream& out_;
   OutputFormat format_;
   ConnectionFlags flags_;
+  bool color_;
   std::unique_ptr<Connection> connection_;
 };
 

@@ -13,18 +13,63 @@
 //
 // The command tree:
 //   status | whoami
+//   upload PATH [--skip-tests]
+//   test PATH [--filter KEY=V1,V2 | --filter KEY!=V]... [--minimum-tests N]
+//             [--skip-disabled-tests] [--show-failures-only]
 //   rules list [--type rule|global|datamodel] [--log-type X] [--enabled|--disabled]
 //   rules get ID [--history] [--content] | delete ID | enable ID | disable ID
 //   alerts list [--rule ID]... [--status S]... [--min-severity S] [--limit N]
 //   alerts get ID | update ID [--status S] [--assignee U] [--comment C]
 //   sources list
+//
+// `upload PATH` and `test PATH` read PATH with ReadAnalysisPath
+// (analysis_folder.h) and send every file in one request.
+//
+// upload -> DetectionService.UploadRule{files, skip_tests}. On success it
+//   prints the stored items (ID, TYPE, VERSION), the unchanged ids, the
+//   skipped content per type, warnings and the test counts; JSON: the
+//   UploadRuleResponse. A refused upload (INVALID_ARGUMENT for invalid specs,
+//   FAILED_PRECONDITION for failing tests) prints its report, then fails with
+//   the server's status. The report comes from the error details (below).
+//
+// test -> DetectionService.RunTests{content.files, filters, skip_disabled};
+//   nothing is stored. With skip_disabled the server lists the disabled rules
+//   it skipped in report.skipped under analysis_type "disabled_rule". Prints the report as `pat
+//   test` does (test_report.h); JSON: the RunTestsResponse. Exit 1 when a rule failed (including
+//   --minimum-tests, checked here) or a spec is invalid, and on an empty
+//   report ("Nothing to test in PATH"; with filters "No analysis in PATH
+//   matched filters ..."), else 0.
+//
+// The filters encoding (RunTestsRequest.filters), pat's --filter:
+//   --filter KEY=V1,V2   ->  filters["KEY"]  = "V1,V2"
+//   --filter KEY!=V1,V2  ->  filters["KEY!"] = "V1,V2"
+// KEY is a top-level spec field (Severity, Tags, LogTypes, RuleID, Enabled,
+// ...; pat's rule, policy and global schema keys, checked here). Values are
+// the comma-separated list as typed; the server splits on ',' and compares
+// case-insensitively. A spec passes "KEY" when its field (or, for a list
+// field, one of its items) equals one of the values, and passes "KEY!" when
+// none does; a missing field counts as "". All entries must pass (AND);
+// globals and data models are always included. A key given twice keeps the
+// last value, as in pat. Enabled takes one boolean, sent as "true" or
+// "false" (pat's strtobool: y/yes/t/true/on/1, n/no/f/false/off/0).
+//
+// The error-details convention: when UploadRule (or RunTests) fails, the
+// server may attach the serialized UploadRuleResponse (RunTestsResponse) as
+// the binary error details of its grpc::Status (the grpc-status-details-bin
+// trailer); its report carries the diagnostics (report.invalid) and the test
+// results (report.rules). pantherctl decodes and prints it when present and
+// parseable, and otherwise prints only the status message.
 #ifndef PANTHERD_CLIENT_COMMANDS_H_
 #define PANTHERD_CLIENT_COMMANDS_H_
 
+#include <map>
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "client/command.h"
 #include "client/output.h"
@@ -44,6 +89,16 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry);
 
 // `sources list` (DetectionService.ListSources).
 void AddSourcesCommands(CLI::App& root, CommandRegistry& registry);
+
+// `upload PATH` (DetectionService.UploadRule) and `test PATH`
+// (DetectionService.RunTests with content).
+void AddAnalysisCommands(CLI::App& root, CommandRegistry& registry);
+
+// The RunTestsRequest.filters of pat-style --filter arguments, encoded as
+// described above. INVALID_ARGUMENT, naming the argument, for a malformed
+// filter, an unknown key or a non-boolean Enabled.
+absl::StatusOr<std::map<std::string, std::string>> ParseTestFilters(
+    const std::vector<std::string>& filters);
 
 // Prints the result of `status`. `health` is the serving status from
 // Health/Check ("SERVING", "NOT_SERVING", ...; "UNKNOWN" when the check

@@ -88,6 +88,9 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOpt
   // shared with other channels of the process, e.g. in tests.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetUserAgentPrefix("pantherctl");
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetInt(GRPC_ARG_MAX_METADATA_SIZE, kMaxMetadataBytes);
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args);
   std::unique_ptr<Connection> connection(new Connection(options, std::move(channel)));

@@ -42,6 +42,12 @@ inline constexpr double kDefaultTimeoutSeconds = 30;
 // The longest pantherctl waits for the channel to connect before the first
 // call (shorter when --timeout is shorter).
 inline constexpr absl::Duration kMaxConnectWait = absl::Seconds(5);
+// The largest message pantherctl sends or accepts (256 MiB): `upload` and
+// `test` send a whole folder in one request. The server must accept as much.
+inline constexpr int kMaxMessageBytes = 256 << 20;
+// The largest metadata pantherctl accepts (16 MiB), so that the trailer
+// carrying a failed call's error details (a whole test report) gets through.
+inline constexpr int kMaxMetadataBytes = 16 << 20;
 
 // The connection-related global flags as given on the command line; an empty
 // optional means the flag was not given.
@@ -89,7 +95,8 @@ class Connection {
   using DetectionStub = pantherd::v1::DetectionService::Stub;
   using HealthStub = grpc::health::v1::Health::Stub;
 
-  // Creates the channel to options.server and waits up to
+  // Creates the channel to options.server (messages up to kMaxMessageBytes
+  // both ways, metadata up to kMaxMetadataBytes) and waits up to
   // min(options.timeout, kMaxConnectWait) for it to become ready. Returns
   // UNAVAILABLE with the message "cannot reach pantherd at <server>
   // (<reason>)" when the server refuses, cannot be resolved or does not answer
@@ -110,9 +117,23 @@ class Connection {
   absl::Status Call(absl::string_view method,
                     grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Request&, Response*),
                     Stub& stub, const Request& request, Response* response) const {
+    return Call(method, rpc, stub, request, response, nullptr);
+  }
+
+  // As above; when the call fails, also stores the binary error details the
+  // server attached to its status (grpc::Status::error_details(), sent as the
+  // grpc-status-details-bin trailer; empty when there are none) in
+  // *error_details, if not null.
+  template <typename Stub, typename Request, typename Response>
+  absl::Status Call(absl::string_view method,
+                    grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Request&, Response*),
+                    Stub& stub, const Request& request, Response* response,
+                    std::string* error_details) const {
     grpc::ClientContext context;
     PrepareContext(&context);
-    return ToStatus(method, (stub.*rpc)(&context, request, response));
+    const grpc::Status status = (stub.*rpc)(&context, request, response);
+    if (error_details != nullptr) *error_details = status.ok() ? "" : status.error_details();
+    return ToStatus(method, status);
   }
 
   // Maps a gRPC status to an absl::Status with the same code (the two share

@@ -134,7 +134,7 @@ class FakeHealthService final : public grpc::health::v1::Health::Service {
   std::string last_service = "<no call>";
 };
 
-// Answers the rule, alert and source RPCs pantherctl uses. ListRules and
+// Answers the rule, test, alert and source RPCs pantherctl uses. ListRules and
 // ListAlerts serve their lists in pages of page_size items (tokens "1", "2",
 // ...); methods not overridden answer UNIMPLEMENTED like a young server.
 class FakeDetectionService final : public pantherd::v1::DetectionService::Service {
@@ -180,8 +180,49 @@ class FakeDetectionService final : public pantherd::v1::DetectionService::Servic
     return grpc::Status::OK;
   }
 
+  // Records the request; answers upload_error when set (with its error
+  // details), else upload_response.
+  grpc::Status UploadRule(grpc::ServerContext*, const pantherd::v1::UploadRuleRequest* request,
+                          pantherd::v1::UploadRuleResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    upload_requests.push_back(*request);
+    if (!upload_error.ok()) return upload_error;
+    *response = upload_response;
+    return grpc::Status::OK;
+  }
+
+  // Records the request; answers run_tests_error when set, else
+  // run_tests_response.
+  grpc::Status RunTests(grpc::ServerContext*, const pantherd::v1::RunTestsRequest* request,
+                        pantherd::v1::RunTestsResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    run_tests_requests.push_back(*request);
+    if (!run_tests_error.ok()) return run_tests_error;
+    *response = run_tests_response;
+    return grpc::Status::OK;
+  }
+
+  // Answers with rule `id` at version 7 and the requested state.
+  grpc::Status SetRuleEnabled(grpc::ServerContext*,
+                              const pantherd::v1::SetRuleEnabledRequest* request,
+                              pantherd::v1::SetRuleEnabledResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    set_enabled_requests.push_back(*request);
+    response->mutable_rule()->set_id(request->id());
+    response->mutable_rule()->set_enabled(request->enabled());
+    response->mutable_rule()->set_version(7);
+    return grpc::Status::OK;
+  }
+
   std::mutex mu;
   int page_size = 2;
+  pantherd::v1::UploadRuleResponse upload_response;
+  grpc::Status upload_error = grpc::Status::OK;
+  std::vector<pantherd::v1::UploadRuleRequest> upload_requests;
+  pantherd::v1::RunTestsResponse run_tests_response;
+  grpc::Status run_tests_error = grpc::Status::OK;
+  std::vector<pantherd::v1::RunTestsRequest> run_tests_requests;
+  std::vector<pantherd::v1::SetRuleEnabledRequest> set_enabled_requests;
   std::vector<pantherd::v1::Rule> rules;
   std::vector<pantherd::v1::Alert> alerts;
   grpc::Status alerts_error = grpc::Status::OK;
@@ -197,6 +238,7 @@ class FakePantherd {
   explicit FakePantherd(const std::vector<grpc::Service*>& services) {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.SetMaxReceiveMessageSize(256 << 20);  // As pantherd, for whole folders.
     for (grpc::Service* service : services) builder.RegisterService(service);
     server_ = builder.BuildAndStart();
   }

@@ -105,11 +105,20 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
       s = ReadScalar(path, key, value, "integer", &config->executor_threads);
     } else if (key == "executor_queue") {
       s = ReadScalar(path, key, value, "integer", &config->executor_queue);
+    } else if (key == "workers") {
+      s = ReadScalar(path, key, value, "integer", &config->workers);
+    } else if (key == "rule_timeout_seconds") {
+      s = ReadScalar(path, key, value, "integer", &config->rule_timeout_seconds);
+    } else if (key == "worker_memory_mb") {
+      s = ReadScalar(path, key, value, "integer", &config->worker_memory_mb);
+    } else if (key == "worker_binary") {
+      s = ReadScalar(path, key, value, "string", &config->worker_binary);
     } else {
       return YamlError(path, entry.first.Mark(),
                        absl::StrCat("unknown option \"", key,
                                     "\" (known: listen, data_dir, rules_dir, log_level, "
-                                    "shutdown_grace_seconds, executor_threads, executor_queue)"));
+                                    "shutdown_grace_seconds, executor_threads, executor_queue, workers, "
+                                    "rule_timeout_seconds, worker_memory_mb, worker_binary)"));
     }
     if (!s.ok()) return s;
   }
@@ -122,7 +131,8 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   app.set_version_flag("--version", PANTHERD_VERSION);
   std::string config_file;
   std::optional<std::string> listen, data_dir, rules_dir, log_level;
-  std::optional<int> grace, threads, queue;
+  std::optional<int> grace, threads, queue, workers, rule_timeout, worker_memory;
+  std::optional<std::string> worker_binary;
   app.add_option("--config", config_file, "YAML config file (keys as the flags, '_' for '-')")
       ->check(CLI::ExistingFile);
   app.add_option("--listen", listen, "gRPC listen address host:port (default 127.0.0.1:50051)");
@@ -139,6 +149,17 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   app.add_option("--executor-queue", queue,
                  "blocking tasks that may wait before calls are refused (default 1024)")
       ->check(CLI::PositiveNumber);
+
+  app.add_option("--workers", workers, "rule worker processes (default: one per core)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--rule-timeout-seconds", rule_timeout,
+                 "time limit of one call into rule code (default 5)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--worker-memory-mb", worker_memory,
+                 "memory limit of each rule worker process (default 1024)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--worker-binary", worker_binary,
+                 "the rule worker program (default: pantherd-worker beside pantherd)");
 
   try {
     app.parse(argc, argv);
@@ -166,6 +187,10 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   if (grace) config.shutdown_grace_seconds = *grace;
   if (threads) config.executor_threads = *threads;
   if (queue) config.executor_queue = *queue;
+  if (workers) config.workers = *workers;
+  if (rule_timeout) config.rule_timeout_seconds = *rule_timeout;
+  if (worker_memory) config.worker_memory_mb = *worker_memory;
+  if (worker_binary) config.worker_binary = *worker_binary;
   if (config.data_dir.empty()) config.data_dir = DefaultDataDir();
   absl::Status listen_ok = ValidateListenAddress(config.listen);
   if (!listen_ok.ok()) return listen_ok;

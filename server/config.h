@@ -34,6 +34,13 @@ struct ServerConfig {
   // how many tasks may wait for them before calls get RESOURCE_EXHAUSTED.
   int executor_threads = 4;
   int executor_queue = 1024;
+  // Rule worker processes for live evaluation; 0 means one per core.
+  int workers = 0;
+  // Time limit of one call into rule code, and memory limit of a worker.
+  int rule_timeout_seconds = 5;
+  int worker_memory_mb = 1024;
+  // The worker program; empty means `pantherd-worker` beside pantherd.
+  std::string worker_binary;
 };
 
 // The data directory used when none is configured: $XDG_DATA_HOME/pantherd

@@ -15,6 +15,11 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "engine/kv_store.h"
+#include "engine/pool_rule_executor.h"
+#include "engine/rule_set_manager.h"
+#include "engine/rule_store.h"
+#include "engine/worker_pool.h"
 #include "server/executor.h"
 #include "server/log.h"
 #include "server/services.h"
@@ -25,6 +30,11 @@ namespace pantherd::server {
 
 struct PantherServer::State {
   std::unique_ptr<store::Store> store;
+  std::unique_ptr<engine::StoreKvBackend> kv;
+  std::unique_ptr<engine::WorkerPool> pool;
+  std::unique_ptr<engine::PoolRuleExecutor> rule_executor;
+  std::unique_ptr<engine::RuleStore> rule_store;
+  std::unique_ptr<engine::RuleSetManager> rules;
   std::unique_ptr<Executor> executor;
   ServiceEnv env;
   std::unique_ptr<DetectionServiceImpl> detection;
@@ -37,24 +47,21 @@ struct PantherServer::State {
 
 namespace {
 
-// Counts the analysis specs under `dir` (files ending .yml/.yaml). InvalidArgument
-// when `dir` is not a readable folder.
-absl::StatusOr<int> CountSpecFiles(const std::string& dir) {
+// The worker program: --worker-binary, else pantherd-worker beside pantherd.
+absl::StatusOr<std::string> WorkerBinary(const ServerConfig& config) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    return absl::InvalidArgumentError(absl::StrCat("--rules-dir ", dir, " is not a directory"));
+  std::string path = config.worker_binary;
+  if (path.empty()) {
+    std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec) return absl::InternalError(absl::StrCat("cannot find pantherd's own path: ", ec.message()));
+    path = (self.parent_path() / "pantherd-worker").string();
   }
-  int count = 0;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    const std::string ext = it->path().extension().string();
-    if (it->is_regular_file() && (ext == ".yml" || ext == ".yaml")) ++count;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the rule worker program ", path,
+                     " does not exist (build the pantherd-worker target, or pass --worker-binary)"));
   }
-  if (ec) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read --rules-dir ", dir, ": ",
-                                                   ec.message()));
-  }
-  return count;
+  return path;
 }
 
 // Replaces the port of "host:port" (or "[v6]:port").
@@ -86,29 +93,69 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create data directory ", config.data_dir, ": ", ec.message()));
   }
+  // Only pantherd's own user may read the store (rule workers run as another
+  // user when pantherd runs as root).
+  std::filesystem::permissions(config.data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot restrict data directory ", config.data_dir, " to its owner: ", ec.message()));
+  }
   absl::StatusOr<std::unique_ptr<store::Store>> opened =
       store::Store::Open(config.data_dir, store::StoreOptions());
   if (!opened.ok()) return opened.status();
   state->store = std::move(*opened);
   Log(LogLevel::kInfo, "store opened", {{"data_dir", config.data_dir}});
 
-  // Step 2: the bundled rules. Loading them needs the rules engine, which is
-  // not part of this build yet; say so rather than pretend.
+  // Step 2: the rule workers, loaded with the stored rules, then the bundled
+  // pack (items a user replaced are left alone).
+  absl::StatusOr<std::string> worker_binary = WorkerBinary(config);
+  if (!worker_binary.ok()) return worker_binary.status();
+  state->kv = std::make_unique<engine::StoreKvBackend>(state->store.get());
+  engine::WorkerPoolOptions pool_options;
+  pool_options.worker_binary = *worker_binary;
+  pool_options.workers = config.workers;
+  pool_options.limits.memory_bytes = int64_t{config.worker_memory_mb} << 20;
+  pool_options.limits.call_time_limit = absl::Seconds(config.rule_timeout_seconds);
+  pool_options.kv = state->kv.get();
+  pool_options.log = [](engine::WorkerLogLevel level, const std::string& message) {
+    Log(level == engine::WorkerLogLevel::kError  ? LogLevel::kError
+        : level == engine::WorkerLogLevel::kWarn ? LogLevel::kWarn
+                                                 : LogLevel::kInfo,
+        message, {{"component", "workers"}});
+  };
+  absl::StatusOr<std::unique_ptr<engine::WorkerPool>> pool =
+      engine::WorkerPool::Create(std::move(pool_options));
+  if (!pool.ok()) return pool.status();
+  state->pool = std::move(*pool);
+  state->rule_executor = std::make_unique<engine::PoolRuleExecutor>(state->pool.get());
+  state->rule_store = std::make_unique<engine::RuleStore>(state->store.get());
+  state->rules =
+      std::make_unique<engine::RuleSetManager>(state->rule_store.get(), state->rule_executor.get());
+  absl::Status loaded = state->rules->LoadStored();
+  if (!loaded.ok()) return loaded;
   if (!config.rules_dir.empty()) {
-    absl::StatusOr<int> specs = CountSpecFiles(config.rules_dir);
-    if (!specs.ok()) return specs.status();
-    if (*specs > 0) {
-      Log(LogLevel::kWarn, "rule specs found but not loaded: this build has no rules engine yet",
-          {{"rules_dir", config.rules_dir}, {"specs", absl::StrCat(*specs)}});
-    } else {
-      Log(LogLevel::kInfo, "rules folder has no specs", {{"rules_dir", config.rules_dir}});
+    v1::UploadRuleResponse bundled;
+    absl::Status installed = state->rules->InstallBundled(config.rules_dir, &bundled);
+    if (!installed.ok()) {
+      return absl::Status(installed.code(), absl::StrCat("bundled rules in ", config.rules_dir,
+                                                         " were refused: ", installed.message()));
     }
+    Log(LogLevel::kInfo, "bundled rules installed",
+        {{"rules_dir", config.rules_dir},
+         {"stored", absl::StrCat(bundled.stored_size())},
+         {"unchanged", absl::StrCat(bundled.unchanged_ids_size())},
+         {"tests_passed", absl::StrCat(bundled.report().tests_passed())}});
   }
+  Log(LogLevel::kInfo, "rule workers ready",
+      {{"workers", absl::StrCat(state->pool->workers())}, {"worker_binary", *worker_binary}});
 
   // Step 3: serve.
   state->executor = std::make_unique<Executor>(config.executor_threads, config.executor_queue);
   state->env.store = state->store.get();
   state->env.executor = state->executor.get();
+  state->env.rule_store = state->rule_store.get();
+  state->env.rules = state->rules.get();
   state->env.start_time = absl::Now();
   state->env.data_dir = config.data_dir;
   state->detection = std::make_unique<DetectionServiceImpl>(&state->env);
@@ -120,6 +167,8 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   // gRPC sets SO_REUSEPORT by default, which would let a second server share
   // the port silently; an address in use must be an error.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // A whole rule folder travels in one UploadRule/RunTests call.
+  builder.SetMaxReceiveMessageSize(256 << 20);
   int port = 0;
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(state->detection.get());
@@ -127,6 +176,9 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   state->grpc_server = builder.BuildAndStart();
   if (state->grpc_server == nullptr || port == 0) {
     state->executor->Shutdown();
+    state->rules.reset();
+    state->rule_executor.reset();
+    state->pool.reset();
     absl::Status closed = state->store->Close();
     (void)closed;  // The listen error is the one to report.
     return absl::UnavailableError(absl::StrCat(
@@ -149,6 +201,9 @@ absl::Status PantherServer::Shutdown() {
                                 std::chrono::seconds(state_->grace_seconds));
   state_->grpc_server->Wait();
   state_->executor->Shutdown();
+  state_->rules.reset();
+  state_->rule_executor.reset();
+  state_->pool.reset();  // Ends the rule workers.
   absl::Status closed = state_->store->Close();
   if (closed.ok()) Log(LogLevel::kInfo, "store closed", {{"data_dir", state_->env.data_dir}});
   return closed;

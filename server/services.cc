@@ -1,5 +1,6 @@
 #include "server/services.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -15,7 +16,6 @@ using google::protobuf::util::TimeUtil;
 
 // Which issue brings each method that is not built yet; the UNIMPLEMENTED
 // message names it so that a user knows the answer is deliberate.
-constexpr absl::string_view kRulesWork = "the Python rules engine";
 constexpr absl::string_view kLiveWork = "live detection (ingestion, dedup, alerts)";
 constexpr absl::string_view kSourcesWork = "the Okta source";
 constexpr absl::string_view kTeamWork = "users, tokens and audit";
@@ -53,6 +53,15 @@ grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* ctx, Executor
   return reactor;
 }
 
+grpc::Status InvalidField(absl::string_view field, absl::string_view problem) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat(field, ": ", problem));
+}
+
+// Until users and tokens land, changes are recorded as made by this author.
+constexpr absl::string_view kAnonymousAuthor = "anonymous";
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+
 }  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -79,12 +88,6 @@ std::string ServiceEnv::listen_address() const {
     return FinishUnary(ctx, Unimplemented(#Method, Work));                              \
   }
 
-PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, UploadRule, kRulesWork)
-PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, GetRule, kRulesWork)
-PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, ListRules, kRulesWork)
-PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, DeleteRule, kRulesWork)
-PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, SetRuleEnabled, kRulesWork)
-PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, RunTests, kRulesWork)
 PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, AddSource, kSourcesWork)
 PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, ListSources, kSourcesWork)
 PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, RemoveSource, kSourcesWork)
@@ -104,6 +107,117 @@ grpc::ServerWriteReactor<v1::StreamAlertsResponse>* DetectionServiceImpl::Stream
     grpc::CallbackServerContext*, const v1::StreamAlertsRequest*) {
   return new FinishNowReactor<grpc::ServerWriteReactor<v1::StreamAlertsResponse>>(
       Unimplemented("StreamAlerts", kLiveWork));
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::UploadRule(grpc::CallbackServerContext* ctx,
+                                                           const v1::UploadRuleRequest* req,
+                                                           v1::UploadRuleResponse* resp) {
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::Status s = env->rules->Upload(*req, kAnonymousAuthor, resp);
+    if (s.ok()) return grpc::Status::OK;
+    // The report (diagnostics, test results) travels in the error details.
+    return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()),
+                        resp->SerializeAsString());
+  });
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::GetRule(grpc::CallbackServerContext* ctx,
+                                                        const v1::GetRuleRequest* req,
+                                                        v1::GetRuleResponse* resp) {
+  if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::StatusOr<v1::Rule> rule = env->rule_store->Get(req->id());
+    if (!rule.ok()) return ToGrpcStatus(rule.status());
+    if (!req->include_content()) rule->clear_files();
+    *resp->mutable_rule() = std::move(*rule);
+    if (req->include_history()) {
+      absl::StatusOr<std::vector<v1::RuleVersion>> history = env->rule_store->History(req->id());
+      if (!history.ok()) return ToGrpcStatus(history.status());
+      for (v1::RuleVersion& v : *history) *resp->add_history() = std::move(v);
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::ListRules(grpc::CallbackServerContext* ctx,
+                                                          const v1::ListRulesRequest* req,
+                                                          v1::ListRulesResponse* resp) {
+  if (req->page().page_size() < 0 || req->page().page_size() > kMaxPageSize) {
+    return FinishUnary(ctx, InvalidField("page.page_size", absl::StrCat("must be 0 to ",
+                                                                         kMaxPageSize)));
+  }
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::StatusOr<std::vector<v1::Rule>> items = env->rule_store->ListCurrent();
+    if (!items.ok()) return ToGrpcStatus(items.status());
+    const int page_size = req->page().page_size() == 0 ? kDefaultPageSize : req->page().page_size();
+    const std::string& after = req->page().page_token();
+    int total = 0;
+    for (v1::Rule& item : *items) {
+      if (req->type() != v1::ANALYSIS_TYPE_UNSPECIFIED && item.type() != req->type()) continue;
+      if (!req->log_type().empty() &&
+          std::find(item.log_types().begin(), item.log_types().end(), req->log_type()) ==
+              item.log_types().end()) {
+        continue;
+      }
+      if (req->severity() != v1::SEVERITY_UNSPECIFIED && item.severity() != req->severity()) continue;
+      if (!req->tag().empty() &&
+          std::find(item.tags().begin(), item.tags().end(), req->tag()) == item.tags().end()) {
+        continue;
+      }
+      if (req->enabled() == v1::ListRulesRequest::ENABLED_FILTER_ENABLED && !item.enabled()) continue;
+      if (req->enabled() == v1::ListRulesRequest::ENABLED_FILTER_DISABLED && item.enabled()) continue;
+      ++total;
+      // Items are ordered by id; the page token is the last id returned.
+      if (!after.empty() && item.id() <= after) continue;
+      if (resp->rules_size() >= page_size) {
+        resp->set_next_page_token(resp->rules(resp->rules_size() - 1).id());
+        continue;
+      }
+      item.clear_files();
+      *resp->add_rules() = std::move(item);
+    }
+    resp->set_total_count(total);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::DeleteRule(grpc::CallbackServerContext* ctx,
+                                                           const v1::DeleteRuleRequest* req,
+                                                           v1::DeleteRuleResponse* resp) {
+  if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::StatusOr<int64_t> version = env->rules->Delete(req->id(), kAnonymousAuthor);
+    if (!version.ok()) return ToGrpcStatus(version.status());
+    resp->set_version(*version);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::SetRuleEnabled(
+    grpc::CallbackServerContext* ctx, const v1::SetRuleEnabledRequest* req,
+    v1::SetRuleEnabledResponse* resp) {
+  if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::StatusOr<v1::Rule> rule =
+        env->rules->SetEnabled(req->id(), req->enabled(), kAnonymousAuthor);
+    if (!rule.ok()) return ToGrpcStatus(rule.status());
+    *resp->mutable_rule() = std::move(*rule);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::RunTests(grpc::CallbackServerContext* ctx,
+                                                         const v1::RunTestsRequest* req,
+                                                         v1::RunTestsResponse* resp) {
+  if (req->target_case() == v1::RunTestsRequest::TARGET_NOT_SET) {
+    return FinishUnary(ctx, InvalidField("target", "set either stored or content"));
+  }
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::StatusOr<v1::TestReport> report = env->rules->RunTests(*req);
+    if (!report.ok()) return ToGrpcStatus(report.status());
+    *resp->mutable_report() = std::move(*report);
+    return grpc::Status::OK;
+  });
 }
 
 // ---- AdminService ------------------------------------------------------------

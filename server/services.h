@@ -16,6 +16,8 @@
 #include "pantherd/v1/admin_service.grpc.pb.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
 #include "server/executor.h"
+#include "engine/rule_set_manager.h"
+#include "engine/rule_store.h"
 #include "store/store.h"
 
 namespace pantherd::server {
@@ -24,6 +26,8 @@ namespace pantherd::server {
 struct ServiceEnv {
   store::Store* store = nullptr;
   Executor* executor = nullptr;
+  engine::RuleStore* rule_store = nullptr;
+  engine::RuleSetManager* rules = nullptr;
   absl::Time start_time;
   std::string data_dir;
 

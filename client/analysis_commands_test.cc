@@ -1,0 +1,528 @@
+// `pantherctl upload`, `pantherctl test` and `rules enable|disable` against
+// an in-process fake DetectionService.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "client/cli.h"
+#include "client/commands.h"
+#include "client/connection.h"
+#include "client/fake_pantherd.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+
+namespace pantherd::client {
+namespace {
+
+namespace fs = std::filesystem;
+namespace v1 = ::pantherd::v1;
+using ::pantherd::client::testing::FakeDetectionService;
+using ::pantherd::client::testing::FakePantherd;
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::Pair;
+using ::testing::StartsWith;
+using ::testing::UnorderedElementsAre;
+
+struct CliResult {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+CliResult RunPantherctl(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  CliResult result;
+  result.code = RunCli(args, out, err);
+  result.out = out.str();
+  result.err = err.str();
+  return result;
+}
+
+// (path, content) of each file of a request.
+std::vector<std::pair<std::string, std::string>> Pairs(
+    const google::protobuf::RepeatedPtrField<v1::AnalysisFile>& files) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (const v1::AnalysisFile& file : files) pairs.emplace_back(file.path(), file.content());
+  return pairs;
+}
+
+v1::TestReport PassingReport() {
+  v1::TestReport report;
+  v1::RuleTestResult* rule = report.add_rules();
+  rule->set_rule_id("Okta.Login.Failed");
+  rule->set_passed(true);
+  v1::TestCaseResult* test = rule->add_tests();
+  test->set_name("Failed Login");
+  test->set_expected_result(true);
+  test->set_outcome(v1::TestCaseResult::OUTCOME_PASSED);
+  v1::FunctionResult* f = test->add_functions();
+  f->set_function("rule");
+  f->set_output_json("true");
+  f = test->add_functions();
+  f->set_function("title");
+  f->set_output_json("\"Multiple Failed Logins for homer\"");
+  report.set_tests_passed(1);
+  return report;
+}
+
+v1::TestReport FailingReport() {
+  v1::TestReport report = PassingReport();
+  v1::RuleTestResult* rule = report.add_rules();
+  rule->set_rule_id("Okta.Admin.Granted");
+  v1::TestCaseResult* test = rule->add_tests();
+  test->set_name("Admin role");
+  test->set_expected_result(true);
+  test->set_outcome(v1::TestCaseResult::OUTCOME_ERROR);
+  v1::FunctionResult* f = test->add_functions();
+  f->set_function("rule");
+  f->set_output_json("true");
+  f = test->add_functions();
+  f->set_function("alert_context");
+  f->mutable_error()->set_type("KeyError");
+  f->mutable_error()->set_message("'target'");
+  report.set_tests_failed(1);
+  return report;
+}
+
+class AnalysisCommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    unsetenv(kServerEnvVar);
+    unsetenv(kTokenEnvVar);
+    unsetenv("PANTHER_MINIMUM_TESTS");
+    ASSERT_TRUE(server_.ok());
+    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    root_ = fs::path(::testing::TempDir()) /
+            (std::string("pantherctl_cmd_") + info->name() + "_" + std::to_string(getpid()));
+    fs::remove_all(root_);
+    Write("okta_rules/okta_failed_login.yml",
+          "AnalysisType: rule\nFilename: okta_failed_login.py\n");
+    Write("okta_rules/okta_failed_login.py", "def rule(event):\n    return True\n");
+    Write("okta_rules/deeper/admin.yml", "AnalysisType: rule\n");
+    Write("okta_rules/deeper/admin.py", "def rule(event):\n    return False\n");
+    Write("global_helpers/panther_base_helpers.py", "X = 1\n");
+    Write("global_helpers/panther_base_helpers.yml", "AnalysisType: global\n");
+    Write(".git/config.yml", "hidden");
+    Write("okta_rules/__pycache__/x.py", "cache");
+    Write("README.md", "docs");
+  }
+  void TearDown() override {
+    fs::remove_all(root_);
+    unsetenv("PANTHER_MINIMUM_TESTS");
+  }
+
+  void Write(const std::string& relative, const std::string& content) {
+    const fs::path path = root_ / relative;
+    fs::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << content;
+  }
+
+  std::vector<std::string> Args(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--server", server_.address()});
+    return args;
+  }
+
+  const std::vector<std::pair<std::string, std::string>> kExpectedFiles = {
+      {"global_helpers/panther_base_helpers.py", "X = 1\n"},
+      {"global_helpers/panther_base_helpers.yml", "AnalysisType: global\n"},
+      {"okta_rules/deeper/admin.py", "def rule(event):\n    return False\n"},
+      {"okta_rules/deeper/admin.yml", "AnalysisType: rule\n"},
+      {"okta_rules/okta_failed_login.py", "def rule(event):\n    return True\n"},
+      {"okta_rules/okta_failed_login.yml", "AnalysisType: rule\nFilename: okta_failed_login.py\n"},
+  };
+
+  fs::path root_;
+  FakeDetectionService detection_;
+  FakePantherd server_{{&detection_}};
+};
+
+// --- upload ------------------------------------------------------------------
+
+TEST_F(AnalysisCommandsTest, UploadSendsEveryFileOnceWithRelativePaths) {
+  v1::Rule* stored = detection_.upload_response.add_stored();
+  stored->set_id("Okta.Login.Failed");
+  stored->set_type(v1::ANALYSIS_TYPE_RULE);
+  stored->set_version(3);
+  stored = detection_.upload_response.add_stored();
+  stored->set_id("panther_base_helpers");
+  stored->set_type(v1::ANALYSIS_TYPE_GLOBAL);
+  stored->set_version(1);
+  detection_.upload_response.add_unchanged_ids("Okta.Admin.Granted");
+  v1::SkippedContent* skipped = detection_.upload_response.add_skipped();
+  skipped->set_analysis_type("policy");
+  skipped->set_count(2);
+  *detection_.upload_response.mutable_report() = PassingReport();
+
+  CliResult result = RunPantherctl(Args({"upload", root_.string()}));
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+  EXPECT_EQ(result.out, "Uploaded " + root_.string() +
+                            ": 2 stored, 1 unchanged\n"
+                            "ID                    TYPE    VERSION\n"
+                            "Okta.Login.Failed     rule    3\n"
+                            "panther_base_helpers  global  1\n"
+                            "Unchanged: Okta.Admin.Granted\n"
+                            "Skipped (not run by pantherd): 2 policy\n"
+                            "Tests: 1 passed, 0 failed\n");
+
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  ASSERT_EQ(detection_.upload_requests.size(), 1u);
+  const v1::UploadRuleRequest& request = detection_.upload_requests[0];
+  EXPECT_EQ(Pairs(request.files()), kExpectedFiles);
+  EXPECT_FALSE(request.skip_tests());
+}
+
+TEST_F(AnalysisCommandsTest, UploadSkipTestsFlagAndJson) {
+  detection_.upload_response.add_stored()->set_id("Okta.Login.Failed");
+  CliResult result = RunPantherctl(Args({"upload", root_.string(), "--skip-tests"}));
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("Tests: not run (--skip-tests)\n"));
+
+  result = RunPantherctl(Args({"--output", "json", "upload", root_.string() + "/okta_rules"}));
+  ASSERT_EQ(result.code, 0) << result.err;
+  v1::UploadRuleResponse parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(result.out, &parsed).ok()) << result.out;
+  EXPECT_EQ(parsed.stored(0).id(), "Okta.Login.Failed");
+
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  ASSERT_EQ(detection_.upload_requests.size(), 2u);
+  EXPECT_TRUE(detection_.upload_requests[0].skip_tests());
+  EXPECT_FALSE(detection_.upload_requests[1].skip_tests());
+  // Paths are relative to the folder given.
+  EXPECT_THAT(
+      Pairs(detection_.upload_requests[1].files()),
+      ElementsAre(Pair("deeper/admin.py", ::testing::_), Pair("deeper/admin.yml", ::testing::_),
+                  Pair("okta_failed_login.py", ::testing::_),
+                  Pair("okta_failed_login.yml", ::testing::_)));
+}
+
+TEST_F(AnalysisCommandsTest, RefusedUploadPrintsTheReportFromErrorDetails) {
+  v1::UploadRuleResponse refused;
+  *refused.mutable_report() = FailingReport();
+  detection_.upload_error =
+      grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "1 test failed; nothing was stored",
+                   refused.SerializeAsString());
+  CliResult result = RunPantherctl(Args({"upload", root_.string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.err,
+            "pantherctl: error: FAILED_PRECONDITION: 1 test failed; nothing was stored\n");
+  EXPECT_EQ(result.out,
+            "Okta.Admin.Granted\n"
+            "\t[FAIL] Admin role\n"
+            "\t\t[PASS] [rule] true\n"
+            "\t\t[FAIL] [alertContext] KeyError: 'target'\n"
+            "\n"
+            "--------------------------\n"
+            "Failed Tests Summary\n"
+            "\tOkta.Admin.Granted\n"
+            "\t\t['Admin role:alertContext']\n"
+            "\n"
+            "--------------------------\n"
+            "Test Summary\n"
+            "\tPath: " +
+                root_.string() +
+                "\n"
+                "\tPassed: 1\n"
+                "\tSkipped: 0\n"
+                "\tFailed: 1\n"
+                "\tInvalid: 0\n"
+                "\n");
+
+  // JSON: the decoded response.
+  result = RunPantherctl(Args({"upload", root_.string(), "--output", "json"}));
+  EXPECT_EQ(result.code, 1);
+  v1::UploadRuleResponse parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(result.out, &parsed).ok()) << result.out;
+  EXPECT_EQ(parsed.report().rules(1).tests(0).functions(1).error().type(), "KeyError");
+}
+
+TEST_F(AnalysisCommandsTest, InvalidUploadPrintsDiagnostics) {
+  v1::UploadRuleResponse refused;
+  v1::Diagnostic* d = refused.mutable_report()->add_invalid();
+  d->set_file("okta_rules/deeper/admin.yml");
+  d->set_line(1);
+  d->set_field("RuleID");
+  d->set_message("is required");
+  detection_.upload_error =
+      grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                   "1 problem in 1 file (first: okta_rules/deeper/admin.yml line 1: RuleID is "
+                   "required)",
+                   refused.SerializeAsString());
+  CliResult result = RunPantherctl(Args({"upload", root_.string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_THAT(result.err, StartsWith("pantherctl: error: INVALID_ARGUMENT: 1 problem in 1 file"));
+  EXPECT_THAT(result.out,
+              AllOf(HasSubstr("Invalid Tests Summary\n"
+                              "\tokta_rules/deeper/admin.yml\n"
+                              "\t\tokta_rules/deeper/admin.yml:1: RuleID: is required\n"),
+                    HasSubstr("\tInvalid: 1\n")));
+}
+
+TEST_F(AnalysisCommandsTest, LargeErrorDetailsGetThrough) {
+  v1::UploadRuleResponse refused;
+  *refused.mutable_report() = FailingReport();
+  // A long traceback: well beyond gRPC's default 8 KiB metadata limit.
+  refused.mutable_report()
+      ->mutable_rules(1)
+      ->mutable_tests(0)
+      ->mutable_functions(1)
+      ->mutable_error()
+      ->set_traceback(std::string(200 * 1024, 't'));
+  detection_.upload_error = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "tests failed",
+                                         refused.SerializeAsString());
+  CliResult result = RunPantherctl(Args({"upload", root_.string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.err, "pantherctl: error: FAILED_PRECONDITION: tests failed\n");
+  EXPECT_THAT(result.out, HasSubstr("[FAIL] [alertContext] KeyError: 'target'\n"));
+}
+
+TEST_F(AnalysisCommandsTest, ErrorWithoutDetailsIsOneLine) {
+  detection_.upload_error = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "viewer may not");
+  CliResult result = RunPantherctl(Args({"upload", root_.string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err, "pantherctl: error: PERMISSION_DENIED: viewer may not\n");
+
+  // Details that are not an UploadRuleResponse are ignored.
+  detection_.upload_error =
+      grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad", std::string("\x08\x03\x12\x01x", 5));
+  result = RunPantherctl(Args({"upload", root_.string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err, "pantherctl: error: INVALID_ARGUMENT: bad\n");
+}
+
+TEST_F(AnalysisCommandsTest, UploadOfMissingOrEmptyPathFailsBeforeCalling) {
+  CliResult result = RunPantherctl(Args({"upload", (root_ / "nope").string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.err,
+            "pantherctl: error: " + (root_ / "nope").string() + ": no such file or folder\n");
+  fs::create_directories(root_ / "empty");
+  result = RunPantherctl(Args({"upload", (root_ / "empty").string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_THAT(result.err, HasSubstr("nothing to upload"));
+  result = RunPantherctl(Args({"upload"}));
+  EXPECT_EQ(result.code, 2);
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  EXPECT_THAT(detection_.upload_requests, IsEmpty());
+}
+
+// --- test --------------------------------------------------------------------
+
+TEST_F(AnalysisCommandsTest, TestSendsContentFiltersAndFlagsAndPassesWithZero) {
+  *detection_.run_tests_response.mutable_report() = PassingReport();
+  CliResult result = RunPantherctl(
+      Args({"test", "--filter", "Severity=High,Critical", "--filter", "Tags!=Deprecated",
+            root_.string(), "--filter=Enabled=yes", "--skip-disabled-tests"}));
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+  EXPECT_EQ(result.out,
+            "Okta.Login.Failed\n"
+            "\t[PASS] Failed Login\n"
+            "\t\t[PASS] [rule] true\n"
+            "\t\t[PASS] [title] Multiple Failed Logins for homer\n"
+            "\n"
+            "--------------------------\n"
+            "Test Summary\n"
+            "\tPath: " +
+                root_.string() +
+                "\n"
+                "\tPassed: 1\n"
+                "\tSkipped: 0\n"
+                "\tFailed: 0\n"
+                "\tInvalid: 0\n"
+                "\n");
+
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  ASSERT_EQ(detection_.run_tests_requests.size(), 1u);
+  const v1::RunTestsRequest& request = detection_.run_tests_requests[0];
+  ASSERT_TRUE(request.has_content());
+  EXPECT_EQ(Pairs(request.content().files()), kExpectedFiles);
+  EXPECT_THAT(request.filters(),
+              UnorderedElementsAre(Pair("Severity", "High,Critical"), Pair("Tags!", "Deprecated"),
+                                   Pair("Enabled", "true")));
+  EXPECT_TRUE(request.skip_disabled());
+}
+
+TEST_F(AnalysisCommandsTest, TestWithoutFlagsSendsNoFilters) {
+  *detection_.run_tests_response.mutable_report() = PassingReport();
+  CliResult result =
+      RunPantherctl(Args({"test", root_.string() + "/okta_rules/okta_failed_login.yml"}));
+  ASSERT_EQ(result.code, 0) << result.err;
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  ASSERT_EQ(detection_.run_tests_requests.size(), 1u);
+  const v1::RunTestsRequest& request = detection_.run_tests_requests[0];
+  EXPECT_THAT(request.filters(), IsEmpty());
+  EXPECT_FALSE(request.skip_disabled());
+  EXPECT_THAT(Pairs(request.content().files()),
+              ElementsAre(Pair("okta_failed_login.py", ::testing::_),
+                          Pair("okta_failed_login.yml", ::testing::_)));
+}
+
+TEST_F(AnalysisCommandsTest, TestFailureExitsOneAfterPrinting) {
+  *detection_.run_tests_response.mutable_report() = FailingReport();
+  CliResult result = RunPantherctl(Args({"test", root_.string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.err, "pantherctl: error: tests failed: 1 detection failed, 0 invalid specs\n");
+  EXPECT_THAT(result.out, AllOf(StartsWith("Okta.Login.Failed\n\t[PASS] Failed Login\n"),
+                                HasSubstr("Okta.Admin.Granted\n\t[FAIL] Admin role\n"),
+                                HasSubstr("\t\t[FAIL] [alertContext] KeyError: 'target'\n"),
+                                HasSubstr("\tPassed: 1\n\tSkipped: 0\n\tFailed: 1\n\tInvalid: 0\n"),
+                                Not(HasSubstr("\x1b["))));
+
+  result = RunPantherctl(Args({"test", root_.string(), "--show-failures-only"}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_THAT(result.out, AllOf(StartsWith("Okta.Admin.Granted\n\t[FAIL] Admin role\n"),
+                                Not(HasSubstr("[PASS] Failed Login"))));
+}
+
+TEST_F(AnalysisCommandsTest, InvalidSpecExitsOne) {
+  v1::TestReport report = PassingReport();
+  v1::Diagnostic* d = report.add_invalid();
+  d->set_file("okta_rules/deeper/admin.yml");
+  d->set_field("Severity");
+  d->set_message("must be one of Info, Low, Medium, High, Critical");
+  *detection_.run_tests_response.mutable_report() = report;
+  CliResult result = RunPantherctl(Args({"test", root_.string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.err, "pantherctl: error: tests failed: 0 detections failed, 1 invalid spec\n");
+  EXPECT_THAT(result.out, HasSubstr("\tokta_rules/deeper/admin.yml\n\t\tokta_rules/deeper/"
+                                    "admin.yml: Severity: must be one of"));
+
+  // A warning alone does not fail.
+  report.mutable_invalid(0)->set_message("warning: Severity in upper case");
+  *detection_.run_tests_response.mutable_report() = report;
+  result = RunPantherctl(Args({"test", root_.string()}));
+  EXPECT_EQ(result.code, 0) << result.err;
+}
+
+TEST_F(AnalysisCommandsTest, MinimumTestsFailsRulesWithTooFewTests) {
+  *detection_.run_tests_response.mutable_report() = PassingReport();  // One positive test.
+  CliResult result = RunPantherctl(Args({"test", root_.string(), "--minimum-tests", "1"}));
+  EXPECT_EQ(result.code, 0) << result.err;
+  result = RunPantherctl(Args({"test", root_.string(), "--minimum-tests", "2"}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_THAT(result.out,
+              HasSubstr("\t\t['Insufficient test coverage: 2 tests required but only 1 found', "
+                        "'Insufficient test coverage: expected at least one positive and one "
+                        "negative test']\n"));
+  setenv("PANTHER_MINIMUM_TESTS", "5", 1);
+  result = RunPantherctl(Args({"test", root_.string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_THAT(result.out, HasSubstr("5 tests required but only 1 found"));
+}
+
+TEST_F(AnalysisCommandsTest, NothingToTest) {
+  // The server found nothing (e.g. only skipped-free helpers).
+  CliResult result = RunPantherctl(Args({"test", root_.string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err, "pantherctl: error: Nothing to test in " + root_.string() + "\n");
+
+  result = RunPantherctl(Args({"test", root_.string(), "--filter", "Severity=Low"}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.err, "pantherctl: error: No analysis in " + root_.string() +
+                            " matched filters Severity=Low\n");
+
+  // An empty folder fails before calling.
+  fs::create_directories(root_ / "empty");
+  result = RunPantherctl(Args({"test", (root_ / "empty").string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.err,
+            "pantherctl: error: Nothing to test in " + (root_ / "empty").string() + "\n");
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  EXPECT_EQ(detection_.run_tests_requests.size(), 2u);
+}
+
+TEST_F(AnalysisCommandsTest, OnlySkippedContentPasses) {
+  v1::SkippedContent* s = detection_.run_tests_response.mutable_report()->add_skipped();
+  s->set_analysis_type("disabled_rule");
+  s->set_count(1);
+  s->add_files("okta_rules/deeper/admin.yml");
+  CliResult result = RunPantherctl(Args({"test", root_.string(), "--skip-disabled-tests"}));
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, AllOf(HasSubstr("Skipped Tests Summary\n\tokta_rules/deeper/admin.yml\n"),
+                                HasSubstr("\tPassed: 0\n\tSkipped: 1\n")));
+}
+
+TEST_F(AnalysisCommandsTest, TestJsonPrintsTheResponseAndKeepsTheExitCode) {
+  *detection_.run_tests_response.mutable_report() = FailingReport();
+  CliResult result = RunPantherctl(Args({"--output", "json", "test", root_.string()}));
+  EXPECT_EQ(result.code, 1);
+  v1::RunTestsResponse parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(result.out, &parsed).ok()) << result.out;
+  EXPECT_EQ(parsed.report().rules_size(), 2);
+  EXPECT_THAT(result.out, HasSubstr("\"ruleId\": \"Okta.Admin.Granted\""));
+
+  *detection_.run_tests_response.mutable_report() = PassingReport();
+  result = RunPantherctl(Args({"--output", "json", "test", root_.string()}));
+  EXPECT_EQ(result.code, 0) << result.err;
+}
+
+TEST_F(AnalysisCommandsTest, RunTestsErrorDetailsArePrinted) {
+  v1::RunTestsResponse refused;
+  v1::Diagnostic* d = refused.mutable_report()->add_invalid();
+  d->set_file("okta_rules/okta_failed_login.py");
+  d->set_line(2);
+  d->set_message("SyntaxError: invalid syntax");
+  detection_.run_tests_error = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                            "1 problem in 1 file", refused.SerializeAsString());
+  CliResult result = RunPantherctl(Args({"test", root_.string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.err, "pantherctl: error: INVALID_ARGUMENT: 1 problem in 1 file\n");
+  EXPECT_THAT(result.out, HasSubstr("\t\tokta_rules/okta_failed_login.py:2: SyntaxError: invalid "
+                                    "syntax\n"));
+}
+
+TEST_F(AnalysisCommandsTest, BadFiltersAreUsageErrors) {
+  for (const char* filter :
+       {"Severity", "=High", "Severity=", "Bogus=1", "A=b=c", "Enabled=maybe"}) {
+    CliResult result = RunPantherctl(Args({"test", root_.string(), "--filter", filter}));
+    EXPECT_EQ(result.code, 2) << filter;
+    EXPECT_THAT(result.err, StartsWith("pantherctl: error: ")) << filter;
+  }
+  CliResult result = RunPantherctl(Args({"test", root_.string(), "--minimum-tests", "-1"}));
+  EXPECT_EQ(result.code, 2);
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  EXPECT_THAT(detection_.run_tests_requests, IsEmpty());
+}
+
+TEST(ParseTestFiltersTest, Encoding) {
+  absl::StatusOr<std::map<std::string, std::string>> filters = ParseTestFilters(
+      {"Severity=High,Critical", "LogTypes!=AWS.CloudTrail", "Enabled!=false", "Severity=Low"});
+  ASSERT_TRUE(filters.ok()) << filters.status();
+  EXPECT_THAT(*filters, ElementsAre(Pair("Enabled!", "false"), Pair("LogTypes!", "AWS.CloudTrail"),
+                                    Pair("Severity", "Low")));  // The last Severity wins.
+  EXPECT_FALSE(ParseTestFilters({"Nope=1"}).ok());
+  EXPECT_THAT(ParseTestFilters({"Nope=1"}).status().message(), HasSubstr("'Nope'"));
+}
+
+// --- rules enable|disable keep working -------------------------------------
+
+TEST_F(AnalysisCommandsTest, RulesEnableDisable) {
+  CliResult result = RunPantherctl(Args({"rules", "disable", "Okta.Login.Failed"}));
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.out, "Disabled Okta.Login.Failed (version 7)\n");
+  result = RunPantherctl(Args({"rules", "enable", "Okta.Login.Failed"}));
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.out, "Enabled Okta.Login.Failed (version 7)\n");
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  ASSERT_EQ(detection_.set_enabled_requests.size(), 2u);
+  EXPECT_EQ(detection_.set_enabled_requests[0].id(), "Okta.Login.Failed");
+  EXPECT_FALSE(detection_.set_enabled_requests[0].enabled());
+  EXPECT_TRUE(detection_.set_enabled_requests[1].enabled());
+}
+
+}  // namespace
+}  // namespace pantherd::client

@@ -1,0 +1,30 @@
+// The key-value space behind Panther's caching helpers
+// (`panther_detection_helpers.caching`: string sets, counters, dictionaries,
+// each with an optional expiry).
+//
+// Rules call the helpers inside a worker process; the worker forwards each call
+// to pantherd as a KvCall, and pantherd answers it from a KvBackend. The same
+// interface serves in-process tests with an in-memory backend.
+#ifndef PANTHERD_ENGINE_KV_H_
+#define PANTHERD_ENGINE_KV_H_
+
+#include "absl/status/statusor.h"
+#include "pantherd/internal/worker.pb.h"
+
+namespace pantherd::engine {
+
+class KvBackend {
+ public:
+  virtual ~KvBackend() = default;
+
+  // Performs one operation and returns its result: for string-set reads the
+  // set's members (sorted), for counters the value after the operation, for
+  // dictionaries the JSON text ("{}" when absent). An expired entry reads as
+  // absent. Errors (an unknown op, a store failure) are raised in the rule
+  // as exceptions. Implementations document their thread-safety.
+  virtual absl::StatusOr<internal::KvReply> Call(const internal::KvCall& call) = 0;
+};
+
+}  // namespace pantherd::engine
+
+#endif  // PANTHERD_ENGINE_KV_H_

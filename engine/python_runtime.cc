@@ -1,0 +1,825 @@
+// File: engine/python_runtime.cc
+
+#include "engine/python_runtime.h"
+
+#include <pybind11/embed.h>
+#include <pybind11/stl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <climits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace pantherd::engine {
+
+namespace py = pybind11;
+
+namespace {
+
+static_assert(sizeof(timer_t) <= sizeof(void*), "timer_t must fit the runtime's timer_ slot");
+
+// Set by the first Create(): one runtime per process, ever.
+std::atomic<bool> g_runtime_created{false};
+
+// The private support module. It is not in sys.modules; rules cannot import it.
+constexpr char kSupportSource[] = R"py(
+import importlib.abc
+import importlib.util
+import io
+import linecache
+import sys
+import traceback
+import types
+import unittest.mock
+
+TRUNCATED_STRING_SUFFIX = "... (truncated)"
+
+
+class GlobalFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports the global helpers of the loaded set by GlobalID, from memory."""
+
+    def __init__(self):
+        self.sources = {}
+
+    def find_spec(self, fullname, path=None, target=None):
+        entry = self.sources.get(fullname)
+        if entry is None:
+            return None
+        return importlib.util.spec_from_loader(fullname, self, origin=entry[0])
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        path, source = self.sources[module.__name__]
+        module.__file__ = path
+        exec(compile(source, path, "exec", dont_inherit=True), module.__dict__)
+
+    def get_source(self, fullname):
+        entry = self.sources.get(fullname)
+        return None if entry is None else entry[1]
+
+
+FINDER = GlobalFinder()
+_FILES = set()
+
+
+def install_finder():
+    if FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, FINDER)
+
+
+def set_globals(entries):
+    FINDER.sources = {gid: (path, source) for gid, path, source in entries}
+
+
+def register_file(path, source):
+    """Makes tracebacks show the lines of an uploaded file."""
+    lines = source.splitlines(True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    linecache.cache[path] = (len(source), None, lines, path)
+    _FILES.add(path)
+
+
+def clear_files():
+    for path in _FILES:
+        linecache.cache.pop(path, None)
+    _FILES.clear()
+
+
+def remove_modules(names):
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def import_global(name):
+    return importlib.import_module(name)
+
+
+def load_module(name, path, source):
+    module = types.ModuleType(name)
+    module.__file__ = path
+    exec(compile(source, path, "exec", dont_inherit=True), module.__dict__)
+    return module
+
+
+def describe(exc):
+    """(type name, message, formatted traceback) of an exception."""
+    try:
+        message = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
+    except Exception as err:  # a broken __str__
+        message = "<unprintable %s: %r>" % (type(exc).__name__, err)
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        text = ""
+    return type(exc).__name__, message, text
+
+
+def error_location(exc, path):
+    """(line, note) for a diagnostic about `path`: the deepest traceback line in
+    `path`, and where the error happened when that is another uploaded file."""
+    line = 0
+    last = None
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename == path:
+            line = tb.tb_lineno
+        if filename in _FILES:
+            last = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    if isinstance(exc, SyntaxError) and exc.filename:
+        if exc.filename == path:
+            return exc.lineno or 0, ""
+        return line, " (at %s:%d)" % (exc.filename, exc.lineno or 0)
+    if last is not None and last[0] != path:
+        return line, " (at %s:%d)" % last
+    return line, ""
+
+
+def truncate(value, limit):
+    if len(value) > limit:
+        return value[: limit - len(TRUNCATED_STRING_SUFFIX)] + TRUNCATED_STRING_SUFFIX
+    return value
+
+
+def start_mocks(module, mocks):
+    """Patches names of `module` with MagicMock(return_value=value) for each
+    (name, value) of `mocks`; returns the patcher to stop()."""
+    for name, _ in mocks:
+        if not hasattr(module, name):
+            raise AttributeError(
+                "mock target [%s] does not exist in the rule module [%s]" % (name, module.__name__)
+            )
+    patcher = unittest.mock.patch.multiple(
+        module, **{name: unittest.mock.MagicMock(return_value=value) for name, value in mocks}
+    )
+    patcher.start()
+    return patcher
+
+
+def start_capture():
+    buffer = io.StringIO()
+    saved = (sys.stdout, sys.stderr)
+    sys.stdout = sys.stderr = buffer
+    return buffer, saved
+
+
+def stop_capture(state):
+    buffer, saved = state
+    sys.stdout, sys.stderr = saved
+    return buffer.getvalue()
+)py";
+
+// panther_detection_helpers.caching: Panther's signatures and argument
+// handling (panther_detection_helpers 0.4+ caching.py), over `_kv_call`.
+constexpr char kCachingSource[] = R"py(
+"""Panther's detection cache (string sets, counters, dictionaries with expiry),
+provided natively by pantherd over its key-value store."""
+import json
+import time
+from collections.abc import Mapping
+
+_EPOCH_SECONDS_DELTA_DEFAULT = 90 * (60 * 60 * 24)  # 90 days
+
+_OP_GET_STRING_SET = 1
+_OP_PUT_STRING_SET = 2
+_OP_ADD_TO_STRING_SET = 3
+_OP_REMOVE_FROM_STRING_SET = 4
+_OP_RESET_STRING_SET = 5
+_OP_INCREMENT_COUNTER = 6
+_OP_GET_COUNTER = 7
+_OP_RESET_COUNTER = 8
+_OP_SET_KEY_EXPIRATION = 9
+_OP_GET_DICTIONARY = 10
+_OP_PUT_DICTIONARY = 11
+
+
+def _call(op, key, values=(), increment=0, expire=0, data=""):
+    if not isinstance(key, str):
+        raise TypeError("cache keys must be str, got [%s]" % type(key).__name__)
+    return _kv_call(op, key, list(values), int(increment), int(expire), data)
+
+
+def _finalize_epoch_seconds(epoch_seconds):
+    if isinstance(epoch_seconds, str):
+        epoch_seconds = float(epoch_seconds)
+    if isinstance(epoch_seconds, float):
+        epoch_seconds = int(epoch_seconds)
+    if not isinstance(epoch_seconds, int):
+        epoch_seconds = int(time.time()) + _EPOCH_SECONDS_DELTA_DEFAULT
+    # Values below 1e9 count from now, as in Panther.
+    if epoch_seconds < 1000000000:
+        epoch_seconds = int(time.time()) + epoch_seconds
+    return epoch_seconds
+
+
+def _optional_expiry(epoch_seconds):
+    return 0 if epoch_seconds is None else _finalize_epoch_seconds(epoch_seconds)
+
+
+def _strings(val):
+    if isinstance(val, str):
+        return [val]
+    items = set(val)
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError("string sets hold str only, got [%s]" % type(item).__name__)
+    return sorted(items)
+
+
+def ttl_expired(response):
+    """Expired entries always read as absent in pantherd."""
+    return False
+
+
+def get_counter(key, force_ttl_check=False):
+    """Get a counter's current value (0 if the key does not exist)."""
+    return _call(_OP_GET_COUNTER, key)[1]
+
+
+def increment_counter(key, val=1, epoch_seconds=_EPOCH_SECONDS_DELTA_DEFAULT):
+    """Add `val` to a counter and return the new value; epoch_seconds=None keeps the expiry."""
+    return _call(_OP_INCREMENT_COUNTER, key, increment=val, expire=_optional_expiry(epoch_seconds))[1]
+
+
+def reset_counter(key):
+    """Reset a counter to 0."""
+    _call(_OP_RESET_COUNTER, key)
+
+
+def set_key_expiration(key, epoch_seconds):
+    """Make the key expire at `epoch_seconds` (absolute, or seconds from now if < 1e9)."""
+    _call(_OP_SET_KEY_EXPIRATION, key, expire=_finalize_epoch_seconds(epoch_seconds))
+
+
+def put_dictionary(key, val, epoch_seconds=None):
+    """Overwrite a dictionary (JSON-serializable) under the given key."""
+    if not isinstance(val, (dict, Mapping)):
+        raise TypeError("panther_oss_helpers.put_dictionary: value is not a dictionary")
+    try:
+        data = json.dumps(val)
+    except TypeError as exc:
+        raise ValueError(
+            "panther_oss_helpers.put_dictionary: "
+            "value is a dictionary, but it is not JSON serializable"
+        ) from exc
+    _call(_OP_PUT_DICTIONARY, key, expire=_finalize_epoch_seconds(epoch_seconds), data=data)
+
+
+def get_dictionary(key, force_ttl_check=False):
+    """Retrieve the dictionary under the given key ({} if absent)."""
+    item = _call(_OP_GET_DICTIONARY, key)[2]
+    if not item:
+        return {}
+    try:
+        return json.loads(item)
+    except json.decoder.JSONDecodeError as exc:
+        raise ValueError(
+            "panther_oss_helpers.get_dictionary: "
+            "Data found in DynamoDB could not be decoded into JSON"
+        ) from exc
+
+
+def get_string_set(key, force_ttl_check=False):
+    """Get a string set's current value (empty set if the key does not exist)."""
+    return set(_call(_OP_GET_STRING_SET, key)[0])
+
+
+def put_string_set(key, val, epoch_seconds=None):
+    """Overwrite a string set under the given key (an empty value removes it)."""
+    if not val:
+        reset_string_set(key)
+        return
+    _call(_OP_PUT_STRING_SET, key, _strings(val), expire=_finalize_epoch_seconds(epoch_seconds))
+
+
+def add_to_string_set(key, val, epoch_seconds=_EPOCH_SECONDS_DELTA_DEFAULT):
+    """Add one string or several to a set; returns the new value of the set."""
+    values = _strings(val)
+    if not values:
+        return get_string_set(key, force_ttl_check=True)
+    return set(_call(_OP_ADD_TO_STRING_SET, key, values, expire=_optional_expiry(epoch_seconds))[0])
+
+
+def remove_from_string_set(key, val, epoch_seconds=_EPOCH_SECONDS_DELTA_DEFAULT):
+    """Remove one string or several from a set; returns the new value of the set."""
+    values = _strings(val)
+    if not values:
+        return get_string_set(key, force_ttl_check=True)
+    return set(
+        _call(_OP_REMOVE_FROM_STRING_SET, key, values, expire=_optional_expiry(epoch_seconds))[0]
+    )
+
+
+def reset_string_set(key):
+    """Reset a string set to empty."""
+    _call(_OP_RESET_STRING_SET, key)
+
+
+def evaluate_threshold(key, threshold=10, expiry_seconds=3600):
+    """Increment a counter; when it reaches `threshold`, reset it and return True."""
+    count = increment_counter(key, epoch_seconds=expiry_seconds)
+    if count >= threshold:
+        reset_counter(key)
+        return True
+    return False
+
+
+def check_account_age(key):
+    """True if an indicator-creation rule stored a string set under `key`."""
+    if isinstance(key, str) and key != "":
+        return bool(get_string_set(key, force_ttl_check=True))
+    return False
+)py";
+
+constexpr char kCachingPath[] = "panther_detection_helpers/caching.py";
+
+v1::Diagnostic MakeDiagnostic(absl::string_view file, int line, absl::string_view message,
+                              absl::string_view field = "") {
+  v1::Diagnostic d;
+  d.set_file(std::string(file));
+  d.set_line(line);
+  d.set_field(std::string(field));
+  d.set_message(std::string(message));
+  return d;
+}
+
+std::string ToStdString(const py::handle& obj) {
+  if (obj.is_none()) return "";
+  py::object text = py::str(obj).attr("encode")("utf-8", "backslashreplace");
+  return std::string(PyBytes_AsString(text.ptr()),
+                     static_cast<size_t>(PyBytes_Size(text.ptr())));
+}
+
+}  // namespace
+
+absl::string_view RuleFunctionName(RuleFunction f) {
+  switch (f) {
+    case RuleFunction::kRule:
+      return "rule";
+    case RuleFunction::kTitle:
+      return "title";
+    case RuleFunction::kDescription:
+      return "description";
+    case RuleFunction::kReference:
+      return "reference";
+    case RuleFunction::kSeverity:
+      return "severity";
+    case RuleFunction::kRunbook:
+      return "runbook";
+    case RuleFunction::kDestinations:
+      return "destinations";
+    case RuleFunction::kDedup:
+      return "dedup";
+    case RuleFunction::kAlertContext:
+      return "alert_context";
+    case RuleFunction::kUnique:
+      return "unique";
+  }
+  return "?";
+}
+
+const LoadedRule* LoadedSet::FindRule(absl::string_view id) const {
+  for (const LoadedRule& rule : rules) {
+    if (rule.id() == id) return &rule;
+  }
+  return nullptr;
+}
+
+std::shared_ptr<const DataModel> LoadedSet::DataModelFor(absl::string_view log_type) const {
+  auto it = data_models.find(log_type);
+  return it == data_models.end() ? nullptr : it->second;
+}
+
+PythonRuntime::PythonRuntime(KvBackend* kv, RuntimeOptions options)
+    : kv_(kv), options_(options) {}
+
+absl::StatusOr<std::unique_ptr<PythonRuntime>> PythonRuntime::Create(KvBackend* kv,
+                                                                     RuntimeOptions options) {
+  if (Py_IsInitialized()) {
+    return absl::FailedPreconditionError("a Python interpreter is already running in this process");
+  }
+  if (g_runtime_created.exchange(true)) {
+    return absl::FailedPreconditionError(
+        "PythonRuntime::Create may be called once per process (the interpreter cannot be "
+        "restarted safely)");
+  }
+  PyConfig config;
+  PyConfig_InitIsolatedConfig(&config);
+  config.install_signal_handlers = 0;
+  config.write_bytecode = 0;
+  config.parse_argv = 0;
+  try {
+    py::initialize_interpreter(&config, 0, nullptr, /*add_program_dir_to_path=*/false);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("cannot initialise CPython: ", e.what()));
+  }
+  std::unique_ptr<PythonRuntime> runtime(new PythonRuntime(kv, options));
+  if (absl::Status s = runtime->Initialize(); !s.ok()) {
+    // The destructor finalises the interpreter.
+    return s;
+  }
+  return runtime;
+}
+
+absl::Status PythonRuntime::Initialize() {
+  try {
+    py::module_ sys = py::module_::import("sys");
+    py::tuple version = sys.attr("version_info");
+    const int major = version[0].cast<int>();
+    const int minor = version[1].cast<int>();
+    if (major != 3 || minor != 11) {
+      return absl::InternalError(
+          absl::StrFormat("rules need CPython 3.11; the embedded interpreter is %d.%d", major,
+                          minor));
+    }
+    py::module_ json = py::module_::import("json");
+    json_dumps_ = json.attr("dumps");
+    json_loads_ = json.attr("loads");
+    json_encoder_ = py::module_::import(kEventModuleName).attr("json_encoder");
+    mapping_type_ = py::module_::import("collections.abc").attr("Mapping");
+
+    py::module_ types = py::module_::import("types");
+    support_ = types.attr("ModuleType")("_pantherd_runtime");
+    py::dict support_dict = support_.attr("__dict__");
+    py::exec(py::str(kSupportSource), support_dict);
+    support_.attr("install_finder")();
+  } catch (const py::error_already_set& e) {
+    return absl::InternalError(absl::StrCat("cannot set up the Python runtime: ", e.what()));
+  }
+  if (absl::Status s = InstallBuiltinModules(); !s.ok()) return s;
+  return InstallTimer();
+}
+
+absl::Status PythonRuntime::InstallBuiltinModules() {
+  try {
+    py::module_ types = py::module_::import("types");
+    helpers_package_ = types.attr("ModuleType")(
+        "panther_detection_helpers", "Panther's detection helpers, provided by pantherd.");
+    helpers_package_.attr("__path__") = py::list();
+    caching_module_ = types.attr("ModuleType")("panther_detection_helpers.caching");
+    caching_module_.attr("__file__") = kCachingPath;
+    caching_module_.attr("_kv_call") = py::cpp_function(
+        [this](int op, const std::string& key, const std::vector<std::string>& values,
+               int64_t increment, int64_t expire, const std::string& json) {
+          return KvCall(op, key, values, increment, expire, json);
+        },
+        py::name("_kv_call"));
+    py::dict caching_dict = caching_module_.attr("__dict__");
+    py::module_ builtins = py::module_::import("builtins");
+    py::object code = builtins.attr("compile")(kCachingSource, kCachingPath, "exec");
+    builtins.attr("exec")(code, caching_dict);
+    helpers_package_.attr("caching") = caching_module_;
+    support_.attr("register_file")(kCachingPath, kCachingSource);
+    py::dict modules = py::module_::import("sys").attr("modules");
+    modules["panther_detection_helpers"] = helpers_package_;
+    modules["panther_detection_helpers.caching"] = caching_module_;
+  } catch (const py::error_already_set& e) {
+    return absl::InternalError(
+        absl::StrCat("cannot install panther_detection_helpers: ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PythonRuntime::InstallTimer() {
+  try {
+    py::module_ signal = py::module_::import("signal");
+    alarm_handler_ =
+        py::cpp_function([this](py::object /*signum*/, py::object /*frame*/) { OnAlarm(); },
+                         py::name("_pantherd_time_limit"));
+    signal_getsignal_ = signal.attr("getsignal");
+    signal_signal_ = signal.attr("signal");
+    sigalrm_ = signal.attr("SIGALRM");
+    previous_alarm_handler_ = signal_signal_(sigalrm_, alarm_handler_);
+  } catch (const py::error_already_set& e) {
+    return absl::InternalError(absl::StrCat("cannot install the SIGALRM handler: ", e.what()));
+  }
+  struct sigevent event = {};
+  event.sigev_notify = SIGEV_THREAD_ID;
+  event.sigev_signo = SIGALRM;
+  event._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));  // sigev_notify_thread_id
+  timer_t timer;
+  if (timer_create(CLOCK_MONOTONIC, &event, &timer) != 0) {
+    return absl::InternalError(absl::StrCat("timer_create failed: ", strerror(errno)));
+  }
+  timer_ = reinterpret_cast<void*>(timer);
+  timer_created_ = true;
+  return absl::OkStatus();
+}
+
+PythonRuntime::~PythonRuntime() {
+  if (timer_created_) {
+    timer_delete(reinterpret_cast<timer_t>(timer_));
+  }
+  ClearLoadedSet();
+  json_dumps_ = py::object();
+  json_loads_ = py::object();
+  json_encoder_ = py::object();
+  mapping_type_ = py::object();
+  support_ = py::object();
+  helpers_package_ = py::object();
+  caching_module_ = py::object();
+  previous_alarm_handler_ = py::object();
+  alarm_handler_ = py::object();
+  signal_getsignal_ = py::object();
+  signal_signal_ = py::object();
+  sigalrm_ = py::object();
+  py::finalize_interpreter();
+}
+
+void PythonRuntime::OnAlarm() {
+  if (!in_call_) return;
+  call_timed_out_ = true;
+  const std::string message =
+      absl::StrCat("rule function [", call_function_, "] exceeded the time limit of ",
+                   absl::FormatDuration(options_.time_limit));
+  PyErr_SetString(PyExc_TimeoutError, message.c_str());
+  throw py::error_already_set();
+}
+
+v1::RuleError PythonRuntime::ToRuleError(const py::handle& type, const py::handle& value,
+                                         const py::handle& trace) const {
+  v1::RuleError error;
+  try {
+    py::object exc = py::reinterpret_borrow<py::object>(value);
+    if (exc.is_none() || !PyExceptionInstance_Check(exc.ptr())) {
+      // Normalise (e.g. a string raised from C): build the instance.
+      exc = py::reinterpret_borrow<py::object>(type)(exc);
+    }
+    // The fetched traceback is the complete one; the exception's own
+    // __traceback__ may be stale (set where the exception was last caught).
+    if (trace && !trace.is_none()) {
+      PyException_SetTraceback(exc.ptr(), trace.ptr());
+    }
+    py::tuple described = support_.attr("describe")(exc);
+    error.set_type(ToStdString(described[0]));
+    error.set_message(ToStdString(described[1]));
+    error.set_traceback(ToStdString(described[2]));
+  } catch (const py::error_already_set& e) {
+    error.set_type("InternalError");
+    error.set_message(absl::StrCat("cannot describe the exception: ", e.what()));
+  }
+  return error;
+}
+
+CallResult PythonRuntime::CallRuleCode(absl::string_view function_name,
+                                       const std::function<py::object()>& body) {
+  CallResult result;
+  // Rule code may have replaced the handler (signal.signal); put ours back.
+  try {
+    if (!signal_getsignal_(sigalrm_).is(alarm_handler_)) signal_signal_(sigalrm_, alarm_handler_);
+  } catch (const py::error_already_set&) {
+    // Not fatal: the process pool's budget still bounds the call.
+  }
+
+  in_call_ = true;
+  call_timed_out_ = false;
+  call_function_ = std::string(function_name);
+  const absl::Duration limit = options_.time_limit;
+  call_deadline_ns_.store(absl::ToUnixNanos(absl::Now() + limit), std::memory_order_relaxed);
+  if (timer_created_ && limit > absl::ZeroDuration()) {
+    struct itimerspec spec = {};
+    spec.it_value = absl::ToTimespec(limit);
+    spec.it_interval.tv_sec = 1;
+    timer_settime(reinterpret_cast<timer_t>(timer_), 0, &spec, nullptr);
+  }
+  try {
+    result.value = body();
+  } catch (py::error_already_set& e) {
+    result.exception = e.value();
+    result.error = ToRuleError(e.type(), e.value(), e.trace());
+  } catch (const std::exception& e) {
+    v1::RuleError error;
+    error.set_type("InternalError");
+    error.set_message(e.what());
+    result.error = std::move(error);
+  }
+  if (timer_created_) {
+    struct itimerspec off = {};
+    timer_settime(reinterpret_cast<timer_t>(timer_), 0, &off, nullptr);
+  }
+  in_call_ = false;
+  call_deadline_ns_.store(INT64_MAX, std::memory_order_relaxed);
+  // Run a SIGALRM handler still pending now, while it does nothing.
+  if (PyErr_CheckSignals() != 0) PyErr_Clear();
+
+  if (call_timed_out_) {
+    result.timed_out = true;
+    timeouts_.fetch_add(1, std::memory_order_relaxed);
+    if (!result.error.has_value() || result.error->type() != "TimeoutError") {
+      // The rule swallowed the TimeoutError: the call still failed.
+      v1::RuleError error;
+      error.set_type("TimeoutError");
+      error.set_message(absl::StrCat("rule function [", call_function_,
+                                     "] exceeded the time limit of ",
+                                     absl::FormatDuration(limit)));
+      if (result.error.has_value()) {
+        absl::StrAppend(error.mutable_message(), " (it then raised ", result.error->type(), ": ",
+                        result.error->message(), ")");
+        error.set_traceback(result.error->traceback());
+      }
+      result.error = std::move(error);
+      result.value = py::object();
+    }
+  }
+  if (result.error.has_value()) result.value = py::object();
+  return result;
+}
+
+py::tuple PythonRuntime::KvCall(int op, const std::string& key,
+                                const std::vector<std::string>& values, int64_t increment,
+                                int64_t expire, const std::string& json) {
+  if (kv_ == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "panther_detection_helpers.caching: no key-value store is configured");
+    throw py::error_already_set();
+  }
+  internal::KvCall call;
+  call.set_call_id(next_kv_call_id_++);
+  call.set_op(static_cast<internal::KvCall::Op>(op));
+  call.set_key(key);
+  for (const std::string& v : values) call.add_values(v);
+  call.set_increment(increment);
+  call.set_expire_epoch_seconds(expire);
+  call.set_json(json);
+  absl::StatusOr<internal::KvReply> reply = kv_->Call(call);
+  std::string error;
+  if (!reply.ok()) {
+    error = std::string(reply.status().message());
+  } else if (!reply->error().empty()) {
+    error = reply->error();
+  }
+  if (!error.empty()) {
+    const std::string message =
+        absl::StrCat("panther_detection_helpers.caching: the key-value store failed: ", error);
+    PyErr_SetString(PyExc_RuntimeError, message.c_str());
+    throw py::error_already_set();
+  }
+  py::list members;
+  for (const std::string& v : reply->values()) members.append(py::str(v));
+  return py::make_tuple(members, py::int_(reply->counter()), py::str(reply->json()));
+}
+
+void PythonRuntime::ClearLoadedSet() {
+  if (set_ == nullptr) return;
+  try {
+    support_.attr("remove_modules")(set_->global_ids);
+    support_.attr("set_globals")(py::list());
+    support_.attr("clear_files")();
+    support_.attr("register_file")(kCachingPath, kCachingSource);
+  } catch (const py::error_already_set&) {
+    // Best effort: the set is dropped below either way.
+  }
+  set_.reset();
+}
+
+absl::Status PythonRuntime::LoadRuleSet(const AnalysisSet& analysis,
+                                        std::vector<v1::Diagnostic>* diagnostics) {
+  ClearLoadedSet();
+  auto set = std::make_unique<LoadedSet>();
+  set->skipped = analysis.skipped;
+  std::vector<v1::Diagnostic>& invalid = set->invalid;
+
+  // Records the failure of loading `path`.
+  auto report_failure = [&](const std::string& path, const CallResult& call) {
+    int line = 0;
+    std::string note;
+    if (call.exception && !call.exception.is_none()) {
+      try {
+        py::tuple location = support_.attr("error_location")(call.exception, path);
+        line = location[0].cast<int>();
+        note = location[1].cast<std::string>();
+      } catch (const py::error_already_set&) {
+      }
+    }
+    invalid.push_back(MakeDiagnostic(
+        path, line, absl::StrCat(call.error->type(), ": ", call.error->message(), note)));
+  };
+
+  try {
+    // Every uploaded Python file, for tracebacks.
+    for (const GlobalSpec& g : analysis.globals) {
+      support_.attr("register_file")(g.python_path, g.python_source);
+    }
+    for (const DataModelSpec& m : analysis.data_models) {
+      if (!m.python_path.empty()) support_.attr("register_file")(m.python_path, m.python_source);
+    }
+    for (const RuleSpec& r : analysis.rules) {
+      support_.attr("register_file")(r.python_path, r.python_source);
+    }
+
+    // 1. Globals. Our own helpers module first (a global may replace it).
+    py::dict modules = py::module_::import("sys").attr("modules");
+    modules["panther_detection_helpers"] = helpers_package_;
+    modules["panther_detection_helpers.caching"] = caching_module_;
+    py::list entries;
+    for (const GlobalSpec& g : analysis.globals) {
+      entries.append(py::make_tuple(g.id, g.python_path, g.python_source));
+      set->global_ids.push_back(g.id);
+    }
+    support_.attr("remove_modules")(set->global_ids);
+    support_.attr("set_globals")(entries);
+    for (const GlobalSpec& g : analysis.globals) {
+      CallResult imported = CallRuleCode("<module>", [&] {
+        return support_.attr("import_global")(g.id);
+      });
+      if (imported.error.has_value()) report_failure(g.python_path, imported);
+    }
+
+    // 2. Enabled data models.
+    for (const DataModelSpec& m : analysis.data_models) {
+      if (!m.rule.enabled()) continue;
+      const std::string& model_id = m.rule.id();
+      py::object module;
+      if (!m.python_path.empty()) {
+        CallResult loaded = CallRuleCode("<module>", [&] {
+          return support_.attr("load_module")(model_id, m.python_path, m.python_source);
+        });
+        if (loaded.error.has_value()) {
+          report_failure(m.python_path, loaded);
+          continue;
+        }
+        module = loaded.value;
+      }
+      auto model = std::make_shared<DataModel>(model_id);
+      bool ok = true;
+      for (size_t i = 0; i < m.mappings.size(); ++i) {
+        const DataModelMapping& mapping = m.mappings[i];
+        absl::Status added;
+        std::string field;
+        if (!mapping.path.empty()) {
+          added = model->AddPath(mapping.name, mapping.path);
+          field = absl::StrCat("Mappings[", i, "].Path");
+        } else {
+          field = absl::StrCat("Mappings[", i, "].Method");
+          py::object method;
+          if (module && py::hasattr(module, mapping.method.c_str())) {
+            method = module.attr(mapping.method.c_str());
+          }
+          if (!method || !PyCallable_Check(method.ptr())) {
+            added = absl::InvalidArgumentError(
+                absl::StrCat("data model method [", mapping.method, "] is not a function of ",
+                             m.python_path.empty() ? "the data model" : m.python_path));
+          } else {
+            added = model->AddMethod(mapping.name, method);
+          }
+        }
+        if (!added.ok()) {
+          invalid.push_back(MakeDiagnostic(m.spec_path, mapping.line, added.message(), field));
+          ok = false;
+        }
+      }
+      if (!ok) continue;
+      for (const std::string& log_type : m.rule.log_types()) {
+        set->data_models[log_type] = model;
+      }
+    }
+
+    // 3. Rules.
+    for (const RuleSpec& r : analysis.rules) {
+      CallResult loaded = CallRuleCode("<module>", [&] {
+        return support_.attr("load_module")(r.rule.id(), r.python_path, r.python_source);
+      });
+      if (loaded.error.has_value()) {
+        report_failure(r.python_path, loaded);
+        continue;
+      }
+      LoadedRule rule;
+      rule.spec = r;
+      rule.module = loaded.value;
+      for (int f = 0; f < kRuleFunctionCount; ++f) {
+        const std::string name(RuleFunctionName(static_cast<RuleFunction>(f)));
+        rule.defined[f] = py::hasattr(rule.module, name.c_str());
+      }
+      if (!rule.Defines(RuleFunction::kRule)) {
+        invalid.push_back(
+            MakeDiagnostic(r.python_path, 0, "rule needs to have a method named 'rule'"));
+        continue;
+      }
+      set->rules.push_back(std::move(rule));
+    }
+  } catch (const py::error_already_set& e) {
+    set_ = std::move(set);
+    return absl::InternalError(absl::StrCat("loading the rule set failed: ", e.what()));
+  }
+
+  for (const v1::Diagnostic& d : invalid) diagnostics->push_back(d);
+  const size_t problems = invalid.size();
+  set_ = std::move(set);
+  if (problems == 0) return absl::OkStatus();
+  const v1::Diagnostic& first = set_->invalid.front();
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "%d problem%s loading the rule set (first: %s line %d: %s)", problems,
+      problems == 1 ? "" : "s", first.file(), first.line(), first.message()));
+}
+
+}  // namespace pantherd::engine

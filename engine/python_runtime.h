@@ -1,0 +1,277 @@
+// File: engine/python_runtime.h
+//
+// The embedded CPython 3.11 that runs Panther-format rules, inside one rule
+// worker process (engine/worker_host.h). A PythonRuntime owns the process's
+// interpreter, compiles a rule set (global helpers, data models, rules) into
+// Python modules, provides Panther's built-in module
+// `panther_detection_helpers.caching` over a KvBackend, and runs every call
+// into rule code under a time limit. Running rules on events is
+// engine/rule_runner.h; running their unit tests is engine/test_runner.h.
+// docs/rule-contract.md ("Rule functions and tests") is the contract.
+//
+//   KvMemory kv;  // or the worker's RemoteKv
+//   absl::StatusOr<std::unique_ptr<PythonRuntime>> runtime = PythonRuntime::Create(&kv);
+//   if (!runtime.ok()) return runtime.status();
+//   std::vector<v1::Diagnostic> diagnostics;
+//   absl::Status loaded = (*runtime)->LoadRuleSet(analysis_set, &diagnostics);
+//   v1::TestReport report = RunTests(**runtime, *(*runtime)->loaded_set(), {});
+//
+// GIL POLICY (the one place it is written down; nothing else in pantherd
+// touches Python):
+//   - The interpreter is initialised once per process, by
+//     PythonRuntime::Create, and finalised by the runtime's destructor.
+//   - The thread that calls Create owns the runtime: it is Python's main
+//     thread. Every method of PythonRuntime, every function of
+//     engine/rule_runner.h and engine/test_runner.h, and every use of a
+//     pybind11 object they hand out, must happen on that thread.
+//   - The owning thread holds the GIL from Create until the destructor, so
+//     the GIL is held for the whole of every call and never needs to be taken
+//     or released around one. No other thread may touch Python: threads
+//     started by rule code run only while a call into Python is in progress.
+//   - Functions of engine/event.h that need no GIL (ParseEvent,
+//     FindTopLevelString) may run on any thread; everything else needs the
+//     owning thread.
+//
+// Time limit. Every call into rule code (a rule function, a module's
+// top-level code at load) runs under options.time_limit. When it expires a
+// POSIX timer sends SIGALRM to the owning thread and Python's signal handler
+// raises `TimeoutError("rule function [f] exceeded the time limit of 5s")`
+// inside the rule, which is recorded as that call's error; `while True: pass`
+// and `time.sleep(100)` both stop. A rule that catches the exception is
+// interrupted again every second, and its call is recorded as timed out even
+// if it then returns. Code that never returns to the interpreter (a C
+// extension looping, a `try: ... except BaseException: pass` inside a loop)
+// is not stopped: the process pool kills a worker whose request overruns its
+// budget (engine/worker_pool.h). A watchdog in the worker may also use
+// call_deadline_unix_nanos(). Requirements on the host process: SIGALRM is
+// reserved for the runtime, and the owning thread must not block it.
+//
+// Errors: methods return absl::Status; Python exceptions never escape this
+// API (rule errors are data, v1::RuleError).
+
+#ifndef PANTHERD_ENGINE_PYTHON_RUNTIME_H_
+#define PANTHERD_ENGINE_PYTHON_RUNTIME_H_
+
+#include <pybind11/pybind11.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "engine/analysis_spec.h"
+#include "engine/event.h"
+#include "engine/kv.h"
+#include "pantherd/v1/common.pb.h"
+#include "pantherd/v1/rules.pb.h"
+
+namespace pantherd::engine {
+
+// The functions a rule module may define, in Panther's evaluation order
+// (rule first, then the auxiliary functions; unique last).
+enum class RuleFunction {
+  kRule = 0,
+  kTitle,
+  kDescription,
+  kReference,
+  kSeverity,
+  kRunbook,
+  kDestinations,
+  kDedup,
+  kAlertContext,
+  kUnique,
+};
+inline constexpr int kRuleFunctionCount = 10;
+
+// The Python name of `f` ("rule", "title", ..., "alert_context", "unique").
+absl::string_view RuleFunctionName(RuleFunction f);
+
+// One compiled rule of the loaded set.
+struct LoadedRule {
+  // The rule's spec, as LoadAnalysisFiles returned it.
+  RuleSpec spec;
+  // The rule's module: named after the RuleID, not in sys.modules, loaded
+  // once per set, so module globals persist across events and tests.
+  pybind11::object module;
+  // Which functions the module defines (hasattr at load time, as Panther),
+  // indexed by RuleFunction. `rule` is always defined.
+  std::array<bool, kRuleFunctionCount> defined{};
+
+  const std::string& id() const { return spec.rule.id(); }
+  bool Defines(RuleFunction f) const { return defined[static_cast<int>(f)]; }
+};
+
+// The compiled rule set a runtime holds. Holds Python objects: destroyed only
+// by its runtime, on the owning thread.
+struct LoadedSet {
+  // Rules whose module compiled and defines `rule`, in spec path order,
+  // enabled or not.
+  std::vector<LoadedRule> rules;
+  // The enabled data models by log type.
+  absl::flat_hash_map<std::string, std::shared_ptr<const DataModel>> data_models;
+  // The global helpers installed in sys.modules, by GlobalID.
+  std::vector<std::string> global_ids;
+  // Everything that failed to load (also appended to LoadRuleSet's output).
+  std::vector<v1::Diagnostic> invalid;
+  // Content not run by pantherd, copied from the AnalysisSet.
+  std::vector<v1::SkippedContent> skipped;
+
+  // The rule with `id`, or null.
+  const LoadedRule* FindRule(absl::string_view id) const;
+  // The enabled data model of `log_type`, or null.
+  std::shared_ptr<const DataModel> DataModelFor(absl::string_view log_type) const;
+};
+
+struct RuntimeOptions {
+  // The longest one call into rule code may run (see the file comment).
+  absl::Duration time_limit = absl::Seconds(5);
+};
+
+// What one timed call into rule code produced: exactly one of `value` (it
+// returned) and `error` (it raised, or ran past the time limit) is set.
+struct CallResult {
+  pybind11::object value;
+  std::optional<v1::RuleError> error;
+  // The exception object when the call raised (for repr()), else None.
+  pybind11::object exception;
+  // True when the time limit expired during the call.
+  bool timed_out = false;
+};
+
+class PythonRuntime {
+ public:
+  // Initialises CPython (Debian's 3.11, isolated configuration, Python's
+  // default signal handlers not installed), checks the version is 3.11,
+  // registers `panther_detection_helpers` (with its submodule `caching`,
+  // whose functions forward to `kv`) and installs the SIGALRM handler and
+  // timer of the time limit. `kv` is not owned and must outlive the runtime;
+  // null makes every caching call raise RuntimeError in the rule. The
+  // calling thread becomes the owning thread (see GIL POLICY).
+  //
+  // Returns FailedPrecondition if a Python interpreter already runs in this
+  // process or a runtime was created before (one per process, ever),
+  // Internal if the interpreter is not CPython 3.11 or setup fails.
+  static absl::StatusOr<std::unique_ptr<PythonRuntime>> Create(KvBackend* kv,
+                                                               RuntimeOptions options = {});
+
+  // Drops the loaded set and finalises the interpreter. Owning thread only.
+  ~PythonRuntime();
+  PythonRuntime(const PythonRuntime&) = delete;
+  PythonRuntime& operator=(const PythonRuntime&) = delete;
+
+  // Compiles `set` and makes it the runtime's set, replacing the previous one
+  // entirely (its globals are removed from sys.modules and its modules
+  // dropped). In order:
+  //   1. Globals: each becomes the module `GlobalID` in sys.modules (any
+  //      module of that name is replaced, bundled helpers and
+  //      panther_detection_helpers included); they may import each other in
+  //      any order.
+  //   2. Enabled data models: Path mappings, and Method mappings resolved in
+  //      the model's own Python module.
+  //   3. Rules: each module is named after its RuleID, kept out of
+  //      sys.modules, and must define `rule`.
+  // Every file is compiled under its upload path, so tracebacks and syntax
+  // errors name it and show its lines; module code runs under the time limit.
+  //
+  // Each problem is appended to `*diagnostics` (must not be null) and to
+  // loaded_set()->invalid: a SyntaxError as {file, line, "SyntaxError: ..."};
+  // an exception at import as {the module's file, the line of its deepest
+  // frame in that file, "<Type>: <message>"} (with " (at FILE:LINE)" when
+  // it was raised in another uploaded file); a module without `rule`; an
+  // unknown data-model Method. What failed is left out of the set; the rest
+  // is loaded. Returns OK when nothing failed, else InvalidArgument
+  // summarising ("2 problems loading the rule set (first: ...)"): callers
+  // that need all-or-nothing (a live swap) must not use a set that failed.
+  absl::Status LoadRuleSet(const AnalysisSet& set, std::vector<v1::Diagnostic>* diagnostics);
+
+  // The current set; null before the first LoadRuleSet.
+  const LoadedSet* loaded_set() const { return set_.get(); }
+
+  // Calls `body` (which calls into rule code, e.g. `fn(event)`) under the
+  // time limit, as `function_name` (for the TimeoutError message). Converts
+  // any Python exception to CallResult::error (type, message and the
+  // formatted traceback); never throws. Calls may not nest.
+  CallResult CallRuleCode(absl::string_view function_name,
+                          const std::function<pybind11::object()>& body);
+
+  // The time limit of each call; takes effect at the next call.
+  absl::Duration time_limit() const { return options_.time_limit; }
+  void set_time_limit(absl::Duration limit) { options_.time_limit = limit; }
+
+  // When the call in progress must end, as Unix nanoseconds; INT64_MAX when
+  // no call is in progress. Thread-safe (no GIL): meant for a watchdog
+  // thread that kills the process once this lies `grace` in the past.
+  int64_t call_deadline_unix_nanos() const {
+    return call_deadline_ns_.load(std::memory_order_relaxed);
+  }
+
+  // Number of calls that ran past the time limit since Create. Thread-safe.
+  int64_t timeouts() const { return timeouts_.load(std::memory_order_relaxed); }
+
+  // Commonly used Python objects, imported once (owning thread only).
+  const pybind11::object& json_dumps() const { return json_dumps_; }
+  const pybind11::object& json_loads() const { return json_loads_; }
+  const pybind11::object& json_encoder() const { return json_encoder_; }
+  const pybind11::object& mapping_type() const { return mapping_type_; }
+  // The private support module (mocks, tracebacks, output capture).
+  const pybind11::object& support() const { return support_; }
+
+  // Converts the Python exception being handled (from a caught
+  // pybind11::error_already_set) to a RuleError. Owning thread only.
+  v1::RuleError ToRuleError(const pybind11::handle& type, const pybind11::handle& value,
+                            const pybind11::handle& trace) const;
+
+ private:
+  PythonRuntime(KvBackend* kv, RuntimeOptions options);
+  absl::Status Initialize();
+  absl::Status InstallBuiltinModules();
+  absl::Status InstallTimer();
+  void ClearLoadedSet();
+  // Python's SIGALRM handler (runs on the owning thread, inside a call).
+  void OnAlarm();
+  // The `_kv_call` function behind the caching module.
+  pybind11::tuple KvCall(int op, const std::string& key, const std::vector<std::string>& values,
+                         int64_t increment, int64_t expire, const std::string& json);
+
+  KvBackend* const kv_;
+  RuntimeOptions options_;
+  uint64_t next_kv_call_id_ = 1;
+
+  // Timer state: touched by OnAlarm and CallRuleCode on the owning thread.
+  bool timer_created_ = false;
+  void* timer_ = nullptr;  // timer_t
+  bool in_call_ = false;
+  bool call_timed_out_ = false;
+  std::string call_function_;
+  std::atomic<int64_t> call_deadline_ns_{INT64_MAX};
+  std::atomic<int64_t> timeouts_{0};
+
+  std::unique_ptr<LoadedSet> set_;
+
+  // Python objects; released in the destructor before finalisation.
+  pybind11::object json_dumps_;
+  pybind11::object json_loads_;
+  pybind11::object json_encoder_;
+  pybind11::object mapping_type_;
+  pybind11::object support_;
+  pybind11::object helpers_package_;
+  pybind11::object caching_module_;
+  pybind11::object previous_alarm_handler_;
+  pybind11::object alarm_handler_;
+  pybind11::object signal_getsignal_;
+  pybind11::object signal_signal_;
+  pybind11::object sigalrm_;
+};
+
+}  // namespace pantherd::engine
+
+#endif  // PANTHERD_ENGINE_PYTHON_RUNTIME_H_

@@ -1,0 +1,906 @@
+#include "engine/worker_pool.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/ipc.h"
+
+namespace pantherd::engine {
+namespace {
+
+constexpr absl::string_view kWarningPrefix = "warning: ";
+constexpr absl::Duration kSupervisorTick = absl::Milliseconds(50);
+constexpr absl::Duration kInitialBackoff = absl::Milliseconds(100);
+constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
+
+std::string FormatBytes(int64_t bytes) {
+  constexpr int64_t kMiB = int64_t{1} << 20;
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  if (bytes > 0 && bytes % kGiB == 0) return absl::StrCat(bytes / kGiB, " GiB");
+  if (bytes > 0 && bytes % kMiB == 0) return absl::StrCat(bytes / kMiB, " MiB");
+  return absl::StrCat(bytes, " bytes");
+}
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  if (abbrev != nullptr) return absl::StrCat("SIG", abbrev);
+  return absl::StrCat("signal ", sig);
+}
+
+void AddRuleFailure(v1::TestReport& report, const std::string& rule_id, const std::string& type,
+                    const std::string& message) {
+  v1::RuleTestResult* rule = report.add_rules();
+  rule->set_rule_id(rule_id);
+  rule->set_passed(false);
+  v1::TestCaseResult* test = rule->add_tests();
+  test->set_name("worker");
+  test->set_outcome(v1::TestCaseResult::OUTCOME_ERROR);
+  v1::FunctionResult* function = test->add_functions();
+  function->set_function("rule");
+  function->set_defined(true);
+  function->mutable_error()->set_type(type);
+  function->mutable_error()->set_message(message);
+  report.set_tests_failed(report.tests_failed() + 1);
+}
+
+void AddInvalid(v1::TestReport& report, const std::string& message) {
+  report.add_invalid()->set_message(message);
+}
+
+// Appends `part` to `into`: rules and counts add up; invalid and skipped
+// entries that `into` already has are not repeated.
+void MergeReport(v1::TestReport& into, v1::TestReport& part) {
+  for (v1::RuleTestResult& rule : *part.mutable_rules()) into.add_rules()->Swap(&rule);
+  into.set_tests_passed(into.tests_passed() + part.tests_passed());
+  into.set_tests_failed(into.tests_failed() + part.tests_failed());
+  for (v1::Diagnostic& d : *part.mutable_invalid()) {
+    bool seen = false;
+    for (const v1::Diagnostic& e : into.invalid()) {
+      if (e.file() == d.file() && e.line() == d.line() && e.field() == d.field() &&
+          e.message() == d.message()) {
+        seen = true;
+        break;
+      }
+    }
+    if (!seen) into.add_invalid()->Swap(&d);
+  }
+  for (v1::SkippedContent& s : *part.mutable_skipped()) {
+    bool seen = false;
+    for (const v1::SkippedContent& e : into.skipped())
+      seen = seen || e.analysis_type() == s.analysis_type();
+    if (!seen) into.add_skipped()->Swap(&s);
+  }
+}
+
+}  // namespace
+
+bool HasLoadErrors(const internal::LoadResult& result) {
+  for (const v1::Diagnostic& d : result.diagnostics()) {
+    if (!absl::StartsWith(d.message(), kWarningPrefix)) return true;
+  }
+  return false;
+}
+
+// One worker process and pantherd's end of its channel. Used by one thread at
+// a time (whoever holds it busy); the destructor is the safety net that kills
+// and reaps a process nobody reaped.
+struct WorkerPool::Worker {
+  pid_t pid = -1;
+  int fd = -1;
+  uint64_t next_request_id = 1;
+  bool reaped = false;
+  int wait_status = 0;
+
+  ~Worker() {
+    CloseChannel();
+    if (!reaped && pid > 0) {
+      kill(pid, SIGKILL);
+      ReapBlocking();
+    }
+  }
+  void CloseChannel() {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+  // Non-blocking; true once the process has been reaped.
+  bool TryReap() {
+    if (reaped) return true;
+    const pid_t rc = waitpid(pid, &wait_status, WNOHANG);
+    if (rc == pid || (rc < 0 && errno == ECHILD)) reaped = true;
+    return reaped;
+  }
+  void ReapBlocking() {
+    while (!reaped) {
+      const pid_t rc = waitpid(pid, &wait_status, 0);
+      if (rc == pid || (rc < 0 && errno != EINTR)) reaped = true;
+    }
+  }
+  // Waits until the process exits or `deadline` passes; true if reaped.
+  bool ReapUntil(absl::Time deadline) {
+    while (!TryReap()) {
+      if (absl::Now() >= deadline) return false;
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    return true;
+  }
+};
+
+struct WorkerPool::Slot {
+  std::shared_ptr<Worker> worker;  // null: dead, to be replaced
+  bool busy = false;
+  bool replacing = false;  // the supervisor is starting a replacement
+  absl::Time next_attempt = absl::InfinitePast();
+  absl::Duration backoff = kInitialBackoff;
+};
+
+struct WorkerPool::Generation {
+  uint64_t version = 0;
+  internal::LoadRuleSet load;  // to load replacements
+  std::vector<Slot> slots;     // never resized
+};
+
+struct WorkerPool::SpawnTask {
+  absl::Mutex mu;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  absl::StatusOr<std::shared_ptr<Worker>> result ABSL_GUARDED_BY(mu) =
+      absl::UnknownError("not spawned");
+};
+
+// Creation and destruction ----------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(WorkerPoolOptions options) {
+  if (options.worker_binary.empty() || access(options.worker_binary.c_str(), X_OK) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker binary '", options.worker_binary, "' is not an executable file"));
+  }
+  if (options.workers < 0 || options.max_isolated_runs < 0 || options.max_waiting < 0 ||
+      options.calls_per_rule_tests < 1) {
+    return absl::InvalidArgumentError(
+        "workers, max_isolated_runs and max_waiting must be >= 0, calls_per_rule_tests >= 1");
+  }
+  if (options.limits.call_time_limit <= absl::ZeroDuration() ||
+      options.limits.kill_grace < absl::ZeroDuration() || options.limits.memory_bytes < 0) {
+    return absl::InvalidArgumentError(
+        "worker call_time_limit must be positive, kill_grace and memory_bytes non-negative");
+  }
+  auto pool = std::unique_ptr<WorkerPool>(new WorkerPool(std::move(options)));
+  if (geteuid() != 0) {
+    pool->Log(WorkerLogLevel::kWarn,
+              "pantherd is not running as root: rule workers cannot switch to an unprivileged "
+              "user and can read everything pantherd can, including its data directory");
+  }
+  return pool;
+}
+
+WorkerPool::WorkerPool(WorkerPoolOptions options)
+    : options_(std::move(options)),
+      workers_(options_.workers > 0
+                   ? options_.workers
+                   : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
+      max_isolated_runs_(options_.max_isolated_runs > 0 ? options_.max_isolated_runs : workers_) {
+  spawner_ = std::thread([this] { SpawnerLoop(); });
+  supervisor_ = std::thread([this] { SupervisorLoop(); });
+}
+
+WorkerPool::~WorkerPool() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  supervisor_.join();
+  std::vector<std::shared_ptr<Worker>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    if (current_ != nullptr) {
+      for (Slot& slot : current_->slots) {
+        if (slot.worker != nullptr) all.push_back(std::move(slot.worker));
+      }
+    }
+    for (Retiring& r : retiring_) all.push_back(std::move(r.worker));
+    retiring_.clear();
+    current_.reset();
+  }
+  // EOF first, so workers exit on their own; SIGKILL after the grace.
+  for (auto& w : all) w->CloseChannel();
+  const absl::Time deadline = absl::Now() + options_.limits.kill_grace;
+  for (auto& w : all) {
+    if (!w->ReapUntil(deadline)) {
+      kill(w->pid, SIGKILL);
+      w->ReapBlocking();
+    }
+  }
+  // Last: the spawner is every worker's parent thread (PR_SET_PDEATHSIG).
+  {
+    absl::MutexLock lock(&spawn_mu_);
+    spawn_stopping_ = true;
+  }
+  spawner_.join();
+}
+
+void WorkerPool::Log(WorkerLogLevel level, const std::string& message) const {
+  if (options_.log) {
+    options_.log(level, message);
+    return;
+  }
+  const char* name = level == WorkerLogLevel::kInfo   ? "info"
+                     : level == WorkerLogLevel::kWarn ? "warn"
+                                                      : "error";
+  std::fprintf(stderr, "pantherd worker pool: %s: %s\n", name, message.c_str());
+}
+
+WorkerPoolStats WorkerPool::Stats() const {
+  WorkerPoolStats stats;
+  stats.workers_started = started_.load();
+  stats.workers_crashed = crashed_.load();
+  stats.workers_killed_for_timeout = killed_timeout_.load();
+  stats.workers_replaced = replaced_.load();
+  stats.replacement_failures = replacement_failures_.load();
+  stats.retries = retries_.load();
+  stats.isolated_runs = isolated_runs_.load();
+  stats.rejected = rejected_.load();
+  absl::MutexLock lock(&mu_);
+  if (current_ != nullptr) {
+    stats.has_live_generation = true;
+    stats.live_version = current_->version;
+    for (const Slot& slot : current_->slots) stats.live_workers += slot.worker != nullptr;
+  }
+  return stats;
+}
+
+// Spawning ---------------------------------------------------------------------
+
+absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::Spawn() {
+  auto task = std::make_shared<SpawnTask>();
+  {
+    absl::MutexLock lock(&spawn_mu_);
+    if (spawn_stopping_) return absl::UnavailableError("worker pool is shutting down");
+    const size_t bound =
+        static_cast<size_t>(options_.max_waiting) + 2 * workers_ + max_isolated_runs_;
+    if (spawn_queue_.size() >= bound) {
+      ++rejected_;
+      return absl::ResourceExhaustedError(
+          absl::StrCat("too many worker starts pending (", spawn_queue_.size(), ")"));
+    }
+    spawn_queue_.push_back(task);
+  }
+  absl::MutexLock lock(&task->mu);
+  task->mu.Await(absl::Condition(&task->done));
+  return task->result;
+}
+
+void WorkerPool::SpawnerLoop() {
+  for (;;) {
+    std::shared_ptr<SpawnTask> task;
+    {
+      absl::MutexLock lock(&spawn_mu_);
+      spawn_mu_.Await(absl::Condition(
+          +[](WorkerPool* pool) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return pool->spawn_stopping_ || !pool->spawn_queue_.empty();
+          },
+          this));
+      if (spawn_queue_.empty()) return;  // stopping, nothing left
+      task = spawn_queue_.front();
+      spawn_queue_.pop_front();
+      if (spawn_stopping_) {
+        absl::MutexLock task_lock(&task->mu);
+        task->result = absl::UnavailableError("worker pool is shutting down");
+        task->done = true;
+        continue;
+      }
+    }
+    absl::StatusOr<std::shared_ptr<Worker>> result = SpawnNow();
+    absl::MutexLock task_lock(&task->mu);
+    task->result = std::move(result);
+    task->done = true;
+  }
+}
+
+absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::SpawnNow() {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return absl::UnavailableError(absl::StrCat("socketpair for a worker: ", strerror(errno)));
+  }
+  int parent_fd = sv[0];
+  int child_fd = sv[1];
+  if (child_fd == kWorkerChannelFd) {  // dup2(3, 3) would keep close-on-exec
+    const int moved = fcntl(child_fd, F_DUPFD_CLOEXEC, kWorkerChannelFd + 1);
+    close(child_fd);
+    child_fd = moved;
+    if (child_fd < 0) {
+      close(parent_fd);
+      return absl::UnavailableError(absl::StrCat("fcntl(F_DUPFD_CLOEXEC): ", strerror(errno)));
+    }
+  }
+  auto close_both = absl::MakeCleanup([&] {
+    if (parent_fd >= 0) close(parent_fd);
+    close(child_fd);
+  });
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  auto destroy_actions = absl::MakeCleanup([&] { posix_spawn_file_actions_destroy(&actions); });
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (options_.worker_output_to_stderr) {
+    posix_spawn_file_actions_adddup2(&actions, 2, 1);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  }
+  posix_spawn_file_actions_adddup2(&actions, child_fd, kWorkerChannelFd);
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  auto destroy_attr = absl::MakeCleanup([&] { posix_spawnattr_destroy(&attr); });
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+
+  std::vector<std::string> args;
+  args.push_back(options_.worker_binary);
+  args.insert(args.end(), options_.worker_args.begin(), options_.worker_args.end());
+  for (std::string& flag : WorkerFlags(options_.limits, getpid())) args.push_back(std::move(flag));
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env = options_.worker_env;
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  pid_t pid = -1;
+  const int rc =
+      posix_spawn(&pid, options_.worker_binary.c_str(), &actions, &attr, argv.data(), envp.data());
+  if (rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot start worker ", options_.worker_binary, ": ", strerror(rc)));
+  }
+  const int flags = fcntl(parent_fd, F_GETFL);
+  if (flags >= 0) fcntl(parent_fd, F_SETFL, flags | O_NONBLOCK);
+  auto worker = std::make_shared<Worker>();
+  worker->pid = pid;
+  worker->fd = parent_fd;
+  parent_fd = -1;  // owned by the worker now
+  ++started_;
+  return worker;
+}
+
+// Talking to a worker ------------------------------------------------------------
+
+absl::Duration WorkerPool::Budget(int64_t calls) const {
+  return options_.limits.call_time_limit * std::max<int64_t>(1, calls) + options_.limits.kill_grace;
+}
+
+int64_t WorkerPool::LoadCalls(const internal::LoadRuleSet& load) const {
+  int64_t python_files = 0;
+  for (const v1::AnalysisFile& f : load.files()) python_files += absl::EndsWith(f.path(), ".py");
+  return std::max<int64_t>(1, python_files);
+}
+
+absl::StatusOr<internal::WorkerResponse> WorkerPool::Exchange(Worker& worker,
+                                                              internal::WorkerRequest request,
+                                                              absl::Time deadline) {
+  const uint64_t id = worker.next_request_id++;
+  request.set_id(id);
+  if (absl::Status s = WriteMessage(worker.fd, request, deadline); !s.ok()) return s;
+  for (;;) {
+    internal::WorkerResponse response;
+    if (absl::Status s = ReadMessage(worker.fd, &response, deadline); !s.ok()) return s;
+    if (response.id() != id) {
+      return absl::DataLossError(
+          absl::StrCat("worker answered request ", response.id(), " while ", id, " was pending"));
+    }
+    if (response.has_kv_call()) {
+      const internal::KvCall& call = response.kv_call();
+      internal::WorkerRequest reply;
+      reply.set_id(id);
+      internal::KvReply* kv_reply = reply.mutable_kv_reply();
+      if (options_.kv == nullptr) {
+        kv_reply->set_error("no key-value store is available to rules here");
+      } else {
+        absl::StatusOr<internal::KvReply> answer = options_.kv->Call(call);
+        if (answer.ok()) {
+          *kv_reply = std::move(*answer);
+        } else {
+          kv_reply->set_error(std::string(answer.status().message()));
+        }
+      }
+      kv_reply->set_call_id(call.call_id());
+      if (absl::Status s = WriteMessage(worker.fd, reply, deadline); !s.ok()) return s;
+      continue;
+    }
+    if (response.kind_case() == internal::WorkerResponse::KIND_NOT_SET) {
+      return absl::DataLossError("worker sent an empty response");
+    }
+    return response;
+  }
+}
+
+WorkerPool::Failure WorkerPool::EndFailedWorker(Worker& worker, const absl::Status& status,
+                                                absl::Duration budget) {
+  Failure failure{Failure::kCrash, ""};
+  if (absl::IsDeadlineExceeded(status)) {
+    kill(worker.pid, SIGKILL);
+    worker.CloseChannel();
+    worker.ReapBlocking();
+    ++killed_timeout_;
+    failure.kind = Failure::kTimeout;
+    failure.description =
+        absl::StrCat("no answer within ", absl::FormatDuration(budget), "; worker killed");
+  } else if (absl::IsUnavailable(status)) {
+    worker.CloseChannel();
+    if (!worker.ReapUntil(absl::Now() + options_.limits.kill_grace)) {
+      kill(worker.pid, SIGKILL);
+      worker.ReapBlocking();
+      failure.description = "worker closed its channel but kept running; worker killed";
+    } else if (WIFSIGNALED(worker.wait_status)) {
+      const int sig = WTERMSIG(worker.wait_status);
+      failure.description =
+          sig == SIGKILL
+              ? "worker was killed (signal SIGKILL, e.g. by the kernel's out-of-memory killer)"
+              : absl::StrCat("worker crashed (signal ", SignalName(sig), ")");
+    } else if (WIFEXITED(worker.wait_status)) {
+      const int code = WEXITSTATUS(worker.wait_status);
+      if (code == kWorkerExitOutOfMemory) {
+        failure.kind = Failure::kOutOfMemory;
+        failure.description = absl::StrCat("worker ran out of memory (limit ",
+                                           FormatBytes(options_.limits.memory_bytes), ")");
+      } else if (code == kWorkerExitHardening) {
+        failure.description = "worker failed to start (it could not harden itself; see its stderr)";
+      } else {
+        failure.description = absl::StrCat("worker exited unexpectedly with code ", code);
+      }
+    } else {
+      failure.description = "worker exited unexpectedly";
+    }
+    ++crashed_;
+  } else {
+    kill(worker.pid, SIGKILL);
+    worker.CloseChannel();
+    worker.ReapBlocking();
+    failure.kind = Failure::kProtocol;
+    failure.description =
+        absl::StrCat("worker broke the protocol (", status.ToString(), "); worker killed");
+    ++crashed_;
+  }
+  Log(WorkerLogLevel::kWarn, absl::StrCat("worker pid ", worker.pid, ": ", failure.description));
+  return failure;
+}
+
+void WorkerPool::Retire(std::shared_ptr<Worker> worker) {
+  absl::MutexLock lock(&mu_);
+  worker->CloseChannel();
+  retiring_.push_back({std::move(worker), absl::Now() + options_.limits.kill_grace});
+  supervisor_wake_ = true;
+}
+
+absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::StartLoaded(
+    const internal::LoadRuleSet& load, internal::LoadResult* result, absl::Status* failure_status) {
+  absl::StatusOr<std::shared_ptr<Worker>> worker = Spawn();
+  if (!worker.ok()) return worker.status();
+  internal::WorkerRequest request;
+  *request.mutable_load() = load;
+  const absl::Duration budget = Budget(LoadCalls(load));
+  absl::StatusOr<internal::WorkerResponse> response =
+      Exchange(**worker, std::move(request), absl::Now() + budget);
+  if (!response.ok()) {
+    Failure failure = EndFailedWorker(**worker, response.status(), budget);
+    const std::string message =
+        absl::StrCat(failure.description, " while loading rule set version ", load.version());
+    *failure_status = failure.kind == Failure::kTimeout ? absl::DeadlineExceededError(message)
+                                                        : absl::AbortedError(message);
+    return *failure_status;
+  }
+  if (!response->has_loaded()) {
+    Retire(*worker);
+    *failure_status = absl::FailedPreconditionError(
+        absl::StrCat("worker refused to load rule set version ", load.version(), ": ",
+                     response->has_error() ? response->error() : "unexpected response"));
+    return *failure_status;
+  }
+  *result = std::move(*response->mutable_loaded());
+  return worker;
+}
+
+// One-shot test runs ---------------------------------------------------------------
+
+absl::StatusOr<v1::TestReport> WorkerPool::RunTestsIsolated(
+    const std::vector<v1::AnalysisFile>& files, const internal::RunTestsTask& task) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("worker pool is shutting down");
+    if (isolated_running_ >= max_isolated_runs_) {
+      if (waiting_ >= options_.max_waiting) {
+        ++rejected_;
+        return absl::ResourceExhaustedError(absl::StrCat("too many test runs: ", isolated_running_,
+                                                         " running and ", waiting_, " waiting"));
+      }
+      ++waiting_;
+      mu_.Await(absl::Condition(
+          +[](WorkerPool* pool) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return pool->stopping_ || pool->isolated_running_ < pool->max_isolated_runs_;
+          },
+          this));
+      --waiting_;
+      if (stopping_) return absl::UnavailableError("worker pool is shutting down");
+    }
+    ++isolated_running_;
+  }
+  auto release = absl::MakeCleanup([this] {
+    absl::MutexLock lock(&mu_);
+    --isolated_running_;
+  });
+  ++isolated_runs_;
+
+  internal::LoadRuleSet load;
+  load.set_version(0);
+  for (const v1::AnalysisFile& f : files) *load.add_files() = f;
+
+  // Each group is one RunTests request; an empty group means "every rule".
+  std::vector<std::vector<std::string>> groups;
+  if (task.rule_ids().empty()) {
+    groups.emplace_back();
+  } else {
+    for (const std::string& id : task.rule_ids()) groups.push_back({id});
+  }
+  auto describe_group = [](const std::vector<std::string>& group) {
+    return group.empty() ? std::string("the rule set") : absl::StrCat("rule ", group[0]);
+  };
+
+  v1::TestReport report;
+  std::shared_ptr<Worker> worker;
+  internal::LoadResult loaded;
+  int load_crashes = 0;
+  int group_crashes = 0;
+  size_t next = 0;
+  while (next < groups.size()) {
+    if (worker == nullptr) {
+      absl::Status failure;
+      absl::StatusOr<std::shared_ptr<Worker>> started = StartLoaded(load, &loaded, &failure);
+      if (!started.ok()) {
+        if (failure.ok() || absl::IsFailedPrecondition(failure))
+          return started.status();  // spawn error or refusal
+        if (absl::IsAborted(failure) && load_crashes++ == 0) {
+          ++retries_;
+          continue;
+        }
+        AddInvalid(report,
+                   absl::StrCat(failure.message(),
+                                absl::IsAborted(failure) ? " (retried once in a new worker)" : ""));
+        return report;
+      }
+      worker = *std::move(started);
+      // What failed to load is reported; the tests of the rest still run
+      // (the handler reports the requested rules that did not load).
+      if (report.invalid().empty()) {
+        v1::TestReport load_problems;
+        for (const v1::Diagnostic& d : loaded.diagnostics()) {
+          if (!absl::StartsWith(d.message(), kWarningPrefix)) *load_problems.add_invalid() = d;
+        }
+        MergeReport(report, load_problems);
+      }
+      if (HasLoadErrors(loaded) && loaded.rule_count() == 0) {  // nothing to test
+        Retire(std::move(worker));
+        for (v1::SkippedContent& s : *loaded.mutable_skipped()) report.add_skipped()->Swap(&s);
+        return report;
+      }
+    }
+    const std::vector<std::string>& group = groups[next];
+    internal::WorkerRequest request;
+    for (const std::string& id : group) request.mutable_run_tests()->add_rule_ids(id);
+    if (group.empty()) request.mutable_run_tests();
+    const int64_t rules = group.empty() ? std::max(1, loaded.rule_count()) : 1;
+    const absl::Duration budget = Budget(rules * options_.calls_per_rule_tests);
+    absl::StatusOr<internal::WorkerResponse> response =
+        Exchange(*worker, std::move(request), absl::Now() + budget);
+    if (response.ok() && response->has_test_report()) {
+      MergeReport(report, *response->mutable_test_report());
+      ++next;
+      group_crashes = 0;
+      continue;
+    }
+    if (response.ok()) {  // the worker refused; it is still usable
+      Retire(std::move(worker));
+      if (HasLoadErrors(loaded)) return report;  // refused because the set did not load
+      return absl::FailedPreconditionError(
+          absl::StrCat("worker refused to run the tests of ", describe_group(group), ": ",
+                       response->has_error() ? response->error() : "unexpected response"));
+    }
+    Failure failure = EndFailedWorker(*worker, response.status(), budget);
+    worker.reset();
+    if (failure.kind != Failure::kTimeout && group_crashes++ == 0) {
+      ++retries_;
+      continue;  // same group, new worker
+    }
+    std::string message =
+        absl::StrCat(failure.description, " while running the tests of ", describe_group(group));
+    if (failure.kind != Failure::kTimeout)
+      absl::StrAppend(&message, " (retried once in a new worker)");
+    if (group.empty()) {
+      AddInvalid(report, message);
+    } else {
+      const char* type = failure.kind == Failure::kTimeout       ? "Timeout"
+                         : failure.kind == Failure::kOutOfMemory ? "WorkerOutOfMemory"
+                                                                 : "WorkerCrashed";
+      AddRuleFailure(report, group[0], type, message);
+    }
+    ++next;
+    group_crashes = 0;
+  }
+  if (worker != nullptr) Retire(std::move(worker));
+  if (report.skipped().empty()) {
+    for (v1::SkippedContent& s : *loaded.mutable_skipped()) report.add_skipped()->Swap(&s);
+  }
+  return report;
+}
+
+// The live generation -----------------------------------------------------------------
+
+absl::StatusOr<internal::LoadResult> WorkerPool::LoadLive(
+    const std::vector<v1::AnalysisFile>& files, uint64_t version) {
+  absl::MutexLock load_lock(&load_mu_);
+  auto generation = std::make_shared<Generation>();
+  generation->version = version;
+  generation->load.set_version(version);
+  for (const v1::AnalysisFile& f : files) *generation->load.add_files() = f;
+
+  const int n = workers_;
+  std::vector<absl::StatusOr<std::shared_ptr<Worker>>> started(n,
+                                                               absl::UnknownError("not started"));
+  std::vector<absl::Status> failures(n);
+  std::vector<internal::LoadResult> results(n);
+  {
+    std::vector<std::thread> threads;
+    for (int i = 1; i < n; ++i) {
+      threads.emplace_back(
+          [&, i] { started[i] = StartLoaded(generation->load, &results[i], &failures[i]); });
+    }
+    started[0] = StartLoaded(generation->load, &results[0], &failures[0]);
+    for (std::thread& t : threads) t.join();
+  }
+  auto retire_all = [&] {
+    for (auto& w : started) {
+      if (w.ok()) Retire(*std::move(w));
+    }
+  };
+  for (int i = 0; i < n; ++i) {
+    if (!started[i].ok()) {
+      retire_all();
+      return started[i].status();
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    if (HasLoadErrors(results[i])) {
+      retire_all();
+      Log(WorkerLogLevel::kWarn,
+          absl::StrCat("rule set version ", version, " did not load; the previous set stays live"));
+      return std::move(results[i]);
+    }
+  }
+  generation->slots.resize(n);
+  for (int i = 0; i < n; ++i) generation->slots[i].worker = *std::move(started[i]);
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      for (Slot& slot : generation->slots) {
+        slot.worker->CloseChannel();
+        retiring_.push_back({std::move(slot.worker), absl::Now() + options_.limits.kill_grace});
+      }
+      return absl::UnavailableError("worker pool is shutting down");
+    }
+    std::shared_ptr<Generation> old = std::move(current_);
+    current_ = generation;
+    if (old != nullptr) {
+      for (Slot& slot : old->slots) {
+        // Busy workers are retired by their dispatcher when it gets them back.
+        if (slot.worker != nullptr && !slot.busy) {
+          slot.worker->CloseChannel();
+          retiring_.push_back({std::move(slot.worker), absl::Now() + options_.limits.kill_grace});
+        }
+      }
+    }
+    supervisor_wake_ = true;
+  }
+  Log(WorkerLogLevel::kInfo,
+      absl::StrCat("rule set version ", version, " is live in ", n, " workers"));
+  return std::move(results[0]);
+}
+
+bool WorkerPool::HasIdleLiveWorkerOrNone() const {
+  if (stopping_ || current_ == nullptr) return true;
+  for (const Slot& slot : current_->slots) {
+    if (slot.worker != nullptr && !slot.busy) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<LiveResponse> WorkerPool::DispatchLive(internal::WorkerRequest request,
+                                                      int64_t calls) {
+  if (request.has_kv_reply() || request.kind_case() == internal::WorkerRequest::KIND_NOT_SET) {
+    return absl::InvalidArgumentError("DispatchLive needs a load, run_tests or evaluation request");
+  }
+  const absl::Duration budget = Budget(calls);
+  bool crashed_once = false;
+  std::string first_failure;
+  for (;;) {
+    std::shared_ptr<Generation> generation;
+    size_t index = 0;
+    std::shared_ptr<Worker> worker;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!HasIdleLiveWorkerOrNone()) {
+        if (waiting_ >= options_.max_waiting) {
+          ++rejected_;
+          return absl::ResourceExhaustedError(absl::StrCat(
+              "all ", workers_, " rule workers are busy and ", waiting_, " requests wait"));
+        }
+        ++waiting_;
+        const bool ready = mu_.AwaitWithDeadline(
+            absl::Condition(this, &WorkerPool::HasIdleLiveWorkerOrNone), absl::Now() + budget);
+        --waiting_;
+        if (!ready) {
+          return absl::DeadlineExceededError(
+              absl::StrCat("no rule worker became free within ", absl::FormatDuration(budget)));
+        }
+      }
+      if (stopping_) return absl::UnavailableError("worker pool is shutting down");
+      if (current_ == nullptr) return absl::FailedPreconditionError("no rule set is live");
+      generation = current_;
+      for (size_t i = 0; i < generation->slots.size(); ++i) {
+        Slot& slot = generation->slots[i];
+        if (slot.worker != nullptr && !slot.busy) {
+          index = i;
+          break;
+        }
+      }
+      Slot& slot = generation->slots[index];
+      slot.busy = true;
+      worker = slot.worker;
+    }
+
+    absl::StatusOr<internal::WorkerResponse> response =
+        Exchange(*worker, request, absl::Now() + budget);
+    if (response.ok()) {
+      absl::MutexLock lock(&mu_);
+      Slot& slot = generation->slots[index];
+      slot.busy = false;
+      if (generation != current_ || stopping_) {  // retired while we used it
+        worker->CloseChannel();
+        retiring_.push_back({std::move(slot.worker), absl::Now() + options_.limits.kill_grace});
+        supervisor_wake_ = true;
+      }
+      if (response->has_error()) {
+        return absl::FailedPreconditionError(absl::StrCat("rule worker: ", response->error()));
+      }
+      return LiveResponse{*std::move(response), generation->version};
+    }
+
+    Failure failure = EndFailedWorker(*worker, response.status(), budget);
+    {
+      absl::MutexLock lock(&mu_);
+      Slot& slot = generation->slots[index];
+      slot.busy = false;
+      slot.worker.reset();  // the supervisor replaces it
+      supervisor_wake_ = true;
+    }
+    const std::string context = absl::StrCat(" (rule set version ", generation->version, ")");
+    if (failure.kind == Failure::kTimeout) {
+      return absl::DeadlineExceededError(failure.description + context);
+    }
+    if (!crashed_once) {
+      crashed_once = true;
+      ++retries_;
+      continue;
+    }
+    return absl::AbortedError(
+        absl::StrCat(failure.description, context, "; retried once in a new worker"));
+  }
+}
+
+// Supervision --------------------------------------------------------------------------
+
+void WorkerPool::SupervisorLoop() {
+  for (;;) {
+    std::vector<std::shared_ptr<Worker>> died;
+    std::vector<std::pair<std::shared_ptr<Generation>, size_t>> to_replace;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(
+                               +[](WorkerPool* pool) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                 return pool->supervisor_wake_ || pool->stopping_;
+                               },
+                               this),
+                           kSupervisorTick);
+      supervisor_wake_ = false;
+      if (stopping_) return;
+      const absl::Time now = absl::Now();
+      if (current_ != nullptr) {
+        for (size_t i = 0; i < current_->slots.size(); ++i) {
+          Slot& slot = current_->slots[i];
+          if (slot.worker != nullptr && !slot.busy) {
+            // An idle worker has nothing to say: readable means EOF (it
+            // died) or garbage; either way it is done.
+            pollfd p{slot.worker->fd, POLLIN, 0};
+            if (poll(&p, 1, 0) > 0) died.push_back(std::move(slot.worker));
+          }
+          if (slot.worker == nullptr && !slot.replacing && now >= slot.next_attempt) {
+            slot.replacing = true;
+            to_replace.emplace_back(current_, i);
+          }
+        }
+      }
+      // Reap retired workers; SIGKILL those that outstay their grace.
+      for (auto it = retiring_.begin(); it != retiring_.end();) {
+        if (it->worker->TryReap()) {
+          it = retiring_.erase(it);
+          continue;
+        }
+        if (now >= it->kill_at) {
+          kill(it->worker->pid, SIGKILL);
+          it->kill_at = absl::InfiniteFuture();
+        }
+        ++it;
+      }
+    }
+    for (auto& worker : died) {
+      EndFailedWorker(*worker, absl::UnavailableError("worker closed the channel while idle"),
+                      absl::ZeroDuration());
+    }
+    for (auto& [generation, index] : to_replace) {
+      internal::LoadResult result;
+      absl::Status failure;
+      absl::StatusOr<std::shared_ptr<Worker>> worker =
+          StartLoaded(generation->load, &result, &failure);
+      if (worker.ok() && HasLoadErrors(result)) {
+        Retire(*std::move(worker));
+        worker = absl::InternalError("the live rule set no longer loads in a new worker");
+      }
+      std::string message;
+      WorkerLogLevel level = WorkerLogLevel::kInfo;
+      {
+        absl::MutexLock lock(&mu_);
+        Slot& slot = generation->slots[index];
+        slot.replacing = false;
+        if (!worker.ok()) {
+          ++replacement_failures_;
+          slot.next_attempt = absl::Now() + slot.backoff;
+          level = WorkerLogLevel::kError;
+          message = absl::StrCat("replacing a rule worker failed: ", worker.status().ToString(),
+                                 "; retrying in ", absl::FormatDuration(slot.backoff));
+          slot.backoff = std::min(slot.backoff * 2, kMaxBackoff);
+        } else if (generation != current_ || stopping_) {
+          (*worker)->CloseChannel();
+          retiring_.push_back({*std::move(worker), absl::Now() + options_.limits.kill_grace});
+        } else {
+          slot.worker = *std::move(worker);
+          slot.backoff = kInitialBackoff;
+          ++replaced_;
+          message = absl::StrCat("replaced a rule worker (rule set version ", generation->version,
+                                 ", new pid ", slot.worker->pid, ")");
+        }
+      }
+      if (!message.empty()) Log(level, message);
+    }
+  }
+}
+
+}  // namespace pantherd::engine

@@ -1,0 +1,294 @@
+// File: engine/worker_pool.h
+//
+// pantherd's side of the rule worker processes (see engine/worker_host.h for
+// the worker side and proto/pantherd/internal/worker.proto for the protocol).
+// Rule code is user code and never runs in pantherd: a WorkerPool starts
+// worker processes, sends them rule sets and test runs, answers their
+// key-value calls from a KvBackend, and survives whatever the rule code does
+// to its worker (abort, segfault, running out of memory, looping forever).
+//
+//   WorkerPoolOptions options;
+//   options.worker_binary = "/usr/lib/pantherd/pantherd-worker";
+//   options.kv = &kv;  // e.g. a StoreKvBackend
+//   PANTHERD_ASSIGN_OR_RETURN(std::unique_ptr<WorkerPool> pool, WorkerPool::Create(options));
+//   // Test content without keeping any state (a fresh worker per call):
+//   PANTHERD_ASSIGN_OR_RETURN(v1::TestReport report, pool->RunTestsIsolated(files, task));
+//   // Make a set live in every worker, atomically:
+//   PANTHERD_ASSIGN_OR_RETURN(internal::LoadResult loaded, pool->LoadLive(files, version));
+//   if (HasLoadErrors(loaded)) { /* old set still live; loaded.diagnostics says why */ }
+//
+// Processes. Workers are started with posix_spawn from one pool-owned thread
+// (PR_SET_PDEATHSIG fires when the *thread* that started a process exits, so
+// no caller thread may be the parent), with: stdin /dev/null; stdout and
+// stderr on pantherd's stderr (or /dev/null, see options), so stray prints
+// and worker diagnostics reach pantherd's log; the channel on fd 3 (a
+// socketpair; every other pantherd descriptor is close-on-exec, and the
+// worker closes any leftover itself); a minimal environment (no pantherd
+// secrets); their own process group (a terminal's Ctrl-C reaches pantherd
+// only); default signal dispositions and an empty signal mask. Each worker
+// then hardens itself (HardenWorkerProcess: memory limit, no core files,
+// cwd "/", unprivileged uid when pantherd is root, death with pantherd).
+//
+// Two kinds of worker:
+//   - One-shot workers (RunTestsIsolated) load a set, run its tests and exit:
+//     no state leaks from one test run into another.
+//   - Live workers form the current *generation*: `workers` processes that all
+//     hold the same rule-set version. LoadLive builds a complete new
+//     generation and switches to it only when every worker loaded the set;
+//     then the old workers finish what they are doing, get EOF and exit.
+//     DispatchLive sends a request to an idle worker of the current
+//     generation; evaluation of events will use it. A live worker that dies
+//     (while busy or idle) is replaced by a new one loaded with the same set.
+//
+// Failures and time limits. A request's budget is
+//   limits.call_time_limit × (number of calls it implies) + limits.kill_grace
+// where a load implies one call per Python file (at least 1) and the tests of
+// one rule imply `calls_per_rule_tests` calls (the tests of the whole set:
+// that many per loaded rule). The worker interrupts an individual call at
+// call_time_limit itself; when a request overruns its budget anyway, pantherd
+// SIGKILLs the worker and reports a timeout. A worker that dies or breaks the
+// protocol is reaped and described ("worker crashed (signal SIGSEGV)",
+// "worker ran out of memory (limit 1 GiB)"); the request is retried once in a
+// new worker, and if it fails again the failure is reported as a rule error.
+// Timeouts are not retried.
+//
+// Threads and blocking. Every public method blocks its caller (on I/O with
+// workers, on KvBackend calls, on waiting for a free worker) and must be
+// called from a thread that may block, never from a gRPC callback thread:
+// the server calls them from its executor. The pool owns two threads: the
+// spawner, and a supervisor that health-checks idle live workers, replaces
+// dead ones and reaps retired ones. All public methods are thread-safe; the
+// destructor must not run concurrently with them.
+//
+// Bounded waiting. At most `max_isolated_runs` one-shot workers run at once
+// and at most `max_waiting` callers wait for a live worker or a one-shot
+// slot; a caller beyond that is refused at once with ResourceExhausted and
+// counted in Stats().rejected.
+#ifndef PANTHERD_ENGINE_WORKER_POOL_H_
+#define PANTHERD_ENGINE_WORKER_POOL_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/kv.h"
+#include "engine/worker_host.h"
+#include "pantherd/internal/worker.pb.h"
+#include "pantherd/v1/common.pb.h"
+#include "pantherd/v1/rules.pb.h"
+
+namespace pantherd::engine {
+
+enum class WorkerLogLevel { kInfo, kWarn, kError };
+
+struct WorkerPoolOptions {
+  // The worker program and the arguments placed before the worker flags
+  // (WorkerFlags) on its command line.
+  std::string worker_binary;
+  std::vector<std::string> worker_args;
+  // The worker's whole environment (pantherd's own is not passed on).
+  std::vector<std::string> worker_env = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"};
+  // Live workers per generation; 0 means one per core.
+  int workers = 0;
+  WorkerLimits limits;
+  // Calls implied by the tests of one rule (see the budget above): with the
+  // defaults, the tests of one rule may take 10 × 5 s + 2 s before the worker
+  // is killed.
+  int calls_per_rule_tests = 10;
+  // Answers the workers' KvCalls; not owned, must outlive the pool, must be
+  // thread-safe. Null: every KvCall gets an error (raised in the rule).
+  KvBackend* kv = nullptr;
+  // Worker stdout/stderr go to pantherd's stderr when true, else /dev/null.
+  bool worker_output_to_stderr = true;
+  // One-shot workers running at once; 0 means `workers`.
+  int max_isolated_runs = 0;
+  // Callers allowed to wait (for a live worker, or a one-shot slot) at once.
+  int max_waiting = 64;
+  // Where the pool logs (worker crashes, timeouts, replacements, the
+  // "not root" warning). Null: one line per message on stderr.
+  std::function<void(WorkerLogLevel, const std::string&)> log;
+};
+
+struct WorkerPoolStats {
+  int64_t workers_started = 0;  // processes spawned (live, replacement, one-shot)
+  int64_t workers_crashed = 0;  // died or broke the protocol unasked
+  int64_t workers_killed_for_timeout = 0;
+  int64_t workers_replaced = 0;      // live workers restarted after dying
+  int64_t replacement_failures = 0;  // replacement attempts that failed (retried with backoff)
+  int64_t retries = 0;               // requests retried in a new worker after a crash
+  int64_t isolated_runs = 0;         // RunTestsIsolated calls that ran
+  int64_t rejected = 0;              // calls refused with ResourceExhausted
+  int live_workers = 0;              // live workers of the current generation
+  bool has_live_generation = false;
+  uint64_t live_version = 0;
+};
+
+// A DispatchLive answer and the rule-set version of the worker that gave it.
+struct LiveResponse {
+  internal::WorkerResponse response;
+  uint64_t version = 0;
+};
+
+// True when `result` has a diagnostic that is not a warning (its message
+// does not start with "warning: "), i.e. the set was not loaded.
+bool HasLoadErrors(const internal::LoadResult& result);
+
+class WorkerPool {
+ public:
+  // Validates `options` (InvalidArgument for a missing or non-executable
+  // worker_binary, a negative count or limit) and starts the pool's threads.
+  // No worker runs until LoadLive or RunTestsIsolated. Logs a warning when
+  // pantherd is not root: workers then cannot switch to an unprivileged user
+  // and can read the data directory.
+  static absl::StatusOr<std::unique_ptr<WorkerPool>> Create(WorkerPoolOptions options);
+
+  // Closes every worker's channel, waits up to kill_grace for them to exit,
+  // SIGKILLs the rest, reaps them all and joins the pool's threads.
+  ~WorkerPool();
+
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Runs the unit tests of `files` in a fresh one-shot worker that exits
+  // afterwards. The tests of each rule of `task.rule_ids` are run as one
+  // request, in order, so a crash or timeout is attributed to its rule and
+  // the other rules still report: pass the ids (the caller has parsed the
+  // set) rather than an empty list, which runs everything as one request.
+  // A crashing worker is replaced and the rule retried once; if it crashes
+  // again, or times out, the rule gets a RuleTestResult with passed = false
+  // and one TestCaseResult named "worker" (OUTCOME_ERROR) whose "rule"
+  // function carries a RuleError of type "WorkerCrashed", "WorkerOutOfMemory"
+  // or "Timeout" and a message naming the rule, e.g. "worker crashed (signal
+  // SIGABRT) while running the tests of rule Okta.X (retried once in a new
+  // worker)"; it counts in tests_failed. Load errors (non-warning
+  // diagnostics) are listed in `invalid` and the tests of what did load
+  // still run (none when no rule loaded); when loading itself crashes
+  // (twice) or times out, `invalid` says so and no tests run. Returns an error only when no worker could be
+  // used at all (spawn failure: Internal/Unavailable; overload:
+  // ResourceExhausted) or a worker refused a request (FailedPrecondition
+  // with its `error`).
+  absl::StatusOr<v1::TestReport> RunTestsIsolated(const std::vector<v1::AnalysisFile>& files,
+                                                  const internal::RunTestsTask& task);
+
+  // Starts a new generation of `workers` processes, loads `files` as
+  // `version` in each, and only when every one loaded it without error
+  // switches to it atomically: from then on DispatchLive uses only the new
+  // workers, and the old ones exit after their request in flight. Returns
+  // the LoadResult (of the first worker; all must agree). When the set has
+  // errors, returns OK with that LoadResult (HasLoadErrors() is true) and the
+  // previous generation keeps serving; likewise, but with an error status
+  // (Aborted for a crash, DeadlineExceeded for a timeout, or the spawn
+  // error), when a worker failed. Calls are serialised.
+  absl::StatusOr<internal::LoadResult> LoadLive(const std::vector<v1::AnalysisFile>& files,
+                                                uint64_t version);
+
+  // Sends `request` (load or run_tests; later evaluation) to an idle worker
+  // of the current generation and returns its final response, serving its
+  // KvCalls meanwhile. `calls` is the number of rule-function calls the
+  // request implies (its budget, see above). Waits for an idle worker up to
+  // the same budget. Errors: FailedPrecondition when no generation is live or
+  // the worker answered with `error`; ResourceExhausted when max_waiting
+  // callers already wait; DeadlineExceeded when no worker became free, or
+  // the worker overran its budget (it is killed and replaced); Aborted when
+  // the request crashed two workers in a row (each is replaced).
+  absl::StatusOr<LiveResponse> DispatchLive(internal::WorkerRequest request, int64_t calls);
+
+  WorkerPoolStats Stats() const;
+
+  // The number of live workers per generation.
+  int workers() const { return workers_; }
+
+ private:
+  struct Worker;
+  struct Slot;
+  struct Generation;
+  struct SpawnTask;
+  // How a request to a worker ended when it did not end with a response.
+  struct Failure {
+    enum Kind { kCrash, kOutOfMemory, kTimeout, kProtocol } kind;
+    std::string description;
+  };
+
+  explicit WorkerPool(WorkerPoolOptions options);
+
+  // Starts a worker through the spawner thread.
+  absl::StatusOr<std::shared_ptr<Worker>> Spawn();
+  void SpawnerLoop();
+  absl::StatusOr<std::shared_ptr<Worker>> SpawnNow();
+
+  // Sends `request` and waits for its final response until `deadline`,
+  // answering KvCalls. Any error means the worker is unusable.
+  absl::StatusOr<internal::WorkerResponse> Exchange(Worker& worker, internal::WorkerRequest request,
+                                                    absl::Time deadline);
+  // Ends a worker after Exchange failed with `status`: kills it if needed,
+  // reaps it, counts and logs, and describes what happened.
+  Failure EndFailedWorker(Worker& worker, const absl::Status& status, absl::Duration budget);
+  // Closes the worker's channel and lets the supervisor reap it.
+  void Retire(std::shared_ptr<Worker> worker);
+  // Spawns and loads one worker with `load` (for LoadLive and replacements).
+  absl::StatusOr<std::shared_ptr<Worker>> StartLoaded(const internal::LoadRuleSet& load,
+                                                      internal::LoadResult* result,
+                                                      absl::Status* failure_status);
+
+  absl::Duration Budget(int64_t calls) const;
+  int64_t LoadCalls(const internal::LoadRuleSet& load) const;
+
+  void SupervisorLoop();
+  bool HasIdleLiveWorkerOrNone() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Log(WorkerLogLevel level, const std::string& message) const;
+
+  const WorkerPoolOptions options_;
+  const int workers_;
+  const int max_isolated_runs_;
+
+  // Serialises LoadLive.
+  absl::Mutex load_mu_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<Generation> current_ ABSL_GUARDED_BY(mu_);
+  // Workers whose channel is closed, waiting to exit; the supervisor reaps
+  // them (SIGKILL after kill_grace).
+  struct Retiring {
+    std::shared_ptr<Worker> worker;
+    absl::Time kill_at;
+  };
+  std::vector<Retiring> retiring_ ABSL_GUARDED_BY(mu_);
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  int isolated_running_ ABSL_GUARDED_BY(mu_) = 0;
+  bool supervisor_wake_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Spawn requests for the spawner thread (bounded by max_waiting plus the
+  // live workers; beyond, ResourceExhausted).
+  absl::Mutex spawn_mu_;
+  std::deque<std::shared_ptr<SpawnTask>> spawn_queue_ ABSL_GUARDED_BY(spawn_mu_);
+  bool spawn_stopping_ ABSL_GUARDED_BY(spawn_mu_) = false;
+
+  std::atomic<int64_t> started_{0};
+  std::atomic<int64_t> crashed_{0};
+  std::atomic<int64_t> killed_timeout_{0};
+  std::atomic<int64_t> replaced_{0};
+  std::atomic<int64_t> replacement_failures_{0};
+  std::atomic<int64_t> retries_{0};
+  std::atomic<int64_t> isolated_runs_{0};
+  std::atomic<int64_t> rejected_{0};
+
+  std::thread spawner_;
+  std::thread supervisor_;
+};
+
+}  // namespace pantherd::engine
+
+#endif  // PANTHERD_ENGINE_WORKER_POOL_H_
