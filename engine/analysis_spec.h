@@ -6,7 +6,7 @@
 // model of the upload, checked against Panther's schemas, or a list of every
 // problem found, each with its file, line and field. docs/rule-contract.md
 // ("The analysis spec") states the accepted format; the reference is
-// /work/shared/reference/panther-semantics.md §2-§3.
+// the Panther semantics notes §2-§3.
 //
 //   std::vector<v1::Diagnostic> diagnostics;
 //   absl::StatusOr<AnalysisSet> set = LoadAnalysisFiles(request.files(), &diagnostics);

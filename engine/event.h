@@ -7,7 +7,7 @@
 // lookups walk the parsed tape lazily. Nothing is converted to Python until a
 // rule reads it, and nothing read is cached, so every read behaves exactly as
 // Panther's dict-backed implementation (docs/rule-contract.md, "The event
-// object", is the contract; /work/shared/reference/panther-semantics.md §4 the
+// object", is the contract; the Panther semantics notes §4 the
 // reference).
 //
 //   // Any thread, no GIL:

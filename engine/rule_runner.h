@@ -1,7 +1,7 @@
 // File: engine/rule_runner.h
 //
 // Runs one loaded rule on one event with Panther's contracts (panther_core's
-// Detection.run; /work/shared/reference/panther-semantics.md §1 is the
+// Detection.run; the Panther semantics notes §1 is the
 // reference, docs/rule-contract.md "Rule functions and tests" the contract):
 // rule() first; then, in Panther's order, title, description, reference,
 // severity, runbook, destinations, dedup, alert_context and unique, each one

@@ -1,7 +1,7 @@
 // File: engine/test_runner.h
 //
 // Runs the unit tests (`Tests:` in a rule's spec) of loaded rules as
-// `panther_analysis_tool test` does (/work/shared/reference/panther-semantics.md
+// `panther_analysis_tool test` does (the Panther semantics notes
 // §3; docs/rule-contract.md "Rule functions and tests" is the contract), and
 // reports them as v1::RuleTestResult / v1::TestReport.
 //

@@ -3,9 +3,10 @@
 //
 // Start-up is a list of steps, each of which may fail with a clear status:
 // open the store (a data directory held by another pantherd fails here, before
-// any port is bound), look at the rules folder, bind and serve. Shutdown marks
-// the health service NOT_SERVING, stops accepting calls, lets in-flight calls
-// finish within the grace period, drains the executor, then flushes and closes
+// any port is bound), start the rule workers with the stored rule set and
+// install the bundled pack, bind and serve. Shutdown marks the health service
+// NOT_SERVING, stops accepting calls, lets in-flight calls finish within the
+// grace period, drains the executor, ends the workers, then flushes and closes
 // RocksDB.
 //
 //   absl::StatusOr<std::unique_ptr<PantherServer>> s = PantherServer::Start(config);
@@ -25,8 +26,9 @@ class PantherServer {
  public:
   // Starts serving. Errors: those of store::Store::Open (FailedPrecondition
   // when another process holds the data directory, DataLoss when it is
-  // corrupted), InvalidArgument for a bad rules folder, Unavailable when the
-  // listen address cannot be bound.
+  // corrupted), FailedPrecondition when the worker program is missing or the
+  // stored rules no longer load, the errors of an upload when the bundled
+  // pack is refused, Unavailable when the listen address cannot be bound.
   static absl::StatusOr<std::unique_ptr<PantherServer>> Start(const ServerConfig& config);
 
   // Shuts down if still running.
