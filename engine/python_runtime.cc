@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace pantherd::engine {
 
@@ -97,6 +98,17 @@ def clear_files():
 def remove_modules(names):
     for name in names:
         sys.modules.pop(name, None)
+
+
+def install_builtins(builtins, global_ids):
+    """Puts pantherd's built-in modules into sys.modules, except those a
+    global replaces: a global named like a built-in package (or one of its
+    submodules) hides that module and, for a package, its submodules."""
+    for name, module in builtins.items():
+        if any(name == gid or name.startswith(gid + ".") for gid in global_ids):
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = module
 
 
 def import_global(name):
@@ -343,6 +355,19 @@ def check_account_age(key):
 
 constexpr char kCachingPath[] = "panther_detection_helpers/caching.py";
 
+// panther_core: the package of Panther's runtime. Rules and helpers import
+// its types for type hints and isinstance checks (`from panther_core import
+// PantherEvent`, panther-analysis' `panther_type_hints` global). Only these
+// names exist; any other panther_core module is a ModuleNotFoundError.
+// (submodule, names taken from _pantherd_event)
+constexpr std::pair<const char*, const char*> kPantherCoreModules[] = {
+    {"panther_core", "PantherEvent"},
+    {"panther_core.enriched_event", "PantherEvent"},
+    {"panther_core.immutable", "ImmutableCaseInsensitiveDict ImmutableList"},
+    {"panther_core.data_model", "DataModel"},
+    {"panther_core.exceptions", "PantherError"},
+};
+
 v1::Diagnostic MakeDiagnostic(absl::string_view file, int line, absl::string_view message,
                               absl::string_view field = "") {
   v1::Diagnostic d;
@@ -462,6 +487,7 @@ absl::Status PythonRuntime::Initialize() {
 
 absl::Status PythonRuntime::InstallBuiltinModules() {
   try {
+    builtin_modules_ = py::dict();
     py::module_ types = py::module_::import("types");
     helpers_package_ = types.attr("ModuleType")(
         "panther_detection_helpers", "Panther's detection helpers, provided by pantherd.");
@@ -480,12 +506,36 @@ absl::Status PythonRuntime::InstallBuiltinModules() {
     builtins.attr("exec")(code, caching_dict);
     helpers_package_.attr("caching") = caching_module_;
     support_.attr("register_file")(kCachingPath, kCachingSource);
-    py::dict modules = py::module_::import("sys").attr("modules");
-    modules["panther_detection_helpers"] = helpers_package_;
-    modules["panther_detection_helpers.caching"] = caching_module_;
+    builtin_modules_["panther_detection_helpers"] = helpers_package_;
+    builtin_modules_["panther_detection_helpers.caching"] = caching_module_;
   } catch (const py::error_already_set& e) {
     return absl::InternalError(
         absl::StrCat("cannot install panther_detection_helpers: ", e.what()));
+  }
+  try {
+    py::module_ types = py::module_::import("types");
+    py::module_ event_module = py::module_::import(kEventModuleName);
+    py::object core;
+    for (const auto& [name, exported] : kPantherCoreModules) {
+      const std::string module_name = name;
+      py::object module = types.attr("ModuleType")(
+          module_name, absl::StrCat("Panther's ", module_name, ", provided by pantherd."));
+      for (absl::string_view attribute : absl::StrSplit(exported, ' ')) {
+        const std::string attr(attribute);
+        module.attr(attr.c_str()) = event_module.attr(attr.c_str());
+      }
+      if (module_name == "panther_core") {
+        module.attr("__path__") = py::list();
+        core = module;
+      } else {
+        const std::string submodule = module_name.substr(sizeof("panther_core"));
+        core.attr(submodule.c_str()) = module;
+      }
+      builtin_modules_[py::str(module_name)] = module;
+    }
+    py::module_::import("sys").attr("modules").attr("update")(builtin_modules_);
+  } catch (const py::error_already_set& e) {
+    return absl::InternalError(absl::StrCat("cannot install panther_core: ", e.what()));
   }
   return absl::OkStatus();
 }
@@ -528,6 +578,7 @@ PythonRuntime::~PythonRuntime() {
   support_ = py::object();
   helpers_package_ = py::object();
   caching_module_ = py::object();
+  builtin_modules_ = py::object();
   previous_alarm_handler_ = py::object();
   alarm_handler_ = py::object();
   signal_getsignal_ = py::object();
@@ -717,15 +768,13 @@ absl::Status PythonRuntime::LoadRuleSet(const AnalysisSet& analysis,
       support_.attr("register_file")(r.python_path, r.python_source);
     }
 
-    // 1. Globals. Our own helpers module first (a global may replace it).
-    py::dict modules = py::module_::import("sys").attr("modules");
-    modules["panther_detection_helpers"] = helpers_package_;
-    modules["panther_detection_helpers.caching"] = caching_module_;
+    // 1. Globals. Our built-in modules first (a global may replace them).
     py::list entries;
     for (const GlobalSpec& g : analysis.globals) {
       entries.append(py::make_tuple(g.id, g.python_path, g.python_source));
       set->global_ids.push_back(g.id);
     }
+    support_.attr("install_builtins")(builtin_modules_, set->global_ids);
     support_.attr("remove_modules")(set->global_ids);
     support_.attr("set_globals")(entries);
     for (const GlobalSpec& g : analysis.globals) {

@@ -152,7 +152,10 @@ class PythonRuntime {
   // Initialises CPython (Debian's 3.11, isolated configuration, Python's
   // default signal handlers not installed), checks the version is 3.11,
   // registers `panther_detection_helpers` (with its submodule `caching`,
-  // whose functions forward to `kv`) and installs the SIGALRM handler and
+  // whose functions forward to `kv`) and `panther_core` (Panther's runtime
+  // package, for the names rules import from it: `PantherEvent`,
+  // `panther_core.immutable`, `.enriched_event`, `.data_model`,
+  // `.exceptions`, all backed by `_pantherd_event`) and installs the SIGALRM handler and
   // timer of the time limit. `kv` is not owned and must outlive the runtime;
   // null makes every caching call raise RuntimeError in the rule. The
   // calling thread becomes the owning thread (see GIL POLICY).
@@ -172,9 +175,10 @@ class PythonRuntime {
   // entirely (its globals are removed from sys.modules and its modules
   // dropped). In order:
   //   1. Globals: each becomes the module `GlobalID` in sys.modules (any
-  //      module of that name is replaced, bundled helpers and
-  //      panther_detection_helpers included); they may import each other in
-  //      any order.
+  //      module of that name is replaced, bundled helpers,
+  //      panther_detection_helpers and panther_core included: a global named
+  //      after a built-in package also hides the package's submodules); they
+  //      may import each other in any order.
   //   2. Enabled data models: Path mappings, and Method mappings resolved in
   //      the model's own Python module.
   //   3. Rules: each module is named after its RuleID, kept out of
@@ -265,6 +269,9 @@ class PythonRuntime {
   pybind11::object support_;
   pybind11::object helpers_package_;
   pybind11::object caching_module_;
+  // Every built-in module by its sys.modules name (the two above and
+  // panther_core's); put back into sys.modules at each LoadRuleSet.
+  pybind11::object builtin_modules_;  // dict
   pybind11::object previous_alarm_handler_;
   pybind11::object alarm_handler_;
   pybind11::object signal_getsignal_;

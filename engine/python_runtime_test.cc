@@ -238,6 +238,61 @@ TEST(PythonRuntimeTest, UserGlobalReplacesAnotherWithTheSameIdOnReload) {
   EXPECT_EQ(Runtime().loaded_set()->FindRule("Test.Replace"), nullptr);
 }
 
+// Rules and helpers (panther-analysis' panther_type_hints global, ~20 public
+// rules) import Panther's runtime package for type hints and isinstance.
+TEST(PythonRuntimeTest, PantherCoreTypesAreImportable) {
+  constexpr char kHints[] =
+      "from panther_core import PantherEvent\n"
+      "from panther_core.immutable import ImmutableCaseInsensitiveDict, ImmutableList\n";
+  LoadOk({
+      File("global_helpers/hints.yml", GlobalYaml("hints", "hints.py")),
+      File("global_helpers/hints.py", kHints),
+      File("rules/r.yml", RuleYaml("Test.Core", "r.py")),
+      File("rules/r.py",
+           "from hints import PantherEvent, ImmutableCaseInsensitiveDict, ImmutableList\n"
+           "import panther_core\n"
+           "from panther_core.enriched_event import PantherEvent as Enriched\n"
+           "from panther_core.exceptions import PantherError\n"
+           "from panther_core.data_model import DataModel\n\n"
+           "def rule(event: PantherEvent) -> bool:\n"
+           "    return (isinstance(event, PantherEvent) and Enriched is PantherEvent\n"
+           "            and panther_core.PantherEvent is PantherEvent\n"
+           "            and panther_core.immutable.ImmutableList is ImmutableList\n"
+           "            and isinstance(event['actor'], ImmutableCaseInsensitiveDict)\n"
+           "            and isinstance(event['target'], ImmutableList)\n"
+           "            and issubclass(PantherError, Exception) and DataModel is not None)\n\n"
+           "def title(event):\n"
+           "    import panther_core.rule\n"),
+  });
+  RuleOutcome out = RunOn("Test.Core", R"({"actor": {"id": "1"}, "target": [1]})", RunMode::kTest);
+  const FunctionOutcome& rule = out.function(RuleFunction::kRule);
+  ASSERT_FALSE(rule.error.has_value()) << rule.error->message();
+  EXPECT_TRUE(out.matched);
+  // Only the names pantherd provides exist.
+  const FunctionOutcome& title = out.function(RuleFunction::kTitle);
+  ASSERT_TRUE(title.error.has_value());
+  EXPECT_EQ(title.error->type(), "ModuleNotFoundError");
+
+  // A global of that name replaces the package and hides its submodules; a
+  // later set without it gets ours back.
+  std::vector<v1::Diagnostic> diagnostics;
+  absl::Status s = Load({File("global_helpers/c.yml", GlobalYaml("panther_core", "c.py")),
+                         File("global_helpers/c.py", "PantherEvent = 'user'\n"),
+                         File("global_helpers/hints.yml", GlobalYaml("hints", "hints.py")),
+                         File("global_helpers/hints.py", kHints)},
+                        &diagnostics);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(diagnostics.size(), 1u) << runtime_testing::Dump(diagnostics);
+  EXPECT_EQ(diagnostics[0].file(), "global_helpers/hints.py");
+  EXPECT_EQ(diagnostics[0].line(), 2);
+  EXPECT_THAT(diagnostics[0].message(), StartsWith("ModuleNotFoundError"));
+  py::module_ sys = py::module_::import("sys");
+  EXPECT_EQ(py::str(sys.attr("modules")["panther_core"].attr("PantherEvent")).cast<std::string>(),
+            "user");
+  LoadOk({File("global_helpers/hints.yml", GlobalYaml("hints", "hints.py")),
+          File("global_helpers/hints.py", kHints)});
+}
+
 TEST(PythonRuntimeTest, SyntaxErrorIsADiagnosticWithFileAndLine) {
   std::vector<v1::Diagnostic> diagnostics;
   absl::Status s = Load({File("rules/bad.yml", RuleYaml("Test.Bad", "bad.py")),

@@ -3,7 +3,11 @@
 #include <cstdio>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "engine/analysis_spec.h"
+#include "engine/event.h"
+#include "engine/rule_runner.h"
 #include "engine/test_runner.h"
 
 namespace pantherd::engine {
@@ -33,7 +37,123 @@ absl::StatusOr<internal::LoadResult> PythonWorker::Load(const internal::LoadRule
     }
     loaded_ = true;
   }
+  IndexRules();
   for (v1::Diagnostic& d : diagnostics) *result.add_diagnostics() = std::move(d);
+  return result;
+}
+
+void PythonWorker::IndexRules() {
+  rules_by_log_type_.clear();
+  const LoadedSet* set = runtime_->loaded_set();
+  if (set == nullptr) return;
+  for (const LoadedRule& rule : set->rules) {
+    absl::flat_hash_set<std::string> seen;
+    for (const std::string& log_type : rule.spec.rule.log_types()) {
+      if (seen.insert(log_type).second) rules_by_log_type_[log_type].push_back(&rule);
+    }
+  }
+}
+
+namespace {
+
+// Fills `match` from a RunRule outcome whose rule() returned True.
+void FillMatch(const LoadedRule& rule, const RuleOutcome& outcome, internal::RuleMatch* match) {
+  const AlertFields& alert = outcome.alert;
+  match->set_rule_id(rule.id());
+  match->set_title(alert.title);
+  match->set_dedup(alert.dedup);
+  match->set_severity(alert.severity);
+  match->set_description(alert.description);
+  match->set_reference(alert.reference);
+  match->set_runbook(alert.runbook);
+  if (alert.destinations.has_value()) {
+    match->set_destinations_overridden(true);
+    for (const std::string& d : *alert.destinations) match->add_destinations(d);
+  }
+  match->set_alert_context_json(alert.alert_context_json);
+  if (alert.unique_json.has_value()) match->set_unique_json(*alert.unique_json);
+  match->set_create_alert(rule.spec.rule.create_alert());
+  for (int i = 0; i < kRuleFunctionCount; ++i) {
+    const auto f = static_cast<RuleFunction>(i);
+    if (f == RuleFunction::kRule) continue;
+    const FunctionOutcome& fo = outcome.function(f);
+    if (!fo.error.has_value()) continue;
+    internal::FunctionError* error = match->add_function_errors();
+    error->set_function(std::string(RuleFunctionName(f)));
+    *error->mutable_error() = *fo.error;
+  }
+  match->set_timed_out(outcome.timed_out);
+}
+
+}  // namespace
+
+absl::StatusOr<internal::EvaluateResult> PythonWorker::Evaluate(
+    const internal::EvaluateTask& task) {
+  const LoadedSet* set = runtime_->loaded_set();
+  if (!loaded_ || set == nullptr) {
+    return absl::FailedPreconditionError("no rule set is loaded in this worker");
+  }
+  // The enabled rules of each log type seen in this task.
+  absl::flat_hash_set<std::string> disabled(task.disabled_rule_ids().begin(),
+                                            task.disabled_rule_ids().end());
+  absl::flat_hash_set<std::string> enabled(task.enabled_rule_ids().begin(),
+                                           task.enabled_rule_ids().end());
+  auto is_enabled = [&](const LoadedRule& rule) {
+    if (disabled.contains(rule.id())) return false;
+    return enabled.contains(rule.id()) || rule.spec.rule.enabled();
+  };
+  absl::flat_hash_map<std::string, std::vector<const LoadedRule*>> routed;
+  auto rules_for = [&](const std::string& log_type) -> const std::vector<const LoadedRule*>& {
+    auto [it, inserted] = routed.try_emplace(log_type);
+    if (inserted) {
+      auto all = rules_by_log_type_.find(log_type);
+      if (all != rules_by_log_type_.end()) {
+        for (const LoadedRule* rule : all->second) {
+          if (is_enabled(*rule)) it->second.push_back(rule);
+        }
+      }
+    }
+    return it->second;
+  };
+
+  internal::EvaluateResult result;
+  for (const internal::EventToEvaluate& input : task.events()) {
+    internal::EventResult* out = result.add_results();
+    absl::StatusOr<std::shared_ptr<const EventDocument>> document =
+        ParseEvent(input.normalized_json());
+    if (!document.ok()) {
+      out->set_error(std::string(document.status().message()));
+      continue;
+    }
+    std::string log_type = input.log_type();
+    if (log_type.empty()) {
+      if (std::optional<std::string_view> p = FindTopLevelString(**document, "p_log_type")) {
+        log_type = std::string(*p);
+      }
+    }
+    const std::vector<const LoadedRule*>& rules = rules_for(log_type);
+    if (rules.empty()) continue;
+    pybind11::object event;
+    try {
+      event = MakePantherEvent(*document, set->DataModelFor(log_type));
+    } catch (pybind11::error_already_set& e) {
+      out->set_error(absl::StrCat("cannot build the event object: ", e.what()));
+      continue;
+    }
+    out->set_rules_evaluated(static_cast<int32_t>(rules.size()));
+    for (const LoadedRule* rule : rules) {
+      RuleOutcome outcome = RunRule(*runtime_, *rule, event, RunMode::kLive);
+      if (outcome.rule_error()) {
+        internal::RuleErrorResult* error = out->add_errors();
+        error->set_rule_id(rule->id());
+        *error->mutable_error() = *outcome.function(RuleFunction::kRule).error;
+        error->set_function(std::string(RuleFunctionName(RuleFunction::kRule)));
+        error->set_timed_out(outcome.timed_out);
+      } else if (outcome.matched) {
+        FillMatch(*rule, outcome, out->add_matches());
+      }
+    }
+  }
   return result;
 }
 

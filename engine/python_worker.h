@@ -8,7 +8,10 @@
 #define PANTHERD_ENGINE_PYTHON_WORKER_H_
 
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "engine/kv.h"
 #include "engine/python_runtime.h"
@@ -32,10 +35,31 @@ class PythonWorker : public WorkerHandler {
   // loaded.
   absl::StatusOr<v1::TestReport> RunTests(const internal::RunTestsTask& task) override;
 
+  // Live detection: runs each event of `task` against the enabled rules
+  // whose LogTypes include its log type (routing precomputed at Load), in
+  // set order, each through RunRule(kLive) on a PantherEvent built with the
+  // log type's data model. One event object per event, shared by its rules
+  // (it is immutable). Results follow worker.proto's EvaluateResult: a
+  // rule() that raised, returned a non-bool or timed out is a RuleErrorResult
+  // (function "rule"); errors of the other functions of a match are listed
+  // on the RuleMatch, whose fields hold Panther's fallbacks. An event that is
+  // not a JSON object gets EventResult.error and runs no rule.
+  // FailedPrecondition when no set was loaded.
+  absl::StatusOr<internal::EvaluateResult> Evaluate(const internal::EvaluateTask& task) override;
+
+  // The runtime, for in-process tests.
+  PythonRuntime& runtime() { return *runtime_; }
+
  private:
   explicit PythonWorker(std::unique_ptr<PythonRuntime> runtime) : runtime_(std::move(runtime)) {}
+  // Rebuilds rules_by_log_type_ from the loaded set.
+  void IndexRules();
+
   std::unique_ptr<PythonRuntime> runtime_;
   bool loaded_ = false;
+  // Every loaded rule (enabled or not) by each of its LogTypes, in set
+  // order. Points into runtime_->loaded_set(); rebuilt by every Load.
+  absl::flat_hash_map<std::string, std::vector<const LoadedRule*>> rules_by_log_type_;
 };
 
 // The whole pantherd-worker program. Returns its exit code.

@@ -234,7 +234,10 @@ absl::Status RuleSetManager::UploadLocked(const v1::UploadRuleRequest& request,
   absl::StatusOr<AnalysisSet> set = LoadAnalysisFiles(request.files(), &diagnostics);
   for (const v1::Diagnostic& d : diagnostics) *response->mutable_report()->add_invalid() = d;
   if (!set.ok()) return set.status();
-  for (const v1::SkippedContent& s : set->skipped) *response->add_skipped() = s;
+  for (const v1::SkippedContent& s : set->skipped) {
+    *response->add_skipped() = s;
+    *response->mutable_report()->add_skipped() = s;
+  }
   std::vector<v1::Rule> uploaded = ItemsOf(*set);
   if (uploaded.empty()) {
     return absl::InvalidArgumentError(

@@ -257,6 +257,15 @@ int RunWorkerLoop(int fd, WorkerHandler& handler, RemoteKv* kv) {
         }
         break;
       }
+      case internal::WorkerRequest::kEvaluate: {
+        absl::StatusOr<internal::EvaluateResult> result = handler.Evaluate(request.evaluate());
+        if (result.ok()) {
+          *response.mutable_evaluated() = std::move(*result);
+        } else {
+          response.set_error(result.status().ToString());
+        }
+        break;
+      }
       case internal::WorkerRequest::kKvReply:
         if (kv != nullptr) kv->EndRequest();
         std::fprintf(stderr, "pantherd-worker: unexpected kv_reply outside of a key-value call\n");

@@ -136,6 +136,17 @@ class WorkerHandler {
   // Runs the unit tests of `task.rule_ids` (all rules when empty) of the
   // loaded set. Error status: e.g. FailedPrecondition when no set is loaded.
   virtual absl::StatusOr<v1::TestReport> RunTests(const internal::RunTestsTask& task) = 0;
+
+  // Runs `task.events` against the enabled rules of the loaded set that
+  // match each event's log type (see EvaluateTask in worker.proto). Rule
+  // errors and failures of single events are data in the result; an error
+  // status (e.g. FailedPrecondition when no set is loaded) fails the whole
+  // request. The default answers Unimplemented, for handlers that do not
+  // evaluate (test doubles).
+  virtual absl::StatusOr<internal::EvaluateResult> Evaluate(
+      const internal::EvaluateTask& /*task*/) {
+    return absl::UnimplementedError("this worker does not evaluate events");
+  }
 };
 
 // A KvBackend that forwards each call to pantherd over the worker channel
@@ -170,8 +181,8 @@ class RemoteKv : public KvBackend {
   uint64_t next_call_id_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
-// Serves requests from `fd` until pantherd closes the channel: each load or
-// run_tests request goes to `handler` and its answer (or `error`) is sent
+// Serves requests from `fd` until pantherd closes the channel: each load,
+// run_tests or evaluate request goes to `handler` and its answer (or `error`) is sent
 // back with the request's id, in order. `kv`, when given, must be the
 // RemoteKv on the same fd that the handler's rule code uses. Returns the
 // process exit code: kWorkerExitOk on EOF, kWorkerExitChannel on a channel

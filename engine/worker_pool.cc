@@ -18,12 +18,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/container/flat_hash_map.h"
+#include "engine/analysis_spec.h"
 #include "engine/ipc.h"
 
 namespace pantherd::engine {
 namespace {
 
-constexpr absl::string_view kWarningPrefix = "warning: ";
 constexpr absl::Duration kSupervisorTick = absl::Milliseconds(50);
 constexpr absl::Duration kInitialBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
@@ -42,20 +43,44 @@ std::string SignalName(int sig) {
   return absl::StrCat("signal ", sig);
 }
 
-void AddRuleFailure(v1::TestReport& report, const std::string& rule_id, const std::string& type,
+// Records that the worker failed while running the tests of `rule_id`: each
+// of the rule's tests (`test_names`, from its spec) is an error carrying the
+// failure, since none of them could report; "worker" stands in when the spec
+// names none.
+void AddRuleFailure(v1::TestReport& report, const std::string& rule_id,
+                    const std::vector<std::string>& test_names, const std::string& type,
                     const std::string& message) {
   v1::RuleTestResult* rule = report.add_rules();
   rule->set_rule_id(rule_id);
   rule->set_passed(false);
-  v1::TestCaseResult* test = rule->add_tests();
-  test->set_name("worker");
-  test->set_outcome(v1::TestCaseResult::OUTCOME_ERROR);
-  v1::FunctionResult* function = test->add_functions();
-  function->set_function("rule");
-  function->set_defined(true);
-  function->mutable_error()->set_type(type);
-  function->mutable_error()->set_message(message);
-  report.set_tests_failed(report.tests_failed() + 1);
+  std::vector<std::string> names = test_names;
+  if (names.empty()) names.push_back("worker");
+  for (const std::string& name : names) {
+    v1::TestCaseResult* test = rule->add_tests();
+    test->set_name(name);
+    test->set_outcome(v1::TestCaseResult::OUTCOME_ERROR);
+    v1::FunctionResult* function = test->add_functions();
+    function->set_function("rule");
+    function->set_defined(true);
+    function->mutable_error()->set_type(type);
+    function->mutable_error()->set_message(message);
+  }
+  report.set_tests_failed(report.tests_failed() + static_cast<int32_t>(names.size()));
+}
+
+// The test names of each rule in `files`, from their specs (empty when the
+// specs do not load; the worker reports that itself).
+absl::flat_hash_map<std::string, std::vector<std::string>> TestNamesByRule(
+    const std::vector<v1::AnalysisFile>& files) {
+  absl::flat_hash_map<std::string, std::vector<std::string>> names;
+  std::vector<v1::Diagnostic> ignored;
+  absl::StatusOr<AnalysisSet> set = LoadAnalysisFiles(files, &ignored);
+  if (!set.ok()) return names;
+  for (const RuleSpec& rule : set->rules) {
+    std::vector<std::string>& tests = names[rule.rule.id()];
+    for (const RuleTest& test : rule.tests) tests.push_back(test.name);
+  }
+  return names;
 }
 
 void AddInvalid(v1::TestReport& report, const std::string& message) {
@@ -567,6 +592,8 @@ absl::StatusOr<v1::TestReport> WorkerPool::RunTestsIsolated(
   };
 
   v1::TestReport report;
+  absl::flat_hash_map<std::string, std::vector<std::string>> test_names;
+  bool test_names_loaded = false;
   std::shared_ptr<Worker> worker;
   internal::LoadResult loaded;
   int load_crashes = 0;
@@ -641,7 +668,11 @@ absl::StatusOr<v1::TestReport> WorkerPool::RunTestsIsolated(
       const char* type = failure.kind == Failure::kTimeout       ? "Timeout"
                          : failure.kind == Failure::kOutOfMemory ? "WorkerOutOfMemory"
                                                                  : "WorkerCrashed";
-      AddRuleFailure(report, group[0], type, message);
+      if (!test_names_loaded) {
+        test_names = TestNamesByRule(files);
+        test_names_loaded = true;
+      }
+      AddRuleFailure(report, group[0], test_names[group[0]], type, message);
     }
     ++next;
     group_crashes = 0;

@@ -1,0 +1,826 @@
+#include "engine/alert_engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+#include "store/keys.h"
+#include "tests/test_util.h"
+
+namespace pantherd::engine {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+// 2024-03-01 10:00:00 UTC: the "10:00" of the scenarios below.
+const absl::Time kBase = absl::FromUnixSeconds(1709287200);
+absl::Time At(int minutes) { return kBase + absl::Minutes(minutes); }
+absl::Time FromTs(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(ts));
+}
+google::protobuf::Timestamp Ts(absl::Time t) {
+  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+RuleMatch Match(const std::string& rule, const std::string& dedup, int64_t threshold = 1,
+                int64_t period_minutes = 60) {
+  RuleMatch m;
+  m.rule_id = rule;
+  m.rule_version = 3;
+  m.dedup_string = dedup;
+  m.threshold = threshold;
+  m.dedup_period_minutes = period_minutes;
+  m.title = "Multiple Failed Logins for " + dedup;
+  m.severity = v1::SEVERITY_CRITICAL;
+  m.alert_context_json = R"({"n":1})";
+  return m;
+}
+
+RuleErrorResult Error(const std::string& rule, const std::string& type,
+                      const std::string& message) {
+  RuleErrorResult r;
+  r.rule_id = rule;
+  r.rule_version = 3;
+  r.error.set_type(type);
+  r.error.set_message(message);
+  r.error.set_traceback("Traceback (most recent call last):\n  File \"rule.py\", line 4\n" + type);
+  return r;
+}
+
+EventResult Event(const std::string& id, absl::Time time, std::vector<RuleMatch> matches,
+                  std::vector<RuleErrorResult> errors = {}) {
+  EventResult e;
+  e.event_id = id;
+  e.log_type = "Okta.SystemLog";
+  e.event_time = time;
+  e.event_json = absl::StrCat(R"({"uuid":")", id, R"("})");
+  e.matches = std::move(matches);
+  e.errors = std::move(errors);
+  return e;
+}
+
+class AlertEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+
+  void Open() {
+    absl::StatusOr<std::unique_ptr<store::Store>> s = store::Store::Open(dir_.Sub("data"), {});
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = *std::move(s);
+    MakeEngine();
+  }
+  void MakeEngine() {
+    AlertEngineOptions options = options_;
+    options.now = [this] { return absl::FromUnixMicros(now_us_.load()); };
+    engine_ = std::make_unique<AlertEngine>(store_.get(), options);
+  }
+  void Reopen() {
+    engine_.reset();
+    ASSERT_TRUE(store_->Close().ok());
+    store_.reset();
+    Open();
+  }
+  void SetNow(absl::Time t) { now_us_ = absl::ToUnixMicros(t); }
+
+  BatchOutcome Apply(const std::vector<EventResult>& events) {
+    absl::StatusOr<BatchOutcome> out = engine_->ApplyBatch(events);
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? *std::move(out) : BatchOutcome();
+  }
+  // Applies one event per batch, the clock following the event times.
+  std::vector<v1::AlertChange> ApplyEach(const std::vector<EventResult>& events) {
+    std::vector<v1::AlertChange> all;
+    for (const EventResult& e : events) {
+      SetNow(e.event_time + absl::Seconds(5));
+      for (v1::AlertChange& c : Apply({e}).changes) all.push_back(std::move(c));
+    }
+    return all;
+  }
+  std::vector<v1::Alert> List(v1::ListAlertsRequest request = {}) {
+    absl::StatusOr<v1::ListAlertsResponse> r = engine_->ListAlerts(request);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return {};
+    return {r->alerts().begin(), r->alerts().end()};
+  }
+  v1::Alert Get(const std::string& id) {
+    absl::StatusOr<v1::Alert> a = engine_->GetAlert(id);
+    EXPECT_TRUE(a.ok()) << a.status();
+    return a.ok() ? *a : v1::Alert();
+  }
+  std::vector<v1::AlertChange> Log() {
+    absl::StatusOr<std::vector<v1::AlertChange>> log = engine_->ReadChangesAfter(0, 100000);
+    EXPECT_TRUE(log.ok()) << log.status();
+    return log.ok() ? *log : std::vector<v1::AlertChange>();
+  }
+  int64_t CountKeys(store::Family family) {
+    absl::StatusOr<int64_t> n = store_->Count(family, "");
+    EXPECT_TRUE(n.ok()) << n.status();
+    return n.ok() ? *n : -1;
+  }
+
+  pantherd::testing::TempDir dir_;
+  AlertEngineOptions options_;
+  std::atomic<int64_t> now_us_{absl::ToUnixMicros(kBase)};
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<AlertEngine> engine_;
+};
+
+// Panther's documented example: 10:07 fires, 10:36/10:42/11:06 attach, 11:07
+// fires a new alert, 11:12 attaches to it.
+TEST_F(AlertEngineTest, ThresholdOneFollowsPantherDedupExample) {
+  std::vector<v1::AlertChange> changes = ApplyEach({
+      Event("e1", At(7), {Match("Okta.BruteForce", "admin")}),
+      Event("e2", At(36), {Match("Okta.BruteForce", "admin")}),
+      Event("e3", At(42), {Match("Okta.BruteForce", "admin")}),
+      Event("e4", At(66), {Match("Okta.BruteForce", "admin")}),
+      Event("e5", At(67), {Match("Okta.BruteForce", "admin")}),
+      Event("e6", At(72), {Match("Okta.BruteForce", "admin")}),
+  });
+  ASSERT_THAT(changes, SizeIs(6));
+  std::vector<v1::AlertChange::Kind> kinds;
+  for (const auto& c : changes) kinds.push_back(c.kind());
+  EXPECT_THAT(kinds, ElementsAre(v1::AlertChange::KIND_CREATED, v1::AlertChange::KIND_UPDATED,
+                                 v1::AlertChange::KIND_UPDATED, v1::AlertChange::KIND_UPDATED,
+                                 v1::AlertChange::KIND_CREATED, v1::AlertChange::KIND_UPDATED));
+  const std::string first = changes[0].alert().id();
+  const std::string second = changes[4].alert().id();
+  EXPECT_NE(first, second);
+  EXPECT_EQ(changes[3].alert().id(), first);
+  EXPECT_EQ(changes[5].alert().id(), second);
+
+  v1::Alert a = Get(first);
+  EXPECT_EQ(a.event_count(), 4);
+  EXPECT_EQ(FromTs(a.window_start()), At(7));
+  EXPECT_EQ(FromTs(a.window_end()), At(67));
+  EXPECT_EQ(FromTs(a.first_event_time()), At(7));
+  EXPECT_EQ(FromTs(a.last_event_time()), At(66));
+  EXPECT_EQ(a.title(), "Multiple Failed Logins for admin");
+  EXPECT_EQ(a.severity(), v1::SEVERITY_CRITICAL);
+  EXPECT_EQ(a.status(), v1::ALERT_STATUS_OPEN);
+  EXPECT_EQ(a.type(), v1::ALERT_TYPE_RULE);
+  EXPECT_EQ(a.rule_version(), 3);
+  EXPECT_EQ(Get(second).event_count(), 2);
+  EXPECT_THAT(List(), SizeIs(2));
+}
+
+TEST_F(AlertEngineTest, ThresholdReachedInsideTheWindowCreatesOneAlert) {
+  std::vector<v1::AlertChange> changes = ApplyEach({
+      Event("e1", At(0), {Match("R", "admin", 3, 15)}),
+      Event("e2", At(5), {Match("R", "admin", 3, 15)}),
+  });
+  EXPECT_THAT(changes, IsEmpty());
+  EXPECT_THAT(List(), IsEmpty());
+  EXPECT_EQ(CountKeys(store::Family::kAlertLog), 0);
+
+  changes = ApplyEach({Event("e3", At(14), {Match("R", "admin", 3, 15)})});
+  ASSERT_THAT(changes, SizeIs(1));
+  const v1::Alert& a = changes[0].alert();
+  EXPECT_EQ(changes[0].kind(), v1::AlertChange::KIND_CREATED);
+  EXPECT_EQ(a.event_count(), 3);  // the matches before the threshold count too
+  EXPECT_EQ(FromTs(a.window_start()), At(0));
+  EXPECT_EQ(FromTs(a.window_end()), At(15));
+  EXPECT_EQ(FromTs(a.created_time()), At(14) + absl::Seconds(5));
+  EXPECT_EQ(a.threshold(), 3);
+  EXPECT_EQ(a.dedup_period_minutes(), 15);
+  ASSERT_THAT(a.matched_events(), SizeIs(3));
+  EXPECT_EQ(a.matched_events(0).event_id(), "e1");
+  EXPECT_EQ(a.matched_events(2).event_id(), "e3");
+  EXPECT_EQ(a.sample_event_json(), R"({"uuid":"e1"})");
+  EXPECT_TRUE(ShouldNotify(changes[0]));
+
+  changes = ApplyEach({Event("e4", At(10), {Match("R", "admin", 3, 15)})});
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(changes[0].kind(), v1::AlertChange::KIND_UPDATED);
+  EXPECT_EQ(changes[0].alert().event_count(), 4);
+}
+
+TEST_F(AlertEngineTest, WindowExpiringBelowThresholdIsDropped) {
+  std::vector<v1::AlertChange> changes = ApplyEach({
+      Event("e1", At(0), {Match("R", "admin", 3, 60)}),
+      Event("e2", At(30), {Match("R", "admin", 3, 60)}),
+      // 60 minutes after the first: a new window counting from 1.
+      Event("e3", At(60), {Match("R", "admin", 3, 60)}),
+      Event("e4", At(100), {Match("R", "admin", 3, 60)}),
+  });
+  EXPECT_THAT(changes, IsEmpty());
+  changes = ApplyEach({Event("e5", At(110), {Match("R", "admin", 3, 60)})});
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(changes[0].alert().event_count(), 3);
+  EXPECT_EQ(FromTs(changes[0].alert().window_start()), At(60));
+  EXPECT_EQ(FromTs(changes[0].alert().first_event_time()), At(60));
+  ASSERT_THAT(changes[0].alert().matched_events(), SizeIs(3));
+  EXPECT_EQ(changes[0].alert().matched_events(0).event_id(), "e3");
+}
+
+TEST_F(AlertEngineTest, UpdatesKeepFirstMatchFieldsAndTrackCountsAndTimes) {
+  RuleMatch first = Match("R", "admin");
+  RuleMatch later = Match("R", "admin");
+  later.title = "another title";
+  later.severity = v1::SEVERITY_LOW;
+  later.alert_context_json = R"({"n":2})";
+  later.rule_version = 4;
+  EventResult e2 = Event("e2", At(20), {later});
+  e2.log_type = "AWS.CloudTrail";
+  std::vector<v1::AlertChange> changes =
+      ApplyEach({Event("e1", At(10), {first}), e2, Event("e3", At(15), {later})});
+  ASSERT_THAT(changes, SizeIs(3));
+  v1::Alert a = Get(changes[0].alert().id());
+  EXPECT_EQ(a.title(), "Multiple Failed Logins for admin");
+  EXPECT_EQ(a.severity(), v1::SEVERITY_CRITICAL);
+  EXPECT_EQ(a.alert_context_json(), R"({"n":1})");
+  EXPECT_EQ(a.rule_version(), 3);
+  EXPECT_EQ(a.event_count(), 3);
+  EXPECT_EQ(FromTs(a.first_event_time()), At(10));
+  EXPECT_EQ(FromTs(a.last_event_time()), At(20));
+  EXPECT_EQ(FromTs(a.created_time()), At(10) + absl::Seconds(5));
+  EXPECT_EQ(FromTs(a.updated_time()), At(15) + absl::Seconds(5));
+  EXPECT_THAT(a.log_types(), ElementsAre("AWS.CloudTrail", "Okta.SystemLog"));
+  EXPECT_EQ(a.sequence(), changes[2].sequence());
+}
+
+TEST_F(AlertEngineTest, RestartInTheMiddleOfAWindowContinuesIt) {
+  EXPECT_THAT(ApplyEach({Event("e1", At(0), {Match("R", "admin", 3)}),
+                         Event("e2", At(10), {Match("R", "admin", 3)})}),
+              IsEmpty());
+  Reopen();
+  std::vector<v1::AlertChange> changes = ApplyEach({Event("e3", At(20), {Match("R", "admin", 3)})});
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(changes[0].kind(), v1::AlertChange::KIND_CREATED);
+  EXPECT_EQ(changes[0].alert().event_count(), 3);
+  EXPECT_EQ(FromTs(changes[0].alert().window_start()), At(0));
+  const std::string id = changes[0].alert().id();
+
+  Reopen();
+  // Re-sent events are still duplicates after the restart.
+  BatchOutcome resent = Apply({Event("e2", At(10), {Match("R", "admin", 3)})});
+  EXPECT_THAT(resent.events, ElementsAre(EventStatus::kDuplicate));
+  changes = ApplyEach({Event("e4", At(50), {Match("R", "admin", 3)})});
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(changes[0].kind(), v1::AlertChange::KIND_UPDATED);
+  EXPECT_EQ(changes[0].alert().id(), id);
+  EXPECT_EQ(changes[0].alert().event_count(), 4);
+  EXPECT_EQ(changes[0].sequence(), 2u);
+}
+
+TEST_F(AlertEngineTest, DuplicateEventsAreAcknowledgedAndSkipped) {
+  BatchOutcome out = Apply({Event("e1", At(0), {Match("R", "a", 2)}),
+                            Event("e1", At(0), {Match("R", "a", 2)}),  // same batch
+                            Event("", At(1), {Match("R", "b")}),
+                            Event("", At(1), {Match("R", "b")})});  // no id: never a duplicate
+  EXPECT_THAT(out.events, ElementsAre(EventStatus::kProcessed, EventStatus::kDuplicate,
+                                      EventStatus::kProcessed, EventStatus::kProcessed));
+  ASSERT_THAT(out.changes, SizeIs(1));  // "a" stays below its threshold of 2
+  EXPECT_EQ(out.changes[0].alert().dedup_string(), "b");
+  EXPECT_EQ(out.changes[0].alert().event_count(), 2);
+
+  out = Apply({Event("e1", At(0), {Match("R", "a", 2)})});  // a later batch
+  EXPECT_THAT(out.events, ElementsAre(EventStatus::kDuplicate));
+  EXPECT_THAT(out.changes, IsEmpty());
+
+  EventResult other_type = Event("e1", At(0), {Match("R", "a", 2)});
+  other_type.log_type = "AWS.CloudTrail";  // ids are per log type
+  out = Apply({other_type});
+  EXPECT_THAT(out.events, ElementsAre(EventStatus::kProcessed));
+  ASSERT_THAT(out.changes, SizeIs(1));
+  EXPECT_EQ(out.changes[0].alert().event_count(), 2);
+
+  // After the retention the id is forgotten.
+  SetNow(kBase + absl::Hours(7 * 24) + absl::Seconds(1));
+  out = Apply({Event("e1", At(0), {})});
+  EXPECT_THAT(out.events, ElementsAre(EventStatus::kProcessed));
+}
+
+TEST_F(AlertEngineTest, RuleErrorsAreDedupedByTypeAndNotCounted) {
+  std::vector<v1::AlertChange> changes = ApplyEach({
+      Event("e1", At(0), {Match("R", "admin", 2)}, {}),
+      Event("e2", At(1), {}, {Error("R", "KeyError", "'actor'")}),
+      Event("e3", At(2), {}, {Error("R", "KeyError", "'client'")}),
+      Event("e4", At(3), {}, {Error("R", "TypeError", "bad operand")}),
+  });
+  // Rule R's own window still holds one match of two: no rule alert.
+  ASSERT_THAT(changes, SizeIs(3));
+  for (const auto& c : changes) EXPECT_EQ(c.alert().type(), v1::ALERT_TYPE_RULE_ERROR);
+  const v1::Alert key_error = Get(changes[0].alert().id());
+  EXPECT_EQ(key_error.dedup_string(), "KeyError");
+  EXPECT_EQ(key_error.event_count(), 2);
+  EXPECT_EQ(key_error.error().message(), "'actor'");
+  EXPECT_THAT(key_error.error().traceback(), ::testing::HasSubstr("Traceback"));
+  EXPECT_EQ(key_error.title(), "Rule R raised KeyError: 'actor'");
+  EXPECT_EQ(changes[1].alert().id(), key_error.id());
+  EXPECT_EQ(changes[2].alert().dedup_string(), "TypeError");
+  EXPECT_NE(changes[2].alert().id(), key_error.id());
+
+  // A rule whose dedup string equals an exception type is another group.
+  changes = ApplyEach({Event("e5", At(4), {Match("R", "KeyError")})});
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(changes[0].kind(), v1::AlertChange::KIND_CREATED);
+  EXPECT_NE(changes[0].alert().id(), key_error.id());
+
+  changes = ApplyEach({Event("e6", At(5), {Match("R", "admin", 2)})});
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(changes[0].alert().event_count(), 2);  // errors did not count
+}
+
+TEST_F(AlertEngineTest, SignalsAreRecordedButNotNotified) {
+  RuleMatch signal = Match("R.Signal", "admin", /*threshold=*/5);
+  signal.create_alert = false;
+  std::vector<v1::AlertChange> changes =
+      ApplyEach({Event("e1", At(0), {signal}), Event("e2", At(1), {signal})});
+  ASSERT_THAT(changes, SizeIs(2));
+  EXPECT_EQ(changes[0].kind(), v1::AlertChange::KIND_CREATED);
+  EXPECT_EQ(changes[0].alert().type(), v1::ALERT_TYPE_SIGNAL);
+  EXPECT_FALSE(ShouldNotify(changes[0]));
+  EXPECT_FALSE(ShouldNotify(changes[1]));
+  EXPECT_EQ(Get(changes[0].alert().id()).event_count(), 2);
+  EXPECT_THAT(Log(), SizeIs(2));
+  v1::ListAlertsRequest rules_only;
+  rules_only.add_types(v1::ALERT_TYPE_RULE);
+  EXPECT_THAT(List(rules_only), IsEmpty());
+  // The same rule and dedup string alerting is a separate group.
+  changes = ApplyEach({Event("e3", At(2), {Match("R.Signal", "admin")})});
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(changes[0].kind(), v1::AlertChange::KIND_CREATED);
+  EXPECT_TRUE(ShouldNotify(changes[0]));
+}
+
+// Any arrival order of matches lying within one period of the earliest gives
+// the same window, count and alert fields (documented rule 2).
+TEST_F(AlertEngineTest, OutOfOrderWithinOnePeriodIsOrderIndependent) {
+  std::vector<int> minutes = {0, 20, 45, 59};
+  std::sort(minutes.begin(), minutes.end());
+  int permutation = 0;
+  do {
+    const std::string rule = absl::StrCat("R", permutation++);
+    for (int m : minutes) {
+      SetNow(At(120));
+      Apply({Event(absl::StrCat(rule, "-", m), At(m), {Match(rule, "admin", 3)})});
+    }
+    v1::ListAlertsRequest request;
+    request.add_rule_ids(rule);
+    std::vector<v1::Alert> alerts = List(request);
+    ASSERT_THAT(alerts, SizeIs(1)) << rule;
+    EXPECT_EQ(alerts[0].event_count(), 4) << rule;
+    EXPECT_EQ(FromTs(alerts[0].window_start()), At(0)) << rule;
+    EXPECT_EQ(FromTs(alerts[0].window_end()), At(60)) << rule;
+    EXPECT_EQ(FromTs(alerts[0].first_event_time()), At(0)) << rule;
+    EXPECT_EQ(FromTs(alerts[0].last_event_time()), At(59)) << rule;
+    // The next match after the window opens a new one in every order.
+    Apply({Event(absl::StrCat(rule, "-next"), At(60), {Match(rule, "admin", 1)})});
+    EXPECT_THAT(List(request), SizeIs(2)) << rule;
+  } while (std::next_permutation(minutes.begin(), minutes.end()));
+  EXPECT_EQ(permutation, 24);
+}
+
+TEST_F(AlertEngineTest, LateEventJoinsTheWindowItsTimeBelongsTo) {
+  std::vector<v1::AlertChange> changes = ApplyEach({
+      Event("e1", At(0), {Match("R", "admin")}),
+      Event("e2", At(90), {Match("R", "admin")}),
+  });
+  ASSERT_THAT(changes, SizeIs(2));
+  const std::string first = changes[0].alert().id();
+  const std::string second = changes[1].alert().id();
+  // Arrives after the second window opened, but its time is in the first.
+  changes = Apply({Event("late", At(20), {Match("R", "admin")})}).changes;
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(changes[0].kind(), v1::AlertChange::KIND_UPDATED);
+  EXPECT_EQ(changes[0].alert().id(), first);
+  EXPECT_EQ(Get(first).event_count(), 2);
+  EXPECT_EQ(Get(second).event_count(), 1);
+}
+
+TEST_F(AlertEngineTest, LateEventMovesAWindowBackWhenEveryMatchStillFits) {
+  std::vector<v1::AlertChange> changes = ApplyEach({Event("e1", At(30), {Match("R", "admin")})});
+  ASSERT_THAT(changes, SizeIs(1));
+  const std::string id = changes[0].alert().id();
+  changes = Apply({Event("e0", At(0), {Match("R", "admin")})}).changes;
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(changes[0].alert().id(), id);  // the id stays, the window moves
+  EXPECT_EQ(FromTs(changes[0].alert().window_start()), At(0));
+  EXPECT_EQ(FromTs(changes[0].alert().window_end()), At(60));
+  EXPECT_EQ(FromTs(changes[0].alert().first_event_time()), At(0));
+  // As in time order, 11:05 is after the window [10:00, 11:00).
+  changes = Apply({Event("e2", At(65), {Match("R", "admin")})}).changes;
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(changes[0].kind(), v1::AlertChange::KIND_CREATED);
+}
+
+TEST_F(AlertEngineTest, LateEventTooOldForANextWindowOpensAShortenedOne) {
+  ApplyEach({Event("e1", At(60), {Match("R", "admin", 2)}),
+             Event("e2", At(110), {Match("R", "admin", 2)})});
+  ASSERT_THAT(List(), SizeIs(1));
+  // 10:40 cannot share a window with 11:50: a window [10:40, 11:00).
+  EXPECT_THAT(Apply({Event("e3", At(40), {Match("R", "admin", 2)})}).changes, IsEmpty());
+  std::vector<v1::AlertChange> changes =
+      Apply({Event("e4", At(59), {Match("R", "admin", 2)})}).changes;
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(changes[0].kind(), v1::AlertChange::KIND_CREATED);
+  EXPECT_EQ(FromTs(changes[0].alert().window_start()), At(40));
+  EXPECT_EQ(FromTs(changes[0].alert().window_end()), At(60));
+  EXPECT_EQ(changes[0].alert().event_count(), 2);
+  EXPECT_THAT(List(), SizeIs(2));
+}
+
+TEST_F(AlertEngineTest, ProcessingTimeClockIgnoresEventTimes) {
+  options_.clock = AlertClock::kProcessingTime;
+  MakeEngine();
+  SetNow(At(0));
+  // Event times far apart; processing times together.
+  EXPECT_THAT(Apply({Event("e1", At(-5000), {Match("R", "admin", 2)})}).changes, IsEmpty());
+  SetNow(At(10));
+  std::vector<v1::AlertChange> changes =
+      Apply({Event("e2", At(9000), {Match("R", "admin", 2)})}).changes;
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(FromTs(changes[0].alert().window_start()), At(0));
+  EXPECT_EQ(FromTs(changes[0].alert().first_event_time()), At(-5000));  // still event times
+  EXPECT_EQ(FromTs(changes[0].alert().last_event_time()), At(9000));
+
+  // A below-threshold window is deleted when the next window opens.
+  SetNow(At(100));
+  EXPECT_THAT(Apply({Event("e3", At(0), {Match("Q", "x", 2)})}).changes, IsEmpty());
+  EXPECT_EQ(CountKeys(store::Family::kDedup), 2);
+  SetNow(At(200));
+  EXPECT_THAT(Apply({Event("e4", At(0), {Match("Q", "x", 2)})}).changes, IsEmpty());
+  EXPECT_EQ(CountKeys(store::Family::kDedup), 2);  // Q's old window replaced
+}
+
+TEST_F(AlertEngineTest, SequencesAreStrictlyIncreasingAndMatchTheLog) {
+  std::vector<v1::AlertChange> returned;
+  for (int i = 0; i < 5; ++i) {
+    SetNow(At(i));
+    std::vector<EventResult> batch;
+    for (int j = 0; j < 3; ++j) {
+      batch.push_back(Event(absl::StrCat("e", i, "-", j), At(i),
+                            {Match("R", absl::StrCat("user", j)), Match("S", "all")}));
+    }
+    BatchOutcome out = Apply(batch);
+    // One change per alert per batch: user0..2 of R and "all" of S.
+    EXPECT_THAT(out.changes, SizeIs(4));
+    for (auto& c : out.changes) returned.push_back(c);
+  }
+  v1::UpdateAlertRequest update;
+  update.set_id(returned[0].alert().id());
+  update.set_status(v1::ALERT_STATUS_TRIAGED);
+  absl::StatusOr<v1::AlertChange> triaged = engine_->UpdateAlert(update, "alice", At(30));
+  ASSERT_TRUE(triaged.ok()) << triaged.status();
+  returned.push_back(*triaged);
+
+  std::vector<v1::AlertChange> log = Log();
+  ASSERT_EQ(log.size(), returned.size());
+  for (size_t i = 0; i < log.size(); ++i) {
+    EXPECT_EQ(log[i].sequence(), i + 1);
+    EXPECT_EQ(returned[i].sequence(), i + 1);
+    // What the caller got is exactly what a resuming reader gets.
+    EXPECT_EQ(log[i].SerializeAsString(), returned[i].SerializeAsString());
+    EXPECT_EQ(log[i].kind(), returned[i].kind());
+    EXPECT_EQ(log[i].alert().id(), returned[i].alert().id());
+    EXPECT_EQ(log[i].alert().sequence(), log[i].sequence());
+  }
+  EXPECT_EQ(*engine_->LatestSequence(), 21u);
+  EXPECT_EQ(*engine_->OldestRetainedSequence(), 1u);
+  absl::StatusOr<std::vector<v1::AlertChange>> tail = engine_->ReadChangesAfter(18, 2);
+  ASSERT_TRUE(tail.ok());
+  ASSERT_THAT(*tail, SizeIs(2));
+  EXPECT_EQ((*tail)[0].sequence(), 19u);
+  EXPECT_EQ((*tail)[1].sequence(), 20u);
+  EXPECT_THAT(*engine_->ReadChangesAfter(21, 10), IsEmpty());
+  EXPECT_FALSE(engine_->ReadChangesAfter(0, 0).ok());
+  EXPECT_EQ(Get(returned[0].alert().id()).sequence(), 21u);
+  // Times: batch i was recorded at At(i), the triage at At(30).
+  EXPECT_EQ(*engine_->FirstSequenceAtOrAfter(At(2)), 9u);
+  EXPECT_EQ(*engine_->FirstSequenceAtOrAfter(At(5)), 21u);
+  EXPECT_EQ(*engine_->FirstSequenceAtOrAfter(At(31)), 22u);
+  EXPECT_EQ(*engine_->FirstSequenceAtOrAfter(At(-1)), 1u);
+}
+
+TEST_F(AlertEngineTest, CreatedChangesCarryMatchedEventsUpToN) {
+  options_.max_sample_events = 3;
+  MakeEngine();
+  std::vector<v1::AlertChange> changes;
+  for (int i = 0; i < 5; ++i) {
+    for (auto& c : ApplyEach({Event(absl::StrCat("e", i), At(i), {Match("R", "admin", 2)})})) {
+      changes.push_back(c);
+    }
+  }
+  ASSERT_THAT(changes, SizeIs(4));
+  EXPECT_THAT(changes[0].alert().matched_events(), SizeIs(2));
+  EXPECT_THAT(changes[1].alert().matched_events(), IsEmpty());  // UPDATED: read with GetAlert
+  v1::Alert a = Get(changes[0].alert().id());
+  ASSERT_THAT(a.matched_events(), SizeIs(3));
+  EXPECT_EQ(a.matched_events(2).event_id(), "e2");
+  EXPECT_EQ(a.matched_events(2).json(), R"({"uuid":"e2"})");
+  EXPECT_EQ(FromTs(a.matched_events(2).event_time()), At(2));
+  EXPECT_EQ(a.event_count(), 5);
+}
+
+TEST_F(AlertEngineTest, ListAlertsFiltersAndPaginatesNewestFirst) {
+  // Alert i is created at At(i).
+  const v1::Severity severities[] = {v1::SEVERITY_LOW, v1::SEVERITY_HIGH, v1::SEVERITY_CRITICAL};
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) {
+    RuleMatch m = Match(i % 2 == 0 ? "Even" : "Odd", absl::StrCat("u", i));
+    m.severity = severities[i % 3];
+    SetNow(At(i));
+    BatchOutcome out = Apply({Event(absl::StrCat("e", i), At(i), {m})});
+    ASSERT_THAT(out.changes, SizeIs(1));
+    ids.push_back(out.changes[0].alert().id());
+  }
+  v1::UpdateAlertRequest resolve;
+  resolve.set_id(ids[3]);
+  resolve.set_status(v1::ALERT_STATUS_RESOLVED);
+  ASSERT_TRUE(engine_->UpdateAlert(resolve, "bob", At(10)).ok());
+
+  auto idsOf = [](const std::vector<v1::Alert>& alerts) {
+    std::vector<std::string> out;
+    for (const auto& a : alerts) out.push_back(a.id());
+    return out;
+  };
+  EXPECT_THAT(idsOf(List()),
+              ElementsAre(ids[6], ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]));
+
+  v1::ListAlertsRequest by_rule;
+  by_rule.add_rule_ids("Odd");
+  EXPECT_THAT(idsOf(List(by_rule)), ElementsAre(ids[5], ids[3], ids[1]));
+
+  v1::ListAlertsRequest by_severity;
+  by_severity.set_min_severity(v1::SEVERITY_HIGH);
+  EXPECT_THAT(idsOf(List(by_severity)), ElementsAre(ids[5], ids[4], ids[2], ids[1]));
+
+  v1::ListAlertsRequest by_status;
+  by_status.add_statuses(v1::ALERT_STATUS_RESOLVED);
+  EXPECT_THAT(idsOf(List(by_status)), ElementsAre(ids[3]));
+  by_status.set_statuses(0, v1::ALERT_STATUS_OPEN);
+  EXPECT_THAT(List(by_status), SizeIs(6));
+
+  v1::ListAlertsRequest by_time;
+  *by_time.mutable_created_after() = Ts(At(2));
+  *by_time.mutable_created_before() = Ts(At(5));
+  EXPECT_THAT(idsOf(List(by_time)), ElementsAre(ids[4], ids[3], ids[2]));
+
+  v1::ListAlertsRequest by_type;
+  by_type.add_types(v1::ALERT_TYPE_RULE_ERROR);
+  EXPECT_THAT(List(by_type), IsEmpty());
+
+  // Pages of 2 over "Even or Odd, at least LOW" walk all 7, newest first.
+  v1::ListAlertsRequest paged;
+  paged.mutable_page()->set_page_size(2);
+  std::vector<std::string> walked;
+  int pages = 0;
+  while (true) {
+    absl::StatusOr<v1::ListAlertsResponse> page = engine_->ListAlerts(paged);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ++pages;
+    for (const auto& a : page->alerts()) walked.push_back(a.id());
+    if (page->next_page_token().empty()) break;
+    paged.mutable_page()->set_page_token(page->next_page_token());
+  }
+  EXPECT_EQ(pages, 4);
+  EXPECT_THAT(walked, ElementsAre(ids[6], ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]));
+
+  // A filtered walk whose last page is exactly full ends without a token.
+  v1::ListAlertsRequest odd_pages = by_rule;
+  odd_pages.mutable_page()->set_page_size(3);
+  absl::StatusOr<v1::ListAlertsResponse> odd = engine_->ListAlerts(odd_pages);
+  ASSERT_TRUE(odd.ok());
+  EXPECT_THAT(odd->alerts(), SizeIs(3));
+  EXPECT_EQ(odd->next_page_token(), "");
+
+  v1::ListAlertsRequest bad;
+  bad.mutable_page()->set_page_token("zz-not-a-token");
+  EXPECT_EQ(engine_->ListAlerts(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad.mutable_page()->set_page_token("");
+  bad.mutable_page()->set_page_size(-1);
+  EXPECT_EQ(engine_->ListAlerts(bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(AlertEngineTest, UpdateAlertRecordsHistoryAndKeepsTheWindow) {
+  std::vector<v1::AlertChange> changes = ApplyEach({Event("e1", At(0), {Match("R", "admin")})});
+  ASSERT_THAT(changes, SizeIs(1));
+  const std::string id = changes[0].alert().id();
+
+  v1::UpdateAlertRequest update;
+  update.set_id(id);
+  update.set_status(v1::ALERT_STATUS_RESOLVED);
+  update.set_assignee("carol");
+  update.set_comment("expected pentest");
+  absl::StatusOr<v1::AlertChange> triaged = engine_->UpdateAlert(update, "alice", At(5));
+  ASSERT_TRUE(triaged.ok()) << triaged.status();
+  EXPECT_EQ(triaged->kind(), v1::AlertChange::KIND_TRIAGED);
+  EXPECT_EQ(triaged->sequence(), 2u);
+  EXPECT_EQ(triaged->alert().status(), v1::ALERT_STATUS_RESOLVED);
+  EXPECT_EQ(triaged->alert().assignee(), "carol");
+  ASSERT_THAT(triaged->alert().history(), SizeIs(1));
+  const v1::AlertHistoryEntry& h = triaged->alert().history(0);
+  EXPECT_EQ(h.actor(), "alice");
+  EXPECT_EQ(FromTs(h.time()), At(5));
+  EXPECT_EQ(h.old_status(), v1::ALERT_STATUS_OPEN);
+  EXPECT_EQ(h.new_status(), v1::ALERT_STATUS_RESOLVED);
+  EXPECT_EQ(h.assignee(), "carol");
+  EXPECT_EQ(h.comment(), "expected pentest");
+
+  // The window goes on: a later match updates the same (resolved) alert.
+  changes = ApplyEach({Event("e2", At(30), {Match("R", "admin")})});
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(changes[0].kind(), v1::AlertChange::KIND_UPDATED);
+  EXPECT_EQ(changes[0].alert().id(), id);
+  EXPECT_EQ(changes[0].alert().event_count(), 2);
+  EXPECT_EQ(changes[0].alert().status(), v1::ALERT_STATUS_RESOLVED);
+  EXPECT_THAT(changes[0].alert().history(), SizeIs(1));
+
+  v1::UpdateAlertRequest invalid;
+  invalid.set_id(id);
+  invalid.set_status(v1::ALERT_STATUS_INVALID);
+  invalid.set_assignee("");
+  ASSERT_TRUE(engine_->UpdateAlert(invalid, "bob", At(40)).ok());
+  v1::Alert a = Get(id);
+  EXPECT_EQ(a.status(), v1::ALERT_STATUS_INVALID);
+  EXPECT_EQ(a.assignee(), "");
+  ASSERT_THAT(a.history(), SizeIs(2));
+  EXPECT_EQ(a.history(1).old_status(), v1::ALERT_STATUS_RESOLVED);
+  EXPECT_TRUE(a.history(1).has_assignee());
+
+  v1::UpdateAlertRequest comment_only;
+  comment_only.set_id(id);
+  comment_only.set_comment("note");
+  ASSERT_TRUE(engine_->UpdateAlert(comment_only, "bob", At(41)).ok());
+  EXPECT_EQ(Get(id).status(), v1::ALERT_STATUS_INVALID);
+
+  v1::UpdateAlertRequest nothing;
+  nothing.set_id(id);
+  EXPECT_EQ(engine_->UpdateAlert(nothing, "bob", At(42)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::UpdateAlertRequest bad_status = update;
+  bad_status.set_status(static_cast<v1::AlertStatus>(42));
+  EXPECT_EQ(engine_->UpdateAlert(bad_status, "bob", At(42)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::UpdateAlertRequest unknown = update;
+  unknown.set_id("0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(engine_->UpdateAlert(unknown, "bob", At(42)).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine_->GetAlert("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(*engine_->LatestSequence(), 5u);
+}
+
+TEST_F(AlertEngineTest, AFailingWriteLeavesNothing) {
+  // Make the alert_seq counter unreadable: the write that would create the
+  // alert fails after every window, alert and processed id was prepared.
+  ASSERT_TRUE(store_
+                  ->Put(store::Family::kMeta,
+                        absl::StrCat(store::kSequenceKeyPrefix, kAlertSequenceName), "bad")
+                  .ok());
+  absl::StatusOr<BatchOutcome> out = engine_->ApplyBatch(
+      {Event("e1", At(0), {Match("R", "admin", 2)}), Event("e2", At(1), {Match("R", "admin", 2)})});
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kDataLoss) << out.status();
+  EXPECT_EQ(CountKeys(store::Family::kProcessed), 0);
+  EXPECT_EQ(CountKeys(store::Family::kDedup), 0);
+  EXPECT_EQ(CountKeys(store::Family::kAlerts), 0);
+  EXPECT_EQ(CountKeys(store::Family::kAlertLog), 0);
+
+  // A closed store: FailedPrecondition, and after reopening nothing is there.
+  ASSERT_TRUE(store_->Delete(store::Family::kMeta,
+                             absl::StrCat(store::kSequenceKeyPrefix, kAlertSequenceName))
+                  .ok());
+  ASSERT_TRUE(store_->Close().ok());
+  out = engine_->ApplyBatch({Event("e1", At(0), {Match("R", "admin")})});
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kFailedPrecondition) << out.status();
+  Reopen();
+  EXPECT_EQ(CountKeys(store::Family::kProcessed), 0);
+  EXPECT_EQ(CountKeys(store::Family::kDedup), 0);
+
+  // The same batch then applies in full.
+  BatchOutcome ok = Apply(
+      {Event("e1", At(0), {Match("R", "admin", 2)}), Event("e2", At(1), {Match("R", "admin", 2)})});
+  EXPECT_THAT(ok.events, ElementsAre(EventStatus::kProcessed, EventStatus::kProcessed));
+  ASSERT_THAT(ok.changes, SizeIs(1));
+  EXPECT_EQ(ok.changes[0].sequence(), 1u);
+}
+
+TEST_F(AlertEngineTest, AnErrorMidBatchLeavesNothing) {
+  // A corrupt window record for rule "Bad": the batch fails at its second event.
+  ApplyEach({Event("e0", At(0), {Match("Bad", "x", 5)})});
+  std::string bad_key;
+  ASSERT_TRUE(store_
+                  ->Scan(store::Family::kDedup, "Bad",
+                         [&](absl::string_view key, absl::string_view) {
+                           bad_key = std::string(key);
+                           return false;
+                         })
+                  .ok());
+  ASSERT_FALSE(bad_key.empty());
+  ASSERT_TRUE(store_->Put(store::Family::kDedup, bad_key, "\xff\xff garbage").ok());
+  const int64_t processed_before = CountKeys(store::Family::kProcessed);
+
+  absl::StatusOr<BatchOutcome> out = engine_->ApplyBatch(
+      {Event("e1", At(1), {Match("Good", "x")}), Event("e2", At(2), {Match("Bad", "x", 5)})});
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kDataLoss) << out.status();
+  EXPECT_EQ(CountKeys(store::Family::kProcessed), processed_before);
+  EXPECT_EQ(CountKeys(store::Family::kAlerts), 0);
+  EXPECT_EQ(CountKeys(store::Family::kAlertLog), 0);
+  EXPECT_EQ(*engine_->LatestSequence(), 0u);
+
+  // Invalid ids are rejected before anything happens.
+  EXPECT_EQ(engine_->ApplyBatch({Event("e3", At(3), {Match("", "x")})}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EventResult no_log_type = Event("e3", At(3), {});
+  no_log_type.log_type = "";
+  EXPECT_EQ(engine_->ApplyBatch({no_log_type}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(AlertEngineTest, AlertIdsAreDeterministic) {
+  const std::vector<EventResult> events = {
+      Event("e1", At(0), {Match("R", "admin")}, {Error("R", "KeyError", "x")}),
+      Event("e2", At(70), {Match("R", "admin"), Match("R", "root")})};
+  std::vector<std::string> first;
+  for (const auto& c : Apply(events).changes) first.push_back(c.alert().id());
+  ASSERT_THAT(first, SizeIs(4));
+  for (const auto& id : first) {
+    EXPECT_EQ(id.size(), 32u);
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos);
+  }
+
+  pantherd::testing::TempDir other_dir;
+  absl::StatusOr<std::unique_ptr<store::Store>> other = store::Store::Open(other_dir.path(), {});
+  ASSERT_TRUE(other.ok());
+  AlertEngineOptions options;
+  options.now = [] { return At(500); };  // a different server clock
+  AlertEngine engine(other->get(), options);
+  absl::StatusOr<BatchOutcome> out = engine.ApplyBatch(events);
+  ASSERT_TRUE(out.ok());
+  std::vector<std::string> second;
+  for (const auto& c : out->changes) second.push_back(c.alert().id());
+  EXPECT_EQ(first, second);
+}
+
+TEST_F(AlertEngineTest, ConcurrentBatchesLoseNothing) {
+  constexpr int kThreads = 4;
+  constexpr int kBatches = 10;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int b = 0; b < kBatches; ++b) {
+        absl::StatusOr<BatchOutcome> out = engine_->ApplyBatch(
+            {Event(absl::StrCat("t", t, "b", b), At(b), {Match("R", "admin")}),
+             Event("shared", At(b), {Match("R", "admin")})});
+        if (!out.ok()) failures++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::vector<v1::Alert> alerts = List();
+  ASSERT_THAT(alerts, SizeIs(1));
+  // Every distinct event once, the shared one once in total.
+  EXPECT_EQ(alerts[0].event_count(), kThreads * kBatches + 1);
+  std::vector<v1::AlertChange> log = Log();
+  for (size_t i = 0; i < log.size(); ++i) EXPECT_EQ(log[i].sequence(), i + 1);
+  EXPECT_EQ(log.back().alert().event_count(), kThreads * kBatches + 1);
+}
+
+TEST_F(AlertEngineTest, PurgeExpiredDeletesOldIdsWindowsAndLogEntries) {
+  options_.alert_log_retention = absl::Hours(24);
+  options_.window_retention = absl::Hours(48);
+  options_.processed_retention = absl::Hours(72);
+  MakeEngine();
+  SetNow(At(0));
+  Apply({Event("e1", At(0), {Match("R", "admin")})});
+  SetNow(At(0) + absl::Hours(30));
+  Apply({Event("e2", At(0) + absl::Hours(30), {Match("R", "root", 2)})});
+  EXPECT_EQ(CountKeys(store::Family::kDedup), 2);
+
+  SetNow(At(0) + absl::Hours(50));
+  absl::StatusOr<PurgeStats> stats = engine_->PurgeExpired();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->processed_ids, 0);
+  EXPECT_EQ(stats->windows, 1);      // admin's, untouched for 50 h
+  EXPECT_EQ(stats->log_entries, 1);  // the CREATED at 0 h
+  EXPECT_EQ(*engine_->OldestRetainedSequence(), 2u);  // nothing left: latest + 1
+  EXPECT_THAT(*engine_->ReadChangesAfter(0, 10), IsEmpty());
+  EXPECT_THAT(List(), SizeIs(1));  // alerts themselves are kept
+
+  SetNow(At(0) + absl::Hours(73));
+  stats = engine_->PurgeExpired();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->processed_ids, 1);
+  EXPECT_EQ(CountKeys(store::Family::kProcessed), 1);
+  // e1 is new again; its window was purged, so a new window opens at its
+  // time and continues the alert of the same window start.
+  BatchOutcome out = Apply({Event("e1", At(0), {Match("R", "admin")})});
+  EXPECT_THAT(out.events, ElementsAre(EventStatus::kProcessed));
+  ASSERT_THAT(out.changes, SizeIs(1));
+  EXPECT_EQ(out.changes[0].kind(), v1::AlertChange::KIND_UPDATED);
+  EXPECT_THAT(List(), SizeIs(1));
+}
+
+}  // namespace
+}  // namespace pantherd::engine

@@ -1,0 +1,646 @@
+#include "engine/normalize.h"
+
+#include <arpa/inet.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <random>
+#include <set>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/internal/dom_fields.h"
+#include "simdjson.h"
+
+namespace pantherd::engine {
+namespace {
+
+using internal::AsArray;
+using internal::AsObject;
+using internal::DomField;
+using internal::FindLastField;
+using internal::UniqueFields;
+using ElementType = simdjson::dom::element_type;
+
+// Debian's Abseil has its own absl::string_view; simdjson speaks std.
+std::string_view Std(absl::string_view s) { return std::string_view(s.data(), s.size()); }
+absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// ---------------------------------------------------------------------------
+// The schema table
+// ---------------------------------------------------------------------------
+
+enum class Indicator { kIpAddress, kDomainName, kEmail, kUsername };
+constexpr int kIndicatorCount = 4;
+
+struct IndicatorField {
+  Indicator kind;
+  // Dotted path from the root; a segment ending in "[]" walks every element
+  // of the array it names: "request.ipChain[].ip".
+  std::string_view path;
+  // When non-empty: only if the object holding the field has a string `type`
+  // equal to one of these.
+  std::vector<std::string_view> when_type_in;
+  // Skip values that look like email addresses (they are listed as emails).
+  bool skip_emails = false;
+};
+
+struct LogTypeSchema {
+  std::string_view log_type;
+  // Top-level string field with the event's unique id ("" when none).
+  std::string_view id_field;
+  // Top-level timestamp field for p_event_time ("" when none).
+  std::string_view time_field;
+  std::vector<IndicatorField> indicators;
+};
+
+const std::vector<LogTypeSchema>& Schemas() {
+  static const std::vector<LogTypeSchema>* const schemas = new std::vector<LogTypeSchema>{
+      {
+          "Okta.SystemLog",
+          "uuid",
+          "published",
+          {
+              {Indicator::kIpAddress, "client.ipAddress", {}, false},
+              {Indicator::kIpAddress, "request.ipChain[].ip", {}, false},
+              {Indicator::kDomainName, "securityContext.domain", {}, false},
+              {Indicator::kEmail, "actor.alternateId", {}, false},
+              {Indicator::kEmail, "target[].alternateId", {}, false},
+              {Indicator::kUsername, "actor.alternateId", {"User", "AppUser"}, true},
+              {Indicator::kUsername, "target[].alternateId", {"User", "AppUser"}, true},
+          },
+      },
+  };
+  return *schemas;
+}
+
+const LogTypeSchema* FindSchema(absl::string_view log_type) {
+  for (const LogTypeSchema& schema : Schemas()) {
+    if (schema.log_type == Std(log_type)) return &schema;
+  }
+  return nullptr;
+}
+
+// The generated fields, in the order they are appended.
+constexpr std::string_view kGeneratedFields[] = {
+    "p_log_type",     "p_row_id",           "p_event_time",       "p_parse_time", "p_source_id",
+    "p_source_label", "p_any_ip_addresses", "p_any_domain_names", "p_any_emails", "p_any_usernames",
+};
+constexpr std::string_view kIndicatorFields[kIndicatorCount] = {
+    "p_any_ip_addresses", "p_any_domain_names", "p_any_emails", "p_any_usernames"};
+
+bool IsGeneratedField(std::string_view key) {
+  if (key.size() < 2 || key[0] != 'p' || key[1] != '_') return false;
+  for (std::string_view f : kGeneratedFields) {
+    if (key == f) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// Indicator values
+// ---------------------------------------------------------------------------
+
+bool LooksLikeEmail(std::string_view s) {
+  size_t at = s.find('@');
+  if (at == std::string_view::npos || at == 0 || s.find('@', at + 1) != std::string_view::npos) {
+    return false;
+  }
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == '"' || c == '<' || c == '>' || c == ',') {
+      return false;
+    }
+  }
+  std::string_view domain = s.substr(at + 1);
+  if (domain.empty() || domain.front() == '.' || domain.back() == '.' ||
+      domain.find("..") != std::string_view::npos || domain.find('.') == std::string_view::npos) {
+    return false;
+  }
+  return true;
+}
+
+bool IsIpAddress(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  std::string text(s);
+  unsigned char buffer[16];
+  return inet_pton(AF_INET, text.c_str(), buffer) == 1 ||
+         inet_pton(AF_INET6, text.c_str(), buffer) == 1;
+}
+
+using IndicatorSets = std::array<std::set<std::string>, kIndicatorCount>;
+
+void AddIndicator(const IndicatorField& field, simdjson::dom::object holder, std::string_view value,
+                  IndicatorSets* sets) {
+  if (value.empty()) return;
+  if (!field.when_type_in.empty()) {
+    simdjson::dom::element type;
+    if (!FindLastField(holder, "type", &type) || type.type() != ElementType::STRING) return;
+    std::string_view t = type.get_string().value_unsafe();
+    if (std::find(field.when_type_in.begin(), field.when_type_in.end(), t) ==
+        field.when_type_in.end()) {
+      return;
+    }
+  }
+  bool email = LooksLikeEmail(value);
+  if (field.skip_emails && email) return;
+  switch (field.kind) {
+    case Indicator::kIpAddress:
+      if (!IsIpAddress(value)) return;
+      break;
+    case Indicator::kEmail:
+      if (!email) return;
+      break;
+    case Indicator::kDomainName:
+    case Indicator::kUsername:
+      break;
+  }
+  (*sets)[static_cast<int>(field.kind)].emplace(value);
+}
+
+// Walks `path` (segments from `segment` on) below `object`.
+void Collect(const IndicatorField& field, const std::vector<std::string_view>& segments,
+             size_t segment, simdjson::dom::object object, IndicatorSets* sets) {
+  std::string_view name = segments[segment];
+  bool each = name.size() > 2 && name.substr(name.size() - 2) == "[]";
+  if (each) name.remove_suffix(2);
+  simdjson::dom::element value;
+  if (!FindLastField(object, name, &value)) return;
+  const bool last = segment + 1 == segments.size();
+  auto visit = [&](simdjson::dom::element v) {
+    if (last) {
+      if (v.type() == ElementType::STRING) {
+        AddIndicator(field, object, v.get_string().value_unsafe(), sets);
+      }
+    } else if (v.type() == ElementType::OBJECT) {
+      Collect(field, segments, segment + 1, AsObject(v), sets);
+    }
+  };
+  if (!each) {
+    visit(value);
+    return;
+  }
+  if (value.type() != ElementType::ARRAY) return;
+  for (simdjson::dom::element item : AsArray(value)) {
+    if (last) {
+      // "list[]" as the last segment: the array's strings, held by `object`.
+      if (item.type() == ElementType::STRING) {
+        AddIndicator(field, object, item.get_string().value_unsafe(), sets);
+      }
+    } else if (item.type() == ElementType::OBJECT) {
+      Collect(field, segments, segment + 1, AsObject(item), sets);
+    }
+  }
+}
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> segments;
+  size_t start = 0;
+  for (;;) {
+    size_t dot = path.find('.', start);
+    segments.push_back(path.substr(start, dot - start));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return segments;
+}
+
+// ---------------------------------------------------------------------------
+// Numbers simdjson cannot hold
+// ---------------------------------------------------------------------------
+
+// simdjson's DOM holds 64-bit integers and finite doubles. A document with a
+// larger integer, or a number beyond a double's range, is parsed a second
+// time with each such literal turned into a string made of a per-process
+// random prefix (starting with NUL: no real string collides) and the literal,
+// which the writer copies back verbatim.
+const std::string& PlaceholderPrefix() {
+  static const std::string* const prefix = [] {
+    std::random_device random;
+    std::string bits;
+    for (int i = 0; i < 4; ++i) {
+      absl::StrAppend(&bits, absl::Hex(static_cast<uint32_t>(random()), absl::kZeroPad8));
+    }
+    return new std::string(std::string(1, '\0') + "pantherd-normalize-" + bits + ":");
+  }();
+  return *prefix;
+}
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Length of the JSON number at the start of `s` (0 if none).
+size_t NumberLength(std::string_view s, bool* is_integer) {
+  size_t i = 0;
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i >= s.size() || !IsDigit(s[i])) return 0;
+  if (s[i] == '0') {
+    ++i;
+  } else {
+    while (i < s.size() && IsDigit(s[i])) ++i;
+  }
+  *is_integer = true;
+  if (i < s.size() && s[i] == '.') {
+    size_t j = i + 1;
+    while (j < s.size() && IsDigit(s[j])) ++j;
+    if (j == i + 1) return i;
+    i = j;
+    *is_integer = false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    size_t j = i + 1;
+    if (j < s.size() && (s[j] == '+' || s[j] == '-')) ++j;
+    size_t k = j;
+    while (k < s.size() && IsDigit(s[k])) ++k;
+    if (k == j) return i;
+    i = k;
+    *is_integer = false;
+  }
+  return i;
+}
+
+bool Unrepresentable(std::string_view token, bool is_integer) {
+  if (is_integer) {
+    bool negative = token[0] == '-';
+    std::string_view digits = negative ? token.substr(1) : token;
+    std::string_view limit = negative ? "9223372036854775808" : "18446744073709551615";
+    return digits.size() > limit.size() || (digits.size() == limit.size() && digits > limit);
+  }
+  return std::isinf(std::strtod(std::string(token).c_str(), nullptr));
+}
+
+// `json` with every unrepresentable number literal (outside strings) turned
+// into a placeholder string, or nullopt when there is none.
+std::optional<std::string> ProtectNumbers(std::string_view json) {
+  std::string out;
+  size_t copied = 0;
+  bool any = false;
+  for (size_t i = 0; i < json.size();) {
+    char c = json[i];
+    if (c == '"') {
+      for (++i; i < json.size() && json[i] != '"'; ++i) {
+        if (json[i] == '\\') ++i;
+      }
+      ++i;
+      continue;
+    }
+    if (c == '-' || IsDigit(c)) {
+      bool is_integer = false;
+      size_t length = NumberLength(json.substr(i), &is_integer);
+      if (length == 0) {
+        ++i;
+        continue;
+      }
+      if (Unrepresentable(json.substr(i, length), is_integer)) {
+        out.append(json.substr(copied, i - copied));
+        out.append("\"\\u0000");
+        out.append(std::string_view(PlaceholderPrefix()).substr(1));
+        out.append(json.substr(i, length));
+        out.append("\"");
+        copied = i + length;
+        any = true;
+      }
+      i += length;
+      continue;
+    }
+    ++i;
+  }
+  if (!any) return std::nullopt;
+  out.append(json.substr(copied));
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// The writer
+// ---------------------------------------------------------------------------
+
+void WriteString(std::string_view s, std::string* out) {
+  out->push_back('"');
+  size_t run = 0;  // start of the current run of characters needing no escape
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        absl::StrAppendFormat(out, "\\u%04x", c);
+        break;
+    }
+  }
+  out->append(s.data() + run, s.size() - run);
+  out->push_back('"');
+}
+
+void WriteDouble(double d, std::string* out) {
+  char buffer[64];
+  std::to_chars_result r = std::to_chars(buffer, buffer + sizeof(buffer), d);
+  std::string_view text(buffer, static_cast<size_t>(r.ptr - buffer));
+  out->append(text);
+  // Keep it a float when read back ("1" would become an int).
+  if (text.find_first_of(".eE") == std::string_view::npos) out->append(".0");
+}
+
+class Writer {
+ public:
+  Writer(std::string* out, bool has_placeholders) : out_(out), placeholders_(has_placeholders) {}
+
+  void Value(simdjson::dom::element e) {
+    switch (e.type()) {
+      case ElementType::OBJECT:
+        Object(AsObject(e));
+        return;
+      case ElementType::ARRAY: {
+        out_->push_back('[');
+        bool first = true;
+        for (simdjson::dom::element item : AsArray(e)) {
+          if (!first) out_->push_back(',');
+          first = false;
+          Value(item);  // null elements are kept (see normalize.h)
+        }
+        out_->push_back(']');
+        return;
+      }
+      case ElementType::STRING: {
+        std::string_view s = e.get_string().value_unsafe();
+        if (placeholders_ && !s.empty() && s[0] == '\0' &&
+            s.substr(0, PlaceholderPrefix().size()) == PlaceholderPrefix()) {
+          out_->append(s.substr(PlaceholderPrefix().size()));
+          return;
+        }
+        WriteString(s, out_);
+        return;
+      }
+      case ElementType::INT64:
+        absl::StrAppend(out_, e.get_int64().value_unsafe());
+        return;
+      case ElementType::UINT64:
+        absl::StrAppend(out_, e.get_uint64().value_unsafe());
+        return;
+      case ElementType::DOUBLE:
+        WriteDouble(e.get_double().value_unsafe(), out_);
+        return;
+      case ElementType::BOOL:
+        out_->append(e.get_bool().value_unsafe() ? "true" : "false");
+        return;
+      case ElementType::NULL_VALUE:
+        out_->append("null");
+        return;
+    }
+  }
+
+  // Writes `"key":` preceded by a comma unless it is the first member.
+  void Key(std::string_view key, bool* first) {
+    if (!*first) out_->push_back(',');
+    *first = false;
+    WriteString(key, out_);
+    out_->push_back(':');
+  }
+
+ private:
+  void Object(simdjson::dom::object object) {
+    out_->push_back('{');
+    bool first = true;
+    for (const DomField& field : UniqueFields(object)) {
+      if (field.value.type() == ElementType::NULL_VALUE) continue;
+      Key(field.key, &first);
+      Value(field.value);
+    }
+    out_->push_back('}');
+  }
+
+  std::string* out_;
+  bool placeholders_;
+};
+
+void WriteStringList(const std::set<std::string>& values, std::string* out) {
+  out->push_back('[');
+  bool first = true;
+  for (const std::string& v : values) {
+    if (!first) out->push_back(',');
+    first = false;
+    WriteString(v, out);
+  }
+  out->push_back(']');
+}
+
+// ---------------------------------------------------------------------------
+// Timestamps
+// ---------------------------------------------------------------------------
+
+bool Digits(std::string_view s, size_t pos, size_t n, int* value) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (!IsDigit(s[i])) return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *value = v;
+  return true;
+}
+
+int DaysInMonth(int year, int month) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (month == 2 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0)) return 29;
+  return kDays[month - 1];
+}
+
+}  // namespace
+
+std::optional<absl::Time> ParseEventTimestamp(absl::string_view text_in) {
+  std::string_view s = Std(text_in);
+  int year, month, day, hour, minute, second;
+  if (!Digits(s, 0, 4, &year) || s.size() < 19 || s[4] != '-' || !Digits(s, 5, 2, &month) ||
+      s[7] != '-' || !Digits(s, 8, 2, &day) || !Digits(s, 11, 2, &hour) || s[13] != ':' ||
+      !Digits(s, 14, 2, &minute) || s[16] != ':' || !Digits(s, 17, 2, &second)) {
+    return std::nullopt;
+  }
+  const char sep = s[10];
+  const bool rfc3339 = sep == 'T' || sep == 't';
+  if (!rfc3339 && sep != ' ') return std::nullopt;
+  if (month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, month) || hour > 23 ||
+      minute > 59 || second > 59) {
+    return std::nullopt;
+  }
+  size_t i = 19;
+  int64_t nanos = 0;
+  if (i < s.size() && s[i] == '.') {
+    size_t start = ++i;
+    int digits = 0;
+    while (i < s.size() && IsDigit(s[i])) {
+      if (digits < 9) {
+        nanos = nanos * 10 + (s[i] - '0');
+        ++digits;
+      }
+      ++i;
+    }
+    if (i == start) return std::nullopt;
+    for (; digits < 9; ++digits) nanos *= 10;
+  }
+  int offset_seconds = 0;
+  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
+    ++i;
+  } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+    int oh, om;
+    if (!Digits(s, i + 1, 2, &oh) || i + 3 >= s.size() || s[i + 3] != ':' ||
+        !Digits(s, i + 4, 2, &om) || oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset_seconds = (oh * 3600 + om * 60) * (s[i] == '-' ? -1 : 1);
+    i += 6;
+  } else if (rfc3339) {
+    return std::nullopt;  // RFC 3339 requires the offset
+  }
+  if (i != s.size()) return std::nullopt;
+  absl::Time t = absl::FromCivil(absl::CivilSecond(year, month, day, hour, minute, second),
+                                 absl::UTCTimeZone());
+  return t - absl::Seconds(offset_seconds) + absl::Nanoseconds(nanos);
+}
+
+std::string FormatPantherTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E9S", t, absl::UTCTimeZone());
+}
+
+std::string RandomRowId() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    // OpenSSL's generator failing is not expected; fall back to the OS.
+    std::random_device random;
+    for (unsigned char& b : bytes) b = static_cast<unsigned char>(random());
+  }
+  std::string id;
+  id.reserve(32);
+  for (unsigned char b : bytes) absl::StrAppend(&id, absl::Hex(b, absl::kZeroPad2));
+  return id;
+}
+
+bool IsSupportedLogType(absl::string_view log_type) { return FindSchema(log_type) != nullptr; }
+
+std::vector<std::string> SupportedLogTypes() {
+  std::vector<std::string> types;
+  for (const LogTypeSchema& schema : Schemas()) types.emplace_back(schema.log_type);
+  std::sort(types.begin(), types.end());
+  return types;
+}
+
+absl::StatusOr<NormalizedEvent> NormalizeEvent(absl::string_view raw_json,
+                                               absl::string_view log_type,
+                                               const NormalizeContext& ctx) {
+  const LogTypeSchema* schema = FindSchema(log_type);
+  if (schema == nullptr) {
+    std::string supported;
+    for (const std::string& t : SupportedLogTypes()) {
+      absl::StrAppend(&supported, supported.empty() ? "" : ", ", t);
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown log type \"", log_type, "\" (supported: ", supported, ")"));
+  }
+  if (raw_json.size() > ctx.max_event_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("event is ", raw_json.size(),
+                                                   " bytes, more than the limit of ",
+                                                   ctx.max_event_bytes, " bytes"));
+  }
+
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  bool placeholders = false;
+  std::optional<std::string> rewritten;
+  simdjson::error_code error = parser.parse(raw_json.data(), raw_json.size()).get(root);
+  if (error != simdjson::SUCCESS) {
+    rewritten = ProtectNumbers(Std(raw_json));
+    if (!rewritten.has_value() ||
+        parser.parse(rewritten->data(), rewritten->size()).get(root) != simdjson::SUCCESS) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("JSON parse error: ", simdjson::error_message(error)));
+    }
+    placeholders = true;
+  }
+  if (root.type() != ElementType::OBJECT) {
+    return absl::InvalidArgumentError("event is not a JSON object");
+  }
+  simdjson::dom::object object = AsObject(root);
+
+  NormalizedEvent event;
+  event.log_type = std::string(log_type);
+  event.parse_time = ctx.parse_time == absl::InfinitePast() ? absl::Now() : ctx.parse_time;
+  event.row_id = ctx.row_id_generator ? ctx.row_id_generator() : RandomRowId();
+
+  simdjson::dom::element value;
+  if (!schema->id_field.empty() && FindLastField(object, schema->id_field, &value) &&
+      value.type() == ElementType::STRING) {
+    event.event_id = std::string(value.get_string().value_unsafe());
+  }
+  std::optional<absl::Time> event_time;
+  if (!schema->time_field.empty() && FindLastField(object, schema->time_field, &value) &&
+      value.type() == ElementType::STRING) {
+    event_time = ParseEventTimestamp(Absl(value.get_string().value_unsafe()));
+  }
+  event.event_time_from_event = event_time.has_value();
+  event.event_time = event_time.value_or(event.parse_time);
+
+  IndicatorSets indicators;
+  for (const IndicatorField& field : schema->indicators) {
+    Collect(field, SplitPath(field.path), 0, object, &indicators);
+  }
+
+  std::string& out = event.json;
+  out.reserve(raw_json.size() + 512);
+  Writer writer(&out, placeholders);
+  out.push_back('{');
+  bool first = true;
+  for (const DomField& field : UniqueFields(object)) {
+    if (field.value.type() == ElementType::NULL_VALUE || IsGeneratedField(field.key)) continue;
+    writer.Key(field.key, &first);
+    if (event_time.has_value() && field.key == schema->time_field) {
+      WriteString(FormatPantherTime(*event_time), &out);
+    } else {
+      writer.Value(field.value);
+    }
+  }
+  auto string_field = [&](std::string_view key, std::string_view text) {
+    writer.Key(key, &first);
+    WriteString(text, &out);
+  };
+  string_field("p_log_type", Std(log_type));
+  string_field("p_row_id", event.row_id);
+  string_field("p_event_time", FormatPantherTime(event.event_time));
+  string_field("p_parse_time", FormatPantherTime(event.parse_time));
+  string_field("p_source_id", ctx.source_id);
+  string_field("p_source_label", ctx.source_label);
+  for (int i = 0; i < kIndicatorCount; ++i) {
+    writer.Key(kIndicatorFields[i], &first);
+    WriteStringList(indicators[i], &out);
+  }
+  out.push_back('}');
+  return event;
+}
+
+}  // namespace pantherd::engine

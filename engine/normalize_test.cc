@@ -1,0 +1,409 @@
+// Tests of engine/normalize.h: Panther's log-processing normalisation of raw
+// events (null dropping, p_ fields, indicators, timestamps, limits). No
+// Python involved.
+#include "engine/normalize.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "engine/event.h"
+
+namespace pantherd::engine {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+constexpr char kRowId[] = "0123456789abcdef0123456789abcdef";
+
+absl::Time ParseTime() {
+  return absl::FromCivil(absl::CivilSecond(2024, 1, 2, 3, 4, 5), absl::UTCTimeZone()) +
+         absl::Nanoseconds(123456789);
+}
+
+NormalizeContext Context() {
+  NormalizeContext ctx;
+  ctx.source_id = "src-1";
+  ctx.source_label = "Okta Prod";
+  ctx.parse_time = ParseTime();
+  ctx.row_id_generator = [] { return std::string(kRowId); };
+  return ctx;
+}
+
+NormalizedEvent Normalize(const std::string& raw, const NormalizeContext& ctx = Context()) {
+  absl::StatusOr<NormalizedEvent> event = NormalizeEvent(raw, kOktaSystemLog, ctx);
+  EXPECT_TRUE(event.ok()) << event.status() << " for " << raw;
+  return event.ok() ? *std::move(event) : NormalizedEvent{};
+}
+
+// The generated fields of an event without a usable timestamp or indicators.
+std::string Suffix(const std::string& event_time = "2024-01-02 03:04:05.123456789",
+                   const std::string& indicators =
+                       R"("p_any_ip_addresses":[],"p_any_domain_names":[],"p_any_emails":[],)"
+                       R"("p_any_usernames":[])") {
+  return absl::StrCat(R"("p_log_type":"Okta.SystemLog","p_row_id":")", kRowId,
+                      R"(","p_event_time":")", event_time,
+                      R"(","p_parse_time":"2024-01-02 03:04:05.123456789",)"
+                      R"("p_source_id":"src-1","p_source_label":"Okta Prod",)",
+                      indicators, "}");
+}
+
+std::string Row(const std::string& event_fields) {
+  return absl::StrCat("{", event_fields, event_fields.empty() ? "" : ",", Suffix());
+}
+
+absl::Status NormalizeStatus(const std::string& raw, absl::string_view log_type = kOktaSystemLog,
+                             const NormalizeContext& ctx = Context()) {
+  return NormalizeEvent(raw, log_type, ctx).status();
+}
+
+// --- null fields -------------------------------------------------------------
+
+TEST(NormalizeTest, DropsNullMembersAtEveryLevel) {
+  EXPECT_EQ(Normalize(R"({"a": null, "b": {"c": null, "d": 1, "e": {"f": null}}, "k": "v"})").json,
+            Row(R"("b":{"d":1,"e":{}},"k":"v")"));
+}
+
+TEST(NormalizeTest, KeepsNullArrayElementsButCleansObjectsInArrays) {
+  EXPECT_EQ(Normalize(R"({"g": [null, {"h": null, "i": 2}, [null, 3]], "t": null})").json,
+            Row(R"("g":[null,{"i":2},[null,3]])"));
+}
+
+TEST(NormalizeTest, OnlyNullsLeavesOnlyGeneratedFields) {
+  EXPECT_EQ(Normalize(R"({"outcome": null, "target": null})").json, Row(""));
+  EXPECT_EQ(Normalize("{}").json, Row(""));
+}
+
+TEST(NormalizeTest, RepeatedKeysFollowJsonLoads) {
+  // First position, last value; a last value of null drops the key.
+  EXPECT_EQ(Normalize(R"({"a": 1, "b": 2, "a": 3})").json, Row(R"("a":3,"b":2)"));
+  EXPECT_EQ(Normalize(R"({"a": 1, "b": 2, "a": null})").json, Row(R"("b":2)"));
+  EXPECT_EQ(Normalize(R"({"a": null, "b": 2, "a": {"x": null, "y": 1}})").json,
+            Row(R"("a":{"y":1},"b":2)"));
+}
+
+TEST(NormalizeTest, RowReadsBackWithParseEvent) {
+  NormalizedEvent e = Normalize(R"({"a": {"b": null}, "uuid": "u-1"})");
+  absl::StatusOr<std::shared_ptr<const EventDocument>> doc = ParseEvent(e.json);
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  std::optional<std::string_view> log_type = FindTopLevelString(**doc, "p_log_type");
+  ASSERT_TRUE(log_type.has_value());
+  EXPECT_EQ(*log_type, "Okta.SystemLog");
+}
+
+// --- values ----------------------------------------------------------------------
+
+TEST(NormalizeTest, NumbersKeepTheirValueAndKind) {
+  EXPECT_EQ(Normalize(R"({"i": 1, "f": 1.0, "g": 1.50, "e": 1E2, "s": 1e16, "n": -0.5,)"
+                      R"( "z": -0.0, "max": 18446744073709551615, "min": -9223372036854775808,)"
+                      R"( "pi": 3.141592653589793})")
+                .json,
+            Row(R"("i":1,"f":1.0,"g":1.5,"e":100.0,"s":1e+16,"n":-0.5,"z":-0.0,)"
+                R"("max":18446744073709551615,"min":-9223372036854775808,)"
+                R"("pi":3.141592653589793)"));
+}
+
+TEST(NormalizeTest, NumbersBeyondSimdjsonAreCopiedVerbatim) {
+  EXPECT_EQ(Normalize(R"({"big": 123456789012345678901234567890, "huge": 1e999,)"
+                      R"( "s": "1e999", "l": [-99999999999999999999, 2]})")
+                .json,
+            Row(R"("big":123456789012345678901234567890,"huge":1e999,"s":"1e999",)"
+                R"("l":[-99999999999999999999,2])"));
+}
+
+TEST(NormalizeTest, StringsAreReEscaped) {
+  EXPECT_EQ(Normalize(R"({"q": "a\"b\\c\/d", "c": "\u0001\t\n\u001f", "u": "caf\u00e9 ✓ 😀",)"
+                      R"( "k\"ey": true, "nul": "x\u0000y", "f": false})")
+                .json,
+            Row(R"("q":"a\"b\\c/d","c":"\u0001\t\n\u001f","u":"café ✓ 😀","k\"ey":true,)"
+                R"("nul":"x\u0000y","f":false)"));
+}
+
+// --- generated fields ---------------------------------------------------------
+
+TEST(NormalizeTest, GeneratedFieldsReplaceInputOnesAndOthersStay) {
+  EXPECT_EQ(Normalize(R"({"p_log_type": "X", "p_row_id": "r", "p_event_time": "t",)"
+                      R"( "p_any_emails": ["a@b.co"], "p_enrichment": {"t": {"k": 1}}, "x": 1})")
+                .json,
+            Row(R"("p_enrichment":{"t":{"k":1}},"x":1)"));
+}
+
+TEST(NormalizeTest, ContextDefaults) {
+  NormalizeContext ctx;  // now, random row ids, no source
+  absl::Time before = absl::Now();
+  NormalizedEvent a = Normalize("{}", ctx);
+  NormalizedEvent b = Normalize("{}", ctx);
+  absl::Time after = absl::Now();
+  EXPECT_GE(a.parse_time, before);
+  EXPECT_LE(a.parse_time, after);
+  EXPECT_EQ(a.event_time, a.parse_time);
+  EXPECT_FALSE(a.event_time_from_event);
+  EXPECT_THAT(a.row_id, ::testing::MatchesRegex("[0-9a-f]{32}"));
+  EXPECT_NE(a.row_id, b.row_id);
+  EXPECT_THAT(a.json, HasSubstr(absl::StrCat(R"("p_row_id":")", a.row_id, R"(")")));
+  EXPECT_THAT(a.json, HasSubstr(R"("p_source_id":"","p_source_label":"")"));
+  EXPECT_EQ(a.log_type, "Okta.SystemLog");
+}
+
+TEST(NormalizeTest, RandomRowIdsAreHexAndDistinct) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = RandomRowId();
+    ASSERT_EQ(id.size(), 32u);
+    ASSERT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 1000u);
+}
+
+TEST(NormalizeTest, EventIdIsTheUuid) {
+  EXPECT_EQ(Normalize(R"({"uuid": "f790999f-fe87-467a-9880-6982a583986c"})").event_id,
+            "f790999f-fe87-467a-9880-6982a583986c");
+  EXPECT_EQ(Normalize(R"({"uuid": "a", "uuid": "b"})").event_id, "b");
+  EXPECT_EQ(Normalize(R"({"eventType": "x"})").event_id, "");
+  EXPECT_EQ(Normalize(R"({"uuid": null})").event_id, "");
+  EXPECT_EQ(Normalize(R"({"uuid": 42})").event_id, "");
+  EXPECT_EQ(Normalize(R"({"UUID": "x"})").event_id, "");  // case-sensitive, as Panther's schema
+}
+
+// --- time --------------------------------------------------------------------------
+
+TEST(NormalizeTest, PublishedBecomesEventTimeInPantherFormat) {
+  NormalizedEvent e = Normalize(R"({"published": "2020-02-14T20:18:57.718Z", "x": 1})");
+  EXPECT_EQ(e.json, absl::StrCat(R"({"published":"2020-02-14 20:18:57.718000000","x":1,)",
+                                 Suffix("2020-02-14 20:18:57.718000000")));
+  EXPECT_TRUE(e.event_time_from_event);
+  EXPECT_EQ(e.event_time,
+            absl::FromCivil(absl::CivilSecond(2020, 2, 14, 20, 18, 57), absl::UTCTimeZone()) +
+                absl::Milliseconds(718));
+  EXPECT_EQ(e.parse_time, ParseTime());
+}
+
+TEST(NormalizeTest, MissingOrUnusablePublishedFallsBackToParseTime) {
+  const std::string parse_time = "2024-01-02 03:04:05.123456789";
+  for (const char* raw : {R"({"x": 1})", R"({"x": 1, "published": null})"}) {
+    NormalizedEvent e = Normalize(raw);
+    EXPECT_EQ(e.json, absl::StrCat(R"({"x":1,)", Suffix(parse_time))) << raw;
+    EXPECT_FALSE(e.event_time_from_event);
+    EXPECT_EQ(e.event_time, ParseTime());
+  }
+  // Left as they were.
+  EXPECT_EQ(Normalize(R"({"published": "2017-09-31T22:23:07.777Z"})").json,
+            absl::StrCat(R"({"published":"2017-09-31T22:23:07.777Z",)", Suffix(parse_time)));
+  EXPECT_EQ(Normalize(R"({"published": 1581711537718})").json,
+            absl::StrCat(R"({"published":1581711537718,)", Suffix(parse_time)));
+  EXPECT_EQ(Normalize(R"({"Published": "2020-02-14T20:18:57.718Z"})").json,
+            absl::StrCat(R"({"Published":"2020-02-14T20:18:57.718Z",)", Suffix(parse_time)));
+}
+
+TEST(NormalizeTest, ParseEventTimestampFormats) {
+  auto format = [](absl::string_view text) -> std::string {
+    std::optional<absl::Time> t = ParseEventTimestamp(text);
+    return t.has_value() ? FormatPantherTime(*t) : "invalid";
+  };
+  EXPECT_EQ(format("2020-02-14T20:18:57.718Z"), "2020-02-14 20:18:57.718000000");
+  EXPECT_EQ(format("2020-02-14t20:18:57z"), "2020-02-14 20:18:57.000000000");
+  EXPECT_EQ(format("2020-02-14T22:18:57.5+02:00"), "2020-02-14 20:18:57.500000000");
+  EXPECT_EQ(format("2020-02-14T00:18:57-05:30"), "2020-02-14 05:48:57.000000000");
+  EXPECT_EQ(format("2020-02-14T20:18:57.123456789123Z"), "2020-02-14 20:18:57.123456789");
+  EXPECT_EQ(format("2024-02-29T00:00:00Z"), "2024-02-29 00:00:00.000000000");
+  EXPECT_EQ(format("2000-02-29T00:00:00Z"), "2000-02-29 00:00:00.000000000");
+  EXPECT_EQ(format("1999-12-31T23:59:59.999Z"), "1999-12-31 23:59:59.999000000");
+  // Panther's own format (replayed rows), UTC.
+  EXPECT_EQ(format("2022-03-22 14:21:53.225"), "2022-03-22 14:21:53.225000000");
+  EXPECT_EQ(format("2020-11-25 21:27:03.496000000"), "2020-11-25 21:27:03.496000000");
+  EXPECT_EQ(format("2023-05-26 20:18:51"), "2023-05-26 20:18:51.000000000");
+  EXPECT_EQ(format("2021-10-08 19:55:04.448Z"), "2021-10-08 19:55:04.448000000");
+  for (const char* bad :
+       {"2017-09-31T22:23:07.777Z", "2023-02-29T00:00:00Z", "1900-02-29T00:00:00Z",
+        "2020-13-01T00:00:00Z", "2020-00-01T00:00:00Z", "2020-01-01T24:00:00Z",
+        "2020-01-01T23:60:00Z", "2016-12-31T23:59:60Z", "2020-02-14T20:18:57.718",
+        "2020-02-14T20:18:57.Z", "2020-02-14T20:18:57.718Z ", "2020-02-14T20:18:57+0200",
+        "2020-02-14", "", "20-02-14T20:18:57Z", "2020/02/14T20:18:57Z", "2020-02-14X20:18:57Z",
+        "2020-02-14T20:18:57+24:00"}) {
+    EXPECT_EQ(format(bad), "invalid") << bad;
+  }
+}
+
+TEST(NormalizeTest, FormatPantherTimeHasNineDigits) {
+  EXPECT_EQ(FormatPantherTime(absl::UnixEpoch()), "1970-01-01 00:00:00.000000000");
+  EXPECT_EQ(FormatPantherTime(absl::FromUnixNanos(1581711537718000001)),
+            "2020-02-14 20:18:57.718000001");
+}
+
+// --- indicators ----------------------------------------------------------------------
+
+// An Okta System Log event as the API returns it (after okta.md §2 and the
+// event of panther-analysis' okta_password_accessed test, in raw form).
+constexpr char kOktaEvent[] = R"json({
+  "actor": {"alternateId": "eric.montgomery@email.com", "detailEntry": null,
+            "displayName": "Eric Montgomery", "id": "00u1", "type": "User"},
+  "authenticationContext": {"authenticationProvider": null, "authenticationStep": 0,
+                            "credentialProvider": null, "credentialType": null,
+                            "externalSessionId": "102abc", "interface": null, "issuer": null},
+  "client": {"device": "Mobile", "geographicalContext": {"city": null, "country": "Iceland",
+             "geolocation": {"lat": 81.09596, "lon": -10.30578}, "postalCode": null,
+             "state": "Colorado"},
+             "id": null, "ipAddress": "218.56.201.220",
+             "userAgent": {"browser": "CHROME", "os": "Android 1.x", "rawUserAgent": "Mozilla/5.0"},
+             "zone": "null"},
+  "debugContext": {"debugData": {"requestId": "Yxq", "threatSuspected": "false", "url": null}},
+  "displayMessage": "User performed show password",
+  "eventType": "application.user_membership.show_password",
+  "legacyEventType": "app.generic.show.password",
+  "outcome": {"reason": null, "result": "SUCCESS"},
+  "published": "2022-09-09T04:26:09.792Z",
+  "request": {"ipChain": [
+    {"geographicalContext": {"country": "Iceland"}, "ip": "218.56.201.220", "source": null,
+     "version": "V4"},
+    {"ip": "2001:db8::8a2e:370:7334", "version": "V6"},
+    {"ip": "10.0.0.1", "version": "V4"},
+    {"ip": null}, {"version": "V4"}, {"ip": "unknown"}]},
+  "securityContext": {"asNumber": 940252, "asOrg": "t-mobile", "domain": ".", "isProxy": false,
+                      "isp": "t-mobile usa  inc."},
+  "severity": "INFO",
+  "target": [
+    {"alternateId": "eric.montgomery@email.com", "detailEntry": null,
+     "displayName": "Eric Montgomery", "id": "0ua1", "type": "AppUser"},
+    {"alternateId": "Application2", "displayName": "Application2", "id": "0oa2",
+     "type": "AppInstance"},
+    {"alternateId": "CORP\\jdoe", "displayName": "John Doe", "id": "00u3", "type": "User"},
+    {"alternateId": "jane@corp.example.com", "displayName": "Jane", "id": "00u4",
+     "type": "User"},
+    {"alternateId": "Admins", "id": "00g5", "type": "UserGroup"}],
+  "transaction": {"detail": {}, "id": "Yxq", "type": "WEB"},
+  "uuid": "f790999f-fe87-467a-9880-6982a583986c",
+  "version": "0"
+})json";
+
+TEST(NormalizeTest, OktaEventIndicatorsAndFields) {
+  NormalizedEvent e = Normalize(kOktaEvent);
+  EXPECT_EQ(e.event_id, "f790999f-fe87-467a-9880-6982a583986c");
+  EXPECT_TRUE(e.event_time_from_event);
+  EXPECT_EQ(FormatPantherTime(e.event_time), "2022-09-09 04:26:09.792000000");
+  const std::string& j = e.json;
+  EXPECT_THAT(j, HasSubstr(R"("p_any_ip_addresses":["10.0.0.1","2001:db8::8a2e:370:7334",)"
+                           R"("218.56.201.220"])"));
+  EXPECT_THAT(j, HasSubstr(R"("p_any_domain_names":["."])"));
+  EXPECT_THAT(j, HasSubstr(R"("p_any_emails":["eric.montgomery@email.com",)"
+                           R"("jane@corp.example.com"])"));
+  EXPECT_THAT(j, HasSubstr(R"("p_any_usernames":["CORP\\jdoe"])"));
+  EXPECT_THAT(j, HasSubstr(R"("p_event_time":"2022-09-09 04:26:09.792000000")"));
+  EXPECT_THAT(j, HasSubstr(R"("published":"2022-09-09 04:26:09.792000000")"));
+  // Nulls are gone, the string "null" and falsy values stay.
+  EXPECT_THAT(j, HasSubstr(R"("actor":{"alternateId":"eric.montgomery@email.com",)"
+                           R"("displayName":"Eric Montgomery","id":"00u1","type":"User"})"));
+  EXPECT_THAT(j, HasSubstr(R"("outcome":{"result":"SUCCESS"})"));
+  EXPECT_THAT(j, HasSubstr(R"("zone":"null")"));
+  EXPECT_THAT(j, HasSubstr(R"("authenticationContext":{"authenticationStep":0,)"
+                           R"("externalSessionId":"102abc"})"));
+  // Objects inside arrays lose their null members; the elements stay.
+  EXPECT_THAT(j, HasSubstr(R"({},{"version":"V4"},{"ip":"unknown"}]})"));
+  EXPECT_THAT(j, HasSubstr(R"("isProxy":false)"));
+  EXPECT_THAT(j, HasSubstr(R"("transaction":{"detail":{},"id":"Yxq","type":"WEB"})"));
+  EXPECT_THAT(j, Not(HasSubstr("null,")));
+  EXPECT_THAT(j, Not(HasSubstr(":null")));
+}
+
+TEST(NormalizeTest, IndicatorsAreAlwaysListsAndDeduplicated) {
+  EXPECT_EQ(Normalize(R"({"client": {"ipAddress": "1.2.3.4"},)"
+                      R"( "request": {"ipChain": [{"ip": "1.2.3.4"}, {"ip": "1.2.3.4"}]}})")
+                .json,
+            absl::StrCat(R"({"client":{"ipAddress":"1.2.3.4"},)"
+                         R"("request":{"ipChain":[{"ip":"1.2.3.4"},{"ip":"1.2.3.4"}]},)",
+                         Suffix("2024-01-02 03:04:05.123456789",
+                                R"("p_any_ip_addresses":["1.2.3.4"],"p_any_domain_names":[],)"
+                                R"("p_any_emails":[],"p_any_usernames":[])")));
+}
+
+TEST(NormalizeTest, IndicatorFieldsOfTheWrongShapeAreIgnored) {
+  NormalizedEvent e = Normalize(
+      R"({"client": {"ipAddress": ["1.2.3.4"]}, "request": {"ipChain": {"ip": "5.6.7.8"}},)"
+      R"( "actor": {"alternateId": 7, "type": "User"}, "target": {"alternateId": "a@b.co"},)"
+      R"( "securityContext": {"domain": ""}, "Client": {"ipAddress": "9.9.9.9"}})");
+  EXPECT_THAT(e.json, HasSubstr(R"("p_any_ip_addresses":[],"p_any_domain_names":[],)"
+                                R"("p_any_emails":[],"p_any_usernames":[]})"));
+}
+
+TEST(NormalizeTest, UsernamesNeedAUserTypeAndANonEmailValue) {
+  NormalizedEvent e = Normalize(
+      R"({"actor": {"alternateId": "svc-sync", "displayName": "Sync", "type": "SystemPrincipal"},)"
+      R"( "target": [{"alternateId": "jdoe", "type": "User"},)"
+      R"(            {"alternateId": "jdoe@x.io", "type": "User"},)"
+      R"(            {"alternateId": "app-user", "type": "AppUser"},)"
+      R"(            {"alternateId": "no-type"}]})");
+  EXPECT_THAT(e.json, HasSubstr(R"("p_any_emails":["jdoe@x.io"],)"
+                                R"("p_any_usernames":["app-user","jdoe"]})"));
+}
+
+TEST(NormalizeTest, EmailsMustLookLikeAddresses) {
+  NormalizedEvent e = Normalize(
+      R"({"target": [{"alternateId": "a@b"}, {"alternateId": "@b.co"}, {"alternateId": "a@@b.co"},)"
+      R"( {"alternateId": "a b@c.co"}, {"alternateId": "a@.co"}, {"alternateId": "a@b..co"},)"
+      R"( {"alternateId": "system@okta.com"}, {"alternateId": "First.Last+tag@Sub.Example.ORG"}]})");
+  EXPECT_THAT(e.json, HasSubstr(R"("p_any_emails":["First.Last+tag@Sub.Example.ORG",)"
+                                R"("system@okta.com"],)"));
+}
+
+// --- rejections ------------------------------------------------------------------------
+
+TEST(NormalizeTest, UnknownLogType) {
+  absl::Status s = NormalizeStatus("{}", "AWS.CloudTrail");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "unknown log type \"AWS.CloudTrail\" (supported: Okta.SystemLog)");
+  EXPECT_EQ(NormalizeStatus("{}", "okta.systemlog").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(NormalizeStatus("{}", "").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(IsSupportedLogType("Okta.SystemLog"));
+  EXPECT_FALSE(IsSupportedLogType("Okta"));
+  EXPECT_THAT(SupportedLogTypes(), ::testing::ElementsAre("Okta.SystemLog"));
+}
+
+TEST(NormalizeTest, InvalidJson) {
+  for (const char* raw :
+       {"", "{", R"({"a": })", R"({"a": 1} x)", R"({'a': 1})", R"({"a": NaN})",
+        R"({"a": Infinity})", R"({"a": "\ud800"})", "{\"a\": \"\xff\"}", R"({"a": 01})"}) {
+    absl::Status s = NormalizeStatus(raw);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << raw;
+    EXPECT_THAT(std::string(s.message()), StartsWith("JSON parse error: ")) << raw;
+  }
+}
+
+TEST(NormalizeTest, NonObjectsAreRejected) {
+  for (const char* raw : {"[]", R"([{"a": 1}])", R"("text")", "3", "null", "true"}) {
+    absl::Status s = NormalizeStatus(raw);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << raw;
+    EXPECT_EQ(s.message(), "event is not a JSON object") << raw;
+  }
+}
+
+TEST(NormalizeTest, SizeLimit) {
+  NormalizeContext ctx = Context();
+  EXPECT_EQ(ctx.max_event_bytes, size_t{1} << 20);
+  std::string filler(ctx.max_event_bytes - 10, 'x');
+  std::string at_limit = absl::StrCat(R"({"f": ")", filler, R"("})");
+  at_limit.resize(ctx.max_event_bytes, ' ');  // trailing whitespace is valid JSON
+  EXPECT_TRUE(NormalizeEvent(at_limit, kOktaSystemLog, ctx).ok());
+  absl::Status s = NormalizeStatus(at_limit + " ");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "event is 1048577 bytes, more than the limit of 1048576 bytes");
+
+  ctx.max_event_bytes = 16;
+  EXPECT_TRUE(NormalizeEvent(R"({"a": "0123456"})", kOktaSystemLog, ctx).ok());  // 16 bytes
+  s = NormalizeEvent(R"({"a": "01234567"})", kOktaSystemLog, ctx).status();
+  EXPECT_EQ(s.message(), "event is 17 bytes, more than the limit of 16 bytes");
+  // The limit applies before parsing: invalid JSON over the limit says "size".
+  EXPECT_THAT(
+      std::string(NormalizeEvent(std::string(17, '{'), kOktaSystemLog, ctx).status().message()),
+      HasSubstr("limit"));
+}
+
+}  // namespace
+}  // namespace pantherd::engine

@@ -1,0 +1,3 @@
+def rule(event):
+    while True:
+        pass
