@@ -1,6 +1,8 @@
 // `pantherctl alerts ...`: list, show and triage alerts.
 #include <algorithm>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -8,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/commands.h"
 #include "client/status_macros.h"
+#include "client/stream_support.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
 
 namespace pantherd::client {
@@ -155,6 +158,129 @@ absl::Status UpdateAlert(const UpdateArgs& args, CommandEnv& env) {
   return absl::OkStatus();
 }
 
+struct TailArgs {
+  uint64_t since = 0;
+  CLI::Option* since_option = nullptr;
+  std::string severity;
+  std::vector<std::string> rule_ids;
+  std::string type;
+  int64_t count = 0;  // 0: no limit.
+};
+
+constexpr absl::Duration kTailInitialBackoff = absl::Milliseconds(200);
+constexpr absl::Duration kTailMaxBackoff = absl::Seconds(10);
+
+// Codes after which reconnecting cannot help.
+bool IsPermanent(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::Status PrintChange(const v1::AlertChange& change, CommandEnv& env) {
+  std::ostream& out = env.out();
+  if (env.json()) {
+    google::protobuf::util::JsonPrintOptions options = JsonOptions();
+    options.add_whitespace = false;
+    std::string json;
+    if (!google::protobuf::util::MessageToJsonString(change, &json, options).ok()) {
+      return absl::InternalError("cannot print an alert change as JSON");
+    }
+    out << json << '\n' << std::flush;
+    return absl::OkStatus();
+  }
+  const v1::Alert& alert = change.alert();
+  out << change.sequence() << "  " << FormatTimestamp(change.time()) << "  "
+      << ShortEnumName(v1::AlertChange::Kind_Name(change.kind()), "KIND_") << "  "
+      << SeverityName(alert.severity()) << "  " << OrDash(alert.rule_id()) << "  "
+      << OneLine(OrDash(alert.title())) << "  events=" << alert.event_count() << '\n'
+      << std::flush;
+  return absl::OkStatus();
+}
+
+absl::Status TailAlerts(const TailArgs& args, CommandEnv& env) {
+  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  v1::StreamAlertsRequest base;
+  for (const std::string& id : args.rule_ids) base.add_rule_ids(id);
+  base.set_min_severity(ParseSeverity(args.severity));
+  if (!args.type.empty()) {
+    base.add_types(args.type == "rule" ? v1::ALERT_TYPE_RULE : v1::ALERT_TYPE_RULE_ERROR);
+  }
+  // The last sequence seen; the stream resumes after it.
+  std::optional<uint64_t> resume;
+  if (args.since_option != nullptr && args.since_option->count() > 0) resume = args.since;
+
+  InterruptScope interrupts;
+  int64_t printed = 0;
+  absl::Duration backoff = kTailInitialBackoff;
+  while (!InterruptScope::Interrupted()) {
+    v1::StreamAlertsRequest request = base;
+    if (resume.has_value()) request.set_start_after_sequence(*resume);
+    grpc::ClientContext context;
+    conn->PrepareStreamContext(&context);
+    StreamWatchdog watchdog(&context);
+    std::unique_ptr<grpc::ClientReader<v1::StreamAlertsResponse>> reader =
+        conn->detection().StreamAlerts(&context, request);
+    bool delivered = false;
+    bool done = false;
+    absl::Status print_error;
+    v1::StreamAlertsResponse response;
+    while (!done && reader->Read(&response)) {
+      delivered = true;
+      switch (response.message_case()) {
+        case v1::StreamAlertsResponse::kChange: {
+          const v1::AlertChange& change = response.change();
+          if (resume.has_value() && change.sequence() <= *resume) break;  // Seen already.
+          print_error = PrintChange(change, env);
+          resume = change.sequence();
+          ++printed;
+          if (!print_error.ok() || (args.count > 0 && printed >= args.count)) done = true;
+          break;
+        }
+        case v1::StreamAlertsResponse::kHeartbeat:
+          if (!resume.has_value()) resume = response.heartbeat().latest_sequence();
+          break;
+        case v1::StreamAlertsResponse::kGap: {
+          const v1::Gap& gap = response.gap();
+          env.err() << "pantherctl: warning: alert changes " << gap.from_sequence() << ".."
+                    << gap.to_sequence() << " were not delivered ("
+                    << OneLine(OrDash(gap.reason())) << "); see `pantherctl alerts list`\n"
+                    << std::flush;
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    if (done) watchdog.Cancel();
+    const grpc::Status status = reader->Finish();
+    if (!print_error.ok()) return print_error;
+    if (done || InterruptScope::Interrupted()) return absl::OkStatus();
+    if (IsPermanent(status.error_code())) return conn->ToStatus("StreamAlerts", status);
+    if (delivered) backoff = kTailInitialBackoff;
+    env.err() << "pantherctl: warning: alert stream "
+              << (status.ok() ? std::string("ended by the server")
+                              : absl::StrCat("broken (", conn->ToStatus("StreamAlerts", status)
+                                                             .message(), ")"))
+              << "; reconnecting in " << absl::FormatDuration(backoff)
+              << (resume.has_value() ? absl::StrCat(" after sequence ", *resume)
+                                     : std::string())
+              << '\n' << std::flush;
+    if (!SleepUnlessInterrupted(backoff)) break;
+    backoff = std::min(backoff * 2, kTailMaxBackoff);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
@@ -198,6 +324,26 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
   changes->add_option("--comment", update_args->comment, "A comment for the alert's audit trail")
       ->type_name("TEXT");
   changes->require_option(1, 0);
+
+  auto tail_args = std::make_shared<TailArgs>();
+  CLI::App* tail = registry.AddCommand(
+      *alerts, "tail", "Follow alert changes as they happen (until Ctrl-C)",
+      [tail_args](CommandEnv& env) { return TailAlerts(*tail_args, env); });
+  tail_args->since_option =
+      tail->add_option("--since", tail_args->since,
+                       "Replay retained changes after this sequence first (0: all)")
+          ->type_name("SEQ");
+  tail->add_option("--severity", tail_args->severity, "Only alerts at least this severe")
+      ->type_name("SEVERITY")
+      ->check(CLI::IsMember(kSeverityWords, CLI::ignore_case));
+  tail->add_option("--rule", tail_args->rule_ids, "Only alerts of this rule (repeatable)")
+      ->type_name("ID");
+  tail->add_option("--type", tail_args->type, "Only alerts of this type: rule or rule_error")
+      ->type_name("TYPE")
+      ->check(CLI::IsMember({"rule", "rule_error"}));
+  tail->add_option("--count", tail_args->count, "Exit after printing this many changes")
+      ->type_name("N")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 62));
 }
 
 }  // namespace pantherd::client

@@ -120,7 +120,8 @@ bool StdoutWantsColor() {
   return no_color == nullptr || *no_color == '\0';
 }
 
-int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool color) {
+int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool color,
+        bool err_terminal) {
   CLI::App app("pantherctl: the command-line client of pantherd, the detection-as-code server.",
                "pantherctl");
   // Set before the commands are added, so that every command inherits them:
@@ -137,6 +138,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   AddRulesCommands(app, registry);
   AddAlertsCommands(app, registry);
   AddSourcesCommands(app, registry);
+  AddSendCommand(app, registry);
   AddAnalysisCommands(app, registry);
   app.footer("");  // The top-level help lists the global options itself.
 
@@ -155,7 +157,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   absl::StatusOr<OutputFormat> format = ParseOutputFormat(globals.output);
   if (!format.ok()) return Fail(err, format.status().message(), kExitUsage);
 
-  CommandEnv env(out, *format, globals.ToConnectionFlags(), color);
+  CommandEnv env(out, err, *format, globals.ToConnectionFlags(), color, err_terminal);
   absl::Status status = (*action)(env);
   out << std::flush;
   if (!status.ok()) return Fail(err, status.message(), kExitFailure);
@@ -170,7 +172,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
 
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool color) {
   try {
-    return Run(args, out, err, color);
+    return Run(args, out, err, color, /*err_terminal=*/false);
   } catch (const std::exception& e) {
     // Nothing below is meant to throw; keep the one-line contract if it does.
     return Fail(err, absl::StrCat("internal error: ", e.what()), kExitFailure);
@@ -180,7 +182,11 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
 int RunCli(int argc, char** argv) {
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
-  return RunCli(args, std::cout, std::cerr, StdoutWantsColor());
+  try {
+    return Run(args, std::cout, std::cerr, StdoutWantsColor(), isatty(STDERR_FILENO) == 1);
+  } catch (const std::exception& e) {
+    return Fail(std::cerr, absl::StrCat("internal error: ", e.what()), kExitFailure);
+  }
 }
 
 }  // namespace pantherd::client

@@ -8,7 +8,16 @@
 namespace pantherd::client {
 
 CommandEnv::CommandEnv(std::ostream& out, OutputFormat format, ConnectionFlags flags, bool color)
-    : out_(out), format_(format), flags_(std::move(flags)), color_(color) {}
+    : CommandEnv(out, std::cerr, format, std::move(flags), color, /*err_terminal=*/false) {}
+
+CommandEnv::CommandEnv(std::ostream& out, std::ostream& err, OutputFormat format,
+                       ConnectionFlags flags, bool color, bool err_terminal)
+    : out_(out),
+      err_(err),
+      format_(format),
+      flags_(std::move(flags)),
+      color_(color),
+      err_terminal_(err_terminal) {}
 
 absl::StatusOr<Connection*> CommandEnv::Connect() {
   if (connection_ == nullptr) {

@@ -15,6 +15,7 @@
 #define PANTHERD_CLIENT_COMMAND_H_
 
 #include <functional>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -34,8 +35,16 @@ class CommandEnv {
   // Output goes to `out`, which must outlive this object. `color`: `out` is
   // a terminal that may get ANSI colours (RunCli decides).
   CommandEnv(std::ostream& out, OutputFormat format, ConnectionFlags flags, bool color = false);
+  // As above, with `err` for warnings and progress (must outlive this
+  // object); `err_terminal`: `err` is a terminal (progress lines are drawn
+  // only then). The constructor above uses std::cerr, not a terminal.
+  CommandEnv(std::ostream& out, std::ostream& err, OutputFormat format, ConnectionFlags flags,
+             bool color, bool err_terminal);
 
   std::ostream& out() const { return out_; }
+  // Warnings and progress; never the command's result.
+  std::ostream& err() const { return err_; }
+  bool err_terminal() const { return err_terminal_; }
   OutputFormat format() const { return format_; }
   bool json() const { return format_ == OutputFormat::kJson; }
   bool color() const { return color_; }
@@ -47,9 +56,11 @@ class CommandEnv {
 
  private:
   std::ostream& out_;
+  std::ostream& err_;
   OutputFormat format_;
   ConnectionFlags flags_;
   bool color_;
+  bool err_terminal_ = false;
   std::unique_ptr<Connection> connection_;
 };
 

@@ -21,6 +21,9 @@
 //   alerts list [--rule ID]... [--status S]... [--min-severity S] [--limit N]
 //   alerts get ID | update ID [--status S] [--assignee U] [--comment C]
 //   sources list
+//   send FILE|- [--log-type T] [--batch-size N] [--source-label L]
+//   alerts tail [--since SEQ] [--severity S] [--rule ID]... [--type rule|rule_error]
+//               [--count N]
 //
 // `upload PATH` and `test PATH` read PATH with ReadAnalysisPath
 // (analysis_folder.h) and send every file in one request.
@@ -53,6 +56,40 @@
 // last value, as in pat. Enabled takes one boolean, sent as "true" or
 // "false" (pat's strtobool: y/yes/t/true/on/1, n/no/f/false/off/0).
 //
+// send -> DetectionService.IngestEvents, one bidirectional stream. FILE (or
+//   standard input for "-") holds JSON lines or one JSON array (EventReader,
+//   stream_support.h). Events go in batches of --batch-size (and at most
+//   kSendMaxBatchBytes), batch_id 1, 2, ...; at most kSendMaxBatchesInFlight
+//   batches are unanswered at a time. The stream has no deadline, but fails
+//   when no answer comes for --timeout; Ctrl-C stops it. On a terminal, a
+//   progress line is drawn on the error stream. Then a summary is printed on
+//   the output stream (also on failure): events sent, accepted, duplicates,
+//   rejected with "#INDEX (line L): reason" (INDEX is 0-based among the
+//   file's events; first 20 shown), alerts created and updated, and, when the
+//   stream failed, the first event not acknowledged ("Not acknowledged: events
+//   from #I (line L) on"; answers come in order, so everything from there on
+//   should be re-sent, which idempotence makes safe). JSON: one object with
+//   file, logType, events, batches, acknowledged, accepted, duplicates,
+//   rejected, rejectedEvents [{index, line, reason}] (first 1000),
+//   alertsCreated, alertsUpdated, and when set unacknowledgedFromIndex,
+//   unacknowledgedFromLine and error. Exit 0 when every event was accepted or
+//   a duplicate; 1 when any was rejected ("N of M events rejected"), the
+//   input is malformed or the stream failed.
+//
+// alerts tail -> DetectionService.StreamAlerts, with no deadline. Prints one
+//   line per change: "SEQ  TIME  KIND  SEVERITY  RULE  TITLE  events=N";
+//   JSON: one AlertChange per line (compact). Heartbeats print nothing; a Gap
+//   prints a warning on the error stream. When the stream ends or breaks
+//   (any code but the permanent ones: INVALID_ARGUMENT, NOT_FOUND,
+//   PERMISSION_DENIED, UNAUTHENTICATED, FAILED_PRECONDITION, OUT_OF_RANGE,
+//   UNIMPLEMENTED), it reconnects after a backoff (0.2s doubling to 10s,
+//   reset once a stream delivered something) with start_after_sequence = the
+//   last sequence seen (a change or, before any change, a heartbeat), and
+//   drops changes at or below it, so nothing is missed or printed twice.
+//   Without --since and before anything was seen it resumes live only. Runs
+//   until Ctrl-C (exit 0) or --count changes were printed (exit 0). Fails at
+//   once when the server cannot be reached at the start.
+//
 // The error-details convention: when UploadRule (or RunTests) fails, the
 // server may attach the serialized UploadRuleResponse (RunTestsResponse) as
 // the binary error details of its grpc::Status (the grpc-status-details-bin
@@ -84,11 +121,18 @@ void AddAdminCommands(CLI::App& root, CommandRegistry& registry);
 // `rules list|get|delete|enable|disable` (DetectionService rule RPCs).
 void AddRulesCommands(CLI::App& root, CommandRegistry& registry);
 
-// `alerts list|get|update` (DetectionService alert RPCs).
+// `alerts list|get|update|tail` (DetectionService alert RPCs).
 void AddAlertsCommands(CLI::App& root, CommandRegistry& registry);
 
 // `sources list` (DetectionService.ListSources).
 void AddSourcesCommands(CLI::App& root, CommandRegistry& registry);
+
+// `send FILE|-` (DetectionService.IngestEvents).
+inline constexpr char kDefaultSendLogType[] = "Okta.SystemLog";
+inline constexpr int kDefaultSendBatchSize = 500;
+inline constexpr int kSendMaxBatchesInFlight = 4;
+inline constexpr size_t kSendMaxBatchBytes = 4 << 20;
+void AddSendCommand(CLI::App& root, CommandRegistry& registry);
 
 // `upload PATH` (DetectionService.UploadRule) and `test PATH`
 // (DetectionService.RunTests with content).

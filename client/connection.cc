@@ -137,6 +137,10 @@ absl::Status Connection::Unreachable(absl::string_view reason) const {
 
 void Connection::PrepareContext(grpc::ClientContext* context) const {
   context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  PrepareStreamContext(context);
+}
+
+void Connection::PrepareStreamContext(grpc::ClientContext* context) const {
   if (!options_.token.empty()) {
     context->AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
   }

@@ -110,6 +110,10 @@ class Connection {
   // token is set, the "authorization: Bearer <token>" metadata.
   void PrepareContext(grpc::ClientContext* context) const;
 
+  // Prepares `context` for a long-lived stream (`send`, `alerts tail`): the
+  // token metadata only, no deadline (--timeout does not apply to streams).
+  void PrepareStreamContext(grpc::ClientContext* context) const;
+
   // Runs the unary call `rpc` of `stub` with a context from PrepareContext.
   // Returns OK when the server answered OK (and fills *response); otherwise
   // the status of ToStatus(method, ...). `method` names the RPC in messages.

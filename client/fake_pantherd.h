@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -214,7 +215,76 @@ class FakeDetectionService final : public pantherd::v1::DetectionService::Servic
     return grpc::Status::OK;
   }
 
+  // IngestEvents: records every request and answers each batch with
+  // ingest_handler(request) (its batch_id set here); the default accepts all.
+  // After ingest_fail_after batches (when >= 0) the stream ends with
+  // ingest_failure instead, without answering the later ones.
+  grpc::Status IngestEvents(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<pantherd::v1::IngestEventsResponse,
+                               pantherd::v1::IngestEventsRequest>* stream) override {
+    pantherd::v1::IngestEventsRequest request;
+    while (stream->Read(&request)) {
+      pantherd::v1::IngestEventsResponse response;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ingest_requests.push_back(request);
+        if (ingest_fail_after >= 0 && ingest_answered >= ingest_fail_after) return ingest_failure;
+        ++ingest_answered;
+        if (ingest_handler) {
+          response = ingest_handler(request);
+        } else {
+          response.set_accepted(request.events_size());
+        }
+      }
+      response.set_batch_id(request.batch_id());
+      if (!stream->Write(response)) break;
+    }
+    return grpc::Status::OK;
+  }
+
+  // StreamAlerts: call i (0-based) sends alert_streams[i], then ends with
+  // alert_stream_ends[i] (OK when missing). Calls beyond the scripts stay
+  // open, sending nothing, until cancelled. Records every request.
+  grpc::Status StreamAlerts(grpc::ServerContext* context,
+                            const pantherd::v1::StreamAlertsRequest* request,
+                            grpc::ServerWriter<pantherd::v1::StreamAlertsResponse>* writer) override {
+    std::vector<pantherd::v1::StreamAlertsResponse> script;
+    grpc::Status end = grpc::Status::OK;
+    bool scripted = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      const size_t call = stream_alerts_requests.size();
+      stream_alerts_requests.push_back(*request);
+      if (call < alert_streams.size()) {
+        scripted = true;
+        script = alert_streams[call];
+        if (call < alert_stream_ends.size()) end = alert_stream_ends[call];
+      }
+    }
+    for (const auto& response : script) {
+      if (!writer->Write(response)) return grpc::Status::OK;
+    }
+    if (scripted) return end;
+    while (!context->IsCancelled()) absl::SleepFor(absl::Milliseconds(5));
+    return grpc::Status::CANCELLED;
+  }
+
+  size_t StreamAlertsCalls() {
+    std::lock_guard<std::mutex> lock(mu);
+    return stream_alerts_requests.size();
+  }
+
   std::mutex mu;
+  std::function<pantherd::v1::IngestEventsResponse(const pantherd::v1::IngestEventsRequest&)>
+      ingest_handler;
+  int ingest_fail_after = -1;
+  grpc::Status ingest_failure{grpc::StatusCode::UNAVAILABLE, "pantherd is shutting down"};
+  int ingest_answered = 0;
+  std::vector<pantherd::v1::IngestEventsRequest> ingest_requests;
+  std::vector<std::vector<pantherd::v1::StreamAlertsResponse>> alert_streams;
+  std::vector<grpc::Status> alert_stream_ends;
+  std::vector<pantherd::v1::StreamAlertsRequest> stream_alerts_requests;
   int page_size = 2;
   pantherd::v1::UploadRuleResponse upload_response;
   grpc::Status upload_error = grpc::Status::OK;

@@ -111,6 +111,8 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
       s = ReadScalar(path, key, value, "integer", &config->rule_timeout_seconds);
     } else if (key == "worker_memory_mb") {
       s = ReadScalar(path, key, value, "integer", &config->worker_memory_mb);
+    } else if (key == "max_event_bytes") {
+      s = ReadScalar(path, key, value, "integer", &config->max_event_bytes);
     } else if (key == "worker_binary") {
       s = ReadScalar(path, key, value, "string", &config->worker_binary);
     } else {
@@ -118,7 +120,7 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
                        absl::StrCat("unknown option \"", key,
                                     "\" (known: listen, data_dir, rules_dir, log_level, "
                                     "shutdown_grace_seconds, executor_threads, executor_queue, workers, "
-                                    "rule_timeout_seconds, worker_memory_mb, worker_binary)"));
+                                    "rule_timeout_seconds, worker_memory_mb, worker_binary, max_event_bytes)"));
     }
     if (!s.ok()) return s;
   }
@@ -133,6 +135,7 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   std::optional<std::string> listen, data_dir, rules_dir, log_level;
   std::optional<int> grace, threads, queue, workers, rule_timeout, worker_memory;
   std::optional<std::string> worker_binary;
+  std::optional<int64_t> max_event_bytes;
   app.add_option("--config", config_file, "YAML config file (keys as the flags, '_' for '-')")
       ->check(CLI::ExistingFile);
   app.add_option("--listen", listen, "gRPC listen address host:port (default 127.0.0.1:50051)");
@@ -160,6 +163,10 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
       ->check(CLI::PositiveNumber);
   app.add_option("--worker-binary", worker_binary,
                  "the rule worker program (default: pantherd-worker beside pantherd)");
+
+  app.add_option("--max-event-bytes", max_event_bytes,
+                 "ingested events larger than this are rejected (default 1048576)")
+      ->check(CLI::PositiveNumber);
 
   try {
     app.parse(argc, argv);
@@ -191,6 +198,7 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   if (rule_timeout) config.rule_timeout_seconds = *rule_timeout;
   if (worker_memory) config.worker_memory_mb = *worker_memory;
   if (worker_binary) config.worker_binary = *worker_binary;
+  if (max_event_bytes) config.max_event_bytes = *max_event_bytes;
   if (config.data_dir.empty()) config.data_dir = DefaultDataDir();
   absl::Status listen_ok = ValidateListenAddress(config.listen);
   if (!listen_ok.ok()) return listen_ok;

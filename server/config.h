@@ -41,6 +41,8 @@ struct ServerConfig {
   int worker_memory_mb = 1024;
   // The worker program; empty means `pantherd-worker` beside pantherd.
   std::string worker_binary;
+  // Ingested events larger than this are rejected.
+  int64_t max_event_bytes = 1 << 20;
 };
 
 // The data directory used when none is configured: $XDG_DATA_HOME/pantherd

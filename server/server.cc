@@ -15,6 +15,8 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "engine/alert_engine.h"
+#include "engine/ingest_pipeline.h"
 #include "engine/kv_store.h"
 #include "engine/pool_rule_executor.h"
 #include "engine/rule_set_manager.h"
@@ -35,6 +37,8 @@ struct PantherServer::State {
   std::unique_ptr<engine::PoolRuleExecutor> rule_executor;
   std::unique_ptr<engine::RuleStore> rule_store;
   std::unique_ptr<engine::RuleSetManager> rules;
+  std::unique_ptr<engine::AlertEngine> alerts;
+  std::unique_ptr<engine::IngestPipeline> ingest;
   std::unique_ptr<Executor> executor;
   ServiceEnv env;
   std::unique_ptr<DetectionServiceImpl> detection;
@@ -150,12 +154,21 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   Log(LogLevel::kInfo, "rule workers ready",
       {{"workers", absl::StrCat(state->pool->workers())}, {"worker_binary", *worker_binary}});
 
-  // Step 3: serve.
+  // Step 3: live detection.
+  state->alerts = std::make_unique<engine::AlertEngine>(state->store.get());
+  engine::IngestOptions ingest_options;
+  ingest_options.max_event_bytes = static_cast<size_t>(config.max_event_bytes);
+  state->ingest = std::make_unique<engine::IngestPipeline>(
+      state->pool.get(), state->alerts.get(), state->rule_store.get(), ingest_options);
+
+  // Step 4: serve.
   state->executor = std::make_unique<Executor>(config.executor_threads, config.executor_queue);
   state->env.store = state->store.get();
   state->env.executor = state->executor.get();
   state->env.rule_store = state->rule_store.get();
   state->env.rules = state->rules.get();
+  state->env.alerts = state->alerts.get();
+  state->env.ingest = state->ingest.get();
   state->env.start_time = absl::Now();
   state->env.data_dir = config.data_dir;
   state->detection = std::make_unique<DetectionServiceImpl>(&state->env);
@@ -201,6 +214,7 @@ absl::Status PantherServer::Shutdown() {
                                 std::chrono::seconds(state_->grace_seconds));
   state_->grpc_server->Wait();
   state_->executor->Shutdown();
+  state_->ingest.reset();
   state_->rules.reset();
   state_->rule_executor.reset();
   state_->pool.reset();  // Ends the rule workers.

@@ -92,15 +92,106 @@ PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, AddSource, kSourcesWork)
 PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, ListSources, kSourcesWork)
 PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, RemoveSource, kSourcesWork)
 PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, SetSourcePaused, kSourcesWork)
-PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, ListAlerts, kLiveWork)
-PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, GetAlert, kLiveWork)
-PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, UpdateAlert, kLiveWork)
+
+namespace {
+
+// IngestEvents: batches are handled one at a time, in order. Each batch is
+// ingested on the executor (never on a gRPC thread) and answered only once
+// durable; the next batch is read after the answer is written, so a stream
+// holds at most one batch in memory and one write in flight.
+class IngestReactor final
+    : public grpc::ServerBidiReactor<v1::IngestEventsRequest, v1::IngestEventsResponse> {
+ public:
+  explicit IngestReactor(ServiceEnv* env) : env_(env) { StartRead(&request_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // The client finished sending.
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (!env_->executor->Submit([this] { IngestOne(); })) {
+      Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          absl::StrCat("pantherd is overloaded; batch ", request_.batch_id(),
+                                       " was not stored, re-send it")));
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+      return;
+    }
+    request_.Clear();
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void IngestOne() {
+    absl::StatusOr<engine::IngestResult> result = env_->ingest->Ingest(request_);
+    if (!result.ok()) {
+      Finish(grpc::Status(static_cast<grpc::StatusCode>(result.status().code()),
+                          absl::StrCat("batch ", request_.batch_id(), ": ",
+                                       result.status().message())));
+      return;
+    }
+    if (env_->publish) env_->publish(std::move(result->changes));
+    response_ = std::move(result->response);
+    StartWrite(&response_);
+  }
+
+  ServiceEnv* env_;
+  v1::IngestEventsRequest request_;
+  v1::IngestEventsResponse response_;
+};
+
+}  // namespace
 
 grpc::ServerBidiReactor<v1::IngestEventsRequest, v1::IngestEventsResponse>*
 DetectionServiceImpl::IngestEvents(grpc::CallbackServerContext*) {
-  return new FinishNowReactor<
-      grpc::ServerBidiReactor<v1::IngestEventsRequest, v1::IngestEventsResponse>>(
-      Unimplemented("IngestEvents", kLiveWork));
+  return new IngestReactor(env_);
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::ListAlerts(grpc::CallbackServerContext* ctx,
+                                                           const v1::ListAlertsRequest* req,
+                                                           v1::ListAlertsResponse* resp) {
+  if (req->page().page_size() < 0 || req->page().page_size() > kMaxPageSize) {
+    return FinishUnary(ctx, InvalidField("page.page_size", absl::StrCat("must be 0 to ",
+                                                                         kMaxPageSize)));
+  }
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::StatusOr<v1::ListAlertsResponse> list = env->alerts->ListAlerts(*req);
+    if (!list.ok()) return ToGrpcStatus(list.status());
+    *resp = std::move(*list);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::GetAlert(grpc::CallbackServerContext* ctx,
+                                                         const v1::GetAlertRequest* req,
+                                                         v1::GetAlertResponse* resp) {
+  if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::StatusOr<v1::Alert> alert = env->alerts->GetAlert(req->id());
+    if (!alert.ok()) return ToGrpcStatus(alert.status());
+    *resp->mutable_alert() = std::move(*alert);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::UpdateAlert(grpc::CallbackServerContext* ctx,
+                                                            const v1::UpdateAlertRequest* req,
+                                                            v1::UpdateAlertResponse* resp) {
+  if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::StatusOr<v1::AlertChange> change =
+        env->alerts->UpdateAlert(*req, kAnonymousAuthor, absl::Now());
+    if (!change.ok()) return ToGrpcStatus(change.status());
+    *resp->mutable_alert() = change->alert();
+    if (env->publish) env->publish({*change});
+    return grpc::Status::OK;
+  });
 }
 
 grpc::ServerWriteReactor<v1::StreamAlertsResponse>* DetectionServiceImpl::StreamAlerts(

@@ -8,7 +8,9 @@
 #ifndef PANTHERD_SERVER_SERVICES_H_
 #define PANTHERD_SERVER_SERVICES_H_
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -16,6 +18,8 @@
 #include "pantherd/v1/admin_service.grpc.pb.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
 #include "server/executor.h"
+#include "engine/alert_engine.h"
+#include "engine/ingest_pipeline.h"
 #include "engine/rule_set_manager.h"
 #include "engine/rule_store.h"
 #include "store/store.h"
@@ -28,6 +32,10 @@ struct ServiceEnv {
   Executor* executor = nullptr;
   engine::RuleStore* rule_store = nullptr;
   engine::RuleSetManager* rules = nullptr;
+  engine::AlertEngine* alerts = nullptr;
+  engine::IngestPipeline* ingest = nullptr;
+  // Called with the changes of every durable batch or triage (may be empty).
+  std::function<void(std::vector<v1::AlertChange>)> publish;
   absl::Time start_time;
   std::string data_dir;
 

@@ -69,11 +69,11 @@ TEST_F(ServerLifecycleTest, StatusHealthSigtermAndRestart) {
     auto stub = v1::DetectionService::NewStub(
         grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx;
-    v1::ListAlertsRequest req;
-    v1::ListAlertsResponse resp;
-    grpc::Status s = stub->ListAlerts(&ctx, req, &resp);
+    v1::ListSourcesRequest req;
+    v1::ListSourcesResponse resp;
+    grpc::Status s = stub->ListSources(&ctx, req, &resp);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-    EXPECT_THAT(s.error_message(), HasSubstr("ListAlerts is not implemented"));
+    EXPECT_THAT(s.error_message(), HasSubstr("ListSources is not implemented"));
   }
 
   // A second pantherd on the same data directory fails fast and clearly.

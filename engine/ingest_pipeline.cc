@@ -1,0 +1,143 @@
+#include "engine/ingest_pipeline.h"
+
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "engine/normalize.h"
+#include "store/status_macros.h"
+
+namespace pantherd::engine {
+namespace {
+
+// Rule-function calls an evaluation of `events` may make: every routed rule
+// runs rule() and, on a match, up to nine more functions.
+int64_t EvaluationCalls(size_t events, size_t rules) {
+  return static_cast<int64_t>(events) * static_cast<int64_t>(rules == 0 ? 1 : rules) * 10;
+}
+
+}  // namespace
+
+absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsRequest& request) {
+  if (request.log_type().empty()) {
+    return absl::InvalidArgumentError("log_type: is required (e.g. \"Okta.SystemLog\")");
+  }
+  IngestResult result;
+  v1::IngestEventsResponse& response = result.response;
+  response.set_batch_id(request.batch_id());
+
+  NormalizeContext context;
+  context.source_id = request.source_label().empty() ? "api" : request.source_label();
+  context.source_label = context.source_id;
+  context.parse_time = options_.now();
+  context.max_event_bytes = options_.max_event_bytes;
+
+  std::vector<NormalizedEvent> normalized;
+  internal::WorkerRequest evaluate;
+  for (int i = 0; i < request.events_size(); ++i) {
+    absl::StatusOr<NormalizedEvent> event =
+        NormalizeEvent(request.events(i), request.log_type(), context);
+    if (!event.ok()) {
+      v1::RejectedEvent* rejected = response.add_rejected();
+      rejected->set_index(i);
+      rejected->set_reason(std::string(event.status().message()));
+      continue;
+    }
+    internal::EventToEvaluate* e = evaluate.mutable_evaluate()->add_events();
+    e->set_normalized_json(event->json);
+    e->set_log_type(event->log_type);
+    normalized.push_back(std::move(*event));
+  }
+  if (normalized.empty()) return result;
+
+  // The stored flags decide which rules run, whatever their YAML says.
+  PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::Rule> items, rules_->ListCurrent());
+  absl::flat_hash_map<std::string, const v1::Rule*> rules;
+  for (const v1::Rule& item : items) {
+    if (item.type() != v1::ANALYSIS_TYPE_RULE) continue;
+    rules[item.id()] = &item;
+    if (item.enabled()) {
+      evaluate.mutable_evaluate()->add_enabled_rule_ids(item.id());
+    } else {
+      evaluate.mutable_evaluate()->add_disabled_rule_ids(item.id());
+    }
+  }
+
+  absl::StatusOr<LiveResponse> answer =
+      pool_->DispatchLive(evaluate, EvaluationCalls(normalized.size(), rules.size()));
+  if (!answer.ok()) {
+    return absl::UnavailableError(absl::StrCat("the batch could not be evaluated (",
+                                               answer.status().message(),
+                                               "); nothing was stored, re-send it"));
+  }
+  const internal::EvaluateResult& evaluated = answer->response.evaluated();
+  if (evaluated.results_size() != static_cast<int>(normalized.size())) {
+    return absl::InternalError(absl::StrCat("a worker answered ", evaluated.results_size(),
+                                            " results for ", normalized.size(), " events"));
+  }
+
+  std::vector<EventResult> events;
+  events.reserve(normalized.size());
+  for (size_t i = 0; i < normalized.size(); ++i) {
+    NormalizedEvent& n = normalized[i];
+    const internal::EventResult& r = evaluated.results(static_cast<int>(i));
+    EventResult event;
+    event.event_id = n.event_id;
+    event.log_type = n.log_type;
+    event.event_time = n.event_time;
+    event.event_json = std::move(n.json);
+    for (const internal::RuleMatch& m : r.matches()) {
+      auto rule = rules.find(m.rule_id());
+      if (rule == rules.end()) continue;  // Deleted since the worker loaded it.
+      RuleMatch match;
+      match.rule_id = m.rule_id();
+      match.rule_version = rule->second->version();
+      match.dedup_period_minutes = rule->second->dedup_period_minutes();
+      match.threshold = rule->second->threshold();
+      match.create_alert = m.create_alert();
+      match.title = m.title();
+      match.dedup_string = m.dedup();
+      match.severity = m.severity();
+      match.description = m.description();
+      match.reference = m.reference();
+      match.runbook = m.runbook();
+      match.destinations.assign(m.destinations().begin(), m.destinations().end());
+      match.destinations_overridden = m.destinations_overridden();
+      match.alert_context_json = m.alert_context_json();
+      event.matches.push_back(std::move(match));
+    }
+    for (const internal::RuleErrorResult& e : r.errors()) {
+      auto rule = rules.find(e.rule_id());
+      if (rule == rules.end()) continue;
+      RuleErrorResult error;
+      error.rule_id = e.rule_id();
+      error.rule_version = rule->second->version();
+      error.dedup_period_minutes = rule->second->dedup_period_minutes();
+      error.severity = rule->second->severity();
+      error.error = e.error();
+      event.errors.push_back(std::move(error));
+    }
+    events.push_back(std::move(event));
+  }
+
+  PANTHERD_ASSIGN_OR_RETURN(BatchOutcome outcome, alerts_->ApplyBatch(events));
+  for (EventStatus status : outcome.events) {
+    if (status == EventStatus::kDuplicate) {
+      response.set_duplicates(response.duplicates() + 1);
+    } else {
+      response.set_accepted(response.accepted() + 1);
+    }
+  }
+  for (const v1::AlertChange& change : outcome.changes) {
+    if (!ShouldNotify(change)) continue;
+    if (change.kind() == v1::AlertChange::KIND_CREATED) {
+      response.set_alerts_created(response.alerts_created() + 1);
+    } else if (change.kind() == v1::AlertChange::KIND_UPDATED) {
+      response.set_alerts_updated(response.alerts_updated() + 1);
+    }
+  }
+  result.changes = std::move(outcome.changes);
+  return result;
+}
+
+}  // namespace pantherd::engine

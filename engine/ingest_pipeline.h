@@ -1,0 +1,64 @@
+// The path of an ingested batch: normalise each raw event, evaluate the
+// batch in a live worker, turn matches into alerts, and make all of it
+// durable in one atomic write before answering.
+//
+//   IngestPipeline pipeline(&pool, &alerts, &rules);
+//   PANTHERD_ASSIGN_OR_RETURN(IngestResult r, pipeline.Ingest(request));
+//   hub.Publish(r.changes);  // only after the batch is durable
+//
+// Thread-safe: batches may be ingested concurrently (the worker pool and the
+// alert engine are thread-safe); each batch is all or nothing.
+#ifndef PANTHERD_ENGINE_INGEST_PIPELINE_H_
+#define PANTHERD_ENGINE_INGEST_PIPELINE_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/alert_engine.h"
+#include "engine/rule_store.h"
+#include "engine/worker_pool.h"
+#include "pantherd/v1/sources.pb.h"
+
+namespace pantherd::engine {
+
+struct IngestOptions {
+  // Events larger than this are rejected (by index, with a reason).
+  size_t max_event_bytes = 1 << 20;
+  // The parse clock (p_parse_time, and p_event_time when an event has none).
+  std::function<absl::Time()> now = absl::Now;
+};
+
+struct IngestResult {
+  v1::IngestEventsResponse response;
+  // Every alert change the batch caused, durable, in sequence order (signals
+  // included: filter with ShouldNotify before notifying).
+  std::vector<v1::AlertChange> changes;
+};
+
+class IngestPipeline {
+ public:
+  // None of the pointers is owned; all must outlive the pipeline.
+  IngestPipeline(WorkerPool* pool, AlertEngine* alerts, RuleStore* rules, IngestOptions options = {})
+      : pool_(pool), alerts_(alerts), rules_(rules), options_(std::move(options)) {}
+
+  // Ingests one batch. Invalid events (not JSON, not an object, too large,
+  // unknown log type) are rejected by index in the response; the rest is
+  // evaluated and stored. Errors (nothing of the batch was stored; the client
+  // may re-send it, duplicates are skipped): InvalidArgument for a batch
+  // without log type; Unavailable when no worker could evaluate it; those of
+  // the store.
+  absl::StatusOr<IngestResult> Ingest(const v1::IngestEventsRequest& request);
+
+ private:
+  WorkerPool* pool_;
+  AlertEngine* alerts_;
+  RuleStore* rules_;
+  IngestOptions options_;
+};
+
+}  // namespace pantherd::engine
+
+#endif  // PANTHERD_ENGINE_INGEST_PIPELINE_H_

@@ -1,0 +1,173 @@
+// End-to-end ingestion: the real pantherd with the bundled rules, events sent
+// over IngestEvents, alerts read back with ListAlerts/GetAlert/UpdateAlert.
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "pantherd/v1/detection_service.grpc.pb.h"
+#include "tests/test_util.h"
+
+namespace pantherd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kPantherd[] = PANTHERD_BINARY;
+constexpr char kRulesDir[] = PANTHERD_SOURCE_DIR "/rules";
+
+std::string FailedLogin(int n, const std::string& user, const std::string& ip, int minute) {
+  return absl::StrFormat(
+      R"({"uuid":"e2e-%d","published":"2026-03-01T10:%02d:00.000Z","eventType":"user.session.start",)"
+      R"("displayMessage":"User login to Okta","severity":"WARN","legacyEventType":null,)"
+      R"("actor":{"id":"00u1","type":"User","alternateId":"%s","displayName":"Admin"},)"
+      R"("client":{"ipAddress":"%s","userAgent":{"rawUserAgent":"curl/8"}},)"
+      R"("outcome":{"result":"FAILURE","reason":"INVALID_CREDENTIALS"},"target":null})",
+      n, minute, user, ip);
+}
+
+class IngestE2eTest : public ::testing::Test {
+ protected:
+  void Start() {
+    absl::StatusOr<ServerProcess> s = ServerProcess::Start(
+        kPantherd, tmp_.Sub("data"), tmp_.path(), {"--rules-dir", kRulesDir, "--workers", "1"},
+        absl::Seconds(60));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::make_unique<ServerProcess>(std::move(*s));
+    stub_ = v1::DetectionService::NewStub(
+        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  }
+
+  void Stop() {
+    server_->process().Signal(SIGTERM);
+    absl::StatusOr<int> code = server_->process().Wait(absl::Seconds(30));
+    ASSERT_TRUE(code.ok());
+    EXPECT_EQ(*code, 0) << server_->Log();
+    server_.reset();
+  }
+
+  // Sends each batch on one stream; returns the answers in order.
+  std::vector<v1::IngestEventsResponse> Send(const std::vector<std::vector<std::string>>& batches,
+                                             grpc::Status* status) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    auto stream = stub_->IngestEvents(&ctx);
+    std::vector<v1::IngestEventsResponse> answers;
+    uint64_t id = 0;
+    for (const std::vector<std::string>& batch : batches) {
+      v1::IngestEventsRequest req;
+      req.set_log_type("Okta.SystemLog");
+      req.set_batch_id(++id);
+      for (const std::string& e : batch) req.add_events(e);
+      if (!stream->Write(req)) break;
+      v1::IngestEventsResponse resp;
+      if (!stream->Read(&resp)) break;
+      answers.push_back(resp);
+    }
+    stream->WritesDone();
+    *status = stream->Finish();
+    return answers;
+  }
+
+  std::vector<v1::Alert> Alerts() {
+    grpc::ClientContext ctx;
+    v1::ListAlertsRequest req;
+    v1::ListAlertsResponse resp;
+    grpc::Status s = stub_->ListAlerts(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return {resp.alerts().begin(), resp.alerts().end()};
+  }
+
+  TempDir tmp_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<v1::DetectionService::Stub> stub_;
+};
+
+TEST_F(IngestE2eTest, FailedLoginsBecomeOneCriticalAlertThatLaterFailuresUpdate) {
+  Start();
+  std::vector<std::string> burst;
+  for (int i = 0; i < 4; ++i) burst.push_back(FailedLogin(i, "admin", "203.0.113.9", i));
+  grpc::Status status;
+  std::vector<v1::IngestEventsResponse> answers = Send({burst}, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].accepted(), 4);
+  EXPECT_EQ(answers[0].alerts_created(), 0);  // Threshold 5 not reached.
+  EXPECT_TRUE(Alerts().empty());
+
+  // The fifth failure reaches the threshold; a bad event is rejected by index
+  // and does not stop the batch.
+  answers = Send({{FailedLogin(4, "admin", "203.0.113.9", 4), "{not json"}}, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].accepted(), 1);
+  ASSERT_EQ(answers[0].rejected_size(), 1);
+  EXPECT_EQ(answers[0].rejected(0).index(), 1);
+  EXPECT_THAT(answers[0].rejected(0).reason(), HasSubstr("JSON"));
+  EXPECT_EQ(answers[0].alerts_created(), 1);
+
+  std::vector<v1::Alert> alerts = Alerts();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].rule_id(), "Okta.FailedLogin");
+  EXPECT_EQ(alerts[0].title(), "Multiple Failed Logins for admin");
+  EXPECT_EQ(alerts[0].severity(), v1::SEVERITY_CRITICAL);
+  EXPECT_EQ(alerts[0].dedup_string(), "203.0.113.9");
+  EXPECT_EQ(alerts[0].event_count(), 5);
+
+  // Re-sending already processed events changes nothing.
+  answers = Send({burst}, &status);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(answers[0].duplicates(), 4);
+  EXPECT_EQ(answers[0].accepted(), 0);
+
+  // Across a restart, a later failure from the same IP within the hour
+  // updates the same alert instead of creating another.
+  Stop();
+  Start();
+  answers = Send({{FailedLogin(5, "admin", "203.0.113.9", 30)}}, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(answers[0].alerts_updated(), 1);
+  EXPECT_EQ(answers[0].alerts_created(), 0);
+  alerts = Alerts();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].event_count(), 6);
+
+  // Triage.
+  grpc::ClientContext ctx;
+  v1::UpdateAlertRequest update;
+  update.set_id(alerts[0].id());
+  update.set_status(v1::ALERT_STATUS_TRIAGED);
+  update.set_assignee("alice");
+  v1::UpdateAlertResponse updated;
+  grpc::Status s = stub_->UpdateAlert(&ctx, update, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(updated.alert().status(), v1::ALERT_STATUS_TRIAGED);
+  EXPECT_EQ(updated.alert().assignee(), "alice");
+
+  grpc::ClientContext get_ctx;
+  v1::GetAlertRequest get;
+  get.set_id("no-such-alert");
+  v1::GetAlertResponse got;
+  EXPECT_EQ(stub_->GetAlert(&get_ctx, get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  Stop();
+}
+
+TEST_F(IngestE2eTest, BatchWithoutLogTypeIsRefusedWithTheField) {
+  Start();
+  grpc::ClientContext ctx;
+  auto stream = stub_->IngestEvents(&ctx);
+  v1::IngestEventsRequest req;
+  req.add_events(FailedLogin(1, "x", "198.51.100.1", 1));
+  ASSERT_TRUE(stream->Write(req));
+  v1::IngestEventsResponse resp;
+  EXPECT_FALSE(stream->Read(&resp));
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("log_type"));
+  Stop();
+}
+
+}  // namespace
+}  // namespace pantherd::testing
