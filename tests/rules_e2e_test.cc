@@ -254,7 +254,7 @@ TEST_F(RulesE2ETest, SyntaxErrorNamesFileAndLine) {
   for (const std::string* text : {&r.out, &r.err}) {
     EXPECT_THAT(*text, Not(HasSubstr(tmp_.path())));
     EXPECT_THAT(*text, Not(HasSubstr(Fixture("syntax_error/"))));
-    EXPECT_THAT(*text, Not(HasSubstr("/tmp/")));
+    EXPECT_THAT(*text, Not(HasSubstr("items/")));  // The server's internal layout.
   }
   EXPECT_EQ(List(server).rules_size(), 0);
 
