@@ -16,6 +16,55 @@ int64_t EvaluationCalls(size_t events, size_t rules) {
   return static_cast<int64_t>(events) * static_cast<int64_t>(rules == 0 ? 1 : rules) * 10;
 }
 
+// Evaluates `request` event by event after the batch crashed its workers
+// twice: events that evaluate cleanly keep their results; for an event that
+// still crashes, each enabled rule runs alone, and a rule that crashes on it
+// is recorded as a rule error of type WorkerCrashed (the event was retried
+// once in a new worker by the pool). Other failures are returned.
+absl::StatusOr<internal::EvaluateResult> EvaluateIsolatingCrashes(
+    WorkerPool* pool, const internal::WorkerRequest& request, size_t rule_count) {
+  const internal::EvaluateTask& task = request.evaluate();
+  internal::EvaluateResult out;
+  for (const internal::EventToEvaluate& event : task.events()) {
+    internal::WorkerRequest one;
+    *one.mutable_evaluate()->add_events() = event;
+    *one.mutable_evaluate()->mutable_enabled_rule_ids() = task.enabled_rule_ids();
+    *one.mutable_evaluate()->mutable_disabled_rule_ids() = task.disabled_rule_ids();
+    absl::StatusOr<LiveResponse> answer = pool->DispatchLive(one, EvaluationCalls(1, rule_count));
+    if (answer.ok() && answer->response.evaluated().results_size() == 1) {
+      *out.add_results() = answer->response.evaluated().results(0);
+      continue;
+    }
+    if (!answer.ok() && !absl::IsAborted(answer.status())) return answer.status();
+    internal::EventResult* merged = out.add_results();
+    for (const std::string& rule_id : task.enabled_rule_ids()) {
+      internal::WorkerRequest alone;
+      *alone.mutable_evaluate()->add_events() = event;
+      alone.mutable_evaluate()->add_enabled_rule_ids(rule_id);
+      *alone.mutable_evaluate()->mutable_disabled_rule_ids() = task.disabled_rule_ids();
+      for (const std::string& other : task.enabled_rule_ids()) {
+        if (other != rule_id) alone.mutable_evaluate()->add_disabled_rule_ids(other);
+      }
+      absl::StatusOr<LiveResponse> single = pool->DispatchLive(alone, EvaluationCalls(1, 1));
+      if (single.ok() && single->response.evaluated().results_size() == 1) {
+        const internal::EventResult& r = single->response.evaluated().results(0);
+        for (const internal::RuleMatch& m : r.matches()) *merged->add_matches() = m;
+        for (const internal::RuleErrorResult& e : r.errors()) *merged->add_errors() = e;
+        continue;
+      }
+      if (!single.ok() && !absl::IsAborted(single.status())) return single.status();
+      internal::RuleErrorResult* error = merged->add_errors();
+      error->set_rule_id(rule_id);
+      error->mutable_error()->set_type("WorkerCrashed");
+      error->mutable_error()->set_message(absl::StrCat(
+          "the rule's worker crashed evaluating this event and again when it was retried in a "
+          "new worker: ",
+          single.ok() ? "no result" : single.status().message()));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsRequest& request) {
@@ -65,12 +114,21 @@ absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsReques
 
   absl::StatusOr<LiveResponse> answer =
       pool_->DispatchLive(evaluate, EvaluationCalls(normalized.size(), rules.size()));
-  if (!answer.ok()) {
+  internal::EvaluateResult evaluated;
+  if (answer.ok()) {
+    evaluated = std::move(*answer->response.mutable_evaluated());
+  } else if (absl::IsAborted(answer.status())) {
+    // The batch crashed two workers: find the events and rules responsible.
+    absl::StatusOr<internal::EvaluateResult> isolated =
+        EvaluateIsolatingCrashes(pool_, evaluate, rules.size());
+    if (!isolated.ok()) answer = isolated.status();
+    if (isolated.ok()) evaluated = std::move(*isolated);
+  }
+  if (!answer.ok() && evaluated.results_size() == 0) {
     return absl::UnavailableError(absl::StrCat("the batch could not be evaluated (",
                                                answer.status().message(),
                                                "); nothing was stored, re-send it"));
   }
-  const internal::EvaluateResult& evaluated = answer->response.evaluated();
   if (evaluated.results_size() != static_cast<int>(normalized.size())) {
     return absl::InternalError(absl::StrCat("a worker answered ", evaluated.results_size(),
                                             " results for ", normalized.size(), " events"));

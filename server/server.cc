@@ -40,6 +40,7 @@ struct PantherServer::State {
   std::unique_ptr<engine::AlertEngine> alerts;
   std::unique_ptr<engine::IngestPipeline> ingest;
   std::unique_ptr<Executor> executor;
+  std::unique_ptr<AlertHub> hub;
   ServiceEnv env;
   std::unique_ptr<DetectionServiceImpl> detection;
   std::unique_ptr<AdminServiceImpl> admin;
@@ -163,12 +164,14 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
 
   // Step 4: serve.
   state->executor = std::make_unique<Executor>(config.executor_threads, config.executor_queue);
+  state->hub = std::make_unique<AlertHub>(state->alerts.get(), state->executor.get());
   state->env.store = state->store.get();
   state->env.executor = state->executor.get();
   state->env.rule_store = state->rule_store.get();
   state->env.rules = state->rules.get();
   state->env.alerts = state->alerts.get();
   state->env.ingest = state->ingest.get();
+  state->env.hub = state->hub.get();
   state->env.start_time = absl::Now();
   state->env.data_dir = config.data_dir;
   state->detection = std::make_unique<DetectionServiceImpl>(&state->env);
@@ -188,7 +191,9 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   builder.RegisterService(state->admin.get());
   state->grpc_server = builder.BuildAndStart();
   if (state->grpc_server == nullptr || port == 0) {
+    state->hub->Shutdown();
     state->executor->Shutdown();
+    state->hub.reset();
     state->rules.reset();
     state->rule_executor.reset();
     state->pool.reset();
@@ -210,10 +215,12 @@ absl::Status PantherServer::Shutdown() {
   state_->stopped = true;
   Log(LogLevel::kInfo, "shutting down", {{"grace_seconds", absl::StrCat(state_->grace_seconds)}});
   state_->grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  state_->hub->Shutdown();  // Ends alert streams, naming where to resume.
   state_->grpc_server->Shutdown(std::chrono::system_clock::now() +
                                 std::chrono::seconds(state_->grace_seconds));
   state_->grpc_server->Wait();
   state_->executor->Shutdown();
+  state_->hub.reset();
   state_->ingest.reset();
   state_->rules.reset();
   state_->rule_executor.reset();

@@ -16,7 +16,6 @@ using google::protobuf::util::TimeUtil;
 
 // Which issue brings each method that is not built yet; the UNIMPLEMENTED
 // message names it so that a user knows the answer is deliberate.
-constexpr absl::string_view kLiveWork = "live detection (ingestion, dedup, alerts)";
 constexpr absl::string_view kSourcesWork = "the Okta source";
 constexpr absl::string_view kTeamWork = "users, tokens and audit";
 
@@ -129,14 +128,20 @@ class IngestReactor final
 
  private:
   void IngestOne() {
-    absl::StatusOr<engine::IngestResult> result = env_->ingest->Ingest(request_);
+    absl::StatusOr<engine::IngestResult> result;
+    {
+      // Batches are stored and published in one order, so that subscribers
+      // see sequences increase. (Evaluation is serialised too; see issue 7.)
+      absl::MutexLock order(&env_->alert_order_mu);
+      result = env_->ingest->Ingest(request_);
+      if (result.ok() && env_->hub != nullptr) env_->hub->Publish(std::move(result->changes));
+    }
     if (!result.ok()) {
       Finish(grpc::Status(static_cast<grpc::StatusCode>(result.status().code()),
                           absl::StrCat("batch ", request_.batch_id(), ": ",
                                        result.status().message())));
       return;
     }
-    if (env_->publish) env_->publish(std::move(result->changes));
     response_ = std::move(result->response);
     StartWrite(&response_);
   }
@@ -185,19 +190,19 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::UpdateAlert(grpc::CallbackServer
                                                             v1::UpdateAlertResponse* resp) {
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::MutexLock order(&env->alert_order_mu);
     absl::StatusOr<v1::AlertChange> change =
         env->alerts->UpdateAlert(*req, kAnonymousAuthor, absl::Now());
     if (!change.ok()) return ToGrpcStatus(change.status());
     *resp->mutable_alert() = change->alert();
-    if (env->publish) env->publish({*change});
+    if (env->hub != nullptr) env->hub->Publish({*change});
     return grpc::Status::OK;
   });
 }
 
 grpc::ServerWriteReactor<v1::StreamAlertsResponse>* DetectionServiceImpl::StreamAlerts(
-    grpc::CallbackServerContext*, const v1::StreamAlertsRequest*) {
-  return new FinishNowReactor<grpc::ServerWriteReactor<v1::StreamAlertsResponse>>(
-      Unimplemented("StreamAlerts", kLiveWork));
+    grpc::CallbackServerContext* ctx, const v1::StreamAlertsRequest* req) {
+  return env_->hub->StartStream(ctx, req);
 }
 
 grpc::ServerUnaryReactor* DetectionServiceImpl::UploadRule(grpc::CallbackServerContext* ctx,

@@ -8,7 +8,6 @@
 #ifndef PANTHERD_SERVER_SERVICES_H_
 #define PANTHERD_SERVER_SERVICES_H_
 
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,6 +16,7 @@
 #include "absl/time/time.h"
 #include "pantherd/v1/admin_service.grpc.pb.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
+#include "server/alert_hub.h"
 #include "server/executor.h"
 #include "engine/alert_engine.h"
 #include "engine/ingest_pipeline.h"
@@ -34,8 +34,11 @@ struct ServiceEnv {
   engine::RuleSetManager* rules = nullptr;
   engine::AlertEngine* alerts = nullptr;
   engine::IngestPipeline* ingest = nullptr;
-  // Called with the changes of every durable batch or triage (may be empty).
-  std::function<void(std::vector<v1::AlertChange>)> publish;
+  // Streams alert changes to subscribers. Changes must be published in
+  // sequence order, so "store the changes, then publish them" runs under
+  // alert_order_mu.
+  AlertHub* hub = nullptr;
+  absl::Mutex alert_order_mu;
   absl::Time start_time;
   std::string data_dir;
 

@@ -16,6 +16,7 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kPantherd[] = PANTHERD_BINARY;
+constexpr char kPantherctl[] = PANTHERCTL_BINARY;
 constexpr char kRulesDir[] = PANTHERD_SOURCE_DIR "/rules";
 
 std::string FailedLogin(int n, const std::string& user, const std::string& ip, int minute) {
@@ -87,6 +88,13 @@ class IngestE2eTest : public ::testing::Test {
 
 TEST_F(IngestE2eTest, FailedLoginsBecomeOneCriticalAlertThatLaterFailuresUpdate) {
   Start();
+  // A subscriber started beforehand sees the alert being created.
+  absl::StatusOr<Process> tail = Process::Start(
+      {kPantherctl, "--server", server_->address(), "--output", "json", "alerts", "tail",
+       "--count", "1"},
+      tmp_.Sub("tail.out"), tmp_.Sub("tail.err"));
+  ASSERT_TRUE(tail.ok()) << tail.status();
+  absl::SleepFor(absl::Seconds(1));  // Let it subscribe.
   std::vector<std::string> burst;
   for (int i = 0; i < 4; ++i) burst.push_back(FailedLogin(i, "admin", "203.0.113.9", i));
   grpc::Status status;
@@ -115,6 +123,13 @@ TEST_F(IngestE2eTest, FailedLoginsBecomeOneCriticalAlertThatLaterFailuresUpdate)
   EXPECT_EQ(alerts[0].severity(), v1::SEVERITY_CRITICAL);
   EXPECT_EQ(alerts[0].dedup_string(), "203.0.113.9");
   EXPECT_EQ(alerts[0].event_count(), 5);
+  absl::StatusOr<int> tail_code = tail->Wait(absl::Seconds(30));
+  ASSERT_TRUE(tail_code.ok()) << tail_code.status() << ReadFileOrEmpty(tmp_.Sub("tail.err"));
+  EXPECT_EQ(*tail_code, 0) << ReadFileOrEmpty(tmp_.Sub("tail.err"));
+  std::string streamed = ReadFileOrEmpty(tmp_.Sub("tail.out"));
+  EXPECT_THAT(streamed, HasSubstr("Multiple Failed Logins for admin"));
+  EXPECT_THAT(streamed, HasSubstr("KIND_CREATED"));
+  EXPECT_THAT(streamed, HasSubstr("SEVERITY_CRITICAL"));
 
   // Re-sending already processed events changes nothing.
   answers = Send({burst}, &status);
@@ -151,6 +166,50 @@ TEST_F(IngestE2eTest, FailedLoginsBecomeOneCriticalAlertThatLaterFailuresUpdate)
   get.set_id("no-such-alert");
   v1::GetAlertResponse got;
   EXPECT_EQ(stub_->GetAlert(&get_ctx, get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  Stop();
+}
+
+TEST_F(IngestE2eTest, ARuleThatCrashesItsWorkerBecomesARuleErrorAndTheBatchLands) {
+  Start();
+  // A rule that kills its worker on one kind of event (its own tests do not).
+  v1::UploadRuleRequest upload;
+  v1::AnalysisFile* spec = upload.add_files();
+  spec->set_path("crash/e2e_crash.yml");
+  spec->set_content(
+      "AnalysisType: rule\nRuleID: E2E.CrashOnBoom\nFilename: e2e_crash.py\nEnabled: true\n"
+      "LogTypes: [Okta.SystemLog]\nSeverity: Low\nTests:\n"
+      "  - Name: quiet\n    ExpectedResult: false\n    Log: {eventType: calm}\n");
+  v1::AnalysisFile* code = upload.add_files();
+  code->set_path("crash/e2e_crash.py");
+  code->set_content(
+      "import os\n"
+      "def rule(event):\n"
+      "    if event.get('eventType') == 'boom':\n"
+      "        os.abort()\n"
+      "    return False\n");
+  {
+    grpc::ClientContext ctx;
+    v1::UploadRuleResponse resp;
+    grpc::Status s = stub_->UploadRule(&ctx, upload, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  grpc::Status status;
+  std::vector<v1::IngestEventsResponse> answers = Send(
+      {{R"({"uuid":"boom-1","published":"2026-03-01T10:00:00Z","eventType":"boom"})",
+        FailedLogin(100, "test", "198.51.100.7", 1)}},
+      &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].accepted(), 2);
+  std::vector<v1::Alert> alerts = Alerts();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].type(), v1::ALERT_TYPE_RULE_ERROR);
+  EXPECT_EQ(alerts[0].rule_id(), "E2E.CrashOnBoom");
+  EXPECT_EQ(alerts[0].error().type(), "WorkerCrashed");
+  // The server keeps serving.
+  answers = Send({{FailedLogin(101, "test", "198.51.100.7", 2)}}, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(answers[0].accepted(), 1);
   Stop();
 }
 

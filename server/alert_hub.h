@@ -1,0 +1,167 @@
+// AlertHub: the broadcast behind StreamAlerts.
+//
+// The ingest path calls Publish() with the changes of every batch once it is
+// durable; every subscriber whose filters match receives each change
+// (broadcast: each subscriber has its own bounded buffer, never a shared
+// queue). StartStream() returns the server-streaming reactor of one
+// StreamAlerts call.
+//
+//   AlertHub hub(&engine, &executor, {});
+//   // ingest, after ApplyBatch succeeded (in sequence order, see Publish):
+//   hub.Publish(std::move(outcome.changes));
+//   // DetectionServiceImpl::StreamAlerts:
+//   return hub.StartStream(ctx, request);
+//   // server shutdown, before grpc::Server::Shutdown:
+//   hub.Shutdown();
+//
+// DELIVERY. A stream registers itself first, then (on the executor, never on
+// a gRPC thread) resolves its start position and replays the alert log from
+// the store in pages, while live changes published meanwhile wait in its
+// buffer. When a read reaches the end of the log, the buffered changes newer
+// than the last one replayed are sent and the stream is live: no gap and no
+// duplicate at the switch-over (changes are deduplicated by sequence).
+// Start positions: start_after_sequence N replays every retained change after
+// N (0: from the oldest retained, no Gap); start_time T replays from
+// FirstSequenceAtOrAfter(T); neither starts after LatestSequence(). N older
+// than what is retained first gets a Gap{N+1, oldest-1}; N beyond the latest
+// sequence fails the call with OUT_OF_RANGE (the client talks to a server
+// whose log it has not seen).
+//
+// SLOW SUBSCRIBERS. Publish never blocks on a subscriber. Each live stream
+// holds at most `buffer_capacity` unsent changes; when a change would exceed
+// that, its unsent changes are dropped (counted in dropped_to_catch_up) and
+// the stream goes back to catch-up: it re-reads the log from the store after
+// the last change it sent, exactly like the initial replay, then goes live
+// again. So a slow subscriber costs at most one buffer plus one page of
+// memory, never slows ingestion, and misses nothing that is still retained;
+// what the purge removed meanwhile is announced with a Gap.
+//
+// OTHER MESSAGES. When a live stream has written nothing for
+// `heartbeat_interval`, it writes a Heartbeat carrying the latest sequence
+// the hub knows. Shutdown() ends every stream with UNAVAILABLE "server
+// shutting down; resume after sequence N", N being the last sequence that
+// stream has delivered (or skipped by its filters), and refuses new streams
+// the same way.
+//
+// THREAD-SAFETY. All public methods are thread-safe. Lock order: the hub's
+// mutex, then a stream's mutex; a stream never takes the hub's mutex while
+// holding its own, and gRPC calls (StartWrite, Finish) are made with no
+// stream mutex held. Reactions (OnWriteDone, OnCancel, OnDone) only move
+// messages; store reads run on the Executor.
+//
+// LIFETIME. `engine` and `executor` must outlive the hub. Destroy the hub
+// after the gRPC server has shut down: the destructor stops the heartbeat
+// thread and waits until every stream object is gone (OnDone ran and no store
+// read of theirs is still queued on the executor).
+#ifndef PANTHERD_SERVER_ALERT_HUB_H_
+#define PANTHERD_SERVER_ALERT_HUB_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/alert_engine.h"
+#include "pantherd/v1/alerts.pb.h"
+#include "server/executor.h"
+
+namespace pantherd::server {
+
+struct AlertHubOptions {
+  // Unsent changes a live stream may hold before it falls back to catch-up.
+  size_t buffer_capacity = 1024;
+  // Changes read from the store per executor task.
+  size_t page_size = 256;
+  // A live stream that wrote nothing for this long writes a Heartbeat.
+  absl::Duration heartbeat_interval = absl::Seconds(5);
+  // The clock of heartbeat times.
+  std::function<absl::Time()> now = absl::Now;
+};
+
+struct AlertHubStats {
+  int64_t subscribers = 0;          // streams currently registered
+  int64_t delivered = 0;            // changes written to clients
+  int64_t dropped_to_catch_up = 0;  // buffered changes dropped on overflow (re-read later)
+  int64_t catch_ups = 0;            // times a live stream fell back to catch-up
+  int64_t gaps = 0;                 // Gap messages queued
+  int64_t heartbeats = 0;           // Heartbeat messages written
+};
+
+class AlertStream;
+
+class AlertHub {
+ public:
+  AlertHub(engine::AlertEngine* engine, Executor* executor, AlertHubOptions options = {});
+  ~AlertHub();
+
+  AlertHub(const AlertHub&) = delete;
+  AlertHub& operator=(const AlertHub&) = delete;
+
+  // Broadcasts `changes` (as returned by ApplyBatch or UpdateAlert, already
+  // durable) to every matching stream; changes for which
+  // engine::ShouldNotify() is false are not delivered. Never blocks on a
+  // subscriber. CONTRACT: calls must come in increasing sequence order
+  // (serialise "ApplyBatch/UpdateAlert then Publish" in the caller); a change
+  // older than one already published is counted nowhere and may be missed by
+  // live streams (they would still find it after a reconnect).
+  void Publish(std::vector<v1::AlertChange> changes) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The StreamAlerts handler. Invalid requests finish at once with
+  // INVALID_ARGUMENT naming the field; after Shutdown(), with UNAVAILABLE.
+  grpc::ServerWriteReactor<v1::StreamAlertsResponse>* StartStream(
+      grpc::CallbackServerContext* ctx, const v1::StreamAlertsRequest* request)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Ends every stream with UNAVAILABLE and refuses new ones. Idempotent. Does
+  // not wait for the streams to be done (the gRPC server's Shutdown does).
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
+
+  AlertHubStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // OK, or INVALID_ARGUMENT naming the offending field.
+  static absl::Status ValidateRequest(const v1::StreamAlertsRequest& request);
+  // Whether `change` passes the request's filters (ShouldNotify aside).
+  static bool Matches(const v1::StreamAlertsRequest& request, const v1::AlertChange& change);
+
+ private:
+  friend class AlertStream;
+
+  void Unregister(AlertStream* stream) ABSL_LOCKS_EXCLUDED(mu_);
+  void StreamDestroyed() ABSL_LOCKS_EXCLUDED(mu_);
+  void TickerLoop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  engine::AlertEngine* const engine_;
+  Executor* const executor_;
+  const AlertHubOptions options_;
+
+  // The highest sequence seen by Publish or read from the store.
+  std::atomic<uint64_t> latest_sequence_{0};
+
+  // Counters, updated by streams without the hub's mutex.
+  std::atomic<int64_t> delivered_{0};
+  std::atomic<int64_t> dropped_{0};
+  std::atomic<int64_t> catch_ups_{0};
+  std::atomic<int64_t> gaps_{0};
+  std::atomic<int64_t> heartbeats_{0};
+
+  mutable absl::Mutex mu_;
+  std::unordered_set<AlertStream*> streams_ ABSL_GUARDED_BY(mu_);
+  // Stream objects not yet deleted (registered or not).
+  int64_t alive_ ABSL_GUARDED_BY(mu_) = 0;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ticker_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread ticker_;
+};
+
+}  // namespace pantherd::server
+
+#endif  // PANTHERD_SERVER_ALERT_HUB_H_
