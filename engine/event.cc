@@ -40,6 +40,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/internal/dom_fields.h"
+#include "engine/internal/json_numbers.h"
 #include "engine/internal/json_path.h"
 #include "simdjson.h"
 
@@ -113,51 +114,6 @@ std::optional<std::string_view> PlaceholderLiteral(std::string_view s) {
   return s.substr(prefix.size());
 }
 
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-// Returns the length of the JSON number at the start of `s`, or 0 if there is
-// none. Sets *is_integer if it has neither fraction nor exponent.
-size_t NumberLength(std::string_view s, bool* is_integer) {
-  size_t i = 0;
-  if (i < s.size() && s[i] == '-') ++i;
-  if (i >= s.size() || !IsDigit(s[i])) return 0;
-  if (s[i] == '0') {
-    ++i;
-  } else {
-    while (i < s.size() && IsDigit(s[i])) ++i;
-  }
-  *is_integer = true;
-  if (i < s.size() && s[i] == '.') {
-    size_t digits = i + 1;
-    while (digits < s.size() && IsDigit(s[digits])) ++digits;
-    if (digits == i + 1) return i;
-    i = digits;
-    *is_integer = false;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    size_t j = i + 1;
-    if (j < s.size() && (s[j] == '+' || s[j] == '-')) ++j;
-    size_t digits = j;
-    while (digits < s.size() && IsDigit(s[digits])) ++digits;
-    if (digits == j) return i;
-    i = digits;
-    *is_integer = false;
-  }
-  return i;
-}
-
-// True if simdjson cannot hold the number literal `token` exactly.
-bool NeedsPlaceholder(std::string_view token, bool is_integer) {
-  if (is_integer) {
-    bool negative = token[0] == '-';
-    std::string_view digits = negative ? token.substr(1) : token;
-    std::string_view limit = negative ? "9223372036854775808" : "18446744073709551615";
-    return digits.size() > limit.size() || (digits.size() == limit.size() && digits > limit);
-  }
-  double value = std::strtod(std::string(token).c_str(), nullptr);
-  return std::isinf(value);
-}
-
 // Returns `json` with every number literal simdjson cannot hold replaced by a
 // placeholder string, or nullopt if there is no such literal.
 std::optional<std::string> RewriteUnrepresentableNumbers(std::string_view json) {
@@ -206,9 +162,10 @@ std::optional<std::string> RewriteUnrepresentableNumbers(std::string_view json) 
         }
       }
       bool is_integer = false;
-      if (!replace && (c == '-' || IsDigit(c))) {
-        length = NumberLength(rest, &is_integer);
-        replace = length > 0 && NeedsPlaceholder(rest.substr(0, length), is_integer);
+      if (!replace && (c == '-' || internal::IsAsciiDigit(c))) {
+        length = internal::JsonNumberLength(rest, &is_integer);
+        replace = length > 0 &&
+                  internal::JsonNumberExceedsSimdjson(rest.substr(0, length), is_integer);
       }
     }
     if (replace) {
@@ -1014,7 +971,7 @@ std::optional<int64_t> ParseCanonicalUtc(std::string_view text) {
   auto number = [&](size_t at, size_t width) -> std::optional<int64_t> {
     int64_t value = 0;
     for (size_t i = at; i < at + width; ++i) {
-      if (!IsDigit(text[i])) return std::nullopt;
+      if (!internal::IsAsciiDigit(text[i])) return std::nullopt;
       value = value * 10 + (text[i] - '0');
     }
     return value;
@@ -1029,7 +986,7 @@ std::optional<int64_t> ParseCanonicalUtc(std::string_view text) {
   if (text.size() > 19) {
     if (text[19] != '.' || text.size() == 20) return std::nullopt;
     for (size_t i = 20; i < text.size(); ++i) {
-      if (!IsDigit(text[i])) return std::nullopt;
+      if (!internal::IsAsciiDigit(text[i])) return std::nullopt;
       if (i < 26) microseconds = microseconds * 10 + (text[i] - '0');
     }
     for (size_t i = text.size(); i < 26; ++i) microseconds *= 10;  // dateutil pads to 6 digits.

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/internal/dom_fields.h"
+#include "engine/internal/json_numbers.h"
 #include "simdjson.h"
 
 namespace pantherd::engine {
@@ -234,47 +235,7 @@ const std::string& PlaceholderPrefix() {
   return *prefix;
 }
 
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-// Length of the JSON number at the start of `s` (0 if none).
-size_t NumberLength(std::string_view s, bool* is_integer) {
-  size_t i = 0;
-  if (i < s.size() && s[i] == '-') ++i;
-  if (i >= s.size() || !IsDigit(s[i])) return 0;
-  if (s[i] == '0') {
-    ++i;
-  } else {
-    while (i < s.size() && IsDigit(s[i])) ++i;
-  }
-  *is_integer = true;
-  if (i < s.size() && s[i] == '.') {
-    size_t j = i + 1;
-    while (j < s.size() && IsDigit(s[j])) ++j;
-    if (j == i + 1) return i;
-    i = j;
-    *is_integer = false;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    size_t j = i + 1;
-    if (j < s.size() && (s[j] == '+' || s[j] == '-')) ++j;
-    size_t k = j;
-    while (k < s.size() && IsDigit(s[k])) ++k;
-    if (k == j) return i;
-    i = k;
-    *is_integer = false;
-  }
-  return i;
-}
-
-bool Unrepresentable(std::string_view token, bool is_integer) {
-  if (is_integer) {
-    bool negative = token[0] == '-';
-    std::string_view digits = negative ? token.substr(1) : token;
-    std::string_view limit = negative ? "9223372036854775808" : "18446744073709551615";
-    return digits.size() > limit.size() || (digits.size() == limit.size() && digits > limit);
-  }
-  return std::isinf(std::strtod(std::string(token).c_str(), nullptr));
-}
+using internal::IsAsciiDigit;
 
 // `json` with every unrepresentable number literal (outside strings) turned
 // into a placeholder string, or nullopt when there is none.
@@ -291,14 +252,14 @@ std::optional<std::string> ProtectNumbers(std::string_view json) {
       ++i;
       continue;
     }
-    if (c == '-' || IsDigit(c)) {
+    if (c == '-' || IsAsciiDigit(c)) {
       bool is_integer = false;
-      size_t length = NumberLength(json.substr(i), &is_integer);
+      size_t length = internal::JsonNumberLength(json.substr(i), &is_integer);
       if (length == 0) {
         ++i;
         continue;
       }
-      if (Unrepresentable(json.substr(i, length), is_integer)) {
+      if (internal::JsonNumberExceedsSimdjson(json.substr(i, length), is_integer)) {
         out.append(json.substr(copied, i - copied));
         out.append("\"\\u0000");
         out.append(std::string_view(PlaceholderPrefix()).substr(1));
@@ -460,7 +421,7 @@ bool Digits(std::string_view s, size_t pos, size_t n, int* value) {
   if (pos + n > s.size()) return false;
   int v = 0;
   for (size_t i = pos; i < pos + n; ++i) {
-    if (!IsDigit(s[i])) return false;
+    if (!IsAsciiDigit(s[i])) return false;
     v = v * 10 + (s[i] - '0');
   }
   *value = v;
@@ -495,7 +456,7 @@ std::optional<absl::Time> ParseEventTimestamp(absl::string_view text_in) {
   if (i < s.size() && s[i] == '.') {
     size_t start = ++i;
     int digits = 0;
-    while (i < s.size() && IsDigit(s[i])) {
+    while (i < s.size() && IsAsciiDigit(s[i])) {
       if (digits < 9) {
         nanos = nanos * 10 + (s[i] - '0');
         ++digits;
