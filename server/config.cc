@@ -111,6 +111,12 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
       s = ReadScalar(path, key, value, "integer", &config->rule_timeout_seconds);
     } else if (key == "worker_memory_mb") {
       s = ReadScalar(path, key, value, "integer", &config->worker_memory_mb);
+    } else if (key == "window_clock") {
+      s = ReadScalar(path, key, value, "string", &config->window_clock);
+    } else if (key == "alert_sample_events") {
+      s = ReadScalar(path, key, value, "integer", &config->alert_sample_events);
+    } else if (key == "purge_interval_seconds") {
+      s = ReadScalar(path, key, value, "integer", &config->purge_interval_seconds);
     } else if (key == "max_event_bytes") {
       s = ReadScalar(path, key, value, "integer", &config->max_event_bytes);
     } else if (key == "worker_binary") {
@@ -120,7 +126,8 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
                        absl::StrCat("unknown option \"", key,
                                     "\" (known: listen, data_dir, rules_dir, log_level, "
                                     "shutdown_grace_seconds, executor_threads, executor_queue, workers, "
-                                    "rule_timeout_seconds, worker_memory_mb, worker_binary, max_event_bytes)"));
+                                    "rule_timeout_seconds, worker_memory_mb, worker_binary, max_event_bytes, "
+                                    "window_clock, alert_sample_events, purge_interval_seconds)"));
     }
     if (!s.ok()) return s;
   }
@@ -136,6 +143,8 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   std::optional<int> grace, threads, queue, workers, rule_timeout, worker_memory;
   std::optional<std::string> worker_binary;
   std::optional<int64_t> max_event_bytes;
+  std::optional<std::string> window_clock;
+  std::optional<int> alert_sample_events, purge_interval;
   app.add_option("--config", config_file, "YAML config file (keys as the flags, '_' for '-')")
       ->check(CLI::ExistingFile);
   app.add_option("--listen", listen, "gRPC listen address host:port (default 127.0.0.1:50051)");
@@ -166,6 +175,15 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
 
   app.add_option("--max-event-bytes", max_event_bytes,
                  "ingested events larger than this are rejected (default 1048576)")
+      ->check(CLI::PositiveNumber);
+
+  app.add_option("--window-clock", window_clock,
+                 "clock of dedup windows: event (p_event_time, default) or processing");
+  app.add_option("--alert-sample-events", alert_sample_events,
+                 "matched events kept on each alert (default 10)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--purge-interval-seconds", purge_interval,
+                 "seconds between purges of expired dedup and idempotence state (default 600)")
       ->check(CLI::PositiveNumber);
 
   try {
@@ -199,6 +217,13 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   if (worker_memory) config.worker_memory_mb = *worker_memory;
   if (worker_binary) config.worker_binary = *worker_binary;
   if (max_event_bytes) config.max_event_bytes = *max_event_bytes;
+  if (window_clock) config.window_clock = *window_clock;
+  if (alert_sample_events) config.alert_sample_events = *alert_sample_events;
+  if (purge_interval) config.purge_interval_seconds = *purge_interval;
+  if (config.window_clock != "event" && config.window_clock != "processing") {
+    return absl::InvalidArgumentError(absl::StrCat("--window-clock: \"", config.window_clock,
+                                                   "\" is not one of event, processing"));
+  }
   if (config.data_dir.empty()) config.data_dir = DefaultDataDir();
   absl::Status listen_ok = ValidateListenAddress(config.listen);
   if (!listen_ok.ok()) return listen_ok;

@@ -43,6 +43,14 @@ struct ServerConfig {
   std::string worker_binary;
   // Ingested events larger than this are rejected.
   int64_t max_event_bytes = 1 << 20;
+  // The clock dedup windows run on: "event" (p_event_time, the default) or
+  // "processing" (the server's clock when the batch is stored, as Panther).
+  std::string window_clock = "event";
+  // Matched events kept on each alert.
+  int alert_sample_events = 10;
+  // Seconds between purges of expired processed-event ids, windows and
+  // alert-log entries.
+  int purge_interval_seconds = 600;
 };
 
 // The data directory used when none is configured: $XDG_DATA_HOME/pantherd

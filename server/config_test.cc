@@ -109,6 +109,17 @@ TEST_F(ConfigTest, ListenAddressIsValidated) {
   EXPECT_THAT(c.status().message(), HasSubstr("\"127.0.0.1:99999\" is not host:port"));
 }
 
+TEST_F(ConfigTest, WindowClockIsEventOrProcessing) {
+  absl::StatusOr<ServerConfig> c = Parse({"--window-clock", "processing"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->window_clock, "processing");
+  EXPECT_EQ(Parse({})->window_clock, "event");
+  absl::StatusOr<ServerConfig> bad = Parse({"--window-clock", "wall"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("--window-clock"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("event, processing"));
+}
+
 TEST_F(ConfigTest, UnknownFlagIsUsageError) {
   absl::StatusOr<ServerConfig> c = Parse({"--lisen", "x"});
   ASSERT_FALSE(c.ok());

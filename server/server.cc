@@ -7,9 +7,11 @@
 
 #include <filesystem>
 #include <iostream>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -42,6 +44,31 @@ struct PantherServer::State {
   std::unique_ptr<Executor> executor;
   std::unique_ptr<AlertHub> hub;
   ServiceEnv env;
+
+  // Purges expired dedup and idempotence state every purge_interval until
+  // stop_purging is notified.
+  absl::Duration purge_interval;
+  absl::Notification stop_purging;
+  std::thread purger;
+  void PurgeLoop() {
+    while (!stop_purging.WaitForNotificationWithTimeout(purge_interval)) {
+      absl::StatusOr<engine::PurgeStats> purged = alerts->PurgeExpired();
+      if (!purged.ok()) {
+        Log(LogLevel::kWarn, "purge of expired state failed",
+            {{"error", std::string(purged.status().message())}});
+      } else if (purged->processed_ids + purged->windows + purged->log_entries > 0) {
+        Log(LogLevel::kInfo, "expired state purged",
+            {{"processed_ids", absl::StrCat(purged->processed_ids)},
+             {"windows", absl::StrCat(purged->windows)},
+             {"alert_log_entries", absl::StrCat(purged->log_entries)}});
+      }
+    }
+  }
+  void StopPurging() {
+    if (!stop_purging.HasBeenNotified()) stop_purging.Notify();
+    if (purger.joinable()) purger.join();
+  }
+  ~State() { StopPurging(); }
   std::unique_ptr<DetectionServiceImpl> detection;
   std::unique_ptr<AdminServiceImpl> admin;
   std::unique_ptr<grpc::Server> grpc_server;
@@ -156,7 +183,13 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
       {{"workers", absl::StrCat(state->pool->workers())}, {"worker_binary", *worker_binary}});
 
   // Step 3: live detection.
-  state->alerts = std::make_unique<engine::AlertEngine>(state->store.get());
+  engine::AlertEngineOptions alert_options;
+  alert_options.clock = config.window_clock == "processing" ? engine::AlertClock::kProcessingTime
+                                                            : engine::AlertClock::kEventTime;
+  alert_options.max_sample_events = config.alert_sample_events;
+  state->alerts = std::make_unique<engine::AlertEngine>(state->store.get(), alert_options);
+  state->purge_interval = absl::Seconds(config.purge_interval_seconds);
+  state->purger = std::thread([s = state.get()] { s->PurgeLoop(); });
   engine::IngestOptions ingest_options;
   ingest_options.max_event_bytes = static_cast<size_t>(config.max_event_bytes);
   state->ingest = std::make_unique<engine::IngestPipeline>(
@@ -220,6 +253,7 @@ absl::Status PantherServer::Shutdown() {
                                 std::chrono::seconds(state_->grace_seconds));
   state_->grpc_server->Wait();
   state_->executor->Shutdown();
+  state_->StopPurging();
   state_->hub.reset();
   state_->ingest.reset();
   state_->rules.reset();
