@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/internal/dom_fields.h"
 #include "engine/internal/json_numbers.h"
+#include "engine/yaml_json.h"
 #include "simdjson.h"
 
 namespace pantherd::engine {
@@ -283,42 +284,7 @@ std::optional<std::string> ProtectNumbers(std::string_view json) {
 // ---------------------------------------------------------------------------
 
 void WriteString(std::string_view s, std::string* out) {
-  out->push_back('"');
-  size_t run = 0;  // start of the current run of characters needing no escape
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        absl::StrAppendFormat(out, "\\u%04x", c);
-        break;
-    }
-  }
-  out->append(s.data() + run, s.size() - run);
-  out->push_back('"');
+  AppendJsonString(absl::string_view(s.data(), s.size()), out);
 }
 
 void WriteDouble(double d, std::string* out) {

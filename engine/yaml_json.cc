@@ -560,8 +560,12 @@ absl::StatusOr<std::vector<YamlMapEntry>> YamlMappingEntries(const YAML::Node& n
 
 void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
+  size_t run = 0;  // Start of the current run of characters that need no escape.
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
+    out->append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out->append("\\\"");
@@ -585,13 +589,11 @@ void AppendJsonString(absl::string_view s, std::string* out) {
         out->append("\\t");
         break;
       default:
-        if (c < 0x20 || c == 0x7f) {
-          absl::StrAppendFormat(out, "\\u%04x", c);
-        } else {
-          out->push_back(ch);
-        }
+        absl::StrAppendFormat(out, "\\u%04x", c);
+        break;
     }
   }
+  out->append(s.data() + run, s.size() - run);
   out->push_back('"');
 }
 
