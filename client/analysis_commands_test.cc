@@ -34,20 +34,8 @@ using ::testing::Pair;
 using ::testing::StartsWith;
 using ::testing::UnorderedElementsAre;
 
-struct CliResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-CliResult RunPantherctl(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  CliResult result;
-  result.code = RunCli(args, out, err);
-  result.out = out.str();
-  result.err = err.str();
-  return result;
-}
+using ::pantherd::client::testing::CliResult;
+using ::pantherd::client::testing::RunPantherctl;
 
 // (path, content) of each file of a request.
 std::vector<std::pair<std::string, std::string>> Pairs(

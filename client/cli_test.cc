@@ -29,20 +29,8 @@ using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-struct CliResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-CliResult RunPantherctl(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  CliResult result;
-  result.code = RunCli(args, out, err);
-  result.out = out.str();
-  result.err = err.str();
-  return result;
-}
+using ::pantherd::client::testing::CliResult;
+using ::pantherd::client::testing::RunPantherctl;
 
 // Expects `result` to be a failure with `code`: nothing on stdout and exactly
 // one "pantherctl: error: ..." line on stderr.

@@ -19,12 +19,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/cli.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "pantherd/v1/admin_service.grpc.pb.h"
@@ -324,6 +326,23 @@ class FakePantherd {
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
 };
+
+// What one in-process pantherctl run printed and returned.
+struct CliResult {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs pantherctl in-process with `args` (without argv[0]).
+inline CliResult RunPantherctl(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  CliResult result;
+  result.code = RunCli(args, out, err);
+  result.out = out.str();
+  result.err = err.str();
+  return result;
+}
 
 }  // namespace pantherd::client::testing
 
