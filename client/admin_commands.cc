@@ -64,6 +64,9 @@ absl::Status PrintServerStatus(const v1::GetServerStatusResponse& status, absl::
                  {"Data models", absl::StrCat(status.data_model_count())},
                  {"Sources", absl::StrCat(status.source_count())},
                  {"Alerts", absl::StrCat(status.alert_count())},
+                 {"Subscribers", absl::StrCat(status.streams().subscribers())},
+                 {"Delivered", absl::StrCat(status.streams().delivered())},
+                 {"Catch-ups", absl::StrCat(status.streams().catch_ups())},
                  {"Health", std::string(health)}},
                 out);
     return absl::OkStatus();
@@ -85,6 +88,9 @@ absl::Status PrintServerStatus(const v1::GetServerStatusResponse& status, absl::
       .AddInt("dataModelCount", status.data_model_count())
       .AddInt("sourceCount", status.source_count())
       .AddInt("alertCount", status.alert_count())
+      .AddInt("subscribers", status.streams().subscribers())
+      .AddInt("alertChangesDelivered", status.streams().delivered())
+      .AddInt("subscriberCatchUps", status.streams().catch_ups())
       .AddString("health", health);
   out << object.ToString() << '\n';
   return absl::OkStatus();

@@ -181,6 +181,9 @@ class PantherctlStatusTest : public PantherctlCliTest {
     s.set_data_model_count(2);
     s.set_source_count(1);
     s.set_alert_count(45);
+    s.mutable_streams()->set_subscribers(2);
+    s.mutable_streams()->set_delivered(130);
+    s.mutable_streams()->set_catch_ups(1);
     s.set_health("SERVING");
   }
 
@@ -205,6 +208,9 @@ TEST_F(PantherctlStatusTest, PrintsTable) {
             "Data models:     2\n"
             "Sources:         1\n"
             "Alerts:          45\n"
+            "Subscribers:     2\n"
+            "Delivered:       130\n"
+            "Catch-ups:       1\n"
             "Health:          SERVING\n");
   std::lock_guard<std::mutex> lock(health_.mu);
   EXPECT_EQ(health_.last_service, "");
@@ -228,6 +234,9 @@ TEST_F(PantherctlStatusTest, PrintsOneJsonObject) {
             " \"dataModelCount\": 2,\n"
             " \"sourceCount\": 1,\n"
             " \"alertCount\": 45,\n"
+            " \"subscribers\": 2,\n"
+            " \"alertChangesDelivered\": 130,\n"
+            " \"subscriberCatchUps\": 1,\n"
             " \"health\": \"SERVING\"\n"
             "}\n");
   google::protobuf::Struct parsed;  // It is valid JSON.

@@ -396,6 +396,22 @@ absl::StatusOr<v1::Rule> RuleSetManager::SetEnabled(absl::string_view id, bool e
   return updated;
 }
 
+namespace {
+
+// Whether two versions of an item consist of the same files (paths and
+// contents), whatever their order.
+bool SameFiles(const v1::Rule& a, const v1::Rule& b) {
+  if (a.files_size() != b.files_size()) return false;
+  std::vector<std::pair<std::string, std::string>> fa, fb;
+  for (const v1::AnalysisFile& f : a.files()) fa.emplace_back(f.path(), f.content());
+  for (const v1::AnalysisFile& f : b.files()) fb.emplace_back(f.path(), f.content());
+  std::sort(fa.begin(), fa.end());
+  std::sort(fb.begin(), fb.end());
+  return fa == fb;
+}
+
+}  // namespace
+
 absl::Status RuleSetManager::InstallBundled(const std::string& dir,
                                             v1::UploadRuleResponse* response) {
   PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::AnalysisFile> files, ReadAnalysisFolder(dir));
@@ -411,9 +427,15 @@ absl::Status RuleSetManager::InstallBundled(const std::string& dir,
     absl::StatusOr<v1::Rule> current = rules_->Get(item.id());
     if (current.ok() && current->author() != kBundledAuthor) continue;  // The user's wins.
     if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
+    if (current.ok() && SameFiles(*current, item)) {  // Installed as is: nothing to test.
+      response->add_unchanged_ids(item.id());
+      continue;
+    }
     for (const v1::AnalysisFile& f : item.files()) *request.add_files() = f;
   }
   if (request.files().empty()) return absl::OkStatus();
+  // Installed or changed items are validated and tested; the unchanged ones
+  // listed above stay as they are.
   return UploadLocked(request, kBundledAuthor, response);
 }
 

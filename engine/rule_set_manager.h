@@ -84,8 +84,10 @@ class RuleSetManager {
 
   // Installs the bundled pack found under `dir` (panther-analysis layout):
   // items that are not stored yet, or whose stored version was itself bundled,
-  // are uploaded with author "bundled"; an item a user uploaded is left alone.
-  // Errors as Upload.
+  // are uploaded with author "bundled"; an item a user uploaded is left alone,
+  // and one stored with exactly the same files is listed in unchanged_ids
+  // without being tested again (so a restart does not re-run the pack's
+  // tests). Errors as Upload.
   absl::Status InstallBundled(const std::string& dir, v1::UploadRuleResponse* response);
 
  private:

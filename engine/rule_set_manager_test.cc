@@ -29,8 +29,8 @@ v1::AnalysisFile File(const std::string& path, const std::string& content) {
 
 // A rule spec + module. `body` is the module's Python source.
 std::vector<v1::AnalysisFile> RuleFiles(const std::string& dir, const std::string& id,
-                                        const std::string& body, const std::string& severity = "High",
-                                        bool enabled = true) {
+                                        const std::string& body,
+                                        const std::string& severity = "High", bool enabled = true) {
   std::string stem = dir + "/" + id;
   return {File(stem + ".yml", absl::StrCat("AnalysisType: rule\n"
                                            "RuleID: ",
@@ -62,8 +62,8 @@ constexpr char kHelperRule[] =
     "def rule(event):\n    return is_hit(event)\n";
 
 std::vector<v1::AnalysisFile> GlobalFiles(const std::string& id, const std::string& body) {
-  return {File("helpers/" + id + ".yml", absl::StrCat("AnalysisType: global\nGlobalID: ", id,
-                                                      "\nFilename: ", id, ".py\n")),
+  return {File("helpers/" + id + ".yml",
+               absl::StrCat("AnalysisType: global\nGlobalID: ", id, "\nFilename: ", id, ".py\n")),
           File("helpers/" + id + ".py", body)};
 }
 
@@ -132,8 +132,7 @@ class RuleSetManagerTest : public ::testing::Test {
 
 TEST_F(RuleSetManagerTest, UploadTestsStoresAndSwapsThenSurvivesReopen) {
   v1::UploadRuleResponse resp;
-  ASSERT_TRUE(Upload(RuleFiles("rules", "Team.Hit", kGoodRule), &resp).ok())
-      << resp.DebugString();
+  ASSERT_TRUE(Upload(RuleFiles("rules", "Team.Hit", kGoodRule), &resp).ok()) << resp.DebugString();
   ASSERT_EQ(resp.stored_size(), 1);
   EXPECT_EQ(resp.stored(0).version(), 1);
   EXPECT_EQ(resp.report().tests_passed(), 2);
@@ -213,10 +212,11 @@ TEST_F(RuleSetManagerTest, InvalidSpecIsRefusedBeforeAnyWorkerRuns) {
 
 TEST_F(RuleSetManagerTest, StoredGlobalsServeLaterUploadsAndTestRuns) {
   v1::UploadRuleResponse resp;
-  ASSERT_TRUE(Upload(GlobalFiles("team_helpers",
-                                 "def is_hit(event):\n    return event.get('eventType') == 'hit'\n"),
-                     &resp)
-                  .ok());
+  ASSERT_TRUE(
+      Upload(GlobalFiles("team_helpers",
+                         "def is_hit(event):\n    return event.get('eventType') == 'hit'\n"),
+             &resp)
+          .ok());
   v1::UploadRuleResponse rule;
   ASSERT_TRUE(Upload(RuleFiles("rules", "Team.ViaHelper", kHelperRule), &rule).ok())
       << rule.DebugString();
@@ -306,6 +306,20 @@ TEST_F(RuleSetManagerTest, BundledPackInstallsOnceAndNeverOverwritesAUsersItem) 
   ASSERT_TRUE(manager_->InstallBundled(pack, &second).ok());
   EXPECT_EQ(second.stored_size(), 0);
   EXPECT_THAT(second.unchanged_ids(), ElementsAre("Team.Bundled"));
+  // Unchanged items are not tested again.
+  EXPECT_EQ(second.report().rules_size(), 0);
+  EXPECT_EQ(second.report().tests_passed(), 0);
+
+  // A pack whose rule changed installs (and tests) the new version.
+  for (const v1::AnalysisFile& f :
+       RuleFiles("rules", "Team.Bundled", std::string(kGoodRule) + "\n# revised\n")) {
+    std::ofstream(pack + "/" + f.path()) << f.content();
+  }
+  v1::UploadRuleResponse third;
+  ASSERT_TRUE(manager_->InstallBundled(pack, &third).ok()) << third.DebugString();
+  ASSERT_EQ(third.stored_size(), 1);
+  EXPECT_EQ(third.stored(0).version(), 2);
+  EXPECT_GT(third.report().tests_passed(), 0);
 }
 
 TEST_F(RuleSetManagerTest, EnableDisableAndDeleteAreVersionsOfTheLiveSet) {

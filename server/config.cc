@@ -117,6 +117,8 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
       s = ReadScalar(path, key, value, "integer", &config->alert_sample_events);
     } else if (key == "purge_interval_seconds") {
       s = ReadScalar(path, key, value, "integer", &config->purge_interval_seconds);
+    } else if (key == "stream_buffer") {
+      s = ReadScalar(path, key, value, "integer", &config->stream_buffer);
     } else if (key == "max_event_bytes") {
       s = ReadScalar(path, key, value, "integer", &config->max_event_bytes);
     } else if (key == "worker_binary") {
@@ -127,7 +129,7 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
                                     "\" (known: listen, data_dir, rules_dir, log_level, "
                                     "shutdown_grace_seconds, executor_threads, executor_queue, workers, "
                                     "rule_timeout_seconds, worker_memory_mb, worker_binary, max_event_bytes, "
-                                    "window_clock, alert_sample_events, purge_interval_seconds)"));
+                                    "window_clock, alert_sample_events, purge_interval_seconds, stream_buffer)"));
     }
     if (!s.ok()) return s;
   }
@@ -144,7 +146,7 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   std::optional<std::string> worker_binary;
   std::optional<int64_t> max_event_bytes;
   std::optional<std::string> window_clock;
-  std::optional<int> alert_sample_events, purge_interval;
+  std::optional<int> alert_sample_events, purge_interval, stream_buffer;
   app.add_option("--config", config_file, "YAML config file (keys as the flags, '_' for '-')")
       ->check(CLI::ExistingFile);
   app.add_option("--listen", listen, "gRPC listen address host:port (default 127.0.0.1:50051)");
@@ -185,6 +187,10 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   app.add_option("--purge-interval-seconds", purge_interval,
                  "seconds between purges of expired dedup and idempotence state (default 600)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--stream-buffer", stream_buffer,
+                 "unsent alert changes a StreamAlerts subscriber may hold before it re-reads "
+                 "from the store (default 1024)")
+      ->check(CLI::PositiveNumber);
 
   try {
     app.parse(argc, argv);
@@ -220,9 +226,14 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   if (window_clock) config.window_clock = *window_clock;
   if (alert_sample_events) config.alert_sample_events = *alert_sample_events;
   if (purge_interval) config.purge_interval_seconds = *purge_interval;
+  if (stream_buffer) config.stream_buffer = *stream_buffer;
   if (config.window_clock != "event" && config.window_clock != "processing") {
     return absl::InvalidArgumentError(absl::StrCat("--window-clock: \"", config.window_clock,
                                                    "\" is not one of event, processing"));
+  }
+  if (config.stream_buffer < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stream_buffer: ", config.stream_buffer, " is not a positive number of changes"));
   }
   if (config.data_dir.empty()) config.data_dir = DefaultDataDir();
   absl::Status listen_ok = ValidateListenAddress(config.listen);

@@ -51,6 +51,9 @@ struct ServerConfig {
   // Seconds between purges of expired processed-event ids, windows and
   // alert-log entries.
   int purge_interval_seconds = 600;
+  // Unsent alert changes one StreamAlerts subscriber may hold before it falls
+  // back to re-reading the alert log from the store.
+  int stream_buffer = 1024;
 };
 
 // The data directory used when none is configured: $XDG_DATA_HOME/pantherd

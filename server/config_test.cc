@@ -120,6 +120,18 @@ TEST_F(ConfigTest, WindowClockIsEventOrProcessing) {
   EXPECT_THAT(bad.status().message(), HasSubstr("event, processing"));
 }
 
+TEST_F(ConfigTest, StreamBufferFromFlagOrFileMustBePositive) {
+  EXPECT_EQ(Parse({})->stream_buffer, 1024);
+  absl::StatusOr<ServerConfig> c = Parse({"--stream-buffer", "16"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->stream_buffer, 16);
+  EXPECT_FALSE(Parse({"--stream-buffer", "0"}).ok());
+  std::string path = WriteFile("buffer.yaml", "stream_buffer: 0\n");
+  absl::StatusOr<ServerConfig> bad = Parse({"--config", path.c_str()});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("stream_buffer"));
+}
+
 TEST_F(ConfigTest, UnknownFlagIsUsageError) {
   absl::StatusOr<ServerConfig> c = Parse({"--lisen", "x"});
   ASSERT_FALSE(c.ok());

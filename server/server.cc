@@ -197,7 +197,10 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
 
   // Step 4: serve.
   state->executor = std::make_unique<Executor>(config.executor_threads, config.executor_queue);
-  state->hub = std::make_unique<AlertHub>(state->alerts.get(), state->executor.get());
+  AlertHubOptions hub_options;
+  hub_options.buffer_capacity = static_cast<size_t>(config.stream_buffer);
+  state->hub =
+      std::make_unique<AlertHub>(state->alerts.get(), state->executor.get(), hub_options);
   state->env.store = state->store.get();
   state->env.executor = state->executor.get();
   state->env.rule_store = state->rule_store.get();
