@@ -44,13 +44,23 @@ absl::StatusOr<internal::LoadResult> PythonWorker::Load(const internal::LoadRule
 
 void PythonWorker::IndexRules() {
   rules_by_log_type_.clear();
+  prefiltered_rules_ = 0;
   const LoadedSet* set = runtime_->loaded_set();
   if (set == nullptr) return;
+  absl::flat_hash_map<const LoadedRule*, std::optional<Precondition>> preconditions;
   for (const LoadedRule& rule : set->rules) {
+    std::optional<Precondition> p = DerivePrecondition(rule);
+    if (p.has_value()) ++prefiltered_rules_;
+    preconditions.emplace(&rule, std::move(p));
     absl::flat_hash_set<std::string> seen;
     for (const std::string& log_type : rule.spec.rule.log_types()) {
-      if (seen.insert(log_type).second) rules_by_log_type_[log_type].push_back(&rule);
+      if (seen.insert(log_type).second) rules_by_log_type_[log_type].rules.push_back(&rule);
     }
+  }
+  for (auto& [log_type, entry] : rules_by_log_type_) {
+    std::vector<std::optional<Precondition>> of_type;
+    for (const LoadedRule* rule : entry.rules) of_type.push_back(preconditions[rule]);
+    entry.prefilter = std::make_unique<RulePrefilter>(of_type);
   }
 }
 
@@ -102,19 +112,29 @@ absl::StatusOr<internal::EvaluateResult> PythonWorker::Evaluate(
     if (disabled.contains(rule.id())) return false;
     return enabled.contains(rule.id()) || rule.spec.rule.enabled();
   };
-  absl::flat_hash_map<std::string, std::vector<const LoadedRule*>> routed;
-  auto rules_for = [&](const std::string& log_type) -> const std::vector<const LoadedRule*>& {
+  // Per log type seen in this task: its rules and which are enabled.
+  struct Routed {
+    const LogTypeRules* rules = nullptr;
+    std::vector<bool> enabled;
+    int enabled_count = 0;
+  };
+  absl::flat_hash_map<std::string, Routed> routed;
+  auto route = [&](const std::string& log_type) -> const Routed& {
     auto [it, inserted] = routed.try_emplace(log_type);
     if (inserted) {
       auto all = rules_by_log_type_.find(log_type);
       if (all != rules_by_log_type_.end()) {
-        for (const LoadedRule* rule : all->second) {
-          if (is_enabled(*rule)) it->second.push_back(rule);
+        it->second.rules = &all->second;
+        for (const LoadedRule* rule : all->second.rules) {
+          it->second.enabled.push_back(is_enabled(*rule));
+          if (it->second.enabled.back()) ++it->second.enabled_count;
         }
       }
     }
     return it->second;
   };
+  std::vector<int> candidates;
+  std::vector<const LoadedRule*> rules;
 
   internal::EvaluateResult result;
   for (const internal::EventToEvaluate& input : task.events()) {
@@ -131,8 +151,20 @@ absl::StatusOr<internal::EvaluateResult> PythonWorker::Evaluate(
         log_type = std::string(*p);
       }
     }
-    const std::vector<const LoadedRule*>& rules = rules_for(log_type);
-    if (rules.empty()) continue;
+    const Routed& r = route(log_type);
+    if (r.enabled_count == 0) continue;
+    rules.clear();
+    if (prefilter_enabled_) {
+      r.rules->prefilter->Candidates(**document, &candidates);
+      for (int i : candidates) {
+        if (r.enabled[i]) rules.push_back(r.rules->rules[i]);
+      }
+    } else {
+      for (size_t i = 0; i < r.rules->rules.size(); ++i) {
+        if (r.enabled[i]) rules.push_back(r.rules->rules[i]);
+      }
+    }
+    if (rules.empty()) continue;  // No rule can fire: no Python at all.
     pybind11::object event;
     try {
       event = MakePantherEvent(*document, set->DataModelFor(log_type));

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "engine/kv.h"
 #include "engine/python_runtime.h"
+#include "engine/rule_prefilter.h"
 #include "engine/worker_host.h"
 
 namespace pantherd::engine {
@@ -50,6 +51,13 @@ class PythonWorker : public WorkerHandler {
   // The runtime, for in-process tests.
   PythonRuntime& runtime() { return *runtime_; }
 
+  // Whether Evaluate skips the rules whose pre-condition (engine/
+  // rule_prefilter.h) an event fails. On by default; off runs every routed
+  // rule, for the tests and benchmarks that prove the two agree.
+  void set_prefilter_enabled(bool enabled) { prefilter_enabled_ = enabled; }
+  // Rules of the loaded set that have a pre-condition.
+  int prefiltered_rules() const { return prefiltered_rules_; }
+
  private:
   explicit PythonWorker(std::unique_ptr<PythonRuntime> runtime) : runtime_(std::move(runtime)) {}
   // Rebuilds rules_by_log_type_ from the loaded set.
@@ -58,8 +66,15 @@ class PythonWorker : public WorkerHandler {
   std::unique_ptr<PythonRuntime> runtime_;
   bool loaded_ = false;
   // Every loaded rule (enabled or not) by each of its LogTypes, in set
-  // order. Points into runtime_->loaded_set(); rebuilt by every Load.
-  absl::flat_hash_map<std::string, std::vector<const LoadedRule*>> rules_by_log_type_;
+  // order, with their pre-condition index. Points into
+  // runtime_->loaded_set(); rebuilt by every Load.
+  struct LogTypeRules {
+    std::vector<const LoadedRule*> rules;
+    std::unique_ptr<RulePrefilter> prefilter;
+  };
+  absl::flat_hash_map<std::string, LogTypeRules> rules_by_log_type_;
+  bool prefilter_enabled_ = true;
+  int prefiltered_rules_ = 0;
 };
 
 // The whole pantherd-worker program. Returns its exit code.

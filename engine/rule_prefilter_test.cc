@@ -1,0 +1,452 @@
+// Rule pre-conditions: what DerivePrecondition reads from rule sources, how
+// ProbeField reads event fields, and the proof that matters: over a
+// generated stream, evaluating with the pre-condition index gives exactly the
+// results of calling every rule, for the bundled pack and for rules written
+// to probe the edges. One embedded interpreter per test binary.
+#include "engine/rule_prefilter.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "engine/kv_memory.h"
+#include "engine/normalize.h"
+#include "engine/python_worker.h"
+#include "engine/rule_set_manager.h"
+#include "engine/worker_pool.h"
+
+namespace pantherd::engine {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
+
+KvMemory* g_kv = nullptr;
+PythonWorker* g_worker = nullptr;
+
+class WorkerEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    kv_ = std::make_unique<KvMemory>();
+    WorkerLimits limits;
+    limits.call_time_limit = absl::Seconds(5);
+    absl::StatusOr<std::unique_ptr<PythonWorker>> worker = PythonWorker::Create(kv_.get(), limits);
+    ASSERT_TRUE(worker.ok()) << worker.status();
+    worker_ = std::move(*worker);
+    g_kv = kv_.get();
+    g_worker = worker_.get();
+  }
+  void TearDown() override {
+    g_worker = nullptr;
+    worker_.reset();
+    g_kv = nullptr;
+    kv_.reset();
+  }
+
+ private:
+  std::unique_ptr<KvMemory> kv_;
+  std::unique_ptr<PythonWorker> worker_;
+};
+
+::testing::Environment* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new WorkerEnvironment);
+
+v1::AnalysisFile File(const std::string& path, const std::string& content) {
+  v1::AnalysisFile f;
+  f.set_path(path);
+  f.set_content(content);
+  return f;
+}
+
+std::vector<v1::AnalysisFile> RuleFiles(const std::string& id, const std::string& python) {
+  return {File("probe/" + id + ".yml",
+               absl::StrCat("AnalysisType: rule\nRuleID: ", id, "\nFilename: ", id,
+                            ".py\nEnabled: true\nLogTypes: [Okta.SystemLog]\nSeverity: Low\n")),
+          File("probe/" + id + ".py", python)};
+}
+
+void Load(const std::vector<v1::AnalysisFile>& files) {
+  internal::LoadRuleSet request;
+  request.set_version(1);
+  for (const v1::AnalysisFile& f : files) *request.add_files() = f;
+  absl::StatusOr<internal::LoadResult> result = g_worker->Load(request);
+  ASSERT_TRUE(result.ok()) << result.status();
+  std::string problems;
+  for (const v1::Diagnostic& d : result->diagnostics()) {
+    absl::StrAppend(&problems, d.file(), ":", d.line(), " ", d.message(), "\n");
+  }
+  ASSERT_FALSE(HasLoadErrors(*result)) << problems;
+}
+
+// The pre-condition of a one-rule set, as "path=v1|v2[+missing][#hash]" strings.
+std::vector<std::string> Conditions(const std::string& python) {
+  Load(RuleFiles("Probe.Rule", python));
+  const LoadedSet* set = g_worker->runtime().loaded_set();
+  EXPECT_NE(set, nullptr);
+  if (set == nullptr || set->rules.size() != 1) return {"<not loaded>"};
+  std::optional<Precondition> p = DerivePrecondition(set->rules[0]);
+  std::vector<std::string> out;
+  if (!p.has_value()) return out;
+  for (const FieldCondition& c : p->all) {
+    std::vector<std::string> values(c.values.begin(), c.values.end());
+    std::sort(values.begin(), values.end());
+    out.push_back(absl::StrCat(absl::StrJoin(c.path, "."), "=", absl::StrJoin(values, "|"),
+                               c.missing_may_match ? "+missing" : "",
+                               c.hashes_value ? "#hash" : ""));
+  }
+  return out;
+}
+
+TEST(DerivePreconditionTest, ComparisonsInTheReturnExpression) {
+  EXPECT_THAT(Conditions("def rule(event):\n    return event.get('eventType') == 'a.b'\n"),
+              ElementsAre("eventType=a.b"));
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    return bool(\n"
+                         "        event.get('eventType') == 'x'\n"
+                         "        and event.deep_get('outcome', 'result') == 'FAILURE'\n"
+                         "        and len(event.get('actor', {})) > 0\n"
+                         "    )\n"),
+              ElementsAre("eventType=x", "outcome.result=FAILURE"));
+  // Reversed operands, and a default that satisfies the comparison.
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    return 'y' == event.get('eventType') and "
+                         "event.deep_get('outcome', 'result', default='SUCCESS') == 'SUCCESS'\n"),
+              ElementsAre("eventType=y", "outcome.result=SUCCESS+missing"));
+}
+
+TEST(DerivePreconditionTest, EarlyReturnsAndModuleConstants) {
+  EXPECT_THAT(Conditions("EVENTS = ('a', 'b')\n"
+                         "def rule(event):\n"
+                         "    '''Docstring.'''\n"
+                         "    global SEEN\n"
+                         "    SEEN = set()\n"
+                         "    if event.get('eventType') not in EVENTS:\n"
+                         "        return False\n"
+                         "    if not event.deep_get('outcome', 'result') == 'SUCCESS':\n"
+                         "        return False\n"
+                         "    return compute(event)\n"
+                         "def compute(event):\n"
+                         "    return True\n"),
+              ElementsAre("eventType=a|b", "outcome.result=SUCCESS"));
+  // A set constant, only read: membership hashes the value.
+  EXPECT_THAT(Conditions("EVENTS = {'a', 'b'}\n"
+                         "def rule(event):\n"
+                         "    return event.get('eventType') in EVENTS\n"),
+              ElementsAre("eventType=a|b#hash"));
+  // An `or` of exclusions gives one condition per operand.
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    if event.get('eventType') != 'a' or event.get('k', 'd') != 'd':\n"
+                         "        return False\n"
+                         "    return True\n"),
+              ElementsAre("eventType=a", "k=d+missing"));
+}
+
+TEST(DerivePreconditionTest, NothingWhenSkippingCouldChangeAnOutcome) {
+  // A statement before the check may raise (a rule error must be reported).
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    x = event['k']\n"
+                         "    return event.get('eventType') == 'a'\n"),
+              ElementsAre());
+  // A list that the module mutates is not a constant.
+  EXPECT_THAT(Conditions("EVENTS = ['a']\n"
+                         "EVENTS.append('b')\n"
+                         "def rule(event):\n"
+                         "    return event.get('eventType') in EVENTS\n"),
+              ElementsAre());
+  // A name some function may rebind.
+  EXPECT_THAT(Conditions("EVENTS = ('a',)\n"
+                         "def grow():\n"
+                         "    global EVENTS\n"
+                         "    EVENTS = EVENTS + ('b',)\n"
+                         "def rule(event):\n"
+                         "    return event.get('eventType') in EVENTS\n"),
+              ElementsAre());
+  // An exclusion, not a requirement.
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    if event.get('eventType') == 'a':\n"
+                         "        return False\n"
+                         "    return True\n"),
+              ElementsAre());
+  // Substring membership, a shadowed bool, a non-False early return, a
+  // subscript that raises on a missing key, a star import, a decorator.
+  EXPECT_THAT(Conditions("def rule(event):\n    return event.get('eventType') in 'abc'\n"),
+              ElementsAre());
+  EXPECT_THAT(Conditions("bool = lambda x: True\n"
+                         "def rule(event):\n"
+                         "    return bool(event.get('eventType') == 'a')\n"),
+              ElementsAre());
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    if event.get('eventType') != 'a':\n"
+                         "        return None\n"
+                         "    return True\n"),
+              ElementsAre());
+  EXPECT_THAT(Conditions("def rule(event):\n    return event['eventType'] == 'a'\n"),
+              ElementsAre());
+  EXPECT_THAT(Conditions("from os.path import *\n"
+                         "def rule(event):\n    return event.get('eventType') == 'a'\n"),
+              ElementsAre());
+  EXPECT_THAT(Conditions("import functools\n"
+                         "@functools.lru_cache\n"
+                         "def rule(event):\n    return event.get('eventType') == 'a'\n"),
+              ElementsAre());
+  // The module replaces its rule function after the definition.
+  EXPECT_THAT(Conditions("def rule(event):\n    return event.get('eventType') == 'a'\n"
+                         "def other(event):\n    return True\n"
+                         "rule = other\n"),
+              ElementsAre());
+}
+
+std::shared_ptr<const EventDocument> Doc(const std::string& json) {
+  absl::StatusOr<std::shared_ptr<const EventDocument>> doc = ParseEvent(json);
+  EXPECT_TRUE(doc.ok()) << doc.status();
+  return *doc;
+}
+
+TEST(ProbeFieldTest, ReadsAsPantherLookupsDo) {
+  auto doc = Doc(R"({"eventType":"a","EVENTTYPE":"b","Outcome":{"result":"FAILURE"},"n":3,"o":{},)"
+                 R"("nul":null,"s":"x","s2":{"k":[1]}})");
+  ProbeResult r = ProbeField(*doc, {"eventType"});
+  EXPECT_EQ(r.kind, FieldKind::kString);
+  EXPECT_EQ(r.text, "a");  // The exact key wins.
+  r = ProbeField(*doc, {"outcome", "RESULT"});
+  EXPECT_EQ(r.kind, FieldKind::kString);  // Case-insensitive at every level.
+  EXPECT_EQ(r.text, "FAILURE");
+  EXPECT_EQ(ProbeField(*doc, {"n"}).kind, FieldKind::kHashable);
+  EXPECT_EQ(ProbeField(*doc, {"o"}).kind, FieldKind::kUnhashable);
+  EXPECT_EQ(ProbeField(*doc, {"s2", "k"}).kind, FieldKind::kUnhashable);
+  EXPECT_EQ(ProbeField(*doc, {"nul"}).kind, FieldKind::kUnknown);
+  EXPECT_EQ(ProbeField(*doc, {"missing"}).kind, FieldKind::kMissing);
+  EXPECT_EQ(ProbeField(*doc, {"s", "deeper"}).kind, FieldKind::kMissing);  // Through a str.
+  // A first case-insensitive match in document order.
+  auto twice = Doc(R"({"Key":"first","KEY":"second"})");
+  r = ProbeField(*twice, {"key"});
+  EXPECT_EQ(r.text, "first");
+  // Non-ASCII keys could lower() to the query: undecided.
+  EXPECT_EQ(ProbeField(*Doc("{\"\xE2\x84\xAA\":\"kelvin\"}"), {"k"}).kind, FieldKind::kUnknown);
+}
+
+// ---- Equivalence over a generated stream ----------------------------------
+
+// Rules written to sit on the edges of the analysis: set membership on
+// values that may be objects, defaults, case, early exits with state.
+std::vector<v1::AnalysisFile> EdgeRules() {
+  std::vector<v1::AnalysisFile> files;
+  auto add = [&](const std::string& id, const std::string& python) {
+    for (v1::AnalysisFile& f : RuleFiles(id, python)) files.push_back(std::move(f));
+  };
+  add("Edge.SetMembership",
+      "TYPES = {'user.session.start', 'policy.evaluate_sign_on'}\n"
+      "def rule(event):\n    return event.get('eventType') in TYPES\n");
+  add("Edge.DefaultMatches",
+      "def rule(event):\n"
+      "    return event.deep_get('outcome', 'result', default='FAILURE') == 'FAILURE'\n");
+  add("Edge.GetDefault",
+      "def rule(event):\n"
+      "    if event.get('severity', 'INFO') not in ('INFO', 'WARN'):\n"
+      "        return False\n"
+      "    return event.deep_get('client', 'ipAddress', default='') .startswith('10.0.0.1')\n");
+  add("Edge.RaisesAfterCheck",
+      "def rule(event):\n"
+      "    if event.get('eventType') != 'user.account.lock':\n"
+      "        return False\n"
+      "    return event['no_such_field'] == 1\n");
+  add("Edge.NonBoolAfterCheck",
+      "def rule(event):\n"
+      "    return event.get('eventType') == 'system.api_token.create' and 'yes'\n");
+  add("Edge.Unconditional",
+      "def rule(event):\n    return event.deep_get('actor', 'alternateId') == 'user3'\n"
+      "def title(event):\n    return 'u3 ' + str(event.get('eventType'))\n");
+  return files;
+}
+
+// A JSON object built by paths.
+struct JsonObject {
+  std::vector<std::pair<std::string, std::string>> raw;  // key -> JSON text
+  std::map<std::string, JsonObject> sub;
+  std::vector<std::string> order;
+
+  void Set(const std::vector<std::string>& path, const std::string& json, size_t i = 0) {
+    const std::string& key = path[i];
+    if (i + 1 == path.size()) {
+      for (auto& [k, v] : raw) {
+        if (k == key) {
+          v = json;
+          return;
+        }
+      }
+      if (sub.count(key)) return;
+      raw.emplace_back(key, json);
+      order.push_back(key);
+      return;
+    }
+    for (auto& [k, v] : raw) {
+      if (k == key) return;  // A scalar is in the way: leave it.
+    }
+    if (!sub.count(key)) order.push_back(key);
+    sub[key].Set(path, json, i + 1);
+  }
+
+  std::string ToJson() const {
+    std::vector<std::string> parts;
+    for (const std::string& key : order) {
+      auto s = sub.find(key);
+      std::string value;
+      if (s != sub.end()) {
+        value = s->second.ToJson();
+      } else {
+        for (const auto& [k, v] : raw) {
+          if (k == key) value = v;
+        }
+      }
+      parts.push_back(absl::StrCat("\"", key, "\":", value));
+    }
+    return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
+  }
+};
+
+// Okta-like events whose condition fields take the values rules look for,
+// other strings, numbers, objects, case variants and absences.
+std::vector<std::string> GenerateStream(const std::vector<FieldCondition>& vocabulary, int count) {
+  std::mt19937 random(20261127);
+  auto pick = [&](int n) { return static_cast<int>(random() % n); };
+  const std::vector<std::string> common_types = {
+      "user.session.start",      "user.authentication.sso", "user.authentication.auth_via_mfa",
+      "policy.evaluate_sign_on", "user.account.lock",       "system.api_token.create"};
+  std::vector<std::string> out;
+  NormalizeContext ctx;
+  ctx.source_label = "test";
+  ctx.parse_time = absl::FromUnixSeconds(1772352000);
+  int row = 0;
+  ctx.row_id_generator = [&row] { return absl::StrCat("row", ++row); };
+  for (int i = 0; i < count; ++i) {
+    JsonObject e;
+    e.Set({"uuid"}, absl::StrFormat("\"gen-%06d\"", i));
+    e.Set({"published"}, absl::StrCat("\"",
+                                      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ",
+                                                       absl::FromUnixSeconds(1772352000 + i * 7),
+                                                       absl::UTCTimeZone()),
+                                      "\""));
+    e.Set({"eventType"}, absl::StrCat("\"", common_types[pick(common_types.size())], "\""));
+    e.Set({"severity"}, pick(3) == 0 ? "\"WARN\"" : "\"INFO\"");
+    e.Set({"actor", "alternateId"}, absl::StrCat("\"user", pick(6), "\""));
+    e.Set({"actor", "type"}, "\"User\"");
+    e.Set({"client", "ipAddress"}, absl::StrCat("\"10.0.0.", pick(20), "\""));
+    e.Set({"client", "geographicalContext", "country"},
+          pick(2) ? "\"United States\"" : "\"Germany\"");
+    e.Set({"authenticationContext", "externalSessionId"}, absl::StrCat("\"s", pick(30), "\""));
+    if (pick(8) != 0) {
+      e.Set({"outcome", "result"}, pick(2) ? "\"SUCCESS\"" : "\"FAILURE\"");
+      e.Set({"outcome", "reason"}, "\"INVALID_CREDENTIALS\"");
+    }
+    // Overwrite some condition fields with the values the rules look for,
+    // or with odd values.
+    for (const FieldCondition& c : vocabulary) {
+      if (pick(4) != 0) continue;
+      std::vector<std::string> path = c.path;
+      if (pick(10) == 0) path.back()[0] = static_cast<char>(toupper(path.back()[0]));
+      std::vector<std::string> values(c.values.begin(), c.values.end());
+      std::sort(values.begin(), values.end());
+      switch (pick(8)) {
+        case 0:
+          e.Set(path, "42");
+          break;
+        case 1:
+          e.Set(path, "{\"x\":1}");
+          break;
+        case 2:
+          e.Set(path, "[\"a\"]");
+          break;
+        case 3:
+          e.Set(path, "\"unrelated.value\"");
+          break;
+        default:
+          e.Set(path, absl::StrCat("\"", values[pick(values.size())], "\""));
+      }
+    }
+    absl::StatusOr<NormalizedEvent> n = NormalizeEvent(e.ToJson(), kOktaSystemLog, ctx);
+    EXPECT_TRUE(n.ok()) << n.status() << e.ToJson();
+    if (n.ok()) out.push_back(n->json);
+  }
+  return out;
+}
+
+// Evaluates `stream` in batches on a freshly loaded set with an empty cache.
+std::vector<internal::EventResult> EvaluateStream(const std::vector<v1::AnalysisFile>& files,
+                                                  const std::vector<std::string>& stream,
+                                                  bool prefilter, int64_t* rules_called) {
+  g_kv->Clear();
+  Load(files);
+  g_worker->set_prefilter_enabled(prefilter);
+  std::vector<internal::EventResult> results;
+  *rules_called = 0;
+  for (size_t start = 0; start < stream.size(); start += 100) {
+    internal::EvaluateTask task;
+    for (size_t i = start; i < std::min(stream.size(), start + 100); ++i) {
+      internal::EventToEvaluate* e = task.add_events();
+      e->set_normalized_json(stream[i]);
+      e->set_log_type(std::string(kOktaSystemLog));
+    }
+    absl::StatusOr<internal::EvaluateResult> r = g_worker->Evaluate(task);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) break;
+    for (internal::EventResult& one : *r->mutable_results()) {
+      *rules_called += one.rules_evaluated();
+      one.clear_rules_evaluated();
+      results.push_back(std::move(one));
+    }
+  }
+  g_worker->set_prefilter_enabled(true);
+  return results;
+}
+
+TEST(PrefilterEquivalenceTest, SameResultsWithAndWithoutTheIndex) {
+  absl::StatusOr<std::vector<v1::AnalysisFile>> bundled =
+      ReadAnalysisFolder(PANTHERD_SOURCE_DIR "/rules");
+  ASSERT_TRUE(bundled.ok()) << bundled.status();
+  std::vector<v1::AnalysisFile> files = *bundled;
+  for (v1::AnalysisFile& f : EdgeRules()) files.push_back(std::move(f));
+
+  Load(files);
+  std::vector<FieldCondition> vocabulary;
+  for (const LoadedRule& rule : g_worker->runtime().loaded_set()->rules) {
+    std::optional<Precondition> p = DerivePrecondition(rule);
+    if (p.has_value()) vocabulary.insert(vocabulary.end(), p->all.begin(), p->all.end());
+  }
+  // Most bundled rules state what they look for.
+  EXPECT_GE(g_worker->prefiltered_rules(), 14)
+      << "of " << g_worker->runtime().loaded_set()->rules.size();
+
+  const std::vector<std::string> stream = GenerateStream(vocabulary, 4000);
+  int64_t called_with = 0, called_without = 0;
+  std::vector<internal::EventResult> with = EvaluateStream(files, stream, true, &called_with);
+  std::vector<internal::EventResult> without =
+      EvaluateStream(files, stream, false, &called_without);
+  ASSERT_EQ(with.size(), stream.size());
+  ASSERT_EQ(without.size(), stream.size());
+  int matches = 0, errors = 0;
+  for (size_t i = 0; i < stream.size(); ++i) {
+    ASSERT_EQ(with[i].DebugString(), without[i].DebugString())
+        << "event " << i << ": " << stream[i];
+    matches += with[i].matches_size();
+    errors += with[i].errors_size();
+  }
+  // The stream exercises the rules, and the index spares most calls.
+  EXPECT_GT(matches, 100);
+  EXPECT_GT(errors, 0);
+  EXPECT_LT(called_with * 3, called_without) << called_with << " vs " << called_without;
+  std::cout << "events " << stream.size() << ", matches " << matches << ", rule errors " << errors
+            << ", rule calls " << called_with << " with the index vs " << called_without
+            << " without\n";
+}
+
+}  // namespace
+}  // namespace pantherd::engine
