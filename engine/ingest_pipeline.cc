@@ -1,5 +1,7 @@
 #include "engine/ingest_pipeline.h"
 
+#include <algorithm>
+#include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -65,6 +67,73 @@ absl::StatusOr<internal::EvaluateResult> EvaluateIsolatingCrashes(
   return out;
 }
 
+// Evaluates `request` in one live worker; a batch that crashed two workers is
+// evaluated again event by event to isolate the culprits.
+absl::StatusOr<internal::EvaluateResult> EvaluateInOneWorker(WorkerPool* pool,
+                                                             const internal::WorkerRequest& request,
+                                                             size_t events, size_t rule_count) {
+  absl::StatusOr<LiveResponse> answer =
+      pool->DispatchLive(request, EvaluationCalls(events, rule_count));
+  if (answer.ok()) return std::move(*answer->response.mutable_evaluated());
+  if (!absl::IsAborted(answer.status())) return answer.status();
+  return EvaluateIsolatingCrashes(pool, request, rule_count);
+}
+
+// Evaluates the batch with its enabled rules split into `parts` groups, each
+// group over every event in its own live worker, concurrently; the results of
+// each event are merged. Every rule still sees the events in batch order, so
+// the outcome does not depend on the number of workers (only rules that share
+// cache keys across rules could observe the concurrency).
+absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(WorkerPool* pool,
+                                                             const internal::WorkerRequest& request,
+                                                             size_t events, int parts) {
+  const internal::EvaluateTask& task = request.evaluate();
+  std::vector<internal::WorkerRequest> requests(parts);
+  for (int p = 0; p < parts; ++p) {
+    internal::EvaluateTask* part = requests[p].mutable_evaluate();
+    *part->mutable_events() = task.events();
+    *part->mutable_disabled_rule_ids() = task.disabled_rule_ids();
+    for (int i = 0; i < task.enabled_rule_ids_size(); ++i) {
+      if (i % parts == p) {
+        part->add_enabled_rule_ids(task.enabled_rule_ids(i));
+      } else {
+        part->add_disabled_rule_ids(task.enabled_rule_ids(i));
+      }
+    }
+  }
+  std::vector<absl::StatusOr<internal::EvaluateResult>> answers(
+      parts, absl::UnknownError("not evaluated"));
+  std::vector<std::thread> helpers;
+  for (int p = 1; p < parts; ++p) {
+    helpers.emplace_back([&, p] {
+      answers[p] = EvaluateInOneWorker(pool, requests[p], events,
+                                       requests[p].evaluate().enabled_rule_ids_size());
+    });
+  }
+  answers[0] = EvaluateInOneWorker(pool, requests[0], events,
+                                   requests[0].evaluate().enabled_rule_ids_size());
+  for (std::thread& t : helpers) t.join();
+  internal::EvaluateResult merged;
+  for (int p = 0; p < parts; ++p) {
+    if (!answers[p].ok()) return answers[p].status();
+    if (answers[p]->results_size() != static_cast<int>(events)) {
+      return absl::InternalError(absl::StrCat("a worker answered ", answers[p]->results_size(),
+                                              " results for ", events, " events"));
+    }
+  }
+  for (size_t i = 0; i < events; ++i) {
+    internal::EventResult* out = merged.add_results();
+    for (int p = 0; p < parts; ++p) {
+      internal::EventResult& r = *answers[p]->mutable_results(static_cast<int>(i));
+      if (!r.error().empty()) out->set_error(r.error());
+      out->set_rules_evaluated(out->rules_evaluated() + r.rules_evaluated());
+      for (internal::RuleMatch& m : *r.mutable_matches()) *out->add_matches() = std::move(m);
+      for (internal::RuleErrorResult& e : *r.mutable_errors()) *out->add_errors() = std::move(e);
+    }
+  }
+  return merged;
+}
+
 }  // namespace
 
 absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsRequest& request) {
@@ -112,23 +181,17 @@ absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsReques
     }
   }
 
-  absl::StatusOr<LiveResponse> answer =
-      pool_->DispatchLive(evaluate, EvaluationCalls(normalized.size(), rules.size()));
-  internal::EvaluateResult evaluated;
-  if (answer.ok()) {
-    evaluated = std::move(*answer->response.mutable_evaluated());
-  } else if (absl::IsAborted(answer.status())) {
-    // The batch crashed two workers: find the events and rules responsible.
-    absl::StatusOr<internal::EvaluateResult> isolated =
-        EvaluateIsolatingCrashes(pool_, evaluate, rules.size());
-    if (!isolated.ok()) answer = isolated.status();
-    if (isolated.ok()) evaluated = std::move(*isolated);
-  }
-  if (!answer.ok() && evaluated.results_size() == 0) {
+  // With several live workers, the enabled rules are split between them.
+  const int parts = std::min(pool_->workers(), evaluate.evaluate().enabled_rule_ids_size());
+  absl::StatusOr<internal::EvaluateResult> answer =
+      parts > 1 ? EvaluateSplitByRule(pool_, evaluate, normalized.size(), parts)
+                : EvaluateInOneWorker(pool_, evaluate, normalized.size(), rules.size());
+  if (!answer.ok()) {
     return absl::UnavailableError(absl::StrCat("the batch could not be evaluated (",
                                                answer.status().message(),
                                                "); nothing was stored, re-send it"));
   }
+  internal::EvaluateResult evaluated = std::move(*answer);
   if (evaluated.results_size() != static_cast<int>(normalized.size())) {
     return absl::InternalError(absl::StrCat("a worker answered ", evaluated.results_size(),
                                             " results for ", normalized.size(), " events"));
@@ -139,12 +202,22 @@ absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsReques
   for (size_t i = 0; i < normalized.size(); ++i) {
     NormalizedEvent& n = normalized[i];
     const internal::EventResult& r = evaluated.results(static_cast<int>(i));
+    // Matches and errors in rule id order, whichever worker produced them.
+    std::vector<const internal::RuleMatch*> matches;
+    for (const internal::RuleMatch& m : r.matches()) matches.push_back(&m);
+    std::sort(matches.begin(), matches.end(),
+              [](const auto* a, const auto* b) { return a->rule_id() < b->rule_id(); });
+    std::vector<const internal::RuleErrorResult*> errors;
+    for (const internal::RuleErrorResult& e : r.errors()) errors.push_back(&e);
+    std::sort(errors.begin(), errors.end(),
+              [](const auto* a, const auto* b) { return a->rule_id() < b->rule_id(); });
     EventResult event;
     event.event_id = n.event_id;
     event.log_type = n.log_type;
     event.event_time = n.event_time;
     event.event_json = std::move(n.json);
-    for (const internal::RuleMatch& m : r.matches()) {
+    for (const internal::RuleMatch* match_ptr : matches) {
+      const internal::RuleMatch& m = *match_ptr;
       auto rule = rules.find(m.rule_id());
       if (rule == rules.end()) continue;  // Deleted since the worker loaded it.
       RuleMatch match;
@@ -164,7 +237,8 @@ absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsReques
       match.alert_context_json = m.alert_context_json();
       event.matches.push_back(std::move(match));
     }
-    for (const internal::RuleErrorResult& e : r.errors()) {
+    for (const internal::RuleErrorResult* error_ptr : errors) {
+      const internal::RuleErrorResult& e = *error_ptr;
       auto rule = rules.find(e.rule_id());
       if (rule == rules.end()) continue;
       RuleErrorResult error;

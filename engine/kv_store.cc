@@ -236,7 +236,9 @@ absl::StatusOr<KvReply> StoreKvBackend::Call(const KvCall& call) {
     } else {
       batch.Delete(Family::kKv, key);
     }
-    PANTHERD_RETURN_IF_ERROR(store_->Write(std::move(batch)));
+    // Not fsync'ed on its own: the ingested batch that caused it commits with
+    // an fsync'ed write, which makes this one durable too (Durability).
+    PANTHERD_RETURN_IF_ERROR(store_->Write(std::move(batch), store::Store::Durability::kBuffered));
   }
   return reply;
 }

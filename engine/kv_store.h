@@ -31,8 +31,11 @@
 // Expiry: `expire_epoch_seconds` is absolute (seconds since the epoch); 0
 // keeps the item's current expiry (none for a new item). An item whose expiry
 // is <= now reads as absent and is deleted lazily, by the next operation that
-// touches it or by PurgeExpired. Every write is one atomic store write; an
-// item left with no column is deleted. Keys: any non-empty byte string up to
+// touches it or by PurgeExpired. Every write is one atomic store write,
+// written to the log but not fsync'ed on its own (Store::Durability::
+// kBuffered): a process crash cannot lose it, and the fsync'ed commit of the
+// ingested batch that caused it makes it durable against a machine crash too.
+// An item left with no column is deleted. Keys: any non-empty byte string up to
 // kMaxKvKeyBytes (InvalidArgument otherwise).
 //
 // Storage (family kKv): key "caching" '\0' <key>; value be64(expiry, 0 = none)

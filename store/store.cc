@@ -381,7 +381,7 @@ absl::Status Store::Delete(Family family, absl::string_view key) {
   return Write(std::move(batch));
 }
 
-absl::Status Store::Write(WriteBatch batch) {
+absl::Status Store::Write(WriteBatch batch, Durability durability) {
   if (db_ == nullptr) {
     return absl::FailedPreconditionError(absl::StrFormat("store %s is closed", dir_));
   }
@@ -402,7 +402,7 @@ absl::Status Store::Write(WriteBatch batch) {
     if (touched[FamilyIndex(f)]) families.push_back(FamilyName(f));
   }
   rocksdb::WriteOptions write_options;
-  write_options.sync = sync_writes_;
+  write_options.sync = sync_writes_ && durability == Durability::kDurable;
   return FromRocksDB(db_->Write(write_options, &rocks_batch), dir_,
                      absl::StrFormat("writing a batch of %d operations to %s", batch.Count(),
                                      absl::StrJoin(families, ", ")));

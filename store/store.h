@@ -206,14 +206,26 @@ class Store {
   // Removes `key` from `family`; OK when it was absent.
   [[nodiscard]] absl::Status Delete(Family family, absl::string_view key);
 
+  // How soon a write must reach the disk.
+  enum class Durability {
+    // With StoreOptions::sync_writes, on disk (fsync) when Write returns.
+    kDurable,
+    // In the write-ahead log when Write returns, so a crash of the process
+    // cannot lose it, but not fsync'ed: a machine crash may, unless a later
+    // kDurable write returned (the log is written in order, so its fsync
+    // covers every earlier write). For state whose own durability point is a
+    // later write, such as rule cache updates before their batch commits.
+    kBuffered,
+  };
+
   // Applies every operation of `batch` atomically: after Write returns, and
   // after any crash, either all of them are visible or none is. Readers never
-  // observe part of a batch. With StoreOptions::sync_writes the batch is
-  // durable when Write returns OK. An empty batch is a no-op. Errors:
-  // batch.status() when PutMessage failed; InvalidArgument for an unknown
-  // Family; FailedPrecondition when closed; otherwise a mapped RocksDB error,
-  // in which case nothing was written.
-  [[nodiscard]] absl::Status Write(WriteBatch batch);
+  // observe part of a batch. With StoreOptions::sync_writes and kDurable the
+  // batch is durable when Write returns OK (see Durability). An empty batch is
+  // a no-op. Errors: batch.status() when PutMessage failed; InvalidArgument
+  // for an unknown Family; FailedPrecondition when closed; otherwise a mapped
+  // RocksDB error, in which case nothing was written.
+  [[nodiscard]] absl::Status Write(WriteBatch batch, Durability durability = Durability::kDurable);
 
   // Calls fn(key, value) for each key of `family` that starts with `prefix`,
   // in ascending key order, starting at the first key >= max(prefix, start);

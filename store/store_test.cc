@@ -609,6 +609,23 @@ TEST_F(store_test, DataPersistsAcrossReopen) {
   }
 }
 
+TEST_F(store_test, BufferedWritesAreLoggedAndPersist) {
+  std::unique_ptr<Store> store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  WriteBatch buffered;
+  buffered.Put(Family::kKv, "counter", "1");
+  ASSERT_TRUE(store->Write(std::move(buffered), Store::Durability::kBuffered).ok());
+  EXPECT_EQ(store->Get(Family::kKv, "counter").value(), "1");  // Visible at once.
+  WriteBatch durable;  // Its fsync covers the buffered write before it.
+  durable.Put(Family::kAlerts, "a", "x");
+  ASSERT_TRUE(store->Write(std::move(durable)).ok());
+  store.reset();
+  store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->Get(Family::kKv, "counter").value(), "1");
+  EXPECT_EQ(store->Get(Family::kAlerts, "a").value(), "x");
+}
+
 TEST_F(store_test, NewStoreRecordsSchemaVersion) {
   std::unique_ptr<Store> store = OpenOrDie();
   ASSERT_NE(store, nullptr);
