@@ -84,10 +84,10 @@ absl::Status ValidateDomain(absl::string_view domain) {
   return absl::OkStatus();
 }
 
-std::string FirstPollUrl(absl::string_view base_url, absl::Time since) {
+std::string FirstPollUrl(absl::string_view base_url, absl::Time since, int limit) {
   return absl::StrCat(base_url, "/api/v1/logs?since=",
                       absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", since, absl::UTCTimeZone()),
-                      "&sortOrder=ASCENDING&limit=", kPageLimit);
+                      "&sortOrder=ASCENDING&limit=", limit);
 }
 
 bool SameOrigin(absl::string_view url, absl::string_view base_url) {

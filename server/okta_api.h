@@ -39,8 +39,8 @@ absl::StatusOr<std::string> NormalizeBaseUrl(absl::string_view url);
 absl::Status ValidateDomain(absl::string_view domain);
 
 // The first polling URL: <base>/api/v1/logs?since=<since, RFC 3339 UTC with
-// milliseconds>&sortOrder=ASCENDING&limit=1000.
-std::string FirstPollUrl(absl::string_view base_url, absl::Time since);
+// milliseconds>&sortOrder=ASCENDING&limit=<limit>.
+std::string FirstPollUrl(absl::string_view base_url, absl::Time since, int limit = kPageLimit);
 
 // Whether `url` is on the origin (scheme, host and port) of `base_url`, so
 // that following it never sends the token elsewhere.

@@ -189,9 +189,10 @@ class SourceManager::Poller {
         progress = progress_;
       }
       const std::string base = BaseUrl(config);
-      const std::string url = progress.next_url().empty()
-                                  ? okta::FirstPollUrl(base, FromTs(config.okta().start_time()))
-                                  : progress.next_url();
+      const std::string url =
+          progress.next_url().empty()
+              ? okta::FirstPollUrl(base, FromTs(config.okta().start_time()), options_.page_limit)
+              : progress.next_url();
       HttpRequest request;
       request.url = url;
       request.timeout = options_.http_timeout;

@@ -75,6 +75,9 @@ struct SourceManagerOptions {
   // limit * reserve_fraction), the next request waits for the reset.
   int64_t rate_limit_reserve_min = 2;
   double rate_limit_reserve_fraction = 0.1;
+  // Events per page asked for in the first request (Okta's next links keep
+  // it). Okta's maximum, 1000, unless a test wants small pages.
+  int page_limit = 1000;
   // The clock (start times, lag, rate-limit resets).
   std::function<absl::Time()> now = absl::Now;
   // Sent as User-Agent.

@@ -193,6 +193,7 @@ void FakeOkta::HandleConnection(int fd) {
     } else {
       r = Answer(request_line[1], authorization);
     }
+    record.time = absl::Now();
     record.target = request_line.size() > 1 ? request_line[1] : "";
     record.authorization = authorization;
     record.status = r.cut_off ? 0 : r.status;

@@ -73,6 +73,7 @@ class FakeOkta {
     std::string authorization;  // the header's value, "" when absent
     int status = 0;             // what was answered (0: cut off)
     int events = 0;             // events in the answer
+    absl::Time time;            // when it arrived
   };
 
   // Starts serving. Errors: the socket's.
