@@ -365,7 +365,8 @@ FakeOkta::Response FakeOkta::Answer(const std::string& target, const std::string
   r.headers.emplace_back("Content-Type", "application/json");
   std::vector<std::string> page;
   size_t i = start;
-  for (; i < log_.size() && static_cast<int>(page.size()) < limit; ++i) {
+  const int page_size = std::min(limit, options_.page_cap);
+  for (; i < log_.size() && static_cast<int>(page.size()) < page_size; ++i) {
     if (bounded) {
       absl::Time published;
       if (!absl::ParseTime(absl::RFC3339_full, log_[i].published, &published, &error) ||

@@ -49,6 +49,9 @@ class FakeOkta {
     absl::Duration rate_window = absl::Seconds(60);
     // Send self and next in one comma-joined Link header instead of two.
     bool join_links = false;
+    // Pages hold at most this many events whatever the limit asked (small
+    // pages make multi-page scenarios cheap).
+    int page_cap = 1000;
     // Leave out the next link on empty polling pages (not what Okta does;
     // exercises a client's fallback).
     bool no_next_on_empty = false;
