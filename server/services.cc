@@ -335,7 +335,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStatus(grpc::CallbackServer
     resp->set_global_count(globals);
     resp->set_data_model_count(data_models);
 
-    absl::StatusOr<int64_t> sources = env->store->Count(store::Family::kSources, "");
+    absl::StatusOr<int64_t> sources =
+        env->store->Count(store::Family::kSources, SourceConfigKey(""));
     if (!sources.ok()) return ToGrpcStatus(sources.status());
     resp->set_source_count(*sources);
     absl::StatusOr<int64_t> alerts = env->store->Count(store::Family::kAlerts, "");
