@@ -81,7 +81,9 @@ TEST(ParseLogPageTest, MalformedBodiesAreErrors) {
                            "[{\"a\":1} {\"b\":2}]", "[{}] trailing", "[{\"s\":\"unterminated}]"}) {
     absl::StatusOr<std::vector<LogEvent>> page = ParseLogPage(body);
     EXPECT_EQ(page.status().code(), absl::StatusCode::kInvalidArgument) << body;
-    if (!page.ok()) EXPECT_THAT(page.status().message(), HasSubstr("malformed page")) << body;
+    if (!page.ok()) {
+      EXPECT_THAT(page.status().message(), HasSubstr("malformed page")) << body;
+    }
   }
 }
 

@@ -216,8 +216,11 @@ class SourceManager::Poller {
         const okta::RateLimit limit = okta::ParseRateLimit(*response);
         delay = Transient(okta::DescribeError(*response), &backoff);
         if (limit.reset.has_value()) {
-          delay = std::clamp(*limit.reset + absl::Seconds(1) - now, options_.retry_initial,
-                             std::max(options_.retry_max, absl::Minutes(1) + absl::Seconds(1)));
+          // Okta's windows are one minute long: never wait much longer.
+          const absl::Duration longest = std::max(
+              {options_.retry_initial, options_.retry_max, absl::Minutes(1) + absl::Seconds(1)});
+          delay =
+              std::clamp(*limit.reset + absl::Seconds(1) - now, options_.retry_initial, longest);
         }
       } else if (response->status >= 500) {
         delay = Transient(okta::DescribeError(*response), &backoff);
