@@ -275,6 +275,30 @@ TEST_F(SourceManagerTest, FollowsNextLinksAcrossPagesEmptyPagesLateEventsAndRest
   ExpectEachEvaluatedOnce(29);
 }
 
+// Links in one comma-joined header, and empty pages without a next link (the
+// poller then asks the same URL again): still every event once.
+TEST_F(SourceManagerTest, JoinedLinksAndEmptyPagesWithoutNextLink) {
+  FakeOkta::Options odd;
+  odd.token = kToken;
+  odd.join_links = true;
+  odd.no_next_on_empty = true;
+  odd.page_cap = 3;
+  absl::StatusOr<std::unique_ptr<FakeOkta>> fake = FakeOkta::Start(odd);
+  ASSERT_TRUE(fake.ok()) << fake.status();
+  fake_ = std::move(*fake);
+  StartManager();
+  AddEvents(0, 7);
+  Add(OktaRequest("prod"));
+  ASSERT_TRUE(WaitFor("prod", [](const v1::Source& s) { return s.events_ingested() == 7; }))
+      << Get("prod").DebugString();
+  absl::SleepFor(absl::Milliseconds(1200));  // At least one empty page.
+  AddEvents(7, 9);
+  ASSERT_TRUE(WaitFor("prod", [](const v1::Source& s) { return s.events_ingested() == 9; }))
+      << Get("prod").DebugString();
+  EXPECT_EQ(Get("prod").events_duplicate(), 0);
+  ExpectEachEvaluatedOnce(9);
+}
+
 TEST_F(SourceManagerTest, TransientFaultsAreRetriedAndNothingIsLostOrRepeated) {
   options_.page_limit = 5;
   options_.http_timeout = absl::Milliseconds(400);
