@@ -94,8 +94,12 @@ INSTANTIATE_TEST_SUITE_P(
         HelpCase{{"alerts", "list"}, {"--rule", "--status", "--min-severity", "--limit"}},
         HelpCase{{"alerts", "get"}, {"ID"}},
         HelpCase{{"alerts", "update"}, {"ID", "--status", "--assignee", "--comment"}},
-        HelpCase{{"sources"}, {"list"}},
-        HelpCase{{"sources", "list"}, {"pantherctl sources list", "--help"}}),
+        HelpCase{{"sources"}, {"list", "add", "pause", "resume", "remove"}},
+        HelpCase{{"sources", "list"}, {"pantherctl sources list", "--help"}},
+        HelpCase{{"sources", "add", "okta"},
+                 {"--label", "--domain", "--token-file", "--since", "--interval", "--base-url"}},
+        HelpCase{{"sources", "resume"}, {"ID", "--token-file"}},
+        HelpCase{{"sources", "remove"}, {"ID"}}),
     [](const ::testing::TestParamInfo<HelpCase>& info) {
       return info.param.command.empty() ? std::string("pantherctl")
                                         : absl::StrJoin(info.param.command, "_");

@@ -21,6 +21,9 @@
 //   alerts list [--rule ID]... [--status S]... [--min-severity S] [--limit N]
 //   alerts get ID | update ID [--status S] [--assignee U] [--comment C]
 //   sources list
+//   sources add okta --label L --domain D --token-file FILE [--since TIME]
+//                    [--interval 60s] [--base-url URL]
+//   sources pause ID|LABEL | resume ID|LABEL [--token-file FILE] | remove ID|LABEL
 //   send FILE|- [--log-type T] [--batch-size N] [--source-label L]
 //   alerts tail [--since SEQ] [--severity S] [--rule ID]... [--type rule|rule_error]
 //               [--count N]
@@ -76,6 +79,16 @@
 //   a duplicate; 1 when any was rejected ("N of M events rejected"), the
 //   input is malformed or the stream failed.
 //
+// sources add okta -> DetectionService.AddSource{label, okta{domain,
+//   api_token (the content of --token-file without surrounding whitespace),
+//   base_url, poll_interval (--interval: a duration like 60s or 5m, a bare
+//   number is seconds), start_time (--since: RFC 3339, or an age like 2h or
+//   7d before now)}}. Prints the source ("Label: value" lines); JSON: the
+//   AddSourceResponse. The token is never printed.
+// sources pause|resume -> DetectionService.SetSourcePaused{id, paused,
+//   api_token from resume's --token-file}; prints the source. sources remove
+//   -> DetectionService.RemoveSource; prints "Removed source ID".
+//
 // alerts tail -> DetectionService.StreamAlerts, with no deadline. Prints one
 //   line per change: "SEQ  TIME  KIND  SEVERITY  RULE  TITLE  events=N";
 //   JSON: one AlertChange per line (compact). Heartbeats print nothing; a Gap
@@ -124,7 +137,7 @@ void AddRulesCommands(CLI::App& root, CommandRegistry& registry);
 // `alerts list|get|update|tail` (DetectionService alert RPCs).
 void AddAlertsCommands(CLI::App& root, CommandRegistry& registry);
 
-// `sources list` (DetectionService.ListSources).
+// `sources list|add okta|pause|resume|remove` (DetectionService source RPCs).
 void AddSourcesCommands(CLI::App& root, CommandRegistry& registry);
 
 // `send FILE|-` (DetectionService.IngestEvents).

@@ -272,12 +272,60 @@ class FakeDetectionService final : public pantherd::v1::DetectionService::Servic
     return grpc::Status::CANCELLED;
   }
 
+  // Source RPCs: record the request; answer sources_error when set, else
+  // the request's source echoed back (AddSource, SetSourcePaused) or
+  // `sources` (ListSources).
+  grpc::Status AddSource(grpc::ServerContext*, const pantherd::v1::AddSourceRequest* request,
+                         pantherd::v1::AddSourceResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    add_source_requests.push_back(*request);
+    if (!sources_error.ok()) return sources_error;
+    pantherd::v1::Source* s = response->mutable_source();
+    s->set_id("src_1");
+    s->set_label(request->label());
+    s->set_kind("okta");
+    s->set_state(pantherd::v1::SOURCE_STATE_ACTIVE);
+    s->set_domain(request->okta().domain());
+    s->set_base_url(request->okta().base_url());
+    *s->mutable_poll_interval() = request->okta().poll_interval();
+    return grpc::Status::OK;
+  }
+  grpc::Status ListSources(grpc::ServerContext*, const pantherd::v1::ListSourcesRequest*,
+                           pantherd::v1::ListSourcesResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!sources_error.ok()) return sources_error;
+    for (const auto& s : sources) *response->add_sources() = s;
+    return grpc::Status::OK;
+  }
+  grpc::Status SetSourcePaused(grpc::ServerContext*,
+                               const pantherd::v1::SetSourcePausedRequest* request,
+                               pantherd::v1::SetSourcePausedResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    set_paused_requests.push_back(*request);
+    if (!sources_error.ok()) return sources_error;
+    response->mutable_source()->set_id(request->id());
+    response->mutable_source()->set_state(request->paused() ? pantherd::v1::SOURCE_STATE_PAUSED
+                                                            : pantherd::v1::SOURCE_STATE_ACTIVE);
+    return grpc::Status::OK;
+  }
+  grpc::Status RemoveSource(grpc::ServerContext*, const pantherd::v1::RemoveSourceRequest* request,
+                            pantherd::v1::RemoveSourceResponse*) override {
+    std::lock_guard<std::mutex> lock(mu);
+    remove_source_requests.push_back(*request);
+    return sources_error;
+  }
+
   size_t StreamAlertsCalls() {
     std::lock_guard<std::mutex> lock(mu);
     return stream_alerts_requests.size();
   }
 
   std::mutex mu;
+  std::vector<pantherd::v1::Source> sources;
+  grpc::Status sources_error = grpc::Status::OK;
+  std::vector<pantherd::v1::AddSourceRequest> add_source_requests;
+  std::vector<pantherd::v1::SetSourcePausedRequest> set_paused_requests;
+  std::vector<pantherd::v1::RemoveSourceRequest> remove_source_requests;
   std::function<pantherd::v1::IngestEventsResponse(const pantherd::v1::IngestEventsRequest&)>
       ingest_handler;
   int ingest_fail_after = -1;

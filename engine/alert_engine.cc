@@ -325,6 +325,9 @@ class AlertEngine::BatchState {
   }
 
   // Writes everything; on success returns the changes as logged.
+  // The write being built (for ApplyBatch's extra writes).
+  store::WriteBatch& batch() { return batch_; }
+
   absl::StatusOr<std::vector<v1::AlertChange>> Commit(store::Store& store) {
     for (auto& [prefix, group] : windows_) {
       for (auto& [anchor, w] : group) {
@@ -460,7 +463,8 @@ class AlertEngine::BatchState {
 AlertEngine::AlertEngine(store::Store* store, AlertEngineOptions options)
     : store_(store), options_(std::move(options)) {}
 
-absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResult>& events) {
+absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResult>& events,
+                                                     const ExtraWrites& extra) {
   for (const EventResult& e : events) {
     if (!e.event_id.empty()) PANTHERD_RETURN_IF_ERROR(store::ValidateKeyPart(e.log_type, "log type"));
     for (const RuleMatch& m : e.matches) {
@@ -511,6 +515,7 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
       PANTHERD_RETURN_IF_ERROR(state.Count(c, t, event_us, e));
     }
   }
+  if (extra) PANTHERD_RETURN_IF_ERROR(extra(outcome, state.batch()));
   PANTHERD_ASSIGN_OR_RETURN(outcome.changes, state.Commit(*store_));
   return outcome;
 }

@@ -206,6 +206,16 @@ struct PurgeStats {
   int64_t log_entries = 0;
 };
 
+// Writes a caller adds to the atomic write of one ApplyBatch (e.g. a source's
+// cursor, so that it lands together with the effects of the events it
+// covers). Called once, under the engine's mutex, after every event was
+// classified (outcome.events is filled; outcome.changes is not yet) and before
+// the write; it must only add operations to `batch` (not read-modify-write
+// alert-engine state). An error aborts the batch: nothing is written and the
+// error is returned by ApplyBatch.
+using ExtraWrites =
+    std::function<absl::Status(const BatchOutcome& outcome, store::WriteBatch& batch)>;
+
 class AlertEngine {
  public:
   // `store` is not owned and must outlive the engine. The engine holds no
@@ -221,8 +231,11 @@ class AlertEngine {
   // write. On error nothing was written and nothing is returned. Errors:
   // InvalidArgument (a rule id or log type that is not a valid key part),
   // DataLoss (a stored record that does not parse), and the store's errors
-  // (e.g. FailedPrecondition when it is closed).
-  absl::StatusOr<BatchOutcome> ApplyBatch(const std::vector<EventResult>& events);
+  // (e.g. FailedPrecondition when it is closed). `extra`, when set, adds its
+  // writes to the same atomic write (see ExtraWrites); an empty `events` with
+  // `extra` writes only what `extra` adds.
+  absl::StatusOr<BatchOutcome> ApplyBatch(const std::vector<EventResult>& events,
+                                          const ExtraWrites& extra = nullptr);
 
   // The alert with id `id`. NotFound when there is none; InvalidArgument for
   // an empty id.

@@ -135,6 +135,48 @@ class AlertEngineTest : public ::testing::Test {
   std::unique_ptr<AlertEngine> engine_;
 };
 
+// A caller's extra writes (a source cursor) land in the same atomic write as
+// the alerts and processed ids of the batch, seeing which events were new; a
+// failing hook writes nothing at all.
+TEST_F(AlertEngineTest, ExtraWritesLandWithTheBatchOrNotAtAll) {
+  SetNow(At(1));
+  ExtraWrites cursor = [](const BatchOutcome& outcome, store::WriteBatch& batch) {
+    int64_t fresh = 0;
+    for (EventStatus s : outcome.events) fresh += s == EventStatus::kProcessed ? 1 : 0;
+    batch.Put(store::Family::kSources, "cursor", absl::StrCat("page-2 fresh=", fresh));
+    return absl::OkStatus();
+  };
+  absl::StatusOr<BatchOutcome> out = engine_->ApplyBatch(
+      {Event("c1", At(0), {Match("Okta.BruteForce", "admin")}), Event("c2", At(0), {})}, cursor);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_THAT(out->changes, SizeIs(1));
+  EXPECT_THAT(List(), SizeIs(1));
+  absl::StatusOr<std::string> stored = store_->Get(store::Family::kSources, "cursor");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(*stored, "page-2 fresh=2");
+
+  // Re-sent events are duplicates; the hook sees it, and an empty batch still
+  // writes the cursor.
+  ASSERT_TRUE(engine_->ApplyBatch({Event("c1", At(0), {})}, cursor).ok());
+  EXPECT_EQ(*store_->Get(store::Family::kSources, "cursor"), "page-2 fresh=0");
+  ASSERT_TRUE(store_->Delete(store::Family::kSources, "cursor").ok());
+  ASSERT_TRUE(engine_->ApplyBatch({}, cursor).ok());
+  EXPECT_TRUE(store_->Get(store::Family::kSources, "cursor").ok());
+
+  // A failing hook: neither the alert, nor the processed id, nor the cursor.
+  ASSERT_TRUE(store_->Delete(store::Family::kSources, "cursor").ok());
+  const int64_t processed_before = CountKeys(store::Family::kProcessed);
+  ExtraWrites failing = [](const BatchOutcome&, store::WriteBatch& batch) {
+    batch.Put(store::Family::kSources, "cursor", "page-3");
+    return absl::InternalError("hook failed");
+  };
+  out = engine_->ApplyBatch({Event("c3", At(0), {Match("Okta.Other", "x")})}, failing);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(List(), SizeIs(1));
+  EXPECT_EQ(CountKeys(store::Family::kProcessed), processed_before);
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(store::Family::kSources, "cursor").status()));
+}
+
 // Panther's documented example: 10:07 fires, 10:36/10:42/11:06 attach, 11:07
 // fires a new alert, 11:12 attaches to it.
 TEST_F(AlertEngineTest, ThresholdOneFollowsPantherDedupExample) {

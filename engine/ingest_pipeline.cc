@@ -136,7 +136,8 @@ absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(WorkerPool* pool,
 
 }  // namespace
 
-absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsRequest& request) {
+absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsRequest& request,
+                                                    const ExtraWrites& extra) {
   if (request.log_type().empty()) {
     return absl::InvalidArgumentError("log_type: is required (e.g. \"Okta.SystemLog\")");
   }
@@ -166,7 +167,10 @@ absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsReques
     e->set_log_type(event->log_type);
     normalized.push_back(std::move(*event));
   }
-  if (normalized.empty()) return result;
+  if (normalized.empty()) {
+    if (extra) PANTHERD_RETURN_IF_ERROR(alerts_->ApplyBatch({}, extra).status());
+    return result;
+  }
 
   // The stored flags decide which rules run, whatever their YAML says.
   PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::Rule> items, rules_->ListCurrent());
@@ -252,7 +256,7 @@ absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsReques
     events.push_back(std::move(event));
   }
 
-  PANTHERD_ASSIGN_OR_RETURN(BatchOutcome outcome, alerts_->ApplyBatch(events));
+  PANTHERD_ASSIGN_OR_RETURN(BatchOutcome outcome, alerts_->ApplyBatch(events, extra));
   for (EventStatus status : outcome.events) {
     if (status == EventStatus::kDuplicate) {
       response.set_duplicates(response.duplicates() + 1);

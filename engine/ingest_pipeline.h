@@ -50,7 +50,14 @@ class IngestPipeline {
   // may re-send it, duplicates are skipped): InvalidArgument for a batch
   // without log type; Unavailable when no worker could evaluate it; those of
   // the store.
-  absl::StatusOr<IngestResult> Ingest(const v1::IngestEventsRequest& request);
+  //
+  // `extra`, when set, adds writes to the batch's atomic write (see
+  // engine::ExtraWrites): a poller's cursor lands with the effects of the
+  // events it covers, or neither does. With `extra`, the write happens even
+  // when no event survives normalisation (an empty page still moves the
+  // cursor).
+  absl::StatusOr<IngestResult> Ingest(const v1::IngestEventsRequest& request,
+                                      const ExtraWrites& extra = nullptr);
 
  private:
   WorkerPool* pool_;

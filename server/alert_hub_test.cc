@@ -1,13 +1,13 @@
 #include "server/alert_hub.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -83,8 +83,8 @@ class Sub {
     absl::MutexLock lock(&mu_);
     auto enough = [&] { return Changes().size() >= n || ended_; };
     const absl::Time deadline = absl::Now() + timeout;
-    while (!enough() && absl::Now() < deadline) mu_.AwaitWithTimeout(absl::Condition(&ended_),
-                                                                       absl::Milliseconds(10));
+    while (!enough() && absl::Now() < deadline)
+      mu_.AwaitWithTimeout(absl::Condition(&ended_), absl::Milliseconds(10));
     return Changes();
   }
   std::vector<v1::StreamAlertsResponse> Responses() {
@@ -141,8 +141,8 @@ class AlertHubTest : public ::testing::Test {
     b.RegisterService(service_.get());
     server_ = b.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                   grpc::InsecureChannelCredentials());
+    channel_ =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
     stub_ = v1::DetectionService::NewStub(channel_);
   }
   void TearDown() override {
@@ -154,8 +154,7 @@ class AlertHubTest : public ::testing::Test {
 
   // Applies `n` events, each creating one alert of `rule`, and publishes.
   std::vector<v1::AlertChange> Produce(int n, const std::string& rule = "r1",
-                                       v1::Severity sev = v1::SEVERITY_HIGH,
-                                       bool publish = true) {
+                                       v1::Severity sev = v1::SEVERITY_HIGH, bool publish = true) {
     std::vector<engine::EventResult> events;
     for (int i = 0; i < n; ++i) {
       engine::EventResult e;
@@ -274,8 +273,8 @@ TEST_F(AlertHubTest, StartTimeReplaysFromThatTime) {
   now_us_ = absl::ToUnixMicros(kBase + absl::Minutes(10));
   Produce(2);  // 4,5 at +10 min
   v1::StreamAlertsRequest r;
-  *r.mutable_start_time() = TimeUtil::MicrosecondsToTimestamp(
-      absl::ToUnixMicros(kBase + absl::Minutes(5)));
+  *r.mutable_start_time() =
+      TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(kBase + absl::Minutes(5)));
   Sub a(stub_.get(), r);
   WaitSubscribers(1);
   Produce(1);

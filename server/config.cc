@@ -119,6 +119,14 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
       s = ReadScalar(path, key, value, "integer", &config->purge_interval_seconds);
     } else if (key == "stream_buffer") {
       s = ReadScalar(path, key, value, "integer", &config->stream_buffer);
+    } else if (key == "source_retry_initial_ms") {
+      s = ReadScalar(path, key, value, "integer", &config->source_retry_initial_ms);
+    } else if (key == "source_retry_max_seconds") {
+      s = ReadScalar(path, key, value, "integer", &config->source_retry_max_seconds);
+    } else if (key == "source_error_retry_seconds") {
+      s = ReadScalar(path, key, value, "integer", &config->source_error_retry_seconds);
+    } else if (key == "source_http_timeout_seconds") {
+      s = ReadScalar(path, key, value, "integer", &config->source_http_timeout_seconds);
     } else if (key == "max_event_bytes") {
       s = ReadScalar(path, key, value, "integer", &config->max_event_bytes);
     } else if (key == "worker_binary") {
@@ -129,7 +137,9 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
                                     "\" (known: listen, data_dir, rules_dir, log_level, "
                                     "shutdown_grace_seconds, executor_threads, executor_queue, workers, "
                                     "rule_timeout_seconds, worker_memory_mb, worker_binary, max_event_bytes, "
-                                    "window_clock, alert_sample_events, purge_interval_seconds, stream_buffer)"));
+                                    "window_clock, alert_sample_events, purge_interval_seconds, "
+                                    "stream_buffer, source_retry_initial_ms, source_retry_max_seconds, "
+                                    "source_error_retry_seconds, source_http_timeout_seconds)"));
     }
     if (!s.ok()) return s;
   }
@@ -147,6 +157,8 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   std::optional<int64_t> max_event_bytes;
   std::optional<std::string> window_clock;
   std::optional<int> alert_sample_events, purge_interval, stream_buffer;
+  std::optional<int> source_retry_initial_ms, source_retry_max, source_error_retry,
+      source_http_timeout;
   app.add_option("--config", config_file, "YAML config file (keys as the flags, '_' for '-')")
       ->check(CLI::ExistingFile);
   app.add_option("--listen", listen, "gRPC listen address host:port (default 127.0.0.1:50051)");
@@ -192,6 +204,20 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
                  "from the store (default 1024)")
       ->check(CLI::PositiveNumber);
 
+  app.add_option("--source-retry-initial-ms", source_retry_initial_ms,
+                 "first retry delay of a source poll after a transient failure; doubles with "
+                 "jitter (default 1000)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--source-retry-max-seconds", source_retry_max,
+                 "longest retry delay of a source poll (default 300)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--source-error-retry-seconds", source_error_retry,
+                 "retry pace of a source in ERROR, e.g. after a 401 (default 300)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--source-http-timeout-seconds", source_http_timeout,
+                 "time limit of one source HTTP request (default 60)")
+      ->check(CLI::PositiveNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -227,6 +253,10 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   if (alert_sample_events) config.alert_sample_events = *alert_sample_events;
   if (purge_interval) config.purge_interval_seconds = *purge_interval;
   if (stream_buffer) config.stream_buffer = *stream_buffer;
+  if (source_retry_initial_ms) config.source_retry_initial_ms = *source_retry_initial_ms;
+  if (source_retry_max) config.source_retry_max_seconds = *source_retry_max;
+  if (source_error_retry) config.source_error_retry_seconds = *source_error_retry;
+  if (source_http_timeout) config.source_http_timeout_seconds = *source_http_timeout;
   if (config.window_clock != "event" && config.window_clock != "processing") {
     return absl::InvalidArgumentError(absl::StrCat("--window-clock: \"", config.window_clock,
                                                    "\" is not one of event, processing"));

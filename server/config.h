@@ -54,6 +54,13 @@ struct ServerConfig {
   // Unsent alert changes one StreamAlerts subscriber may hold before it falls
   // back to re-reading the alert log from the store.
   int stream_buffer = 1024;
+  // Source pollers: the first retry delay after a transient failure
+  // (doubling, with jitter, up to the max), the slow retry pace of a source
+  // in ERROR, and the time limit of one HTTP request.
+  int source_retry_initial_ms = 1000;
+  int source_retry_max_seconds = 300;
+  int source_error_retry_seconds = 300;
+  int source_http_timeout_seconds = 60;
 };
 
 // The data directory used when none is configured: $XDG_DATA_HOME/pantherd

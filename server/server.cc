@@ -25,8 +25,11 @@
 #include "engine/rule_store.h"
 #include "engine/worker_pool.h"
 #include "server/executor.h"
+#include "server/http_client.h"
 #include "server/log.h"
+#include "server/service_helpers.h"
 #include "server/services.h"
+#include "server/source_manager.h"
 #include "server/version.h"
 #include "store/store.h"
 
@@ -43,6 +46,8 @@ struct PantherServer::State {
   std::unique_ptr<engine::IngestPipeline> ingest;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<AlertHub> hub;
+  std::unique_ptr<HttpClient> http;
+  std::unique_ptr<SourceManager> sources;
   ServiceEnv env;
 
   // Purges expired dedup and idempotence state every purge_interval until
@@ -210,6 +215,29 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   state->env.hub = state->hub.get();
   state->env.start_time = absl::Now();
   state->env.data_dir = config.data_dir;
+  // The source pollers, once ingestion and the hub they publish to are ready.
+  SourceManagerOptions source_options;
+  source_options.retry_initial = absl::Milliseconds(config.source_retry_initial_ms);
+  source_options.retry_max = absl::Seconds(config.source_retry_max_seconds);
+  source_options.error_retry = absl::Seconds(config.source_error_retry_seconds);
+  source_options.http_timeout = absl::Seconds(config.source_http_timeout_seconds);
+  source_options.user_agent = absl::StrCat("pantherd/", kVersion);
+  state->http = NewCurlHttpClient();
+  state->sources = std::make_unique<SourceManager>(
+      state->store.get(), state->http.get(),
+      [env = &state->env](const v1::IngestEventsRequest& request,
+                          const engine::ExtraWrites& extra) {
+        return IngestAndPublish(*env, request, extra);
+      },
+      source_options);
+  state->env.sources = state->sources.get();
+  absl::Status sources_started = state->sources->Start();
+  if (!sources_started.ok()) {
+    state->sources->Shutdown();
+    state->hub->Shutdown();
+    state->executor->Shutdown();
+    return sources_started;
+  }
   state->detection = std::make_unique<DetectionServiceImpl>(&state->env);
   state->admin = std::make_unique<AdminServiceImpl>(&state->env);
 
@@ -227,6 +255,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   builder.RegisterService(state->admin.get());
   state->grpc_server = builder.BuildAndStart();
   if (state->grpc_server == nullptr || port == 0) {
+    state->sources->Shutdown();
     state->hub->Shutdown();
     state->executor->Shutdown();
     state->hub.reset();
@@ -251,11 +280,16 @@ absl::Status PantherServer::Shutdown() {
   state_->stopped = true;
   Log(LogLevel::kInfo, "shutting down", {{"grace_seconds", absl::StrCat(state_->grace_seconds)}});
   state_->grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  // Pollers first: their HTTP requests are cancelled, a page being stored
+  // finishes (and is published) before the hub closes.
+  state_->sources->Shutdown();
   state_->hub->Shutdown();  // Ends alert streams, naming where to resume.
   state_->grpc_server->Shutdown(std::chrono::system_clock::now() +
                                 std::chrono::seconds(state_->grace_seconds));
   state_->grpc_server->Wait();
   state_->executor->Shutdown();
+  state_->env.sources = nullptr;
+  state_->sources.reset();
   state_->StopPurging();
   state_->hub.reset();
   state_->ingest.reset();

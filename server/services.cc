@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "pantherd/v1/rules.pb.h"
+#include "server/service_helpers.h"
 #include "server/version.h"
 
 namespace pantherd::server {
@@ -16,19 +17,12 @@ using google::protobuf::util::TimeUtil;
 
 // Which issue brings each method that is not built yet; the UNIMPLEMENTED
 // message names it so that a user knows the answer is deliberate.
-constexpr absl::string_view kSourcesWork = "the Okta source";
 constexpr absl::string_view kTeamWork = "users, tokens and audit";
 
 grpc::Status Unimplemented(absl::string_view method, absl::string_view work) {
   return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                       absl::StrCat(method, " is not implemented in pantherd ", kVersion,
                                    " yet: it arrives with ", work));
-}
-
-grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* ctx, grpc::Status status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(std::move(status));
-  return reactor;
 }
 
 // A streaming reactor that ends the call at once with a status.
@@ -38,23 +32,6 @@ class FinishNowReactor final : public Base {
   explicit FinishNowReactor(grpc::Status status) { this->Finish(std::move(status)); }
   void OnDone() override { delete this; }
 };
-
-// Runs `work` on the executor and finishes the unary call with its status;
-// RESOURCE_EXHAUSTED when the executor's queue is full.
-grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* ctx, Executor* executor,
-                                      std::function<grpc::Status()> work) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (!executor->Submit([reactor, work = std::move(work)] { reactor->Finish(work()); })) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "pantherd is overloaded: its queue of blocking work is full; "
-                                 "retry with backoff"));
-  }
-  return reactor;
-}
-
-grpc::Status InvalidField(absl::string_view field, absl::string_view problem) {
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat(field, ": ", problem));
-}
 
 // Until users and tokens land, changes are recorded as made by this author.
 constexpr absl::string_view kAnonymousAuthor = "anonymous";
@@ -86,11 +63,6 @@ std::string ServiceEnv::listen_address() const {
                                             v1::Method##Response*) {                    \
     return FinishUnary(ctx, Unimplemented(#Method, Work));                              \
   }
-
-PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, AddSource, kSourcesWork)
-PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, ListSources, kSourcesWork)
-PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, RemoveSource, kSourcesWork)
-PANTHERD_UNIMPLEMENTED_UNARY(DetectionServiceImpl, SetSourcePaused, kSourcesWork)
 
 namespace {
 
@@ -128,14 +100,7 @@ class IngestReactor final
 
  private:
   void IngestOne() {
-    absl::StatusOr<engine::IngestResult> result;
-    {
-      // Batches are stored and published in one order, so that subscribers
-      // see sequences increase. (Evaluation is serialised too; see issue 7.)
-      absl::MutexLock order(&env_->alert_order_mu);
-      result = env_->ingest->Ingest(request_);
-      if (result.ok() && env_->hub != nullptr) env_->hub->Publish(std::move(result->changes));
-    }
+    absl::StatusOr<engine::IngestResult> result = IngestAndPublish(*env_, request_);
     if (!result.ok()) {
       Finish(grpc::Status(static_cast<grpc::StatusCode>(result.status().code()),
                           absl::StrCat("batch ", request_.batch_id(), ": ",
@@ -380,7 +345,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStatus(grpc::CallbackServer
     resp->set_global_count(globals);
     resp->set_data_model_count(data_models);
 
-    absl::StatusOr<int64_t> sources = env->store->Count(store::Family::kSources, "");
+    absl::StatusOr<int64_t> sources =
+        env->store->Count(store::Family::kSources, SourceConfigKey(""));
     if (!sources.ok()) return ToGrpcStatus(sources.status());
     resp->set_source_count(*sources);
     absl::StatusOr<int64_t> alerts = env->store->Count(store::Family::kAlerts, "");

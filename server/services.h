@@ -18,6 +18,7 @@
 #include "pantherd/v1/detection_service.grpc.pb.h"
 #include "server/alert_hub.h"
 #include "server/executor.h"
+#include "server/source_manager.h"
 #include "engine/alert_engine.h"
 #include "engine/ingest_pipeline.h"
 #include "engine/rule_set_manager.h"
@@ -38,6 +39,8 @@ struct ServiceEnv {
   // sequence order, so "store the changes, then publish them" runs under
   // alert_order_mu.
   AlertHub* hub = nullptr;
+  // Event sources and their pollers (source_service.cc).
+  SourceManager* sources = nullptr;
   absl::Mutex alert_order_mu;
   absl::Time start_time;
   std::string data_dir;

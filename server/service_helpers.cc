@@ -1,0 +1,42 @@
+#include "server/service_helpers.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/services.h"
+
+namespace pantherd::server {
+
+grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* ctx, grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* ctx, Executor* executor,
+                                      std::function<grpc::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!executor->Submit([reactor, work = std::move(work)] { reactor->Finish(work()); })) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "pantherd is overloaded: its queue of blocking work is full; "
+                                 "retry with backoff"));
+  }
+  return reactor;
+}
+
+grpc::Status InvalidField(absl::string_view field, absl::string_view problem) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat(field, ": ", problem));
+}
+
+absl::StatusOr<engine::IngestResult> IngestAndPublish(ServiceEnv& env,
+                                                      const v1::IngestEventsRequest& request,
+                                                      const engine::ExtraWrites& extra) {
+  // Batches are stored and published in one order, so that subscribers see
+  // sequences increase. (Evaluation is serialised too; see issue 7.)
+  absl::MutexLock order(&env.alert_order_mu);
+  absl::StatusOr<engine::IngestResult> result = env.ingest->Ingest(request, extra);
+  if (result.ok() && env.hub != nullptr) env.hub->Publish(std::move(result->changes));
+  return result;
+}
+
+}  // namespace pantherd::server

@@ -1,0 +1,67 @@
+// DetectionService's source RPCs: AddSource, ListSources, RemoveSource and
+// SetSourcePaused, answered by the SourceManager on the executor (the manager
+// writes to the store and may wait for a poller to stop).
+#include <utility>
+
+#include "server/service_helpers.h"
+#include "server/services.h"
+
+namespace pantherd::server {
+namespace {
+
+grpc::Status NoSources() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "sources are not available in this server");
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::AddSource(grpc::CallbackServerContext* ctx,
+                                                          const v1::AddSourceRequest* req,
+                                                          v1::AddSourceResponse* resp) {
+  if (env_->sources == nullptr) return FinishUnary(ctx, NoSources());
+  if (req->label().empty()) return FinishUnary(ctx, InvalidField("label", "is required"));
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::StatusOr<v1::Source> source = env->sources->Add(*req);
+    if (!source.ok()) return ToGrpcStatus(source.status());
+    *resp->mutable_source() = std::move(*source);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::ListSources(grpc::CallbackServerContext* ctx,
+                                                            const v1::ListSourcesRequest*,
+                                                            v1::ListSourcesResponse* resp) {
+  if (env_->sources == nullptr) return FinishUnary(ctx, NoSources());
+  return RunBlocking(ctx, env_->executor, [env = env_, resp]() -> grpc::Status {
+    absl::StatusOr<std::vector<v1::Source>> sources = env->sources->List();
+    if (!sources.ok()) return ToGrpcStatus(sources.status());
+    for (v1::Source& s : *sources) *resp->add_sources() = std::move(s);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::RemoveSource(grpc::CallbackServerContext* ctx,
+                                                             const v1::RemoveSourceRequest* req,
+                                                             v1::RemoveSourceResponse*) {
+  if (env_->sources == nullptr) return FinishUnary(ctx, NoSources());
+  if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
+  return RunBlocking(ctx, env_->executor, [env = env_, req]() -> grpc::Status {
+    return ToGrpcStatus(env->sources->Remove(req->id()));
+  });
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::SetSourcePaused(
+    grpc::CallbackServerContext* ctx, const v1::SetSourcePausedRequest* req,
+    v1::SetSourcePausedResponse* resp) {
+  if (env_->sources == nullptr) return FinishUnary(ctx, NoSources());
+  if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::StatusOr<v1::Source> source =
+        env->sources->SetPaused(req->id(), req->paused(), req->api_token());
+    if (!source.ok()) return ToGrpcStatus(source.status());
+    *resp->mutable_source() = std::move(*source);
+    return grpc::Status::OK;
+  });
+}
+
+}  // namespace pantherd::server
