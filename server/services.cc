@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "pantherd/v1/rules.pb.h"
+#include "server/call_auth.h"
 #include "server/version.h"
 
 namespace pantherd::server {
@@ -17,7 +18,6 @@ using google::protobuf::util::TimeUtil;
 // Which issue brings each method that is not built yet; the UNIMPLEMENTED
 // message names it so that a user knows the answer is deliberate.
 constexpr absl::string_view kSourcesWork = "the Okta source";
-constexpr absl::string_view kTeamWork = "users, tokens and audit";
 
 grpc::Status Unimplemented(absl::string_view method, absl::string_view work) {
   return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
@@ -56,8 +56,6 @@ grpc::Status InvalidField(absl::string_view field, absl::string_view problem) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat(field, ": ", problem));
 }
 
-// Until users and tokens land, changes are recorded as made by this author.
-constexpr absl::string_view kAnonymousAuthor = "anonymous";
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 
@@ -84,6 +82,7 @@ std::string ServiceEnv::listen_address() const {
   grpc::ServerUnaryReactor* Service::Method(grpc::CallbackServerContext* ctx,           \
                                             const v1::Method##Request*,                 \
                                             v1::Method##Response*) {                    \
+    PANTHERD_AUTHORIZE(caller);                                                         \
     return FinishUnary(ctx, Unimplemented(#Method, Work));                              \
   }
 
@@ -154,13 +153,15 @@ class IngestReactor final
 }  // namespace
 
 grpc::ServerBidiReactor<v1::IngestEventsRequest, v1::IngestEventsResponse>*
-DetectionServiceImpl::IngestEvents(grpc::CallbackServerContext*) {
+DetectionServiceImpl::IngestEvents(grpc::CallbackServerContext* ctx) {
+  PANTHERD_AUTHORIZE(caller);
   return new IngestReactor(env_);
 }
 
 grpc::ServerUnaryReactor* DetectionServiceImpl::ListAlerts(grpc::CallbackServerContext* ctx,
                                                            const v1::ListAlertsRequest* req,
                                                            v1::ListAlertsResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->page().page_size() < 0 || req->page().page_size() > kMaxPageSize) {
     return FinishUnary(ctx, InvalidField("page.page_size", absl::StrCat("must be 0 to ",
                                                                          kMaxPageSize)));
@@ -176,6 +177,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ListAlerts(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DetectionServiceImpl::GetAlert(grpc::CallbackServerContext* ctx,
                                                          const v1::GetAlertRequest* req,
                                                          v1::GetAlertResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     absl::StatusOr<v1::Alert> alert = env->alerts->GetAlert(req->id());
@@ -188,11 +190,12 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::GetAlert(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* DetectionServiceImpl::UpdateAlert(grpc::CallbackServerContext* ctx,
                                                             const v1::UpdateAlertRequest* req,
                                                             v1::UpdateAlertResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
-  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::MutexLock order(&env->alert_order_mu);
     absl::StatusOr<v1::AlertChange> change =
-        env->alerts->UpdateAlert(*req, kAnonymousAuthor, absl::Now());
+        env->alerts->UpdateAlert(*req, caller.user, absl::Now());
     if (!change.ok()) return ToGrpcStatus(change.status());
     *resp->mutable_alert() = change->alert();
     if (env->hub != nullptr) env->hub->Publish({*change});
@@ -202,14 +205,19 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::UpdateAlert(grpc::CallbackServer
 
 grpc::ServerWriteReactor<v1::StreamAlertsResponse>* DetectionServiceImpl::StreamAlerts(
     grpc::CallbackServerContext* ctx, const v1::StreamAlertsRequest* req) {
-  return env_->hub->StartStream(ctx, req);
+  PANTHERD_AUTHORIZE(caller);
+  // The stream ends as soon as the caller's token stops being valid.
+  return env_->hub->StartStream(ctx, req, [auth = env_->auth, id = caller.token_id] {
+    return auth->StillValid(id);
+  });
 }
 
 grpc::ServerUnaryReactor* DetectionServiceImpl::UploadRule(grpc::CallbackServerContext* ctx,
                                                            const v1::UploadRuleRequest* req,
                                                            v1::UploadRuleResponse* resp) {
-  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
-    absl::Status s = env->rules->Upload(*req, kAnonymousAuthor, resp);
+  PANTHERD_AUTHORIZE(caller);
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
+    absl::Status s = env->rules->Upload(*req, caller.user, resp);
     if (s.ok()) return grpc::Status::OK;
     // The report (diagnostics, test results) travels in the error details.
     return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()),
@@ -220,6 +228,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::UploadRule(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DetectionServiceImpl::GetRule(grpc::CallbackServerContext* ctx,
                                                         const v1::GetRuleRequest* req,
                                                         v1::GetRuleResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     absl::StatusOr<v1::Rule> rule = env->rule_store->Get(req->id());
@@ -238,6 +247,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::GetRule(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* DetectionServiceImpl::ListRules(grpc::CallbackServerContext* ctx,
                                                           const v1::ListRulesRequest* req,
                                                           v1::ListRulesResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->page().page_size() < 0 || req->page().page_size() > kMaxPageSize) {
     return FinishUnary(ctx, InvalidField("page.page_size", absl::StrCat("must be 0 to ",
                                                                          kMaxPageSize)));
@@ -280,9 +290,10 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ListRules(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* DetectionServiceImpl::DeleteRule(grpc::CallbackServerContext* ctx,
                                                            const v1::DeleteRuleRequest* req,
                                                            v1::DeleteRuleResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
-  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
-    absl::StatusOr<int64_t> version = env->rules->Delete(req->id(), kAnonymousAuthor);
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
+    absl::StatusOr<int64_t> version = env->rules->Delete(req->id(), caller.user);
     if (!version.ok()) return ToGrpcStatus(version.status());
     resp->set_version(*version);
     return grpc::Status::OK;
@@ -292,10 +303,11 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::DeleteRule(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DetectionServiceImpl::SetRuleEnabled(
     grpc::CallbackServerContext* ctx, const v1::SetRuleEnabledRequest* req,
     v1::SetRuleEnabledResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
-  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::StatusOr<v1::Rule> rule =
-        env->rules->SetEnabled(req->id(), req->enabled(), kAnonymousAuthor);
+        env->rules->SetEnabled(req->id(), req->enabled(), caller.user);
     if (!rule.ok()) return ToGrpcStatus(rule.status());
     *resp->mutable_rule() = std::move(*rule);
     return grpc::Status::OK;
@@ -305,6 +317,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::SetRuleEnabled(
 grpc::ServerUnaryReactor* DetectionServiceImpl::RunTests(grpc::CallbackServerContext* ctx,
                                                          const v1::RunTestsRequest* req,
                                                          v1::RunTestsResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->target_case() == v1::RunTestsRequest::TARGET_NOT_SET) {
     return FinishUnary(ctx, InvalidField("target", "set either stored or content"));
   }
@@ -318,20 +331,14 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::RunTests(grpc::CallbackServerCon
 
 // ---- AdminService ------------------------------------------------------------
 
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, WhoAmI, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, CreateUser, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, ListUsers, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, UpdateUser, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, CreateToken, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, ListTokens, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, RevokeToken, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, ListAuditEvents, kTeamWork)
+// The other AdminService methods are in admin_service.cc.
 
 #undef PANTHERD_UNIMPLEMENTED_UNARY
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStatus(grpc::CallbackServerContext* ctx,
                                                             const v1::GetServerStatusRequest*,
                                                             v1::GetServerStatusResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   return RunBlocking(ctx, env_->executor, [env = env_, resp]() -> grpc::Status {
     resp->set_version(std::string(kVersion));
     *resp->mutable_start_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(env->start_time));
