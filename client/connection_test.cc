@@ -36,8 +36,9 @@ class PantherctlConnectionTest : public ::testing::Test {
 };
 
 TEST_F(PantherctlConnectionTest, TokenPrecedenceAndTheLoginFile) {
-  char dir_template[] = "/tmp/pantherctl-login-XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  std::string dir_template =
+      (std::filesystem::temp_directory_path() / "pantherctl-login-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir_template.data()), nullptr);
   const std::string dir = dir_template;
   setenv("XDG_CONFIG_HOME", dir.c_str(), 1);
   ASSERT_EQ(LoginFilePath(), dir + "/pantherctl/config");

@@ -447,12 +447,21 @@ std::pair<std::string, std::string> Authenticator::Identify(
   return {it->second.token.owner(), it->second.token.name()};
 }
 
-absl::Status Authenticator::StillValid(absl::string_view token_id) const {
+absl::Status Authenticator::StillValid(absl::string_view token_id,
+                                       absl::string_view permission) const {
   if (mode_ == AuthMode::kNone) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
   auto id = token_ids_.find(token_id);
   if (id == token_ids_.end()) return absl::UnauthenticatedError("unknown API token");
-  return ValidLocked(tokens_.at(id->second));
+  const TokenEntry& entry = tokens_.at(id->second);
+  PANTHERD_RETURN_IF_ERROR(ValidLocked(entry));
+  const v1::Role role = users_.at(entry.token.owner()).role();
+  if (!permission.empty() && !RoleHas(role, permission)) {
+    return absl::PermissionDeniedError(absl::StrCat("missing permission ", permission, ": role ",
+                                                    RoleName(role), " of user ",
+                                                    entry.token.owner()));
+  }
+  return absl::OkStatus();
 }
 
 void Authenticator::NotifyRevocation() {

@@ -222,9 +222,11 @@ class Authenticator {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // OK while the token `token_id` still authenticates (exists, not revoked,
-  // not expired, user enabled); UNAUTHENTICATED saying why otherwise. Used to
-  // end open streams. Never blocks on disk.
-  absl::Status StillValid(absl::string_view token_id) const ABSL_LOCKS_EXCLUDED(mu_);
+  // not expired, user enabled) and its user's role still has `permission`
+  // (unless empty); UNAUTHENTICATED or PERMISSION_DENIED saying why
+  // otherwise. Used to end open streams. Never blocks on disk.
+  absl::Status StillValid(absl::string_view token_id, absl::string_view permission = "") const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Called (without locks) after a token was revoked or a user changed, so
   // that open streams are checked again. Set once, before serving.

@@ -100,11 +100,20 @@ namespace {
 class IngestReactor final
     : public grpc::ServerBidiReactor<v1::IngestEventsRequest, v1::IngestEventsResponse> {
  public:
-  explicit IngestReactor(ServiceEnv* env) : env_(env) { StartRead(&request_); }
+  // `authorized` is asked before each batch; once it fails, the stream ends
+  // with its status (a revoked token stops ingesting at its next batch).
+  IngestReactor(ServiceEnv* env, std::function<absl::Status()> authorized)
+      : env_(env), authorized_(std::move(authorized)) {
+    StartRead(&request_);
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // The client finished sending.
       Finish(grpc::Status::OK);
+      return;
+    }
+    if (absl::Status allowed = authorized_(); !allowed.ok()) {
+      Finish(ToGrpcStatus(allowed));
       return;
     }
     if (!env_->executor->Submit([this] { IngestOne(); })) {
@@ -146,6 +155,7 @@ class IngestReactor final
   }
 
   ServiceEnv* env_;
+  const std::function<absl::Status()> authorized_;
   v1::IngestEventsRequest request_;
   v1::IngestEventsResponse response_;
 };
@@ -155,7 +165,9 @@ class IngestReactor final
 grpc::ServerBidiReactor<v1::IngestEventsRequest, v1::IngestEventsResponse>*
 DetectionServiceImpl::IngestEvents(grpc::CallbackServerContext* ctx) {
   PANTHERD_AUTHORIZE(caller);
-  return new IngestReactor(env_);
+  return new IngestReactor(env_, [auth = env_->auth, id = caller.token_id] {
+    return auth->StillValid(id, kPermEventsIngest);
+  });
 }
 
 grpc::ServerUnaryReactor* DetectionServiceImpl::ListAlerts(grpc::CallbackServerContext* ctx,
@@ -208,7 +220,7 @@ grpc::ServerWriteReactor<v1::StreamAlertsResponse>* DetectionServiceImpl::Stream
   PANTHERD_AUTHORIZE(caller);
   // The stream ends as soon as the caller's token stops being valid.
   return env_->hub->StartStream(ctx, req, [auth = env_->auth, id = caller.token_id] {
-    return auth->StillValid(id);
+    return auth->StillValid(id, kPermAlertsRead);
   });
 }
 

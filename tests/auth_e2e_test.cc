@@ -316,8 +316,39 @@ TEST_F(AuthE2eTest, RevokedTokenStopsAtOnceIncludingAnOpenStream) {
   EXPECT_EQ(Call("pantherd.v1.AdminService/WhoAmI", analyst).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
 
+  // An open IngestEvents stream stops at its next batch.
+  std::string author = UserToken("otto", v1::ROLE_AUTHOR);
+  {
+    grpc::ClientContext ictx;
+    Authorize(&ictx, author);
+    auto ingest = detection_->IngestEvents(&ictx);
+    v1::IngestEventsRequest batch;
+    batch.set_log_type("Okta.SystemLog");
+    batch.set_batch_id(1);
+    batch.add_events("{}");
+    ASSERT_TRUE(ingest->Write(batch));
+    v1::IngestEventsResponse answer;
+    ASSERT_TRUE(ingest->Read(&answer));
+    grpc::ClientContext c2;
+    Authorize(&c2, server_->admin_token());
+    v1::CreateTokenRequest keep;  // a second token, so that otto stays usable
+    keep.set_name("keep");
+    keep.set_owner("otto");
+    v1::CreateTokenResponse kept;
+    ASSERT_TRUE(admin_->CreateToken(&c2, keep, &kept).ok());
+    ASSERT_TRUE(Revoke(author).ok());
+    batch.set_batch_id(2);
+    ingest->Write(batch);
+    ingest->WritesDone();
+    while (ingest->Read(&answer)) {
+    }
+    grpc::Status s = ingest->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+    secrets_.push_back(kept.secret());
+    author = kept.secret();
+  }
+
   // pantherctl tokens: a user manages their own; the secret is shown once.
-  const std::string author = UserToken("otto", v1::ROLE_AUTHOR);
   RunResult created = CtlAs(author, {"tokens", "create", "ci", "--ttl", "30d"});
   ASSERT_EQ(created.exit_code, 0) << created.err;
   EXPECT_THAT(created.out, HasSubstr("pth_"));
