@@ -393,6 +393,12 @@ absl::Status PantherServer::Shutdown() {
   state_->StopPurging();
   state_->StopFlushing();
   state_->audit->Stop();
+  Log(LogLevel::kInfo, "auth and audit counters",
+      {{"failed_auth_delayed", absl::StrCat(state_->auth->throttle().delayed())},
+       {"failed_auth_peers_untracked", absl::StrCat(state_->auth->throttle().untracked())},
+       {"delayed_answers_not_delayed", absl::StrCat(state_->delayed->overflowed())},
+       {"audit_events_dropped", absl::StrCat(state_->audit->dropped())},
+       {"audit_events_not_stored", absl::StrCat(state_->audit->write_failures())}});
   absl::Status flushed = state_->auth->FlushLastUsed();
   if (!flushed.ok()) {
     Log(LogLevel::kWarn, "token last-used times not stored",

@@ -229,8 +229,12 @@ TEST_F(AuthE2eTest, EveryRpcMatchesThePermissionTable) {
   RunResult unauth = Ctl({"--output", "json", "audit", "--result", "UNAUTHENTICATED"});
   EXPECT_EQ(unauth.exit_code, 0) << unauth.err;
   EXPECT_THAT(unauth.out, HasSubstr("has been revoked"));
-  // Unknown tokens from one peer were slowed down.
+  // Unknown tokens from one peer were slowed down, and counted.
   EXPECT_THAT(server_->Log(), HasSubstr("slowing down failed authentication"));
+  server_->process().Signal(SIGTERM);
+  ASSERT_TRUE(server_->process().Wait(absl::Seconds(30)).ok());
+  EXPECT_THAT(server_->Log(), HasSubstr("failed_auth_delayed=2 "));
+  EXPECT_THAT(server_->Log(), HasSubstr("audit_events_dropped=0 "));
 }
 
 TEST_F(AuthE2eTest, RolesInPractice) {
