@@ -415,7 +415,10 @@ TEST_F(AuthE2eTest, SecretsNeverLeak) {
     Authorize(&ctx, author);
     v1::AddSourceRequest req;
     req.set_label("okta-prod");
+    // A closed loopback port: whatever the server does with the source, it
+    // never leaves this machine.
     req.mutable_okta()->set_domain("example.okta.com");
+    req.mutable_okta()->set_base_url("http://127.0.0.1:1");
     req.mutable_okta()->set_api_token(okta_secret);
     v1::AddSourceResponse resp;
     grpc::Status s = detection_->AddSource(&ctx, req, &resp);
