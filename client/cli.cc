@@ -27,21 +27,34 @@ constexpr char kErrorPrefix[] = "pantherctl: error: ";
 // options there.
 constexpr char kGlobalOptionsFooter[] =
     "Global options (before or after the command): --server ADDR, --token TOKEN, "
-    "--output table|json, --timeout SECONDS; see pantherctl --help.";
+    "--token-file FILE, --ca-cert FILE, --output table|json, --timeout SECONDS; see "
+    "pantherctl --help.";
 
 // The global options as bound to CLI11.
 struct GlobalOptions {
   std::string server;
   std::string token;
+  std::string token_file;
+  std::string ca_cert;
+  std::string client_cert;
+  std::string client_key;
   std::string output = "table";
   double timeout_seconds = kDefaultTimeoutSeconds;
   CLI::Option* server_option = nullptr;
   CLI::Option* token_option = nullptr;
+  CLI::Option* token_file_option = nullptr;
+  CLI::Option* ca_cert_option = nullptr;
+  CLI::Option* client_cert_option = nullptr;
+  CLI::Option* client_key_option = nullptr;
 
   ConnectionFlags ToConnectionFlags() const {
     ConnectionFlags flags;
     if (server_option->count() > 0) flags.server = server;
     if (token_option->count() > 0) flags.token = token;
+    if (token_file_option->count() > 0) flags.token_file = token_file;
+    if (ca_cert_option->count() > 0) flags.ca_cert = ca_cert;
+    if (client_cert_option->count() > 0) flags.client_cert = client_cert;
+    if (client_key_option->count() > 0) flags.client_key = client_key;
     flags.timeout_seconds = timeout_seconds;
     return flags;
   }
@@ -60,6 +73,23 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& options) {
       app.add_option("--token", options.token,
                      absl::StrCat("API token, sent as a bearer token (env ", kTokenEnvVar, ")"))
           ->type_name("TOKEN");
+  options.token_file_option =
+      app.add_option(
+             "--token-file", options.token_file,
+             absl::StrCat("File whose first line is the API token (env ", kTokenFileEnvVar, ")"))
+          ->type_name("FILE");
+  options.ca_cert_option =
+      app.add_option("--ca-cert", options.ca_cert,
+                     absl::StrCat("PEM CA to verify the server with; enables TLS (env ",
+                                  kCaCertEnvVar, ")"))
+          ->type_name("FILE");
+  options.client_cert_option =
+      app.add_option("--client-cert", options.client_cert,
+                     "PEM client certificate, for servers that require one")
+          ->type_name("FILE");
+  options.client_key_option =
+      app.add_option("--client-key", options.client_key, "PEM key of --client-cert")
+          ->type_name("FILE");
   app.add_option("--output", options.output, "Output format: table or json (default table)")
       ->type_name("FORMAT")
       ->check(CLI::IsMember({"table", "json"}));
@@ -140,6 +170,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   AddSourcesCommands(app, registry);
   AddSendCommand(app, registry);
   AddAnalysisCommands(app, registry);
+  AddTeamCommands(app, registry);
   app.footer("");  // The top-level help lists the global options itself.
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 wants them reversed.

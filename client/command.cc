@@ -21,7 +21,8 @@ CommandEnv::CommandEnv(std::ostream& out, std::ostream& err, OutputFormat format
 
 absl::StatusOr<Connection*> CommandEnv::Connect() {
   if (connection_ == nullptr) {
-    PANTHERCTL_ASSIGN_OR_RETURN(connection_, Connection::Open(ResolveConnectionOptions(flags_)));
+    PANTHERCTL_ASSIGN_OR_RETURN(ConnectionOptions options, ResolveConnection(flags_));
+    PANTHERCTL_ASSIGN_OR_RETURN(connection_, Connection::Open(options));
   }
   return connection_.get();
 }

@@ -50,9 +50,12 @@ class CommandEnv {
   bool color() const { return color_; }
 
   // Returns the connection, opening it on the first call from the resolved
-  // flags (ResolveConnectionOptions); errors as Connection::Open. The
-  // connection is owned by this object.
+  // flags (ResolveConnection); errors as ResolveConnection and
+  // Connection::Open. The connection is owned by this object.
   absl::StatusOr<Connection*> Connect();
+
+  // The connection flags as given (for `login`).
+  const ConnectionFlags& flags() const { return flags_; }
 
  private:
   std::ostream& out_;

@@ -13,6 +13,12 @@
 //
 // The command tree:
 //   status | whoami
+//   login [--server ADDR] [--token-file FILE | --token T] [--ca-cert FILE]
+//   users list [--all] | create NAME --role R | set-role NAME R | disable NAME | enable NAME
+//   tokens list [--owner U | --all] [--include-revoked] | create NAME [--owner U] [--ttl D]
+//          | revoke ID
+//   audit [--actor U] [--action PREFIX] [--target T] [--result R] [--failures]
+//         [--since T] [--until T] [--limit N]
 //   upload PATH [--skip-tests]
 //   test PATH [--filter KEY=V1,V2 | --filter KEY!=V]... [--minimum-tests N]
 //             [--skip-disabled-tests] [--show-failures-only]
@@ -130,6 +136,10 @@ namespace pantherd::client {
 // `status` (AdminService.GetServerStatus + grpc.health.v1.Health/Check) and
 // `whoami` (AdminService.WhoAmI).
 void AddAdminCommands(CLI::App& root, CommandRegistry& registry);
+
+// `login`, `users list|create|set-role|disable|enable`, `tokens
+// list|create|revoke` and `audit` (AdminService). See team_commands.cc.
+void AddTeamCommands(CLI::App& root, CommandRegistry& registry);
 
 // `rules list|get|delete|enable|disable` (DetectionService rule RPCs).
 void AddRulesCommands(CLI::App& root, CommandRegistry& registry);

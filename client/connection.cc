@@ -1,12 +1,22 @@
 #include "client/connection.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "client/status_macros.h"
 
 namespace pantherd::client {
@@ -30,7 +40,133 @@ bool IsConnectFailure(const grpc::Status& status) {
          absl::StrContains(message, "Failed to connect to remote host");
 }
 
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, absl::string_view what) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": cannot read ", path));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 }  // namespace
+
+std::string LoginFilePath() {
+  if (std::optional<std::string> xdg = NonEmptyEnv("XDG_CONFIG_HOME")) {
+    return (std::filesystem::path(*xdg) / "pantherctl" / "config").string();
+  }
+  if (std::optional<std::string> home = NonEmptyEnv("HOME")) {
+    return (std::filesystem::path(*home) / ".config" / "pantherctl" / "config").string();
+  }
+  return "";
+}
+
+absl::StatusOr<std::optional<LoginFile>> ReadLoginFile(const std::string& path) {
+  std::error_code ec;
+  if (path.empty() || !std::filesystem::exists(path, ec)) return std::optional<LoginFile>();
+  PANTHERCTL_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, "login file"));
+  LoginFile login;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || absl::StartsWith(line, "#")) continue;
+    size_t colon = line.find(':');
+    if (colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_number, ": expected \"key: value\""));
+    }
+    absl::string_view key = absl::StripAsciiWhitespace(line.substr(0, colon));
+    std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    if (key == "server") {
+      login.server = value;
+    } else if (key == "token") {
+      login.token = value;
+    } else if (key == "ca_cert") {
+      login.ca_cert = value;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_number, ": unknown key \"",
+                                                     key, "\" (known: server, token, ca_cert)"));
+    }
+  }
+  return std::optional<LoginFile>(login);
+}
+
+absl::Status WriteLoginFile(const std::string& path, const LoginFile& login) {
+  if (path.empty()) {
+    return absl::FailedPreconditionError(
+        "cannot tell where to store the login: set HOME or XDG_CONFIG_HOME");
+  }
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  std::string text =
+      absl::StrCat("# Written by pantherctl login; keep it private.\nserver: ", login.server,
+                   "\ntoken: ", login.token, "\n");
+  if (!login.ca_cert.empty()) absl::StrAppend(&text, "ca_cert: ", login.ca_cert, "\n");
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write ", path, ": ", strerror(errno)));
+  }
+  bool ok = fchmod(fd, 0600) == 0 &&
+            write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  int saved = errno;
+  close(fd);
+  if (!ok) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write ", path, ": ", strerror(saved)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path, absl::string_view what) {
+  PANTHERCTL_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, what));
+  std::string token(absl::StripAsciiWhitespace(text.substr(0, text.find('\n'))));
+  if (token.empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", path, " is empty"));
+  return token;
+}
+
+absl::StatusOr<ConnectionOptions> ResolveConnection(const ConnectionFlags& flags) {
+  ConnectionOptions options = ResolveConnectionOptions(flags);
+  std::optional<LoginFile> login;
+  if (!flags.ignore_login_file) {
+    PANTHERCTL_ASSIGN_OR_RETURN(login, ReadLoginFile(LoginFilePath()));
+  }
+  const bool server_given = flags.server.has_value() || NonEmptyEnv(kServerEnvVar).has_value();
+  if (login.has_value() && !server_given && !login->server.empty()) options.server = login->server;
+  // The login file's secrets go only to the server they were stored for.
+  const bool login_applies = login.has_value() && login->server == options.server;
+
+  if (flags.token.has_value()) {
+    options.token = *flags.token;
+  } else if (flags.token_file.has_value()) {
+    PANTHERCTL_ASSIGN_OR_RETURN(options.token, ReadTokenFile(*flags.token_file, "--token-file"));
+  } else if (std::optional<std::string> env = NonEmptyEnv(kTokenEnvVar)) {
+    options.token = *env;
+  } else if (std::optional<std::string> file = NonEmptyEnv(kTokenFileEnvVar)) {
+    PANTHERCTL_ASSIGN_OR_RETURN(options.token, ReadTokenFile(*file, kTokenFileEnvVar));
+  } else if (login_applies) {
+    options.token = login->token;
+  }
+
+  if (flags.ca_cert.has_value()) {
+    options.ca_cert_file = *flags.ca_cert;
+  } else if (std::optional<std::string> env = NonEmptyEnv(kCaCertEnvVar)) {
+    options.ca_cert_file = *env;
+  } else if (login_applies) {
+    options.ca_cert_file = login->ca_cert;
+  }
+  options.client_cert_file = flags.client_cert.value_or("");
+  options.client_key_file = flags.client_key.value_or("");
+  return options;
+}
 
 ConnectionOptions ResolveConnectionOptions(const ConnectionFlags& flags) {
   ConnectionOptions options;
@@ -76,12 +212,26 @@ std::string OneLine(absl::string_view text) {
 }
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOptions& options) {
-  if (!options.ca_cert_file.empty()) {
-    return absl::UnimplementedError(
-        "TLS is not supported yet; pantherctl only makes plain-text connections");
-  }
   if (options.server.empty()) {
     return absl::InvalidArgumentError("no server address given");
+  }
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!options.ca_cert_file.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    PANTHERCTL_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                                ReadWholeFile(options.ca_cert_file, "--ca-cert"));
+    if (options.client_cert_file.empty() != options.client_key_file.empty()) {
+      return absl::InvalidArgumentError("--client-cert and --client-key must be given together");
+    }
+    if (!options.client_cert_file.empty()) {
+      PANTHERCTL_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
+                                  ReadWholeFile(options.client_cert_file, "--client-cert"));
+      PANTHERCTL_ASSIGN_OR_RETURN(ssl.pem_private_key,
+                                  ReadWholeFile(options.client_key_file, "--client-key"));
+    }
+    credentials = grpc::SslCredentials(ssl);
+  } else if (!options.client_cert_file.empty()) {
+    return absl::InvalidArgumentError("--client-cert needs --ca-cert (TLS)");
   }
   grpc::ChannelArguments args;
   // A private subchannel pool: this connection's state (and backoff) is not
@@ -92,7 +242,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOpt
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetInt(GRPC_ARG_MAX_METADATA_SIZE, kMaxMetadataBytes);
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args);
+      grpc::CreateCustomChannel(options.server, credentials, args);
   std::unique_ptr<Connection> connection(new Connection(options, std::move(channel)));
   PANTHERCTL_RETURN_IF_ERROR(connection->WaitForReady(std::min(options.timeout, kMaxConnectWait)));
   return connection;
@@ -159,7 +309,8 @@ absl::Status Connection::ToStatus(absl::string_view method, const grpc::Status& 
     absl::StrAppend(&text, ": ", status.error_message());
   }
   if (code == absl::StatusCode::kUnauthenticated && options_.token.empty()) {
-    absl::StrAppend(&text, " (no token given; use --token or ", kTokenEnvVar, ")");
+    absl::StrAppend(&text, " (no token given; use pantherctl login, --token-file or ", kTokenEnvVar,
+                    ")");
   }
   if (code == absl::StatusCode::kDeadlineExceeded) {
     absl::StrAppend(&text, " (timeout ", absl::FormatDuration(options_.timeout),

@@ -13,9 +13,21 @@
 //   absl::Status s = (*conn)->Call("WhoAmI", &AdminStub::WhoAmI, (*conn)->admin(),
 //                                  pantherd::v1::WhoAmIRequest(), &response);
 //
-// Only insecure (plain-text) channels exist today. TLS is a later issue; its
-// seam is ConnectionOptions::ca_cert_file, which Open refuses when set rather
-// than pretending to honour it.
+// With a CA certificate (--ca-cert, PANTHER_CA_CERT or the login file) the
+// channel uses TLS and verifies the server against that CA; a client
+// certificate and key may be added for servers that require one. Without a
+// CA the channel is plain text.
+//
+// WHERE THE TOKEN COMES FROM (first match wins):
+//   1. --token TOKEN
+//   2. --token-file FILE (the first line of FILE)
+//   3. $PANTHER_TOKEN
+//   4. $PANTHER_TOKEN_FILE
+//   5. the file written by `pantherctl login`, but only when the server in
+//      use is the one it was written for.
+// The server is --server, else $PANTHER_SERVER, else the login file's, else
+// 127.0.0.1:50051. The CA is --ca-cert, else $PANTHER_CA_CERT, else the login
+// file's (again only for its server).
 #ifndef PANTHERD_CLIENT_CONNECTION_H_
 #define PANTHERD_CLIENT_CONNECTION_H_
 
@@ -37,6 +49,8 @@ namespace pantherd::client {
 // Environment variables and defaults behind the global flags.
 inline constexpr char kServerEnvVar[] = "PANTHER_SERVER";
 inline constexpr char kTokenEnvVar[] = "PANTHER_TOKEN";
+inline constexpr char kTokenFileEnvVar[] = "PANTHER_TOKEN_FILE";
+inline constexpr char kCaCertEnvVar[] = "PANTHER_CA_CERT";
 inline constexpr char kDefaultServer[] = "127.0.0.1:50051";
 inline constexpr double kDefaultTimeoutSeconds = 30;
 // The longest pantherctl waits for the channel to connect before the first
@@ -54,7 +68,13 @@ inline constexpr int kMaxMetadataBytes = 16 << 20;
 struct ConnectionFlags {
   std::optional<std::string> server;
   std::optional<std::string> token;
+  std::optional<std::string> token_file;
+  std::optional<std::string> ca_cert;
+  std::optional<std::string> client_cert;
+  std::optional<std::string> client_key;
   double timeout_seconds = kDefaultTimeoutSeconds;
+  // Ignore the login file (used by `login` itself).
+  bool ignore_login_file = false;
 };
 
 // Everything needed to reach and call pantherd.
@@ -65,10 +85,40 @@ struct ConnectionOptions {
   std::string token;
   // Deadline of every call, measured from its start.
   absl::Duration timeout = absl::Seconds(kDefaultTimeoutSeconds);
-  // PEM file of the CA to verify the server with. Not supported yet (TLS is a
-  // later issue): Open fails with UNIMPLEMENTED when this is set.
+  // PEM file of the CA to verify the server with; empty: plain text.
   std::string ca_cert_file;
+  // PEM client certificate and key, for servers that require one (TLS only).
+  std::string client_cert_file;
+  std::string client_key_file;
 };
+
+// What `pantherctl login` stores: one "key: value" per line (server, token,
+// ca_cert).
+struct LoginFile {
+  std::string server;
+  std::string token;
+  std::string ca_cert;
+};
+
+// $XDG_CONFIG_HOME/pantherctl/config when XDG_CONFIG_HOME is set and
+// non-empty, else $HOME/.config/pantherctl/config; "" when neither is set.
+std::string LoginFilePath();
+
+// Reads the login file at `path`; nullopt when it does not exist.
+// InvalidArgument naming the file and line for a malformed line.
+absl::StatusOr<std::optional<LoginFile>> ReadLoginFile(const std::string& path);
+
+// Writes `login` to `path` with mode 0600 (its directory is created with
+// mode 0700). Errors name the file.
+absl::Status WriteLoginFile(const std::string& path, const LoginFile& login);
+
+// The first line of the file at `path`, trimmed. InvalidArgument naming
+// `what` and the file when it cannot be read or is empty.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path, absl::string_view what);
+
+// Resolves everything as described in the file comment, reading token
+// files and the login file. Errors: those of ReadTokenFile and ReadLoginFile.
+absl::StatusOr<ConnectionOptions> ResolveConnection(const ConnectionFlags& flags);
 
 // Resolves each option as: the flag when given, else its environment variable
 // (PANTHER_SERVER, PANTHER_TOKEN) when set and non-empty, else the default
@@ -100,7 +150,7 @@ class Connection {
   // min(options.timeout, kMaxConnectWait) for it to become ready. Returns
   // UNAVAILABLE with the message "cannot reach pantherd at <server>
   // (<reason>)" when the server refuses, cannot be resolved or does not answer
-  // in time; UNIMPLEMENTED when options.ca_cert_file is set (no TLS yet).
+  // in time; INVALID_ARGUMENT naming a PEM file that cannot be read.
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const ConnectionOptions& options);
 
   Connection(const Connection&) = delete;

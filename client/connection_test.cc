@@ -1,6 +1,10 @@
 #include "client/connection.h"
 
+#include <sys/stat.h>
+
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -25,8 +29,63 @@ class PantherctlConnectionTest : public ::testing::Test {
   static void ClearEnv() {
     unsetenv(kServerEnvVar);
     unsetenv(kTokenEnvVar);
+    unsetenv(kTokenFileEnvVar);
+    unsetenv(kCaCertEnvVar);
+    unsetenv("XDG_CONFIG_HOME");
   }
 };
+
+TEST_F(PantherctlConnectionTest, TokenPrecedenceAndTheLoginFile) {
+  std::string dir_template =
+      (std::filesystem::temp_directory_path() / "pantherctl-login-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir_template.data()), nullptr);
+  const std::string dir = dir_template;
+  setenv("XDG_CONFIG_HOME", dir.c_str(), 1);
+  ASSERT_EQ(LoginFilePath(), dir + "/pantherctl/config");
+  ASSERT_TRUE(WriteLoginFile(LoginFilePath(), {"127.0.0.1:7000", "login-token", "/ca.pem"}).ok());
+  struct stat st;
+  ASSERT_EQ(stat(LoginFilePath().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+
+  // Nothing else given: everything from the login file.
+  absl::StatusOr<ConnectionOptions> o = ResolveConnection(ConnectionFlags());
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->server, "127.0.0.1:7000");
+  EXPECT_EQ(o->token, "login-token");
+  EXPECT_EQ(o->ca_cert_file, "/ca.pem");
+
+  // Another server: the stored token and CA are not used for it.
+  ConnectionFlags other;
+  other.server = "127.0.0.1:8000";
+  o = ResolveConnection(other);
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->token, "");
+  EXPECT_EQ(o->ca_cert_file, "");
+
+  // --token-file beats the environment, which beats the login file.
+  const std::string token_file = dir + "/token";
+  { std::ofstream(token_file) << "file-token\nsecond line\n"; }
+  setenv(kTokenEnvVar, "env-token", 1);
+  EXPECT_EQ(ResolveConnection(ConnectionFlags())->token, "env-token");
+  ConnectionFlags with_file;
+  with_file.token_file = token_file;
+  EXPECT_EQ(ResolveConnection(with_file)->token, "file-token");
+  with_file.token = "flag-token";
+  EXPECT_EQ(ResolveConnection(with_file)->token, "flag-token");
+  unsetenv(kTokenEnvVar);
+  setenv(kTokenFileEnvVar, token_file.c_str(), 1);
+  EXPECT_EQ(ResolveConnection(ConnectionFlags())->token, "file-token");
+  ConnectionFlags missing;
+  missing.token_file = dir + "/nope";
+  EXPECT_EQ(ResolveConnection(missing).status().code(), absl::StatusCode::kInvalidArgument);
+
+  // A malformed login file is named with its line.
+  { std::ofstream(LoginFilePath()) << "server: x\nbogus line\n"; }
+  unsetenv(kTokenFileEnvVar);
+  absl::Status bad = ResolveConnection(ConnectionFlags()).status();
+  EXPECT_THAT(std::string(bad.message()), HasSubstr(":2:"));
+  std::filesystem::remove_all(dir);
+}
 
 TEST_F(PantherctlConnectionTest, DefaultsWithoutFlagsOrEnvironment) {
   ConnectionOptions options = ResolveConnectionOptions(ConnectionFlags());
@@ -116,11 +175,13 @@ TEST_F(PantherctlConnectionTest, SilentServerTimesOutWithinTheConnectWait) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
 }
 
-TEST_F(PantherctlConnectionTest, RefusesTlsUntilItExists) {
+TEST_F(PantherctlConnectionTest, UnreadableCaCertIsNamed) {
   ConnectionOptions options;
   options.server = "127.0.0.1:1";
   options.ca_cert_file = "/nonexistent/ca.pem";
-  EXPECT_EQ(Connection::Open(options).status().code(), absl::StatusCode::kUnimplemented);
+  absl::Status s = Connection::Open(options).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("/nonexistent/ca.pem"));
 }
 
 // A connection to a live fake server.
@@ -197,7 +258,8 @@ TEST_F(PantherctlConnectionLiveTest, MapsServerErrorsToOneLine) {
 
   s = c.ToStatus("WhoAmI", grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing token"));
   EXPECT_EQ(std::string(s.message()),
-            "UNAUTHENTICATED: missing token (no token given; use --token or PANTHER_TOKEN)");
+            "UNAUTHENTICATED: missing token (no token given; use pantherctl login, "
+            "--token-file or PANTHER_TOKEN)");
 
   s = c.ToStatus("WhoAmI", grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                         "failed to connect to all addresses; last error: "

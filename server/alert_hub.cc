@@ -40,8 +40,12 @@ bool InList(const google::protobuf::RepeatedField<int>& list, E value) {
 // of its own is queued or running.
 class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsResponse> {
  public:
-  AlertStream(AlertHub* hub, const v1::StreamAlertsRequest& request)
-      : hub_(hub), request_(request), last_write_(hub->options_.now()) {}
+  AlertStream(AlertHub* hub, const v1::StreamAlertsRequest& request,
+              std::function<absl::Status()> authorized)
+      : hub_(hub),
+        request_(request),
+        authorized_(std::move(authorized)),
+        last_write_(hub->options_.now()) {}
   ~AlertStream() override { hub_->StreamDestroyed(); }
 
   // Moves the stream forward: starts a write, a store read, or Finish.
@@ -92,8 +96,28 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
     Act(a);
   }
 
+  // Ends the call with the status of `authorized_` when it is no longer OK
+  // (e.g. the caller's token was revoked). Called with the hub's mutex held.
+  void Recheck() ABSL_LOCKS_EXCLUDED(mu_) {
+    if (!authorized_) return;
+    absl::Status allowed = authorized_();
+    if (allowed.ok()) return;
+    Action a;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finish_requested_) return;
+      outbox_.clear();
+      queued_changes_ = 0;
+      buffer_.clear();
+      RequestFinishLocked(ToGrpc(allowed));
+      a = NextLocked();
+    }
+    Act(a);
+  }
+
   // The heartbeat thread; called with the hub's mutex held.
   void Tick(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_) {
+    Recheck();  // e.g. a token that expired meanwhile
     Action a;
     {
       absl::MutexLock lock(&mu_);
@@ -414,6 +438,8 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
 
   AlertHub* const hub_;
   const v1::StreamAlertsRequest request_;
+  // Whether the caller may still stream; null: always.
+  const std::function<absl::Status()> authorized_;
 
   absl::Mutex mu_;
   Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kCatchUp;
@@ -478,7 +504,8 @@ void AlertHub::Publish(std::vector<v1::AlertChange> changes) {
 }
 
 grpc::ServerWriteReactor<v1::StreamAlertsResponse>* AlertHub::StartStream(
-    grpc::CallbackServerContext* /*ctx*/, const v1::StreamAlertsRequest* request) {
+    grpc::CallbackServerContext* /*ctx*/, const v1::StreamAlertsRequest* request,
+    std::function<absl::Status()> authorized) {
   absl::Status valid = ValidateRequest(*request);
   if (!valid.ok()) return new FinishedReactor(ToGrpc(valid));
   AlertStream* stream;
@@ -488,7 +515,7 @@ grpc::ServerWriteReactor<v1::StreamAlertsResponse>* AlertHub::StartStream(
       return new FinishedReactor(
           grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
     }
-    stream = new AlertStream(this, *request);
+    stream = new AlertStream(this, *request, std::move(authorized));
     ++alive_;
     // Registered before the replay starts: nothing published meanwhile is lost.
     streams_.insert(stream);
@@ -501,6 +528,11 @@ void AlertHub::Shutdown() {
   absl::MutexLock lock(&mu_);
   shutting_down_ = true;
   for (AlertStream* s : streams_) s->EndForShutdown();
+}
+
+void AlertHub::RecheckStreams() {
+  absl::MutexLock lock(&mu_);
+  for (AlertStream* s : streams_) s->Recheck();
 }
 
 AlertHubStats AlertHub::stats() const {

@@ -117,9 +117,16 @@ class AlertHub {
 
   // The StreamAlerts handler. Invalid requests finish at once with
   // INVALID_ARGUMENT naming the field; after Shutdown(), with UNAVAILABLE.
+  // `authorized` (may be null) is asked on every RecheckStreams() and
+  // heartbeat tick; once it returns an error the stream ends with it. It must
+  // be cheap, must not block and must not call into the hub.
   grpc::ServerWriteReactor<v1::StreamAlertsResponse>* StartStream(
-      grpc::CallbackServerContext* ctx, const v1::StreamAlertsRequest* request)
-      ABSL_LOCKS_EXCLUDED(mu_);
+      grpc::CallbackServerContext* ctx, const v1::StreamAlertsRequest* request,
+      std::function<absl::Status()> authorized = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Asks every open stream's `authorized` again (after a token was revoked
+  // or a user disabled) and ends those no longer allowed.
+  void RecheckStreams() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Ends every stream with UNAVAILABLE and refuses new ones. Idempotent. Does
   // not wait for the streams to be done (the gRPC server's Shutdown does).

@@ -56,6 +56,43 @@ absl::Status ValidateListenAddress(absl::string_view address) {
   return absl::OkStatus();
 }
 
+bool IsLocalListenAddress(absl::string_view address) {
+  if (absl::StartsWith(address, "unix:") || absl::StartsWith(address, "unix-abstract:")) {
+    return true;
+  }
+  size_t colon = address.rfind(':');
+  absl::string_view host = colon == absl::string_view::npos ? address : address.substr(0, colon);
+  if (absl::StartsWith(host, "[") && absl::EndsWith(host, "]")) {
+    host = host.substr(1, host.size() - 2);
+  }
+  return absl::StartsWith(host, "127.") || host == "::1" || host == "localhost";
+}
+
+absl::Status ValidateSecurity(const ServerConfig& config) {
+  if (config.auth != "tokens" && config.auth != "none") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--auth: \"", config.auth, "\" is not one of tokens, none"));
+  }
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key must be given together");
+  }
+  if (!config.tls_client_ca.empty() && config.tls_cert.empty()) {
+    return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+  }
+  const bool local = IsLocalListenAddress(config.listen);
+  if (config.auth == "none" && !local) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--auth=none is only allowed on a loopback address or a Unix socket, not ",
+        config.listen));
+  }
+  if (config.tls_cert.empty() && !local && !config.allow_plaintext) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "refusing plain-text gRPC on ", config.listen,
+        ": give --tls-cert and --tls-key, listen on loopback, or pass --allow-plaintext"));
+  }
+  return absl::OkStatus();
+}
+
 std::string DefaultDataDir() {
   const char* xdg = std::getenv("XDG_DATA_HOME");
   if (xdg != nullptr && *xdg != '\0') {
@@ -131,6 +168,16 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
       s = ReadScalar(path, key, value, "integer", &config->max_event_bytes);
     } else if (key == "worker_binary") {
       s = ReadScalar(path, key, value, "string", &config->worker_binary);
+    } else if (key == "auth") {
+      s = ReadScalar(path, key, value, "string", &config->auth);
+    } else if (key == "tls_cert") {
+      s = ReadScalar(path, key, value, "string", &config->tls_cert);
+    } else if (key == "tls_key") {
+      s = ReadScalar(path, key, value, "string", &config->tls_key);
+    } else if (key == "tls_client_ca") {
+      s = ReadScalar(path, key, value, "string", &config->tls_client_ca);
+    } else if (key == "allow_plaintext") {
+      s = ReadScalar(path, key, value, "boolean", &config->allow_plaintext);
     } else {
       return YamlError(path, entry.first.Mark(),
                        absl::StrCat("unknown option \"", key,
@@ -139,7 +186,8 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
                                     "rule_timeout_seconds, worker_memory_mb, worker_binary, max_event_bytes, "
                                     "window_clock, alert_sample_events, purge_interval_seconds, "
                                     "stream_buffer, source_retry_initial_ms, source_retry_max_seconds, "
-                                    "source_error_retry_seconds, source_http_timeout_seconds)"));
+                                    "source_error_retry_seconds, source_http_timeout_seconds, auth, "
+                                    "tls_cert, tls_key, tls_client_ca, allow_plaintext)"));
     }
     if (!s.ok()) return s;
   }
@@ -159,6 +207,8 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   std::optional<int> alert_sample_events, purge_interval, stream_buffer;
   std::optional<int> source_retry_initial_ms, source_retry_max, source_error_retry,
       source_http_timeout;
+  std::optional<std::string> auth, tls_cert, tls_key, tls_client_ca;
+  bool allow_plaintext = false;
   app.add_option("--config", config_file, "YAML config file (keys as the flags, '_' for '-')")
       ->check(CLI::ExistingFile);
   app.add_option("--listen", listen, "gRPC listen address host:port (default 127.0.0.1:50051)");
@@ -218,6 +268,18 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
                  "time limit of one source HTTP request (default 60)")
       ->check(CLI::PositiveNumber);
 
+  app.add_option("--auth", auth,
+                 "tokens (every call needs an API token; default) or none (no tokens, "
+                 "loopback or Unix socket only)");
+  app.add_option("--tls-cert", tls_cert, "PEM certificate (chain) of the server; enables TLS")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->check(CLI::ExistingFile);
+  app.add_option("--tls-client-ca", tls_client_ca,
+                 "PEM CA: require client certificates signed by it")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--allow-plaintext", allow_plaintext,
+               "allow listening without TLS on an address other than loopback (warns)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -257,6 +319,11 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   if (source_retry_max) config.source_retry_max_seconds = *source_retry_max;
   if (source_error_retry) config.source_error_retry_seconds = *source_error_retry;
   if (source_http_timeout) config.source_http_timeout_seconds = *source_http_timeout;
+  if (auth) config.auth = *auth;
+  if (tls_cert) config.tls_cert = *tls_cert;
+  if (tls_key) config.tls_key = *tls_key;
+  if (tls_client_ca) config.tls_client_ca = *tls_client_ca;
+  if (allow_plaintext) config.allow_plaintext = true;
   if (config.window_clock != "event" && config.window_clock != "processing") {
     return absl::InvalidArgumentError(absl::StrCat("--window-clock: \"", config.window_clock,
                                                    "\" is not one of event, processing"));
@@ -268,6 +335,8 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   if (config.data_dir.empty()) config.data_dir = DefaultDataDir();
   absl::Status listen_ok = ValidateListenAddress(config.listen);
   if (!listen_ok.ok()) return listen_ok;
+  absl::Status security_ok = ValidateSecurity(config);
+  if (!security_ok.ok()) return security_ok;
   return config;
 }
 

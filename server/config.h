@@ -61,7 +61,27 @@ struct ServerConfig {
   int source_retry_max_seconds = 300;
   int source_error_retry_seconds = 300;
   int source_http_timeout_seconds = 60;
+  // "tokens" (every call needs an API token; the default) or "none" (no
+  // tokens, every caller is the local admin; only on loopback or a Unix
+  // socket).
+  std::string auth = "tokens";
+  // PEM files of the server's TLS certificate (chain) and key; both or
+  // neither. With tls_client_ca, clients must present a certificate signed by
+  // that CA.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // Without TLS pantherd listens only on loopback or a Unix socket, unless
+  // this is set (then it warns).
+  bool allow_plaintext = false;
 };
+
+// True for a Unix socket or a loopback host (127.0.0.0/8, ::1, localhost).
+bool IsLocalListenAddress(absl::string_view address);
+
+// Checks the combination of listen address, auth mode and TLS options.
+// InvalidArgument naming the option otherwise.
+absl::Status ValidateSecurity(const ServerConfig& config);
 
 // The data directory used when none is configured: $XDG_DATA_HOME/pantherd
 // when XDG_DATA_HOME is set and non-empty, else ".pantherd" under the working

@@ -109,6 +109,42 @@ TEST_F(ConfigTest, ListenAddressIsValidated) {
   EXPECT_THAT(c.status().message(), HasSubstr("\"127.0.0.1:99999\" is not host:port"));
 }
 
+TEST_F(ConfigTest, SecurityOptionsAreCheckedTogether) {
+  EXPECT_TRUE(IsLocalListenAddress("127.0.0.1:1"));
+  EXPECT_TRUE(IsLocalListenAddress("[::1]:1"));
+  EXPECT_TRUE(IsLocalListenAddress("localhost:1"));
+  EXPECT_TRUE(IsLocalListenAddress("unix:/run/p.sock"));
+  EXPECT_FALSE(IsLocalListenAddress("0.0.0.0:1"));
+  EXPECT_FALSE(IsLocalListenAddress("10.0.0.1:1"));
+
+  absl::StatusOr<ServerConfig> c = Parse({});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->auth, "tokens");  // Never off by default.
+  c = Parse({"--listen", "0.0.0.0:1"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("--allow-plaintext"));
+  c = Parse({"--listen", "0.0.0.0:1", "--allow-plaintext"});
+  EXPECT_TRUE(c.ok()) << c.status();
+  c = Parse({"--listen", "0.0.0.0:1", "--allow-plaintext", "--auth", "none"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("--auth=none"));
+  c = Parse({"--auth", "none"});
+  EXPECT_TRUE(c.ok()) << c.status();
+  c = Parse({"--auth", "maybe"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("--auth"));
+
+  ServerConfig tls;
+  tls.tls_cert = "cert.pem";
+  EXPECT_THAT(ValidateSecurity(tls).message(), HasSubstr("--tls-key"));
+  tls.tls_key = "key.pem";
+  tls.listen = "0.0.0.0:1";
+  EXPECT_TRUE(ValidateSecurity(tls).ok());  // TLS may listen anywhere.
+  ServerConfig client_ca;
+  client_ca.tls_client_ca = "ca.pem";
+  EXPECT_FALSE(ValidateSecurity(client_ca).ok());
+}
+
 TEST_F(ConfigTest, WindowClockIsEventOrProcessing) {
   absl::StatusOr<ServerConfig> c = Parse({"--window-clock", "processing"});
   ASSERT_TRUE(c.ok()) << c.status();

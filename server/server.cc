@@ -1,12 +1,16 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -24,6 +28,8 @@
 #include "engine/rule_set_manager.h"
 #include "engine/rule_store.h"
 #include "engine/worker_pool.h"
+#include "server/audit.h"
+#include "server/auth.h"
 #include "server/executor.h"
 #include "server/http_client.h"
 #include "server/log.h"
@@ -48,7 +54,27 @@ struct PantherServer::State {
   std::unique_ptr<AlertHub> hub;
   std::unique_ptr<HttpClient> http;
   std::unique_ptr<SourceManager> sources;
+  std::unique_ptr<Authenticator> auth;
+  std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<DelayedRunner> delayed;
   ServiceEnv env;
+
+  // Writes the tokens' last-used times once a minute until stop_flushing.
+  absl::Notification stop_flushing;
+  std::thread flusher;
+  void FlushLoop() {
+    while (!stop_flushing.WaitForNotificationWithTimeout(absl::Minutes(1))) {
+      absl::Status s = auth->FlushLastUsed();
+      if (!s.ok()) {
+        Log(LogLevel::kWarn, "token last-used times not stored",
+            {{"error", std::string(s.message())}});
+      }
+    }
+  }
+  void StopFlushing() {
+    if (!stop_flushing.HasBeenNotified()) stop_flushing.Notify();
+    if (flusher.joinable()) flusher.join();
+  }
 
   // Purges expired dedup and idempotence state every purge_interval until
   // stop_purging is notified.
@@ -73,7 +99,10 @@ struct PantherServer::State {
     if (!stop_purging.HasBeenNotified()) stop_purging.Notify();
     if (purger.joinable()) purger.join();
   }
-  ~State() { StopPurging(); }
+  ~State() {
+    StopPurging();
+    StopFlushing();
+  }
   std::unique_ptr<DetectionServiceImpl> detection;
   std::unique_ptr<AdminServiceImpl> admin;
   std::unique_ptr<grpc::Server> grpc_server;
@@ -99,6 +128,69 @@ absl::StatusOr<std::string> WorkerBinary(const ServerConfig& config) {
                      " does not exist (build the pantherd-worker target, or pass --worker-binary)"));
   }
   return path;
+}
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view flag) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!in.good() && !in.eof()) {
+    return absl::FailedPreconditionError(absl::StrCat(flag, ": cannot read ", path));
+  }
+  std::string pem = ss.str();
+  if (pem.find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is not a PEM file"));
+  }
+  return pem;
+}
+
+// The listening credentials: TLS when configured, else plain text (loopback
+// only unless --allow-plaintext; then it warns).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenCredentials(
+    const ServerConfig& config) {
+  if (config.tls_cert.empty()) {
+    if (!IsLocalListenAddress(config.listen)) {
+      Log(LogLevel::kWarn,
+          "serving plain text (no TLS) on a non-loopback address: tokens and data cross the "
+          "network unencrypted",
+          {{"listen", config.listen}});
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions options;
+  absl::StatusOr<std::string> cert = ReadPem(config.tls_cert, "--tls-cert");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(config.tls_key, "--tls-key");
+  if (!key.ok()) return key.status();
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!config.tls_client_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadPem(config.tls_client_ca, "--tls-client-ca");
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+    options.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+// Writes the first admin's token to `path`, readable by the owner only.
+absl::Status WriteAdminToken(const std::string& path, const std::string& secret) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write the admin token to ", path, ": ", strerror(errno)));
+  }
+  std::string line = secret + "\n";
+  bool ok = fchmod(fd, 0600) == 0 &&
+            write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+            fsync(fd) == 0;
+  int saved = errno;
+  close(fd);
+  if (!ok) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write the admin token to ", path, ": ", strerror(saved)));
+  }
+  return absl::OkStatus();
 }
 
 // Replaces the port of "host:port" (or "[v6]:port").
@@ -143,6 +235,30 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   if (!opened.ok()) return opened.status();
   state->store = std::move(*opened);
   Log(LogLevel::kInfo, "store opened", {{"data_dir", config.data_dir}});
+
+  // Users and tokens; on first start, the first admin and its token file.
+  absl::StatusOr<std::unique_ptr<Authenticator>> auth = Authenticator::Load(
+      state->store.get(), config.auth == "none" ? AuthMode::kNone : AuthMode::kTokens);
+  if (!auth.ok()) return auth.status();
+  state->auth = std::move(*auth);
+  if (state->auth->mode() == AuthMode::kTokens) {
+    absl::StatusOr<std::optional<std::string>> first = state->auth->Bootstrap();
+    if (!first.ok()) return first.status();
+    if (first->has_value()) {
+      const std::string path = (std::filesystem::path(config.data_dir) / "admin.token").string();
+      absl::Status written = WriteAdminToken(path, **first);
+      if (!written.ok()) return written;
+      Log(LogLevel::kInfo,
+          "first start: created user admin; its API token is in the token file (owner-only); "
+          "use it with: pantherctl login --token-file <file>",
+          {{"token_file", path}});
+    }
+  } else {
+    Log(LogLevel::kWarn, "authentication is off (--auth=none): every local caller is an admin",
+        {{"listen", config.listen}});
+  }
+  state->audit = std::make_unique<AuditLog>(state->store.get());
+  state->delayed = std::make_unique<DelayedRunner>();
 
   // Step 2: the rule workers, loaded with the stored rules, then the bundled
   // pack (items a user replaced are left alone).
@@ -213,6 +329,11 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   state->env.alerts = state->alerts.get();
   state->env.ingest = state->ingest.get();
   state->env.hub = state->hub.get();
+  state->env.auth = state->auth.get();
+  state->env.audit = state->audit.get();
+  state->env.delayed = state->delayed.get();
+  state->auth->set_on_revocation([hub = state->hub.get()] { hub->RecheckStreams(); });
+  state->flusher = std::thread([s = state.get()] { s->FlushLoop(); });
   state->env.start_time = absl::Now();
   state->env.data_dir = config.data_dir;
   // The source pollers, once ingestion and the hub they publish to are ready.
@@ -250,7 +371,14 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   // A whole rule folder travels in one UploadRule/RunTests call.
   builder.SetMaxReceiveMessageSize(256 << 20);
   int port = 0;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ListenCredentials(config);
+  if (!credentials.ok()) return credentials.status();
+  builder.AddListeningPort(config.listen, *credentials, &port);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(NewAuditInterceptorFactory(state->audit.get(), state->auth.get()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(state->detection.get());
   builder.RegisterService(state->admin.get());
   state->grpc_server = builder.BuildAndStart();
@@ -258,6 +386,9 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
     state->sources->Shutdown();
     state->hub->Shutdown();
     state->executor->Shutdown();
+    state->StopFlushing();
+    state->delayed->Stop();
+    state->audit->Stop();
     state->hub.reset();
     state->rules.reset();
     state->rule_executor.reset();
@@ -271,7 +402,12 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   state->env.set_listen_address(state->listen_address);
   state->grpc_server->GetHealthCheckService()->SetServingStatus(true);
   Log(LogLevel::kInfo, "serving",
-      {{"listen", state->listen_address}, {"version", std::string(kVersion)}});
+      {{"listen", state->listen_address},
+       {"version", std::string(kVersion)},
+       {"tls", config.tls_cert.empty() ? "off"
+               : config.tls_client_ca.empty() ? "on"
+                                              : "on, client certificates required"},
+       {"auth", config.auth}});
   return std::unique_ptr<PantherServer>(new PantherServer(std::move(state)));
 }
 
@@ -287,10 +423,24 @@ absl::Status PantherServer::Shutdown() {
   state_->grpc_server->Shutdown(std::chrono::system_clock::now() +
                                 std::chrono::seconds(state_->grace_seconds));
   state_->grpc_server->Wait();
+  state_->delayed->Stop();
   state_->executor->Shutdown();
   state_->env.sources = nullptr;
   state_->sources.reset();
   state_->StopPurging();
+  state_->StopFlushing();
+  state_->audit->Stop();
+  Log(LogLevel::kInfo, "auth and audit counters",
+      {{"failed_auth_delayed", absl::StrCat(state_->auth->throttle().delayed())},
+       {"failed_auth_peers_untracked", absl::StrCat(state_->auth->throttle().untracked())},
+       {"delayed_answers_not_delayed", absl::StrCat(state_->delayed->overflowed())},
+       {"audit_events_dropped", absl::StrCat(state_->audit->dropped())},
+       {"audit_events_not_stored", absl::StrCat(state_->audit->write_failures())}});
+  absl::Status flushed = state_->auth->FlushLastUsed();
+  if (!flushed.ok()) {
+    Log(LogLevel::kWarn, "token last-used times not stored",
+        {{"error", std::string(flushed.message())}});
+  }
   state_->hub.reset();
   state_->ingest.reset();
   state_->rules.reset();

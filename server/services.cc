@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "pantherd/v1/rules.pb.h"
+#include "server/call_auth.h"
 #include "server/service_helpers.h"
 #include "server/version.h"
 
@@ -14,16 +15,6 @@ namespace pantherd::server {
 namespace {
 
 using google::protobuf::util::TimeUtil;
-
-// Which issue brings each method that is not built yet; the UNIMPLEMENTED
-// message names it so that a user knows the answer is deliberate.
-constexpr absl::string_view kTeamWork = "users, tokens and audit";
-
-grpc::Status Unimplemented(absl::string_view method, absl::string_view work) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      absl::StrCat(method, " is not implemented in pantherd ", kVersion,
-                                   " yet: it arrives with ", work));
-}
 
 // A streaming reactor that ends the call at once with a status.
 template <typename Base>
@@ -33,8 +24,6 @@ class FinishNowReactor final : public Base {
   void OnDone() override { delete this; }
 };
 
-// Until users and tokens land, changes are recorded as made by this author.
-constexpr absl::string_view kAnonymousAuthor = "anonymous";
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 
@@ -57,13 +46,6 @@ std::string ServiceEnv::listen_address() const {
 
 // ---- DetectionService ------------------------------------------------------
 
-#define PANTHERD_UNIMPLEMENTED_UNARY(Service, Method, Work)                            \
-  grpc::ServerUnaryReactor* Service::Method(grpc::CallbackServerContext* ctx,           \
-                                            const v1::Method##Request*,                 \
-                                            v1::Method##Response*) {                    \
-    return FinishUnary(ctx, Unimplemented(#Method, Work));                              \
-  }
-
 namespace {
 
 // IngestEvents: batches are handled one at a time, in order. Each batch is
@@ -73,11 +55,20 @@ namespace {
 class IngestReactor final
     : public grpc::ServerBidiReactor<v1::IngestEventsRequest, v1::IngestEventsResponse> {
  public:
-  explicit IngestReactor(ServiceEnv* env) : env_(env) { StartRead(&request_); }
+  // `authorized` is asked before each batch; once it fails, the stream ends
+  // with its status (a revoked token stops ingesting at its next batch).
+  IngestReactor(ServiceEnv* env, std::function<absl::Status()> authorized)
+      : env_(env), authorized_(std::move(authorized)) {
+    StartRead(&request_);
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // The client finished sending.
       Finish(grpc::Status::OK);
+      return;
+    }
+    if (absl::Status allowed = authorized_(); !allowed.ok()) {
+      Finish(ToGrpcStatus(allowed));
       return;
     }
     if (!env_->executor->Submit([this] { IngestOne(); })) {
@@ -112,6 +103,7 @@ class IngestReactor final
   }
 
   ServiceEnv* env_;
+  const std::function<absl::Status()> authorized_;
   v1::IngestEventsRequest request_;
   v1::IngestEventsResponse response_;
 };
@@ -119,13 +111,17 @@ class IngestReactor final
 }  // namespace
 
 grpc::ServerBidiReactor<v1::IngestEventsRequest, v1::IngestEventsResponse>*
-DetectionServiceImpl::IngestEvents(grpc::CallbackServerContext*) {
-  return new IngestReactor(env_);
+DetectionServiceImpl::IngestEvents(grpc::CallbackServerContext* ctx) {
+  PANTHERD_AUTHORIZE(caller);
+  return new IngestReactor(env_, [auth = env_->auth, id = caller.token_id] {
+    return auth->StillValid(id, kPermEventsIngest);
+  });
 }
 
 grpc::ServerUnaryReactor* DetectionServiceImpl::ListAlerts(grpc::CallbackServerContext* ctx,
                                                            const v1::ListAlertsRequest* req,
                                                            v1::ListAlertsResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->page().page_size() < 0 || req->page().page_size() > kMaxPageSize) {
     return FinishUnary(ctx, InvalidField("page.page_size", absl::StrCat("must be 0 to ",
                                                                          kMaxPageSize)));
@@ -141,6 +137,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ListAlerts(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DetectionServiceImpl::GetAlert(grpc::CallbackServerContext* ctx,
                                                          const v1::GetAlertRequest* req,
                                                          v1::GetAlertResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     absl::StatusOr<v1::Alert> alert = env->alerts->GetAlert(req->id());
@@ -153,11 +150,12 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::GetAlert(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* DetectionServiceImpl::UpdateAlert(grpc::CallbackServerContext* ctx,
                                                             const v1::UpdateAlertRequest* req,
                                                             v1::UpdateAlertResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
-  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::MutexLock order(&env->alert_order_mu);
     absl::StatusOr<v1::AlertChange> change =
-        env->alerts->UpdateAlert(*req, kAnonymousAuthor, absl::Now());
+        env->alerts->UpdateAlert(*req, caller.user, absl::Now());
     if (!change.ok()) return ToGrpcStatus(change.status());
     *resp->mutable_alert() = change->alert();
     if (env->hub != nullptr) env->hub->Publish({*change});
@@ -167,14 +165,19 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::UpdateAlert(grpc::CallbackServer
 
 grpc::ServerWriteReactor<v1::StreamAlertsResponse>* DetectionServiceImpl::StreamAlerts(
     grpc::CallbackServerContext* ctx, const v1::StreamAlertsRequest* req) {
-  return env_->hub->StartStream(ctx, req);
+  PANTHERD_AUTHORIZE(caller);
+  // The stream ends as soon as the caller's token stops being valid.
+  return env_->hub->StartStream(ctx, req, [auth = env_->auth, id = caller.token_id] {
+    return auth->StillValid(id, kPermAlertsRead);
+  });
 }
 
 grpc::ServerUnaryReactor* DetectionServiceImpl::UploadRule(grpc::CallbackServerContext* ctx,
                                                            const v1::UploadRuleRequest* req,
                                                            v1::UploadRuleResponse* resp) {
-  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
-    absl::Status s = env->rules->Upload(*req, kAnonymousAuthor, resp);
+  PANTHERD_AUTHORIZE(caller);
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
+    absl::Status s = env->rules->Upload(*req, caller.user, resp);
     if (s.ok()) return grpc::Status::OK;
     // The report (diagnostics, test results) travels in the error details.
     return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()),
@@ -185,6 +188,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::UploadRule(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DetectionServiceImpl::GetRule(grpc::CallbackServerContext* ctx,
                                                         const v1::GetRuleRequest* req,
                                                         v1::GetRuleResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     absl::StatusOr<v1::Rule> rule = env->rule_store->Get(req->id());
@@ -203,6 +207,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::GetRule(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* DetectionServiceImpl::ListRules(grpc::CallbackServerContext* ctx,
                                                           const v1::ListRulesRequest* req,
                                                           v1::ListRulesResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->page().page_size() < 0 || req->page().page_size() > kMaxPageSize) {
     return FinishUnary(ctx, InvalidField("page.page_size", absl::StrCat("must be 0 to ",
                                                                          kMaxPageSize)));
@@ -245,9 +250,10 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ListRules(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* DetectionServiceImpl::DeleteRule(grpc::CallbackServerContext* ctx,
                                                            const v1::DeleteRuleRequest* req,
                                                            v1::DeleteRuleResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
-  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
-    absl::StatusOr<int64_t> version = env->rules->Delete(req->id(), kAnonymousAuthor);
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
+    absl::StatusOr<int64_t> version = env->rules->Delete(req->id(), caller.user);
     if (!version.ok()) return ToGrpcStatus(version.status());
     resp->set_version(*version);
     return grpc::Status::OK;
@@ -257,10 +263,11 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::DeleteRule(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DetectionServiceImpl::SetRuleEnabled(
     grpc::CallbackServerContext* ctx, const v1::SetRuleEnabledRequest* req,
     v1::SetRuleEnabledResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
-  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::StatusOr<v1::Rule> rule =
-        env->rules->SetEnabled(req->id(), req->enabled(), kAnonymousAuthor);
+        env->rules->SetEnabled(req->id(), req->enabled(), caller.user);
     if (!rule.ok()) return ToGrpcStatus(rule.status());
     *resp->mutable_rule() = std::move(*rule);
     return grpc::Status::OK;
@@ -270,6 +277,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::SetRuleEnabled(
 grpc::ServerUnaryReactor* DetectionServiceImpl::RunTests(grpc::CallbackServerContext* ctx,
                                                          const v1::RunTestsRequest* req,
                                                          v1::RunTestsResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   if (req->target_case() == v1::RunTestsRequest::TARGET_NOT_SET) {
     return FinishUnary(ctx, InvalidField("target", "set either stored or content"));
   }
@@ -283,20 +291,12 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::RunTests(grpc::CallbackServerCon
 
 // ---- AdminService ------------------------------------------------------------
 
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, WhoAmI, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, CreateUser, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, ListUsers, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, UpdateUser, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, CreateToken, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, ListTokens, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, RevokeToken, kTeamWork)
-PANTHERD_UNIMPLEMENTED_UNARY(AdminServiceImpl, ListAuditEvents, kTeamWork)
-
-#undef PANTHERD_UNIMPLEMENTED_UNARY
+// The other AdminService methods are in admin_service.cc.
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStatus(grpc::CallbackServerContext* ctx,
                                                             const v1::GetServerStatusRequest*,
                                                             v1::GetServerStatusResponse* resp) {
+  PANTHERD_AUTHORIZE(caller);
   return RunBlocking(ctx, env_->executor, [env = env_, resp]() -> grpc::Status {
     resp->set_version(std::string(kVersion));
     *resp->mutable_start_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(env->start_time));

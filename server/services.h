@@ -1,5 +1,8 @@
 // The gRPC services pantherd serves: DetectionService and AdminService.
 //
+// Every handler starts with PANTHERD_AUTHORIZE (server/call_auth.h), which
+// checks the caller against the permission table of server/auth.h.
+//
 // Handlers use gRPC's callback API. They never block a gRPC thread on disk or
 // Python: blocking work is handed to the shared Executor, whose thread
 // finishes the call; when its bounded queue is full the call fails with
@@ -17,6 +20,8 @@
 #include "pantherd/v1/admin_service.grpc.pb.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
 #include "server/alert_hub.h"
+#include "server/audit.h"
+#include "server/auth.h"
 #include "server/executor.h"
 #include "server/source_manager.h"
 #include "engine/alert_engine.h"
@@ -41,6 +46,11 @@ struct ServiceEnv {
   AlertHub* hub = nullptr;
   // Event sources and their pollers (source_service.cc).
   SourceManager* sources = nullptr;
+  // Who may call what (server/call_auth.h), the audit trail, and the runner
+  // that delays answers to callers presenting unknown tokens.
+  Authenticator* auth = nullptr;
+  AuditLog* audit = nullptr;
+  DelayedRunner* delayed = nullptr;
   absl::Mutex alert_order_mu;
   absl::Time start_time;
   std::string data_dir;

@@ -104,11 +104,12 @@ class CrashE2eTest : public ::testing::Test {
 
   // Sends batches from `*next` on one stream, advancing `*next` past each
   // acknowledged batch. Returns false when the stream broke.
-  bool SendFrom(const std::string& address, const std::vector<std::vector<std::string>>& batches,
+  bool SendFrom(const ServerProcess& server, const std::vector<std::vector<std::string>>& batches,
                 size_t* next) {
     auto stub = v1::DetectionService::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server.bearer());
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
     auto stream = stub->IngestEvents(&ctx);
     bool ok = true;
@@ -133,13 +134,14 @@ class CrashE2eTest : public ::testing::Test {
     return ok && status.ok();
   }
 
-  std::vector<std::string> AllAlerts(const std::string& address) {
+  std::vector<std::string> AllAlerts(const ServerProcess& server) {
     auto stub = v1::DetectionService::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
     std::vector<std::string> out;
     std::string token;
     do {
       grpc::ClientContext ctx;
+      ctx.AddMetadata("authorization", server.bearer());
       v1::ListAlertsRequest req;
       req.mutable_page()->set_page_size(1000);
       req.mutable_page()->set_page_token(token);
@@ -180,9 +182,9 @@ TEST_F(CrashE2eTest, KilledAtRandomMomentsEndsWithExactlyTheAlertsOfACleanRun) {
     ASSERT_NE(server, nullptr);
     size_t next = 0;
     const absl::Time start = absl::Now();
-    ASSERT_TRUE(SendFrom(server->address(), batches, &next));
+    ASSERT_TRUE(SendFrom(*server, batches, &next));
     clean_time = absl::Now() - start;
-    clean = AllAlerts(server->address());
+    clean = AllAlerts(*server);
     Stop(*server);
   }
   ASSERT_GE(clean.size(), 5u) << "the event file must produce several alerts";
@@ -201,8 +203,8 @@ TEST_F(CrashE2eTest, KilledAtRandomMomentsEndsWithExactlyTheAlertsOfACleanRun) {
       ASSERT_NE(server, nullptr);
       if (next >= batches.size() || kills >= 3) {
         // Done sending (or enough kills): finish cleanly and compare.
-        if (next < batches.size()) ASSERT_TRUE(SendFrom(server->address(), batches, &next));
-        EXPECT_EQ(AllAlerts(server->address()), clean);
+        if (next < batches.size()) ASSERT_TRUE(SendFrom(*server, batches, &next));
+        EXPECT_EQ(AllAlerts(*server), clean);
         Stop(*server);
         break;
       }
@@ -216,7 +218,7 @@ TEST_F(CrashE2eTest, KilledAtRandomMomentsEndsWithExactlyTheAlertsOfACleanRun) {
           killed = true;
         }
       });
-      const bool sent = SendFrom(server->address(), batches, &next);
+      const bool sent = SendFrom(*server, batches, &next);
       finished.Notify();
       killer.join();
       if (killed) {

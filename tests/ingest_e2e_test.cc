@@ -53,6 +53,7 @@ class IngestE2eTest : public ::testing::Test {
   std::vector<v1::IngestEventsResponse> Send(const std::vector<std::vector<std::string>>& batches,
                                              grpc::Status* status) {
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     auto stream = stub_->IngestEvents(&ctx);
     std::vector<v1::IngestEventsResponse> answers;
@@ -74,6 +75,7 @@ class IngestE2eTest : public ::testing::Test {
 
   std::vector<v1::Alert> Alerts() {
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
     v1::ListAlertsRequest req;
     v1::ListAlertsResponse resp;
     grpc::Status s = stub_->ListAlerts(&ctx, req, &resp);
@@ -90,8 +92,7 @@ TEST_F(IngestE2eTest, FailedLoginsBecomeOneCriticalAlertThatLaterFailuresUpdate)
   Start();
   // A subscriber started beforehand sees the alert being created.
   absl::StatusOr<Process> tail = Process::Start(
-      {kPantherctl, "--server", server_->address(), "--output", "json", "alerts", "tail",
-       "--count", "1"},
+      server_->Ctl(kPantherctl, {"--output", "json", "alerts", "tail", "--count", "1"}),
       tmp_.Sub("tail.out"), tmp_.Sub("tail.err"));
   ASSERT_TRUE(tail.ok()) << tail.status();
   absl::SleepFor(absl::Seconds(1));  // Let it subscribe.
@@ -151,6 +152,7 @@ TEST_F(IngestE2eTest, FailedLoginsBecomeOneCriticalAlertThatLaterFailuresUpdate)
 
   // Triage.
   grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", server_->bearer());
   v1::UpdateAlertRequest update;
   update.set_id(alerts[0].id());
   update.set_status(v1::ALERT_STATUS_TRIAGED);
@@ -162,6 +164,8 @@ TEST_F(IngestE2eTest, FailedLoginsBecomeOneCriticalAlertThatLaterFailuresUpdate)
   EXPECT_EQ(updated.alert().assignee(), "alice");
 
   grpc::ClientContext get_ctx;
+
+  get_ctx.AddMetadata("authorization", server_->bearer());
   v1::GetAlertRequest get;
   get.set_id("no-such-alert");
   v1::GetAlertResponse got;
@@ -189,6 +193,7 @@ TEST_F(IngestE2eTest, ARuleThatCrashesItsWorkerBecomesARuleErrorAndTheBatchLands
       "    return False\n");
   {
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
     v1::UploadRuleResponse resp;
     grpc::Status s = stub_->UploadRule(&ctx, upload, &resp);
     ASSERT_TRUE(s.ok()) << s.error_message();
@@ -216,6 +221,7 @@ TEST_F(IngestE2eTest, ARuleThatCrashesItsWorkerBecomesARuleErrorAndTheBatchLands
 TEST_F(IngestE2eTest, BatchWithoutLogTypeIsRefusedWithTheField) {
   Start();
   grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", server_->bearer());
   auto stream = stub_->IngestEvents(&ctx);
   v1::IngestEventsRequest req;
   req.add_events(FailedLogin(1, "x", "198.51.100.1", 1));

@@ -55,7 +55,7 @@ class OktaSourceE2eTest : public ::testing::Test {
   }
 
   RunResult Ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), {kPantherctl, "--server", server_->address()});
+    args = server_->Ctl(kPantherctl, args);
     absl::StatusOr<RunResult> r = RunCommand(args, tmp_.path(), absl::Seconds(30));
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : RunResult();
@@ -63,6 +63,7 @@ class OktaSourceE2eTest : public ::testing::Test {
 
   v1::Source Source(const std::string& label) {
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
     v1::ListSourcesResponse resp;
     grpc::Status s = stub_->ListSources(&ctx, v1::ListSourcesRequest(), &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
@@ -84,6 +85,7 @@ class OktaSourceE2eTest : public ::testing::Test {
 
   std::vector<v1::Alert> Alerts() {
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
     v1::ListAlertsRequest req;
     req.mutable_page()->set_page_size(1000);
     v1::ListAlertsResponse resp;
@@ -110,7 +112,7 @@ TEST_F(OktaSourceE2eTest, FailedLoginsForAdminInOktaBecomeACriticalAlertOnTail) 
   }
   Start({"--rules-dir", kRulesDir});
   absl::StatusOr<Process> tail = Process::Start(
-      {kPantherctl, "--server", server_->address(), "alerts", "tail", "--count", "1"},
+      server_->Ctl(kPantherctl, {"alerts", "tail", "--count", "1"}),
       tmp_.Sub("tail.out"), tmp_.Sub("tail.err"));
   ASSERT_TRUE(tail.ok()) << tail.status();
   absl::SleepFor(absl::Seconds(1));  // Let it subscribe.
@@ -169,6 +171,7 @@ TEST_F(OktaSourceE2eTest, EveryServedEventIsEvaluatedExactlyOnceThroughFaultsAnd
     code->set_path("everything.py");
     code->set_content("def rule(event):\n    return True\n\ndef dedup(event):\n    return 'all'\n");
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
     v1::UploadRuleResponse resp;
     grpc::Status s = stub_->UploadRule(&ctx, upload, &resp);
     ASSERT_TRUE(s.ok()) << s.error_message();

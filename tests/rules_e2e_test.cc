@@ -101,8 +101,7 @@ class RulesE2ETest : public ::testing::Test {
   // Runs pantherctl against `server` with `args`.
   RunResult Ctl(const ServerProcess& server, const std::vector<std::string>& args,
                 absl::Duration timeout = absl::Seconds(30)) {
-    std::vector<std::string> argv = {kPantherctl, "--server", server.address()};
-    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<std::string> argv = server.Ctl(kPantherctl, args);
     absl::StatusOr<RunResult> r = RunCommand(argv, tmp_.path(), timeout);
     EXPECT_TRUE(r.ok()) << absl::StrJoin(argv, " ") << ": " << r.status();
     return r.ok() ? *std::move(r) : RunResult();
@@ -445,7 +444,7 @@ TEST_F(RulesE2ETest, UserGlobalReplacesBundledOneAcrossRestart) {
   START_SERVER(server, "data", {"--rules-dir", BundledRules()});
   v1::GetRuleResponse got = Get(server, "panther_base_helpers");
   EXPECT_NE(got.rule().author(), "bundled");
-  EXPECT_EQ(got.rule().author(), "anonymous");
+  EXPECT_EQ(got.rule().author(), "admin");  // The user behind the token.
   EXPECT_EQ(got.rule().version(), 2);
   EXPECT_EQ(got.history_size(), 2);
   bool marker = false;

@@ -47,7 +47,7 @@ TEST_F(ServerLifecycleTest, StatusHealthSigtermAndRestart) {
 
   // pantherctl status, as a table and as JSON.
   absl::StatusOr<RunResult> status =
-      RunCommand({kPantherctl, "--server", server->address(), "status"}, tmp_.path());
+      RunCommand(server->Ctl(kPantherctl, {"status"}), tmp_.path());
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(status->exit_code, 0) << status->err;
   EXPECT_THAT(status->out, HasSubstr("0.1.0"));
@@ -55,7 +55,7 @@ TEST_F(ServerLifecycleTest, StatusHealthSigtermAndRestart) {
   EXPECT_THAT(status->out, HasSubstr("SERVING"));
 
   absl::StatusOr<RunResult> json = RunCommand(
-      {kPantherctl, "--server", server->address(), "--output", "json", "status"}, tmp_.path());
+      server->Ctl(kPantherctl, {"--output", "json", "status"}), tmp_.path());
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_EQ(json->exit_code, 0) << json->err;
   EXPECT_THAT(json->out, HasSubstr("\"dataDir\""));
@@ -69,6 +69,7 @@ TEST_F(ServerLifecycleTest, StatusHealthSigtermAndRestart) {
     auto stub = v1::DetectionService::NewStub(
         grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server->bearer());
     v1::ListSourcesRequest req;
     v1::ListSourcesResponse resp;
     grpc::Status s = stub->ListSources(&ctx, req, &resp);
@@ -92,7 +93,7 @@ TEST_F(ServerLifecycleTest, StatusHealthSigtermAndRestart) {
 
   // pantherctl against the stopped server says it cannot reach it.
   absl::StatusOr<RunResult> down =
-      RunCommand({kPantherctl, "--server", server->address(), "status"}, tmp_.path());
+      RunCommand(server->Ctl(kPantherctl, {"status"}), tmp_.path());
   ASSERT_TRUE(down.ok());
   EXPECT_NE(down->exit_code, 0);
   EXPECT_THAT(down->err, HasSubstr(server->address()));

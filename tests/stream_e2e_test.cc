@@ -41,8 +41,9 @@ std::shared_ptr<grpc::Channel> OwnChannel(const std::string& address) {
 // only once Read() is called, so a subscriber may stay stalled for a while.
 class Subscriber {
  public:
-  Subscriber(const std::string& address, const v1::StreamAlertsRequest& request)
-      : stub_(v1::DetectionService::NewStub(OwnChannel(address))) {
+  Subscriber(const ServerProcess& server, const v1::StreamAlertsRequest& request)
+      : stub_(v1::DetectionService::NewStub(OwnChannel(server.address()))) {
+    ctx_.AddMetadata("authorization", server.bearer());
     ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(240));
     reader_ = stub_->StreamAlerts(&ctx_, request);
   }
@@ -139,6 +140,7 @@ class StreamE2eTest : public ::testing::Test {
         "def title(event):\n    return 'event ' + event.get('uuid')\n\n"
         "def dedup(event):\n    return event.get('uuid')\n");
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
     v1::UploadRuleResponse resp;
     grpc::Status s = stub_->UploadRule(&ctx, upload, &resp);
     ASSERT_TRUE(s.ok()) << s.error_message();
@@ -147,6 +149,7 @@ class StreamE2eTest : public ::testing::Test {
   // Sends `batches` on one IngestEvents stream; returns the acknowledgements.
   std::vector<v1::IngestEventsResponse> Send(const std::vector<std::vector<std::string>>& batches) {
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(180));
     auto stream = stub_->IngestEvents(&ctx);
     std::vector<v1::IngestEventsResponse> answers;
@@ -169,6 +172,7 @@ class StreamE2eTest : public ::testing::Test {
 
   v1::GetServerStatusResponse Status() {
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
     v1::GetServerStatusResponse resp;
     grpc::Status s = admin_->GetServerStatus(&ctx, v1::GetServerStatusRequest(), &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
@@ -204,9 +208,9 @@ TEST_F(StreamE2eTest, EverySubscriberGetsEveryChangeAndAStalledOneStallsNothing)
 
   v1::StreamAlertsRequest from_start;
   from_start.set_start_after_sequence(0);
-  Subscriber first(server_->address(), from_start);
-  Subscriber second(server_->address(), from_start);
-  Subscriber stalled(server_->address(), from_start);  // Does not read yet.
+  Subscriber first(*server_, from_start);
+  Subscriber second(*server_, from_start);
+  Subscriber stalled(*server_, from_start);  // Does not read yet.
   first.Read(kTotal);
   second.Read(kTotal);
 
@@ -248,7 +252,7 @@ TEST_F(StreamE2eTest, EverySubscriberGetsEveryChangeAndAStalledOneStallsNothing)
   const size_t half = kTotal / 2;
   v1::StreamAlertsRequest resume;
   resume.set_start_after_sequence(got_first[half - 1].sequence());
-  Subscriber resumed(server_->address(), resume);
+  Subscriber resumed(*server_, resume);
   resumed.Read(kTotal - half);
   std::vector<v1::AlertChange> got_resumed = resumed.Wait();
   const std::vector<uint64_t> all = Sequences(got_first);
@@ -263,12 +267,12 @@ TEST_F(StreamE2eTest, PythonSubscriberFromGeneratedStubsReceivesTheSameAlerts) {
   v1::StreamAlertsRequest high;
   high.set_start_after_sequence(0);
   high.set_min_severity(v1::SEVERITY_HIGH);
-  Subscriber cpp(server_->address(), high);
+  Subscriber cpp(*server_, high);
   cpp.Read(2);
   absl::StatusOr<Process> python =
       Process::Start({PANTHERD_DEBIAN_PYTHON, kPythonSubscriber, "--server", server_->address(),
                       "--stubs", PANTHERD_PY_STUBS, "--count", "2", "--after", "0",
-                      "--min-severity", "HIGH", "--timeout", "120"},
+                      "--min-severity", "HIGH", "--token", server_->admin_token(), "--timeout", "120"},
                      tmp_.Sub("py.out"), tmp_.Sub("py.err"));
   ASSERT_TRUE(python.ok()) << python.status();
 

@@ -144,7 +144,7 @@ absl::StatusOr<ServerProcess> ServerProcess::Start(const std::string& binary,
     size_t end = at == std::string::npos ? at : log.find_first_of(" \n", at + kServing.size());
     if (end != std::string::npos) {
       std::string address = log.substr(at + kServing.size(), end - at - kServing.size());
-      return ServerProcess(std::move(*p), address, log_path);
+      return ServerProcess(std::move(*p), address, log_path, data_dir + "/admin.token");
     }
     absl::StatusOr<int> exited = p->Wait(absl::ZeroDuration());
     if (exited.ok()) {
@@ -158,6 +158,18 @@ absl::StatusOr<ServerProcess> ServerProcess::Start(const std::string& binary,
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
+}
+
+std::vector<std::string> ServerProcess::CtlArgs() const {
+  return {"--server", address_, "--token-file", admin_token_file_};
+}
+
+std::vector<std::string> ServerProcess::Ctl(const std::string& pantherctl,
+                                            const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {pantherctl};
+  for (const std::string& a : CtlArgs()) argv.push_back(a);
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
 }
 
 }  // namespace pantherd::testing

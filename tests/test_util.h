@@ -87,12 +87,36 @@ class ServerProcess {
   // The server's stderr (its log) so far.
   std::string Log() const { return ReadFileOrEmpty(log_path_); }
 
+  // The first admin's API token, as pantherd wrote it to
+  // <data-dir>/admin.token on first start ("" if it did not, e.g. with
+  // --auth=none), and that file's path.
+  const std::string& admin_token() const { return admin_token_; }
+  const std::string& admin_token_file() const { return admin_token_file_; }
+  // "Bearer <admin token>", the value of the "authorization" metadata of a
+  // gRPC call made as the admin.
+  std::string bearer() const { return "Bearer " + admin_token_; }
+  // The arguments that make pantherctl talk to this server as the admin:
+  // {"--server", address(), "--token-file", admin_token_file()}. Tests run
+  // pantherctl as {kPantherctl, server.CtlArgs()..., "status"}; see Ctl().
+  std::vector<std::string> CtlArgs() const;
+  // {pantherctl, CtlArgs()..., args...}.
+  std::vector<std::string> Ctl(const std::string& pantherctl,
+                               const std::vector<std::string>& args) const;
+
  private:
-  ServerProcess(Process p, std::string address, std::string log_path)
-      : process_(std::move(p)), address_(std::move(address)), log_path_(std::move(log_path)) {}
+  ServerProcess(Process p, std::string address, std::string log_path, std::string token_file)
+      : process_(std::move(p)),
+        address_(std::move(address)),
+        log_path_(std::move(log_path)),
+        admin_token_file_(std::move(token_file)) {
+    std::string token = ReadFileOrEmpty(admin_token_file_);
+    admin_token_ = token.substr(0, token.find('\n'));
+  }
   Process process_;
   std::string address_;
   std::string log_path_;
+  std::string admin_token_file_;
+  std::string admin_token_;
 };
 
 }  // namespace pantherd::testing
