@@ -479,22 +479,26 @@ def report(figures, n_events, size):
     ev = figures["events"]
     print(f"events: {n_events} ({size / n_events:.0f} bytes each on average)"
           + (f", seed {ev['seed']}, {ev['first']} .. {ev['last']}" if "seed" in ev else ""))
-    print(f"reference (Python, 1 core): {ref['events_per_second']:.0f} events/s "
-          f"(with normalisation: {ref['events_per_second_with_normalize']:.0f}); "
+    print(f"reference (Python, 1 core): {ref['events_per_second']:.0f} events/s, "
+          f"{ref['events_per_cpu_second']:.0f} events/CPU-s "
+          f"(with normalisation: {ref['events_per_second_with_normalize']:.0f} events/s); "
           f"per event p50 {ref['latency_p50_us']:.0f} us, p99 {ref['latency_p99_us']:.0f} us; "
-          f"peak RSS {ref['peak_rss_mb']:.0f} MB; {ref['rules']} rules, {ref['matches']} "
-          f"matches, {len_alerts(figures)} alerts")
+          f"peak RSS {ref['peak_rss_mb']:.0f} MB")
+    print(f"  {ref['rules']} rules, {ref['matches']} matches, {figures['reference_alerts']} "
+          f"alerts; detection-cache calls: {ref['cache_reads']} reads, "
+          f"{ref['cache_writes']} writes")
     header = (f"{'run':<12} {'workers':>7} {'streams':>7} {'events/s':>9} {'x ref':>6} "
-              f"{'ev/cpu-s':>9} {'batch p50':>10} {'batch p99':>10} {'RSS MB':>7} "
-              f"{'alerts':>7}  same")
+              f"{'ev/cpu-s':>9} {'x ref':>6} {'batch p50':>10} {'batch p99':>10} "
+              f"{'RSS MB':>7} {'alerts':>7}  same")
     print(header)
     for r in figures["runs"]:
         ratio = r["events_per_second"] / ref["events_per_second"]
-        cpu = r["events_per_server_cpu_second"]
+        cpu = r["events_per_server_cpu_second"] or 0.0
+        cpu_ratio = cpu / ref["events_per_cpu_second"] if ref["events_per_cpu_second"] else 0.0
         same = {True: "yes", False: "NO", None: "-"}[r["alerts_identical"]]
         print(f"{r['name']:<12} {r['workers']:>7} {r['streams']:>7} "
-              f"{r['events_per_second']:>9.0f} {ratio:>6.1f} "
-              f"{(cpu or 0):>9.0f} {r['batch_latency_us']['p50'] / 1000:>8.1f}ms "
+              f"{r['events_per_second']:>9.0f} {ratio:>6.2f} {cpu:>9.0f} {cpu_ratio:>6.2f} "
+              f"{r['batch_latency_us']['p50'] / 1000:>8.1f}ms "
               f"{r['batch_latency_us']['p99'] / 1000:>8.1f}ms {r['peak_rss_mb']:>7.0f} "
               f"{r['alerts']:>7}  {same}")
     if "latency_probe" in figures:
@@ -503,10 +507,6 @@ def report(figures, n_events, size):
         print(f"latency probe (1 worker, one event per batch, one batch in flight): "
               f"event accepted-to-durable p50 {lat['p50'] / 1000:.2f} ms, "
               f"p99 {lat['p99'] / 1000:.2f} ms, max {lat['max'] / 1000:.2f} ms")
-
-
-def len_alerts(figures):
-    return figures.get("reference_alerts", "?")
 
 
 if __name__ == "__main__":
