@@ -328,6 +328,41 @@ def run_pantherd(args, name, workers, files, rules, n_events):
     }, alerts
 
 
+# Third-party rules left out of --panther-analysis runs, and why. Both sides run them
+# correctly; their output is not a function of the event.
+NONDETERMINISTIC_RULES = {
+    # title() iterates set literals ({"ASO", value}): the order depends on the
+    # interpreter's string-hash seed, so the title (the dedup string) differs
+    # between any two processes, on Panther too.
+    "okta_anonymizing_vpn_login",
+}
+PANTHER_ANALYSIS_FILES = (
+    "global_helpers/panther_base_helpers",
+    "global_helpers/panther_okta_helpers",
+    "global_helpers/panther_event_type_helpers",
+    "data_models/okta_data_model",
+)
+
+
+def panther_analysis_folder(checkout, work_dir):
+    """Copies the Okta rules of a panther-analysis checkout, with the globals and the
+    data model they import, into a folder under `work_dir`; returns its path."""
+    target = os.path.join(work_dir, "panther-analysis-okta")
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(os.path.join(target, "okta_rules"))
+    for stem in PANTHER_ANALYSIS_FILES:
+        dest = os.path.join(target, os.path.dirname(stem))
+        os.makedirs(dest, exist_ok=True)
+        for ext in (".py", ".yml"):
+            shutil.copy(os.path.join(checkout, stem + ext), dest)
+    rules = os.path.join(checkout, "rules", "okta_rules")
+    for name in sorted(os.listdir(rules)):
+        stem, ext = os.path.splitext(name)
+        if ext in (".py", ".yml") and stem not in NONDETERMINISTIC_RULES:
+            shutil.copy(os.path.join(rules, name), os.path.join(target, "okta_rules"))
+    return target
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Benchmark pantherd against a Panther-style Python reference.",
@@ -335,6 +370,9 @@ def main(argv=None):
     parser.add_argument("--build", default="build", help="pantherd build directory (./build)")
     parser.add_argument("--rules", default=os.path.join(REPO, "rules"),
                         help="rule folder (default: the bundled pack)")
+    parser.add_argument("--panther-analysis", metavar="CHECKOUT",
+                        help="instead of --rules: the Okta rules of a panther-analysis checkout "
+                             "with the helpers and data model they use")
     parser.add_argument("--events", type=int, default=200000, help="events to generate")
     parser.add_argument("--seed", type=int, default=1, help="generator seed")
     parser.add_argument("--events-file", help="use these events instead of generating")
@@ -359,7 +397,7 @@ def main(argv=None):
             log(f"run.py: {os.path.join(args.build, program)} is missing; build first, e.g. "
                 f"cmake --build {args.build} --target pantherd pantherctl pantherd-bench-send")
             return 2
-    if not os.path.isdir(args.rules):
+    if not args.panther_analysis and not os.path.isdir(args.rules):
         log(f"run.py: rule folder {args.rules} does not exist")
         return 2
     args.rules = os.path.abspath(args.rules)
@@ -379,6 +417,11 @@ def main(argv=None):
         temp = tempfile.mkdtemp(prefix="pantherd-bench-")
         args.work = temp
     try:
+        if args.panther_analysis:
+            try:
+                args.rules = panther_analysis_folder(args.panther_analysis, args.work)
+            except OSError as exc:
+                raise SetupError(f"--panther-analysis: {exc}") from exc
         return run(args, worker_counts, cores)
     except SetupError as exc:
         log(f"run.py: {exc}")
@@ -431,6 +474,10 @@ def run(args, worker_counts, cores):
             shards[workers] = write_shards(events_path, workers, args.work)
         result, alerts = run_pantherd(args, name, workers, shards[workers], args.rules, n_events)
         same, diff = compare(reference["alerts"], alerts)
+        with open(os.path.join(args.work, f"alerts-{name}.json"), "w") as f:
+            json.dump(alerts, f, indent=1)
+        with open(os.path.join(args.work, f"diff-{name}.txt"), "w") as f:
+            f.write("".join(line + "\n" for line in diff))
         result["alerts"] = len(alerts)
         result["alerts_identical"] = same
         if not same:
