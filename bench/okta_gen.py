@@ -34,7 +34,6 @@ Prints a one-line JSON summary (events, bytes, episodes) on stderr.
 
 import argparse
 import calendar
-import heapq
 import json
 import random
 import sys
@@ -511,7 +510,6 @@ class Planner:
 def render(w, kind, args):
     """One planned event as an Okta LogEvent dict."""
     rng = w.rng
-    org = w.org
     if kind == "session_start":
         user, ip, sid, txn, result = args
         ok = result == "SUCCESS"

@@ -270,10 +270,10 @@ class PantherEvent(ImmutableCaseInsensitiveDict):
 
     @staticmethod
     def json_encoder(obj):
+        """json.dumps(x, default=PantherEvent.json_encoder) unwraps the read-only
+        containers; anything else that json cannot encode stays an error."""
         if isinstance(obj, (ImmutableCaseInsensitiveDict, ImmutableList)):
             return _plain(obj)
-        if isinstance(obj, (set, frozenset)):
-            raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
         raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
@@ -313,7 +313,8 @@ def _is_ip(s):
 
 
 def _parse_rfc3339_us(text):
-    """RFC 3339 with a Z or offset -> microseconds since the epoch; None if invalid."""
+    """RFC 3339 with a Z or offset -> (microseconds since the epoch, the fraction in
+    nanoseconds); None if it does not parse."""
     import datetime  # pylint: disable=import-outside-toplevel
 
     if not isinstance(text, str) or len(text) < 20:
