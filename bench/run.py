@@ -148,11 +148,16 @@ class Sampler(threading.Thread):
         self.peak_kb = 0
         self.cpu = {}
         self.stop_event = threading.Event()
+        self.tree = []
+        self.samples = 0
 
-    def sample(self):
-        tree = process_tree(self.pid)
-        self.peak_kb = max(self.peak_kb, sum(rss_kb(p) for p in tree))
-        for p in tree:
+    def sample(self, rescan=False):
+        # Listing every process is the expensive part: do it once a second.
+        if rescan or self.samples % 20 == 0:
+            self.tree = process_tree(self.pid)
+        self.samples += 1
+        self.peak_kb = max(self.peak_kb, sum(rss_kb(p) for p in self.tree))
+        for p in self.tree:
             self.cpu[p] = max(self.cpu.get(p, 0.0), cpu_seconds(p))
 
     def run(self):
@@ -163,7 +168,7 @@ class Sampler(threading.Thread):
     def finish(self):
         self.stop_event.set()
         self.join()
-        self.sample()
+        self.sample(rescan=True)
         return self.peak_kb, sum(self.cpu.values())
 
 
