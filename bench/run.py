@@ -173,13 +173,14 @@ class Sampler(threading.Thread):
 
 
 class Pantherd:
-    def __init__(self, build, work, name, workers):
+    def __init__(self, build, work, name, workers, data_root=None):
         self.build = build
-        self.data = os.path.join(work, f"data-{name}")
+        self.data = os.path.join(data_root or work, f"data-{name}")
+        self.remove_data = data_root is not None
         self.log_path = os.path.join(work, f"pantherd-{name}.log")
         shutil.rmtree(self.data, ignore_errors=True)
         self.log_file = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
             [os.path.join(build, "server", "pantherd"), "--listen", "127.0.0.1:0",
              "--data-dir", self.data, "--workers", str(workers), "--log-level", "info"],
             stdout=self.log_file, stderr=subprocess.STDOUT)
@@ -215,6 +216,8 @@ class Pantherd:
                 self.proc.kill()
                 self.proc.wait()
         self.log_file.close()
+        if self.remove_data:
+            shutil.rmtree(self.data, ignore_errors=True)
 
 
 def parse_timestamp_us(text):
@@ -293,7 +296,7 @@ def send(build, server, files, batch_size, window):
 def run_pantherd(args, name, workers, files, rules, n_events):
     """One pantherd run: start, upload `rules` (None: no rules), send `files`, read
     alerts, stop. Returns a dict of figures and the alerts."""
-    server = Pantherd(args.build, args.work, name, workers)
+    server = Pantherd(args.build, args.work, name, workers, args.data_root)
     try:
         upload_seconds = None
         if rules is not None:
@@ -392,6 +395,9 @@ def main(argv=None):
     parser.add_argument("--probe-events", type=int, default=2000,
                         help="events of the latency probe (2000)")
     parser.add_argument("--work-dir", help="keep generated files and logs here")
+    parser.add_argument("--data-root",
+                        help="put pantherd's data directories here instead of the work "
+                             "directory (e.g. a tmpfs, to see what durable writes cost)")
     parser.add_argument("--json", help="also write every figure to this file")
     args = parser.parse_args(argv)
 
