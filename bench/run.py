@@ -1,0 +1,574 @@
+#!/usr/bin/python3
+"""pantherd benchmark: the same Okta events through the Panther-style Python reference
+and through a real pantherd, with speed, latency, memory and an exact alert comparison.
+
+Steps (docs/performance.md explains each figure):
+  1. generate N events with okta_gen.py (seeded: the same seed gives the same bytes);
+  2. run reference.py on them (one process, one core);
+  3. for each worker count: start build/server/pantherd (temporary data dir, port 0),
+     upload the rule folder with pantherctl, send the events with pantherd-bench-send
+     (one IngestEvents stream per worker, events sharded so that everything one piece
+     of rule state depends on stays in one stream, in time order), read the alerts back
+     with `pantherctl alerts list`, stop it, and compare the alerts with the reference's
+     (type, rule id, dedup string, window start, event count);
+  4. pieces: the same ingestion with no rules uploaded (parse, normalise, dedup of
+     event ids, one durable write per batch: everything but Python);
+  5. latency probe: events sent one per batch, one at a time, to a server with the rules.
+
+Builds nothing: it uses the programs of an existing build directory (--build, default
+./build). Exit status: 0 when every run produced exactly the reference's alerts, 1 when
+any differs (the differences are printed), 2 for usage or setup errors.
+"""
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+PYTHON = "/usr/bin/python3"
+
+# Event types whose rule state is per user; failed sign-ins are keyed by source IP
+# (the state of the password-spray and failed-login rules); everything else is rare
+# and goes to stream 0. See shard_of().
+PER_USER_TYPES = frozenset((
+    "user.session.start", "user.authentication.sso", "user.authentication.auth_via_mfa",
+    "policy.evaluate_sign_on", "user.authentication.verify", "user.session.end",
+    "app.oauth2.authorize.code", "user.mfa.okta_verify.deny_push",
+    "user.session.access_admin_app",
+))
+
+
+class SetupError(Exception):
+    pass
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def shard_of(event, streams):
+    """The stream an event goes to. Rules keep state (detection cache, dedup windows)
+    per user, per session or per source IP; concurrent streams must not reorder the
+    events one piece of state depends on, so: failed sign-ins by source IP, the
+    high-volume per-user events by actor id, everything else to stream 0."""
+    if streams == 1:
+        return 0
+    etype = event.get("eventType")
+    outcome = event.get("outcome") or {}
+    if etype == "user.session.start" and outcome.get("result") == "FAILURE":
+        key = "ip:" + str((event.get("client") or {}).get("ipAddress"))
+    elif etype in PER_USER_TYPES:
+        key = "actor:" + str((event.get("actor") or {}).get("id"))
+    else:
+        return 0
+    return zlib.crc32(key.encode()) % streams
+
+
+def write_shards(events_path, streams, work):
+    paths = [os.path.join(work, f"events-{streams}-{i}.jsonl") for i in range(streams)]
+    if streams == 1:
+        return [events_path]
+    outs = [open(p, "wb") for p in paths]
+    try:
+        with open(events_path, "rb") as f:
+            for line in f:
+                if line.strip():
+                    outs[shard_of(json.loads(line), streams)].write(line)
+    finally:
+        for out in outs:
+            out.close()
+    return paths
+
+
+# ---------------------------------------------------------------------------
+# pantherd processes
+
+
+def process_tree(pid):
+    """pid and every descendant (pantherd and its workers)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode("latin-1")
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, ()))
+    return tree
+
+
+def rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_seconds(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("latin-1")
+        fields = stat[stat.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class Sampler(threading.Thread):
+    """Samples the RSS (sum over pantherd and its workers) and the CPU time of each
+    process of the tree every 50 ms; keeps the peak and each process's last CPU time
+    (a worker's time is lost if it exits between samples)."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_kb = 0
+        self.cpu = {}
+        self.stop_event = threading.Event()
+        self.tree = []
+        self.samples = 0
+
+    def sample(self, rescan=False):
+        # Listing every process is the expensive part: do it once a second.
+        if rescan or self.samples % 20 == 0:
+            self.tree = process_tree(self.pid)
+        self.samples += 1
+        self.peak_kb = max(self.peak_kb, sum(rss_kb(p) for p in self.tree))
+        for p in self.tree:
+            self.cpu[p] = max(self.cpu.get(p, 0.0), cpu_seconds(p))
+
+    def run(self):
+        while not self.stop_event.is_set():
+            self.sample()
+            self.stop_event.wait(0.05)
+
+    def finish(self):
+        self.stop_event.set()
+        self.join()
+        self.sample(rescan=True)
+        return self.peak_kb, sum(self.cpu.values())
+
+
+class Pantherd:
+    def __init__(self, build, work, name, workers, data_root=None):
+        self.build = build
+        self.data = os.path.join(data_root or work, f"data-{name}")
+        self.remove_data = data_root is not None
+        self.log_path = os.path.join(work, f"pantherd-{name}.log")
+        shutil.rmtree(self.data, ignore_errors=True)
+        self.log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            [os.path.join(build, "server", "pantherd"), "--listen", "127.0.0.1:0",
+             "--data-dir", self.data, "--workers", str(workers), "--log-level", "info"],
+            stdout=self.log_file, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        self.address = None
+        # The first start writes the admin's API token here.
+        self.token_file = os.path.join(self.data, "admin.token")
+        while time.time() < deadline:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            m = re.search(r"msg=serving listen=(\S+)", text)
+            if m:
+                self.address = m.group(1)
+                break
+            if self.proc.poll() is not None:
+                raise SetupError(f"pantherd exited with code {self.proc.returncode}:\n{text}")
+            time.sleep(0.02)
+        if self.address is None:
+            self.stop()
+            raise SetupError("pantherd did not start serving within 60 s")
+
+    def ctl(self, *args, timeout=600):
+        cmd = [os.path.join(self.build, "client", "pantherctl"), "--server", self.address,
+               "--token-file", self.token_file, *args]
+        done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        return done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode(
+            "utf-8", "replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+        if self.remove_data:
+            shutil.rmtree(self.data, ignore_errors=True)
+
+
+def parse_timestamp_us(text):
+    """Protobuf JSON timestamp ("2026-03-02T07:00:00.432Z") -> microseconds."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z", text)
+    if not m:
+        raise ValueError(f"unexpected timestamp {text!r}")
+    import calendar  # pylint: disable=import-outside-toplevel
+
+    secs = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+    frac = (m.group(2) or "") + "000000"
+    return secs * 1000000 + int(frac[:6])
+
+
+def read_alerts(server):
+    code, out, err = server.ctl("--output", "json", "alerts", "list", "--limit", "1000000")
+    if code != 0:
+        raise SetupError(f"pantherctl alerts list failed ({code}): {err.strip()}")
+    alerts = []
+    for alert in json.loads(out).get("alerts", []):
+        alerts.append({
+            "type": alert.get("type", "ALERT_TYPE_RULE").replace("ALERT_TYPE_", ""),
+            "rule_id": alert.get("ruleId", ""),
+            "dedup": alert.get("dedupString", ""),
+            "window_start_us": parse_timestamp_us(alert["windowStart"]),
+            "event_count": int(alert.get("eventCount", 0)),
+        })
+    return alerts
+
+
+def alert_key(alert):
+    return (alert["type"], alert["rule_id"], alert["dedup"], alert["window_start_us"],
+            alert["event_count"])
+
+
+def compare(reference, got):
+    """(identical, lines describing the differences)."""
+    want = sorted(alert_key(a) for a in reference)
+    have = sorted(alert_key(a) for a in got)
+    if want == have:
+        return True, []
+    lines = []
+    ws, hs = set(want), set(have)
+    for key in want:
+        if key not in hs:
+            lines.append(f"  only in reference: {fmt_key(key)}")
+    for key in have:
+        if key not in ws:
+            lines.append(f"  only in pantherd:  {fmt_key(key)}")
+    if len(want) != len(set(want)) or len(have) != len(set(have)):
+        lines.append("  (duplicate alerts on one side)")
+    return False, lines
+
+
+def fmt_key(key):
+    kind, rule, dedup, start_us, count = key
+    start = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start_us // 1000000))
+    return f"{kind} {rule} dedup={dedup!r} window_start={start}.{start_us % 1000000:06d}Z events={count}"
+
+
+def send(build, server, files, batch_size, window):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [os.path.join(build, "bench", "pantherd-bench-send"), "--server", server.address,
+         "--token-file", server.token_file,
+         "--batch-size", str(batch_size), "--window", str(window), *files],
+        capture_output=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SetupError("pantherd-bench-send failed: " + done.stderr.decode().strip())
+    result = json.loads(done.stdout)
+    result["client_cpu_seconds"] = (after.ru_utime - before.ru_utime) + (
+        after.ru_stime - before.ru_stime)
+    return result
+
+
+def run_pantherd(args, name, workers, files, rules, n_events):
+    """One pantherd run: start, upload `rules` (None: no rules), send `files`, read
+    alerts, stop. Returns a dict of figures and the alerts."""
+    server = Pantherd(args.build, args.work, name, workers, args.data_root)
+    try:
+        upload_seconds = None
+        if rules is not None:
+            t0 = time.time()
+            upload = ["upload", rules] + (["--skip-tests"] if args.skip_tests else [])
+            code, out, err = server.ctl(*upload)
+            upload_seconds = time.time() - t0
+            if code != 0:
+                raise SetupError(f"pantherctl upload {rules} failed ({code}):\n{out}{err}")
+        sampler = Sampler(server.proc.pid)
+        sampler.sample()
+        cpu_before = sum(sampler.cpu.values())
+        sampler.start()
+        sent = send(args.build, server, files, args.batch_size, args.window)
+        peak_kb, cpu_after = sampler.finish()
+        alerts = read_alerts(server)
+    finally:
+        server.stop()
+    if sent["accepted"] != n_events:
+        raise SetupError(f"{name}: pantherd accepted {sent['accepted']} of {n_events} events "
+                         f"({sent['duplicates']} duplicates, {sent['rejected']} rejected)")
+    server_cpu = cpu_after - cpu_before
+    return {
+        "name": name,
+        "workers": workers,
+        "streams": len(files),
+        "upload_seconds": upload_seconds,
+        "events_per_second": sent["events_per_second"],
+        "seconds": sent["seconds"],
+        "batch_latency_us": sent["batch_latency_us"],
+        "batch_size": args.batch_size,
+        "window": args.window,
+        "peak_rss_mb": peak_kb / 1024.0,
+        "server_cpu_seconds": server_cpu,
+        "client_cpu_seconds": sent["client_cpu_seconds"],
+        "events_per_server_cpu_second": n_events / server_cpu if server_cpu > 0 else None,
+    }, alerts
+
+
+# Third-party rules left out of --panther-analysis runs, and why. Both sides run them
+# correctly; their output is not a function of the event.
+NONDETERMINISTIC_RULES = {
+    # title() iterates set literals ({"ASO", value}): the order depends on the
+    # interpreter's string-hash seed, so the title (the dedup string) differs
+    # between any two processes, on Panther too.
+    "okta_anonymizing_vpn_login",
+}
+PANTHER_ANALYSIS_FILES = (
+    "global_helpers/panther_base_helpers",
+    "global_helpers/panther_okta_helpers",
+    "global_helpers/panther_event_type_helpers",
+    "data_models/okta_data_model",
+)
+
+
+def panther_analysis_folder(checkout, work_dir):
+    """Copies the Okta rules of a panther-analysis checkout, with the globals and the
+    data model they import, into a folder under `work_dir`; returns its path."""
+    target = os.path.join(work_dir, "panther-analysis-okta")
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(os.path.join(target, "okta_rules"))
+    for stem in PANTHER_ANALYSIS_FILES:
+        dest = os.path.join(target, os.path.dirname(stem))
+        os.makedirs(dest, exist_ok=True)
+        for ext in (".py", ".yml"):
+            shutil.copy(os.path.join(checkout, stem + ext), dest)
+    rules = os.path.join(checkout, "rules", "okta_rules")
+    for name in sorted(os.listdir(rules)):
+        stem, ext = os.path.splitext(name)
+        if ext in (".py", ".yml") and stem not in NONDETERMINISTIC_RULES:
+            shutil.copy(os.path.join(rules, name), os.path.join(target, "okta_rules"))
+    return target
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Benchmark pantherd against a Panther-style Python reference.",
+        epilog="See docs/performance.md.")
+    parser.add_argument("--build", default="build", help="pantherd build directory (./build)")
+    parser.add_argument("--rules", default=os.path.join(REPO, "rules"),
+                        help="rule folder (default: the bundled pack)")
+    parser.add_argument("--panther-analysis", metavar="CHECKOUT",
+                        help="instead of --rules: the Okta rules of a panther-analysis checkout "
+                             "with the helpers and data model they use")
+    parser.add_argument("--events", type=int, default=200000, help="events to generate")
+    parser.add_argument("--seed", type=int, default=1, help="generator seed")
+    parser.add_argument("--events-file", help="use these events instead of generating")
+    parser.add_argument("--workers", default="1,all",
+                        help="comma-separated worker counts; 'all' is one per core (1,all)")
+    parser.add_argument("--batch-size", type=int, default=500, help="events per batch (500)")
+    parser.add_argument("--window", type=int, default=4, help="batches in flight per stream (4)")
+    parser.add_argument("--skip-tests", action="store_true", help="upload with --skip-tests")
+    parser.add_argument("--no-pieces", action="store_true", help="skip the no-rules run")
+    parser.add_argument("--no-latency-probe", action="store_true",
+                        help="skip the one-event-per-batch latency probe")
+    parser.add_argument("--probe-events", type=int, default=2000,
+                        help="events of the latency probe (2000)")
+    parser.add_argument("--work-dir", help="keep generated files and logs here")
+    parser.add_argument("--data-root",
+                        help="put pantherd's data directories here instead of the work "
+                             "directory (e.g. a tmpfs, to see what durable writes cost)")
+    parser.add_argument("--json", help="also write every figure to this file")
+    args = parser.parse_args(argv)
+
+    args.build = os.path.abspath(args.build)
+    for program in ("server/pantherd", "server/pantherd-worker", "client/pantherctl",
+                    "bench/pantherd-bench-send"):
+        if not os.access(os.path.join(args.build, program), os.X_OK):
+            log(f"run.py: {os.path.join(args.build, program)} is missing; build first, e.g. "
+                f"cmake --build {args.build} --target pantherd pantherctl pantherd-bench-send")
+            return 2
+    if not args.panther_analysis and not os.path.isdir(args.rules):
+        log(f"run.py: rule folder {args.rules} does not exist")
+        return 2
+    args.rules = os.path.abspath(args.rules)
+    cores = os.cpu_count() or 1
+    try:
+        worker_counts = [cores if w.strip() == "all" else int(w) for w in args.workers.split(",")]
+    except ValueError:
+        log(f"run.py: --workers {args.workers!r}: expected numbers or 'all'")
+        return 2
+    worker_counts = list(dict.fromkeys(w for w in worker_counts if w > 0))
+
+    temp = None
+    if args.work_dir:
+        os.makedirs(args.work_dir, exist_ok=True)
+        args.work = os.path.abspath(args.work_dir)
+    else:
+        temp = tempfile.mkdtemp(prefix="pantherd-bench-")
+        args.work = temp
+    try:
+        if args.panther_analysis:
+            try:
+                args.rules = panther_analysis_folder(args.panther_analysis, args.work)
+            except OSError as exc:
+                raise SetupError(f"--panther-analysis: {exc}") from exc
+        return run(args, worker_counts, cores)
+    except SetupError as exc:
+        log(f"run.py: {exc}")
+        return 2
+    finally:
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def run(args, worker_counts, cores):
+    figures = {"machine": {"cores": cores}, "runs": []}
+    # 1. Events.
+    if args.events_file:
+        events_path = os.path.abspath(args.events_file)
+        figures["events"] = {"file": events_path}
+    else:
+        events_path = os.path.join(args.work, f"okta-{args.seed}-{args.events}.jsonl")
+        log(f"generating {args.events} events (seed {args.seed})")
+        done = subprocess.run([PYTHON, os.path.join(HERE, "okta_gen.py"), "--events",
+                               str(args.events), "--seed", str(args.seed), "--out", events_path],
+                              capture_output=True, check=False)
+        if done.returncode != 0:
+            raise SetupError("okta_gen.py failed: " + done.stderr.decode())
+        figures["events"] = json.loads(done.stderr.decode().strip().splitlines()[-1])
+    with open(events_path, "rb") as f:
+        n_events = sum(1 for line in f if line.strip())
+    size = os.path.getsize(events_path)
+
+    # 2. Reference.
+    log("running the Python reference")
+    ref_out = os.path.join(args.work, "reference.json")
+    done = subprocess.run([PYTHON, os.path.join(HERE, "reference.py"), "--rules", args.rules,
+                           "--events", events_path, "--out", ref_out],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        raise SetupError("reference.py failed:\n" + done.stderr.decode())
+    with open(ref_out) as f:
+        reference = json.load(f)
+    ref = reference["stats"]
+    figures["reference"] = ref
+    figures["reference_alerts"] = len(reference["alerts"])
+
+    # 3. pantherd with rules, for each worker count.
+    failures = []
+    shards = {}
+    for workers in worker_counts:
+        name = f"rules-w{workers}"
+        log(f"running pantherd with {workers} worker(s)")
+        if workers not in shards:
+            shards[workers] = write_shards(events_path, workers, args.work)
+        result, alerts = run_pantherd(args, name, workers, shards[workers], args.rules, n_events)
+        same, diff = compare(reference["alerts"], alerts)
+        with open(os.path.join(args.work, f"alerts-{name}.json"), "w") as f:
+            json.dump(alerts, f, indent=1)
+        with open(os.path.join(args.work, f"diff-{name}.txt"), "w") as f:
+            f.write("".join(line + "\n" for line in diff))
+        result["alerts"] = len(alerts)
+        result["alerts_identical"] = same
+        if not same:
+            failures.append((name, diff))
+        figures["runs"].append(result)
+
+    # 4. Pieces: no rules at all.
+    if not args.no_pieces:
+        log("running pantherd with no rules (parse, normalise, state)")
+        result, alerts = run_pantherd(args, "norules-w1", 1, [events_path], None, n_events)
+        result["alerts"] = len(alerts)
+        result["alerts_identical"] = None
+        figures["runs"].append(result)
+
+    # 5. Latency probe: one event per batch, one batch at a time.
+    if not args.no_latency_probe:
+        log(f"latency probe: {args.probe_events} events, one per batch")
+        probe_path = os.path.join(args.work, "probe.jsonl")
+        subprocess.run([PYTHON, os.path.join(HERE, "okta_gen.py"), "--events",
+                        str(args.probe_events), "--seed", str(args.seed + 1000), "--out",
+                        probe_path], capture_output=True, check=True)
+        probe_args = argparse.Namespace(**vars(args))
+        probe_args.batch_size = 1
+        probe_args.window = 1
+        result, _ = run_pantherd(probe_args, "probe-w1", 1, [probe_path], args.rules,
+                                 args.probe_events)
+        figures["latency_probe"] = {"events": args.probe_events,
+                                    "event_latency_us": result["batch_latency_us"],
+                                    "events_per_second": result["events_per_second"]}
+
+    report(figures, n_events, size)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=1)
+    for name, diff in failures:
+        print(f"\nALERTS DIFFER in {name} ({len(diff)} differences):")
+        for line in diff[:50]:
+            print(line)
+        if len(diff) > 50:
+            print(f"  ... and {len(diff) - 50} more")
+    return 1 if failures else 0
+
+
+def report(figures, n_events, size):
+    ref = figures["reference"]
+    ev = figures["events"]
+    print(f"events: {n_events} ({size / n_events:.0f} bytes each on average)"
+          + (f", seed {ev['seed']}, {ev['first']} .. {ev['last']}" if "seed" in ev else ""))
+    print(f"reference (Python, 1 core): {ref['events_per_second']:.0f} events/s, "
+          f"{ref['events_per_cpu_second']:.0f} events/CPU-s "
+          f"(with normalisation: {ref['events_per_second_with_normalize']:.0f} events/s); "
+          f"per event p50 {ref['latency_p50_us']:.0f} us, p99 {ref['latency_p99_us']:.0f} us; "
+          f"peak RSS {ref['peak_rss_mb']:.0f} MB")
+    print(f"  {ref['rules']} rules, {ref['matches']} matches, {figures['reference_alerts']} "
+          f"alerts; detection-cache calls: {ref['cache_reads']} reads, "
+          f"{ref['cache_writes']} writes")
+    header = (f"{'run':<12} {'workers':>7} {'streams':>7} {'events/s':>9} {'x ref':>6} "
+              f"{'ev/cpu-s':>9} {'x ref':>6} {'batch p50':>10} {'batch p99':>10} "
+              f"{'RSS MB':>7} {'alerts':>7}  same")
+    print(header)
+    for r in figures["runs"]:
+        ratio = r["events_per_second"] / ref["events_per_second"]
+        cpu = r["events_per_server_cpu_second"] or 0.0
+        cpu_ratio = cpu / ref["events_per_cpu_second"] if ref["events_per_cpu_second"] else 0.0
+        same = {True: "yes", False: "NO", None: "-"}[r["alerts_identical"]]
+        print(f"{r['name']:<12} {r['workers']:>7} {r['streams']:>7} "
+              f"{r['events_per_second']:>9.0f} {ratio:>6.2f} {cpu:>9.0f} {cpu_ratio:>6.2f} "
+              f"{r['batch_latency_us']['p50'] / 1000:>8.1f}ms "
+              f"{r['batch_latency_us']['p99'] / 1000:>8.1f}ms {r['peak_rss_mb']:>7.0f} "
+              f"{r['alerts']:>7}  {same}")
+    if "latency_probe" in figures:
+        p = figures["latency_probe"]
+        lat = p["event_latency_us"]
+        print(f"latency probe (1 worker, one event per batch, one batch in flight): "
+              f"event accepted-to-durable p50 {lat['p50'] / 1000:.2f} ms, "
+              f"p99 {lat['p99'] / 1000:.2f} ms, max {lat['max'] / 1000:.2f} ms")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
