@@ -138,10 +138,15 @@ absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(WorkerPool* pool,
 
 absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsRequest& request,
                                                     const ExtraWrites& extra) {
+  PANTHERD_ASSIGN_OR_RETURN(PreparedBatch batch, Prepare(request));
+  return Commit(std::move(batch), extra);
+}
+
+absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequest& request) {
   if (request.log_type().empty()) {
     return absl::InvalidArgumentError("log_type: is required (e.g. \"Okta.SystemLog\")");
   }
-  IngestResult result;
+  PreparedBatch result;
   v1::IngestEventsResponse& response = result.response;
   response.set_batch_id(request.batch_id());
 
@@ -167,10 +172,7 @@ absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsReques
     e->set_log_type(event->log_type);
     normalized.push_back(std::move(*event));
   }
-  if (normalized.empty()) {
-    if (extra) PANTHERD_RETURN_IF_ERROR(alerts_->ApplyBatch({}, extra).status());
-    return result;
-  }
+  if (normalized.empty()) return result;
 
   // The stored flags decide which rules run, whatever their YAML says.
   PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::Rule> items, rules_->ListCurrent());
@@ -201,7 +203,7 @@ absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsReques
                                             " results for ", normalized.size(), " events"));
   }
 
-  std::vector<EventResult> events;
+  std::vector<EventResult>& events = result.events;
   events.reserve(normalized.size());
   for (size_t i = 0; i < normalized.size(); ++i) {
     NormalizedEvent& n = normalized[i];
@@ -256,7 +258,17 @@ absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsReques
     events.push_back(std::move(event));
   }
 
-  PANTHERD_ASSIGN_OR_RETURN(BatchOutcome outcome, alerts_->ApplyBatch(events, extra));
+  return result;
+}
+
+absl::StatusOr<IngestResult> IngestPipeline::Commit(PreparedBatch batch, const ExtraWrites& extra) {
+  IngestResult result;
+  v1::IngestEventsResponse& response = result.response;
+  response = std::move(batch.response);
+  if (batch.events.empty() && !extra) return result;
+  // With `extra`, the write happens even without events (an empty page still
+  // moves a poller's cursor).
+  PANTHERD_ASSIGN_OR_RETURN(BatchOutcome outcome, alerts_->ApplyBatch(batch.events, extra));
   for (EventStatus status : outcome.events) {
     if (status == EventStatus::kDuplicate) {
       response.set_duplicates(response.duplicates() + 1);

@@ -38,10 +38,19 @@ struct IngestResult {
   std::vector<v1::AlertChange> changes;
 };
 
+// A batch normalised and evaluated, not stored yet (see Prepare).
+struct PreparedBatch {
+  // The response so far: batch id and rejected events.
+  v1::IngestEventsResponse response;
+  // The evaluated events, ready for AlertEngine::ApplyBatch.
+  std::vector<EventResult> events;
+};
+
 class IngestPipeline {
  public:
   // None of the pointers is owned; all must outlive the pipeline.
-  IngestPipeline(WorkerPool* pool, AlertEngine* alerts, RuleStore* rules, IngestOptions options = {})
+  IngestPipeline(WorkerPool* pool, AlertEngine* alerts, RuleStore* rules,
+                 IngestOptions options = {})
       : pool_(pool), alerts_(alerts), rules_(rules), options_(std::move(options)) {}
 
   // Ingests one batch. Invalid events (not JSON, not an object, too large,
@@ -58,6 +67,16 @@ class IngestPipeline {
   // cursor).
   absl::StatusOr<IngestResult> Ingest(const v1::IngestEventsRequest& request,
                                       const ExtraWrites& extra = nullptr);
+
+  // Ingest in two steps, so that a caller can evaluate batches concurrently
+  // and serialise only the commits (and what must follow them in commit
+  // order, such as publishing the changes): Ingest(r, x) is
+  // Commit(Prepare(r), x). Prepare normalises and evaluates, writing nothing
+  // but the rules' cache updates; its errors are Ingest's. Commit makes the
+  // batch durable in one atomic write and fills the response; its errors
+  // are the store's (nothing of the batch was stored).
+  absl::StatusOr<PreparedBatch> Prepare(const v1::IngestEventsRequest& request);
+  absl::StatusOr<IngestResult> Commit(PreparedBatch batch, const ExtraWrites& extra = nullptr);
 
  private:
   WorkerPool* pool_;

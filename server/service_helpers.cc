@@ -31,10 +31,13 @@ grpc::Status InvalidField(absl::string_view field, absl::string_view problem) {
 absl::StatusOr<engine::IngestResult> IngestAndPublish(ServiceEnv& env,
                                                       const v1::IngestEventsRequest& request,
                                                       const engine::ExtraWrites& extra) {
-  // Batches are stored and published in one order, so that subscribers see
-  // sequences increase. (Evaluation is serialised too; see issue 7.)
+  // Batches are evaluated concurrently (each stream or poller on its own
+  // executor thread), then stored and published in one order, so that
+  // subscribers see sequences increase.
+  absl::StatusOr<engine::PreparedBatch> prepared = env.ingest->Prepare(request);
+  if (!prepared.ok()) return prepared.status();
   absl::MutexLock order(&env.alert_order_mu);
-  absl::StatusOr<engine::IngestResult> result = env.ingest->Ingest(request, extra);
+  absl::StatusOr<engine::IngestResult> result = env.ingest->Commit(*std::move(prepared), extra);
   if (result.ok() && env.hub != nullptr) env.hub->Publish(std::move(result->changes));
   return result;
 }

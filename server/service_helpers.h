@@ -31,8 +31,10 @@ grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* ctx, Executor
 grpc::Status InvalidField(absl::string_view field, absl::string_view problem);
 
 // Ingests one batch through env.ingest (with `extra` in its atomic write)
-// and, once durable, publishes its alert changes to env.hub, both under
-// env.alert_order_mu so that subscribers see sequences in order. Returns the
+// and, once durable, publishes its alert changes to env.hub. Evaluation
+// (IngestPipeline::Prepare) runs concurrently with other batches; the commit
+// and the publication run under env.alert_order_mu so that subscribers see
+// sequences in order. Returns the
 // result (its changes already handed to the hub) or the error of Ingest, in
 // which case nothing was stored nor published. Blocking (evaluation, disk):
 // call from the executor or a poller thread, never a gRPC thread.
