@@ -16,6 +16,7 @@
 #include "engine/kv_memory.h"
 #include "engine/normalize.h"
 #include "engine/python_worker.h"
+#include "engine/python_worker_test_env.h"
 #include "engine/worker_pool.h"
 
 namespace pantherd::engine {
@@ -26,37 +27,10 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
 
-KvMemory* g_kv = nullptr;
-PythonWorker* g_worker = nullptr;
-
-class WorkerEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    kv_ = std::make_unique<KvMemory>();
-    WorkerLimits limits;
-    limits.call_time_limit = absl::Seconds(1);
-    absl::StatusOr<std::unique_ptr<PythonWorker>> worker = PythonWorker::Create(kv_.get(), limits);
-    ASSERT_TRUE(worker.ok()) << worker.status();
-    worker_ = std::move(*worker);
-    g_kv = kv_.get();
-    g_worker = worker_.get();
-  }
-  void TearDown() override {
-    g_worker = nullptr;
-    worker_.reset();
-    g_kv = nullptr;
-    kv_.reset();
-  }
-
- private:
-  std::unique_ptr<KvMemory> kv_;
-  std::unique_ptr<PythonWorker> worker_;
-};
-
 ::testing::Environment* const kEnvironment =
-    ::testing::AddGlobalTestEnvironment(new WorkerEnvironment);
+    ::testing::AddGlobalTestEnvironment(new PythonWorkerEnvironment(absl::Seconds(1)));
 
-PythonWorker& Worker() { return *g_worker; }
+PythonWorker& Worker() { return PythonWorkerEnvironment::worker(); }
 
 v1::AnalysisFile File(const std::string& path, const std::string& content) {
   v1::AnalysisFile f;

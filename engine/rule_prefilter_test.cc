@@ -21,6 +21,7 @@
 #include "engine/kv_memory.h"
 #include "engine/normalize.h"
 #include "engine/python_worker.h"
+#include "engine/python_worker_test_env.h"
 #include "engine/rule_set_manager.h"
 #include "engine/worker_pool.h"
 
@@ -30,35 +31,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::UnorderedElementsAre;
 
-KvMemory* g_kv = nullptr;
-PythonWorker* g_worker = nullptr;
-
-class WorkerEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    kv_ = std::make_unique<KvMemory>();
-    WorkerLimits limits;
-    limits.call_time_limit = absl::Seconds(5);
-    absl::StatusOr<std::unique_ptr<PythonWorker>> worker = PythonWorker::Create(kv_.get(), limits);
-    ASSERT_TRUE(worker.ok()) << worker.status();
-    worker_ = std::move(*worker);
-    g_kv = kv_.get();
-    g_worker = worker_.get();
-  }
-  void TearDown() override {
-    g_worker = nullptr;
-    worker_.reset();
-    g_kv = nullptr;
-    kv_.reset();
-  }
-
- private:
-  std::unique_ptr<KvMemory> kv_;
-  std::unique_ptr<PythonWorker> worker_;
-};
-
 ::testing::Environment* const kEnvironment =
-    ::testing::AddGlobalTestEnvironment(new WorkerEnvironment);
+    ::testing::AddGlobalTestEnvironment(new PythonWorkerEnvironment(absl::Seconds(5)));
 
 v1::AnalysisFile File(const std::string& path, const std::string& content) {
   v1::AnalysisFile f;
@@ -78,7 +52,7 @@ void Load(const std::vector<v1::AnalysisFile>& files) {
   internal::LoadRuleSet request;
   request.set_version(1);
   for (const v1::AnalysisFile& f : files) *request.add_files() = f;
-  absl::StatusOr<internal::LoadResult> result = g_worker->Load(request);
+  absl::StatusOr<internal::LoadResult> result = PythonWorkerEnvironment::worker().Load(request);
   ASSERT_TRUE(result.ok()) << result.status();
   std::string problems;
   for (const v1::Diagnostic& d : result->diagnostics()) {
@@ -90,7 +64,7 @@ void Load(const std::vector<v1::AnalysisFile>& files) {
 // The pre-condition of a one-rule set, as "path=v1|v2[+missing][#hash]" strings.
 std::vector<std::string> Conditions(const std::string& python) {
   Load(RuleFiles("Probe.Rule", python));
-  const LoadedSet* set = g_worker->runtime().loaded_set();
+  const LoadedSet* set = PythonWorkerEnvironment::worker().runtime().loaded_set();
   EXPECT_NE(set, nullptr);
   if (set == nullptr || set->rules.size() != 1) return {"<not loaded>"};
   std::optional<Precondition> p = DerivePrecondition(set->rules[0]);
@@ -383,9 +357,9 @@ std::vector<std::string> GenerateStream(const std::vector<FieldCondition>& vocab
 std::vector<internal::EventResult> EvaluateStream(const std::vector<v1::AnalysisFile>& files,
                                                   const std::vector<std::string>& stream,
                                                   bool prefilter, int64_t* rules_called) {
-  g_kv->Clear();
+  PythonWorkerEnvironment::kv().Clear();
   Load(files);
-  g_worker->set_prefilter_enabled(prefilter);
+  PythonWorkerEnvironment::worker().set_prefilter_enabled(prefilter);
   std::vector<internal::EventResult> results;
   *rules_called = 0;
   for (size_t start = 0; start < stream.size(); start += 100) {
@@ -395,7 +369,7 @@ std::vector<internal::EventResult> EvaluateStream(const std::vector<v1::Analysis
       e->set_normalized_json(stream[i]);
       e->set_log_type(std::string(kOktaSystemLog));
     }
-    absl::StatusOr<internal::EvaluateResult> r = g_worker->Evaluate(task);
+    absl::StatusOr<internal::EvaluateResult> r = PythonWorkerEnvironment::worker().Evaluate(task);
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) break;
     for (internal::EventResult& one : *r->mutable_results()) {
@@ -404,7 +378,7 @@ std::vector<internal::EventResult> EvaluateStream(const std::vector<v1::Analysis
       results.push_back(std::move(one));
     }
   }
-  g_worker->set_prefilter_enabled(true);
+  PythonWorkerEnvironment::worker().set_prefilter_enabled(true);
   return results;
 }
 
@@ -417,13 +391,13 @@ TEST(PrefilterEquivalenceTest, SameResultsWithAndWithoutTheIndex) {
 
   Load(files);
   std::vector<FieldCondition> vocabulary;
-  for (const LoadedRule& rule : g_worker->runtime().loaded_set()->rules) {
+  for (const LoadedRule& rule : PythonWorkerEnvironment::worker().runtime().loaded_set()->rules) {
     std::optional<Precondition> p = DerivePrecondition(rule);
     if (p.has_value()) vocabulary.insert(vocabulary.end(), p->all.begin(), p->all.end());
   }
   // Most bundled rules state what they look for.
-  EXPECT_GE(g_worker->prefiltered_rules(), 14)
-      << "of " << g_worker->runtime().loaded_set()->rules.size();
+  EXPECT_GE(PythonWorkerEnvironment::worker().prefiltered_rules(), 14)
+      << "of " << PythonWorkerEnvironment::worker().runtime().loaded_set()->rules.size();
 
   const std::vector<std::string> stream = GenerateStream(vocabulary, 4000);
   int64_t called_with = 0, called_without = 0;

@@ -7,45 +7,24 @@
 #include <vector>
 
 #include "server/call_auth.h"
+#include "server/service_helpers.h"
 #include "server/services.h"
 
 namespace pantherd::server {
-namespace {
-
-grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, grpc::Status status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(std::move(status));
-  return reactor;
-}
-
-// Runs `work` on the executor and finishes the call with its status;
-// RESOURCE_EXHAUSTED when the executor's queue is full.
-grpc::ServerUnaryReactor* OnExecutor(grpc::CallbackServerContext* ctx, Executor* executor,
-                                     std::function<grpc::Status()> work) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (!executor->Submit([reactor, work = std::move(work)] { reactor->Finish(work()); })) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "pantherd is overloaded: its queue of blocking work is full; "
-                                 "retry with backoff"));
-  }
-  return reactor;
-}
-
-}  // namespace
 
 grpc::ServerUnaryReactor* AdminServiceImpl::WhoAmI(grpc::CallbackServerContext* ctx,
                                                    const v1::WhoAmIRequest*,
                                                    v1::WhoAmIResponse* resp) {
   PANTHERD_AUTHORIZE(caller);
   *resp = env_->auth->WhoAmI(caller);
-  return Answer(ctx, grpc::Status::OK);
+  return FinishUnary(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateUser(grpc::CallbackServerContext* ctx,
                                                        const v1::CreateUserRequest* req,
                                                        v1::CreateUserResponse* resp) {
   PANTHERD_AUTHORIZE(caller);
-  return OnExecutor(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     absl::StatusOr<v1::User> user = env->auth->CreateUser(*req);
     if (!user.ok()) return ToGrpcStatus(user.status());
     *resp->mutable_user() = std::move(*user);
@@ -60,14 +39,14 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListUsers(grpc::CallbackServerContex
   for (v1::User& user : env_->auth->ListUsers(req->include_disabled())) {
     *resp->add_users() = std::move(user);
   }
-  return Answer(ctx, grpc::Status::OK);
+  return FinishUnary(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::UpdateUser(grpc::CallbackServerContext* ctx,
                                                        const v1::UpdateUserRequest* req,
                                                        v1::UpdateUserResponse* resp) {
   PANTHERD_AUTHORIZE(caller);
-  return OnExecutor(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     absl::StatusOr<v1::User> user = env->auth->UpdateUser(*req);
     if (!user.ok()) return ToGrpcStatus(user.status());
     *resp->mutable_user() = std::move(*user);
@@ -79,7 +58,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateToken(grpc::CallbackServerCont
                                                         const v1::CreateTokenRequest* req,
                                                         v1::CreateTokenResponse* resp) {
   PANTHERD_AUTHORIZE(caller);
-  return OnExecutor(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::StatusOr<v1::CreateTokenResponse> created = env->auth->CreateToken(caller, *req);
     if (!created.ok()) return ToGrpcStatus(created.status());
     *resp = std::move(*created);
@@ -92,16 +71,16 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListTokens(grpc::CallbackServerConte
                                                        v1::ListTokensResponse* resp) {
   PANTHERD_AUTHORIZE(caller);
   absl::StatusOr<std::vector<v1::Token>> tokens = env_->auth->ListTokens(caller, *req);
-  if (!tokens.ok()) return Answer(ctx, ToGrpcStatus(tokens.status()));
+  if (!tokens.ok()) return FinishUnary(ctx, ToGrpcStatus(tokens.status()));
   for (v1::Token& token : *tokens) *resp->add_tokens() = std::move(token);
-  return Answer(ctx, grpc::Status::OK);
+  return FinishUnary(ctx, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::RevokeToken(grpc::CallbackServerContext* ctx,
                                                         const v1::RevokeTokenRequest* req,
                                                         v1::RevokeTokenResponse* resp) {
   PANTHERD_AUTHORIZE(caller);
-  return OnExecutor(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::StatusOr<v1::Token> token = env->auth->RevokeToken(caller, *req);
     if (!token.ok()) return ToGrpcStatus(token.status());
     *resp->mutable_token() = std::move(*token);
@@ -113,7 +92,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditEvents(grpc::CallbackServer
                                                             const v1::ListAuditEventsRequest* req,
                                                             v1::ListAuditEventsResponse* resp) {
   PANTHERD_AUTHORIZE(caller);
-  return OnExecutor(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     // Events recorded just before this call are listed too.
     env->audit->Drain();
     absl::StatusOr<v1::ListAuditEventsResponse> list = env->audit->List(*req);
