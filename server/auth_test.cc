@@ -27,13 +27,16 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 // The service descriptors are registered by the generated files; referring
-// to their tables makes sure the linker keeps them.
-const void* const kServiceFiles[] = {&descriptor_table_pantherd_2fv1_2fdetection_5fservice_2eproto,
-                                     &descriptor_table_pantherd_2fv1_2fadmin_5fservice_2eproto};
+// to their tables makes sure the linker keeps them (volatile, so that an
+// optimising build cannot fold the reference away).
+const void* volatile kServiceFiles[] = {
+    &descriptor_table_pantherd_2fv1_2fdetection_5fservice_2eproto,
+    &descriptor_table_pantherd_2fv1_2fadmin_5fservice_2eproto};
 
 std::vector<std::string> ServiceMethods() {
   std::vector<std::string> methods;
-  EXPECT_NE(kServiceFiles[0], nullptr);
+  const void* const detection_file = kServiceFiles[0];
+  EXPECT_NE(detection_file, nullptr);
   for (const char* service : {"pantherd.v1.DetectionService", "pantherd.v1.AdminService"}) {
     const google::protobuf::ServiceDescriptor* d =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
