@@ -12,7 +12,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/time_util.h"
+#include "pantherd/v1/admin_service.pb.h"
+#include "pantherd/v1/detection_service.pb.h"
 #include "server/log.h"
 #include "store/status_macros.h"
 
@@ -82,6 +85,27 @@ const MethodRule* FindMethodRule(absl::string_view method) {
     if (rule.method == method) return &rule;
   }
   return nullptr;
+}
+
+std::vector<std::string> ServiceMethods() {
+  // Referring to the generated descriptor tables keeps the files that
+  // register the services linked in (volatile, so that an optimising build
+  // cannot fold the references away).
+  static const void* volatile files[] = {
+      &descriptor_table_pantherd_2fv1_2fdetection_5fservice_2eproto,
+      &descriptor_table_pantherd_2fv1_2fadmin_5fservice_2eproto};
+  const void* const kept = files[0];
+  (void)kept;
+  std::vector<std::string> methods;
+  for (const char* service : {"pantherd.v1.DetectionService", "pantherd.v1.AdminService"}) {
+    const google::protobuf::ServiceDescriptor* d =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
+    if (d == nullptr) continue;
+    for (int i = 0; i < d->method_count(); ++i) {
+      methods.push_back(absl::StrCat(service, "/", d->method(i)->name()));
+    }
+  }
+  return methods;
 }
 
 const std::vector<absl::string_view>& PermissionsOf(v1::Role role) {

@@ -93,6 +93,11 @@ const std::vector<MethodRule>& MethodTable();
 // '/'), or nullptr when it has none.
 const MethodRule* FindMethodRule(absl::string_view method);
 
+// Every RPC of DetectionService and AdminService as "pantherd.v1.<Service>/
+// <Method>", read from the generated service descriptors: what MethodTable()
+// must cover exactly (its tests compare the two).
+std::vector<std::string> ServiceMethods();
+
 // The permissions of `role`, in table order; empty for ROLE_UNSPECIFIED.
 const std::vector<absl::string_view>& PermissionsOf(v1::Role role);
 bool RoleHas(v1::Role role, absl::string_view permission);

@@ -39,28 +39,7 @@ using ::testing::Not;
 constexpr char kPantherd[] = PANTHERD_BINARY;
 constexpr char kPantherctl[] = PANTHERCTL_BINARY;
 
-// The service descriptors are registered by the generated files; referring
-// to their tables makes sure the linker keeps them (volatile, so that an
-// optimising build cannot fold the reference away).
-const void* volatile kServiceFiles[] = {
-    &descriptor_table_pantherd_2fv1_2fdetection_5fservice_2eproto,
-    &descriptor_table_pantherd_2fv1_2fadmin_5fservice_2eproto};
-
-std::vector<std::string> AllMethods() {
-  std::vector<std::string> methods;
-  const void* const detection_file = kServiceFiles[0];
-  EXPECT_NE(detection_file, nullptr);
-  for (const char* service : {"pantherd.v1.DetectionService", "pantherd.v1.AdminService"}) {
-    const google::protobuf::ServiceDescriptor* d =
-        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
-    EXPECT_NE(d, nullptr) << service;
-    if (d == nullptr) continue;
-    for (int i = 0; i < d->method_count(); ++i) {
-      methods.push_back(absl::StrCat(service, "/", d->method(i)->name()));
-    }
-  }
-  return methods;
-}
+std::vector<std::string> AllMethods() { return server::ServiceMethods(); }
 
 class AuthE2eTest : public ::testing::Test {
  protected:
