@@ -2,13 +2,13 @@
 
 #include "engine/python_runtime.h"
 
+#include <pthread.h>
 #include <pybind11/embed.h>
 #include <pybind11/stl.h>
 #include <signal.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <utility>
 
@@ -22,8 +22,6 @@ namespace pantherd::engine {
 namespace py = pybind11;
 
 namespace {
-
-static_assert(sizeof(timer_t) <= sizeof(void*), "timer_t must fit the runtime's timer_ slot");
 
 // Set by the first Create(): one runtime per process, ever.
 std::atomic<bool> g_runtime_created{false};
@@ -381,8 +379,7 @@ v1::Diagnostic MakeDiagnostic(absl::string_view file, int line, absl::string_vie
 std::string ToStdString(const py::handle& obj) {
   if (obj.is_none()) return "";
   py::object text = py::str(obj).attr("encode")("utf-8", "backslashreplace");
-  return std::string(PyBytes_AsString(text.ptr()),
-                     static_cast<size_t>(PyBytes_Size(text.ptr())));
+  return std::string(PyBytes_AsString(text.ptr()), static_cast<size_t>(PyBytes_Size(text.ptr())));
 }
 
 }  // namespace
@@ -425,8 +422,7 @@ std::shared_ptr<const DataModel> LoadedSet::DataModelFor(absl::string_view log_t
   return it == data_models.end() ? nullptr : it->second;
 }
 
-PythonRuntime::PythonRuntime(KvBackend* kv, RuntimeOptions options)
-    : kv_(kv), options_(options) {}
+PythonRuntime::PythonRuntime(KvBackend* kv, RuntimeOptions options) : kv_(kv), options_(options) {}
 
 absl::StatusOr<std::unique_ptr<PythonRuntime>> PythonRuntime::Create(KvBackend* kv,
                                                                      RuntimeOptions options) {
@@ -463,9 +459,8 @@ absl::Status PythonRuntime::Initialize() {
     const int major = version[0].cast<int>();
     const int minor = version[1].cast<int>();
     if (major != 3 || minor != 11) {
-      return absl::InternalError(
-          absl::StrFormat("rules need CPython 3.11; the embedded interpreter is %d.%d", major,
-                          minor));
+      return absl::InternalError(absl::StrFormat(
+          "rules need CPython 3.11; the embedded interpreter is %d.%d", major, minor));
     }
     py::module_ json = py::module_::import("json");
     json_dumps_ = json.attr("dumps");
@@ -546,29 +541,63 @@ absl::Status PythonRuntime::InstallTimer() {
     alarm_handler_ =
         py::cpp_function([this](py::object /*signum*/, py::object /*frame*/) { OnAlarm(); },
                          py::name("_pantherd_time_limit"));
-    signal_getsignal_ = signal.attr("getsignal");
-    signal_signal_ = signal.attr("signal");
-    sigalrm_ = signal.attr("SIGALRM");
+    py::module_ c_signal = py::module_::import("_signal");
+    signal_getsignal_ = c_signal.attr("getsignal");
+    signal_signal_ = c_signal.attr("signal");
+    sigalrm_ = c_signal.attr("SIGALRM");
     previous_alarm_handler_ = signal_signal_(sigalrm_, alarm_handler_);
+    // Rule code cannot take SIGALRM away from the time limit: setting its
+    // handler (signal.signal, which calls _signal.signal) leaves ours in
+    // place and returns it.
+    py::dict scope;
+    scope["_set"] = signal_signal_;
+    scope["_get"] = signal_getsignal_;
+    scope["_alarm"] = sigalrm_;
+    py::exec(R"(
+def signal(signalnum, handler):
+    if signalnum == _alarm:
+        return _get(signalnum)
+    return _set(signalnum, handler)
+)",
+             scope);
+    c_signal.attr("signal") = scope["signal"];
   } catch (const py::error_already_set& e) {
     return absl::InternalError(absl::StrCat("cannot install the SIGALRM handler: ", e.what()));
   }
-  struct sigevent event = {};
-  event.sigev_notify = SIGEV_THREAD_ID;
-  event.sigev_signo = SIGALRM;
-  event._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));  // sigev_notify_thread_id
-  timer_t timer;
-  if (timer_create(CLOCK_MONOTONIC, &event, &timer) != 0) {
-    return absl::InternalError(absl::StrCat("timer_create failed: ", strerror(errno)));
-  }
-  timer_ = reinterpret_cast<void*>(timer);
-  timer_created_ = true;
+  owner_thread_ = pthread_self();
+  watchdog_ = std::thread([this] { WatchCalls(); });
   return absl::OkStatus();
 }
 
+void PythonRuntime::WatchCalls() {
+  const absl::Duration tick =
+      std::clamp(options_.time_limit / 20, absl::Milliseconds(1), absl::Milliseconds(50));
+  uint64_t signalled_call = 0;  // the call last sent SIGALRM
+  int64_t next_signal_ns = 0;   // when to send it again (every second)
+  absl::MutexLock lock(&watchdog_mu_);
+  while (!watchdog_mu_.AwaitWithTimeout(absl::Condition(&stop_watchdog_), tick)) {
+    const uint64_t call = call_number_.load(std::memory_order_acquire);
+    const int64_t deadline = call_deadline_ns_.load(std::memory_order_acquire);
+    if (deadline == INT64_MAX) continue;  // no call in progress
+    const int64_t now = absl::GetCurrentTimeNanos();
+    if (call == signalled_call ? now < next_signal_ns : now < deadline) continue;
+    // The deadline read may belong to a call that has just ended: only signal
+    // when the same call is still in progress.
+    if (call_number_.load(std::memory_order_acquire) != call) continue;
+    alarm_call_number_.store(call, std::memory_order_release);
+    signalled_call = call;
+    next_signal_ns = now + absl::ToInt64Nanoseconds(absl::Seconds(1));
+    pthread_kill(owner_thread_, SIGALRM);
+  }
+}
+
 PythonRuntime::~PythonRuntime() {
-  if (timer_created_) {
-    timer_delete(reinterpret_cast<timer_t>(timer_));
+  if (watchdog_.joinable()) {
+    {
+      absl::MutexLock lock(&watchdog_mu_);
+      stop_watchdog_ = true;
+    }
+    watchdog_.join();
   }
   ClearLoadedSet();
   json_dumps_ = py::object();
@@ -588,7 +617,10 @@ PythonRuntime::~PythonRuntime() {
 }
 
 void PythonRuntime::OnAlarm() {
-  if (!in_call_) return;
+  if (!in_call_ || alarm_call_number_.load(std::memory_order_acquire) !=
+                       call_number_.load(std::memory_order_relaxed)) {
+    return;
+  }
   call_timed_out_ = true;
   const std::string message =
       absl::StrCat("rule function [", call_function_, "] exceeded the time limit of ",
@@ -626,23 +658,26 @@ CallResult PythonRuntime::CallRuleCode(absl::string_view function_name,
                                        const std::function<py::object()>& body) {
   CallResult result;
   // Rule code may have replaced the handler (signal.signal); put ours back.
-  try {
-    if (!signal_getsignal_(sigalrm_).is(alarm_handler_)) signal_signal_(sigalrm_, alarm_handler_);
-  } catch (const py::error_already_set&) {
-    // Not fatal: the process pool's budget still bounds the call.
+  if (++calls_since_handler_check_ >= kHandlerCheckCalls) {
+    calls_since_handler_check_ = 0;
+    try {
+      if (!signal_getsignal_(sigalrm_).is(alarm_handler_)) {
+        signal_signal_(sigalrm_, alarm_handler_);
+      }
+    } catch (const py::error_already_set&) {
+      // Not fatal: the process pool's budget still bounds the call.
+    }
   }
 
   in_call_ = true;
   call_timed_out_ = false;
-  call_function_ = std::string(function_name);
+  call_function_.assign(function_name.data(), function_name.size());
   const absl::Duration limit = options_.time_limit;
-  call_deadline_ns_.store(absl::ToUnixNanos(absl::Now() + limit), std::memory_order_relaxed);
-  if (timer_created_ && limit > absl::ZeroDuration()) {
-    struct itimerspec spec = {};
-    spec.it_value = absl::ToTimespec(limit);
-    spec.it_interval.tv_sec = 1;
-    timer_settime(reinterpret_cast<timer_t>(timer_), 0, &spec, nullptr);
+  if (limit > absl::ZeroDuration()) {
+    call_deadline_ns_.store(absl::GetCurrentTimeNanos() + absl::ToInt64Nanoseconds(limit),
+                            std::memory_order_release);
   }
+  call_number_.fetch_add(1, std::memory_order_acq_rel);
   try {
     result.value = body();
   } catch (py::error_already_set& e) {
@@ -654,12 +689,8 @@ CallResult PythonRuntime::CallRuleCode(absl::string_view function_name,
     error.set_message(e.what());
     result.error = std::move(error);
   }
-  if (timer_created_) {
-    struct itimerspec off = {};
-    timer_settime(reinterpret_cast<timer_t>(timer_), 0, &off, nullptr);
-  }
+  call_deadline_ns_.store(INT64_MAX, std::memory_order_release);
   in_call_ = false;
-  call_deadline_ns_.store(INT64_MAX, std::memory_order_relaxed);
   // Run a SIGALRM handler still pending now, while it does nothing.
   if (PyErr_CheckSignals() != 0) PyErr_Clear();
 
@@ -671,8 +702,7 @@ CallResult PythonRuntime::CallRuleCode(absl::string_view function_name,
       v1::RuleError error;
       error.set_type("TimeoutError");
       error.set_message(absl::StrCat("rule function [", call_function_,
-                                     "] exceeded the time limit of ",
-                                     absl::FormatDuration(limit)));
+                                     "] exceeded the time limit of ", absl::FormatDuration(limit)));
       if (result.error.has_value()) {
         absl::StrAppend(error.mutable_message(), " (it then raised ", result.error->type(), ": ",
                         result.error->message(), ")");
@@ -778,9 +808,8 @@ absl::Status PythonRuntime::LoadRuleSet(const AnalysisSet& analysis,
     support_.attr("remove_modules")(set->global_ids);
     support_.attr("set_globals")(entries);
     for (const GlobalSpec& g : analysis.globals) {
-      CallResult imported = CallRuleCode("<module>", [&] {
-        return support_.attr("import_global")(g.id);
-      });
+      CallResult imported =
+          CallRuleCode("<module>", [&] { return support_.attr("import_global")(g.id); });
       if (imported.error.has_value()) report_failure(g.python_path, imported);
     }
 
@@ -866,9 +895,9 @@ absl::Status PythonRuntime::LoadRuleSet(const AnalysisSet& analysis,
   set_ = std::move(set);
   if (problems == 0) return absl::OkStatus();
   const v1::Diagnostic& first = set_->invalid.front();
-  return absl::InvalidArgumentError(absl::StrFormat(
-      "%d problem%s loading the rule set (first: %s line %d: %s)", problems,
-      problems == 1 ? "" : "s", first.file(), first.line(), first.message()));
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%d problem%s loading the rule set (first: %s line %d: %s)", problems,
+                      problems == 1 ? "" : "s", first.file(), first.line(), first.message()));
 }
 
 }  // namespace pantherd::engine

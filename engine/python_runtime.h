@@ -33,8 +33,11 @@
 //     owning thread.
 //
 // Time limit. Every call into rule code (a rule function, a module's
-// top-level code at load) runs under options.time_limit. When it expires a
-// POSIX timer sends SIGALRM to the owning thread and Python's signal handler
+// top-level code at load) runs under options.time_limit. A call only writes
+// its deadline and a call number to atomics (no system call); a watchdog
+// thread owned by the runtime checks them every time_limit/20 (between 1 ms
+// and 50 ms) and, once the deadline has passed, sends SIGALRM to the owning
+// thread (pthread_kill), where Python's signal handler
 // raises `TimeoutError("rule function [f] exceeded the time limit of 5s")`
 // inside the rule, which is recorded as that call's error; `while True: pass`
 // and `time.sleep(100)` both stop. A rule that catches the exception is
@@ -43,8 +46,11 @@
 // extension looping, a `try: ... except BaseException: pass` inside a loop)
 // is not stopped: the process pool kills a worker whose request overruns its
 // budget (engine/worker_pool.h). A watchdog in the worker may also use
-// call_deadline_unix_nanos(). Requirements on the host process: SIGALRM is
-// reserved for the runtime, and the owning thread must not block it.
+// call_deadline_unix_nanos(). Rule code cannot take SIGALRM over: setting its
+// handler through `signal.signal` (or `_signal.signal`) leaves the runtime's
+// in place, and every kHandlerCheckCalls calls the runtime also checks it and
+// puts it back. Requirements on the host process: SIGALRM is reserved for the
+// runtime, and the owning thread must not block it.
 //
 // Errors: methods return absl::Status; Python exceptions never escape this
 // API (rule errors are data, v1::RuleError).
@@ -52,6 +58,7 @@
 #ifndef PANTHERD_ENGINE_PYTHON_RUNTIME_H_
 #define PANTHERD_ENGINE_PYTHON_RUNTIME_H_
 
+#include <pthread.h>
 #include <pybind11/pybind11.h>
 
 #include <array>
@@ -61,12 +68,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/analysis_spec.h"
 #include "engine/event.h"
@@ -250,14 +259,31 @@ class PythonRuntime {
   RuntimeOptions options_;
   uint64_t next_kv_call_id_ = 1;
 
-  // Timer state: touched by OnAlarm and CallRuleCode on the owning thread.
-  bool timer_created_ = false;
-  void* timer_ = nullptr;  // timer_t
+  // The watchdog thread's loop (see the file comment).
+  void WatchCalls();
+
+  // How often CallRuleCode checks that the SIGALRM handler is still ours.
+  static constexpr uint32_t kHandlerCheckCalls = 64;
+
+  // Time-limit state. in_call_, call_timed_out_, call_function_ and
+  // calls_since_handler_check_ are touched only on the owning thread
+  // (CallRuleCode, OnAlarm); the atomics are shared with the watchdog.
   bool in_call_ = false;
   bool call_timed_out_ = false;
+  uint32_t calls_since_handler_check_ = 0;
   std::string call_function_;
   std::atomic<int64_t> call_deadline_ns_{INT64_MAX};
+  // Number of the call in progress (or last made), and the number of the call
+  // the watchdog last sent SIGALRM for: OnAlarm acts only when they match, so
+  // a signal aimed at a call that has just returned cannot hit the next one.
+  std::atomic<uint64_t> call_number_{0};
+  std::atomic<uint64_t> alarm_call_number_{0};
   std::atomic<int64_t> timeouts_{0};
+  // The watchdog and its stop flag.
+  pthread_t owner_thread_{};
+  std::thread watchdog_;
+  absl::Mutex watchdog_mu_;
+  bool stop_watchdog_ ABSL_GUARDED_BY(watchdog_mu_) = false;
 
   std::unique_ptr<LoadedSet> set_;
 

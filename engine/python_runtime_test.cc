@@ -149,8 +149,6 @@ void LoadRule(const std::string& id, const std::string& source, const std::strin
 
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using runtime_testing::File;
 using runtime_testing::GlobalYaml;
 using runtime_testing::Kv;
@@ -161,6 +159,8 @@ using runtime_testing::Rule;
 using runtime_testing::RuleYaml;
 using runtime_testing::RunOn;
 using runtime_testing::Runtime;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
 namespace py = pybind11;
 
 constexpr char kEvent[] = R"({"eventType": "user.session.start", "p_log_type": "Okta.SystemLog",
@@ -226,8 +226,9 @@ TEST(PythonRuntimeTest, UserGlobalReplacesAnotherWithTheSameIdOnReload) {
   // A set without the global: the old module is gone from sys.modules.
   std::vector<v1::Diagnostic> diagnostics;
   absl::Status s = Load({File("rules/r.yml", RuleYaml("Test.Replace", "r.py")),
-                         File("rules/r.py", "import panther_base_helpers\n\n"
-                                            "def rule(event):\n    return True\n")},
+                         File("rules/r.py",
+                              "import panther_base_helpers\n\n"
+                              "def rule(event):\n    return True\n")},
                         &diagnostics);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   ASSERT_EQ(diagnostics.size(), 1u) << runtime_testing::Dump(diagnostics);
@@ -314,17 +315,18 @@ TEST(PythonRuntimeTest, SyntaxErrorIsADiagnosticWithFileAndLine) {
 
 TEST(PythonRuntimeTest, ImportErrorsNameTheLineAndWhereTheyHappened) {
   std::vector<v1::Diagnostic> diagnostics;
-  absl::Status s = Load(
-      {File("global_helpers/broken.yml", GlobalYaml("broken_helpers", "broken.py")),
-       File("global_helpers/broken.py", "X = 1\nY = {}['missing']\n"),
-       File("rules/uses.yml", RuleYaml("Test.Uses", "uses.py")),
-       File("rules/uses.py", "import json\nfrom broken_helpers import X\n\n"
-                             "def rule(event):\n    return True\n"),
-       File("rules/raises.yml", RuleYaml("Test.Raises", "raises.py")),
-       File("rules/raises.py", "A = 1\nB = A / 0\n\ndef rule(event):\n    return True\n"),
-       File("rules/norule.yml", RuleYaml("Test.NoRule", "norule.py")),
-       File("rules/norule.py", "def title(event):\n    return 'x'\n")},
-      &diagnostics);
+  absl::Status s =
+      Load({File("global_helpers/broken.yml", GlobalYaml("broken_helpers", "broken.py")),
+            File("global_helpers/broken.py", "X = 1\nY = {}['missing']\n"),
+            File("rules/uses.yml", RuleYaml("Test.Uses", "uses.py")),
+            File("rules/uses.py",
+                 "import json\nfrom broken_helpers import X\n\n"
+                 "def rule(event):\n    return True\n"),
+            File("rules/raises.yml", RuleYaml("Test.Raises", "raises.py")),
+            File("rules/raises.py", "A = 1\nB = A / 0\n\ndef rule(event):\n    return True\n"),
+            File("rules/norule.yml", RuleYaml("Test.NoRule", "norule.py")),
+            File("rules/norule.py", "def title(event):\n    return 'x'\n")},
+           &diagnostics);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   std::string dump = runtime_testing::Dump(diagnostics);
   ASSERT_EQ(diagnostics.size(), 4u) << dump;
@@ -343,8 +345,10 @@ TEST(PythonRuntimeTest, ImportErrorsNameTheLineAndWhereTheyHappened) {
 }
 
 TEST(PythonRuntimeTest, TracebacksNameTheUploadedFileLineAndCode) {
-  LoadRule("Test.Trace", "def rule(event):\n    return helper(event)\n\n"
-                         "def helper(event):\n    return event['nope'] == 1\n", "");
+  LoadRule("Test.Trace",
+           "def rule(event):\n    return helper(event)\n\n"
+           "def helper(event):\n    return event['nope'] == 1\n",
+           "");
   RuleOutcome out = RunOn("Test.Trace", kEvent, RunMode::kLive);
   ASSERT_TRUE(out.rule_error());
   const v1::RuleError& error = *out.function(RuleFunction::kRule).error;
@@ -368,8 +372,9 @@ TEST(PythonRuntimeTest, DataModelsMapPathsAndMethods) {
            "AnalysisType: datamodel\nDataModelID: Off\nEnabled: false\n"
            "LogTypes:\n  - Other.Log\nMappings:\n  - Name: source_ip\n    Path: $.x\n"),
       File("rules/r.yml", RuleYaml("Test.Udm", "r.py")),
-      File("rules/r.py", "def rule(event):\n    return event.udm('source_ip') == '1.2.3.4'\n\n"
-                         "def title(event):\n    return event.udm('actor_user')\n"),
+      File("rules/r.py",
+           "def rule(event):\n    return event.udm('source_ip') == '1.2.3.4'\n\n"
+           "def title(event):\n    return event.udm('actor_user')\n"),
   });
   EXPECT_NE(Runtime().loaded_set()->DataModelFor("Okta.SystemLog"), nullptr);
   EXPECT_EQ(Runtime().loaded_set()->DataModelFor("Other.Log"), nullptr);
@@ -378,13 +383,13 @@ TEST(PythonRuntimeTest, DataModelsMapPathsAndMethods) {
   EXPECT_EQ(out.alert.title, "HOMER@SPRINGFIELD.GOV");
 
   std::vector<v1::Diagnostic> diagnostics;
-  absl::Status s = Load(
-      {File("data_models/okta.yml",
-            "AnalysisType: datamodel\nDataModelID: M\nEnabled: true\nFilename: okta.py\n"
-            "LogTypes:\n  - Okta.SystemLog\nMappings:\n  - Name: actor_user\n"
-            "    Method: get_nobody\n"),
-       File("data_models/okta.py", "def get_actor_user(event):\n    return 'x'\n")},
-      &diagnostics);
+  absl::Status s =
+      Load({File("data_models/okta.yml",
+                 "AnalysisType: datamodel\nDataModelID: M\nEnabled: true\nFilename: okta.py\n"
+                 "LogTypes:\n  - Okta.SystemLog\nMappings:\n  - Name: actor_user\n"
+                 "    Method: get_nobody\n"),
+            File("data_models/okta.py", "def get_actor_user(event):\n    return 'x'\n")},
+           &diagnostics);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   ASSERT_EQ(diagnostics.size(), 1u);
   EXPECT_EQ(diagnostics[0].file(), "data_models/okta.yml");
@@ -514,6 +519,23 @@ TEST_F(TimeLimitTest, RulesCannotTurnTheLimitOffBetweenCalls) {
            "def rule(event):\n    while True:\n        pass\n",
            "");
   ExpectStopsInTime("Test.NoAlarm");
+}
+
+TEST_F(TimeLimitTest, RulesCannotTakeTheAlarmInsideACall) {
+  // Through either module, from inside rule(); other signals still work.
+  LoadRule("Test.TakeAlarm",
+           "import signal, _signal\n\n"
+           "def rule(event):\n"
+           "    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+           "    _signal.signal(signal.SIGALRM, lambda *a: None)\n"
+           "    signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n"
+           "    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN\n"
+           "    signal.signal(signal.SIGUSR1, signal.SIG_DFL)\n"
+           "    while True:\n"
+           "        pass\n",
+           "");
+  ExpectStopsInTime("Test.TakeAlarm");
+  ExpectStopsInTime("Test.TakeAlarm");
 }
 
 TEST_F(TimeLimitTest, AuxiliaryFunctionsAndModuleCodeAreLimitedToo) {
