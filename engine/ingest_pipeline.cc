@@ -69,35 +69,42 @@ absl::StatusOr<internal::EvaluateResult> EvaluateIsolatingCrashes(
 
 // Evaluates `request` in one live worker; a batch that crashed two workers is
 // evaluated again event by event to isolate the culprits.
-absl::StatusOr<internal::EvaluateResult> EvaluateInOneWorker(WorkerPool* pool,
-                                                             const internal::WorkerRequest& request,
-                                                             size_t events, size_t rule_count) {
+// `overlay`, when given, is merged into `request` (see
+// WorkerPool::DispatchLive).
+absl::StatusOr<internal::EvaluateResult> EvaluateInOneWorker(
+    WorkerPool* pool, const internal::WorkerRequest& request, size_t events, size_t rule_count,
+    const internal::WorkerRequest* overlay = nullptr) {
   absl::StatusOr<LiveResponse> answer =
-      pool->DispatchLive(request, EvaluationCalls(events, rule_count));
+      pool->DispatchLive(request, EvaluationCalls(events, rule_count), overlay);
   if (answer.ok()) return std::move(*answer->response.mutable_evaluated());
   if (!absl::IsAborted(answer.status())) return answer.status();
-  return EvaluateIsolatingCrashes(pool, request, rule_count);
+  if (overlay == nullptr) return EvaluateIsolatingCrashes(pool, request, rule_count);
+  internal::WorkerRequest merged = request;
+  merged.MergeFrom(*overlay);
+  return EvaluateIsolatingCrashes(pool, merged, rule_count);
 }
 
 // Evaluates the batch with its enabled rules split into `parts` groups, each
 // group over every event in its own live worker, concurrently; the results of
 // each event are merged. Every rule still sees the events in batch order, so
 // the outcome does not depend on the number of workers (only rules that share
-// cache keys across rules could observe the concurrency).
+// cache keys across rules could observe the concurrency). `events` holds the
+// batch's events and `rules` its rule lists; each part sends `events` with
+// its own rule lists as an overlay, so the events are not copied.
 absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(WorkerPool* pool,
-                                                             const internal::WorkerRequest& request,
-                                                             size_t events, int parts) {
-  const internal::EvaluateTask& task = request.evaluate();
+                                                             const internal::WorkerRequest& events,
+                                                             const internal::EvaluateTask& rules,
+                                                             size_t event_count, int parts) {
+  const size_t count = event_count;
   std::vector<internal::WorkerRequest> requests(parts);
   for (int p = 0; p < parts; ++p) {
     internal::EvaluateTask* part = requests[p].mutable_evaluate();
-    *part->mutable_events() = task.events();
-    *part->mutable_disabled_rule_ids() = task.disabled_rule_ids();
-    for (int i = 0; i < task.enabled_rule_ids_size(); ++i) {
+    *part->mutable_disabled_rule_ids() = rules.disabled_rule_ids();
+    for (int i = 0; i < rules.enabled_rule_ids_size(); ++i) {
       if (i % parts == p) {
-        part->add_enabled_rule_ids(task.enabled_rule_ids(i));
+        part->add_enabled_rule_ids(rules.enabled_rule_ids(i));
       } else {
-        part->add_disabled_rule_ids(task.enabled_rule_ids(i));
+        part->add_disabled_rule_ids(rules.enabled_rule_ids(i));
       }
     }
   }
@@ -106,22 +113,22 @@ absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(WorkerPool* pool,
   std::vector<std::thread> helpers;
   for (int p = 1; p < parts; ++p) {
     helpers.emplace_back([&, p] {
-      answers[p] = EvaluateInOneWorker(pool, requests[p], events,
-                                       requests[p].evaluate().enabled_rule_ids_size());
+      answers[p] = EvaluateInOneWorker(pool, events, count,
+                                       requests[p].evaluate().enabled_rule_ids_size(), &requests[p]);
     });
   }
-  answers[0] = EvaluateInOneWorker(pool, requests[0], events,
-                                   requests[0].evaluate().enabled_rule_ids_size());
+  answers[0] = EvaluateInOneWorker(pool, events, count,
+                                   requests[0].evaluate().enabled_rule_ids_size(), &requests[0]);
   for (std::thread& t : helpers) t.join();
   internal::EvaluateResult merged;
   for (int p = 0; p < parts; ++p) {
     if (!answers[p].ok()) return answers[p].status();
-    if (answers[p]->results_size() != static_cast<int>(events)) {
+    if (answers[p]->results_size() != static_cast<int>(count)) {
       return absl::InternalError(absl::StrCat("a worker answered ", answers[p]->results_size(),
-                                              " results for ", events, " events"));
+                                              " results for ", count, " events"));
     }
   }
-  for (size_t i = 0; i < events; ++i) {
+  for (size_t i = 0; i < count; ++i) {
     internal::EventResult* out = merged.add_results();
     for (int p = 0; p < parts; ++p) {
       internal::EventResult& r = *answers[p]->mutable_results(static_cast<int>(i));
@@ -167,31 +174,36 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
       rejected->set_reason(std::string(event.status().message()));
       continue;
     }
+    // The JSON moves into the request and back out after evaluation.
     internal::EventToEvaluate* e = evaluate.mutable_evaluate()->add_events();
-    e->set_normalized_json(event->json);
+    e->set_normalized_json(std::move(event->json));
     e->set_log_type(event->log_type);
     normalized.push_back(std::move(*event));
   }
   if (normalized.empty()) return result;
 
-  // The stored flags decide which rules run, whatever their YAML says.
+  // The stored flags decide which rules run, whatever their YAML says. They
+  // go in a separate overlay message (see WorkerPool::DispatchLive).
   PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::Rule> items, rules_->ListCurrent());
   absl::flat_hash_map<std::string, const v1::Rule*> rules;
+  internal::WorkerRequest rule_lists;
+  internal::EvaluateTask& flags = *rule_lists.mutable_evaluate();
   for (const v1::Rule& item : items) {
     if (item.type() != v1::ANALYSIS_TYPE_RULE) continue;
     rules[item.id()] = &item;
     if (item.enabled()) {
-      evaluate.mutable_evaluate()->add_enabled_rule_ids(item.id());
+      flags.add_enabled_rule_ids(item.id());
     } else {
-      evaluate.mutable_evaluate()->add_disabled_rule_ids(item.id());
+      flags.add_disabled_rule_ids(item.id());
     }
   }
 
   // With several live workers, the enabled rules are split between them.
-  const int parts = std::min(pool_->workers(), evaluate.evaluate().enabled_rule_ids_size());
+  const int parts = std::min(pool_->workers(), flags.enabled_rule_ids_size());
   absl::StatusOr<internal::EvaluateResult> answer =
-      parts > 1 ? EvaluateSplitByRule(pool_, evaluate, normalized.size(), parts)
-                : EvaluateInOneWorker(pool_, evaluate, normalized.size(), rules.size());
+      parts > 1
+          ? EvaluateSplitByRule(pool_, evaluate, flags, normalized.size(), parts)
+          : EvaluateInOneWorker(pool_, evaluate, normalized.size(), rules.size(), &rule_lists);
   if (!answer.ok()) {
     return absl::UnavailableError(absl::StrCat("the batch could not be evaluated (",
                                                answer.status().message(),
@@ -221,7 +233,9 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     event.event_id = n.event_id;
     event.log_type = n.log_type;
     event.event_time = n.event_time;
-    event.event_json = std::move(n.json);
+    event.event_json =
+        std::move(*evaluate.mutable_evaluate()->mutable_events(static_cast<int>(i))
+                       ->mutable_normalized_json());
     for (const internal::RuleMatch* match_ptr : matches) {
       const internal::RuleMatch& m = *match_ptr;
       auto rule = rules.find(m.rule_id());

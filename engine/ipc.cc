@@ -121,21 +121,57 @@ void EncodeFrameHeader(uint32_t size, char out[kFrameHeaderBytes]) {
     out[i] = static_cast<char>((size >> (8 * i)) & 0xff);
 }
 
-absl::Status WriteMessage(int fd, const google::protobuf::MessageLite& message,
-                          absl::Time deadline) {
-  const size_t size = message.ByteSizeLong();
+namespace {
+
+// Frames above this size do not keep their buffer.
+constexpr size_t kKeptBufferBytes = size_t{8} << 20;
+
+// The calling thread's frame buffer, at least `size` bytes long.
+std::string& FrameBuffer(size_t size) {
+  thread_local std::string buffer;
+  if (buffer.size() < size) buffer.resize(size);
+  return buffer;
+}
+
+void ReleaseIfLarge(std::string& buffer) {
+  if (buffer.size() > kKeptBufferBytes) std::string().swap(buffer);
+}
+
+absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message,
+                        const google::protobuf::MessageLite* overlay, absl::Time deadline) {
+  const size_t first = message.ByteSizeLong();
+  const size_t second = overlay == nullptr ? 0 : overlay->ByteSizeLong();
+  const size_t size = first + second;
   if (size > kMaxFrameBytes) {
     return absl::InvalidArgumentError(absl::StrCat("message of ", size,
                                                    " bytes exceeds the worker channel limit of ",
                                                    kMaxFrameBytes, " bytes"));
   }
-  std::string frame(kFrameHeaderBytes + size, '\0');
+  std::string& frame = FrameBuffer(kFrameHeaderBytes + size);
   EncodeFrameHeader(static_cast<uint32_t>(size), frame.data());
-  if (!message.SerializeToArray(frame.data() + kFrameHeaderBytes, static_cast<int>(size))) {
+  uint8_t* body = reinterpret_cast<uint8_t*>(frame.data() + kFrameHeaderBytes);
+  if (!message.SerializeToArray(body, static_cast<int>(first)) ||
+      (overlay != nullptr &&
+       !overlay->SerializeToArray(body + first, static_cast<int>(second)))) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot serialise ", message.GetTypeName(), " for the worker channel"));
   }
-  return WriteAll(fd, frame.data(), frame.size(), deadline);
+  absl::Status status = WriteAll(fd, frame.data(), kFrameHeaderBytes + size, deadline);
+  ReleaseIfLarge(frame);
+  return status;
+}
+
+}  // namespace
+
+absl::Status WriteMessage(int fd, const google::protobuf::MessageLite& message,
+                          absl::Time deadline) {
+  return WriteFrame(fd, message, nullptr, deadline);
+}
+
+absl::Status WriteMessageWithOverlay(int fd, const google::protobuf::MessageLite& message,
+                                     const google::protobuf::MessageLite& overlay,
+                                     absl::Time deadline) {
+  return WriteFrame(fd, message, &overlay, deadline);
 }
 
 absl::Status ReadMessage(int fd, google::protobuf::MessageLite* message, absl::Time deadline) {
@@ -153,10 +189,12 @@ absl::Status ReadMessage(int fd, google::protobuf::MessageLite* message, absl::T
                                                    " bytes exceeds the limit of ", kMaxFrameBytes,
                                                    " bytes"));
   }
-  std::string body(size, '\0');
+  std::string& body = FrameBuffer(size);
   status = ReadAll(fd, body.data(), size, deadline, &got_any);
   if (!status.ok()) return status;
-  if (!message->ParseFromString(body)) {
+  const bool parsed = message->ParseFromArray(body.data(), static_cast<int>(size));
+  ReleaseIfLarge(body);
+  if (!parsed) {
     return absl::DataLossError(absl::StrCat("worker channel frame of ", size,
                                             " bytes is not a valid ", message->GetTypeName()));
   }

@@ -4,6 +4,9 @@
 // (proto/pantherd/internal/worker.proto): each message is a 4-byte
 // little-endian length followed by that many bytes of a serialised protobuf
 // message. The channel is one end of a socketpair (any stream fd works).
+// Each thread reuses one buffer for the frames it writes and reads (released
+// after a frame larger than 8 MiB), so a message costs no allocation of its
+// size.
 //
 //   PANTHERD_RETURN_IF_ERROR(WriteMessage(fd, request, deadline));
 //   internal::WorkerResponse response;
@@ -47,6 +50,17 @@ inline constexpr size_t kFrameHeaderBytes = 4;
 //   Internal          any other write error (names errno).
 [[nodiscard]] absl::Status WriteMessage(int fd, const google::protobuf::MessageLite& message,
                                         absl::Time deadline = absl::InfiniteFuture());
+
+// Writes `message` followed by `overlay` as one frame, which the reader
+// parses as one message: `overlay`'s fields replace (scalars) or merge into
+// (messages, repeated fields) `message`'s, as protobuf parsing of
+// concatenated encodings does. Both must be of the same type. Lets a sender
+// add per-send fields (a request id) to a large message without copying it.
+// Errors: those of WriteMessage.
+[[nodiscard]] absl::Status WriteMessageWithOverlay(int fd,
+                                                   const google::protobuf::MessageLite& message,
+                                                   const google::protobuf::MessageLite& overlay,
+                                                   absl::Time deadline = absl::InfiniteFuture());
 
 // Reads one frame and parses it into `*message` (cleared first). Waits until
 // `deadline` for the whole frame. Errors:

@@ -38,6 +38,13 @@
 // An item left with no column is deleted. Keys: any non-empty byte string up to
 // kMaxKvKeyBytes (InvalidArgument otherwise).
 //
+// The operations themselves are engine/kv_item.h's ApplyKvCall, shared with
+// the workers' caches (engine/kv_cache.h). Two more serve those caches:
+// OP_FETCH answers the stored item as it is (KvReply.present and .item, in
+// the encoding below, expired or not), and OP_APPLY_WRITES performs
+// `writes` in order, stopping at the first error. A call with
+// `now_epoch_seconds` uses that time for expiry instead of the clock.
+//
 // Storage (family kKv): key "caching" '\0' <key>; value be64(expiry, 0 = none)
 // then the encoded item: a format byte (1), i64 counter (8 bytes big-endian,
 // two's complement), u32 member count, each member as u32 length + bytes
@@ -59,14 +66,13 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/kv.h"
+#include "engine/kv_item.h"
 #include "store/store.h"
 
 namespace pantherd::engine {
 
 // The namespace part of every caching-helper key in the kv family.
 inline constexpr absl::string_view kCachingKvNamespace = "caching";
-// The longest key accepted (DynamoDB's partition key limit).
-inline constexpr size_t kMaxKvKeyBytes = 2048;
 
 class StoreKvBackend : public KvBackend {
  public:

@@ -9,10 +9,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <set>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -497,10 +499,19 @@ absl::StatusOr<NormalizedEvent> NormalizeEvent(absl::string_view raw_json,
   }
 
   thread_local simdjson::dom::parser parser;
+  // simdjson reads up to SIMDJSON_PADDING bytes past the input: given
+  // unpadded input it copies it into a fresh allocation each time, so the
+  // event is copied into this thread's reused, padded buffer instead.
+  thread_local std::vector<char> padded;
+  if (padded.size() < raw_json.size() + simdjson::SIMDJSON_PADDING) {
+    padded.resize(raw_json.size() + simdjson::SIMDJSON_PADDING);
+  }
+  std::memcpy(padded.data(), raw_json.data(), raw_json.size());
   simdjson::dom::element root;
   bool placeholders = false;
   std::optional<std::string> rewritten;
-  simdjson::error_code error = parser.parse(raw_json.data(), raw_json.size()).get(root);
+  simdjson::error_code error =
+      parser.parse(padded.data(), raw_json.size(), /*realloc_if_needed=*/false).get(root);
   if (error != simdjson::SUCCESS) {
     rewritten = ProtectNumbers(Std(raw_json));
     if (!rewritten.has_value() ||

@@ -209,13 +209,15 @@ int WorkerMain(int argc, char** argv) {
     return kWorkerExitHardening;
   }
   RemoteKv kv(config->channel_fd);
-  absl::StatusOr<std::unique_ptr<PythonWorker>> worker = PythonWorker::Create(&kv, config->limits);
+  KvCache cache(&kv);
+  absl::StatusOr<std::unique_ptr<PythonWorker>> worker =
+      PythonWorker::Create(&cache, config->limits);
   if (!worker.ok()) {
     std::fprintf(stderr, "pantherd-worker: cannot start Python: %s\n",
                  std::string(worker.status().message()).c_str());
     return kWorkerExitChannel;
   }
-  return RunWorkerLoop(config->channel_fd, **worker, &kv);
+  return RunWorkerLoop(config->channel_fd, **worker, &kv, &cache);
 }
 
 }  // namespace pantherd::engine

@@ -224,7 +224,7 @@ absl::StatusOr<internal::KvReply> RemoteKv::Call(const internal::KvCall& call) {
 
 // RunWorkerLoop --------------------------------------------------------------
 
-int RunWorkerLoop(int fd, WorkerHandler& handler, RemoteKv* kv) {
+int RunWorkerLoop(int fd, WorkerHandler& handler, RemoteKv* kv, KvCache* cache) {
   for (;;) {
     internal::WorkerRequest request;
     absl::Status read = ReadMessage(fd, &request, absl::InfiniteFuture());
@@ -238,6 +238,7 @@ int RunWorkerLoop(int fd, WorkerHandler& handler, RemoteKv* kv) {
     internal::WorkerResponse response;
     response.set_id(request.id());
     if (kv != nullptr) kv->BeginRequest(request.id());
+    if (cache != nullptr) cache->BeginRequest(request.kv_sync());
     switch (request.kind_case()) {
       case internal::WorkerRequest::kLoad: {
         absl::StatusOr<internal::LoadResult> loaded = handler.Load(request.load());
@@ -274,6 +275,11 @@ int RunWorkerLoop(int fd, WorkerHandler& handler, RemoteKv* kv) {
         response.set_error(absl::StrCat("unsupported worker request kind ",
                                         static_cast<int>(request.kind_case())));
         break;
+    }
+    if (cache != nullptr) {
+      for (internal::KvCall& write : cache->TakeWrites()) {
+        *response.add_kv_writes() = std::move(write);
+      }
     }
     if (kv != nullptr) {
       kv->EndRequest();

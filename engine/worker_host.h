@@ -37,6 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/kv.h"
+#include "engine/kv_cache.h"
 #include "pantherd/internal/worker.pb.h"
 #include "pantherd/v1/rules.pb.h"
 
@@ -184,11 +185,15 @@ class RemoteKv : public KvBackend {
 // Serves requests from `fd` until pantherd closes the channel: each load,
 // run_tests or evaluate request goes to `handler` and its answer (or `error`) is sent
 // back with the request's id, in order. `kv`, when given, must be the
-// RemoteKv on the same fd that the handler's rule code uses. Returns the
+// RemoteKv on the same fd. `cache`, when given, is the KvCache over `kv` that
+// the handler's rule code uses (engine/kv_cache.h): each request's kv_sync
+// is applied to it first, and its logged writes go back with the final
+// response. Returns the
 // process exit code: kWorkerExitOk on EOF, kWorkerExitChannel on a channel
 // or protocol error (an unexpected kv_reply, a bad frame), after writing one
 // line to stderr.
-int RunWorkerLoop(int fd, WorkerHandler& handler, RemoteKv* kv = nullptr);
+int RunWorkerLoop(int fd, WorkerHandler& handler, RemoteKv* kv = nullptr,
+                  KvCache* cache = nullptr);
 
 }  // namespace pantherd::engine
 

@@ -128,6 +128,9 @@ struct WorkerPool::Worker {
   pid_t pid = -1;
   int fd = -1;
   uint64_t next_request_id = 1;
+  // This worker in the key-value change log, and how far it has read it.
+  uint64_t kv_id = 0;
+  uint64_t kv_position = 0;
   bool reaped = false;
   int wait_status = 0;
 
@@ -402,6 +405,8 @@ absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::SpawnNow() {
   const int flags = fcntl(parent_fd, F_GETFL);
   if (flags >= 0) fcntl(parent_fd, F_SETFL, flags | O_NONBLOCK);
   auto worker = std::make_shared<Worker>();
+  worker->kv_id = next_kv_worker_id_.fetch_add(1) + 1;
+  worker->kv_position = kv_changes_.Position();
   worker->pid = pid;
   worker->fd = parent_fd;
   parent_fd = -1;  // owned by the worker now
@@ -421,12 +426,19 @@ int64_t WorkerPool::LoadCalls(const internal::LoadRuleSet& load) const {
   return std::max<int64_t>(1, python_files);
 }
 
-absl::StatusOr<internal::WorkerResponse> WorkerPool::Exchange(Worker& worker,
-                                                              internal::WorkerRequest request,
-                                                              absl::Time deadline) {
+absl::StatusOr<internal::WorkerResponse> WorkerPool::Exchange(
+    Worker& worker, const internal::WorkerRequest& request, absl::Time deadline,
+    const internal::WorkerRequest* extra) {
   const uint64_t id = worker.next_request_id++;
-  request.set_id(id);
-  if (absl::Status s = WriteMessage(worker.fd, request, deadline); !s.ok()) return s;
+  // The id, and what other workers changed since this one's previous
+  // request, ride in an overlay: the request (a batch of events) is not copied.
+  internal::WorkerRequest overlay;
+  if (extra != nullptr) overlay = *extra;
+  overlay.set_id(id);
+  *overlay.mutable_kv_sync() = kv_changes_.ChangesFor(worker.kv_id, &worker.kv_position);
+  if (absl::Status s = WriteMessageWithOverlay(worker.fd, request, overlay, deadline); !s.ok()) {
+    return s;
+  }
   for (;;) {
     internal::WorkerResponse response;
     if (absl::Status s = ReadMessage(worker.fd, &response, deadline); !s.ok()) return s;
@@ -448,6 +460,9 @@ absl::StatusOr<internal::WorkerResponse> WorkerPool::Exchange(Worker& worker,
         } else {
           kv_reply->set_error(std::string(answer.status().message()));
         }
+        // Recorded even after a failure: a partly applied OP_APPLY_WRITES
+        // changed some of its keys.
+        RecordKvWrite(worker, call);
       }
       kv_reply->set_call_id(call.call_id());
       if (absl::Status s = WriteMessage(worker.fd, reply, deadline); !s.ok()) return s;
@@ -456,7 +471,30 @@ absl::StatusOr<internal::WorkerResponse> WorkerPool::Exchange(Worker& worker,
     if (response.kind_case() == internal::WorkerResponse::KIND_NOT_SET) {
       return absl::DataLossError("worker sent an empty response");
     }
+    // The writes the worker's cache made, applied before anyone can send
+    // another request (engine/kv_cache.h).
+    for (const internal::KvCall& write : response.kv_writes()) {
+      if (options_.kv == nullptr || !IsKvWrite(write.op()) ||
+          write.op() == internal::KvCall::OP_APPLY_WRITES) {
+        return absl::DataLossError("worker sent key-value writes it cannot have made");
+      }
+      absl::StatusOr<internal::KvReply> done = options_.kv->Call(write);
+      RecordKvWrite(worker, write);
+      if (!done.ok()) {
+        return absl::InternalError(absl::StrCat("applying a worker's key-value write failed: ",
+                                                done.status().message()));
+      }
+    }
+    response.clear_kv_writes();
     return response;
+  }
+}
+
+void WorkerPool::RecordKvWrite(const Worker& worker, const internal::KvCall& call) {
+  if (call.op() == internal::KvCall::OP_APPLY_WRITES) {
+    for (const internal::KvCall& write : call.writes()) kv_changes_.Record(worker.kv_id, write.key());
+  } else if (IsKvWrite(call.op())) {
+    kv_changes_.Record(worker.kv_id, call.key());
   }
 }
 
@@ -764,8 +802,9 @@ bool WorkerPool::HasIdleLiveWorkerOrNone() const {
   return false;
 }
 
-absl::StatusOr<LiveResponse> WorkerPool::DispatchLive(internal::WorkerRequest request,
-                                                      int64_t calls) {
+absl::StatusOr<LiveResponse> WorkerPool::DispatchLive(const internal::WorkerRequest& request,
+                                                      int64_t calls,
+                                                      const internal::WorkerRequest* overlay) {
   if (request.has_kv_reply() || request.kind_case() == internal::WorkerRequest::KIND_NOT_SET) {
     return absl::InvalidArgumentError("DispatchLive needs a load, run_tests or evaluation request");
   }
@@ -809,7 +848,7 @@ absl::StatusOr<LiveResponse> WorkerPool::DispatchLive(internal::WorkerRequest re
     }
 
     absl::StatusOr<internal::WorkerResponse> response =
-        Exchange(*worker, request, absl::Now() + budget);
+        Exchange(*worker, request, absl::Now() + budget, overlay);
     if (response.ok()) {
       absl::MutexLock lock(&mu_);
       Slot& slot = generation->slots[index];

@@ -84,6 +84,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/kv.h"
+#include "engine/kv_cache.h"
 #include "engine/worker_host.h"
 #include "pantherd/internal/worker.pb.h"
 #include "pantherd/v1/common.pb.h"
@@ -202,8 +203,13 @@ class WorkerPool {
   // the worker answered with `error`; ResourceExhausted when max_waiting
   // callers already wait; DeadlineExceeded when no worker became free, or
   // the worker overran its budget (it is killed and replaced); Aborted when
-  // the request crashed two workers in a row (each is replaced).
-  absl::StatusOr<LiveResponse> DispatchLive(internal::WorkerRequest request, int64_t calls);
+  // the request crashed two workers in a row (each is replaced). `overlay`,
+  // when given, is merged into the request as the worker reads it (see
+  // engine/ipc.h WriteMessageWithOverlay): callers sending one large request
+  // with small variations (the rule groups of one batch) copy nothing.
+  absl::StatusOr<LiveResponse> DispatchLive(const internal::WorkerRequest& request,
+                                             int64_t calls,
+                                             const internal::WorkerRequest* overlay = nullptr);
 
   WorkerPoolStats Stats() const;
 
@@ -230,8 +236,13 @@ class WorkerPool {
 
   // Sends `request` and waits for its final response until `deadline`,
   // answering KvCalls. Any error means the worker is unusable.
-  absl::StatusOr<internal::WorkerResponse> Exchange(Worker& worker, internal::WorkerRequest request,
-                                                    absl::Time deadline);
+  // `extra`, when given, is sent after the request as an overlay (see
+  // engine/ipc.h WriteMessageWithOverlay).
+  absl::StatusOr<internal::WorkerResponse> Exchange(
+      Worker& worker, const internal::WorkerRequest& request, absl::Time deadline,
+      const internal::WorkerRequest* extra = nullptr);
+  // Notes in kv_changes_ the keys `call`, made by `worker`, may have changed.
+  void RecordKvWrite(const Worker& worker, const internal::KvCall& call);
   // Ends a worker after Exchange failed with `status`: kills it if needed,
   // reaps it, counts and logs, and describes what happened.
   Failure EndFailedWorker(Worker& worker, const absl::Status& status, absl::Duration budget);
@@ -275,6 +286,11 @@ class WorkerPool {
   absl::Mutex spawn_mu_;
   std::deque<std::shared_ptr<SpawnTask>> spawn_queue_ ABSL_GUARDED_BY(spawn_mu_);
   bool spawn_stopping_ ABSL_GUARDED_BY(spawn_mu_) = false;
+
+  // Which worker changed which caching key, for the workers' caches
+  // (engine/kv_cache.h); each worker process gets its own id.
+  KvChangeLog kv_changes_;
+  std::atomic<uint64_t> next_kv_worker_id_{0};
 
   std::atomic<int64_t> started_{0};
   std::atomic<int64_t> crashed_{0};

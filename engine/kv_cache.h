@@ -1,0 +1,133 @@
+// File: engine/kv_cache.h
+//
+// Keeping the caching helpers' key-value space close to the rules. Without
+// it, every `panther_detection_helpers.caching` call a rule makes in a worker
+// is one round trip to pantherd (RemoteKv): about 20 to 40 us of two context
+// switches on each side, more than the rule itself costs. With it:
+//
+//   - KvCache, in each worker, holds copies of the items the worker has used
+//     (the item, or the fact that there is none) and answers the rules from
+//     them with the same function pantherd's store uses (ApplyKvCall, in
+//     engine/kv_item.h), so replies are identical. An item it does not hold
+//     is fetched once (OP_FETCH, one round trip). Writes change the copy at
+//     once and are logged, each with the time it was made; the log goes back
+//     to pantherd with the request's final response (WorkerResponse.
+//     kv_writes), where it is replayed in order at that time (KvCall.
+//     now_epoch_seconds), so the stored item ends exactly as the worker's
+//     copy unless another worker wrote the same key meanwhile. A log longer
+//     than kMaxLoggedWrites is sent ahead (OP_APPLY_WRITES, one round trip).
+//   - KvChangeLog, in pantherd, records which worker changed which key; with
+//     each request a worker receives the keys other workers changed since
+//     its previous request (WorkerRequest.kv_sync) and forgets its copies of
+//     them before the rules run.
+//
+// Consistency. A worker sees its own writes at once and other workers'
+// writes from its next request on. Requests that run at the same time in
+// different workers (batches of different streams, or the rule groups of one
+// batch) therefore do not see each other's writes until they end; increments
+// and set additions from both are all applied (the log replays operations,
+// not values). A request's rules see every write of the requests that ended
+// before it was sent, so a stream's batches, evaluated one after another,
+// behave as with one shared store. A worker that crashes takes its unsent log
+// with it: the batch it was evaluating is re-evaluated elsewhere, so its
+// writes are made once, not twice. Expiry uses the worker's clock when the
+// write is made, and the same time on replay.
+//
+// Memory: a cache holding more than kMaxItems items is emptied at the start
+// of the next request (counted in clears()).
+//
+// Thread-safety: KvCache is used by one worker thread, between BeginRequest
+// and TakeWrites (not thread-safe); KvChangeLog is thread-safe.
+#ifndef PANTHERD_ENGINE_KV_CACHE_H_
+#define PANTHERD_ENGINE_KV_CACHE_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/kv.h"
+#include "engine/kv_item.h"
+#include "pantherd/internal/worker.pb.h"
+
+namespace pantherd::engine {
+
+class KvCache : public KvBackend {
+ public:
+  static constexpr size_t kMaxItems = 200000;
+  static constexpr size_t kMaxLoggedWrites = 4096;
+
+  // `remote` answers OP_FETCH and OP_APPLY_WRITES (pantherd, through the
+  // worker channel); not owned, must outlive the cache. `clock` gives the
+  // time of each operation.
+  explicit KvCache(KvBackend* remote, std::function<absl::Time()> clock = absl::Now);
+
+  // Applies `sync` (forgets the keys other workers changed, or everything)
+  // and, when the cache has grown past kMaxItems, empties it. Call before
+  // handling a request; the write log must be empty (TakeWrites).
+  void BeginRequest(const internal::KvSync& sync);
+
+  // Answers one caching-helper operation (see engine/kv_store.h) from the
+  // cache, fetching the item first when it is not held. Errors: those of
+  // ApplyKvCall (the rule's mistake: nothing changes), and those of the
+  // remote (fetch or early flush failed; the cache forgets the key).
+  absl::StatusOr<internal::KvReply> Call(const internal::KvCall& call) override;
+
+  // The writes made since the last TakeWrites, in order, and clears the log.
+  std::vector<internal::KvCall> TakeWrites();
+
+  size_t size() const { return items_.size(); }
+  int64_t fetches() const { return fetches_; }
+  int64_t hits() const { return hits_; }
+  int64_t clears() const { return clears_; }
+
+ private:
+  KvBackend* const remote_;
+  const std::function<absl::Time()> clock_;
+  // The stored state of every key held: an item, or none.
+  absl::flat_hash_map<std::string, KvItemState> items_;
+  std::vector<internal::KvCall> writes_;
+  int64_t fetches_ = 0;
+  int64_t hits_ = 0;
+  int64_t clears_ = 0;
+};
+
+// pantherd's record of which worker changed which key, for KvSync.
+class KvChangeLog {
+ public:
+  // Keeps the last `capacity` changes; a worker that has missed more is told
+  // to forget everything.
+  explicit KvChangeLog(size_t capacity = 1 << 16) : capacity_(capacity) {}
+
+  // The position a new worker starts from (it holds nothing yet).
+  uint64_t Position() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Records that worker `writer` changed `key`.
+  void Record(uint64_t writer, absl::string_view key) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The keys changed by workers other than `reader` since `*position`
+  // (each once), and advances `*position` to now.
+  internal::KvSync ChangesFor(uint64_t reader, uint64_t* position) const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Change {
+    uint64_t writer;
+    std::string key;
+  };
+  const size_t capacity_;
+  mutable absl::Mutex mu_;
+  // changes_[i] has position first_ + i + 1.
+  std::deque<Change> changes_ ABSL_GUARDED_BY(mu_);
+  uint64_t first_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace pantherd::engine
+
+#endif  // PANTHERD_ENGINE_KV_CACHE_H_
