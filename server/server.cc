@@ -450,7 +450,13 @@ absl::Status PantherServer::Shutdown() {
   state_->stopped = true;
   Log(LogLevel::kInfo, "shutting down", {{"grace_seconds", absl::StrCat(state_->grace_seconds)}});
   state_->grpc_server->GetHealthCheckService()->SetServingStatus(false);
-  state_->metrics_http.reset();  // It reads the components stopped below.
+  if (state_->metrics_http != nullptr) {
+    state_->metrics_http->Stop();  // It reads the components stopped below.
+    Log(LogLevel::kInfo, "metrics endpoint counters",
+        {{"answered", absl::StrCat(state_->metrics_http->answered())},
+         {"refused_or_abandoned", absl::StrCat(state_->metrics_http->failed())}});
+    state_->metrics_http.reset();
+  }
   // Pollers first: their HTTP requests are cancelled, a page being stored
   // finishes (and is published) before the hub closes.
   state_->sources->Shutdown();

@@ -108,6 +108,8 @@ class MetricsE2eTest : public ::testing::Test {
     absl::StatusOr<int> code = server_->process().Wait(absl::Seconds(30));
     ASSERT_TRUE(code.ok());
     EXPECT_EQ(*code, 0) << server_->Log();
+    // The endpoint's own counters, logged at shutdown: the test's three GETs.
+    EXPECT_THAT(server_->Log(), HasSubstr("answered=3 refused_or_abandoned=0"));
   }
 
   // Sends one batch of `log_type` on its own stream and returns the answer.
