@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -182,7 +183,8 @@ class Pantherd:
         self.log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
             [os.path.join(build, "server", "pantherd"), "--listen", "127.0.0.1:0",
-             "--data-dir", self.data, "--workers", str(workers), "--log-level", "info"],
+             "--data-dir", self.data, "--workers", str(workers), "--log-level", "info",
+             "--metrics-listen", "127.0.0.1:0"],
             stdout=self.log_file, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         self.address = None
@@ -194,6 +196,9 @@ class Pantherd:
             m = re.search(r"msg=serving listen=(\S+)", text)
             if m:
                 self.address = m.group(1)
+                # Logged before "serving": pantherd's own figures (docs/metrics.md).
+                metrics = re.search(r"msg=metrics listen=(\S+)", text)
+                self.metrics_address = metrics.group(1) if metrics else None
                 break
             if self.proc.poll() is not None:
                 raise SetupError(f"pantherd exited with code {self.proc.returncode}:\n{text}")
@@ -201,6 +206,28 @@ class Pantherd:
         if self.address is None:
             self.stop()
             raise SetupError("pantherd did not start serving within 60 s")
+
+    def scrape(self):
+        """pantherd's /metrics as {"name{labels}": float}; None when unavailable."""
+        if not self.metrics_address:
+            return None
+        try:
+            with urllib.request.urlopen(f"http://{self.metrics_address}/metrics",
+                                        timeout=30) as answer:
+                text = answer.read().decode("utf-8", "replace")
+        except OSError as exc:
+            log(f"run.py: could not read pantherd's metrics: {exc}")
+            return None
+        samples = {}
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            key, _, value = line.rpartition(" ")
+            try:
+                samples[key] = float(value)
+            except ValueError:
+                continue
+        return samples
 
     def ctl(self, *args, timeout=600):
         cmd = [os.path.join(self.build, "client", "pantherctl"), "--server", self.address,
@@ -316,6 +343,7 @@ def run_pantherd(args, name, workers, files, rules, n_events):
         sent = send(args.build, server, files, args.batch_size, args.window)
         peak_kb, cpu_after = sampler.finish()
         alerts = read_alerts(server)
+        own = summarize_metrics(server.scrape())
     finally:
         server.stop()
     if sent["accepted"] != n_events:
@@ -336,7 +364,39 @@ def run_pantherd(args, name, workers, files, rules, n_events):
         "server_cpu_seconds": server_cpu,
         "client_cpu_seconds": sent["client_cpu_seconds"],
         "events_per_server_cpu_second": n_events / server_cpu if server_cpu > 0 else None,
+        "metrics": own,
     }, alerts
+
+
+def summarize_metrics(samples, top=5):
+    """The event counts and the rules that took the most time, from a /metrics scrape."""
+    if samples is None:
+        return None
+    label = re.compile(r'^(\w+)\{(\w+)="((?:[^"\\]|\\.)*)"\}$')
+    rejected, rules = {}, {}
+    for key, value in samples.items():
+        m = label.match(key)
+        if not m:
+            continue
+        name, _, what = m.groups()
+        if name == "pantherd_events_rejected_total":
+            rejected[what] = int(value)
+        elif name.startswith("pantherd_rule_"):
+            field = name[len("pantherd_rule_"):-len("_total")]
+            rules.setdefault(what, {})[field] = value
+    by_time = sorted(rules.items(), key=lambda kv: -kv[1].get("seconds", 0.0))
+    return {
+        "events_accepted": int(samples.get("pantherd_events_accepted_total", 0)),
+        "events_duplicate": int(samples.get("pantherd_events_duplicate_total", 0)),
+        "events_rejected": rejected,
+        "batches": int(samples.get("pantherd_ingest_batches_total", 0)),
+        "rule_seconds": sum(r.get("seconds", 0.0) for r in rules.values()),
+        "rule_evaluations": int(sum(r.get("evaluations", 0) for r in rules.values())),
+        "top_rules": [{"rule": rule, **{k: (int(v) if k != "seconds" else v)
+                                        for k, v in figures.items()}}
+                      for rule, figures in by_time[:top]],
+        "worker_restarts": int(samples.get("pantherd_worker_restarts_total", 0)),
+    }
 
 
 # Third-party rules left out of --panther-analysis runs, and why. Both sides run them
@@ -568,6 +628,25 @@ def report(figures, n_events, size):
         print(f"latency probe (1 worker, one event per batch, one batch in flight): "
               f"event accepted-to-durable p50 {lat['p50'] / 1000:.2f} ms, "
               f"p99 {lat['p99'] / 1000:.2f} ms, max {lat['max'] / 1000:.2f} ms")
+    report_own_figures(figures)
+
+
+def report_own_figures(figures):
+    """pantherd's own figures (its /metrics) of each run: events and where rule time went."""
+    runs = [r for r in figures["runs"] if r.get("metrics")]
+    if not runs:
+        return
+    print("pantherd's own figures (GET /metrics after each run):")
+    for r in runs:
+        m = r["metrics"]
+        rejected = sum(m["events_rejected"].values())
+        print(f"  {r['name']}: {m['batches']} batches, {m['events_accepted']} accepted, "
+              f"{m['events_duplicate']} duplicate, {rejected} rejected; "
+              f"{m['rule_evaluations']} rule() calls, {m['rule_seconds']:.2f} s in rules, "
+              f"{m['worker_restarts']} worker restarts")
+        for t in m["top_rules"]:
+            print(f"    {t.get('seconds', 0.0):8.3f} s  {t.get('evaluations', 0):>9} calls  "
+                  f"{t.get('matches', 0):>7} matches  {t.get('errors', 0):>5} errors  {t['rule']}")
 
 
 if __name__ == "__main__":

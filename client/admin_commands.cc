@@ -1,7 +1,11 @@
 // `pantherctl status` and `pantherctl whoami`.
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "client/commands.h"
 #include "client/status_macros.h"
 
@@ -49,6 +53,177 @@ absl::Status RunWhoAmI(CommandEnv& env) {
   return absl::OkStatus();
 }
 
+// A Duration as seconds with microseconds: "0.001500s".
+std::string Seconds(const google::protobuf::Duration& d) {
+  return absl::StrFormat("%.6fs", static_cast<double>(d.seconds()) + d.nanos() / 1e9);
+}
+
+// "a 1, b 2" from name/count pairs.
+std::string Counts(const std::vector<std::pair<std::string, int64_t>>& counts) {
+  std::vector<std::string> parts;
+  for (const auto& [name, count] : counts) parts.push_back(absl::StrCat(name, " ", count));
+  return absl::StrJoin(parts, ", ");
+}
+
+// The rules by time spent, most first (ties by id).
+std::vector<const v1::RuleMetrics*> RulesByTime(const v1::ServerMetrics& m) {
+  std::vector<const v1::RuleMetrics*> rules;
+  for (const v1::RuleMetrics& r : m.rules()) rules.push_back(&r);
+  auto nanos = [](const v1::RuleMetrics* r) {
+    return r->time().seconds() * 1000000000 + r->time().nanos();
+  };
+  std::stable_sort(rules.begin(), rules.end(),
+                   [&](const auto* a, const auto* b) { return nanos(a) > nanos(b); });
+  return rules;
+}
+
+// The figures of `status` after the main block (table form).
+void PrintFigures(const v1::GetServerStatusResponse& status, std::ostream& out) {
+  const v1::ServerMetrics& m = status.metrics();
+  const v1::IngestMetrics& in = m.ingest();
+  std::vector<std::pair<std::string, int64_t>> rejected;
+  for (const v1::RejectedEvents& r : in.rejected()) rejected.emplace_back(r.reason(), r.count());
+  const v1::WorkerMetrics& w = m.workers();
+  const v1::ExecutorMetrics& e = m.executor();
+  const v1::StreamStats& s = status.streams();
+  out << "\n";
+  PrintFields({{"Batches", Counts({{"stored", in.batches()}, {"failed", in.batches_failed()}})},
+               {"Events", Counts({{"received", in.events_received()},
+                                  {"accepted", in.events_accepted()},
+                                  {"duplicate", in.events_duplicate()},
+                                  {"unevaluated", in.events_unevaluated()}})},
+               {"Rejected", rejected.empty() ? "-" : Counts(rejected)},
+               {"Workers", Counts({{"live", w.live()},
+                                   {"busy", w.busy()},
+                                   {"waiting", w.waiting()},
+                                   {"started", w.started()},
+                                   {"crashed", w.crashed()},
+                                   {"timed out", w.killed_for_timeout()},
+                                   {"restarts", w.restarts()},
+                                   {"restart failures", w.restart_failures()},
+                                   {"retries", w.retries()},
+                                   {"refused", w.rejected()}})},
+               {"Executor", Counts({{"threads", e.threads()},
+                                    {"queued", e.queued()},
+                                    {"capacity", e.queue_capacity()},
+                                    {"refused", e.rejected()}})},
+               {"Alert feed", Counts({{"published", s.published()},
+                                      {"backlog", s.backlog()},
+                                      {"max backlog", s.max_backlog()},
+                                      {"catching up", s.catching_up()},
+                                      {"dropped", s.dropped_to_catch_up()},
+                                      {"gaps", s.gaps()}})}},
+              out);
+  if (m.rules_size() > 0) {
+    Table rules({"RULE", "EVALUATIONS", "MATCHES", "ERRORS", "TIME"});
+    for (const v1::RuleMetrics* r : RulesByTime(m)) {
+      rules.AddRow({r->rule_id(), absl::StrCat(r->evaluations()), absl::StrCat(r->matches()),
+                    absl::StrCat(r->errors()), Seconds(r->time())});
+    }
+    out << "\n";
+    rules.Print(out);
+  }
+  if (m.sources_size() > 0) {
+    Table sources({"SOURCE", "STATE", "POLLS", "FAILURES", "EVENTS", "LAST POLL", "LAG"});
+    for (const v1::SourceMetrics& src : m.sources()) {
+      sources.AddRow({src.label(),
+                      ShortEnumName(v1::SourceState_Name(src.state()), "SOURCE_STATE_"),
+                      absl::StrCat(src.polls()), absl::StrCat(src.poll_failures()),
+                      absl::StrCat(src.events_ingested()), FormatTimestamp(src.last_poll_time()),
+                      src.has_lag() ? FormatDuration(src.lag()) : "-"});
+    }
+    out << "\n";
+    sources.Print(out);
+  }
+}
+
+// The figures as one JSON object (numbers as JSON numbers, durations in
+// seconds as numbers, times as RFC 3339 strings).
+absl::StatusOr<std::string> FiguresJson(const v1::GetServerStatusResponse& status) {
+  const v1::ServerMetrics& m = status.metrics();
+  const v1::IngestMetrics& in = m.ingest();
+  JsonObject rejected;
+  for (const v1::RejectedEvents& r : in.rejected()) rejected.AddInt(r.reason(), r.count());
+  JsonObject ingest;
+  ingest.AddInt("batches", in.batches())
+      .AddInt("batchesFailed", in.batches_failed())
+      .AddInt("eventsReceived", in.events_received())
+      .AddInt("eventsAccepted", in.events_accepted())
+      .AddInt("eventsDuplicate", in.events_duplicate())
+      .AddInt("eventsUnevaluated", in.events_unevaluated())
+      .AddRaw("eventsRejected", rejected.ToString());
+  std::vector<std::string> rules;
+  for (const v1::RuleMetrics& r : m.rules()) {
+    JsonObject rule;
+    rule.AddString("ruleId", r.rule_id())
+        .AddInt("evaluations", r.evaluations())
+        .AddInt("matches", r.matches())
+        .AddInt("errors", r.errors())
+        .AddRaw("seconds", absl::StrFormat("%.9f", static_cast<double>(r.time().seconds()) +
+                                                       r.time().nanos() / 1e9));
+    rules.push_back(rule.ToString());
+  }
+  const v1::WorkerMetrics& w = m.workers();
+  JsonObject workers;
+  workers.AddInt("live", w.live())
+      .AddInt("busy", w.busy())
+      .AddInt("waiting", w.waiting())
+      .AddInt("started", w.started())
+      .AddInt("crashed", w.crashed())
+      .AddInt("killedForTimeout", w.killed_for_timeout())
+      .AddInt("restarts", w.restarts())
+      .AddInt("restartFailures", w.restart_failures())
+      .AddInt("retries", w.retries())
+      .AddInt("rejected", w.rejected());
+  const v1::ExecutorMetrics& e = m.executor();
+  JsonObject executor;
+  executor.AddInt("threads", e.threads())
+      .AddInt("queued", e.queued())
+      .AddInt("queueCapacity", e.queue_capacity())
+      .AddInt("rejected", e.rejected());
+  const v1::StreamStats& s = status.streams();
+  JsonObject streams;
+  streams.AddInt("subscribers", s.subscribers())
+      .AddInt("published", s.published())
+      .AddInt("delivered", s.delivered())
+      .AddInt("backlog", s.backlog())
+      .AddInt("maxBacklog", s.max_backlog())
+      .AddInt("catchingUp", s.catching_up())
+      .AddInt("droppedToCatchUp", s.dropped_to_catch_up())
+      .AddInt("catchUps", s.catch_ups())
+      .AddInt("gaps", s.gaps())
+      .AddInt("heartbeats", s.heartbeats());
+  std::vector<std::string> sources;
+  for (const v1::SourceMetrics& src : m.sources()) {
+    JsonObject source;
+    source.AddString("id", src.id())
+        .AddString("label", src.label())
+        .AddString("state", ShortEnumName(v1::SourceState_Name(src.state()), "SOURCE_STATE_"))
+        .AddInt("polls", src.polls())
+        .AddInt("pollFailures", src.poll_failures())
+        .AddInt("eventsIngested", src.events_ingested())
+        .AddInt("eventsDuplicate", src.events_duplicate())
+        .AddInt("eventsRejected", src.events_rejected());
+    if (src.has_last_poll_time()) {
+      PANTHERCTL_ASSIGN_OR_RETURN(std::string t, MessageToJson(src.last_poll_time()));
+      source.AddRaw("lastPollTime", t);
+    }
+    if (src.has_lag()) {
+      source.AddRaw("lagSeconds", absl::StrFormat("%.9f", static_cast<double>(src.lag().seconds()) +
+                                                              src.lag().nanos() / 1e9));
+    }
+    sources.push_back(source.ToString());
+  }
+  JsonObject figures;
+  figures.AddRaw("ingest", ingest.ToString())
+      .AddRaw("rules", absl::StrCat("[", absl::StrJoin(rules, ", "), "]"))
+      .AddRaw("workers", workers.ToString())
+      .AddRaw("executor", executor.ToString())
+      .AddRaw("alertFeed", streams.ToString())
+      .AddRaw("sources", absl::StrCat("[", absl::StrJoin(sources, ", "), "]"));
+  return figures.ToString();
+}
+
 }  // namespace
 
 absl::Status PrintServerStatus(const v1::GetServerStatusResponse& status, absl::string_view health,
@@ -69,6 +244,7 @@ absl::Status PrintServerStatus(const v1::GetServerStatusResponse& status, absl::
                  {"Catch-ups", absl::StrCat(status.streams().catch_ups())},
                  {"Health", std::string(health)}},
                 out);
+    PrintFigures(status, out);
     return absl::OkStatus();
   }
 
@@ -92,6 +268,8 @@ absl::Status PrintServerStatus(const v1::GetServerStatusResponse& status, absl::
       .AddInt("alertChangesDelivered", status.streams().delivered())
       .AddInt("subscriberCatchUps", status.streams().catch_ups())
       .AddString("health", health);
+  PANTHERCTL_ASSIGN_OR_RETURN(std::string figures, FiguresJson(status));
+  object.AddRaw("figures", figures);
   out << object.ToString() << '\n';
   return absl::OkStatus();
 }

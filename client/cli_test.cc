@@ -188,7 +188,45 @@ class PantherctlStatusTest : public PantherctlCliTest {
     s.mutable_streams()->set_subscribers(2);
     s.mutable_streams()->set_delivered(130);
     s.mutable_streams()->set_catch_ups(1);
+    s.mutable_streams()->set_published(7);
+    s.mutable_streams()->set_backlog(3);
+    s.mutable_streams()->set_max_backlog(3);
     s.set_health("SERVING");
+    v1::ServerMetrics* m = s.mutable_metrics();
+    m->mutable_ingest()->set_batches(3);
+    m->mutable_ingest()->set_events_received(10);
+    m->mutable_ingest()->set_events_accepted(6);
+    m->mutable_ingest()->set_events_duplicate(1);
+    for (const auto& [reason, count] :
+         {std::pair<const char*, int>{"not_json", 2}, {"too_large", 1}}) {
+      v1::RejectedEvents* r = m->mutable_ingest()->add_rejected();
+      r->set_reason(reason);
+      r->set_count(count);
+    }
+    v1::RuleMetrics* fast = m->add_rules();  // by id: Fast, then Slow
+    fast->set_rule_id("Fast");
+    fast->set_evaluations(5);
+    fast->mutable_time()->set_nanos(100000);
+    v1::RuleMetrics* slow = m->add_rules();
+    slow->set_rule_id("Slow");
+    slow->set_evaluations(5);
+    slow->set_matches(2);
+    slow->set_errors(1);
+    slow->mutable_time()->set_seconds(1);
+    slow->mutable_time()->set_nanos(500000000);
+    m->mutable_workers()->set_live(2);
+    m->mutable_workers()->set_restarts(1);
+    m->mutable_executor()->set_threads(4);
+    m->mutable_executor()->set_queue_capacity(1024);
+    v1::SourceMetrics* src = m->add_sources();
+    src->set_id("s1");
+    src->set_label("prod");
+    src->set_state(v1::SOURCE_STATE_ACTIVE);
+    src->set_polls(11);
+    src->set_poll_failures(1);
+    src->set_events_ingested(100);
+    src->mutable_last_poll_time()->set_seconds(1714564980);  // 12:03:00Z
+    src->mutable_lag()->set_seconds(2);
   }
 
   FakeAdminService admin_;
@@ -215,7 +253,23 @@ TEST_F(PantherctlStatusTest, PrintsTable) {
             "Subscribers:     2\n"
             "Delivered:       130\n"
             "Catch-ups:       1\n"
-            "Health:          SERVING\n");
+            "Health:          SERVING\n"
+            "\n"
+            "Batches:     stored 3, failed 0\n"
+            "Events:      received 10, accepted 6, duplicate 1, unevaluated 0\n"
+            "Rejected:    not_json 2, too_large 1\n"
+            "Workers:     live 2, busy 0, waiting 0, started 0, crashed 0, timed out 0, "
+            "restarts 1, restart failures 0, retries 0, refused 0\n"
+            "Executor:    threads 4, queued 0, capacity 1024, refused 0\n"
+            "Alert feed:  published 7, backlog 3, max backlog 3, catching up 0, dropped 0, "
+            "gaps 0\n"
+            "\n"
+            "RULE  EVALUATIONS  MATCHES  ERRORS  TIME\n"
+            "Slow  5            2        1       1.500000s\n"  // most time first
+            "Fast  5            0        0       0.000100s\n"
+            "\n"
+            "SOURCE  STATE   POLLS  FAILURES  EVENTS  LAST POLL             LAG\n"
+            "prod    ACTIVE  11     1         100     2024-05-01T12:03:00Z  2s\n");
   std::lock_guard<std::mutex> lock(health_.mu);
   EXPECT_EQ(health_.last_service, "");
 }
@@ -225,28 +279,44 @@ TEST_F(PantherctlStatusTest, PrintsOneJsonObject) {
   ASSERT_TRUE(server.ok());
   CliResult result = RunPantherctl({"status", "--output", "json", "--server", server.address()});
   ASSERT_EQ(result.code, 0) << result.err;
-  EXPECT_EQ(result.out,
-            "{\n"
-            " \"version\": \"0.1.0\",\n"
-            " \"startTime\": \"2024-05-01T12:00:00Z\",\n"
-            " \"uptime\": \"192s\",\n"
-            " \"uptimeSeconds\": 192,\n"
-            " \"dataDir\": \"/var/lib/pantherd\",\n"
-            " \"listenAddress\": \"127.0.0.1:50051\",\n"
-            " \"ruleCount\": 12,\n"
-            " \"globalCount\": 3,\n"
-            " \"dataModelCount\": 2,\n"
-            " \"sourceCount\": 1,\n"
-            " \"alertCount\": 45,\n"
-            " \"subscribers\": 2,\n"
-            " \"alertChangesDelivered\": 130,\n"
-            " \"subscriberCatchUps\": 1,\n"
-            " \"health\": \"SERVING\"\n"
-            "}\n");
+  EXPECT_THAT(result.out, StartsWith("{\n"
+                                     " \"version\": \"0.1.0\",\n"
+                                     " \"startTime\": \"2024-05-01T12:00:00Z\",\n"
+                                     " \"uptime\": \"192s\",\n"
+                                     " \"uptimeSeconds\": 192,\n"
+                                     " \"dataDir\": \"/var/lib/pantherd\",\n"
+                                     " \"listenAddress\": \"127.0.0.1:50051\",\n"
+                                     " \"ruleCount\": 12,\n"
+                                     " \"globalCount\": 3,\n"
+                                     " \"dataModelCount\": 2,\n"
+                                     " \"sourceCount\": 1,\n"
+                                     " \"alertCount\": 45,\n"
+                                     " \"subscribers\": 2,\n"
+                                     " \"alertChangesDelivered\": 130,\n"
+                                     " \"subscriberCatchUps\": 1,\n"
+                                     " \"health\": \"SERVING\",\n"
+                                     " \"figures\": {\n"));
   google::protobuf::Struct parsed;  // It is valid JSON.
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(result.out, &parsed).ok());
   EXPECT_EQ(parsed.fields().at("ruleCount").number_value(), 12);
   EXPECT_EQ(parsed.fields().at("health").string_value(), "SERVING");
+  // pantherd's own figures, as numbers.
+  const auto& figures = parsed.fields().at("figures").struct_value().fields();
+  const auto& ingest = figures.at("ingest").struct_value().fields();
+  EXPECT_EQ(ingest.at("eventsAccepted").number_value(), 6);
+  EXPECT_EQ(ingest.at("eventsRejected").struct_value().fields().at("too_large").number_value(), 1);
+  const auto& rules = figures.at("rules").list_value().values();
+  ASSERT_EQ(rules.size(), 2);  // in id order
+  EXPECT_EQ(rules[1].struct_value().fields().at("ruleId").string_value(), "Slow");
+  EXPECT_EQ(rules[1].struct_value().fields().at("errors").number_value(), 1);
+  EXPECT_EQ(rules[1].struct_value().fields().at("seconds").number_value(), 1.5);
+  EXPECT_EQ(figures.at("workers").struct_value().fields().at("restarts").number_value(), 1);
+  EXPECT_EQ(figures.at("alertFeed").struct_value().fields().at("published").number_value(), 7);
+  const auto& sources = figures.at("sources").list_value().values();
+  ASSERT_EQ(sources.size(), 1);
+  EXPECT_EQ(sources[0].struct_value().fields().at("polls").number_value(), 11);
+  EXPECT_EQ(sources[0].struct_value().fields().at("lastPollTime").string_value(),
+            "2024-05-01T12:03:00Z");
 }
 
 TEST_F(PantherctlStatusTest, ReportsNotServing) {
@@ -265,7 +335,7 @@ TEST_F(PantherctlStatusTest, FailedHealthCheckStillPrintsStatus) {
   ASSERT_EQ(result.code, 0) << result.err;
   EXPECT_EQ(result.err, "");
   EXPECT_THAT(result.out,
-              AllOf(HasSubstr("\"ruleCount\": 12,"), HasSubstr("\"health\": \"UNKNOWN\"\n}\n")));
+              AllOf(HasSubstr("\"ruleCount\": 12,"), HasSubstr("\"health\": \"UNKNOWN\",\n")));
 }
 
 TEST_F(PantherctlStatusTest, ServerErrorIsOneLineWithCodeName) {

@@ -173,7 +173,11 @@ absl::StatusOr<std::map<std::string, std::string>> ParseTestFilters(
 // object with the keys, in order, "version", "startTime" (RFC 3339; omitted
 // when unset), "uptime" (proto Duration string, "192s"), "uptimeSeconds",
 // "dataDir", "listenAddress", "ruleCount", "globalCount", "dataModelCount",
-// "sourceCount", "alertCount" and "health". Counts and uptimeSeconds are JSON
+// "sourceCount", "alertCount", "health" and "figures" (pantherd's own
+// figures, docs/metrics.md: "ingest", "rules", "workers", "executor",
+// "alertFeed", "sources"; times in seconds). Table form adds the figures
+// after the main block, and a table of the rules by time spent and one of
+// the sources when there are any. Counts and uptimeSeconds are JSON
 // numbers, unlike the strings of the proto3 mapping for int64. Fails only if
 // protobuf cannot print a Timestamp or Duration.
 absl::Status PrintServerStatus(const pantherd::v1::GetServerStatusResponse& status,

@@ -166,6 +166,31 @@ TEST(EvaluateTest, RuleReturningFalseIsNeitherMatchNorError) {
   EXPECT_EQ(r.rules_evaluated(), 1);
 }
 
+TEST(EvaluateTest, PerRuleTotalsOfTheTask) {
+  LoadOk(Concat({RuleFiles("Match.Who", "def rule(event):\n    return event.get('who') == 'x'\n"),
+                 RuleFiles("Raises", "def rule(event):\n    raise ValueError('no')\n"),
+                 RuleFiles("Other.Type", kAlwaysTrue, "[AWS.CloudTrail]")}));
+  internal::EvaluateResult result = Evaluate(Task({{R"({"who": "x"})", "Okta.SystemLog"},
+                                                   {R"({"who": "y"})", "Okta.SystemLog"},
+                                                   {R"({"who": "x"})", "Okta.SystemLog"}}));
+  // One entry per rule that ran, in set order; Other.Type never ran. The
+  // pre-filter proves Match.Who cannot fire on "y": it is not called there,
+  // so only its two real rule() calls count.
+  ASSERT_EQ(result.rule_stats_size(), 2);
+  const internal::RuleRunStats& who = result.rule_stats(0);
+  EXPECT_EQ(who.rule_id(), "Match.Who");
+  EXPECT_EQ(who.evaluations(), 2);
+  EXPECT_EQ(who.matches(), 2);
+  EXPECT_EQ(who.errors(), 0);
+  EXPECT_GT(who.time_nanos(), 0);
+  const internal::RuleRunStats& raises = result.rule_stats(1);
+  EXPECT_EQ(raises.rule_id(), "Raises");
+  EXPECT_EQ(raises.evaluations(), 3);
+  EXPECT_EQ(raises.matches(), 0);
+  EXPECT_EQ(raises.errors(), 3);
+  EXPECT_GT(raises.time_nanos(), 0);
+}
+
 // --- match fields -----------------------------------------------------------------
 
 TEST(EvaluateTest, MatchDefaults) {

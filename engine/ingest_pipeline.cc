@@ -35,6 +35,7 @@ absl::StatusOr<internal::EvaluateResult> EvaluateIsolatingCrashes(
     absl::StatusOr<LiveResponse> answer = pool->DispatchLive(one, EvaluationCalls(1, rule_count));
     if (answer.ok() && answer->response.evaluated().results_size() == 1) {
       *out.add_results() = answer->response.evaluated().results(0);
+      out.mutable_rule_stats()->MergeFrom(answer->response.evaluated().rule_stats());
       continue;
     }
     if (!answer.ok() && !absl::IsAborted(answer.status())) return answer.status();
@@ -52,6 +53,7 @@ absl::StatusOr<internal::EvaluateResult> EvaluateIsolatingCrashes(
         const internal::EventResult& r = single->response.evaluated().results(0);
         for (const internal::RuleMatch& m : r.matches()) *merged->add_matches() = m;
         for (const internal::RuleErrorResult& e : r.errors()) *merged->add_errors() = e;
+        out.mutable_rule_stats()->MergeFrom(single->response.evaluated().rule_stats());
         continue;
       }
       if (!single.ok() && !absl::IsAborted(single.status())) return single.status();
@@ -128,6 +130,7 @@ absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(WorkerPool* pool,
                                               " results for ", count, " events"));
     }
   }
+  for (int p = 0; p < parts; ++p) merged.mutable_rule_stats()->MergeFrom(answers[p]->rule_stats());
   for (size_t i = 0; i < count; ++i) {
     internal::EventResult* out = merged.add_results();
     for (int p = 0; p < parts; ++p) {
@@ -163,6 +166,8 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
   context.parse_time = options_.now();
   context.max_event_bytes = options_.max_event_bytes;
 
+  EngineMetrics* const metrics = options_.metrics;
+  if (metrics != nullptr) metrics->events_received.Add(request.events_size());
   std::vector<NormalizedEvent> normalized;
   internal::WorkerRequest evaluate;
   for (int i = 0; i < request.events_size(); ++i) {
@@ -172,6 +177,7 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
       v1::RejectedEvent* rejected = response.add_rejected();
       rejected->set_index(i);
       rejected->set_reason(std::string(event.status().message()));
+      if (metrics != nullptr) metrics->rejected(ClassifyRejection(event.status().message())).Add();
       continue;
     }
     // The JSON moves into the request and back out after evaluation.
@@ -210,6 +216,7 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
                                                "); nothing was stored, re-send it"));
   }
   internal::EvaluateResult evaluated = std::move(*answer);
+  if (metrics != nullptr) metrics->AddRuleStats(evaluated.rule_stats());
   if (evaluated.results_size() != static_cast<int>(normalized.size())) {
     return absl::InternalError(absl::StrCat("a worker answered ", evaluated.results_size(),
                                             " results for ", normalized.size(), " events"));
@@ -220,6 +227,7 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
   for (size_t i = 0; i < normalized.size(); ++i) {
     NormalizedEvent& n = normalized[i];
     const internal::EventResult& r = evaluated.results(static_cast<int>(i));
+    if (metrics != nullptr && !r.error().empty()) metrics->events_unevaluated.Add();
     // Matches and errors in rule id order, whichever worker produced them.
     std::vector<const internal::RuleMatch*> matches;
     for (const internal::RuleMatch& m : r.matches()) matches.push_back(&m);
@@ -297,6 +305,10 @@ absl::StatusOr<IngestResult> IngestPipeline::Commit(PreparedBatch batch, const E
     } else if (change.kind() == v1::AlertChange::KIND_UPDATED) {
       response.set_alerts_updated(response.alerts_updated() + 1);
     }
+  }
+  if (options_.metrics != nullptr) {
+    options_.metrics->events_accepted.Add(response.accepted());
+    options_.metrics->events_duplicate.Add(response.duplicates());
   }
   result.changes = std::move(outcome.changes);
   return result;

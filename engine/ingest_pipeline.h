@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "engine/alert_engine.h"
+#include "engine/metrics.h"
 #include "engine/rule_store.h"
 #include "engine/worker_pool.h"
 #include "pantherd/v1/sources.pb.h"
@@ -29,6 +30,10 @@ struct IngestOptions {
   size_t max_event_bytes = 1 << 20;
   // The parse clock (p_parse_time, and p_event_time when an event has none).
   std::function<absl::Time()> now = absl::Now;
+  // Where the pipeline counts events (received, rejected by reason, accepted,
+  // duplicate) and the workers' per-rule figures. Not owned; null counts
+  // nothing.
+  EngineMetrics* metrics = nullptr;
 };
 
 struct IngestResult {

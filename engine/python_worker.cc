@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/analysis_spec.h"
 #include "engine/event.h"
+#include "engine/metrics.h"
 #include "engine/rule_runner.h"
 #include "engine/test_runner.h"
 
@@ -137,6 +138,7 @@ absl::StatusOr<internal::EvaluateResult> PythonWorker::Evaluate(
   std::vector<const LoadedRule*> rules;
 
   internal::EvaluateResult result;
+  RuleTally tally(set->rules.size());  // per-rule totals, sent with the result
   for (const internal::EventToEvaluate& input : task.events()) {
     internal::EventResult* out = result.add_results();
     absl::StatusOr<std::shared_ptr<const EventDocument>> document =
@@ -174,7 +176,10 @@ absl::StatusOr<internal::EvaluateResult> PythonWorker::Evaluate(
     }
     out->set_rules_evaluated(static_cast<int32_t>(rules.size()));
     for (const LoadedRule* rule : rules) {
+      const int64_t started = MonotonicNanos();
       RuleOutcome outcome = RunRule(*runtime_, *rule, event, RunMode::kLive);
+      tally.Record(static_cast<size_t>(rule - set->rules.data()), rule->id(), outcome.matched,
+                   outcome.rule_error(), MonotonicNanos() - started);
       if (outcome.rule_error()) {
         internal::RuleErrorResult* error = out->add_errors();
         error->set_rule_id(rule->id());
@@ -186,6 +191,7 @@ absl::StatusOr<internal::EvaluateResult> PythonWorker::Evaluate(
       }
     }
   }
+  tally.AppendTo(result.mutable_rule_stats());
   return result;
 }
 

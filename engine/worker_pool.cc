@@ -282,10 +282,12 @@ WorkerPoolStats WorkerPool::Stats() const {
   stats.isolated_runs = isolated_runs_.load();
   stats.rejected = rejected_.load();
   absl::MutexLock lock(&mu_);
+  stats.waiting = waiting_;
   if (current_ != nullptr) {
     stats.has_live_generation = true;
     stats.live_version = current_->version;
     for (const Slot& slot : current_->slots) stats.live_workers += slot.worker != nullptr;
+    for (const Slot& slot : current_->slots) stats.busy_workers += slot.busy;
   }
   return stats;
 }

@@ -132,6 +132,8 @@ struct WorkerPoolStats {
   int64_t isolated_runs = 0;         // RunTestsIsolated calls that ran
   int64_t rejected = 0;              // calls refused with ResourceExhausted
   int live_workers = 0;              // live workers of the current generation
+  int busy_workers = 0;              // live workers busy with a request now
+  int waiting = 0;                   // callers waiting for a worker or a slot now
   bool has_live_generation = false;
   uint64_t live_version = 0;
 };

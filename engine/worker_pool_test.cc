@@ -464,6 +464,27 @@ TEST_F(WorkerPoolTest, TooManyConcurrentRunsAreRefused) {
   EXPECT_EQ(pool->Stats().rejected, 1);
 }
 
+TEST_F(WorkerPoolTest, StatsShowBusyWorkersAndWaitingCallers) {
+  WorkerPoolOptions options = Options();
+  options.workers = 1;
+  std::unique_ptr<WorkerPool> pool = MakePool(options);
+  ASSERT_TRUE(pool->LoadLive(Files({{"slow", "sleep-ms 1500"}}), 1).ok());
+  EXPECT_EQ(pool->Stats().busy_workers, 0);
+  EXPECT_EQ(pool->Stats().waiting, 0);
+  internal::WorkerRequest request;
+  request.mutable_run_tests()->add_rule_ids("slow");
+  auto dispatch = [&] { EXPECT_TRUE(pool->DispatchLive(request, 10).ok()); };
+  std::thread first(dispatch);
+  ASSERT_TRUE(WaitFor([&] { return pool->Stats().busy_workers == 1; }));
+  std::thread second(dispatch);  // waits for the only worker
+  EXPECT_TRUE(WaitFor([&] { return pool->Stats().waiting == 1; }));
+  first.join();
+  second.join();
+  const WorkerPoolStats stats = pool->Stats();
+  EXPECT_EQ(stats.busy_workers, 0);
+  EXPECT_EQ(stats.waiting, 0);
+}
+
 // The live generation ---------------------------------------------------------------
 
 TEST_F(WorkerPoolTest, DispatchWithoutALiveSetFails) {

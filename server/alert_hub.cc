@@ -96,6 +96,17 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
     Act(a);
   }
 
+  // What this stream has not written yet (AlertHub::stats). Called with the
+  // hub's mutex held.
+  AlertHubStats::Subscriber Backlog() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    AlertHubStats::Subscriber b;
+    b.backlog = static_cast<int64_t>(queued_changes_ + buffer_.size());
+    b.catching_up = mode_ == Mode::kCatchUp;
+    b.delivered_through = delivered_through_;
+    return b;
+  }
+
   // Ends the call with the status of `authorized_` when it is no longer OK
   // (e.g. the caller's token was revoked). Called with the hub's mutex held.
   void Recheck() ABSL_LOCKS_EXCLUDED(mu_) {
@@ -441,7 +452,7 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
   // Whether the caller may still stream; null: always.
   const std::function<absl::Status()> authorized_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kCatchUp;
   bool started_ ABSL_GUARDED_BY(mu_) = false;  // start position resolved
   // Every change <= cursor_ is queued, written, or filtered out.
@@ -499,6 +510,7 @@ void AlertHub::Publish(std::vector<v1::AlertChange> changes) {
   while (max_seq > seen && !latest_sequence_.compare_exchange_weak(seen, max_seq)) {
   }
   if (notify.empty()) return;
+  published_.fetch_add(static_cast<int64_t>(notify.size()), std::memory_order_relaxed);
   absl::MutexLock lock(&mu_);
   for (AlertStream* s : streams_) s->Offer(notify);
 }
@@ -540,7 +552,9 @@ AlertHubStats AlertHub::stats() const {
   {
     absl::MutexLock lock(&mu_);
     s.subscribers = static_cast<int64_t>(streams_.size());
+    for (const AlertStream* stream : streams_) s.backlogs.push_back(stream->Backlog());
   }
+  s.published = published_.load();
   s.delivered = delivered_.load();
   s.dropped_to_catch_up = dropped_.load();
   s.catch_ups = catch_ups_.load();

@@ -94,6 +94,16 @@ struct AlertHubStats {
   int64_t catch_ups = 0;            // times a live stream fell back to catch-up
   int64_t gaps = 0;                 // Gap messages queued
   int64_t heartbeats = 0;           // Heartbeat messages written
+  int64_t published = 0;            // notifiable changes handed to Publish
+  // Each registered stream's backlog (changes queued or held while it
+  // catches up), whether it is catching up, and the sequence through which
+  // it delivered every matching change.
+  struct Subscriber {
+    int64_t backlog = 0;
+    bool catching_up = false;
+    uint64_t delivered_through = 0;
+  };
+  std::vector<Subscriber> backlogs;
 };
 
 class AlertStream;
@@ -159,6 +169,7 @@ class AlertHub {
   std::atomic<int64_t> catch_ups_{0};
   std::atomic<int64_t> gaps_{0};
   std::atomic<int64_t> heartbeats_{0};
+  std::atomic<int64_t> published_{0};
 
   mutable absl::Mutex mu_;
   std::unordered_set<AlertStream*> streams_ ABSL_GUARDED_BY(mu_);

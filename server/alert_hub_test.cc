@@ -218,7 +218,11 @@ TEST_F(AlertHubTest, TwoSubscribersReceiveEveryChangeLive) {
   Produce(5);
   EXPECT_EQ(a.WaitChanges(5), Range(4, 8));
   EXPECT_EQ(b.WaitChanges(5), Range(4, 8));
-  EXPECT_GE(hub_->stats().delivered, 10);
+  const AlertHubStats stats = hub_->stats();
+  EXPECT_GE(stats.delivered, 10);
+  EXPECT_EQ(stats.published, 5);  // the three unpublished changes are not counted
+  ASSERT_EQ(stats.backlogs.size(), 2u);
+  for (const AlertHubStats::Subscriber& s : stats.backlogs) EXPECT_FALSE(s.catching_up);
 }
 
 TEST_F(AlertHubTest, FiltersBySeverityAndRule) {
@@ -293,6 +297,10 @@ TEST_F(AlertHubTest, SlowSubscriberDoesNotBlockPublishAndCatchesUp) {
   EXPECT_EQ(fast.WaitChanges(3000), Range(1, 3000));
   EXPECT_GT(hub_->stats().dropped_to_catch_up, 0);
   EXPECT_GT(hub_->stats().catch_ups, 0);
+  // The stalled subscriber's backlog stays bounded: its buffer plus one page.
+  const AlertHubStats stats = hub_->stats();
+  ASSERT_EQ(stats.backlogs.size(), 2u);
+  for (const AlertHubStats::Subscriber& s : stats.backlogs) EXPECT_LE(s.backlog, 16 + 64);
   // Publish only queues: it never waits for the stalled subscriber.
   EXPECT_LT(max_publish_, absl::Milliseconds(500));
   slow.Resume();

@@ -178,6 +178,8 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
       s = ReadScalar(path, key, value, "string", &config->tls_client_ca);
     } else if (key == "allow_plaintext") {
       s = ReadScalar(path, key, value, "boolean", &config->allow_plaintext);
+    } else if (key == "metrics_listen") {
+      s = ReadScalar(path, key, value, "string", &config->metrics_listen);
     } else {
       return YamlError(path, entry.first.Mark(),
                        absl::StrCat("unknown option \"", key,
@@ -187,7 +189,8 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
                                     "window_clock, alert_sample_events, purge_interval_seconds, "
                                     "stream_buffer, source_retry_initial_ms, source_retry_max_seconds, "
                                     "source_error_retry_seconds, source_http_timeout_seconds, auth, "
-                                    "tls_cert, tls_key, tls_client_ca, allow_plaintext)"));
+                                    "tls_cert, tls_key, tls_client_ca, allow_plaintext, "
+                                    "metrics_listen)"));
     }
     if (!s.ok()) return s;
   }
@@ -209,6 +212,7 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
       source_http_timeout;
   std::optional<std::string> auth, tls_cert, tls_key, tls_client_ca;
   bool allow_plaintext = false;
+  std::optional<std::string> metrics_listen;
   app.add_option("--config", config_file, "YAML config file (keys as the flags, '_' for '-')")
       ->check(CLI::ExistingFile);
   app.add_option("--listen", listen, "gRPC listen address host:port (default 127.0.0.1:50051)");
@@ -279,6 +283,9 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
       ->check(CLI::ExistingFile);
   app.add_flag("--allow-plaintext", allow_plaintext,
                "allow listening without TLS on an address other than loopback (warns)");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "host:port of a Prometheus GET /metrics endpoint (plain HTTP, no auth; "
+                 "e.g. 127.0.0.1:9464; default: none)");
 
   try {
     app.parse(argc, argv);
@@ -324,6 +331,7 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   if (tls_key) config.tls_key = *tls_key;
   if (tls_client_ca) config.tls_client_ca = *tls_client_ca;
   if (allow_plaintext) config.allow_plaintext = true;
+  if (metrics_listen) config.metrics_listen = *metrics_listen;
   if (config.window_clock != "event" && config.window_clock != "processing") {
     return absl::InvalidArgumentError(absl::StrCat("--window-clock: \"", config.window_clock,
                                                    "\" is not one of event, processing"));
@@ -335,6 +343,14 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   if (config.data_dir.empty()) config.data_dir = DefaultDataDir();
   absl::Status listen_ok = ValidateListenAddress(config.listen);
   if (!listen_ok.ok()) return listen_ok;
+  if (!config.metrics_listen.empty()) {
+    absl::Status metrics_ok = ValidateListenAddress(config.metrics_listen);
+    if (!metrics_ok.ok() || absl::StartsWith(config.metrics_listen, "unix:")) {
+      return absl::InvalidArgumentError(absl::StrCat("metrics_listen: \"", config.metrics_listen,
+                                                     "\" is not host:port with a port from 0 to "
+                                                     "65535"));
+    }
+  }
   absl::Status security_ok = ValidateSecurity(config);
   if (!security_ok.ok()) return security_ok;
   return config;

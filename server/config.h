@@ -74,6 +74,10 @@ struct ServerConfig {
   // Without TLS pantherd listens only on loopback or a Unix socket, unless
   // this is set (then it warns).
   bool allow_plaintext = false;
+  // host:port of the Prometheus text endpoint (GET /metrics, plain HTTP, no
+  // authentication: it names rule ids and source labels); empty (the
+  // default) serves none. Port 0 picks a free port (logged at start).
+  std::string metrics_listen;
 };
 
 // True for a Unix socket or a loopback host (127.0.0.0/8, ::1, localhost).

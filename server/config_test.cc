@@ -168,6 +168,23 @@ TEST_F(ConfigTest, StreamBufferFromFlagOrFileMustBePositive) {
   EXPECT_THAT(bad.status().message(), HasSubstr("stream_buffer"));
 }
 
+TEST_F(ConfigTest, MetricsListenIsOffByDefaultAndValidated) {
+  EXPECT_EQ(Parse({})->metrics_listen, "");
+  absl::StatusOr<ServerConfig> c = Parse({"--metrics-listen", "127.0.0.1:0"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->metrics_listen, "127.0.0.1:0");
+  std::string path = WriteFile("metrics.yaml", "metrics_listen: \"[::1]:9464\"\n");
+  c = Parse({"--config", path.c_str()});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->metrics_listen, "[::1]:9464");
+  for (const char* bad : {"9464", "127.0.0.1:70000", "unix:/run/m.sock", "host:"}) {
+    absl::StatusOr<ServerConfig> refused = Parse({"--metrics-listen", bad});
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << bad;
+    EXPECT_THAT(refused.status().message(), HasSubstr("metrics_listen")) << bad;
+  }
+}
+
 TEST_F(ConfigTest, UnknownFlagIsUsageError) {
   absl::StatusOr<ServerConfig> c = Parse({"--lisen", "x"});
   ASSERT_FALSE(c.ok());

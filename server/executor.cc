@@ -41,6 +41,11 @@ int64_t Executor::rejected() const {
   return rejected_;
 }
 
+int64_t Executor::queued() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(queue_.size());
+}
+
 void Executor::WorkerLoop() {
   for (;;) {
     std::function<void()> task;

@@ -42,6 +42,11 @@ class Executor {
 
   // Tasks refused since construction. Thread-safe.
   int64_t rejected() const;
+  // Tasks waiting for a thread now, the most that may wait, and the number
+  // of threads. Thread-safe.
+  int64_t queued() const;
+  int64_t queue_capacity() const { return static_cast<int64_t>(max_queued_); }
+  int threads() const { return static_cast<int>(workers_.size()); }
 
  private:
   void WorkerLoop();

@@ -24,6 +24,7 @@
 #include "engine/alert_engine.h"
 #include "engine/ingest_pipeline.h"
 #include "engine/kv_store.h"
+#include "engine/metrics.h"
 #include "engine/pool_rule_executor.h"
 #include "engine/rule_set_manager.h"
 #include "engine/rule_store.h"
@@ -33,6 +34,8 @@
 #include "server/executor.h"
 #include "server/http_client.h"
 #include "server/log.h"
+#include "server/metrics.h"
+#include "server/metrics_http.h"
 #include "server/service_helpers.h"
 #include "server/services.h"
 #include "server/source_manager.h"
@@ -42,6 +45,8 @@
 namespace pantherd::server {
 
 struct PantherServer::State {
+  // pantherd's own figures; counted into from start to shutdown.
+  std::unique_ptr<engine::EngineMetrics> metrics = std::make_unique<engine::EngineMetrics>();
   std::unique_ptr<store::Store> store;
   std::unique_ptr<engine::StoreKvBackend> kv;
   std::unique_ptr<engine::WorkerPool> pool;
@@ -109,6 +114,9 @@ struct PantherServer::State {
   std::string listen_address;
   int grace_seconds = 10;
   bool stopped = false;
+  // GET /metrics (--metrics-listen); stopped first at shutdown, since it
+  // reads the components above.
+  std::unique_ptr<MetricsHttpServer> metrics_http;
 };
 
 namespace {
@@ -313,6 +321,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   state->purger = std::thread([s = state.get()] { s->PurgeLoop(); });
   engine::IngestOptions ingest_options;
   ingest_options.max_event_bytes = static_cast<size_t>(config.max_event_bytes);
+  ingest_options.metrics = state->metrics.get();
   state->ingest = std::make_unique<engine::IngestPipeline>(
       state->pool.get(), state->alerts.get(), state->rule_store.get(), ingest_options);
 
@@ -332,6 +341,8 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   state->env.auth = state->auth.get();
   state->env.audit = state->audit.get();
   state->env.delayed = state->delayed.get();
+  state->env.metrics = state->metrics.get();
+  state->env.pool = state->pool.get();
   state->auth->set_on_revocation([hub = state->hub.get()] { hub->RecheckStreams(); });
   state->flusher = std::thread([s = state.get()] { s->FlushLoop(); });
   state->env.start_time = absl::Now();
@@ -359,6 +370,28 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
     state->executor->Shutdown();
     return sources_started;
   }
+  if (!config.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http = MetricsHttpServer::Start(
+        config.metrics_listen, [env = &state->env] {
+          v1::GetServerStatusResponse status;
+          CollectLiveStatus(LiveMetricsInputs(*env), &status);
+          return RenderPrometheus(status);
+        });
+    if (!http.ok()) {
+      state->sources->Shutdown();
+      state->hub->Shutdown();
+      state->executor->Shutdown();
+      return http.status();
+    }
+    state->metrics_http = std::move(*http);
+    if (!IsLocalListenAddress(state->metrics_http->address())) {
+      Log(LogLevel::kWarn,
+          "the metrics endpoint listens on a non-loopback address without authentication: it "
+          "names every rule id and source label",
+          {{"listen", state->metrics_http->address()}});
+    }
+    Log(LogLevel::kInfo, "metrics", {{"listen", state->metrics_http->address()}});
+  }
   state->detection = std::make_unique<DetectionServiceImpl>(&state->env);
   state->admin = std::make_unique<AdminServiceImpl>(&state->env);
 
@@ -383,6 +416,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   builder.RegisterService(state->admin.get());
   state->grpc_server = builder.BuildAndStart();
   if (state->grpc_server == nullptr || port == 0) {
+    state->metrics_http.reset();
     state->sources->Shutdown();
     state->hub->Shutdown();
     state->executor->Shutdown();
@@ -416,6 +450,13 @@ absl::Status PantherServer::Shutdown() {
   state_->stopped = true;
   Log(LogLevel::kInfo, "shutting down", {{"grace_seconds", absl::StrCat(state_->grace_seconds)}});
   state_->grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  if (state_->metrics_http != nullptr) {
+    state_->metrics_http->Stop();  // It reads the components stopped below.
+    Log(LogLevel::kInfo, "metrics endpoint counters",
+        {{"answered", absl::StrCat(state_->metrics_http->answered())},
+         {"refused_or_abandoned", absl::StrCat(state_->metrics_http->failed())}});
+    state_->metrics_http.reset();
+  }
   // Pollers first: their HTTP requests are cancelled, a page being stored
   // finishes (and is published) before the hub closes.
   state_->sources->Shutdown();

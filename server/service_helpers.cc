@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/services.h"
+#include "server/version.h"
 
 namespace pantherd::server {
 
@@ -35,11 +36,29 @@ absl::StatusOr<engine::IngestResult> IngestAndPublish(ServiceEnv& env,
   // executor thread), then stored and published in one order, so that
   // subscribers see sequences increase.
   absl::StatusOr<engine::PreparedBatch> prepared = env.ingest->Prepare(request);
-  if (!prepared.ok()) return prepared.status();
+  if (!prepared.ok()) {
+    if (env.metrics != nullptr) env.metrics->batches_failed.Add();
+    return prepared.status();
+  }
   absl::MutexLock order(&env.alert_order_mu);
   absl::StatusOr<engine::IngestResult> result = env.ingest->Commit(*std::move(prepared), extra);
+  if (env.metrics != nullptr) {
+    (result.ok() ? env.metrics->batches : env.metrics->batches_failed).Add();
+  }
   if (result.ok() && env.hub != nullptr) env.hub->Publish(std::move(result->changes));
   return result;
+}
+
+MetricsInputs LiveMetricsInputs(const ServiceEnv& env) {
+  MetricsInputs in;
+  in.engine = env.metrics;
+  in.pool = env.pool;
+  in.hub = env.hub;
+  in.executor = env.executor;
+  in.sources = env.sources;
+  in.start_time = env.start_time;
+  in.version = std::string(kVersion);
+  return in;
 }
 
 }  // namespace pantherd::server

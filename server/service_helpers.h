@@ -13,6 +13,7 @@
 #include "grpcpp/grpcpp.h"
 #include "pantherd/v1/sources.pb.h"
 #include "server/executor.h"
+#include "server/metrics.h"
 
 namespace pantherd::server {
 
@@ -41,6 +42,10 @@ grpc::Status InvalidField(absl::string_view field, absl::string_view problem);
 absl::StatusOr<engine::IngestResult> IngestAndPublish(ServiceEnv& env,
                                                       const v1::IngestEventsRequest& request,
                                                       const engine::ExtraWrites& extra = nullptr);
+
+// The components of `env` that pantherd's figures are collected from
+// (server/metrics.h), with `version` and env.start_time.
+MetricsInputs LiveMetricsInputs(const ServiceEnv& env);
 
 }  // namespace pantherd::server
 

@@ -298,22 +298,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStatus(grpc::CallbackServer
                                                             v1::GetServerStatusResponse* resp) {
   PANTHERD_AUTHORIZE(caller);
   return RunBlocking(ctx, env_->executor, [env = env_, resp]() -> grpc::Status {
-    resp->set_version(std::string(kVersion));
-    *resp->mutable_start_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(env->start_time));
-    *resp->mutable_uptime() =
-        TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(absl::Now() - env->start_time));
+    // Version, start time, uptime, the alert feed and pantherd's figures:
+    // the same collection GET /metrics renders.
+    CollectLiveStatus(LiveMetricsInputs(*env), resp);
     resp->set_data_dir(env->data_dir);
     resp->set_listen_address(env->listen_address());
-    if (env->hub != nullptr) {
-      const AlertHubStats hub = env->hub->stats();
-      v1::StreamStats* streams = resp->mutable_streams();
-      streams->set_subscribers(hub.subscribers);
-      streams->set_delivered(hub.delivered);
-      streams->set_dropped_to_catch_up(hub.dropped_to_catch_up);
-      streams->set_catch_ups(hub.catch_ups);
-      streams->set_gaps(hub.gaps);
-      streams->set_heartbeats(hub.heartbeats);
-    }
 
     int64_t rules = 0, globals = 0, data_models = 0;
     absl::Status corrupt;

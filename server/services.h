@@ -26,6 +26,8 @@
 #include "server/source_manager.h"
 #include "engine/alert_engine.h"
 #include "engine/ingest_pipeline.h"
+#include "engine/metrics.h"
+#include "engine/worker_pool.h"
 #include "engine/rule_set_manager.h"
 #include "engine/rule_store.h"
 #include "store/store.h"
@@ -51,6 +53,10 @@ struct ServiceEnv {
   Authenticator* auth = nullptr;
   AuditLog* audit = nullptr;
   DelayedRunner* delayed = nullptr;
+  // pantherd's own figures (GetServerStatus, GET /metrics): the ingestion
+  // counters, and the worker pool whose Stats() they include.
+  engine::EngineMetrics* metrics = nullptr;
+  const engine::WorkerPool* pool = nullptr;
   absl::Mutex alert_order_mu;
   absl::Time start_time;
   std::string data_dir;

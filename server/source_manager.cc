@@ -159,6 +159,8 @@ class SourceManager::Poller {
     s.set_events_ingested(progress_.events_ingested());
     s.set_events_duplicate(progress_.events_duplicate());
     s.set_events_rejected(progress_.events_rejected());
+    s.set_polls(polls_);
+    s.set_poll_failures(poll_failures_);
     // Caught up: behind by the time since the last answer that proved it;
     // otherwise by the age of the newest event stored.
     if (progress_.has_last_success_time()) {
@@ -206,6 +208,7 @@ class SourceManager::Poller {
         absl::MutexLock lock(&mu_);
         if (stopping_) return;
         last_poll_ = now;
+        ++polls_;
       }
       absl::Duration delay;
       if (!response.ok()) {
@@ -320,6 +323,7 @@ class SourceManager::Poller {
     {
       absl::MutexLock lock(&mu_);
       if (state_ != v1::SOURCE_STATE_ERROR) state_ = v1::SOURCE_STATE_ACTIVE;
+      ++poll_failures_;
       if (error != last_error_) {
         Log(LogLevel::kWarn, "source poll failed; retrying",
             {{"source", id_}, {"label", config_.label()}, {"error", error}});
@@ -343,6 +347,7 @@ class SourceManager::Poller {
     }
     state_ = v1::SOURCE_STATE_ERROR;
     last_error_ = error;
+    ++poll_failures_;
   }
 
   // Waits `delay`, or until stopped or woken. False when stopping.
@@ -367,6 +372,9 @@ class SourceManager::Poller {
   v1::SourceState state_ ABSL_GUARDED_BY(mu_) = v1::SOURCE_STATE_ACTIVE;
   std::string last_error_ ABSL_GUARDED_BY(mu_);
   absl::Time last_poll_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // Requests made since the poller started, and failed polls.
+  int64_t polls_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t poll_failures_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> cancel_{false};

@@ -332,6 +332,11 @@ TEST_F(SourceManagerTest, TransientFaultsAreRetriedAndNothingIsLostOrRepeated) {
   EXPECT_EQ(s.state(), v1::SOURCE_STATE_ACTIVE);
   EXPECT_EQ(s.last_error(), "");
   EXPECT_EQ(s.events_duplicate(), 0);
+  // Every fault above is one failed poll: five injected faults, two refused
+  // pages, two 429s. Each request is a poll (the poller keeps polling).
+  EXPECT_EQ(s.poll_failures(), 9);
+  EXPECT_GE(s.polls(), s.poll_failures() + 4);  // at least 4 pages of 5 stored
+  EXPECT_LE(s.polls(), static_cast<int64_t>(fake_->requests().size()));
   ExpectEachEvaluatedOnce(20);
   EXPECT_THAT(log_.str(), HasSubstr("E0000009"));
   EXPECT_THAT(log_.str(), HasSubstr("malformed page"));
