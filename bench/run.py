@@ -601,15 +601,19 @@ def head_file(path, count, work):
 
 def run(args, worker_counts, cores):
     figures = {"machine": {"cores": cores}, "runs": []}
-    # 1. Events.
-    if args.events_file:
+    # 1. Events (not needed when only the memory runs run).
+    events_path, n_events, size = None, 0, 0
+    if args.no_main and args.latency_rate <= 0:
+        pass
+    elif args.events_file:
         events_path = os.path.abspath(args.events_file)
         figures["events"] = {"file": events_path}
     else:
         events_path, figures["events"] = generate_events(args, args.events, args.seed)
-    with open(events_path, "rb") as f:
-        n_events = sum(1 for line in f if line.strip())
-    size = os.path.getsize(events_path)
+    if events_path is not None:
+        with open(events_path, "rb") as f:
+            n_events = sum(1 for line in f if line.strip())
+        size = os.path.getsize(events_path)
 
     failures = []
     reference = None
@@ -752,9 +756,10 @@ def ms(us):
 
 
 def report(figures, n_events, size):
-    ev = figures["events"]
-    print(f"events: {n_events} ({size / n_events:.0f} bytes each on average)"
-          + (f", seed {ev['seed']}, {ev['first']} .. {ev['last']}" if "seed" in ev else ""))
+    if n_events:
+        ev = figures["events"]
+        print(f"events: {n_events} ({size / n_events:.0f} bytes each on average)"
+              + (f", seed {ev['seed']}, {ev['first']} .. {ev['last']}" if "seed" in ev else ""))
     if "reference" in figures:
         report_main(figures)
     if "alert_latency" in figures:
