@@ -738,8 +738,8 @@ def run_windows(args, cores):
     out = {"events": args.windows, "workers": workers, "batch_size": args.batch_size,
            "window": args.window, "runs": []}
     for name, per_event in (("windows-1", False), (f"windows-{args.windows}", True)):
-        log(f"memory: {args.windows} events, {'one window per event' if per_event else 'one window'}"
-            f", {workers} worker(s)")
+        kind = "one window per event" if per_event else "one window"
+        log(f"memory: {args.windows} events, {kind}, {workers} worker(s)")
         result, _ = run_pantherd(win_args, name, workers, [path],
                                  windows_folder(args.work, per_event), args.windows,
                                  read_back=False)
