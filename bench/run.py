@@ -13,11 +13,18 @@ Steps (docs/performance.md explains each figure):
      (type, rule id, dedup string, window start, event count);
   4. pieces: the same ingestion with no rules uploaded (parse, normalise, dedup of
      event ids, one durable write per batch: everything but Python);
-  5. latency probe: events sent one per batch, one at a time, to a server with the rules.
+  5. latency probe: events sent one per batch, one at a time, to a server with the rules;
+  6. alert latency (--latency-rate, on by default): the events paced at that rate over one
+     stream while a StreamAlerts subscriber in the sending process times the arrival of
+     every alert change against its batch's write and acknowledgement; once with the
+     rule folder, once with a generated rule that alerts on ~1.2% of events;
+  7. memory (--windows N): N events through a rule that opens one live dedup window per
+     event, against the same events in a single window: peak RSS and events/s.
 
 Builds nothing: it uses the programs of an existing build directory (--build, default
 ./build). Exit status: 0 when every run produced exactly the reference's alerts, 1 when
-any differs (the differences are printed), 2 for usage or setup errors.
+any differs (the differences are printed), 2 for usage or setup errors (a latency run
+whose subscriber misses an alert change is one: pantherd-bench-send fails).
 """
 
 import argparse
@@ -249,6 +256,17 @@ class Pantherd:
             shutil.rmtree(self.data, ignore_errors=True)
 
 
+def directory_bytes(path):
+    total = 0
+    for root, _, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass
+    return total
+
+
 def parse_timestamp_us(text):
     """Protobuf JSON timestamp ("2026-03-02T07:00:00.432Z") -> microseconds."""
     m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z", text)
@@ -307,12 +325,12 @@ def fmt_key(key):
     return f"{kind} {rule} dedup={dedup!r} window_start={start}.{start_us % 1000000:06d}Z events={count}"
 
 
-def send(build, server, files, batch_size, window):
+def send(build, server, files, batch_size, window, extra=()):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [os.path.join(build, "bench", "pantherd-bench-send"), "--server", server.address,
          "--token-file", server.token_file,
-         "--batch-size", str(batch_size), "--window", str(window), *files],
+         "--batch-size", str(batch_size), "--window", str(window), *extra, *files],
         capture_output=True, check=False)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -323,9 +341,10 @@ def send(build, server, files, batch_size, window):
     return result
 
 
-def run_pantherd(args, name, workers, files, rules, n_events):
-    """One pantherd run: start, upload `rules` (None: no rules), send `files`, read
-    alerts, stop. Returns a dict of figures and the alerts."""
+def run_pantherd(args, name, workers, files, rules, n_events, send_flags=(), read_back=True):
+    """One pantherd run: start, upload `rules` (None: no rules), send `files` (with
+    `send_flags` for pantherd-bench-send), read alerts (unless `read_back` is false),
+    stop. Returns a dict of figures and the alerts."""
     server = Pantherd(args.build, args.work, name, workers, args.data_root)
     try:
         upload_seconds = None
@@ -340,9 +359,11 @@ def run_pantherd(args, name, workers, files, rules, n_events):
         sampler.sample()
         cpu_before = sum(sampler.cpu.values())
         sampler.start()
-        sent = send(args.build, server, files, args.batch_size, args.window)
+        sent = send(args.build, server, files, args.batch_size, args.window, send_flags)
         peak_kb, cpu_after = sampler.finish()
-        alerts = read_alerts(server)
+        end_kb = sum(rss_kb(p) for p in process_tree(server.proc.pid))
+        data_bytes = directory_bytes(server.data)
+        alerts = read_alerts(server) if read_back else []
         own = summarize_metrics(server.scrape())
     finally:
         server.stop()
@@ -361,6 +382,9 @@ def run_pantherd(args, name, workers, files, rules, n_events):
         "batch_size": args.batch_size,
         "window": args.window,
         "peak_rss_mb": peak_kb / 1024.0,
+        "end_rss_mb": end_kb / 1024.0,
+        "data_mb": data_bytes / 1e6,
+        "sender": sent,
         "server_cpu_seconds": server_cpu,
         "client_cpu_seconds": sent["client_cpu_seconds"],
         "events_per_server_cpu_second": n_events / server_cpu if server_cpu > 0 else None,
@@ -434,6 +458,83 @@ def panther_analysis_folder(checkout, work_dir):
     return target
 
 
+# ---------------------------------------------------------------------------
+# Generated rule folders for the latency and memory runs
+
+
+def write_rule(folder, stem, rule_id, source, threshold, period_minutes, tests):
+    """Writes `stem`.py and `stem`.yml (one Okta rule) into `folder`."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, stem + ".py"), "w") as f:
+        f.write(source)
+    lines = [
+        "AnalysisType: rule",
+        f"Filename: {stem}.py",
+        f"RuleID: {rule_id}",
+        "Enabled: true",
+        "LogTypes:",
+        "  - Okta.SystemLog",
+        "Severity: Info",
+        f"DedupPeriodMinutes: {period_minutes}",
+        f"Threshold: {threshold}",
+        "Tests:",
+    ]
+    for name, uuid, expected in tests:
+        lines += [f"  - Name: {name}", f"    ExpectedResult: {'true' if expected else 'false'}",
+                  "    Log:", f"      uuid: {uuid}", "      eventType: user.session.start",
+                  "      published: '2026-03-02T07:00:00.000Z'"]
+    with open(os.path.join(folder, stem + ".yml"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return folder
+
+
+# Matches about 1.2% of events (the last two hex digits of the uuid below 3, i.e.
+# 3 in 256), each into its own alert: every match is an alert change.
+ONE_PERCENT_SOURCE = '''def rule(event):
+    uuid = event.get("uuid") or ""
+    try:
+        return int(uuid[-2:], 16) < 3
+    except ValueError:
+        return False
+
+
+def title(event):
+    return "bench: event " + (event.get("uuid") or "")
+
+
+def dedup(event):
+    return event.get("uuid") or ""
+'''
+
+
+def one_percent_folder(work):
+    """A folder with one rule matching ~1.2% of events, threshold 1, dedup by uuid."""
+    return write_rule(os.path.join(work, "rules-one-percent"), "bench_one_percent",
+                      "Bench.OnePercent", ONE_PERCENT_SOURCE, 1, 60,
+                      [("last digits 02 match", "c3a1e9f0-0000-4000-8000-000000000002", True),
+                       ("last digits 03 do not", "c3a1e9f0-0000-4000-8000-000000000003", False)])
+
+
+# Matches every event and never alerts: the threshold is out of reach, the period
+# (a week) keeps every window open. The dedup string is the event's uuid (one window
+# per event) or a constant (one window in all).
+WINDOWS_THRESHOLD = 1000000000
+WINDOWS_PERIOD_MINUTES = 7 * 24 * 60
+
+
+def windows_folder(work, per_event):
+    source = ('''def rule(event):
+    return True
+
+
+def dedup(event):
+    return ''' + ('event.get("uuid") or ""' if per_event else '"one window"') + "\n")
+    name = "per-event" if per_event else "one"
+    return write_rule(os.path.join(work, f"rules-windows-{name}"), "bench_windows",
+                      "Bench.Windows", source, WINDOWS_THRESHOLD, WINDOWS_PERIOD_MINUTES,
+                      [("every event matches", "c3a1e9f0-0000-4000-8000-000000000001", True)])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Benchmark pantherd against a Panther-style Python reference.",
@@ -457,6 +558,25 @@ def main(argv=None):
                         help="skip the one-event-per-batch latency probe")
     parser.add_argument("--probe-events", type=int, default=2000,
                         help="events of the latency probe (2000)")
+    parser.add_argument("--no-main", action="store_true",
+                        help="skip the reference, the throughput runs, the no-rules run and "
+                             "the probe (e.g. to run only --windows or the alert latency)")
+    parser.add_argument("--latency-rate", type=float, default=5000,
+                        help="events/s of the alert-latency runs (paced sending with a "
+                             "StreamAlerts subscriber); 0 skips them (5000)")
+    parser.add_argument("--latency-events", type=int,
+                        help="events of each alert-latency run (default: all the events)")
+    parser.add_argument("--latency-batch-size", type=int, default=50,
+                        help="events per batch of the alert-latency runs (50)")
+    parser.add_argument("--latency-window", type=int, default=100,
+                        help="batches in flight at most in the alert-latency runs (100)")
+    parser.add_argument("--latency-workers", default="all",
+                        help="workers of the alert-latency runs ('all': one per core)")
+    parser.add_argument("--windows", type=int, default=0, metavar="N",
+                        help="memory runs: N events each opening a live dedup window, against "
+                             "the same N events in one window (0: skip)")
+    parser.add_argument("--windows-workers", default="all",
+                        help="workers of the --windows runs ('all': one per core)")
     parser.add_argument("--work-dir", help="keep generated files and logs here")
     parser.add_argument("--data-root",
                         help="put pantherd's data directories here instead of the work "
@@ -505,82 +625,121 @@ def main(argv=None):
             shutil.rmtree(temp, ignore_errors=True)
 
 
+def generate_events(args, count, seed):
+    """Generates `count` events with `seed` into the work directory (reused when
+    already there); returns (path, the generator's summary)."""
+    path = os.path.join(args.work, f"okta-{seed}-{count}.jsonl")
+    summary_path = path + ".summary.json"
+    if os.path.exists(path) and os.path.exists(summary_path):
+        with open(summary_path) as f:
+            return path, json.load(f)
+    log(f"generating {count} events (seed {seed})")
+    done = subprocess.run([PYTHON, os.path.join(HERE, "okta_gen.py"), "--events", str(count),
+                           "--seed", str(seed), "--out", path], capture_output=True, check=False)
+    if done.returncode != 0:
+        raise SetupError("okta_gen.py failed: " + done.stderr.decode())
+    summary = json.loads(done.stderr.decode().strip().splitlines()[-1])
+    with open(summary_path, "w") as f:
+        json.dump(summary, f)
+    return path, summary
+
+
+def head_file(path, count, work):
+    """The first `count` events of `path` (the file itself when it has no more)."""
+    out = os.path.join(work, f"head-{count}-{os.path.basename(path)}")
+    n = 0
+    with open(path, "rb") as f, open(out, "wb") as o:
+        for line in f:
+            if not line.strip():
+                continue
+            if n == count:
+                break
+            o.write(line)
+            n += 1
+    return out, n
+
+
 def run(args, worker_counts, cores):
     figures = {"machine": {"cores": cores}, "runs": []}
-    # 1. Events.
-    if args.events_file:
+    # 1. Events (not needed when only the memory runs run).
+    events_path, n_events, size = None, 0, 0
+    if args.no_main and args.latency_rate <= 0:
+        pass
+    elif args.events_file:
         events_path = os.path.abspath(args.events_file)
         figures["events"] = {"file": events_path}
     else:
-        events_path = os.path.join(args.work, f"okta-{args.seed}-{args.events}.jsonl")
-        log(f"generating {args.events} events (seed {args.seed})")
-        done = subprocess.run([PYTHON, os.path.join(HERE, "okta_gen.py"), "--events",
-                               str(args.events), "--seed", str(args.seed), "--out", events_path],
+        events_path, figures["events"] = generate_events(args, args.events, args.seed)
+    if events_path is not None:
+        with open(events_path, "rb") as f:
+            n_events = sum(1 for line in f if line.strip())
+        size = os.path.getsize(events_path)
+
+    failures = []
+    reference = None
+    if not args.no_main:
+        # 2. Reference.
+        log("running the Python reference")
+        ref_out = os.path.join(args.work, "reference.json")
+        done = subprocess.run([PYTHON, os.path.join(HERE, "reference.py"), "--rules",
+                               args.rules, "--events", events_path, "--out", ref_out],
                               capture_output=True, check=False)
         if done.returncode != 0:
-            raise SetupError("okta_gen.py failed: " + done.stderr.decode())
-        figures["events"] = json.loads(done.stderr.decode().strip().splitlines()[-1])
-    with open(events_path, "rb") as f:
-        n_events = sum(1 for line in f if line.strip())
-    size = os.path.getsize(events_path)
+            raise SetupError("reference.py failed:\n" + done.stderr.decode())
+        with open(ref_out) as f:
+            reference = json.load(f)
+        figures["reference"] = reference["stats"]
+        figures["reference_alerts"] = len(reference["alerts"])
 
-    # 2. Reference.
-    log("running the Python reference")
-    ref_out = os.path.join(args.work, "reference.json")
-    done = subprocess.run([PYTHON, os.path.join(HERE, "reference.py"), "--rules", args.rules,
-                           "--events", events_path, "--out", ref_out],
-                          capture_output=True, check=False)
-    if done.returncode != 0:
-        raise SetupError("reference.py failed:\n" + done.stderr.decode())
-    with open(ref_out) as f:
-        reference = json.load(f)
-    ref = reference["stats"]
-    figures["reference"] = ref
-    figures["reference_alerts"] = len(reference["alerts"])
+        # 3. pantherd with rules, for each worker count.
+        shards = {}
+        for workers in worker_counts:
+            name = f"rules-w{workers}"
+            log(f"running pantherd with {workers} worker(s)")
+            if workers not in shards:
+                shards[workers] = write_shards(events_path, workers, args.work)
+            result, alerts = run_pantherd(args, name, workers, shards[workers], args.rules,
+                                          n_events)
+            same, diff = compare(reference["alerts"], alerts)
+            with open(os.path.join(args.work, f"alerts-{name}.json"), "w") as f:
+                json.dump(alerts, f, indent=1)
+            with open(os.path.join(args.work, f"diff-{name}.txt"), "w") as f:
+                f.write("".join(line + "\n" for line in diff))
+            result["alerts"] = len(alerts)
+            result["alerts_identical"] = same
+            if not same:
+                failures.append((name, diff))
+            figures["runs"].append(result)
 
-    # 3. pantherd with rules, for each worker count.
-    failures = []
-    shards = {}
-    for workers in worker_counts:
-        name = f"rules-w{workers}"
-        log(f"running pantherd with {workers} worker(s)")
-        if workers not in shards:
-            shards[workers] = write_shards(events_path, workers, args.work)
-        result, alerts = run_pantherd(args, name, workers, shards[workers], args.rules, n_events)
-        same, diff = compare(reference["alerts"], alerts)
-        with open(os.path.join(args.work, f"alerts-{name}.json"), "w") as f:
-            json.dump(alerts, f, indent=1)
-        with open(os.path.join(args.work, f"diff-{name}.txt"), "w") as f:
-            f.write("".join(line + "\n" for line in diff))
-        result["alerts"] = len(alerts)
-        result["alerts_identical"] = same
-        if not same:
-            failures.append((name, diff))
-        figures["runs"].append(result)
+        # 4. Pieces: no rules at all.
+        if not args.no_pieces:
+            log("running pantherd with no rules (parse, normalise, state)")
+            result, alerts = run_pantherd(args, "norules-w1", 1, [events_path], None, n_events)
+            result["alerts"] = len(alerts)
+            result["alerts_identical"] = None
+            figures["runs"].append(result)
 
-    # 4. Pieces: no rules at all.
-    if not args.no_pieces:
-        log("running pantherd with no rules (parse, normalise, state)")
-        result, alerts = run_pantherd(args, "norules-w1", 1, [events_path], None, n_events)
-        result["alerts"] = len(alerts)
-        result["alerts_identical"] = None
-        figures["runs"].append(result)
+        # 5. Latency probe: one event per batch, one batch at a time.
+        if not args.no_latency_probe:
+            log(f"latency probe: {args.probe_events} events, one per batch")
+            probe_path, _ = generate_events(args, args.probe_events, args.seed + 1000)
+            probe_args = argparse.Namespace(**vars(args))
+            probe_args.batch_size = 1
+            probe_args.window = 1
+            result, _ = run_pantherd(probe_args, "probe-w1", 1, [probe_path], args.rules,
+                                     args.probe_events)
+            figures["latency_probe"] = {"events": args.probe_events,
+                                        "event_latency_us": result["batch_latency_us"],
+                                        "events_per_second": result["events_per_second"]}
 
-    # 5. Latency probe: one event per batch, one batch at a time.
-    if not args.no_latency_probe:
-        log(f"latency probe: {args.probe_events} events, one per batch")
-        probe_path = os.path.join(args.work, "probe.jsonl")
-        subprocess.run([PYTHON, os.path.join(HERE, "okta_gen.py"), "--events",
-                        str(args.probe_events), "--seed", str(args.seed + 1000), "--out",
-                        probe_path], capture_output=True, check=True)
-        probe_args = argparse.Namespace(**vars(args))
-        probe_args.batch_size = 1
-        probe_args.window = 1
-        result, _ = run_pantherd(probe_args, "probe-w1", 1, [probe_path], args.rules,
-                                 args.probe_events)
-        figures["latency_probe"] = {"events": args.probe_events,
-                                    "event_latency_us": result["batch_latency_us"],
-                                    "events_per_second": result["events_per_second"]}
+    # 6. Alert latency: paced ingestion with a StreamAlerts subscriber.
+    if args.latency_rate > 0:
+        figures["alert_latency"] = run_latency(args, cores, events_path, n_events, reference,
+                                               failures)
+
+    # 7. Memory: a million live dedup windows against one.
+    if args.windows > 0:
+        figures["windows"] = run_windows(args, cores)
 
     report(figures, n_events, size)
     if args.json:
@@ -595,11 +754,82 @@ def run(args, worker_counts, cores):
     return 1 if failures else 0
 
 
+def run_latency(args, cores, events_path, n_events, reference, failures):
+    """Two paced runs with a subscriber: the rule folder, and a folder whose rule makes
+    an alert of ~1.2% of events. One stream (its batches commit in order, which is how
+    the sender ties each alert change to its batch), every worker."""
+    workers = cores if args.latency_workers == "all" else int(args.latency_workers)
+    count = n_events if args.latency_events is None else min(args.latency_events, n_events)
+    path = events_path
+    if count < n_events:
+        path, count = head_file(events_path, count, args.work)
+    lat_args = argparse.Namespace(**vars(args))
+    lat_args.batch_size = args.latency_batch_size
+    lat_args.window = args.latency_window
+    flags = ["--rate", str(args.latency_rate), "--subscribe"]
+    out = {"rate": args.latency_rate, "workers": workers, "batch_size": lat_args.batch_size,
+           "window": lat_args.window, "events": count, "runs": []}
+    folders = [("latency-rules", args.rules), ("latency-1pct", one_percent_folder(args.work))]
+    for name, folder in folders:
+        log(f"alert latency: {count} events at {args.latency_rate} events/s, batches of "
+            f"{lat_args.batch_size}, {workers} worker(s), rules {os.path.basename(folder)}")
+        compare_alerts = name == "latency-rules" and reference is not None and count == n_events
+        result, alerts = run_pantherd(lat_args, name, workers, [path], folder, count, flags,
+                                      read_back=compare_alerts)
+        result["alerts"] = len(alerts) if compare_alerts else None
+        result["alerts_identical"] = None
+        if compare_alerts:
+            same, diff = compare(reference["alerts"], alerts)
+            result["alerts_identical"] = same
+            if not same:
+                failures.append((name, diff))
+        out["runs"].append(result)
+    return out
+
+
+def run_windows(args, cores):
+    """Ingests `--windows` events twice with a rule that matches every event and never
+    alerts: once with a dedup string per event (one live window per event), once with
+    one dedup string (one window). Peak RSS of pantherd and its workers, events/s."""
+    workers = cores if args.windows_workers == "all" else int(args.windows_workers)
+    path, _ = generate_events(args, args.windows, args.seed)
+    win_args = argparse.Namespace(**vars(args))
+    win_args.skip_tests = False
+    out = {"events": args.windows, "workers": workers, "batch_size": args.batch_size,
+           "window": args.window, "runs": []}
+    for name, per_event in (("windows-1", False), (f"windows-{args.windows}", True)):
+        kind = "one window per event" if per_event else "one window"
+        log(f"memory: {args.windows} events, {kind}, {workers} worker(s)")
+        result, _ = run_pantherd(win_args, name, workers, [path],
+                                 windows_folder(args.work, per_event), args.windows,
+                                 read_back=False)
+        result["live_windows"] = args.windows if per_event else 1
+        out["runs"].append(result)
+    base, many = out["runs"]
+    out["rss_increase_mb"] = many["peak_rss_mb"] - base["peak_rss_mb"]
+    out["slowdown"] = 1.0 - many["events_per_second"] / base["events_per_second"]
+    return out
+
+
+def ms(us):
+    return f"{us / 1000:.2f} ms"
+
+
 def report(figures, n_events, size):
+    if n_events:
+        ev = figures["events"]
+        print(f"events: {n_events} ({size / n_events:.0f} bytes each on average)"
+              + (f", seed {ev['seed']}, {ev['first']} .. {ev['last']}" if "seed" in ev else ""))
+    if "reference" in figures:
+        report_main(figures)
+    if "alert_latency" in figures:
+        report_latency(figures["alert_latency"])
+    if "windows" in figures:
+        report_windows(figures["windows"])
+
+
+def report_main(figures):
     ref = figures["reference"]
-    ev = figures["events"]
-    print(f"events: {n_events} ({size / n_events:.0f} bytes each on average)"
-          + (f", seed {ev['seed']}, {ev['first']} .. {ev['last']}" if "seed" in ev else ""))
     print(f"reference (Python, 1 core): {ref['events_per_second']:.0f} events/s, "
           f"{ref['events_per_cpu_second']:.0f} events/CPU-s "
           f"(with normalisation: {ref['events_per_second_with_normalize']:.0f} events/s); "
@@ -647,6 +877,47 @@ def report_own_figures(figures):
         for t in m["top_rules"]:
             print(f"    {t.get('seconds', 0.0):8.3f} s  {t.get('evaluations', 0):>9} calls  "
                   f"{t.get('matches', 0):>7} matches  {t.get('errors', 0):>5} errors  {t['rule']}")
+
+
+def report_latency(lat):
+    interval_ms = lat["batch_size"] * 1000.0 / lat["rate"]
+    print(f"alert latency: {lat['events']} events offered at {lat['rate']:.0f} events/s "
+          f"(one stream, batches of {lat['batch_size']} every {interval_ms:.1f} ms, at most "
+          f"{lat['window']} in flight), {lat['workers']} worker(s), a StreamAlerts subscriber "
+          f"in the sending process")
+    for r in lat["runs"]:
+        sent = r["sender"]
+        a = sent["alerts"]
+        same = {True: ", alerts identical to the reference", False: ", ALERTS DIFFER",
+                None: ""}[r["alerts_identical"]]
+        print(f"  {r['name']}: sent {sent['send_events_per_second']:.0f} events/s, ingested "
+              f"{sent['events_per_second']:.0f} events/s, {sent['late_batches']} of "
+              f"{sent['batches']} batches sent late (max {ms(sent['max_send_lag_us'])}); "
+              f"batch ack p50 {ms(sent['batch_latency_us']['p50'])}, "
+              f"p99 {ms(sent['batch_latency_us']['p99'])}; peak RSS {r['peak_rss_mb']:.0f} MB"
+              f"{same}")
+        print(f"    alert changes: {a['received']} received of {a['expected']} announced "
+              f"({a['created']} created, {a['updated']} updated; {a['verified']} tied to "
+              f"their batch by their triggering event too)")
+        for key, what in (("from_ack_us", "batch acknowledged -> change received"),
+                          ("from_send_us", "batch written -> change received"),
+                          ("from_record_us", "change recorded (server clock) -> received")):
+            d = a[key]
+            print(f"    {what:<42} p50 {ms(d['p50']):>10}  p99 {ms(d['p99']):>10}  "
+                  f"max {ms(d['max']):>10}  (min {ms(d['min'])})")
+
+
+def report_windows(w):
+    print(f"memory: {w['events']} events, a rule matching every event, threshold "
+          f"{WINDOWS_THRESHOLD}, period {WINDOWS_PERIOD_MINUTES} min, {w['workers']} worker(s), "
+          f"batches of {w['batch_size']}")
+    for r in w["runs"]:
+        print(f"  {r['live_windows']:>9} live window(s): {r['events_per_second']:.0f} events/s, "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB (at the end {r['end_rss_mb']:.0f} MB), "
+              f"data directory {r['data_mb']:.0f} MB, batch ack p50 "
+              f"{ms(r['batch_latency_us']['p50'])}, p99 {ms(r['batch_latency_us']['p99'])}")
+    print(f"  peak RSS difference {w['rss_increase_mb']:+.0f} MB; ingestion "
+          f"{w['slowdown'] * 100:.1f}% slower with the windows")
 
 
 if __name__ == "__main__":
