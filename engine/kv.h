@@ -8,6 +8,11 @@
 #ifndef PANTHERD_ENGINE_KV_H_
 #define PANTHERD_ENGINE_KV_H_
 
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "pantherd/internal/worker.pb.h"
 
@@ -23,6 +28,17 @@ class KvBackend {
   // absent. Errors (an unknown op, a store failure) are raised in the rule
   // as exceptions. Implementations document their thread-safety.
   virtual absl::StatusOr<internal::KvReply> Call(const internal::KvCall& call) = 0;
+
+  // Every stored item (key and encoded item, engine/kv_item.h), expired ones
+  // included, for a worker's cache to start from (engine/kv_cache.h).
+  // Errors: ResourceExhausted when more than `max_items` are stored;
+  // Unimplemented for backends that cannot list their items (the default).
+  virtual absl::Status Snapshot(size_t max_items,
+                                std::vector<std::pair<std::string, std::string>>* items) {
+    (void)max_items;
+    (void)items;
+    return absl::UnimplementedError("this key-value backend cannot list its items");
+  }
 };
 
 }  // namespace pantherd::engine

@@ -4,7 +4,6 @@
 
 #include <utility>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -17,12 +16,31 @@ KvCache::KvCache(KvBackend* remote, std::function<absl::Time()> clock)
     : remote_(remote), clock_(std::move(clock)) {}
 
 void KvCache::BeginRequest(const internal::KvSync& sync) {
-  if (sync.clear_all() || items_.size() > kMaxItems) {
-    if (!items_.empty()) ++clears_;
+  if (sync.has_snapshot()) {
     items_.clear();
+    stale_.clear();
+    complete_ = true;
+    for (const internal::KvSnapshotItem& entry : sync.snapshot()) {
+      absl::StatusOr<KvItem> item = DecodeKvItem(entry.key(), entry.item());
+      if (!item.ok()) {  // Unusable: start empty and ask for every key.
+        items_.clear();
+        complete_ = false;
+        break;
+      }
+      items_.emplace(entry.key(), *std::move(item));
+    }
+  }
+  if (sync.clear_all() || items_.size() > kMaxItems) {
+    if (!items_.empty() || complete_) ++clears_;
+    items_.clear();
+    stale_.clear();
+    complete_ = false;
     return;
   }
-  for (const std::string& key : sync.keys()) items_.erase(key);
+  for (const std::string& key : sync.keys()) {
+    items_.erase(key);
+    if (complete_) stale_.insert(key);
+  }
 }
 
 absl::StatusOr<KvReply> KvCache::Call(const KvCall& call) {
@@ -38,6 +56,12 @@ absl::StatusOr<KvReply> KvCache::Call(const KvCall& call) {
     KvCall check = call;
     check.set_op(KvCall::OP_GET_COUNTER);
     if (absl::Status s = ApplyKvCall(check, now, &probe).status(); !s.ok()) return s;
+    if (complete_ && !stale_.contains(call.key())) {
+      // Known to have no item.
+      it = items_.emplace(call.key(), KvItemState()).first;
+      ++hits_;
+      return Apply(call, now, it);
+    }
     KvCall fetch;
     fetch.set_op(KvCall::OP_FETCH);
     fetch.set_key(call.key());
@@ -51,9 +75,14 @@ absl::StatusOr<KvReply> KvCache::Call(const KvCall& call) {
       state = std::move(*item);
     }
     it = items_.emplace(call.key(), std::move(state)).first;
+    stale_.erase(call.key());
   } else {
     ++hits_;
   }
+  return Apply(call, now, it);
+}
+
+absl::StatusOr<KvReply> KvCache::Apply(const KvCall& call, int64_t now, Items::iterator it) {
   absl::StatusOr<KvApplied> applied = ApplyKvCall(call, now, &it->second);
   if (!applied.ok()) return applied.status();
   if (applied->write != KvApplied::Write::kNone) {
@@ -68,6 +97,8 @@ absl::StatusOr<KvReply> KvCache::Call(const KvCall& call) {
       if (absl::StatusOr<KvReply> done = remote_->Call(flush); !done.ok()) {
         // What was flushed is unknown now: forget every copy.
         items_.clear();
+        stale_.clear();
+        complete_ = false;
         return done.status();
       }
     }

@@ -20,6 +20,12 @@
 //     each request a worker receives the keys other workers changed since
 //     its previous request (WorkerRequest.kv_sync) and forgets its copies of
 //     them before the rules run.
+//   - With a worker's first request pantherd sends every stored item when
+//     there are at most kMaxItems (KvSync.snapshot). The cache is then
+//     complete: a key it does not hold has no item, and only keys another
+//     worker changed since (listed in later syncs) are fetched. It stays
+//     complete until it is cleared (clear_all, growth past kMaxItems, a
+//     failed flush).
 //
 // Consistency. A worker sees its own writes at once and other workers'
 // writes from its next request on. Requests that run at the same time in
@@ -49,6 +55,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -84,6 +91,8 @@ class KvCache : public KvBackend {
   std::vector<internal::KvCall> TakeWrites();
 
   size_t size() const { return items_.size(); }
+  // True while a key not held is known to have no item (see above).
+  bool complete() const { return complete_; }
   int64_t fetches() const { return fetches_; }
   int64_t hits() const { return hits_; }
   int64_t clears() const { return clears_; }
@@ -91,8 +100,16 @@ class KvCache : public KvBackend {
  private:
   KvBackend* const remote_;
   const std::function<absl::Time()> clock_;
+  using Items = absl::flat_hash_map<std::string, KvItemState>;
+  // Performs `call` on the held state `it` and logs it if it wrote.
+  absl::StatusOr<internal::KvReply> Apply(const internal::KvCall& call, int64_t now,
+                                          Items::iterator it);
+
   // The stored state of every key held: an item, or none.
-  absl::flat_hash_map<std::string, KvItemState> items_;
+  Items items_;
+  // While complete_: the keys other workers changed that must be fetched.
+  bool complete_ = false;
+  absl::flat_hash_set<std::string> stale_;
   std::vector<internal::KvCall> writes_;
   int64_t fetches_ = 0;
   int64_t hits_ = 0;

@@ -263,6 +263,56 @@ TEST_F(KvCacheTest, ALongWriteLogIsSentAhead) {
   EXPECT_EQ(cache.TakeWrites().size(), 10u);
 }
 
+// A cache started from a snapshot asks only for the keys others changed.
+TEST_F(KvCacheTest, ACompleteCacheFetchesOnlyWhatOthersChanged) {
+  served_kv_->Call(Make(KvCall::OP_ADD_TO_STRING_SET, "s", {"x"})).IgnoreError();
+  served_kv_->Call(Make(KvCall::OP_INCREMENT_COUNTER, "n", {}, 5)).IgnoreError();
+  std::vector<std::pair<std::string, std::string>> items;
+  ASSERT_TRUE(served_kv_->Snapshot(10, &items).ok());
+  ASSERT_EQ(items.size(), 2u);
+  std::vector<std::pair<std::string, std::string>> too_many;
+  EXPECT_EQ(served_kv_->Snapshot(1, &too_many).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(too_many.empty());
+
+  CountingKv remote(served_kv_.get());
+  KvCache cache(&remote, Clock());
+  internal::KvSync first;
+  first.set_has_snapshot(true);
+  for (auto& [key, item] : items) {
+    internal::KvSnapshotItem* entry = first.add_snapshot();
+    entry->set_key(key);
+    entry->set_item(item);
+  }
+  cache.BeginRequest(first);
+  EXPECT_TRUE(cache.complete());
+  EXPECT_THAT(cache.Call(Make(KvCall::OP_GET_STRING_SET, "s"))->values(), ElementsAre("x"));
+  EXPECT_EQ(cache.Call(Make(KvCall::OP_GET_COUNTER, "n"))->counter(), 5);
+  EXPECT_EQ(cache.Call(Make(KvCall::OP_GET_COUNTER, "absent"))->counter(), 0);
+  EXPECT_EQ(remote.calls(KvCall::OP_FETCH), 0);
+
+  // Another worker changes "n" and creates "new".
+  served_kv_->Call(Make(KvCall::OP_INCREMENT_COUNTER, "n", {}, 1)).IgnoreError();
+  served_kv_->Call(Make(KvCall::OP_INCREMENT_COUNTER, "new", {}, 1)).IgnoreError();
+  internal::KvSync changed;
+  changed.add_keys("n");
+  changed.add_keys("new");
+  cache.BeginRequest(changed);
+  EXPECT_EQ(cache.Call(Make(KvCall::OP_GET_COUNTER, "n"))->counter(), 6);
+  EXPECT_EQ(cache.Call(Make(KvCall::OP_GET_COUNTER, "new"))->counter(), 1);
+  EXPECT_THAT(cache.Call(Make(KvCall::OP_GET_STRING_SET, "s"))->values(), ElementsAre("x"));
+  EXPECT_EQ(remote.calls(KvCall::OP_FETCH), 2);
+  EXPECT_EQ(cache.Call(Make(KvCall::OP_GET_COUNTER, "n"))->counter(), 6);
+  EXPECT_EQ(remote.calls(KvCall::OP_FETCH), 2);
+
+  // Cleared, it asks again for every key.
+  internal::KvSync clear;
+  clear.set_clear_all(true);
+  cache.BeginRequest(clear);
+  EXPECT_FALSE(cache.complete());
+  EXPECT_EQ(cache.Call(Make(KvCall::OP_GET_COUNTER, "absent"))->counter(), 0);
+  EXPECT_EQ(remote.calls(KvCall::OP_FETCH), 3);
+}
+
 // Replayed writes use the time they were made, not the time of the replay.
 TEST_F(KvCacheTest, ReplayUsesTheTimeOfTheWrite) {
   KvCache cache(served_kv_.get(), Clock());

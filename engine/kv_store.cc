@@ -92,6 +92,27 @@ absl::StatusOr<KvReply> StoreKvBackend::Call(const KvCall& call) {
   return std::move(applied.reply);
 }
 
+absl::Status StoreKvBackend::Snapshot(size_t max_items,
+                                      std::vector<std::pair<std::string, std::string>>* items) {
+  const std::string prefix = store::Join(kCachingKvNamespace, "");
+  bool too_many = false;
+  PANTHERD_RETURN_IF_ERROR(
+      store_->Scan(Family::kKv, prefix, [&](absl::string_view key, absl::string_view value) {
+        if (items->size() >= max_items) {
+          too_many = true;
+          return false;
+        }
+        items->emplace_back(std::string(key.substr(prefix.size())), std::string(value));
+        return true;
+      }));
+  if (too_many) {
+    items->clear();
+    return absl::ResourceExhaustedError(
+        absl::StrCat("more than ", max_items, " key-value items are stored"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int64_t> StoreKvBackend::PurgeExpired() {
   const int64_t now = absl::ToUnixSeconds(clock_());
   const std::string prefix = store::Join(kCachingKvNamespace, "");

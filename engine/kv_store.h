@@ -86,6 +86,11 @@ class StoreKvBackend : public KvBackend {
   // decode), and the store's errors.
   absl::StatusOr<internal::KvReply> Call(const internal::KvCall& call) override;
 
+  // See KvBackend::Snapshot: the items of the caching namespace, scanned
+  // from one consistent store snapshot. Also the store's errors.
+  absl::Status Snapshot(size_t max_items,
+                        std::vector<std::pair<std::string, std::string>>* items) override;
+
   // Deletes every expired item; returns how many. For a periodic sweep.
   absl::StatusOr<int64_t> PurgeExpired();
 

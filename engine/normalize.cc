@@ -459,15 +459,31 @@ std::string FormatPantherTime(absl::Time t) {
 }
 
 std::string RandomRowId() {
-  unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
-    // OpenSSL's generator failing is not expected; fall back to the OS.
-    std::random_device random;
-    for (unsigned char& b : bytes) b = static_cast<unsigned char>(random());
+  // A per-thread splitmix64 sequence, seeded once from OpenSSL's CSPRNG:
+  // row ids need to be unique, not unpredictable, and a CSPRNG call per
+  // event cost more than parsing it.
+  thread_local uint64_t state = [] {
+    uint64_t seed = 0;
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof(seed)) != 1) {
+      std::random_device random;
+      seed = (static_cast<uint64_t>(random()) << 32) ^ random();
+    }
+    return seed;
+  }();
+  auto next = [] {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    uint64_t bits = next();
+    for (int i = 0; i < 16; ++i) {
+      id[half * 16 + i] = kHex[(bits >> (60 - 4 * i)) & 0xf];
+    }
   }
-  std::string id;
-  id.reserve(32);
-  for (unsigned char b : bytes) absl::StrAppend(&id, absl::Hex(b, absl::kZeroPad2));
   return id;
 }
 

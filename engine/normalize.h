@@ -162,7 +162,8 @@ std::string FormatPantherTime(absl::Time t);
 // Parses an RFC 3339 timestamp or Panther's format (see the file comment).
 std::optional<absl::Time> ParseEventTimestamp(absl::string_view text);
 
-// 32 lowercase hex digits from 128 random bits (OpenSSL's CSPRNG).
+// 32 lowercase hex digits from 128 pseudo-random bits: a per-thread
+// splitmix64 sequence seeded from OpenSSL's CSPRNG (unique, not secret).
 std::string RandomRowId();
 
 }  // namespace pantherd::engine

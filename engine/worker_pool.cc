@@ -131,6 +131,8 @@ struct WorkerPool::Worker {
   // This worker in the key-value change log, and how far it has read it.
   uint64_t kv_id = 0;
   uint64_t kv_position = 0;
+  // Whether its first request (with the key-value snapshot) was sent.
+  bool kv_started = false;
   bool reaped = false;
   int wait_status = 0;
 
@@ -437,7 +439,26 @@ absl::StatusOr<internal::WorkerResponse> WorkerPool::Exchange(
   internal::WorkerRequest overlay;
   if (extra != nullptr) overlay = *extra;
   overlay.set_id(id);
-  *overlay.mutable_kv_sync() = kv_changes_.ChangesFor(worker.kv_id, &worker.kv_position);
+  internal::KvSync* sync = overlay.mutable_kv_sync();
+  std::vector<std::pair<std::string, std::string>> snapshot;
+  if (!worker.kv_started && options_.kv != nullptr) {
+    // Items written before the scan are in it; those written while it runs
+    // are also listed as changed below, and fetched again.
+    const uint64_t before_scan = kv_changes_.Position();
+    if (options_.kv->Snapshot(KvCache::kMaxItems, &snapshot).ok()) {
+      worker.kv_position = before_scan;
+      sync->set_has_snapshot(true);
+      for (auto& [key, item] : snapshot) {
+        internal::KvSnapshotItem* entry = sync->add_snapshot();
+        entry->set_key(std::move(key));
+        entry->set_item(std::move(item));
+      }
+    }
+  }
+  worker.kv_started = true;
+  internal::KvSync changes = kv_changes_.ChangesFor(worker.kv_id, &worker.kv_position);
+  sync->set_clear_all(changes.clear_all());
+  for (std::string& key : *changes.mutable_keys()) sync->add_keys(std::move(key));
   if (absl::Status s = WriteMessageWithOverlay(worker.fd, request, overlay, deadline); !s.ok()) {
     return s;
   }

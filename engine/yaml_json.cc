@@ -558,12 +558,29 @@ absl::StatusOr<std::vector<YamlMapEntry>> YamlMappingEntries(const YAML::Node& n
   }
 }
 
+namespace {
+
+// Which bytes AppendJsonString escapes.
+struct JsonEscapes {
+  bool needed[256] = {};
+  constexpr JsonEscapes() {
+    for (int c = 0; c < 0x20; ++c) needed[c] = true;
+    needed[static_cast<unsigned char>('"')] = true;
+    needed[static_cast<unsigned char>('\\')] = true;
+    needed[0x7f] = true;
+  }
+};
+constexpr JsonEscapes kJsonEscapes;
+
+}  // namespace
+
 void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
   size_t run = 0;  // Start of the current run of characters that need no escape.
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(s.data());
   for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
+    const unsigned char c = bytes[i];
+    if (!kJsonEscapes.needed[c]) continue;
     out->append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
