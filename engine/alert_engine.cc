@@ -276,7 +276,7 @@ class AlertEngine::BatchState {
 
     v1::Alert* alert = nullptr;
     if (w->alert_id.empty()) {
-      AppendSample(w->draft, e, event_us);
+      AppendSample(w->draft, e, event_us, /*draft=*/true);
       AddLogType(w->draft, e.log_type);
       if (w->count >= c.threshold) {
         const std::string id = AlertIdFor(w->type, w->rule_id, w->dedup, w->start);
@@ -292,6 +292,10 @@ class AlertEngine::BatchState {
         } else {
           AlertEntry& created = alerts_[id];
           created.alert = std::move(w->draft);
+          if (created.alert.sample_event_json().empty() &&
+              created.alert.matched_events_size() > 0) {
+            created.alert.set_sample_event_json(created.alert.matched_events(0).json());
+          }
           created.alert.set_id(id);
           *created.alert.mutable_created_time() = TsFromMicros(now_us_);
           created.created = true;
@@ -379,8 +383,11 @@ class AlertEngine::BatchState {
 
   int MaxSamples() const { return std::max(1, options_.max_sample_events); }
 
-  void AppendSample(v1::Alert& alert, const EventResult& e, int64_t t) {
-    if (alert.sample_event_json().empty()) alert.set_sample_event_json(e.event_json);
+  // Adds `e` to the alert's samples. A window's draft (`draft`) keeps the
+  // first event only once, in matched_events (at least one sample is always
+  // kept); the alert gets its sample_event_json from there when created.
+  void AppendSample(v1::Alert& alert, const EventResult& e, int64_t t, bool draft = false) {
+    if (!draft && alert.sample_event_json().empty()) alert.set_sample_event_json(e.event_json);
     if (alert.matched_events_size() >= MaxSamples()) return;
     v1::MatchedEvent* m = alert.add_matched_events();
     m->set_event_id(e.event_id);

@@ -204,12 +204,18 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     }
   }
 
-  // With several live workers, the enabled rules are split between them.
-  const int parts = std::min(pool_->workers(), flags.enabled_rule_ids_size());
+  // With several live workers and no other batch being evaluated, the
+  // enabled rules are split between the workers. Batches evaluated at the
+  // same time (other streams, pollers) each go whole to one worker instead:
+  // splitting them would make every worker parse every event of both.
+  const int evaluating = evaluating_.fetch_add(1) + 1;
+  const int parts =
+      evaluating > 1 ? 1 : std::min(pool_->workers(), flags.enabled_rule_ids_size());
   absl::StatusOr<internal::EvaluateResult> answer =
       parts > 1
           ? EvaluateSplitByRule(pool_, evaluate, flags, normalized.size(), parts)
           : EvaluateInOneWorker(pool_, evaluate, normalized.size(), rules.size(), &rule_lists);
+  evaluating_.fetch_sub(1);
   if (!answer.ok()) {
     return absl::UnavailableError(absl::StrCat("the batch could not be evaluated (",
                                                answer.status().message(),

@@ -11,6 +11,7 @@
 #ifndef PANTHERD_ENGINE_INGEST_PIPELINE_H_
 #define PANTHERD_ENGINE_INGEST_PIPELINE_H_
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -85,6 +86,8 @@ class IngestPipeline {
 
  private:
   WorkerPool* pool_;
+  // Batches between the start and the end of their evaluation.
+  std::atomic<int> evaluating_{0};
   AlertEngine* alerts_;
   RuleStore* rules_;
   IngestOptions options_;

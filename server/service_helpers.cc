@@ -29,24 +29,33 @@ grpc::Status InvalidField(absl::string_view field, absl::string_view problem) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat(field, ": ", problem));
 }
 
+absl::StatusOr<engine::PreparedBatch> PrepareBatch(ServiceEnv& env,
+                                                   const v1::IngestEventsRequest& request) {
+  absl::StatusOr<engine::PreparedBatch> prepared = env.ingest->Prepare(request);
+  if (!prepared.ok() && env.metrics != nullptr) env.metrics->batches_failed.Add();
+  return prepared;
+}
+
+absl::StatusOr<engine::IngestResult> CommitAndPublish(ServiceEnv& env, engine::PreparedBatch batch,
+                                                      const engine::ExtraWrites& extra) {
+  absl::MutexLock order(&env.alert_order_mu);
+  absl::StatusOr<engine::IngestResult> result = env.ingest->Commit(std::move(batch), extra);
+  if (env.metrics != nullptr) {
+    (result.ok() ? env.metrics->batches : env.metrics->batches_failed).Add();
+  }
+  if (result.ok() && env.hub != nullptr) env.hub->Publish(std::move(result->changes));
+  return result;
+}
+
 absl::StatusOr<engine::IngestResult> IngestAndPublish(ServiceEnv& env,
                                                       const v1::IngestEventsRequest& request,
                                                       const engine::ExtraWrites& extra) {
   // Batches are evaluated concurrently (each stream or poller on its own
   // executor thread), then stored and published in one order, so that
   // subscribers see sequences increase.
-  absl::StatusOr<engine::PreparedBatch> prepared = env.ingest->Prepare(request);
-  if (!prepared.ok()) {
-    if (env.metrics != nullptr) env.metrics->batches_failed.Add();
-    return prepared.status();
-  }
-  absl::MutexLock order(&env.alert_order_mu);
-  absl::StatusOr<engine::IngestResult> result = env.ingest->Commit(*std::move(prepared), extra);
-  if (env.metrics != nullptr) {
-    (result.ok() ? env.metrics->batches : env.metrics->batches_failed).Add();
-  }
-  if (result.ok() && env.hub != nullptr) env.hub->Publish(std::move(result->changes));
-  return result;
+  absl::StatusOr<engine::PreparedBatch> prepared = PrepareBatch(env, request);
+  if (!prepared.ok()) return prepared.status();
+  return CommitAndPublish(env, *std::move(prepared), extra);
 }
 
 MetricsInputs LiveMetricsInputs(const ServiceEnv& env) {

@@ -31,6 +31,17 @@ grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* ctx, Executor
 // INVALID_ARGUMENT "<field>: <problem>".
 grpc::Status InvalidField(absl::string_view field, absl::string_view problem);
 
+// The two halves of IngestAndPublish, for callers that overlap the
+// evaluation of one batch with the commit of the previous one. PrepareBatch
+// normalises and evaluates (IngestPipeline::Prepare; counts a failure);
+// CommitAndPublish commits under env.alert_order_mu and publishes the
+// changes. Blocking: executor or poller threads only.
+absl::StatusOr<engine::PreparedBatch> PrepareBatch(ServiceEnv& env,
+                                                   const v1::IngestEventsRequest& request);
+absl::StatusOr<engine::IngestResult> CommitAndPublish(ServiceEnv& env,
+                                                      engine::PreparedBatch batch,
+                                                      const engine::ExtraWrites& extra = nullptr);
+
 // Ingests one batch through env.ingest (with `extra` in its atomic write)
 // and, once durable, publishes its alert changes to env.hub. Evaluation
 // (IngestPipeline::Prepare) runs concurrently with other batches; the commit

@@ -1,6 +1,9 @@
 #include "server/services.h"
 
 #include <algorithm>
+#include <deque>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -48,10 +51,18 @@ std::string ServiceEnv::listen_address() const {
 
 namespace {
 
-// IngestEvents: batches are handled one at a time, in order. Each batch is
-// ingested on the executor (never on a gRPC thread) and answered only once
-// durable; the next batch is read after the answer is written, so a stream
-// holds at most one batch in memory and one write in flight.
+// IngestEvents: each batch is evaluated and committed on the executor (never
+// on a gRPC thread) and answered only once durable, in order. Two batches of
+// a stream overlap: once batch N is evaluated, batch N+1 is read and
+// evaluated while N commits. Evaluation stays in stream order (N+1 is read
+// only after N's evaluation ended), and so do commits (a ticket per batch)
+// and answers (queued behind the write in flight). A stream therefore holds
+// at most two batches in memory and two answers queued.
+//
+// Lifetime: Finish is called only once no executor task runs and no write is
+// in flight, and nothing new starts after an error, so OnDone (which deletes
+// the reactor) cannot overtake a task. gRPC operations (StartRead,
+// StartWrite, Finish) are started outside mu_.
 class IngestReactor final
     : public grpc::ServerBidiReactor<v1::IngestEventsRequest, v1::IngestEventsResponse> {
  public:
@@ -64,48 +75,160 @@ class IngestReactor final
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // The client finished sending.
-      Finish(grpc::Status::OK);
+      Act(Locked([&] { client_done_ = true; }));
       return;
     }
     if (absl::Status allowed = authorized_(); !allowed.ok()) {
-      Finish(ToGrpcStatus(allowed));
+      Act(Locked([&] { Fail(ToGrpcStatus(allowed)); }));
+      return;
+    }
+    bool start = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!failed_.has_value()) {
+        ++tasks_;
+        start = true;
+      }
+    }
+    if (!start) {
+      Act(Locked([] {}));
       return;
     }
     if (!env_->executor->Submit([this] { IngestOne(); })) {
-      Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          absl::StrCat("pantherd is overloaded; batch ", request_.batch_id(),
+      const uint64_t batch_id = request_.batch_id();
+      Act(Locked([&] {
+        --tasks_;
+        Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          absl::StrCat("pantherd is overloaded; batch ", batch_id,
                                        " was not stored, re-send it")));
+      }));
     }
   }
 
   void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
-      return;
-    }
-    request_.Clear();
-    StartRead(&request_);
+    Act(Locked([&] {
+      writing_ = false;
+      responses_.pop_front();
+      if (!ok) Fail(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+    }));
   }
 
   void OnDone() override { delete this; }
 
  private:
-  void IngestOne() {
-    absl::StatusOr<engine::IngestResult> result = IngestAndPublish(*env_, request_);
-    if (!result.ok()) {
-      Finish(grpc::Status(static_cast<grpc::StatusCode>(result.status().code()),
-                          absl::StrCat("batch ", request_.batch_id(), ": ",
-                                       result.status().message())));
-      return;
+  // What to start once mu_ is released.
+  struct Actions {
+    bool read = false;
+    const v1::IngestEventsResponse* write = nullptr;
+    std::optional<grpc::Status> finish;
+  };
+
+  // Runs `change` under mu_, then decides (still under mu_) what to start.
+  template <typename F>
+  Actions Locked(F change) {
+    absl::MutexLock lock(&mu_);
+    change();
+    Actions next;
+    if (finished_) return next;
+    // Answers of batches already stored are written even after an error.
+    if (!writing_ && !responses_.empty()) {
+      writing_ = true;
+      next.write = &responses_.front();
     }
-    response_ = std::move(result->response);
-    StartWrite(&response_);
+    if (tasks_ == 0 && !writing_ && responses_.empty() && (failed_.has_value() || client_done_)) {
+      finished_ = true;
+      next.finish = failed_.value_or(grpc::Status::OK);
+    }
+    return next;
+  }
+
+  void Act(const Actions& next) {
+    if (next.read) StartRead(&request_);
+    if (next.write != nullptr) StartWrite(next.write);
+    if (next.finish.has_value()) Finish(*next.finish);
+  }
+
+  // The first error ends the stream (later ones are dropped).
+  void Fail(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!failed_.has_value()) failed_ = std::move(status);
+  }
+
+  void IngestOne() {
+    const uint64_t batch_id = request_.batch_id();
+    absl::StatusOr<engine::PreparedBatch> prepared = PrepareBatch(*env_, request_);
+    uint64_t ticket = 0;
+    Actions after_prepare = Locked([&] {
+      if (!prepared.ok()) {
+        --tasks_;
+        Fail(grpc::Status(static_cast<grpc::StatusCode>(prepared.status().code()),
+                          absl::StrCat("batch ", batch_id, ": ", prepared.status().message())));
+        return;
+      }
+      ticket = next_ticket_++;
+    });
+    if (prepared.ok()) {
+      // The next batch is read and evaluated while this one commits.
+      bool read = false;
+      {
+        absl::MutexLock lock(&mu_);
+        read = !client_done_ && !failed_.has_value();
+      }
+      if (read) {
+        request_.Clear();
+        after_prepare.read = true;
+      }
+    }
+    Act(after_prepare);
+    if (!prepared.ok()) return;
+
+    {
+      absl::MutexLock lock(&mu_);
+      auto my_turn = [this, ticket]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return commit_turn_ == ticket;
+      };
+      mu_.Await(absl::Condition(&my_turn));
+    }
+    bool skip = false;
+    {
+      absl::MutexLock lock(&mu_);
+      // An earlier commit failed: store nothing after it. (Other failures
+      // concern later batches, or the client's reading; this batch was
+      // accepted before them and is stored and answered.)
+      skip = commit_failed_;
+    }
+    absl::StatusOr<engine::IngestResult> result =
+        skip ? absl::StatusOr<engine::IngestResult>(absl::AbortedError("not stored"))
+             : CommitAndPublish(*env_, *std::move(prepared));
+    Act(Locked([&] {
+      ++commit_turn_;
+      --tasks_;
+      if (skip) return;
+      if (!result.ok()) {
+        commit_failed_ = true;
+        Fail(grpc::Status(static_cast<grpc::StatusCode>(result.status().code()),
+                          absl::StrCat("batch ", batch_id, ": ", result.status().message())));
+        return;
+      }
+      responses_.push_back(std::move(result->response));
+    }));
   }
 
   ServiceEnv* env_;
   const std::function<absl::Status()> authorized_;
+  // Filled by the read in flight; read by IngestOne until its Prepare ends.
   v1::IngestEventsRequest request_;
-  v1::IngestEventsResponse response_;
+
+  absl::Mutex mu_;
+  int tasks_ ABSL_GUARDED_BY(mu_) = 0;  // batches on the executor
+  uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t commit_turn_ ABSL_GUARDED_BY(mu_) = 0;
+  // Answers to write, in order; the front one is being written when writing_.
+  std::deque<v1::IngestEventsResponse> responses_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool client_done_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> failed_ ABSL_GUARDED_BY(mu_);
+  bool commit_failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

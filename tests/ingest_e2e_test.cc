@@ -234,5 +234,66 @@ TEST_F(IngestE2eTest, BatchWithoutLogTypeIsRefusedWithTheField) {
   Stop();
 }
 
+// Batches written ahead of their answers overlap in the server (the next is
+// evaluated while the previous commits); answers still come in order, and
+// after a bad batch nothing later is stored while earlier batches are
+// answered.
+TEST_F(IngestE2eTest, BatchesWrittenAheadAreAnsweredInOrderAndStopAtTheFirstBadOne) {
+  Start();
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
+    auto stream = stub_->IngestEvents(&ctx);
+    for (uint64_t id = 1; id <= 20; ++id) {
+      v1::IngestEventsRequest req;
+      req.set_log_type("Okta.SystemLog");
+      req.set_batch_id(id);
+      req.add_events(FailedLogin(static_cast<int>(1000 + id), "ahead", "198.51.100.9", 1));
+      ASSERT_TRUE(stream->Write(req));
+    }
+    stream->WritesDone();
+    for (uint64_t id = 1; id <= 20; ++id) {
+      v1::IngestEventsResponse resp;
+      ASSERT_TRUE(stream->Read(&resp)) << id;
+      EXPECT_EQ(resp.batch_id(), id);
+      EXPECT_EQ(resp.accepted(), 1);
+    }
+    grpc::Status s = stream->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
+    auto stream = stub_->IngestEvents(&ctx);
+    for (uint64_t id = 1; id <= 3; ++id) {
+      v1::IngestEventsRequest req;
+      if (id != 2) req.set_log_type("Okta.SystemLog");
+      req.set_batch_id(id);
+      req.add_events(FailedLogin(static_cast<int>(2000 + id), "bad", "198.51.100.10", 1));
+      stream->Write(req);  // may fail once the server has ended the stream
+    }
+    stream->WritesDone();
+    v1::IngestEventsResponse resp;
+    ASSERT_TRUE(stream->Read(&resp));
+    EXPECT_EQ(resp.batch_id(), 1u);
+    EXPECT_EQ(resp.accepted(), 1);
+    EXPECT_FALSE(stream->Read(&resp));
+    grpc::Status s = stream->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("batch 2"));
+  }
+  // Batch 3 was not stored: its event is new, batch 1's a duplicate.
+  grpc::Status status;
+  std::vector<v1::IngestEventsResponse> answers =
+      Send({{FailedLogin(2003, "bad", "198.51.100.10", 1)},
+            {FailedLogin(2001, "bad", "198.51.100.10", 1)}},
+           &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].accepted(), 1);
+  EXPECT_EQ(answers[1].duplicates(), 1);
+  Stop();
+}
+
 }  // namespace
 }  // namespace pantherd::testing
