@@ -2,9 +2,10 @@
 // (`panther_detection_helpers.caching`: string sets, counters, dictionaries,
 // each with an optional expiry).
 //
-// Rules call the helpers inside a worker process; the worker forwards each call
-// to pantherd as a KvCall, and pantherd answers it from a KvBackend. The same
-// interface serves in-process tests with an in-memory backend.
+// Rules call the helpers inside a worker process, where a KvCache
+// (engine/kv_cache.h) answers them, asking pantherd (a KvCall on the worker
+// channel, answered from a KvBackend) only for items it does not hold. The
+// same interface serves in-process tests with an in-memory backend.
 #ifndef PANTHERD_ENGINE_KV_H_
 #define PANTHERD_ENGINE_KV_H_
 

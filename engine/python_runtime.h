@@ -165,7 +165,7 @@ class PythonRuntime {
   // package, for the names rules import from it: `PantherEvent`,
   // `panther_core.immutable`, `.enriched_event`, `.data_model`,
   // `.exceptions`, all backed by `_pantherd_event`) and installs the SIGALRM handler and
-  // timer of the time limit. `kv` is not owned and must outlive the runtime;
+  // watchdog thread of the time limit. `kv` is not owned and must outlive the runtime;
   // null makes every caching call raise RuntimeError in the rule. The
   // calling thread becomes the owning thread (see GIL POLICY).
   //
