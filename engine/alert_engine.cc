@@ -54,8 +54,7 @@ char KindChar(v1::AlertType type) {
 
 // rule_id \0 <kind><hex32(dedup)> \0 : the scan prefix of one group's windows.
 std::string GroupPrefix(v1::AlertType type, absl::string_view rule_id, absl::string_view dedup) {
-  return store::Join(rule_id, absl::StrCat(std::string(1, KindChar(type)), Sha256Hex32(dedup)),
-                     "");
+  return store::Join(rule_id, absl::StrCat(std::string(1, KindChar(type)), Sha256Hex32(dedup)), "");
 }
 
 std::string AlertIdFor(v1::AlertType type, absl::string_view rule_id, absl::string_view dedup,
@@ -144,7 +143,8 @@ v1::DedupWindow WindowToProto(const Window& w) {
 
 absl::StatusOr<int64_t> AnchorFromKey(absl::string_view key) {
   if (key.size() < store::kEncodedInt64Size) {
-    return absl::DataLossError(absl::StrCat("malformed dedup window key of ", key.size(), " bytes"));
+    return absl::DataLossError(
+        absl::StrCat("malformed dedup window key of ", key.size(), " bytes"));
   }
   absl::StatusOr<int64_t> v = store::DecodeInt64(key.substr(key.size() - store::kEncodedInt64Size));
   if (!v.ok()) return absl::DataLossError(v.status().message());
@@ -448,9 +448,9 @@ class AlertEngine::BatchState {
     if (use_batch) return &group.at(*in_batch);
     v1::DedupWindow record;
     if (!record.ParseFromString(found->second)) {
-      return absl::DataLossError(
-          absl::StrCat("dedup window record for rule ", prefix.substr(0, prefix.find('\0')),
-                       " does not parse as pantherd.v1.DedupWindow"));
+      return absl::DataLossError(absl::StrCat("dedup window record for rule ",
+                                              prefix.substr(0, prefix.find('\0')),
+                                              " does not parse as pantherd.v1.DedupWindow"));
     }
     return &group.emplace(*in_store, WindowFromProto(found->first, record)).first->second;
   }
@@ -473,7 +473,8 @@ AlertEngine::AlertEngine(store::Store* store, AlertEngineOptions options)
 absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResult>& events,
                                                      const ExtraWrites& extra) {
   for (const EventResult& e : events) {
-    if (!e.event_id.empty()) PANTHERD_RETURN_IF_ERROR(store::ValidateKeyPart(e.log_type, "log type"));
+    if (!e.event_id.empty())
+      PANTHERD_RETURN_IF_ERROR(store::ValidateKeyPart(e.log_type, "log type"));
     for (const RuleMatch& m : e.matches) {
       PANTHERD_RETURN_IF_ERROR(store::ValidateKeyPart(m.rule_id, "rule id"));
     }
@@ -565,9 +566,8 @@ absl::StatusOr<v1::ListAlertsResponse> AlertEngine::ListAlerts(
     start = CreatedIndexKey(MicrosFromTs(request.created_before()), "");
   }
   const std::optional<int64_t> before =
-      request.has_created_before()
-          ? std::optional<int64_t>(MicrosFromTs(request.created_before()))
-          : std::nullopt;
+      request.has_created_before() ? std::optional<int64_t>(MicrosFromTs(request.created_before()))
+                                   : std::nullopt;
   const std::optional<int64_t> after =
       request.has_created_after() ? std::optional<int64_t>(MicrosFromTs(request.created_after()))
                                   : std::nullopt;
@@ -583,8 +583,8 @@ absl::StatusOr<v1::ListAlertsResponse> AlertEngine::ListAlerts(
       Family::kAlerts, kCreatedIndexPrefix,
       [&](absl::string_view key, absl::string_view) {
         if (key == token_key) return true;
-        absl::StatusOr<int64_t> created = store::DecodeInt64(
-            key.substr(kCreatedIndexPrefix.size(), store::kEncodedInt64Size));
+        absl::StatusOr<int64_t> created =
+            store::DecodeInt64(key.substr(kCreatedIndexPrefix.size(), store::kEncodedInt64Size));
         if (!created.ok()) {
           error = absl::DataLossError("malformed alert index key");
           return false;
@@ -621,8 +621,7 @@ absl::StatusOr<v1::ListAlertsResponse> AlertEngine::ListAlerts(
 }
 
 absl::StatusOr<v1::AlertChange> AlertEngine::UpdateAlert(const v1::UpdateAlertRequest& request,
-                                                         absl::string_view actor,
-                                                         absl::Time now) {
+                                                         absl::string_view actor, absl::Time now) {
   if (!v1::AlertStatus_IsValid(request.status())) {
     return absl::InvalidArgumentError(
         absl::StrCat("status ", static_cast<int>(request.status()), " is not an alert status"));
@@ -677,9 +676,8 @@ absl::StatusOr<std::vector<v1::AlertChange>> AlertEngine::ReadChangesAfter(uint6
       [&](absl::string_view key, absl::string_view value) {
         v1::AlertChange change;
         if (!change.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-          error = absl::DataLossError(
-              absl::StrCat("alert log entry ", absl::BytesToHexString(key),
-                           " does not parse as pantherd.v1.AlertChange"));
+          error = absl::DataLossError(absl::StrCat("alert log entry ", absl::BytesToHexString(key),
+                                                   " does not parse as pantherd.v1.AlertChange"));
           return false;
         }
         changes.push_back(std::move(change));
@@ -782,7 +780,8 @@ absl::StatusOr<PurgeStats> AlertEngine::PurgeExpired() {
   const int64_t retention_us = absl::ToInt64Microseconds(options_.window_retention);
   auto window_expired = [&](absl::string_view value) {
     v1::DedupWindow w;
-    if (!w.ParseFromArray(value.data(), static_cast<int>(value.size()))) return false;  // kept for inspection; ApplyBatch reports it
+    if (!w.ParseFromArray(value.data(), static_cast<int>(value.size())))
+      return false;  // kept for inspection; ApplyBatch reports it
     const int64_t keep = std::max(retention_us, w.period_seconds() * 1'000'000);
     if (MicrosFromTs(w.touched_time()) + keep > now_us) return false;
     return options_.clock == AlertClock::kEventTime || MicrosFromTs(w.end()) <= now_us;
@@ -793,7 +792,8 @@ absl::StatusOr<PurgeStats> AlertEngine::PurgeExpired() {
         if (window_expired(value)) keys.emplace_back(key);
         return true;
       }));
-  PANTHERD_RETURN_IF_ERROR(delete_if(Family::kDedup, std::move(keys), window_expired, stats.windows));
+  PANTHERD_RETURN_IF_ERROR(
+      delete_if(Family::kDedup, std::move(keys), window_expired, stats.windows));
 
   // Alert-log entries are immutable and only the oldest are trimmed, so they
   // need no lock.
@@ -803,7 +803,8 @@ absl::StatusOr<PurgeStats> AlertEngine::PurgeExpired() {
   PANTHERD_RETURN_IF_ERROR(
       store_->Scan(Family::kAlertLog, "", [&](absl::string_view key, absl::string_view value) {
         v1::AlertChange change;
-        if (!change.ParseFromArray(value.data(), static_cast<int>(value.size())) || MicrosFromTs(change.time()) >= log_cutoff_us) {
+        if (!change.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
+            MicrosFromTs(change.time()) >= log_cutoff_us) {
           return false;
         }
         batch.Delete(Family::kAlertLog, key);

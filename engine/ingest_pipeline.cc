@@ -115,8 +115,8 @@ absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(WorkerPool* pool,
   std::vector<std::thread> helpers;
   for (int p = 1; p < parts; ++p) {
     helpers.emplace_back([&, p] {
-      answers[p] = EvaluateInOneWorker(pool, events, count,
-                                       requests[p].evaluate().enabled_rule_ids_size(), &requests[p]);
+      answers[p] = EvaluateInOneWorker(
+          pool, events, count, requests[p].evaluate().enabled_rule_ids_size(), &requests[p]);
     });
   }
   answers[0] = EvaluateInOneWorker(pool, events, count,
@@ -209,8 +209,7 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
   // same time (other streams, pollers) each go whole to one worker instead:
   // splitting them would make every worker parse every event of both.
   const int evaluating = evaluating_.fetch_add(1) + 1;
-  const int parts =
-      evaluating > 1 ? 1 : std::min(pool_->workers(), flags.enabled_rule_ids_size());
+  const int parts = evaluating > 1 ? 1 : std::min(pool_->workers(), flags.enabled_rule_ids_size());
   absl::StatusOr<internal::EvaluateResult> answer =
       parts > 1
           ? EvaluateSplitByRule(pool_, evaluate, flags, normalized.size(), parts)
@@ -247,9 +246,9 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     event.event_id = n.event_id;
     event.log_type = n.log_type;
     event.event_time = n.event_time;
-    event.event_json =
-        std::move(*evaluate.mutable_evaluate()->mutable_events(static_cast<int>(i))
-                       ->mutable_normalized_json());
+    event.event_json = std::move(*evaluate.mutable_evaluate()
+                                      ->mutable_events(static_cast<int>(i))
+                                      ->mutable_normalized_json());
     for (const internal::RuleMatch* match_ptr : matches) {
       const internal::RuleMatch& m = *match_ptr;
       auto rule = rules.find(m.rule_id());

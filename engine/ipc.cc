@@ -151,8 +151,7 @@ absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& message,
   EncodeFrameHeader(static_cast<uint32_t>(size), frame.data());
   uint8_t* body = reinterpret_cast<uint8_t*>(frame.data() + kFrameHeaderBytes);
   if (!message.SerializeToArray(body, static_cast<int>(first)) ||
-      (overlay != nullptr &&
-       !overlay->SerializeToArray(body + first, static_cast<int>(second)))) {
+      (overlay != nullptr && !overlay->SerializeToArray(body + first, static_cast<int>(second)))) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot serialise ", message.GetTypeName(), " for the worker channel"));
   }

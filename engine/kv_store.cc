@@ -39,9 +39,8 @@ absl::StatusOr<KvReply> StoreKvBackend::Call(const KvCall& call) {
     reply.set_call_id(call.call_id());
     for (const KvCall& write : call.writes()) {
       if (write.op() == KvCall::OP_APPLY_WRITES || !IsKvWrite(write.op())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("apply_writes: operation ", static_cast<int>(write.op()),
-                         " is not a single write"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "apply_writes: operation ", static_cast<int>(write.op()), " is not a single write"));
       }
       PANTHERD_RETURN_IF_ERROR(Call(write).status());
     }
@@ -52,8 +51,8 @@ absl::StatusOr<KvReply> StoreKvBackend::Call(const KvCall& call) {
                                                    " bytes, got ", call.key().size()));
   }
   const std::string key = store::Join(kCachingKvNamespace, call.key());
-  const int64_t now = call.now_epoch_seconds() != 0 ? call.now_epoch_seconds()
-                                                    : absl::ToUnixSeconds(clock_());
+  const int64_t now =
+      call.now_epoch_seconds() != 0 ? call.now_epoch_seconds() : absl::ToUnixSeconds(clock_());
 
   absl::MutexLock lock(&StripeFor(key));
   KvItemState state;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 
 namespace pantherd::engine {
@@ -19,7 +20,7 @@ namespace py = pybind11;
 constexpr char kAnalyzer[] = R"PY(
 import ast
 
-_BUILTINS = ("bool", "set", "list", "dict", "frozenset", "tuple")
+_BUILTINS = ("bool", "set", "list", "dict", "frozenset", "tuple", "str")
 
 
 def _bindings(tree):
@@ -157,10 +158,68 @@ class _Analysis:
             return None
         return set(value), type(value) in (set, frozenset)
 
+    def prefixes(self, expr):
+        """The non-empty str prefixes `expr` (a str or tuple of str) gives, else None."""
+        if isinstance(expr, ast.Constant):
+            value = expr.value
+        elif isinstance(expr, ast.Tuple):
+            if not all(isinstance(e, ast.Constant) for e in expr.elts):
+                return None
+            value = tuple(e.value for e in expr.elts)
+        elif isinstance(expr, ast.Name):
+            value = self.constant(expr.id)
+        else:
+            return None
+        if type(value) is str:
+            value = (value,)
+        if type(value) is not tuple or not value:
+            return None
+        if any(type(v) is not str or not v for v in value):
+            return None
+        return sorted(set(value))
+
+    def startswith(self, test):
+        """The condition under which `X.startswith(P)` is true, else None."""
+        if not (isinstance(test, ast.Call) and isinstance(test.func, ast.Attribute)
+                and test.func.attr == "startswith" and len(test.args) == 1
+                and not test.keywords):
+            return None
+        prefixes = self.prefixes(test.args[0])
+        if prefixes is None:
+            return None
+        target = test.func.value
+        inner = target.args[0] if (isinstance(target, ast.Call)
+                                   and isinstance(target.func, ast.Name)
+                                   and target.func.id == "str" and self.builtin_ok("str")
+                                   and len(target.args) == 1 and not target.keywords) else None
+        if (inner is not None and isinstance(inner, ast.BoolOp) and isinstance(inner.op, ast.Or)
+                and len(inner.values) == 2 and isinstance(inner.values[1], ast.Constant)
+                and inner.values[1].value == ""):
+            # str(<lookup> or ""): a missing field reads as its default, or "".
+            field = self.field(inner.values[0])
+            if field is None:
+                return None
+            path, default = field
+            missing = str(default or "")
+        else:
+            field = self.field(target)
+            if field is None:
+                return None
+            path, default = field
+            if default is None:
+                return None  # None.startswith raises: nothing to skip on
+            missing = default
+        missing_may_match = any(missing.startswith(p) for p in prefixes)
+        return (path, [], missing_may_match, False, prefixes, True)
+
     def condition(self, test, continues_when):
         """The field condition under which `test` evaluates to `continues_when`."""
         if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
             return self.condition(test.operand, not continues_when)
+        if continues_when:
+            found = self.startswith(test)
+            if found is not None:
+                return found
         if not isinstance(test, ast.Compare) or len(test.ops) != 1:
             return None
         op, left, right = test.ops[0], test.left, test.comparators[0]
@@ -183,7 +242,8 @@ class _Analysis:
             return None
         values, hashes = found
         path, default = field
-        return (path, sorted(values), default is not None and default in values, hashes)
+        return (path, sorted(values), default is not None and default in values, hashes, [],
+                False)
 
     def leading(self, operands, continues_when):
         out = []
@@ -283,6 +343,10 @@ std::optional<Precondition> DerivePrecondition(const LoadedRule& rule) {
       }
       c.missing_may_match = t[2].cast<bool>();
       c.hashes_value = t[3].cast<bool>();
+      for (py::handle prefix : py::reinterpret_borrow<py::list>(t[4])) {
+        c.prefixes.push_back(prefix.cast<std::string>());
+      }
+      c.other_types_may_match = t[5].cast<bool>();
       out.all.push_back(std::move(c));
     }
     if (out.all.empty()) return std::nullopt;
@@ -299,14 +363,22 @@ namespace {
 // Whether a probed value may satisfy `c`.
 bool MayHoldFor(const FieldCondition& c, const ProbeResult& probe) {
   switch (probe.kind) {
-    case FieldKind::kString:
-      return c.values.contains(absl::string_view(probe.text.data(), probe.text.size()));
+    case FieldKind::kString: {
+      if (c.values.contains(absl::string_view(probe.text.data(), probe.text.size()))) return true;
+      for (const std::string& prefix : c.prefixes) {
+        if (absl::StartsWith(absl::string_view(probe.text.data(), probe.text.size()), prefix)) {
+          return true;
+        }
+      }
+      return false;
+    }
     case FieldKind::kMissing:
       return c.missing_may_match;
     case FieldKind::kHashable:
-      return false;  // A number or bool never equals a str.
+      return c.other_types_may_match;  // A number or bool never equals a str.
     case FieldKind::kUnhashable:
-      return c.hashes_value;  // Python would raise TypeError: a rule error.
+      // Python would raise TypeError (a rule error) for a set test.
+      return c.hashes_value || c.other_types_may_match;
     case FieldKind::kUnknown:
       return true;
   }
@@ -332,12 +404,15 @@ RulePrefilter::RulePrefilter(const std::vector<std::optional<Precondition>>& pre
     auto it = std::find_if(paths_.begin(), paths_.end(),
                            [&](const PathIndex& index) { return index.path == first.path; });
     if (it == paths_.end()) {
-      paths_.push_back(PathIndex{first.path, {}, {}, {}, {}});
+      paths_.push_back(PathIndex{});
+      paths_.back().path = first.path;
       it = paths_.end() - 1;
     }
     for (const std::string& value : first.values) it->by_value[value].push_back(i);
+    for (const std::string& prefix : first.prefixes) it->by_prefix.emplace_back(prefix, i);
     if (first.missing_may_match) it->when_missing.push_back(i);
-    if (first.hashes_value) it->when_unhashable.push_back(i);
+    if (first.hashes_value || first.other_types_may_match) it->when_unhashable.push_back(i);
+    if (first.other_types_may_match) it->when_hashable.push_back(i);
     it->when_unknown.push_back(i);
     rest_[i].assign(p->all.begin() + 1, p->all.end());
   }
@@ -346,19 +421,30 @@ RulePrefilter::RulePrefilter(const std::vector<std::optional<Precondition>>& pre
 void RulePrefilter::Candidates(const EventDocument& document, std::vector<int>* out) const {
   out->assign(always_.begin(), always_.end());
   const size_t unconditional = out->size();
+  std::vector<int> string_hits;
   for (const PathIndex& index : paths_) {
     const ProbeResult probe = ProbeField(document, index.path);
     const std::vector<int>* hits = nullptr;
     switch (probe.kind) {
       case FieldKind::kString: {
-        auto it = index.by_value.find(absl::string_view(probe.text.data(), probe.text.size()));
+        const absl::string_view text(probe.text.data(), probe.text.size());
+        auto it = index.by_value.find(text);
         if (it != index.by_value.end()) hits = &it->second;
+        if (!index.by_prefix.empty()) {
+          string_hits.clear();
+          if (hits != nullptr) string_hits = *hits;
+          for (const auto& [prefix, rule] : index.by_prefix) {
+            if (absl::StartsWith(text, prefix)) string_hits.push_back(rule);
+          }
+          hits = &string_hits;
+        }
         break;
       }
       case FieldKind::kMissing:
         hits = &index.when_missing;
         break;
       case FieldKind::kHashable:
+        hits = &index.when_hashable;
         break;
       case FieldKind::kUnhashable:
         hits = &index.when_unhashable;
@@ -379,7 +465,11 @@ void RulePrefilter::Candidates(const EventDocument& document, std::vector<int>* 
       if (all) out->push_back(rule);
     }
   }
-  if (out->size() > unconditional) std::sort(out->begin(), out->end());
+  if (out->size() > unconditional) {
+    std::sort(out->begin(), out->end());
+    // A rule with several matching prefixes was added once per prefix.
+    out->erase(std::unique(out->begin(), out->end()), out->end());
+  }
 }
 
 }  // namespace pantherd::engine

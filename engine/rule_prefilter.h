@@ -29,7 +29,9 @@
 // (str keys, str or None default) with == / != to a str constant, or with
 // in / not in to a tuple, list, set or frozenset of str constants, written
 // inline or as a module-level name that nothing can change (bound once in the
-// module, used only in comparisons, or immutable). Names the conditions rely
+// module, used only in comparisons, or immutable); or calls `.startswith` with
+// a non-empty str constant or a tuple of them on such a lookup (with a str
+// default) or on `str(<lookup> or "")`. Names the conditions rely
 // on (bool, set, ...) must not be shadowed, rule must be a plain top-level
 // function of one argument, and `from x import *` disables the analysis. A
 // rule whose source yields no such condition gets no pre-condition and is
@@ -45,6 +47,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -54,8 +57,9 @@
 
 namespace pantherd::engine {
 
-// rule() can only fire when the value at `path` is a string in `values`, or
-// when the field is missing and `missing_may_match`.
+// rule() can only fire when the value at `path` is a string in `values` or
+// starting with one of `prefixes`, when the field is missing and
+// `missing_may_match`, or when it is not a string and `other_types_may_match`.
 struct FieldCondition {
   // One key: event.get(key). Several: event.deep_get(*keys).
   std::vector<std::string> path;
@@ -66,6 +70,11 @@ struct FieldCondition {
   // The condition tests membership in a set: an object or array value would
   // make Python raise (unhashable), which is a rule error, so it must run.
   bool hashes_value = false;
+  // From `.startswith`: the accepted prefixes.
+  std::vector<std::string> prefixes;
+  // A number, boolean, object or array value may satisfy the condition or
+  // make it raise (`str(5).startswith("5")`, `5 .startswith`): the rule runs.
+  bool other_types_may_match = false;
 };
 
 // All conditions must hold for the rule to fire.
@@ -100,10 +109,14 @@ class RulePrefilter {
     std::vector<std::string> path;
     // Rules whose first condition reads `path`, by accepted value.
     absl::flat_hash_map<std::string, std::vector<int>> by_value;
-    // Rules to try when the value is missing / undecidable / unhashable.
+    // Rules whose first condition accepts strings starting with a prefix.
+    std::vector<std::pair<std::string, int>> by_prefix;
+    // Rules to try when the value is missing / undecidable / unhashable / a
+    // number or boolean.
     std::vector<int> when_missing;
     std::vector<int> when_unknown;
     std::vector<int> when_unhashable;
+    std::vector<int> when_hashable;
   };
   std::vector<int> always_;
   std::vector<PathIndex> paths_;

@@ -29,6 +29,7 @@ namespace pantherd::engine {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
 ::testing::Environment* const kEnvironment =
@@ -74,8 +75,9 @@ std::vector<std::string> Conditions(const std::string& python) {
     std::vector<std::string> values(c.values.begin(), c.values.end());
     std::sort(values.begin(), values.end());
     out.push_back(absl::StrCat(absl::StrJoin(c.path, "."), "=", absl::StrJoin(values, "|"),
-                               c.missing_may_match ? "+missing" : "",
-                               c.hashes_value ? "#hash" : ""));
+                               c.prefixes.empty() ? "" : "^", absl::StrJoin(c.prefixes, "|"),
+                               c.missing_may_match ? "+missing" : "", c.hashes_value ? "#hash" : "",
+                               c.other_types_may_match ? "*other" : ""));
   }
   return out;
 }
@@ -208,6 +210,44 @@ TEST(ProbeFieldTest, ReadsAsPantherLookupsDo) {
   EXPECT_EQ(ProbeField(*Doc("{\"\xE2\x84\xAA\":\"kelvin\"}"), {"k"}).kind, FieldKind::kUnknown);
 }
 
+TEST(DerivePreconditionTest, StartswithOnALookup) {
+  EXPECT_THAT(Conditions("PREFIX = 'system.idp.lifecycle.'\n"
+                         "def rule(event):\n"
+                         "    return bool(str(event.get('eventType') or '').startswith(PREFIX)\n"
+                         "                and event.deep_get('outcome', 'result') == 'SUCCESS')\n"),
+              ElementsAre("eventType=^system.idp.lifecycle.*other", "outcome.result=SUCCESS"));
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    if not event.get('eventType', '').startswith(('a.', 'b.')):\n"
+                         "        return False\n"
+                         "    return True\n"),
+              ElementsAre("eventType=^a.|b.*other"));
+  // The default decides what a missing field does.
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    return event.get('eventType', 'a.x').startswith('a.')\n"),
+              ElementsAre("eventType=^a.+missing*other"));
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    return str(event.get('eventType', 'a.x') or '').startswith('a.')\n"),
+              ElementsAre("eventType=^a.+missing*other"));
+  // No condition: None.startswith raises on a missing field; an empty prefix
+  // always matches; a prefix that is not a constant; str shadowed; negated.
+  EXPECT_THAT(Conditions("def rule(event):\n    return event.get('eventType').startswith('a')\n"),
+              IsEmpty());
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    return str(event.get('eventType') or '').startswith('')\n"),
+              IsEmpty());
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    p = 'a'\n"
+                         "    return str(event.get('eventType') or '').startswith(p)\n"),
+              IsEmpty());
+  EXPECT_THAT(Conditions("str = repr\n"
+                         "def rule(event):\n"
+                         "    return str(event.get('eventType') or '').startswith('a')\n"),
+              IsEmpty());
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    return not str(event.get('eventType') or '').startswith('a')\n"),
+              IsEmpty());
+}
+
 // ---- Equivalence over a generated stream ----------------------------------
 
 // Rules written to sit on the edges of the analysis: set membership on
@@ -236,6 +276,15 @@ std::vector<v1::AnalysisFile> EdgeRules() {
   add("Edge.NonBoolAfterCheck",
       "def rule(event):\n"
       "    return event.get('eventType') == 'system.api_token.create' and 'yes'\n");
+  add("Edge.StartswithOr",
+      "PREFIXES = ('user.session', 'policy.')\n"
+      "def rule(event):\n"
+      "    if not str(event.deep_get('client', 'ipAddress') or '').startswith('10.0.0.1'):\n"
+      "        return False\n"
+      "    return str(event.get('eventType') or '').startswith(PREFIXES)\n");
+  add("Edge.StartswithDirect",
+      "def rule(event):\n"
+      "    return event.get('severity', 'WA').startswith('WA')\n");
   add("Edge.Unconditional",
       "def rule(event):\n    return event.deep_get('actor', 'alternateId') == 'user3'\n"
       "def title(event):\n    return 'u3 ' + str(event.get('eventType'))\n");
@@ -328,6 +377,11 @@ std::vector<std::string> GenerateStream(const std::vector<FieldCondition>& vocab
       std::vector<std::string> path = c.path;
       if (pick(10) == 0) path.back()[0] = static_cast<char>(toupper(path.back()[0]));
       std::vector<std::string> values(c.values.begin(), c.values.end());
+      for (const std::string& prefix : c.prefixes) {
+        values.push_back(prefix);
+        values.push_back(absl::StrCat(prefix, "tail"));
+        values.push_back(prefix.substr(0, prefix.size() - 1));
+      }
       std::sort(values.begin(), values.end());
       switch (pick(8)) {
         case 0:

@@ -15,10 +15,10 @@
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/container/flat_hash_map.h"
 #include "engine/analysis_spec.h"
 #include "engine/ipc.h"
 
@@ -504,8 +504,8 @@ absl::StatusOr<internal::WorkerResponse> WorkerPool::Exchange(
       absl::StatusOr<internal::KvReply> done = options_.kv->Call(write);
       RecordKvWrite(worker, write);
       if (!done.ok()) {
-        return absl::InternalError(absl::StrCat("applying a worker's key-value write failed: ",
-                                                done.status().message()));
+        return absl::InternalError(
+            absl::StrCat("applying a worker's key-value write failed: ", done.status().message()));
       }
     }
     response.clear_kv_writes();
@@ -515,7 +515,8 @@ absl::StatusOr<internal::WorkerResponse> WorkerPool::Exchange(
 
 void WorkerPool::RecordKvWrite(const Worker& worker, const internal::KvCall& call) {
   if (call.op() == internal::KvCall::OP_APPLY_WRITES) {
-    for (const internal::KvCall& write : call.writes()) kv_changes_.Record(worker.kv_id, write.key());
+    for (const internal::KvCall& write : call.writes())
+      kv_changes_.Record(worker.kv_id, write.key());
   } else if (IsKvWrite(call.op())) {
     kv_changes_.Record(worker.kv_id, call.key());
   }

@@ -183,9 +183,8 @@ class IngestReactor final
 
     {
       absl::MutexLock lock(&mu_);
-      auto my_turn = [this, ticket]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return commit_turn_ == ticket;
-      };
+      auto my_turn = [this, ticket]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return commit_turn_ == ticket; };
       mu_.Await(absl::Condition(&my_turn));
     }
     bool skip = false;
@@ -246,8 +245,8 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ListAlerts(grpc::CallbackServerC
                                                            v1::ListAlertsResponse* resp) {
   PANTHERD_AUTHORIZE(caller);
   if (req->page().page_size() < 0 || req->page().page_size() > kMaxPageSize) {
-    return FinishUnary(ctx, InvalidField("page.page_size", absl::StrCat("must be 0 to ",
-                                                                         kMaxPageSize)));
+    return FinishUnary(ctx,
+                       InvalidField("page.page_size", absl::StrCat("must be 0 to ", kMaxPageSize)));
   }
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     absl::StatusOr<v1::ListAlertsResponse> list = env->alerts->ListAlerts(*req);
@@ -332,8 +331,8 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ListRules(grpc::CallbackServerCo
                                                           v1::ListRulesResponse* resp) {
   PANTHERD_AUTHORIZE(caller);
   if (req->page().page_size() < 0 || req->page().page_size() > kMaxPageSize) {
-    return FinishUnary(ctx, InvalidField("page.page_size", absl::StrCat("must be 0 to ",
-                                                                         kMaxPageSize)));
+    return FinishUnary(ctx,
+                       InvalidField("page.page_size", absl::StrCat("must be 0 to ", kMaxPageSize)));
   }
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     absl::StatusOr<std::vector<v1::Rule>> items = env->rule_store->ListCurrent();
@@ -343,18 +342,20 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ListRules(grpc::CallbackServerCo
     int total = 0;
     for (v1::Rule& item : *items) {
       if (req->type() != v1::ANALYSIS_TYPE_UNSPECIFIED && item.type() != req->type()) continue;
-      if (!req->log_type().empty() &&
-          std::find(item.log_types().begin(), item.log_types().end(), req->log_type()) ==
-              item.log_types().end()) {
+      if (!req->log_type().empty() && std::find(item.log_types().begin(), item.log_types().end(),
+                                                req->log_type()) == item.log_types().end()) {
         continue;
       }
-      if (req->severity() != v1::SEVERITY_UNSPECIFIED && item.severity() != req->severity()) continue;
+      if (req->severity() != v1::SEVERITY_UNSPECIFIED && item.severity() != req->severity())
+        continue;
       if (!req->tag().empty() &&
           std::find(item.tags().begin(), item.tags().end(), req->tag()) == item.tags().end()) {
         continue;
       }
-      if (req->enabled() == v1::ListRulesRequest::ENABLED_FILTER_ENABLED && !item.enabled()) continue;
-      if (req->enabled() == v1::ListRulesRequest::ENABLED_FILTER_DISABLED && item.enabled()) continue;
+      if (req->enabled() == v1::ListRulesRequest::ENABLED_FILTER_ENABLED && !item.enabled())
+        continue;
+      if (req->enabled() == v1::ListRulesRequest::ENABLED_FILTER_DISABLED && item.enabled())
+        continue;
       ++total;
       // Items are ordered by id; the page token is the last id returned.
       if (!after.empty() && item.id() <= after) continue;
@@ -383,14 +384,13 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::DeleteRule(grpc::CallbackServerC
   });
 }
 
-grpc::ServerUnaryReactor* DetectionServiceImpl::SetRuleEnabled(
-    grpc::CallbackServerContext* ctx, const v1::SetRuleEnabledRequest* req,
-    v1::SetRuleEnabledResponse* resp) {
+grpc::ServerUnaryReactor* DetectionServiceImpl::SetRuleEnabled(grpc::CallbackServerContext* ctx,
+                                                               const v1::SetRuleEnabledRequest* req,
+                                                               v1::SetRuleEnabledResponse* resp) {
   PANTHERD_AUTHORIZE(caller);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
-    absl::StatusOr<v1::Rule> rule =
-        env->rules->SetEnabled(req->id(), req->enabled(), caller.user);
+    absl::StatusOr<v1::Rule> rule = env->rules->SetEnabled(req->id(), req->enabled(), caller.user);
     if (!rule.ok()) return ToGrpcStatus(rule.status());
     *resp->mutable_rule() = std::move(*rule);
     return grpc::Status::OK;
