@@ -96,8 +96,7 @@ absl::StatusOr<internal::EvaluateResult> EvaluateInOneWorker(
 absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(WorkerPool* pool,
                                                              const internal::WorkerRequest& events,
                                                              const internal::EvaluateTask& rules,
-                                                             size_t event_count, int parts) {
-  const size_t count = event_count;
+                                                             size_t count, int parts) {
   std::vector<internal::WorkerRequest> requests(parts);
   for (int p = 0; p < parts; ++p) {
     internal::EvaluateTask* part = requests[p].mutable_evaluate();

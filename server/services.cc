@@ -129,6 +129,10 @@ class IngestReactor final
     absl::MutexLock lock(&mu_);
     change();
     Actions next;
+    if (read_next_) {
+      read_next_ = false;
+      next.read = true;
+    }
     if (finished_) return next;
     // Answers of batches already stored are written even after an error.
     if (!writing_ && !responses_.empty()) {
@@ -143,7 +147,10 @@ class IngestReactor final
   }
 
   void Act(const Actions& next) {
-    if (next.read) StartRead(&request_);
+    if (next.read) {
+      request_.Clear();
+      StartRead(&request_);
+    }
     if (next.write != nullptr) StartWrite(next.write);
     if (next.finish.has_value()) Finish(*next.finish);
   }
@@ -157,7 +164,7 @@ class IngestReactor final
     const uint64_t batch_id = request_.batch_id();
     absl::StatusOr<engine::PreparedBatch> prepared = PrepareBatch(*env_, request_);
     uint64_t ticket = 0;
-    Actions after_prepare = Locked([&] {
+    Act(Locked([&] {
       if (!prepared.ok()) {
         --tasks_;
         Fail(grpc::Status(static_cast<grpc::StatusCode>(prepared.status().code()),
@@ -165,31 +172,17 @@ class IngestReactor final
         return;
       }
       ticket = next_ticket_++;
-    });
-    if (prepared.ok()) {
       // The next batch is read and evaluated while this one commits.
-      bool read = false;
-      {
-        absl::MutexLock lock(&mu_);
-        read = !client_done_ && !failed_.has_value();
-      }
-      if (read) {
-        request_.Clear();
-        after_prepare.read = true;
-      }
-    }
-    Act(after_prepare);
+      if (!client_done_ && !failed_.has_value()) read_next_ = true;
+    }));
     if (!prepared.ok()) return;
 
+    bool skip = false;
     {
       absl::MutexLock lock(&mu_);
       auto my_turn = [this, ticket]()
                          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return commit_turn_ == ticket; };
       mu_.Await(absl::Condition(&my_turn));
-    }
-    bool skip = false;
-    {
-      absl::MutexLock lock(&mu_);
       // An earlier commit failed: store nothing after it. (Other failures
       // concern later batches, or the client's reading; this batch was
       // accepted before them and is stored and answered.)
@@ -227,6 +220,8 @@ class IngestReactor final
   bool client_done_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> failed_ ABSL_GUARDED_BY(mu_);
   bool commit_failed_ ABSL_GUARDED_BY(mu_) = false;
+  // Set by IngestOne once its batch is evaluated: Act starts the next read.
+  bool read_next_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
