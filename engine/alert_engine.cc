@@ -223,9 +223,7 @@ class AlertEngine::BatchState {
     } else if (!absl::IsNotFound(value.status())) {
       return value.status();
     }
-    const int64_t expiry =
-        absl::ToUnixSeconds(absl::FromUnixMicros(now_us_) + options_.processed_retention);
-    batch_.Put(Family::kProcessed, key, store::EncodeUint64(static_cast<uint64_t>(expiry)));
+    processed_.push_back(std::move(key));
     return false;
   }
 
@@ -333,6 +331,16 @@ class AlertEngine::BatchState {
   store::WriteBatch& batch() { return batch_; }
 
   absl::StatusOr<std::vector<v1::AlertChange>> Commit(store::Store& store) {
+    // New processed ids, in key order: RocksDB's memtable inserts a run of
+    // ascending keys faster than the same keys at random (each insert starts
+    // from where the previous one ended).
+    if (!processed_.empty()) {
+      const int64_t expiry =
+          absl::ToUnixSeconds(absl::FromUnixMicros(now_us_) + options_.processed_retention);
+      const std::string value = store::EncodeUint64(static_cast<uint64_t>(expiry));
+      std::sort(processed_.begin(), processed_.end());
+      for (const std::string& key : processed_) batch_.Put(Family::kProcessed, key, value);
+    }
     for (auto& [prefix, group] : windows_) {
       for (auto& [anchor, w] : group) {
         if (!w.dirty) continue;
@@ -460,6 +468,8 @@ class AlertEngine::BatchState {
   const int64_t now_us_;
   store::WriteBatch batch_;
   absl::flat_hash_set<std::string> seen_;
+  // Ids first processed by this batch (Commit writes them).
+  std::vector<std::string> processed_;
   // std::map: pointers to elements stay valid while others are inserted.
   std::map<std::string, std::map<int64_t, Window>> windows_;
   std::map<std::string, AlertEntry> alerts_;

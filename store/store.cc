@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <system_error>
 #include <utility>
 
@@ -12,10 +14,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "rocksdb/cache.h"
 #include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
 #include "rocksdb/iterator.h"
 #include "rocksdb/options.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/status.h"
+#include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "store/keys.h"
 #include "store/status_macros.h"
@@ -24,6 +30,9 @@ namespace pantherd::store {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The block cache all families share.
+constexpr size_t kBlockCacheBytes = size_t{32} << 20;
 
 constexpr absl::string_view kFamilyNames[kFamilyCount] = {
     "meta",      "rules",   "rule_versions", "dedup",  "alerts", "alert_log",
@@ -36,6 +45,71 @@ int FamilyIndex(Family family) { return static_cast<int>(family); }
 
 bool IsKnownFamily(Family family) {
   return FamilyIndex(family) >= 0 && FamilyIndex(family) < kFamilyCount;
+}
+
+// How many leading key components (separated by kKeySeparator) RocksDB
+// indexes a family's keys by, for prefix Bloom filters; 0 when none.
+// kDedup: (rule id, group) of (rule id, group, window start), so a scan within
+// one dedup group (the alert engine's neighbour lookups) skips every SST file
+// and memtable without the group.
+int IndexedComponents(Family family) { return family == Family::kDedup ? 2 : 0; }
+
+// The length of `key`'s first `n` components with their separators, or
+// npos when `key` has fewer than `n` separators.
+size_t LeadingComponentsLength(absl::string_view key, int n) {
+  size_t end = 0;
+  for (int i = 0; i < n; ++i) {
+    const size_t sep = key.find(kKeySeparator, end);
+    if (sep == absl::string_view::npos) return absl::string_view::npos;
+    end = sep + 1;
+  }
+  return end;
+}
+
+// RocksDB's prefix extractor for IndexedComponents. Every key in its domain
+// has exactly one prefix, and keys sharing a prefix are contiguous in key
+// order, as prefix Bloom filters require.
+class LeadingComponents final : public rocksdb::SliceTransform {
+ public:
+  explicit LeadingComponents(int n) : n_(n), name_(absl::StrCat("pantherd.LeadingComponents", n)) {}
+  const char* Name() const override { return name_.c_str(); }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), LeadingComponentsLength(Absl(key), n_));
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return LeadingComponentsLength(Absl(key), n_) != absl::string_view::npos;
+  }
+
+ private:
+  static absl::string_view Absl(const rocksdb::Slice& s) {
+    return absl::string_view(s.data(), s.size());
+  }
+  const int n_;
+  const std::string name_;
+};
+
+// The options of one of our column families. Every family keeps whole-key
+// Bloom filters in its SST files (a Get of an absent key reads no data block)
+// and shares `cache`. kProcessed, probed for every ingested event with mostly
+// absent ids, also keeps a whole-key Bloom filter on its memtable; kDedup
+// keeps prefix filters (IndexedComponents) in its files and memtable.
+rocksdb::ColumnFamilyOptions FamilyOptions(Family family,
+                                           const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions options;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.whole_key_filtering = true;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  if (family == Family::kProcessed) {
+    options.memtable_prefix_bloom_size_ratio = 0.02;
+    options.memtable_whole_key_filtering = true;
+  }
+  if (const int n = IndexedComponents(family); n > 0) {
+    options.prefix_extractor = std::make_shared<LeadingComponents>(n);
+    options.memtable_prefix_bloom_size_ratio = 0.02;
+  }
+  return options;
 }
 
 // Quotes a key for an error message: C-escaped and truncated.
@@ -274,8 +348,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
     }
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  const std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   for (Family f : AllFamilies()) {
-    descriptors.emplace_back(std::string(FamilyName(f)), rocksdb::ColumnFamilyOptions());
+    descriptors.emplace_back(std::string(FamilyName(f)), FamilyOptions(f, cache));
   }
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
   for (const std::string& name : existing) {
@@ -433,16 +508,36 @@ absl::Status Store::ScanImpl(
   rocksdb::ReadOptions read_options;
   if (!upper.empty()) read_options.iterate_upper_bound = &upper_slice;
   if (!prefix.empty()) read_options.iterate_lower_bound = &lower_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, handle));
 
+  // Where the iterator starts: Seek(target), SeekForPrev(target), or (no
+  // target) SeekToLast.
+  std::optional<absl::string_view> target;
   if (!reverse) {
-    it->Seek(ToSlice(std::max(prefix, start)));
+    target = std::max(prefix, start);
   } else if (start.empty() || (!upper.empty() && start >= upper)) {
-    it->SeekToLast();
+    target = std::nullopt;
   } else if (start < prefix) {
     return absl::OkStatus();  // every key with `prefix` is after `start`
   } else {
-    it->SeekForPrev(ToSlice(start));
+    target = start;
+  }
+  // A scan that stays within one indexed prefix (the whole prefix, sought
+  // from a key inside it) runs in RocksDB's prefix mode, which consults the
+  // prefix Bloom filters; any other scan is a total-order scan.
+  const int indexed = IndexedComponents(family);
+  const bool prefix_mode = indexed > 0 && target.has_value() &&
+                           LeadingComponentsLength(prefix, indexed) == prefix.size() &&
+                           absl::StartsWith(*target, prefix);
+  read_options.total_order_seek = !prefix_mode;
+  read_options.prefix_same_as_start = prefix_mode;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, handle));
+
+  if (!target.has_value()) {
+    it->SeekToLast();
+  } else if (!reverse) {
+    it->Seek(ToSlice(*target));
+  } else {
+    it->SeekForPrev(ToSlice(*target));
   }
   for (; it->Valid(); reverse ? it->Prev() : it->Next()) {
     const rocksdb::Slice key = it->key();
