@@ -16,15 +16,49 @@ namespace py = pybind11;
 // The analysis, in Python because Python's own parser is the only exact
 // reader of Python. It reads the source's syntax tree and the loaded module's
 // constants; it never calls rule code. derive() returns None or a list of
-// (path tuple, values list, missing_may_match, hashes_value).
+// conjunctions, each a list of conditions [path tuple, values, missing_may_match,
+// hashes_value, prefixes, other_types_may_match, substrings, nonempty_strings].
 constexpr char kAnalyzer[] = R"PY(
 import ast
 
 _BUILTINS = ("bool", "set", "list", "dict", "frozenset", "tuple", "str")
+_MAX_TERMS = 32
+_MAX_DEPTH = 4
+
+# Conditions are DNFs: a list of conjunctions, each a list of atoms. TRUE has
+# one empty conjunction (no constraint); FALSE has none. Every DNF here is an
+# over-approximation ("may"), so replacing one by TRUE is always sound.
+TRUE = [[]]
+FALSE = []
+
+
+def _or(a, b):
+    out = list(a)
+    for c in b:
+        if c not in out:
+            out.append(c)
+    if any(not c for c in out):
+        return TRUE
+    # A conjunction with every atom of another adds nothing to it.
+    out = [c for c in out
+           if not any(d is not c and len(d) < len(c) and all(t in c for t in d) for d in out)]
+    return out if len(out) <= _MAX_TERMS else TRUE
+
+
+def _and(a, b):
+    out = []
+    for x in a:
+        for y in b:
+            c = x + [t for t in y if t not in x]
+            if c not in out:
+                out.append(c)
+    if any(not c for c in out):
+        return TRUE
+    return out if len(out) <= _MAX_TERMS else TRUE
 
 
 def _bindings(tree):
-    """Every name bound anywhere in the module, with a count."""
+    """Every name bound anywhere in `tree`, with a count."""
     counts = {}
     def add(name):
         counts[name] = counts.get(name, 0) + 1
@@ -42,40 +76,77 @@ def _bindings(tree):
     return counts
 
 
-class _Analysis:
-    def __init__(self, tree, module, fn):
+def _plain_function(fn, module):
+    """Whether `fn` (a module-level def) is a plain function of one argument
+    and the module's attribute of that name is this very function."""
+    a = fn.args
+    if (fn.decorator_list or a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg
+            or len(a.args) != 1 or a.defaults):
+        return False
+    code = getattr(getattr(module, fn.name, None), "__code__", None)
+    return code is not None and code.co_name == fn.name and code.co_firstlineno == fn.lineno
+
+
+class _Module:
+    def __init__(self, tree, module):
         self.tree = tree
         self.module = module
-        self.param = fn.args.args[0].arg
         self.bound = _bindings(tree)
         self.declared_global = set()
         for node in ast.walk(tree):
             if isinstance(node, (ast.Global, ast.Nonlocal)):
                 self.declared_global.update(node.names)
-        self.rule_local = set(_bindings(fn))
         self.parents = {}
         for node in ast.walk(tree):
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
+        self.functions = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef)}
+        self.helpers = {}
 
     def builtin_ok(self, name):
         return name in _BUILTINS and name not in self.bound
 
-    def pure(self, expr):
-        if isinstance(expr, ast.Constant):
-            return True
-        if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
-            return all(self.pure(e) for e in expr.elts)
-        if isinstance(expr, ast.Dict):
-            return all(k is not None and self.pure(k) for k in expr.keys) and all(
-                self.pure(v) for v in expr.values)
-        if isinstance(expr, ast.Call):
-            return (isinstance(expr.func, ast.Name) and self.builtin_ok(expr.func.id)
-                    and not expr.args and not expr.keywords)
-        return False
+    def helper(self, name, stack):
+        """The fire DNF of module function `name`, or None when not analysable."""
+        if name in self.helpers:
+            return self.helpers[name]
+        fn = self.functions.get(name)
+        if (fn is None or name in stack or len(stack) >= _MAX_DEPTH
+                or self.bound.get(name, 0) != 1 or not _plain_function(fn, self.module)):
+            return None
+        fire = _Function(self, fn, stack + (name,), is_rule=False).fire()
+        self.helpers[name] = fire
+        return fire
+
+
+class _Function:
+    """The analysis of one function: rule() or a helper it calls with the event.
+
+    fire() is a DNF outside of which a call is known to end without raising
+    and without effects, returning exactly False (rule) or a falsy value
+    (helper)."""
+
+    def __init__(self, mod, fn, stack, is_rule):
+        self.m = mod
+        self.fn = fn
+        self.stack = stack
+        self.is_rule = is_rule
+        self.param = fn.args.args[0].arg
+        self.local = _bindings(fn)
+        self.own_globals = set()
+        for node in ast.walk(fn):
+            if isinstance(node, (ast.Global, ast.Nonlocal)):
+                self.own_globals.update(node.names)
+        self.aliases = {}
+        self.fires = FALSE
+
+    # ---- atoms --------------------------------------------------------
 
     def field(self, expr):
-        """(path, default) for event.get(...) / event.deep_get(...), else None."""
+        """(path, default) for event.get(...) / event.deep_get(...) or a local
+        holding one, else None."""
+        if isinstance(expr, ast.Name) and isinstance(expr.ctx, ast.Load):
+            return self.aliases.get(expr.id)
         if not (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute)
                 and isinstance(expr.func.value, ast.Name) and expr.func.value.id == self.param):
             return None
@@ -106,29 +177,30 @@ class _Analysis:
 
     def constant(self, name):
         """The value of a module-level name that nothing can change, else None."""
-        if name in self.rule_local or name in self.declared_global:
+        if name in self.local or name in self.m.declared_global:
             return None
-        if not hasattr(self.module, name):
+        if not hasattr(self.m.module, name):
             return None
-        value = getattr(self.module, name)
+        value = getattr(self.m.module, name)
         if type(value) in (str, tuple, frozenset):
             return value
         if type(value) in (list, set):
             # Mutable: only if bound once, by a plain assignment at module
             # level, and used nowhere but as the right side of `in`.
-            if self.bound.get(name, 0) != 1:
+            if self.m.bound.get(name, 0) != 1:
                 return None
             assigned = False
-            for stmt in self.tree.body:
+            for stmt in self.m.tree.body:
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else (
                     [stmt.target] if isinstance(stmt, ast.AnnAssign) else [])
                 if any(isinstance(t, ast.Name) and t.id == name for t in targets):
                     assigned = True
             if not assigned:
                 return None
-            for node in ast.walk(self.tree):
-                if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
-                    parent = self.parents.get(node)
+            for node in ast.walk(self.m.tree):
+                if (isinstance(node, ast.Name) and node.id == name
+                        and isinstance(node.ctx, ast.Load)):
+                    parent = self.m.parents.get(node)
                     if not (isinstance(parent, ast.Compare) and len(parent.ops) == 1
                             and isinstance(parent.ops[0], (ast.In, ast.NotIn))
                             and parent.comparators[0] is node):
@@ -137,7 +209,7 @@ class _Analysis:
         return None
 
     def values(self, expr, membership):
-        """(set of str, hashes_value) that the field is compared with."""
+        """(sorted str values, hashes_value) that a field is compared with."""
         if isinstance(expr, ast.Constant):
             value = expr.value
         elif isinstance(expr, (ast.Tuple, ast.List, ast.Set)) and membership:
@@ -151,12 +223,12 @@ class _Analysis:
         else:
             return None
         if not membership:
-            return ({value}, False) if type(value) is str else None
+            return ((value,), False) if type(value) is str else None
         if type(value) not in (tuple, list, set, frozenset):
             return None
         if any(type(v) is not str for v in value):
             return None
-        return set(value), type(value) in (set, frozenset)
+        return tuple(sorted(set(value))), type(value) in (set, frozenset)
 
     def prefixes(self, expr):
         """The non-empty str prefixes `expr` (a str or tuple of str) gives, else None."""
@@ -176,10 +248,16 @@ class _Analysis:
             return None
         if any(type(v) is not str or not v for v in value):
             return None
-        return sorted(set(value))
+        return tuple(sorted(set(value)))
+
+    @staticmethod
+    def atom(path, values=(), missing=False, hashes=False, prefixes=(), other=False,
+             substrings=(), nonempty=False):
+        return (path, values, missing, hashes, prefixes, other, substrings, nonempty)
 
     def startswith(self, test):
-        """The condition under which `X.startswith(P)` is true, else None."""
+        """(atom, may_raise) for `X.startswith(P)`: the atom holds where it may be
+        true, and where it may raise when may_raise; else None."""
         if not (isinstance(test, ast.Call) and isinstance(test.func, ast.Attribute)
                 and test.func.attr == "startswith" and len(test.args) == 1
                 and not test.keywords):
@@ -190,7 +268,7 @@ class _Analysis:
         target = test.func.value
         inner = target.args[0] if (isinstance(target, ast.Call)
                                    and isinstance(target.func, ast.Name)
-                                   and target.func.id == "str" and self.builtin_ok("str")
+                                   and target.func.id == "str" and self.m.builtin_ok("str")
                                    and len(target.args) == 1 and not target.keywords) else None
         if (inner is not None and isinstance(inner, ast.BoolOp) and isinstance(inner.op, ast.Or)
                 and len(inner.values) == 2 and isinstance(inner.values[1], ast.Constant)
@@ -201,6 +279,7 @@ class _Analysis:
                 return None
             path, default = field
             missing = str(default or "")
+            may_raise = False  # str() of a JSON value never raises
         else:
             field = self.field(target)
             if field is None:
@@ -209,50 +288,210 @@ class _Analysis:
             if default is None:
                 return None  # None.startswith raises: nothing to skip on
             missing = default
+            may_raise = True  # a number, bool, object or array has no .startswith
         missing_may_match = any(missing.startswith(p) for p in prefixes)
-        return (path, [], missing_may_match, False, prefixes, True)
+        # A number, bool, object or array may pass str() or make .startswith raise.
+        a = self.atom(path, prefixes=prefixes, missing=missing_may_match, other=True)
+        return a, may_raise
 
-    def condition(self, test, continues_when):
-        """The field condition under which `test` evaluates to `continues_when`."""
-        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-            return self.condition(test.operand, not continues_when)
-        if continues_when:
-            found = self.startswith(test)
-            if found is not None:
-                return found
-        if not isinstance(test, ast.Compare) or len(test.ops) != 1:
-            return None
-        op, left, right = test.ops[0], test.left, test.comparators[0]
+    # ---- expressions ----------------------------------------------------
+
+    # expr() returns (T, F, E, NB): DNFs of the events on which the expression
+    # may be truthy, may be falsy, may raise or have effects, and may have a
+    # value that is not a bool. Anything not understood is (TRUE,)*4.
+
+    def expr(self, e):
+        unknown = (TRUE, TRUE, TRUE, TRUE)
+        if isinstance(e, ast.Constant):
+            nb = FALSE if type(e.value) is bool else TRUE
+            return (TRUE, FALSE, FALSE, nb) if e.value else (FALSE, TRUE, FALSE, nb)
+        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
+            t, f, x, _ = self.expr(e.operand)
+            return f, t, x, FALSE
+        if isinstance(e, ast.BoolOp):
+            # `a and b and c`: each operand is evaluated while the previous
+            # ones were truthy (falsy for `or`); the value is the first falsy
+            # (truthy) operand's, or the last one's.
+            conj = isinstance(e.op, ast.And)
+            parts = [self.expr(v) for v in e.values]
+            reach, stop, x, nb = TRUE, FALSE, FALSE, FALSE
+            for k, (pt, pf, px, pnb) in enumerate(parts):
+                go, ends = (pt, pf) if conj else (pf, pt)
+                x = _or(x, _and(reach, px))
+                stop = _or(stop, _and(reach, ends))
+                if k + 1 < len(parts):
+                    nb = _or(nb, _and(reach, _and(ends, pnb)))
+                else:
+                    nb = _or(nb, _and(reach, pnb))
+                reach = _and(reach, go)
+            return (reach, stop, x, nb) if conj else (stop, reach, x, nb)
+        if (isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "bool"
+                and self.m.builtin_ok("bool") and len(e.args) == 1 and not e.keywords):
+            t, f, x, _ = self.expr(e.args[0])
+            return t, f, x, FALSE
+        field = self.field(e)
+        if field is not None:  # the lookup's truth
+            path, default = field
+            a = self.atom(path, missing=bool(default), other=True, nonempty=True)
+            return [[a]], TRUE, FALSE, TRUE
+        if (isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and len(e.args) == 1
+                and not e.keywords and isinstance(e.args[0], ast.Name)
+                and e.args[0].id == self.param and e.func.id not in self.local):
+            fire = self.m.helper(e.func.id, self.stack)
+            if fire is None:
+                return unknown
+            return fire, TRUE, fire, TRUE
+        found = self.startswith(e)
+        if found is not None:
+            a, may_raise = found
+            return [[a]], TRUE, [[a]] if may_raise else FALSE, FALSE
+        if isinstance(e, ast.Compare) and len(e.ops) == 1:
+            return self.compare(e)
+        return unknown
+
+    def simple(self, e):
+        """An operand whose evaluation cannot raise or have effects."""
+        if isinstance(e, ast.Constant) or self.field(e) is not None:
+            return True
+        if isinstance(e, ast.Name):
+            return self.constant(e.id) is not None
+        return False
+
+    def compare(self, e):
+        unknown = (TRUE, TRUE, TRUE, TRUE)
+        op, left, right = e.ops[0], e.left, e.comparators[0]
         if isinstance(op, (ast.Eq, ast.NotEq)):
             field, other = self.field(left), right
             if field is None:
                 field, other = self.field(right), left
-            membership = False
-        elif isinstance(op, (ast.In, ast.NotIn)):
-            field, other, membership = self.field(left), right, True
-        else:
-            return None
-        if field is None:
-            return None
-        positive = isinstance(op, (ast.Eq, ast.In))
-        if positive != continues_when:
-            return None
-        found = self.values(other, membership)
-        if found is None:
-            return None
-        values, hashes = found
-        path, default = field
-        return (path, sorted(values), default is not None and default in values, hashes, [],
-                False)
+            found = self.values(other, False) if field is not None else None
+            if found is None:
+                # JSON values and constants compare without raising.
+                pure = self.simple(left) and self.simple(right)
+                return (TRUE, TRUE, FALSE, FALSE) if pure else unknown
+            path, default = field
+            a = self.atom(path, values=found[0], missing=default is not None and default in found[0])
+            if isinstance(op, ast.Eq):
+                return [[a]], TRUE, FALSE, FALSE
+            return TRUE, [[a]], FALSE, FALSE
+        if isinstance(op, (ast.In, ast.NotIn)):
+            positive = isinstance(op, ast.In)
+            field = self.field(left)
+            if field is not None:
+                found = self.values(right, True)
+                if found is None:
+                    return unknown
+                path, default = field
+                values, hashes = found
+                a = self.atom(path, values=values, hashes=hashes,
+                              missing=default is not None and default in values)
+                raises = [[a]] if hashes else FALSE  # an unhashable value in a set test
+                return ([[a]], TRUE, raises, FALSE) if positive else (TRUE, [[a]], raises, FALSE)
+            field = self.field(right)
+            if (field is not None and isinstance(left, ast.Constant)
+                    and type(left.value) is str):
+                # "text" in <lookup>: a substring of a str. A missing field
+                # (None), a number or a bool raises; an array or object tests
+                # membership. All of these let the rule run.
+                path, default = field
+                missing = default is None or left.value in default
+                a = self.atom(path, substrings=(left.value,), missing=missing, other=True)
+                return ([[a]], TRUE, [[a]], FALSE) if positive else (TRUE, [[a]], [[a]], FALSE)
+            return unknown
+        if isinstance(op, (ast.Is, ast.IsNot)):
+            field, other = self.field(left), right
+            if field is None:
+                field, other = self.field(right), left
+            if field is None or not (isinstance(other, ast.Constant) and other.value is None):
+                return (TRUE, TRUE, FALSE, FALSE) if (
+                    self.simple(left) and self.simple(right)) else unknown
+            path, default = field
+            a = self.atom(path, missing=default is None)  # only a missing field is None
+            return ([[a]], TRUE, FALSE, FALSE) if isinstance(op, ast.Is) else (
+                TRUE, [[a]], FALSE, FALSE)
+        return unknown
 
-    def leading(self, operands, continues_when):
-        out = []
-        for operand in operands:
-            c = self.condition(operand, continues_when)
-            if c is None:
-                break
-            out.append(c)
-        return out
+    # ---- statements -----------------------------------------------------
+
+    def fire(self):
+        out = self.block(self.fn.body, TRUE, top=True)
+        if self.is_rule:
+            self.fires = _or(self.fires, out)  # falling off the end returns None
+        return self.fires
+
+    def block(self, stmts, guard, top=False):
+        """Adds to self.fires what `stmts` may do when entered under `guard`;
+        returns the guard under which control falls off their end."""
+        for i, s in enumerate(stmts):
+            if not guard:
+                return FALSE
+            if isinstance(s, ast.Pass) or (isinstance(s, ast.Expr)
+                                           and isinstance(s.value, ast.Constant)):
+                continue
+            if isinstance(s, ast.Global) and self.is_rule:
+                continue
+            if isinstance(s, ast.Assign) and self.assignment(s, top):
+                continue
+            if isinstance(s, ast.If):
+                t, f, x, _ = self.expr(s.test)
+                self.fires = _or(self.fires, _and(guard, x))
+                after = self.block(s.body, _and(guard, t))
+                after = _or(after, self.block(s.orelse, _and(guard, f)))
+                guard = after
+                continue
+            if isinstance(s, ast.Return):
+                if s.value is None:
+                    if self.is_rule:
+                        self.fires = _or(self.fires, guard)  # None is not a bool
+                    return FALSE
+                t, f, x, nb = self.expr(s.value)
+                may = _or(t, x)
+                if self.is_rule:
+                    may = _or(may, nb)
+                self.fires = _or(self.fires, _and(guard, may))
+                return FALSE
+            # Anything else may do anything; every event reaching it is a
+            # candidate, so nothing after it needs reading.
+            self.fires = _or(self.fires, guard)
+            return FALSE
+        return guard
+
+    def assignment(self, s, top):
+        """Whether assignment `s` is one the analysis can step over."""
+        targets = s.targets
+        if len(targets) == 1 and isinstance(targets[0], ast.Name):
+            name = targets[0].id
+            field = self.field(s.value) if not isinstance(s.value, ast.Name) else None
+            if (field is not None and name != self.param and self.local.get(name, 0) == 1
+                    and name not in self.own_globals):
+                self.aliases[name] = field  # a local holding a lookup
+                return True
+        names = []
+        for t in targets:
+            elts = t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]
+            if not all(isinstance(n, ast.Name) for n in elts):
+                return False
+            names.extend(n.id for n in elts)
+        if self.param in names or not self._pure(s.value):
+            return False
+        if any(n in self.own_globals for n in names):
+            # Resetting module state: only at the top of rule(), before
+            # anything that may fire, where every call runs it first.
+            return self.is_rule and top and not self.fires
+        return True
+
+    def _pure(self, expr):
+        if isinstance(expr, ast.Constant):
+            return True
+        if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
+            return all(self._pure(e) for e in expr.elts)
+        if isinstance(expr, ast.Dict):
+            return all(k is not None and self._pure(k) for k in expr.keys) and all(
+                self._pure(v) for v in expr.values)
+        if isinstance(expr, ast.Call):
+            return (isinstance(expr.func, ast.Name) and self.m.builtin_ok(expr.func.id)
+                    and not expr.args and not expr.keywords)
+        return False
 
 
 def derive(source, module):
@@ -263,54 +502,14 @@ def derive(source, module):
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
             return None
-    defs = [s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == "rule"]
-    if len(defs) != 1 or _bindings(tree).get("rule", 0) != 1:
+    mod = _Module(tree, module)
+    fn = mod.functions.get("rule")
+    if fn is None or mod.bound.get("rule", 0) != 1 or not _plain_function(fn, module):
         return None
-    fn = defs[0]
-    a = fn.args
-    if (fn.decorator_list or a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg
-            or len(a.args) != 1 or a.defaults):
+    fire = _Function(mod, fn, ("rule",), is_rule=True).fire()
+    if not fire or any(not c for c in fire):
         return None
-    code = getattr(getattr(module, "rule", None), "__code__", None)
-    if code is None or code.co_name != "rule" or code.co_firstlineno != fn.lineno:
-        return None
-    an = _Analysis(tree, module, fn)
-    conditions = []
-    declared = set()
-    for i, stmt in enumerate(fn.body):
-        if (i == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
-                and isinstance(stmt.value.value, str)):
-            continue
-        if isinstance(stmt, ast.Global):
-            declared.update(stmt.names)
-            continue
-        if (isinstance(stmt, ast.Assign)
-                and all(isinstance(t, ast.Name) and t.id != an.param for t in stmt.targets)
-                and an.pure(stmt.value)):
-            continue
-        if (isinstance(stmt, ast.If) and not stmt.orelse and len(stmt.body) == 1
-                and isinstance(stmt.body[0], ast.Return)
-                and isinstance(stmt.body[0].value, ast.Constant)
-                and stmt.body[0].value.value is False):
-            test = stmt.test
-            operands = test.values if (isinstance(test, ast.BoolOp)
-                                       and isinstance(test.op, ast.Or)) else [test]
-            found = an.leading(operands, False)
-            conditions.extend(found)
-            if len(found) == len(operands):
-                continue
-            break
-        if isinstance(stmt, ast.Return) and stmt.value is not None:
-            expr = stmt.value
-            if (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name)
-                    and an.builtin_ok(expr.func.id) and expr.func.id == "bool"
-                    and len(expr.args) == 1 and not expr.keywords):
-                expr = expr.args[0]
-            operands = expr.values if (isinstance(expr, ast.BoolOp)
-                                       and isinstance(expr.op, ast.And)) else [expr]
-            conditions.extend(an.leading(operands, True))
-        break
-    return conditions or None
+    return [[list(a) for a in c] for c in fire]
 )PY";
 
 // The analyzer's derive(), compiled once per interpreter.
@@ -331,25 +530,32 @@ std::optional<Precondition> DerivePrecondition(const LoadedRule& rule) {
   try {
     py::object result = Analyzer()(rule.spec.python_source, rule.module);
     if (result.is_none()) return std::nullopt;
+    auto strings = [](py::handle sequence) {
+      std::vector<std::string> out;
+      for (py::handle item : py::reinterpret_borrow<py::iterable>(sequence)) {
+        out.push_back(item.cast<std::string>());
+      }
+      return out;
+    };
     Precondition out;
-    for (py::handle item : result) {
-      py::tuple t = py::reinterpret_borrow<py::tuple>(item);
-      FieldCondition c;
-      for (py::handle key : py::reinterpret_borrow<py::tuple>(t[0])) {
-        c.path.push_back(key.cast<std::string>());
+    for (py::handle conjunction : py::reinterpret_borrow<py::iterable>(result)) {
+      std::vector<FieldCondition>& all = out.any.emplace_back();
+      for (py::handle item : py::reinterpret_borrow<py::iterable>(conjunction)) {
+        py::sequence t = py::reinterpret_borrow<py::sequence>(item);
+        FieldCondition c;
+        c.path = strings(t[0]);
+        for (std::string& value : strings(t[1])) c.values.insert(std::move(value));
+        c.missing_may_match = t[2].cast<bool>();
+        c.hashes_value = t[3].cast<bool>();
+        c.prefixes = strings(t[4]);
+        c.other_types_may_match = t[5].cast<bool>();
+        c.substrings = strings(t[6]);
+        c.nonempty_strings = t[7].cast<bool>();
+        all.push_back(std::move(c));
       }
-      for (py::handle value : py::reinterpret_borrow<py::list>(t[1])) {
-        c.values.insert(value.cast<std::string>());
-      }
-      c.missing_may_match = t[2].cast<bool>();
-      c.hashes_value = t[3].cast<bool>();
-      for (py::handle prefix : py::reinterpret_borrow<py::list>(t[4])) {
-        c.prefixes.push_back(prefix.cast<std::string>());
-      }
-      c.other_types_may_match = t[5].cast<bool>();
-      out.all.push_back(std::move(c));
+      if (all.empty()) return std::nullopt;  // a conjunction of nothing: always
     }
-    if (out.all.empty()) return std::nullopt;
+    if (out.any.empty()) return std::nullopt;
     return out;
   } catch (const std::exception&) {
     // Includes pybind11::error_already_set (whose destructor clears the
@@ -364,11 +570,14 @@ namespace {
 bool MayHoldFor(const FieldCondition& c, const ProbeResult& probe) {
   switch (probe.kind) {
     case FieldKind::kString: {
-      if (c.values.contains(absl::string_view(probe.text.data(), probe.text.size()))) return true;
+      const absl::string_view text(probe.text.data(), probe.text.size());
+      if (c.values.contains(text)) return true;
+      if (c.nonempty_strings && !text.empty()) return true;
       for (const std::string& prefix : c.prefixes) {
-        if (absl::StartsWith(absl::string_view(probe.text.data(), probe.text.size()), prefix)) {
-          return true;
-        }
+        if (absl::StartsWith(text, prefix)) return true;
+      }
+      for (const std::string& part : c.substrings) {
+        if (absl::StrContains(text, part)) return true;
       }
       return false;
     }
@@ -392,29 +601,38 @@ bool MayHold(const FieldCondition& condition, const EventDocument& document) {
 }
 
 RulePrefilter::RulePrefilter(const std::vector<std::optional<Precondition>>& preconditions) {
-  rest_.resize(preconditions.size());
   for (int i = 0; i < static_cast<int>(preconditions.size()); ++i) {
     const std::optional<Precondition>& p = preconditions[i];
-    if (!p.has_value() || p->all.empty()) {
+    const bool always =
+        !p.has_value() || p->any.empty() ||
+        std::any_of(p->any.begin(), p->any.end(), [](const auto& all) { return all.empty(); });
+    if (always) {
       always_.push_back(i);
       continue;
     }
     ++conditioned_;
-    const FieldCondition& first = p->all.front();
-    auto it = std::find_if(paths_.begin(), paths_.end(),
-                           [&](const PathIndex& index) { return index.path == first.path; });
-    if (it == paths_.end()) {
-      paths_.push_back(PathIndex{});
-      paths_.back().path = first.path;
-      it = paths_.end() - 1;
+    for (const std::vector<FieldCondition>& all : p->any) {
+      const int e = static_cast<int>(entries_.size());
+      Entry& entry = entries_.emplace_back();
+      entry.rule = i;
+      entry.first = all.front();
+      entry.rest.assign(all.begin() + 1, all.end());
+      const FieldCondition& first = entry.first;
+      auto it = std::find_if(paths_.begin(), paths_.end(),
+                             [&](const PathIndex& index) { return index.path == first.path; });
+      if (it == paths_.end()) {
+        paths_.push_back(PathIndex{});
+        paths_.back().path = first.path;
+        it = paths_.end() - 1;
+      }
+      for (const std::string& value : first.values) it->by_value[value].push_back(e);
+      for (const std::string& prefix : first.prefixes) it->by_prefix.emplace_back(prefix, e);
+      if (!first.substrings.empty() || first.nonempty_strings) it->by_test.push_back(e);
+      if (first.missing_may_match) it->when_missing.push_back(e);
+      if (first.hashes_value || first.other_types_may_match) it->when_unhashable.push_back(e);
+      if (first.other_types_may_match) it->when_hashable.push_back(e);
+      it->when_unknown.push_back(e);
     }
-    for (const std::string& value : first.values) it->by_value[value].push_back(i);
-    for (const std::string& prefix : first.prefixes) it->by_prefix.emplace_back(prefix, i);
-    if (first.missing_may_match) it->when_missing.push_back(i);
-    if (first.hashes_value || first.other_types_may_match) it->when_unhashable.push_back(i);
-    if (first.other_types_may_match) it->when_hashable.push_back(i);
-    it->when_unknown.push_back(i);
-    rest_[i].assign(p->all.begin() + 1, p->all.end());
   }
 }
 
@@ -430,11 +648,14 @@ void RulePrefilter::Candidates(const EventDocument& document, std::vector<int>* 
         const absl::string_view text(probe.text.data(), probe.text.size());
         auto it = index.by_value.find(text);
         if (it != index.by_value.end()) hits = &it->second;
-        if (!index.by_prefix.empty()) {
+        if (!index.by_prefix.empty() || !index.by_test.empty()) {
           string_hits.clear();
           if (hits != nullptr) string_hits = *hits;
-          for (const auto& [prefix, rule] : index.by_prefix) {
-            if (absl::StartsWith(text, prefix)) string_hits.push_back(rule);
+          for (const auto& [prefix, e] : index.by_prefix) {
+            if (absl::StartsWith(text, prefix)) string_hits.push_back(e);
+          }
+          for (int e : index.by_test) {
+            if (MayHoldFor(entries_[e].first, probe)) string_hits.push_back(e);
           }
           hits = &string_hits;
         }
@@ -454,20 +675,21 @@ void RulePrefilter::Candidates(const EventDocument& document, std::vector<int>* 
         break;
     }
     if (hits == nullptr) continue;
-    for (int rule : *hits) {
+    for (int e : *hits) {
+      const Entry& entry = entries_[e];
       bool all = true;
-      for (const FieldCondition& c : rest_[rule]) {
+      for (const FieldCondition& c : entry.rest) {
         if (!MayHold(c, document)) {
           all = false;
           break;
         }
       }
-      if (all) out->push_back(rule);
+      if (all) out->push_back(entry.rule);
     }
   }
   if (out->size() > unconditional) {
     std::sort(out->begin(), out->end());
-    // A rule with several matching prefixes was added once per prefix.
+    // A rule may be reached through several conjunctions or prefixes.
     out->erase(std::unique(out->begin(), out->end()), out->end());
   }
 }

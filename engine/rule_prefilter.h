@@ -20,24 +20,40 @@
 // called. An event that reaches no rule costs no Python at all.
 //
 // SOUNDNESS. Skipping a rule must change nothing: no match, rule error or
-// module state that a later call could observe. So a pre-condition is derived
-// only from statements at the very start of rule() that cannot raise or have
-// effects: `global` declarations, assignments of literals to declared
-// globals, `if <cond>: return False` and a final `return <expr>` whose
-// leading `and` operands are conditions; a condition compares
-// `event.get("k"[, default])` or `event.deep_get("k1", ...[, default=...])`
-// (str keys, str or None default) with == / != to a str constant, or with
-// in / not in to a tuple, list, set or frozenset of str constants, written
-// inline or as a module-level name that nothing can change (bound once in the
-// module, used only in comparisons, or immutable); or calls `.startswith` with
-// a non-empty str constant or a tuple of them on such a lookup (with a str
-// default) or on `str(<lookup> or "")`. Names the conditions rely
-// on (bool, set, ...) must not be shadowed, rule must be a plain top-level
-// function of one argument, and `from x import *` disables the analysis. A
-// rule whose source yields no such condition gets no pre-condition and is
-// always called. In the C++ check, any field value whose comparison Python
-// could decide differently (see ProbeField's kUnknown) or could raise on (an
-// object or array tested against a set) lets the rule run.
+// module state that a later call could observe. The analysis computes, for
+// rule(), a condition outside of which the call is known to return exactly
+// False without raising and without effects; the rule is skipped only there.
+// It reads rule()'s statements in order, following branches:
+//   - `if <test>:` with any body and `elif`/`else` branches: the body counts
+//     only where the test may be true, the `else` side where it may be false;
+//     what the test itself may raise counts wherever it is evaluated;
+//   - `return <expr>` counts where <expr> may be truthy, may raise, or may be
+//     something other than a bool (Panther makes a non-bool a rule error);
+//     `return False` counts nowhere; falling off the end (None) counts;
+//   - `global` declarations, assignments of literals to names (to declared
+//     globals only at the top of rule(), before anything that counts),
+//     and locals assigned a field lookup (`sid = event.deep_get(...)`, bound
+//     once), which later conditions read as the lookup itself;
+//   - any other statement counts wherever it is reached, and ends the reading
+//     of that path.
+// Expressions understood: `event.get("k"[, default])` and
+// `event.deep_get("k1", ...[, default=...])` (str keys, str or None default)
+// compared with == / != to a str constant, with in / not in to a tuple, list,
+// set or frozenset of str constants (inline or a module-level name nothing can
+// change: bound once in the module, used only in comparisons, or immutable),
+// with `is` / `is not` None; `"text" in <lookup>`; `.startswith` with a
+// non-empty str constant or a tuple of them on a lookup (with a str default)
+// or on `str(<lookup> or "")`; a lookup's truth (`bool(<lookup>)`); `not`,
+// `and`, `or`, `bool(...)`; and a call `helper(event)` of a plain function of
+// the same module, analysed the same way (what it may return truthy, raise or
+// change), to a depth of 4. Names the conditions rely on (bool, str, ...)
+// must not be shadowed, rule must be a plain top-level function of one
+// argument, and `from x import *` disables the analysis. The result is a
+// disjunction of conjunctions of field conditions; a rule whose source gives
+// none is always called. In the C++ check, any field value whose comparison
+// Python could decide differently (see ProbeField's kUnknown) or could raise
+// on (an object or array tested against a set, a number in a substring test)
+// lets the rule run.
 //
 // THREADING. DerivePrecondition runs Python: owning thread of the runtime
 // only (engine/python_runtime.h). RulePrefilter is plain C++: immutable after
@@ -57,9 +73,11 @@
 
 namespace pantherd::engine {
 
-// rule() can only fire when the value at `path` is a string in `values` or
-// starting with one of `prefixes`, when the field is missing and
-// `missing_may_match`, or when it is not a string and `other_types_may_match`.
+// A condition on one field: it may hold when the value at `path` is a string
+// in `values`, starting with one of `prefixes`, containing one of
+// `substrings`, or any non-empty string when `nonempty_strings`; when the
+// field is missing and `missing_may_match`; or when it is not a string and
+// `other_types_may_match` (or, for objects and arrays, `hashes_value`).
 struct FieldCondition {
   // One key: event.get(key). Several: event.deep_get(*keys).
   std::vector<std::string> path;
@@ -75,11 +93,16 @@ struct FieldCondition {
   // A number, boolean, object or array value may satisfy the condition or
   // make it raise (`str(5).startswith("5")`, `5 .startswith`): the rule runs.
   bool other_types_may_match = false;
+  // From `"text" in <lookup>`: the texts.
+  std::vector<std::string> substrings;
+  // From a lookup's truth: any non-empty string.
+  bool nonempty_strings = false;
 };
 
-// All conditions must hold for the rule to fire.
+// The rule may fire only when, for at least one conjunction of `any`, every
+// condition of it may hold.
 struct Precondition {
-  std::vector<FieldCondition> all;
+  std::vector<std::vector<FieldCondition>> any;
 };
 
 // Derives the pre-condition of `rule` from its source (LoadedRule::spec's
@@ -91,10 +114,12 @@ std::optional<Precondition> DerivePrecondition(const LoadedRule& rule);
 // Whether `condition` may hold for `document` (true when undecidable).
 bool MayHold(const FieldCondition& condition, const EventDocument& document);
 
-// The rules of one log type, indexed by their first condition.
+// The rules of one log type, each conjunction of their pre-conditions
+// indexed by its first condition.
 class RulePrefilter {
  public:
-  // `preconditions[i]` belongs to rule i (nullopt: always a candidate).
+  // `preconditions[i]` belongs to rule i (nullopt or no conjunction: always a
+  // candidate).
   explicit RulePrefilter(const std::vector<std::optional<Precondition>>& preconditions);
 
   // Sets `*out` to the indexes of the rules that may fire on `document`, in
@@ -105,14 +130,23 @@ class RulePrefilter {
   int conditioned_rules() const { return conditioned_; }
 
  private:
+  // One conjunction of one rule's pre-condition.
+  struct Entry {
+    int rule = 0;
+    FieldCondition first;
+    std::vector<FieldCondition> rest;
+  };
+  // Entries (indexes into entries_) by the field their first condition reads.
   struct PathIndex {
     std::vector<std::string> path;
-    // Rules whose first condition reads `path`, by accepted value.
+    // By accepted value.
     absl::flat_hash_map<std::string, std::vector<int>> by_value;
-    // Rules whose first condition accepts strings starting with a prefix.
+    // Accepting strings starting with a prefix.
     std::vector<std::pair<std::string, int>> by_prefix;
-    // Rules to try when the value is missing / undecidable / unhashable / a
-    // number or boolean.
+    // Accepting strings by a test of each (substrings, non-empty).
+    std::vector<int> by_test;
+    // To try when the value is missing / undecidable / unhashable / a number
+    // or boolean.
     std::vector<int> when_missing;
     std::vector<int> when_unknown;
     std::vector<int> when_unhashable;
@@ -120,8 +154,7 @@ class RulePrefilter {
   };
   std::vector<int> always_;
   std::vector<PathIndex> paths_;
-  // For each rule, its remaining conditions (after the first).
-  std::vector<std::vector<FieldCondition>> rest_;
+  std::vector<Entry> entries_;
   int conditioned_ = 0;
 };
 

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "engine/kv_memory.h"
 #include "engine/normalize.h"
@@ -62,8 +63,20 @@ void Load(const std::vector<v1::AnalysisFile>& files) {
   ASSERT_FALSE(HasLoadErrors(*result)) << problems;
 }
 
-// The pre-condition of a one-rule set, as "path=v1|v2[+missing][#hash]" strings.
-std::vector<std::string> Conditions(const std::string& python) {
+std::string Describe(const FieldCondition& c) {
+  std::vector<std::string> values(c.values.begin(), c.values.end());
+  std::sort(values.begin(), values.end());
+  return absl::StrCat(absl::StrJoin(c.path, "."), "=", absl::StrJoin(values, "|"),
+                      c.prefixes.empty() ? "" : "^", absl::StrJoin(c.prefixes, "|"),
+                      c.substrings.empty() ? "" : "~", absl::StrJoin(c.substrings, "|"),
+                      c.nonempty_strings ? "?" : "", c.missing_may_match ? "+missing" : "",
+                      c.hashes_value ? "#hash" : "", c.other_types_may_match ? "*other" : "");
+}
+
+// The pre-condition of a one-rule set: one string per conjunction, its
+// conditions as "path=v1|v2[^prefix][~substring][?][+missing][#hash][*other]"
+// joined by " & ".
+std::vector<std::string> Disjuncts(const std::string& python) {
   Load(RuleFiles("Probe.Rule", python));
   const LoadedSet* set = PythonWorkerEnvironment::worker().runtime().loaded_set();
   EXPECT_NE(set, nullptr);
@@ -71,15 +84,20 @@ std::vector<std::string> Conditions(const std::string& python) {
   std::optional<Precondition> p = DerivePrecondition(set->rules[0]);
   std::vector<std::string> out;
   if (!p.has_value()) return out;
-  for (const FieldCondition& c : p->all) {
-    std::vector<std::string> values(c.values.begin(), c.values.end());
-    std::sort(values.begin(), values.end());
-    out.push_back(absl::StrCat(absl::StrJoin(c.path, "."), "=", absl::StrJoin(values, "|"),
-                               c.prefixes.empty() ? "" : "^", absl::StrJoin(c.prefixes, "|"),
-                               c.missing_may_match ? "+missing" : "", c.hashes_value ? "#hash" : "",
-                               c.other_types_may_match ? "*other" : ""));
+  for (const std::vector<FieldCondition>& all : p->any) {
+    std::vector<std::string> parts;
+    for (const FieldCondition& c : all) parts.push_back(Describe(c));
+    out.push_back(absl::StrJoin(parts, " & "));
   }
   return out;
+}
+
+// The conditions of a pre-condition with one conjunction (none: empty).
+std::vector<std::string> Conditions(const std::string& python) {
+  std::vector<std::string> any = Disjuncts(python);
+  if (any.empty()) return {};
+  if (any.size() > 1) return {absl::StrCat("<", any.size(), " conjunctions>")};
+  return absl::StrSplit(any[0], " & ");
 }
 
 TEST(DerivePreconditionTest, ComparisonsInTheReturnExpression) {
@@ -248,6 +266,90 @@ TEST(DerivePreconditionTest, StartswithOnALookup) {
               IsEmpty());
 }
 
+TEST(DerivePreconditionTest, BranchesHelpersAndLocals) {
+  // A branch with effects counts where its test may hold; a helper called
+  // with the event contributes its own pre-condition; the literal reset of
+  // globals at the top is stepped over (the bundled push-bombing rule).
+  EXPECT_THAT(Disjuncts("TYPES = ('v1', 'v2')\n"
+                        "N, F = 0, False\n"
+                        "def _verify(event):\n"
+                        "    \"\"\"Doc.\"\"\"\n"
+                        "    if event.get('eventType') not in TYPES:\n"
+                        "        return False\n"
+                        "    return event.deep_get('outcome', 'result') == 'SUCCESS'\n"
+                        "def rule(event):\n"
+                        "    global N, F\n"
+                        "    N, F = 0, False\n"
+                        "    if event.get('eventType') == 'deny':\n"
+                        "        N = compute(event)\n"
+                        "        return N > 3\n"
+                        "    if _verify(event):\n"
+                        "        F = True\n"
+                        "        return True\n"
+                        "    return False\n"
+                        "def compute(event):\n    return 5\n"),
+              ElementsAre("eventType=deny", "eventType=v1|v2 & outcome.result=SUCCESS"));
+  // elif / else branches, a local holding a lookup, `is None`.
+  EXPECT_THAT(Disjuncts("def rule(event):\n"
+                        "    sid = event.deep_get('a', 'sid', default='none')\n"
+                        "    if sid == 'none':\n"
+                        "        return False\n"
+                        "    elif event.get('severity') == 'WARN':\n"
+                        "        return sid in ('s1', 's2')\n"
+                        "    elif event.get('eventType') is None:\n"
+                        "        return True\n"
+                        "    else:\n"
+                        "        return False\n"),
+              ElementsAre("severity=WARN & a.sid=s1|s2", "eventType=+missing"));
+  // A substring test (a missing field raises: the rule runs), a lookup's truth.
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    if not event.deep_get('client', 'ipAddress'):\n"
+                         "        return False\n"
+                         "    return 'lock' in event.get('eventType') and bool(event.get('k'))\n"),
+              ElementsAre("client.ipAddress=?*other", "eventType=~lock+missing*other"));
+  EXPECT_THAT(Conditions("def rule(event):\n    return bool(event.get('user_email'))\n"),
+              ElementsAre("user_email=?*other"));
+  // A rule returning a lookup counts where it is reached: not a bool.
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    return event.get('eventType') == 'x' and event.get('k')\n"),
+              ElementsAre("eventType=x"));
+  // Nothing: falling off the end returns None (a rule error) everywhere else;
+  // a helper that changes a global; a global reset after a branch that may
+  // read it; a helper called with something else.
+  EXPECT_THAT(Disjuncts("def rule(event):\n"
+                        "    if event.get('eventType') == 'a':\n"
+                        "        return True\n"),
+              IsEmpty());
+  EXPECT_THAT(Disjuncts("SEEN = 0\n"
+                        "def _count(event):\n"
+                        "    global SEEN\n"
+                        "    SEEN = 1\n"
+                        "    return event.get('eventType') == 'a'\n"
+                        "def rule(event):\n"
+                        "    return bool(_count(event))\n"),
+              IsEmpty());
+  EXPECT_THAT(Disjuncts("G = 1\n"
+                        "def rule(event):\n"
+                        "    global G\n"
+                        "    if event.get('eventType') == 'a':\n"
+                        "        return G == 1\n"
+                        "    G = 0\n"
+                        "    return event.get('eventType') == 'b'\n"),
+              IsEmpty());
+  EXPECT_THAT(Disjuncts("def _is(x):\n"
+                        "    return x.get('eventType') == 'a'\n"
+                        "def rule(event):\n"
+                        "    return bool(_is(event.get('actor')))\n"),
+              IsEmpty());
+  // A recursive helper is not read through: its call may do anything, but
+  // only once the condition before it holds.
+  EXPECT_THAT(Disjuncts("def _loop(event):\n"
+                        "    return event.get('eventType') == 'a' and _loop(event)\n"
+                        "def rule(event):\n"
+                        "    return bool(_loop(event))\n"),
+              ElementsAre("eventType=a"));
+}
+
 // ---- Equivalence over a generated stream ----------------------------------
 
 // Rules written to sit on the edges of the analysis: set membership on
@@ -285,6 +387,68 @@ std::vector<v1::AnalysisFile> EdgeRules() {
   add("Edge.StartswithDirect",
       "def rule(event):\n"
       "    return event.get('severity', 'WA').startswith('WA')\n");
+  // Branches with effects, a helper's own conditions, and state kept in the
+  // detection cache and in globals (like the bundled push-bombing rule).
+  add("Edge.BranchesAndHelper",
+      "from panther_detection_helpers.caching import increment_counter, get_counter\n"
+      "VERIFY = ('user.authentication.auth_via_mfa', 'user.authentication.sso')\n"
+      "COUNT = 0\n"
+      "FLAG = False\n"
+      "def _verified(event):\n"
+      "    if event.get('eventType') not in VERIFY:\n"
+      "        return False\n"
+      "    if event.deep_get('outcome', 'result') != 'SUCCESS':\n"
+      "        return False\n"
+      "    return event.deep_get('actor', 'alternateId')\n"
+      "def rule(event):\n"
+      "    global COUNT, FLAG\n"
+      "    COUNT, FLAG = 0, False\n"
+      "    if event.get('eventType') == 'user.account.lock':\n"
+      "        COUNT = increment_counter('locks:' + str(event.deep_get('actor', 'alternateId')))\n"
+      "        return COUNT >= 3\n"
+      "    if _verified(event):\n"
+      "        COUNT = get_counter('locks:' + str(event.deep_get('actor', 'alternateId')))\n"
+      "        FLAG = True\n"
+      "        return COUNT >= 2\n"
+      "    return False\n"
+      "def title(event):\n    return f'{COUNT} {FLAG}'\n");
+  add("Edge.ElifElse",
+      "def rule(event):\n"
+      "    sid = event.deep_get('authenticationContext', 'externalSessionId', default='none')\n"
+      "    if sid == 'none':\n"
+      "        return False\n"
+      "    elif event.get('severity') == 'WARN':\n"
+      "        return sid in ('s1', 's2')\n"
+      "    elif event.get('eventType') is None:\n"
+      "        return True\n"
+      "    else:\n"
+      "        return False\n");
+  add("Edge.SubstringAndTruth",
+      "def rule(event):\n"
+      "    if not event.deep_get('client', 'ipAddress'):\n"
+      "        return False\n"
+      "    return 'lock' in event.get('eventType') and bool(event.get('severity'))\n");
+  add("Edge.SubstringDefault",
+      "def rule(event):\n"
+      "    return 'token' in event.deep_get('outcome', 'reason', default='no token')\n");
+  add("Edge.FallsOffTheEnd",
+      "def rule(event):\n"
+      "    if event.get('eventType') == 'user.session.start':\n"
+      "        return True\n");
+  add("Edge.ReturnsALookup",
+      "def rule(event):\n"
+      "    return event.get('eventType') == 'policy.evaluate_sign_on' and "
+      "event.deep_get('outcome', 'reason')\n");
+  add("Edge.HelperWithState",
+      "SEEN = 0\n"
+      "def _count(event):\n"
+      "    global SEEN\n"
+      "    SEEN = SEEN + 1\n"
+      "    return event.get('eventType') == 'user.account.lock'\n"
+      "def rule(event):\n"
+      "    if not _count(event):\n"
+      "        return False\n"
+      "    return SEEN % 2 == 0\n");
   add("Edge.Unconditional",
       "def rule(event):\n    return event.deep_get('actor', 'alternateId') == 'user3'\n"
       "def title(event):\n    return 'u3 ' + str(event.get('eventType'))\n");
@@ -358,7 +522,9 @@ std::vector<std::string> GenerateStream(const std::vector<FieldCondition>& vocab
                                                        absl::FromUnixSeconds(1772352000 + i * 7),
                                                        absl::UTCTimeZone()),
                                       "\""));
-    e.Set({"eventType"}, absl::StrCat("\"", common_types[pick(common_types.size())], "\""));
+    if (pick(40) != 0) {  // sometimes no eventType at all
+      e.Set({"eventType"}, absl::StrCat("\"", common_types[pick(common_types.size())], "\""));
+    }
     e.Set({"severity"}, pick(3) == 0 ? "\"WARN\"" : "\"INFO\"");
     e.Set({"actor", "alternateId"}, absl::StrCat("\"user", pick(6), "\""));
     e.Set({"actor", "type"}, "\"User\"");
@@ -377,6 +543,16 @@ std::vector<std::string> GenerateStream(const std::vector<FieldCondition>& vocab
       std::vector<std::string> path = c.path;
       if (pick(10) == 0) path.back()[0] = static_cast<char>(toupper(path.back()[0]));
       std::vector<std::string> values(c.values.begin(), c.values.end());
+      for (const std::string& part : c.substrings) {
+        values.push_back(part);
+        values.push_back(absl::StrCat("x", part, "y"));
+        values.push_back(part.substr(1));
+      }
+      if (c.nonempty_strings) {
+        values.push_back("");
+        values.push_back("v");
+      }
+      if (values.empty()) values.push_back("some.value");  // e.g. `is None`
       for (const std::string& prefix : c.prefixes) {
         values.push_back(prefix);
         values.push_back(absl::StrCat(prefix, "tail"));
@@ -447,7 +623,10 @@ TEST(PrefilterEquivalenceTest, SameResultsWithAndWithoutTheIndex) {
   std::vector<FieldCondition> vocabulary;
   for (const LoadedRule& rule : PythonWorkerEnvironment::worker().runtime().loaded_set()->rules) {
     std::optional<Precondition> p = DerivePrecondition(rule);
-    if (p.has_value()) vocabulary.insert(vocabulary.end(), p->all.begin(), p->all.end());
+    if (!p.has_value()) continue;
+    for (const std::vector<FieldCondition>& all : p->any) {
+      vocabulary.insert(vocabulary.end(), all.begin(), all.end());
+    }
   }
   // Most bundled rules state what they look for.
   EXPECT_GE(PythonWorkerEnvironment::worker().prefiltered_rules(), 14)
