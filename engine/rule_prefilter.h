@@ -46,7 +46,7 @@
 // or on `str(<lookup> or "")`; a lookup's truth (`bool(<lookup>)`); `not`,
 // `and`, `or`, `bool(...)`; and a call `helper(event)` of a plain function of
 // the same module, analysed the same way (what it may return truthy, raise or
-// change), to a depth of 4. Names the conditions rely on (bool, str, ...)
+// change), three calls deep. Names the conditions rely on (bool, str, ...)
 // must not be shadowed, rule must be a plain top-level function of one
 // argument, and `from x import *` disables the analysis. The result is a
 // disjunction of conjunctions of field conditions; a rule whose source gives
