@@ -1,13 +1,20 @@
 #include "server/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <type_traits>
+#include <variant>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "store/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
 #ifndef PANTHERD_VERSION
@@ -30,9 +37,9 @@ absl::Status ReadScalar(const std::string& path, const std::string& key, const Y
   try {
     *out = node.as<T>();
   } catch (const YAML::Exception&) {
-    return YamlError(path, node.Mark(),
-                     absl::StrCat("\"", key, "\" must be a ", type_name, ", got \"",
-                                  node.Scalar(), "\""));
+    return YamlError(
+        path, node.Mark(),
+        absl::StrCat("\"", key, "\" must be a ", type_name, ", got \"", node.Scalar(), "\""));
   }
   return absl::OkStatus();
 }
@@ -82,8 +89,7 @@ absl::Status ValidateSecurity(const ServerConfig& config) {
   const bool local = IsLocalListenAddress(config.listen);
   if (config.auth == "none" && !local) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--auth=none is only allowed on a loopback address or a Unix socket, not ",
-        config.listen));
+        "--auth=none is only allowed on a loopback address or a Unix socket, not ", config.listen));
   }
   if (config.tls_cert.empty() && !local && !config.allow_plaintext) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -100,6 +106,122 @@ std::string DefaultDataDir() {
   }
   return (std::filesystem::current_path() / ".pantherd").string();
 }
+
+namespace {
+
+// One setting: the key `key` of the config file and the flag --key (with '-'
+// for '_'). The flag wins over the file; validation of the final values
+// follows both (ParseServerFlags).
+struct Option {
+  enum class Check { kNone, kPositive, kNonNegative, kExistingFile };
+  const char* key;
+  const char* help;
+  Check check;
+  std::variant<std::string ServerConfig::*, int ServerConfig::*, int64_t ServerConfig::*,
+               bool ServerConfig::*, LogLevel ServerConfig::*>
+      field;
+};
+
+// Every option, in the order --help lists them.
+const std::vector<Option>& Options() {
+  using C = ServerConfig;
+  using K = Option::Check;
+  static const std::vector<Option>* const options = new std::vector<Option>{
+      {"listen", "gRPC listen address host:port (default 127.0.0.1:50051)", K::kNone, &C::listen},
+      {"data_dir",
+       "RocksDB data directory, created on first start (default $XDG_DATA_HOME/pantherd, else "
+       "./.pantherd)",
+       K::kNone, &C::data_dir},
+      {"rules_dir", "folder of rule content to load at start", K::kNone, &C::rules_dir},
+      {"log_level", "debug, info, warn or error (default info)", K::kNone, &C::log_level},
+      {"shutdown_grace_seconds", "seconds in-flight calls get to finish at shutdown (default 10)",
+       K::kNonNegative, &C::shutdown_grace_seconds},
+      {"executor_threads", "threads for blocking work (default 4)", K::kPositive,
+       &C::executor_threads},
+      {"executor_queue", "blocking tasks that may wait before calls are refused (default 1024)",
+       K::kPositive, &C::executor_queue},
+      {"workers", "rule worker processes (default: one per core)", K::kNonNegative, &C::workers},
+      {"rule_timeout_seconds", "time limit of one call into rule code (default 5)", K::kPositive,
+       &C::rule_timeout_seconds},
+      {"worker_memory_mb", "memory limit of each rule worker process (default 1024)", K::kPositive,
+       &C::worker_memory_mb},
+      {"worker_binary", "the rule worker program (default: pantherd-worker beside pantherd)",
+       K::kNone, &C::worker_binary},
+      {"max_event_bytes", "ingested events larger than this are rejected (default 1048576)",
+       K::kPositive, &C::max_event_bytes},
+      {"window_clock", "clock of dedup windows: event (p_event_time, default) or processing",
+       K::kNone, &C::window_clock},
+      {"alert_sample_events", "matched events kept on each alert (default 10)", K::kNonNegative,
+       &C::alert_sample_events},
+      {"purge_interval_seconds",
+       "seconds between purges of expired dedup and idempotence state (default 600)", K::kPositive,
+       &C::purge_interval_seconds},
+      {"stream_buffer",
+       "unsent alert changes a StreamAlerts subscriber may hold before it re-reads from the "
+       "store (default 1024)",
+       K::kPositive, &C::stream_buffer},
+      {"source_retry_initial_ms",
+       "first retry delay of a source poll after a transient failure; doubles with jitter "
+       "(default 1000)",
+       K::kPositive, &C::source_retry_initial_ms},
+      {"source_retry_max_seconds", "longest retry delay of a source poll (default 300)",
+       K::kPositive, &C::source_retry_max_seconds},
+      {"source_error_retry_seconds",
+       "retry pace of a source in ERROR, e.g. after a 401 (default 300)", K::kPositive,
+       &C::source_error_retry_seconds},
+      {"source_http_timeout_seconds", "time limit of one source HTTP request (default 60)",
+       K::kPositive, &C::source_http_timeout_seconds},
+      {"auth",
+       "tokens (every call needs an API token; default) or none (no tokens, loopback or Unix "
+       "socket only)",
+       K::kNone, &C::auth},
+      {"tls_cert", "PEM certificate (chain) of the server; enables TLS", K::kExistingFile,
+       &C::tls_cert},
+      {"tls_key", "PEM private key of --tls-cert", K::kExistingFile, &C::tls_key},
+      {"tls_client_ca", "PEM CA: require client certificates signed by it", K::kExistingFile,
+       &C::tls_client_ca},
+      {"allow_plaintext", "allow listening without TLS on an address other than loopback (warns)",
+       K::kNone, &C::allow_plaintext},
+      {"metrics_listen",
+       "host:port of a Prometheus GET /metrics endpoint (plain HTTP, no auth; e.g. "
+       "127.0.0.1:9464; default: none)",
+       K::kNone, &C::metrics_listen},
+  };
+  return *options;
+}
+
+std::string FlagName(const Option& option) {
+  std::string flag = absl::StrCat("--", option.key);
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+// Reads `value` of option `o` from the config file `path` into `config`.
+absl::Status ReadOption(const std::string& path, const Option& o, const YAML::Node& value,
+                        ServerConfig* config) {
+  const std::string key = o.key;
+  return std::visit(
+      [&](auto member) -> absl::Status {
+        using T = std::remove_reference_t<decltype(config->*member)>;
+        if constexpr (std::is_same_v<T, LogLevel>) {
+          std::string level;
+          PANTHERD_RETURN_IF_ERROR(ReadScalar(path, key, value, "string", &level));
+          absl::StatusOr<LogLevel> parsed = ParseLogLevel(level);
+          if (!parsed.ok()) return YamlError(path, value.Mark(), parsed.status().message());
+          config->*member = *parsed;
+          return absl::OkStatus();
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          return ReadScalar(path, key, value, "string", &(config->*member));
+        } else if constexpr (std::is_same_v<T, bool>) {
+          return ReadScalar(path, key, value, "boolean", &(config->*member));
+        } else {
+          return ReadScalar(path, key, value, "integer", &(config->*member));
+        }
+      },
+      o.field);
+}
+
+}  // namespace
 
 absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
   std::error_code ec;
@@ -120,79 +242,17 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
   }
   for (const auto& entry : root) {
     const std::string key = entry.first.as<std::string>();
-    const YAML::Node& value = entry.second;
-    absl::Status s;
-    if (key == "listen") {
-      s = ReadScalar(path, key, value, "string", &config->listen);
-    } else if (key == "data_dir") {
-      s = ReadScalar(path, key, value, "string", &config->data_dir);
-    } else if (key == "rules_dir") {
-      s = ReadScalar(path, key, value, "string", &config->rules_dir);
-    } else if (key == "log_level") {
-      std::string level;
-      s = ReadScalar(path, key, value, "string", &level);
-      if (s.ok()) {
-        absl::StatusOr<LogLevel> parsed = ParseLogLevel(level);
-        if (!parsed.ok()) return YamlError(path, value.Mark(), parsed.status().message());
-        config->log_level = *parsed;
-      }
-    } else if (key == "shutdown_grace_seconds") {
-      s = ReadScalar(path, key, value, "integer", &config->shutdown_grace_seconds);
-    } else if (key == "executor_threads") {
-      s = ReadScalar(path, key, value, "integer", &config->executor_threads);
-    } else if (key == "executor_queue") {
-      s = ReadScalar(path, key, value, "integer", &config->executor_queue);
-    } else if (key == "workers") {
-      s = ReadScalar(path, key, value, "integer", &config->workers);
-    } else if (key == "rule_timeout_seconds") {
-      s = ReadScalar(path, key, value, "integer", &config->rule_timeout_seconds);
-    } else if (key == "worker_memory_mb") {
-      s = ReadScalar(path, key, value, "integer", &config->worker_memory_mb);
-    } else if (key == "window_clock") {
-      s = ReadScalar(path, key, value, "string", &config->window_clock);
-    } else if (key == "alert_sample_events") {
-      s = ReadScalar(path, key, value, "integer", &config->alert_sample_events);
-    } else if (key == "purge_interval_seconds") {
-      s = ReadScalar(path, key, value, "integer", &config->purge_interval_seconds);
-    } else if (key == "stream_buffer") {
-      s = ReadScalar(path, key, value, "integer", &config->stream_buffer);
-    } else if (key == "source_retry_initial_ms") {
-      s = ReadScalar(path, key, value, "integer", &config->source_retry_initial_ms);
-    } else if (key == "source_retry_max_seconds") {
-      s = ReadScalar(path, key, value, "integer", &config->source_retry_max_seconds);
-    } else if (key == "source_error_retry_seconds") {
-      s = ReadScalar(path, key, value, "integer", &config->source_error_retry_seconds);
-    } else if (key == "source_http_timeout_seconds") {
-      s = ReadScalar(path, key, value, "integer", &config->source_http_timeout_seconds);
-    } else if (key == "max_event_bytes") {
-      s = ReadScalar(path, key, value, "integer", &config->max_event_bytes);
-    } else if (key == "worker_binary") {
-      s = ReadScalar(path, key, value, "string", &config->worker_binary);
-    } else if (key == "auth") {
-      s = ReadScalar(path, key, value, "string", &config->auth);
-    } else if (key == "tls_cert") {
-      s = ReadScalar(path, key, value, "string", &config->tls_cert);
-    } else if (key == "tls_key") {
-      s = ReadScalar(path, key, value, "string", &config->tls_key);
-    } else if (key == "tls_client_ca") {
-      s = ReadScalar(path, key, value, "string", &config->tls_client_ca);
-    } else if (key == "allow_plaintext") {
-      s = ReadScalar(path, key, value, "boolean", &config->allow_plaintext);
-    } else if (key == "metrics_listen") {
-      s = ReadScalar(path, key, value, "string", &config->metrics_listen);
-    } else {
-      return YamlError(path, entry.first.Mark(),
-                       absl::StrCat("unknown option \"", key,
-                                    "\" (known: listen, data_dir, rules_dir, log_level, "
-                                    "shutdown_grace_seconds, executor_threads, executor_queue, workers, "
-                                    "rule_timeout_seconds, worker_memory_mb, worker_binary, max_event_bytes, "
-                                    "window_clock, alert_sample_events, purge_interval_seconds, "
-                                    "stream_buffer, source_retry_initial_ms, source_retry_max_seconds, "
-                                    "source_error_retry_seconds, source_http_timeout_seconds, auth, "
-                                    "tls_cert, tls_key, tls_client_ca, allow_plaintext, "
-                                    "metrics_listen)"));
+    const auto& options = Options();
+    auto it =
+        std::find_if(options.begin(), options.end(), [&](const Option& o) { return key == o.key; });
+    if (it == options.end()) {
+      std::vector<std::string> known;
+      for (const Option& o : options) known.push_back(o.key);
+      return YamlError(
+          path, entry.first.Mark(),
+          absl::StrCat("unknown option \"", key, "\" (known: ", absl::StrJoin(known, ", "), ")"));
     }
-    if (!s.ok()) return s;
+    PANTHERD_RETURN_IF_ERROR(ReadOption(path, *it, entry.second, config));
   }
   return absl::OkStatus();
 }
@@ -202,90 +262,45 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   CLI::App app{"pantherd: detection-as-code server for Panther-format Python rules", "pantherd"};
   app.set_version_flag("--version", PANTHERD_VERSION);
   std::string config_file;
-  std::optional<std::string> listen, data_dir, rules_dir, log_level;
-  std::optional<int> grace, threads, queue, workers, rule_timeout, worker_memory;
-  std::optional<std::string> worker_binary;
-  std::optional<int64_t> max_event_bytes;
-  std::optional<std::string> window_clock;
-  std::optional<int> alert_sample_events, purge_interval, stream_buffer;
-  std::optional<int> source_retry_initial_ms, source_retry_max, source_error_retry,
-      source_http_timeout;
-  std::optional<std::string> auth, tls_cert, tls_key, tls_client_ca;
-  bool allow_plaintext = false;
-  std::optional<std::string> metrics_listen;
   app.add_option("--config", config_file, "YAML config file (keys as the flags, '_' for '-')")
       ->check(CLI::ExistingFile);
-  app.add_option("--listen", listen, "gRPC listen address host:port (default 127.0.0.1:50051)");
-  app.add_option("--data-dir", data_dir,
-                 "RocksDB data directory, created on first start (default "
-                 "$XDG_DATA_HOME/pantherd, else ./.pantherd)");
-  app.add_option("--rules-dir", rules_dir, "folder of rule content to load at start");
-  app.add_option("--log-level", log_level, "debug, info, warn or error (default info)");
-  app.add_option("--shutdown-grace-seconds", grace,
-                 "seconds in-flight calls get to finish at shutdown (default 10)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--executor-threads", threads, "threads for blocking work (default 4)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--executor-queue", queue,
-                 "blocking tasks that may wait before calls are refused (default 1024)")
-      ->check(CLI::PositiveNumber);
-
-  app.add_option("--workers", workers, "rule worker processes (default: one per core)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--rule-timeout-seconds", rule_timeout,
-                 "time limit of one call into rule code (default 5)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--worker-memory-mb", worker_memory,
-                 "memory limit of each rule worker process (default 1024)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--worker-binary", worker_binary,
-                 "the rule worker program (default: pantherd-worker beside pantherd)");
-
-  app.add_option("--max-event-bytes", max_event_bytes,
-                 "ingested events larger than this are rejected (default 1048576)")
-      ->check(CLI::PositiveNumber);
-
-  app.add_option("--window-clock", window_clock,
-                 "clock of dedup windows: event (p_event_time, default) or processing");
-  app.add_option("--alert-sample-events", alert_sample_events,
-                 "matched events kept on each alert (default 10)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--purge-interval-seconds", purge_interval,
-                 "seconds between purges of expired dedup and idempotence state (default 600)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--stream-buffer", stream_buffer,
-                 "unsent alert changes a StreamAlerts subscriber may hold before it re-reads "
-                 "from the store (default 1024)")
-      ->check(CLI::PositiveNumber);
-
-  app.add_option("--source-retry-initial-ms", source_retry_initial_ms,
-                 "first retry delay of a source poll after a transient failure; doubles with "
-                 "jitter (default 1000)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--source-retry-max-seconds", source_retry_max,
-                 "longest retry delay of a source poll (default 300)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--source-error-retry-seconds", source_error_retry,
-                 "retry pace of a source in ERROR, e.g. after a 401 (default 300)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--source-http-timeout-seconds", source_http_timeout,
-                 "time limit of one source HTTP request (default 60)")
-      ->check(CLI::PositiveNumber);
-
-  app.add_option("--auth", auth,
-                 "tokens (every call needs an API token; default) or none (no tokens, "
-                 "loopback or Unix socket only)");
-  app.add_option("--tls-cert", tls_cert, "PEM certificate (chain) of the server; enables TLS")
-      ->check(CLI::ExistingFile);
-  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->check(CLI::ExistingFile);
-  app.add_option("--tls-client-ca", tls_client_ca,
-                 "PEM CA: require client certificates signed by it")
-      ->check(CLI::ExistingFile);
-  app.add_flag("--allow-plaintext", allow_plaintext,
-               "allow listening without TLS on an address other than loopback (warns)");
-  app.add_option("--metrics-listen", metrics_listen,
-                 "host:port of a Prometheus GET /metrics endpoint (plain HTTP, no auth; "
-                 "e.g. 127.0.0.1:9464; default: none)");
+  // What each flag was given as, when it was; bools are flags without a value.
+  using Given =
+      std::variant<std::optional<std::string>, std::optional<int>, std::optional<int64_t>, bool>;
+  const std::vector<Option>& options = Options();
+  std::vector<Given> given(options.size());
+  for (size_t i = 0; i < options.size(); ++i) {
+    const Option& o = options[i];
+    const std::string flag = FlagName(o);
+    CLI::Option* added = std::visit(
+        [&](auto member) -> CLI::Option* {
+          using T = std::remove_reference_t<decltype(std::declval<ServerConfig&>().*member)>;
+          if constexpr (std::is_same_v<T, bool>) {
+            given[i] = false;
+            return app.add_flag(flag, std::get<bool>(given[i]), o.help);
+          } else if constexpr (std::is_same_v<T, int> || std::is_same_v<T, int64_t>) {
+            given[i] = std::optional<T>();
+            return app.add_option(flag, std::get<std::optional<T>>(given[i]), o.help);
+          } else {  // std::string, and LogLevel read as its name
+            given[i] = std::optional<std::string>();
+            return app.add_option(flag, std::get<std::optional<std::string>>(given[i]), o.help);
+          }
+        },
+        o.field);
+    switch (o.check) {
+      case Option::Check::kNone:
+        break;
+      case Option::Check::kPositive:
+        added->check(CLI::PositiveNumber);
+        break;
+      case Option::Check::kNonNegative:
+        added->check(CLI::NonNegativeNumber);
+        break;
+      case Option::Check::kExistingFile:
+        added->check(CLI::ExistingFile);
+        break;
+    }
+  }
 
   try {
     app.parse(argc, argv);
@@ -302,43 +317,44 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
     absl::Status s = LoadConfigFile(config_file, &config);
     if (!s.ok()) return s;
   }
-  if (listen) config.listen = *listen;
-  if (data_dir) config.data_dir = *data_dir;
-  if (rules_dir) config.rules_dir = *rules_dir;
-  if (log_level) {
-    absl::StatusOr<LogLevel> level = ParseLogLevel(*log_level);
-    if (!level.ok()) return absl::InvalidArgumentError(absl::StrCat("--log-level: ", level.status().message()));
-    config.log_level = *level;
+  // Flags override the file.
+  for (size_t i = 0; i < options.size(); ++i) {
+    const Option& o = options[i];
+    absl::Status applied = std::visit(
+        [&](auto member) -> absl::Status {
+          using T = std::remove_reference_t<decltype(config.*member)>;
+          if constexpr (std::is_same_v<T, bool>) {
+            if (std::get<bool>(given[i])) config.*member = true;
+          } else if constexpr (std::is_same_v<T, int> || std::is_same_v<T, int64_t>) {
+            const std::optional<T>& value = std::get<std::optional<T>>(given[i]);
+            if (value) config.*member = *value;
+          } else {
+            const std::optional<std::string>& value =
+                std::get<std::optional<std::string>>(given[i]);
+            if (!value) return absl::OkStatus();
+            if constexpr (std::is_same_v<T, LogLevel>) {
+              absl::StatusOr<LogLevel> level = ParseLogLevel(*value);
+              if (!level.ok()) {
+                return absl::InvalidArgumentError(
+                    absl::StrCat(FlagName(o), ": ", level.status().message()));
+              }
+              config.*member = *level;
+            } else {
+              config.*member = *value;
+            }
+          }
+          return absl::OkStatus();
+        },
+        o.field);
+    if (!applied.ok()) return applied;
   }
-  if (grace) config.shutdown_grace_seconds = *grace;
-  if (threads) config.executor_threads = *threads;
-  if (queue) config.executor_queue = *queue;
-  if (workers) config.workers = *workers;
-  if (rule_timeout) config.rule_timeout_seconds = *rule_timeout;
-  if (worker_memory) config.worker_memory_mb = *worker_memory;
-  if (worker_binary) config.worker_binary = *worker_binary;
-  if (max_event_bytes) config.max_event_bytes = *max_event_bytes;
-  if (window_clock) config.window_clock = *window_clock;
-  if (alert_sample_events) config.alert_sample_events = *alert_sample_events;
-  if (purge_interval) config.purge_interval_seconds = *purge_interval;
-  if (stream_buffer) config.stream_buffer = *stream_buffer;
-  if (source_retry_initial_ms) config.source_retry_initial_ms = *source_retry_initial_ms;
-  if (source_retry_max) config.source_retry_max_seconds = *source_retry_max;
-  if (source_error_retry) config.source_error_retry_seconds = *source_error_retry;
-  if (source_http_timeout) config.source_http_timeout_seconds = *source_http_timeout;
-  if (auth) config.auth = *auth;
-  if (tls_cert) config.tls_cert = *tls_cert;
-  if (tls_key) config.tls_key = *tls_key;
-  if (tls_client_ca) config.tls_client_ca = *tls_client_ca;
-  if (allow_plaintext) config.allow_plaintext = true;
-  if (metrics_listen) config.metrics_listen = *metrics_listen;
   if (config.window_clock != "event" && config.window_clock != "processing") {
     return absl::InvalidArgumentError(absl::StrCat("--window-clock: \"", config.window_clock,
                                                    "\" is not one of event, processing"));
   }
   if (config.stream_buffer < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "stream_buffer: ", config.stream_buffer, " is not a positive number of changes"));
+    return absl::InvalidArgumentError(absl::StrCat("stream_buffer: ", config.stream_buffer,
+                                                   " is not a positive number of changes"));
   }
   if (config.data_dir.empty()) config.data_dir = DefaultDataDir();
   absl::Status listen_ok = ValidateListenAddress(config.listen);

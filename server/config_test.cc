@@ -66,6 +66,127 @@ TEST_F(ConfigTest, FileValuesApplyAndFlagsWin) {
   EXPECT_EQ(c->shutdown_grace_seconds, 3);
 }
 
+// Every option reaches its field from the file and from its flag, and the
+// flag wins.
+TEST_F(ConfigTest, EveryOptionFromFileAndFromFlag) {
+  const std::string pem = WriteFile("x.pem", "not read here\n");
+  const std::string file = WriteFile(
+      "all.yaml", absl::StrCat("listen: 127.0.0.1:6001\ndata_dir: /d1\nrules_dir: /r1\n"
+                               "log_level: warn\nshutdown_grace_seconds: 1\n"
+                               "executor_threads: 2\nexecutor_queue: 3\nworkers: 4\n"
+                               "rule_timeout_seconds: 5\nworker_memory_mb: 6\n"
+                               "worker_binary: /w1\nmax_event_bytes: 7\nwindow_clock: processing\n"
+                               "alert_sample_events: 8\npurge_interval_seconds: 9\n"
+                               "stream_buffer: 10\nsource_retry_initial_ms: 11\n"
+                               "source_retry_max_seconds: 12\nsource_error_retry_seconds: 13\n"
+                               "source_http_timeout_seconds: 14\nauth: tokens\n"
+                               "tls_cert: ",
+                               pem, "\ntls_key: ", pem, "\ntls_client_ca: ", pem,
+                               "\nallow_plaintext: true\nmetrics_listen: 127.0.0.1:9000\n"));
+  absl::StatusOr<ServerConfig> c = Parse({"--config", file.c_str()});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "127.0.0.1:6001");
+  EXPECT_EQ(c->data_dir, "/d1");
+  EXPECT_EQ(c->rules_dir, "/r1");
+  EXPECT_EQ(c->log_level, LogLevel::kWarn);
+  EXPECT_EQ(c->shutdown_grace_seconds, 1);
+  EXPECT_EQ(c->executor_threads, 2);
+  EXPECT_EQ(c->executor_queue, 3);
+  EXPECT_EQ(c->workers, 4);
+  EXPECT_EQ(c->rule_timeout_seconds, 5);
+  EXPECT_EQ(c->worker_memory_mb, 6);
+  EXPECT_EQ(c->worker_binary, "/w1");
+  EXPECT_EQ(c->max_event_bytes, 7);
+  EXPECT_EQ(c->window_clock, "processing");
+  EXPECT_EQ(c->alert_sample_events, 8);
+  EXPECT_EQ(c->purge_interval_seconds, 9);
+  EXPECT_EQ(c->stream_buffer, 10);
+  EXPECT_EQ(c->source_retry_initial_ms, 11);
+  EXPECT_EQ(c->source_retry_max_seconds, 12);
+  EXPECT_EQ(c->source_error_retry_seconds, 13);
+  EXPECT_EQ(c->source_http_timeout_seconds, 14);
+  EXPECT_EQ(c->tls_cert, pem);
+  EXPECT_EQ(c->tls_key, pem);
+  EXPECT_EQ(c->tls_client_ca, pem);
+  EXPECT_TRUE(c->allow_plaintext);
+  EXPECT_EQ(c->metrics_listen, "127.0.0.1:9000");
+
+  c = Parse({"--config",
+             file.c_str(),
+             "--listen",
+             "127.0.0.1:6002",
+             "--data-dir",
+             "/d2",
+             "--rules-dir",
+             "/r2",
+             "--log-level",
+             "error",
+             "--shutdown-grace-seconds",
+             "21",
+             "--executor-threads",
+             "22",
+             "--executor-queue",
+             "23",
+             "--workers",
+             "24",
+             "--rule-timeout-seconds",
+             "25",
+             "--worker-memory-mb",
+             "26",
+             "--worker-binary",
+             "/w2",
+             "--max-event-bytes",
+             "27",
+             "--window-clock",
+             "event",
+             "--alert-sample-events",
+             "28",
+             "--purge-interval-seconds",
+             "29",
+             "--stream-buffer",
+             "30",
+             "--source-retry-initial-ms",
+             "31",
+             "--source-retry-max-seconds",
+             "32",
+             "--source-error-retry-seconds",
+             "33",
+             "--source-http-timeout-seconds",
+             "34",
+             "--metrics-listen",
+             "127.0.0.1:9001"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "127.0.0.1:6002");
+  EXPECT_EQ(c->data_dir, "/d2");
+  EXPECT_EQ(c->rules_dir, "/r2");
+  EXPECT_EQ(c->log_level, LogLevel::kError);
+  EXPECT_EQ(c->shutdown_grace_seconds, 21);
+  EXPECT_EQ(c->executor_threads, 22);
+  EXPECT_EQ(c->executor_queue, 23);
+  EXPECT_EQ(c->workers, 24);
+  EXPECT_EQ(c->rule_timeout_seconds, 25);
+  EXPECT_EQ(c->worker_memory_mb, 26);
+  EXPECT_EQ(c->worker_binary, "/w2");
+  EXPECT_EQ(c->max_event_bytes, 27);
+  EXPECT_EQ(c->window_clock, "event");
+  EXPECT_EQ(c->alert_sample_events, 28);
+  EXPECT_EQ(c->purge_interval_seconds, 29);
+  EXPECT_EQ(c->stream_buffer, 30);
+  EXPECT_EQ(c->source_retry_initial_ms, 31);
+  EXPECT_EQ(c->source_retry_max_seconds, 32);
+  EXPECT_EQ(c->source_error_retry_seconds, 33);
+  EXPECT_EQ(c->source_http_timeout_seconds, 34);
+  EXPECT_EQ(c->metrics_listen, "127.0.0.1:9001");
+
+  // A flag's range check; an unknown key lists every known one.
+  EXPECT_FALSE(Parse({"--workers", "-1"}).ok());
+  const std::string unknown = WriteFile("u.yaml", "nope: 1\n");
+  c = Parse({"--config", unknown.c_str()});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("known: listen, data_dir, rules_dir, log_level"));
+  EXPECT_THAT(c.status().message(), HasSubstr("allow_plaintext, metrics_listen)"));
+}
+
 TEST_F(ConfigTest, UnknownKeyNamesFileAndLine) {
   std::string path = WriteFile("bad.yaml", "listen: 127.0.0.1:1\ndata_dri: /x\n");
   absl::StatusOr<ServerConfig> c = Parse({"--config", path.c_str()});
