@@ -266,6 +266,20 @@ TEST(DerivePreconditionTest, StartswithOnALookup) {
               IsEmpty());
 }
 
+// elif / else branches, a local holding a lookup, `is None`: read by the
+// analysis test below and run in the equivalence test.
+constexpr char kElifElseRule[] =
+    "def rule(event):\n"
+    "    sid = event.deep_get('authenticationContext', 'externalSessionId', default='none')\n"
+    "    if sid == 'none':\n"
+    "        return False\n"
+    "    elif event.get('severity') == 'WARN':\n"
+    "        return sid in ('s1', 's2')\n"
+    "    elif event.get('eventType') is None:\n"
+    "        return True\n"
+    "    else:\n"
+    "        return False\n";
+
 TEST(DerivePreconditionTest, BranchesHelpersAndLocals) {
   // A branch with effects counts where its test may hold; a helper called
   // with the event contributes its own pre-condition; the literal reset of
@@ -290,17 +304,9 @@ TEST(DerivePreconditionTest, BranchesHelpersAndLocals) {
                         "def compute(event):\n    return 5\n"),
               ElementsAre("eventType=deny", "eventType=v1|v2 & outcome.result=SUCCESS"));
   // elif / else branches, a local holding a lookup, `is None`.
-  EXPECT_THAT(Disjuncts("def rule(event):\n"
-                        "    sid = event.deep_get('a', 'sid', default='none')\n"
-                        "    if sid == 'none':\n"
-                        "        return False\n"
-                        "    elif event.get('severity') == 'WARN':\n"
-                        "        return sid in ('s1', 's2')\n"
-                        "    elif event.get('eventType') is None:\n"
-                        "        return True\n"
-                        "    else:\n"
-                        "        return False\n"),
-              ElementsAre("severity=WARN & a.sid=s1|s2", "eventType=+missing"));
+  EXPECT_THAT(Disjuncts(kElifElseRule),
+              ElementsAre("severity=WARN & authenticationContext.externalSessionId=s1|s2",
+                          "eventType=+missing"));
   // A substring test (a missing field raises: the rule runs), a lookup's truth.
   EXPECT_THAT(Conditions("def rule(event):\n"
                          "    if not event.deep_get('client', 'ipAddress'):\n"
@@ -412,17 +418,7 @@ std::vector<v1::AnalysisFile> EdgeRules() {
       "        return COUNT >= 2\n"
       "    return False\n"
       "def title(event):\n    return f'{COUNT} {FLAG}'\n");
-  add("Edge.ElifElse",
-      "def rule(event):\n"
-      "    sid = event.deep_get('authenticationContext', 'externalSessionId', default='none')\n"
-      "    if sid == 'none':\n"
-      "        return False\n"
-      "    elif event.get('severity') == 'WARN':\n"
-      "        return sid in ('s1', 's2')\n"
-      "    elif event.get('eventType') is None:\n"
-      "        return True\n"
-      "    else:\n"
-      "        return False\n");
+  add("Edge.ElifElse", kElifElseRule);
   add("Edge.SubstringAndTruth",
       "def rule(event):\n"
       "    if not event.deep_get('client', 'ipAddress'):\n"

@@ -1,10 +1,14 @@
 #include "server/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -70,118 +74,83 @@ TEST_F(ConfigTest, FileValuesApplyAndFlagsWin) {
 // flag wins.
 TEST_F(ConfigTest, EveryOptionFromFileAndFromFlag) {
   const std::string pem = WriteFile("x.pem", "not read here\n");
-  const std::string file = WriteFile(
-      "all.yaml", absl::StrCat("listen: 127.0.0.1:6001\ndata_dir: /d1\nrules_dir: /r1\n"
-                               "log_level: warn\nshutdown_grace_seconds: 1\n"
-                               "executor_threads: 2\nexecutor_queue: 3\nworkers: 4\n"
-                               "rule_timeout_seconds: 5\nworker_memory_mb: 6\n"
-                               "worker_binary: /w1\nmax_event_bytes: 7\nwindow_clock: processing\n"
-                               "alert_sample_events: 8\npurge_interval_seconds: 9\n"
-                               "stream_buffer: 10\nsource_retry_initial_ms: 11\n"
-                               "source_retry_max_seconds: 12\nsource_error_retry_seconds: 13\n"
-                               "source_http_timeout_seconds: 14\nauth: tokens\n"
-                               "tls_cert: ",
-                               pem, "\ntls_key: ", pem, "\ntls_client_ca: ", pem,
-                               "\nallow_plaintext: true\nmetrics_listen: 127.0.0.1:9000\n"));
-  absl::StatusOr<ServerConfig> c = Parse({"--config", file.c_str()});
-  ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->listen, "127.0.0.1:6001");
-  EXPECT_EQ(c->data_dir, "/d1");
-  EXPECT_EQ(c->rules_dir, "/r1");
-  EXPECT_EQ(c->log_level, LogLevel::kWarn);
-  EXPECT_EQ(c->shutdown_grace_seconds, 1);
-  EXPECT_EQ(c->executor_threads, 2);
-  EXPECT_EQ(c->executor_queue, 3);
-  EXPECT_EQ(c->workers, 4);
-  EXPECT_EQ(c->rule_timeout_seconds, 5);
-  EXPECT_EQ(c->worker_memory_mb, 6);
-  EXPECT_EQ(c->worker_binary, "/w1");
-  EXPECT_EQ(c->max_event_bytes, 7);
-  EXPECT_EQ(c->window_clock, "processing");
-  EXPECT_EQ(c->alert_sample_events, 8);
-  EXPECT_EQ(c->purge_interval_seconds, 9);
-  EXPECT_EQ(c->stream_buffer, 10);
-  EXPECT_EQ(c->source_retry_initial_ms, 11);
-  EXPECT_EQ(c->source_retry_max_seconds, 12);
-  EXPECT_EQ(c->source_error_retry_seconds, 13);
-  EXPECT_EQ(c->source_http_timeout_seconds, 14);
-  EXPECT_EQ(c->tls_cert, pem);
-  EXPECT_EQ(c->tls_key, pem);
-  EXPECT_EQ(c->tls_client_ca, pem);
-  EXPECT_TRUE(c->allow_plaintext);
-  EXPECT_EQ(c->metrics_listen, "127.0.0.1:9000");
-
-  c = Parse({"--config",
-             file.c_str(),
-             "--listen",
-             "127.0.0.1:6002",
-             "--data-dir",
-             "/d2",
-             "--rules-dir",
-             "/r2",
-             "--log-level",
-             "error",
-             "--shutdown-grace-seconds",
-             "21",
-             "--executor-threads",
-             "22",
-             "--executor-queue",
-             "23",
-             "--workers",
-             "24",
-             "--rule-timeout-seconds",
-             "25",
-             "--worker-memory-mb",
-             "26",
-             "--worker-binary",
-             "/w2",
-             "--max-event-bytes",
-             "27",
-             "--window-clock",
-             "event",
-             "--alert-sample-events",
-             "28",
-             "--purge-interval-seconds",
-             "29",
-             "--stream-buffer",
-             "30",
-             "--source-retry-initial-ms",
-             "31",
-             "--source-retry-max-seconds",
-             "32",
-             "--source-error-retry-seconds",
-             "33",
-             "--source-http-timeout-seconds",
-             "34",
-             "--metrics-listen",
-             "127.0.0.1:9001"});
-  ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->listen, "127.0.0.1:6002");
-  EXPECT_EQ(c->data_dir, "/d2");
-  EXPECT_EQ(c->rules_dir, "/r2");
-  EXPECT_EQ(c->log_level, LogLevel::kError);
-  EXPECT_EQ(c->shutdown_grace_seconds, 21);
-  EXPECT_EQ(c->executor_threads, 22);
-  EXPECT_EQ(c->executor_queue, 23);
-  EXPECT_EQ(c->workers, 24);
-  EXPECT_EQ(c->rule_timeout_seconds, 25);
-  EXPECT_EQ(c->worker_memory_mb, 26);
-  EXPECT_EQ(c->worker_binary, "/w2");
-  EXPECT_EQ(c->max_event_bytes, 27);
-  EXPECT_EQ(c->window_clock, "event");
-  EXPECT_EQ(c->alert_sample_events, 28);
-  EXPECT_EQ(c->purge_interval_seconds, 29);
-  EXPECT_EQ(c->stream_buffer, 30);
-  EXPECT_EQ(c->source_retry_initial_ms, 31);
-  EXPECT_EQ(c->source_retry_max_seconds, 32);
-  EXPECT_EQ(c->source_error_retry_seconds, 33);
-  EXPECT_EQ(c->source_http_timeout_seconds, 34);
-  EXPECT_EQ(c->metrics_listen, "127.0.0.1:9001");
+  auto text = [](const auto& value) { return absl::StrCat(value); };
+  auto level = [](LogLevel l) {
+    return l == LogLevel::kDebug  ? "debug"
+           : l == LogLevel::kInfo ? "info"
+           : l == LogLevel::kWarn ? "warn"
+                                  : "error";
+  };
+  struct Case {
+    std::string key;
+    std::string in_file;
+    std::string in_flag;  // "": no flag in the second parse
+    std::function<std::string(const ServerConfig&)> read;
+  };
+  const std::vector<Case> cases = {
+      {"listen", "127.0.0.1:6001", "127.0.0.1:6002", [](const auto& c) { return c.listen; }},
+      {"data_dir", "/d1", "/d2", [](const auto& c) { return c.data_dir; }},
+      {"rules_dir", "/r1", "/r2", [](const auto& c) { return c.rules_dir; }},
+      {"log_level", "warn", "error", [&](const auto& c) { return level(c.log_level); }},
+      {"shutdown_grace_seconds", "1", "21",
+       [&](const auto& c) { return text(c.shutdown_grace_seconds); }},
+      {"executor_threads", "2", "22", [&](const auto& c) { return text(c.executor_threads); }},
+      {"executor_queue", "3", "23", [&](const auto& c) { return text(c.executor_queue); }},
+      {"workers", "4", "24", [&](const auto& c) { return text(c.workers); }},
+      {"rule_timeout_seconds", "5", "25",
+       [&](const auto& c) { return text(c.rule_timeout_seconds); }},
+      {"worker_memory_mb", "6", "26", [&](const auto& c) { return text(c.worker_memory_mb); }},
+      {"worker_binary", "/w1", "/w2", [](const auto& c) { return c.worker_binary; }},
+      {"max_event_bytes", "7", "27", [&](const auto& c) { return text(c.max_event_bytes); }},
+      {"window_clock", "processing", "event", [](const auto& c) { return c.window_clock; }},
+      {"alert_sample_events", "8", "28",
+       [&](const auto& c) { return text(c.alert_sample_events); }},
+      {"purge_interval_seconds", "9", "29",
+       [&](const auto& c) { return text(c.purge_interval_seconds); }},
+      {"stream_buffer", "10", "30", [&](const auto& c) { return text(c.stream_buffer); }},
+      {"source_retry_initial_ms", "11", "31",
+       [&](const auto& c) { return text(c.source_retry_initial_ms); }},
+      {"source_retry_max_seconds", "12", "32",
+       [&](const auto& c) { return text(c.source_retry_max_seconds); }},
+      {"source_error_retry_seconds", "13", "33",
+       [&](const auto& c) { return text(c.source_error_retry_seconds); }},
+      {"source_http_timeout_seconds", "14", "34",
+       [&](const auto& c) { return text(c.source_http_timeout_seconds); }},
+      {"auth", "tokens", "", [](const auto& c) { return c.auth; }},
+      {"tls_cert", pem, "", [](const auto& c) { return c.tls_cert; }},
+      {"tls_key", pem, "", [](const auto& c) { return c.tls_key; }},
+      {"tls_client_ca", pem, "", [](const auto& c) { return c.tls_client_ca; }},
+      {"allow_plaintext", "true", "",
+       [](const auto& c) { return std::string(c.allow_plaintext ? "true" : "false"); }},
+      {"metrics_listen", "127.0.0.1:9000", "127.0.0.1:9001",
+       [](const auto& c) { return c.metrics_listen; }},
+  };
+  std::string yaml;
+  std::vector<std::string> flags;
+  for (const Case& c : cases) {
+    absl::StrAppend(&yaml, c.key, ": ", c.in_file, "\n");
+    if (c.in_flag.empty()) continue;
+    std::string flag = absl::StrCat("--", c.key);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    flags.push_back(flag);
+    flags.push_back(c.in_flag);
+  }
+  const std::string file = WriteFile("all.yaml", yaml);
+  absl::StatusOr<ServerConfig> from_file = Parse({"--config", file.c_str()});
+  ASSERT_TRUE(from_file.ok()) << from_file.status();
+  std::vector<const char*> args = {"--config", file.c_str()};
+  for (const std::string& f : flags) args.push_back(f.c_str());
+  absl::StatusOr<ServerConfig> from_flags = Parse(args);
+  ASSERT_TRUE(from_flags.ok()) << from_flags.status();
+  for (const Case& c : cases) {
+    EXPECT_EQ(c.read(*from_file), c.in_file) << c.key;
+    EXPECT_EQ(c.read(*from_flags), c.in_flag.empty() ? c.in_file : c.in_flag) << c.key;
+  }
 
   // A flag's range check; an unknown key lists every known one.
   EXPECT_FALSE(Parse({"--workers", "-1"}).ok());
   const std::string unknown = WriteFile("u.yaml", "nope: 1\n");
-  c = Parse({"--config", unknown.c_str()});
+  absl::StatusOr<ServerConfig> c = Parse({"--config", unknown.c_str()});
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(c.status().message(), HasSubstr("known: listen, data_dir, rules_dir, log_level"));
   EXPECT_THAT(c.status().message(), HasSubstr("allow_plaintext, metrics_listen)"));
