@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
 
 namespace pantherd::engine {
 namespace {
@@ -173,8 +174,10 @@ absl::Status WriteMessageWithOverlay(int fd, const google::protobuf::MessageLite
   return WriteFrame(fd, message, &overlay, deadline);
 }
 
-absl::Status ReadMessage(int fd, google::protobuf::MessageLite* message, absl::Time deadline) {
-  message->Clear();
+namespace {
+
+// Reads one frame and merges it into `*message`.
+absl::Status ReadFrame(int fd, google::protobuf::MessageLite* message, absl::Time deadline) {
   unsigned char header[kFrameHeaderBytes];
   bool got_any = false;
   absl::Status status =
@@ -191,13 +194,26 @@ absl::Status ReadMessage(int fd, google::protobuf::MessageLite* message, absl::T
   std::string& body = FrameBuffer(size);
   status = ReadAll(fd, body.data(), size, deadline, &got_any);
   if (!status.ok()) return status;
-  const bool parsed = message->ParseFromArray(body.data(), static_cast<int>(size));
+  google::protobuf::io::CodedInputStream input(reinterpret_cast<const uint8_t*>(body.data()),
+                                               static_cast<int>(size));
+  const bool parsed = message->MergeFromCodedStream(&input) && input.ConsumedEntireMessage();
   ReleaseIfLarge(body);
   if (!parsed) {
     return absl::DataLossError(absl::StrCat("worker channel frame of ", size,
                                             " bytes is not a valid ", message->GetTypeName()));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ReadMessage(int fd, google::protobuf::MessageLite* message, absl::Time deadline) {
+  message->Clear();
+  return ReadFrame(fd, message, deadline);
+}
+
+absl::Status MergeMessage(int fd, google::protobuf::MessageLite* message, absl::Time deadline) {
+  return ReadFrame(fd, message, deadline);
 }
 
 }  // namespace pantherd::engine

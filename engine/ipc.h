@@ -73,6 +73,12 @@ inline constexpr size_t kFrameHeaderBytes = 4;
 [[nodiscard]] absl::Status ReadMessage(int fd, google::protobuf::MessageLite* message,
                                        absl::Time deadline);
 
+// As ReadMessage, but merges the frame into `*message` without clearing it
+// first (protobuf merge semantics). A caller that clears sub-messages itself
+// reuses their allocated elements and string capacity from frame to frame.
+[[nodiscard]] absl::Status MergeMessage(int fd, google::protobuf::MessageLite* message,
+                                        absl::Time deadline);
+
 // Encodes `size` as the 4-byte little-endian frame header into `out`.
 // Exposed for tests that forge frames.
 void EncodeFrameHeader(uint32_t size, char out[kFrameHeaderBytes]);

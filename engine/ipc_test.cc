@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -69,6 +70,39 @@ TEST(IpcTest, EmptyMessageRoundTrip) {
   got.set_id(9);
   ASSERT_TRUE(ReadMessage(ch.b(), &got, Soon(1000)).ok());
   EXPECT_EQ(got.id(), 0u);
+}
+
+// MergeMessage keeps what the message held; cleared repeated elements are
+// reused, with their strings' capacity (the worker loop relies on it).
+TEST(IpcTest, MergeMessageMergesAndReusesClearedElements) {
+  Channel ch;
+  internal::WorkerRequest first;
+  first.set_id(1);
+  first.mutable_evaluate()->add_events()->set_normalized_json(std::string(3000, 'a'));
+  internal::WorkerRequest second;
+  second.mutable_evaluate()->add_events()->set_normalized_json("{}");
+  second.mutable_evaluate()->add_events()->set_normalized_json(std::string(100, 'b'));
+  ASSERT_TRUE(WriteMessage(ch.a(), first, Soon(1000)).ok());
+  ASSERT_TRUE(WriteMessage(ch.a(), second, Soon(1000)).ok());
+
+  internal::WorkerRequest got;
+  ASSERT_TRUE(MergeMessage(ch.b(), &got, Soon(1000)).ok());
+  ASSERT_EQ(got.evaluate().events_size(), 1);
+  const char* kept = got.evaluate().events(0).normalized_json().data();
+  got.mutable_evaluate()->Clear();
+  ASSERT_TRUE(MergeMessage(ch.b(), &got, Soon(1000)).ok());
+  EXPECT_EQ(got.id(), 1u);  // not cleared by the merge
+  ASSERT_EQ(got.evaluate().events_size(), 2);
+  EXPECT_EQ(got.evaluate().events(0).normalized_json(), "{}");
+  EXPECT_EQ(got.evaluate().events(1).normalized_json(), std::string(100, 'b'));
+  EXPECT_EQ(got.evaluate().events(0).normalized_json().data(), kept);  // the same buffer
+
+  // A garbage body is still DataLoss.
+  char frame[kFrameHeaderBytes + 5];
+  EncodeFrameHeader(5, frame);
+  std::memset(frame + kFrameHeaderBytes, 0xff, 5);
+  ASSERT_EQ(write(ch.a(), frame, sizeof(frame)), static_cast<ssize_t>(sizeof(frame)));
+  EXPECT_EQ(MergeMessage(ch.b(), &got, Soon(1000)).code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(IpcTest, LargeMessageAcrossThreadsAndBackToBackFrames) {

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -225,9 +226,17 @@ absl::StatusOr<internal::KvReply> RemoteKv::Call(const internal::KvCall& call) {
 // RunWorkerLoop --------------------------------------------------------------
 
 int RunWorkerLoop(int fd, WorkerHandler& handler, RemoteKv* kv, KvCache* cache) {
+  // The previous request's evaluation task, cleared: reading the next one into
+  // it reuses its event messages and their string capacity, sparing a heap
+  // allocation per event (a batch's events are mostly of similar size). A
+  // request of another kind replaces it. (pantherd always sets a kind; a
+  // frame without one would read as an evaluation of no events.)
+  std::unique_ptr<internal::EvaluateTask> spare;
+  internal::WorkerRequest request;
   for (;;) {
-    internal::WorkerRequest request;
-    absl::Status read = ReadMessage(fd, &request, absl::InfiniteFuture());
+    request.Clear();
+    if (spare != nullptr) request.set_allocated_evaluate(spare.release());
+    absl::Status read = MergeMessage(fd, &request, absl::InfiniteFuture());
     if (absl::IsUnavailable(read) && read.message() == "worker closed the channel") {
       return kWorkerExitOk;  // pantherd closed the channel between requests
     }
@@ -291,6 +300,10 @@ int RunWorkerLoop(int fd, WorkerHandler& handler, RemoteKv* kv, KvCache* cache) 
     if (absl::Status s = WriteMessage(fd, response); !s.ok()) {
       std::fprintf(stderr, "pantherd-worker: %s\n", s.ToString().c_str());
       return kWorkerExitChannel;
+    }
+    if (request.has_evaluate()) {
+      spare.reset(request.release_evaluate());
+      spare->Clear();
     }
   }
 }
