@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <string>
@@ -572,17 +574,38 @@ struct JsonEscapes {
 };
 constexpr JsonEscapes kJsonEscapes;
 
+// True if one of the 8 bytes of `word` needs an escape: below 0x20, '"', '\\'
+// or 0x7f. Each test is the exact "some byte is zero / below n" bit trick
+// (n <= 0x80), so a word without such a byte is never reported.
+inline bool WordNeedsEscape(uint64_t word) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  auto below = [](uint64_t x, uint64_t n) { return (x - kOnes * n) & ~x & kHigh; };
+  return (below(word, 0x20) | below(word ^ (kOnes * '"'), 1) | below(word ^ (kOnes * '\\'), 1) |
+          below(word ^ (kOnes * 0x7f), 1)) != 0;
+}
+
 }  // namespace
 
 void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
-  size_t run = 0;  // Start of the current run of characters that need no escape.
   const unsigned char* bytes = reinterpret_cast<const unsigned char*>(s.data());
-  for (size_t i = 0; i < s.size(); ++i) {
+  const size_t n = s.size();
+  size_t run = 0;  // Start of the current run of characters that need no escape.
+  size_t i = 0;
+  for (;;) {
+    // Skip 8 bytes at a time while none needs an escape, then find the byte.
+    while (i + 8 <= n) {
+      uint64_t word;
+      std::memcpy(&word, bytes + i, sizeof(word));
+      if (WordNeedsEscape(word)) break;
+      i += 8;
+    }
+    while (i < n && !kJsonEscapes.needed[bytes[i]]) ++i;
+    if (i >= n) break;
     const unsigned char c = bytes[i];
-    if (!kJsonEscapes.needed[c]) continue;
     out->append(s.data() + run, i - run);
-    run = i + 1;
+    run = ++i;
     switch (c) {
       case '"':
         out->append("\\\"");
@@ -605,12 +628,15 @@ void AppendJsonString(absl::string_view s, std::string* out) {
       case '\t':
         out->append("\\t");
         break;
-      default:
-        absl::StrAppendFormat(out, "\\u%04x", c);
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char escape[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+        out->append(escape, sizeof(escape));
         break;
+      }
     }
   }
-  out->append(s.data() + run, s.size() - run);
+  out->append(s.data() + run, n - run);
   out->push_back('"');
 }
 
