@@ -20,8 +20,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/internal/dom_fields.h"
+#include "engine/internal/json_escape.h"
 #include "engine/internal/json_numbers.h"
-#include "engine/yaml_json.h"
 #include "simdjson.h"
 
 namespace pantherd::engine {
@@ -313,31 +313,122 @@ std::optional<std::string> ProtectNumbers(std::string_view json) {
 // The writer
 // ---------------------------------------------------------------------------
 
-void WriteString(std::string_view s, std::string* out) {
-  AppendJsonString(absl::string_view(s.data(), s.size()), out);
-}
+// The row under construction: bytes are written through a cursor into a
+// std::string sized ahead of the writing (Reserve before each piece; the
+// string grows by doubling when a piece does not fit), then cut to what was
+// written by Finish. Small pieces cost a store, not a call.
+class RowBuffer {
+ public:
+  // Sizes *out for `expected` bytes; writes from its start.
+  RowBuffer(std::string* out, size_t expected) : out_(out) {
+    out_->resize(std::max<size_t>(expected, 64));
+    pos_ = out_->data();
+    end_ = pos_ + out_->size();
+  }
 
-void WriteDouble(double d, std::string* out) {
-  char buffer[64];
-  std::to_chars_result r = std::to_chars(buffer, buffer + sizeof(buffer), d);
-  std::string_view text(buffer, static_cast<size_t>(r.ptr - buffer));
-  out->append(text);
+  // Makes room for `n` more bytes and returns where they go.
+  char* Reserve(size_t n) {
+    if (static_cast<size_t>(end_ - pos_) < n) Grow(n);
+    return pos_;
+  }
+  // The caller wrote `n` bytes at Reserve's pointer.
+  void Advance(size_t n) { pos_ += n; }
+
+  void Put(char c) {
+    Reserve(1);
+    *pos_++ = c;
+  }
+  void Append(std::string_view text) {
+    Reserve(text.size());
+    std::memcpy(pos_, text.data(), text.size());
+    pos_ += text.size();
+  }
+
+  // `s` as a JSON string literal: the bytes AppendJsonString writes.
+  void String(std::string_view s) {
+    const unsigned char* bytes = reinterpret_cast<const unsigned char*>(s.data());
+    const size_t n = s.size();
+    // Room for the quotes and every byte unescaped; each escape makes room
+    // for itself and what is left.
+    Reserve(n + 2);
+    *pos_++ = '"';
+    size_t run = 0;
+    for (;;) {
+      const size_t i = internal::FindJsonEscape(bytes, run, n);
+      Copy(bytes + run, i - run);
+      if (i == n) break;
+      Reserve(internal::kMaxJsonEscapeLength + (n - i - 1) + 1);
+      pos_ = internal::WriteJsonEscape(bytes[i], pos_);
+      run = i + 1;
+    }
+    *pos_++ = '"';
+  }
+
+  // Copies n bytes to the cursor (room reserved). Keys and most values are
+  // short: up to 16 bytes are moved by two overlapping loads and stores
+  // (never outside [from, from + n)) instead of a call to memcpy.
+  void Copy(const unsigned char* from, size_t n) {
+    if (n >= 8 && n <= 16) {
+      uint64_t head, tail;
+      std::memcpy(&head, from, 8);
+      std::memcpy(&tail, from + n - 8, 8);
+      std::memcpy(pos_, &head, 8);
+      std::memcpy(pos_ + n - 8, &tail, 8);
+    } else if (n >= 4 && n < 8) {
+      uint32_t head, tail;
+      std::memcpy(&head, from, 4);
+      std::memcpy(&tail, from + n - 4, 4);
+      std::memcpy(pos_, &head, 4);
+      std::memcpy(pos_ + n - 4, &tail, 4);
+    } else if (n < 4) {
+      for (size_t i = 0; i < n; ++i) pos_[i] = static_cast<char>(from[i]);
+    } else {
+      std::memcpy(pos_, from, n);
+    }
+    pos_ += n;
+  }
+
+  // Cuts the string to what was written.
+  void Finish() { out_->resize(static_cast<size_t>(pos_ - out_->data())); }
+
+ private:
+  void Grow(size_t n) {
+    const size_t used = static_cast<size_t>(pos_ - out_->data());
+    out_->resize(std::max(out_->size() * 2, used + n));
+    pos_ = out_->data() + used;
+    end_ = out_->data() + out_->size();
+  }
+
+  std::string* out_;
+  char* pos_;
+  char* end_;
+};
+
+void WriteDouble(double d, RowBuffer* out) {
+  char* at = out->Reserve(64 + 2);
+  std::to_chars_result r = std::to_chars(at, at + 64, d);
+  std::string_view text(at, static_cast<size_t>(r.ptr - at));
   // Keep it a float when read back ("1" would become an int).
-  if (text.find_first_of(".eE") == std::string_view::npos) out->append(".0");
+  if (text.find_first_of(".eE") == std::string_view::npos) {
+    r.ptr[0] = '.';
+    r.ptr[1] = '0';
+    r.ptr += 2;
+  }
+  out->Advance(static_cast<size_t>(r.ptr - at));
 }
 
 template <typename Integer>
-void WriteInteger(Integer value, std::string* out) {
-  char buffer[24];  // 20 digits and a sign at most
-  std::to_chars_result r = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  out->append(buffer, static_cast<size_t>(r.ptr - buffer));
+void WriteInteger(Integer value, RowBuffer* out) {
+  char* at = out->Reserve(24);  // 20 digits and a sign at most
+  std::to_chars_result r = std::to_chars(at, at + 24, value);
+  out->Advance(static_cast<size_t>(r.ptr - at));
 }
 
 class Writer {
  public:
   // `fields` is scratch space for the members of the objects being written
   // (used as a stack; left as it was found).
-  Writer(std::string* out, bool has_placeholders, std::vector<DomField>* fields)
+  Writer(RowBuffer* out, bool has_placeholders, std::vector<DomField>* fields)
       : out_(out), placeholders_(has_placeholders), fields_(fields) {}
 
   void Value(simdjson::dom::element e) {
@@ -346,24 +437,24 @@ class Writer {
         Object(AsObject(e));
         return;
       case ElementType::ARRAY: {
-        out_->push_back('[');
+        out_->Put('[');
         bool first = true;
         for (simdjson::dom::element item : AsArray(e)) {
-          if (!first) out_->push_back(',');
+          if (!first) out_->Put(',');
           first = false;
           Value(item);  // null elements are kept (see normalize.h)
         }
-        out_->push_back(']');
+        out_->Put(']');
         return;
       }
       case ElementType::STRING: {
         std::string_view s = e.get_string().value_unsafe();
         if (placeholders_ && !s.empty() && s[0] == '\0' &&
             s.substr(0, PlaceholderPrefix().size()) == PlaceholderPrefix()) {
-          out_->append(s.substr(PlaceholderPrefix().size()));
+          out_->Append(s.substr(PlaceholderPrefix().size()));
           return;
         }
-        WriteString(s, out_);
+        out_->String(s);
         return;
       }
       case ElementType::INT64:
@@ -376,54 +467,54 @@ class Writer {
         WriteDouble(e.get_double().value_unsafe(), out_);
         return;
       case ElementType::BOOL:
-        out_->append(e.get_bool().value_unsafe() ? "true" : "false");
+        out_->Append(e.get_bool().value_unsafe() ? "true" : "false");
         return;
       case ElementType::NULL_VALUE:
-        out_->append("null");
+        out_->Append("null");
         return;
     }
   }
 
   // Writes `"key":` preceded by a comma unless it is the first member.
   void Key(std::string_view key, bool* first) {
-    if (!*first) out_->push_back(',');
+    if (!*first) out_->Put(',');
     *first = false;
-    WriteString(key, out_);
-    out_->push_back(':');
+    out_->String(key);
+    out_->Put(':');
   }
 
  private:
   void Object(simdjson::dom::object object) {
-    out_->push_back('{');
+    out_->Put('{');
     bool first = true;
     const size_t base = fields_->size();
     AppendUniqueFields(object, fields_);
     const size_t end = fields_->size();
     for (size_t i = base; i < end; ++i) {
-      // A copy: writing a nested object appends to (and may move) *fields_.
-      const DomField field = (*fields_)[i];
-      if (field.value.type() == ElementType::NULL_VALUE) continue;
-      Key(field.key, &first);
-      Value(field.value);
+      // Read before writing: a nested object appends to (and may move) *fields_.
+      const simdjson::dom::element value = (*fields_)[i].value;
+      if (value.type() == ElementType::NULL_VALUE) continue;
+      Key((*fields_)[i].key, &first);
+      Value(value);
     }
     fields_->resize(base);
-    out_->push_back('}');
+    out_->Put('}');
   }
 
-  std::string* out_;
+  RowBuffer* out_;
   bool placeholders_;
   std::vector<DomField>* fields_;
 };
 
-void WriteStringList(const std::vector<std::string_view>& values, std::string* out) {
-  out->push_back('[');
+void WriteStringList(const std::vector<std::string_view>& values, RowBuffer* out) {
+  out->Put('[');
   bool first = true;
   for (std::string_view v : values) {
-    if (!first) out->push_back(',');
+    if (!first) out->Put(',');
     first = false;
-    WriteString(v, out);
+    out->String(v);
   }
-  out->push_back(']');
+  out->Put(']');
 }
 
 // ---------------------------------------------------------------------------
@@ -504,16 +595,16 @@ bool FormatPantherTimeFast(absl::Time t, char* buffer) {
   return true;
 }
 
-// Appends `t` in Panther's format, as a JSON string (with quotes).
-void WritePantherTime(absl::Time t, std::string* out) {
-  char buffer[kPantherTimeLength + 2];
-  if (FormatPantherTimeFast(t, buffer + 1)) {
-    buffer[0] = '"';
-    buffer[kPantherTimeLength + 1] = '"';
-    out->append(buffer, sizeof(buffer));
+// Writes `t` in Panther's format, as a JSON string (with quotes).
+void WritePantherTime(absl::Time t, RowBuffer* out) {
+  char* at = out->Reserve(kPantherTimeLength + 2);
+  if (FormatPantherTimeFast(t, at + 1)) {
+    at[0] = '"';
+    at[kPantherTimeLength + 1] = '"';
+    out->Advance(kPantherTimeLength + 2);
     return;
   }
-  WriteString(absl::FormatTime("%Y-%m-%d %H:%M:%E9S", t, absl::UTCTimeZone()), out);
+  out->String(absl::FormatTime("%Y-%m-%d %H:%M:%E9S", t, absl::UTCTimeZone()));
 }
 
 int DaysInMonth(int year, int month) {
@@ -693,16 +784,15 @@ absl::StatusOr<NormalizedEvent> NormalizeEvent(absl::string_view raw_json,
     for (std::string_view v : values) indicator_bytes += v.size() + 3;  // quotes and comma
   }
 
-  std::string& out = event.json;
   // The raw event's size bounds the copy unless strings gain escapes; the
   // generated fields add their names (~200 bytes), three timestamps, the
   // source and the indicator values.
-  out.reserve(raw_json.size() + 512 + ctx.source_id.size() + ctx.source_label.size() +
-              indicator_bytes);
+  RowBuffer out(&event.json, raw_json.size() + 512 + ctx.source_id.size() +
+                                 ctx.source_label.size() + indicator_bytes);
   thread_local std::vector<DomField> fields;
   fields.clear();
   Writer writer(&out, placeholders, &fields);
-  out.push_back('{');
+  out.Put('{');
   bool first = true;
   AppendUniqueFields(object, &fields);
   // The top level is the bottom of the stack: nested objects append after
@@ -720,7 +810,7 @@ absl::StatusOr<NormalizedEvent> NormalizeEvent(absl::string_view raw_json,
   }
   auto string_field = [&](std::string_view key, std::string_view text) {
     writer.Key(key, &first);
-    WriteString(text, &out);
+    out.String(text);
   };
   string_field("p_log_type", Std(log_type));
   string_field("p_row_id", event.row_id);
@@ -734,7 +824,8 @@ absl::StatusOr<NormalizedEvent> NormalizeEvent(absl::string_view raw_json,
     writer.Key(kIndicatorFields[i], &first);
     WriteStringList(indicators[i], &out);
   }
-  out.push_back('}');
+  out.Put('}');
+  out.Finish();
   return event;
 }
 

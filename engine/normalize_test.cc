@@ -364,6 +364,38 @@ TEST(NormalizeTest, NestedObjectsKeepTheirOwnMembersAndRepeats) {
             Row(R"("a":{"x":4,"b":{"x":3},"z":[{},{"q":6}],"w":7},"t":10)"));
 }
 
+TEST(NormalizeTest, RowsMuchLongerThanTheEventAreWrittenWhole) {
+  // A raw DEL byte (valid JSON) becomes six bytes, "1E2" becomes "100.0":
+  // the row outgrows the room sized from the event, several times over.
+  std::string dels(5000, '\x7f');
+  std::string escaped;
+  for (int i = 0; i < 5000; ++i) escaped += "\\u007f";
+  std::string numbers = "[";
+  std::string written = "[";
+  for (int i = 0; i < 3000; ++i) {
+    numbers += i ? ",1E2" : "1E2";
+    written += i ? ",100.0" : "100.0";
+  }
+  numbers += "]";
+  written += "]";
+  NormalizedEvent e = Normalize(
+      absl::StrCat(R"({"d":")", dels, R"(",")", dels, R"(":)", numbers, R"(,"short":"\n\"\\"})"));
+  EXPECT_EQ(e.json, Row(absl::StrCat(R"("d":")", escaped, R"(",")", escaped, R"(":)", written,
+                                     R"(,"short":"\n\"\\")")));
+}
+
+TEST(NormalizeTest, StringsOfEveryShortLength) {
+  // Lengths 0..40 of keys and values, with and without an escape at the end.
+  for (int n = 0; n <= 40; ++n) {
+    const std::string plain(n, 'v');
+    const std::string key(n, 'k');
+    EXPECT_EQ(
+        Normalize(absl::StrCat(R"({")", key, R"(":")", plain, R"(","x":")", plain, R"(\t"})")).json,
+        Row(absl::StrCat(R"(")", key, R"(":")", plain, R"(","x":")", plain, R"(\t")")))
+        << n;
+  }
+}
+
 TEST(NormalizeTest, WideObjectsWithRepeatsBeyondTheLinearScan) {
   // 40 distinct keys, then the first ten again (new values) and one null.
   std::string raw = "{";

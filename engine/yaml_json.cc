@@ -8,10 +8,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <optional>
 #include <string>
@@ -27,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "engine/internal/json_escape.h"
 
 namespace pantherd::engine {
 namespace {
@@ -560,83 +559,19 @@ absl::StatusOr<std::vector<YamlMapEntry>> YamlMappingEntries(const YAML::Node& n
   }
 }
 
-namespace {
-
-// Which bytes AppendJsonString escapes.
-struct JsonEscapes {
-  bool needed[256] = {};
-  constexpr JsonEscapes() {
-    for (int c = 0; c < 0x20; ++c) needed[c] = true;
-    needed[static_cast<unsigned char>('"')] = true;
-    needed[static_cast<unsigned char>('\\')] = true;
-    needed[0x7f] = true;
-  }
-};
-constexpr JsonEscapes kJsonEscapes;
-
-// True if one of the 8 bytes of `word` needs an escape: below 0x20, '"', '\\'
-// or 0x7f. Each test is the exact "some byte is zero / below n" bit trick
-// (n <= 0x80), so a word without such a byte is never reported.
-inline bool WordNeedsEscape(uint64_t word) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  auto below = [](uint64_t x, uint64_t n) { return (x - kOnes * n) & ~x & kHigh; };
-  return (below(word, 0x20) | below(word ^ (kOnes * '"'), 1) | below(word ^ (kOnes * '\\'), 1) |
-          below(word ^ (kOnes * 0x7f), 1)) != 0;
-}
-
-}  // namespace
-
 void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
   const unsigned char* bytes = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
   size_t run = 0;  // Start of the current run of characters that need no escape.
-  size_t i = 0;
   for (;;) {
-    // Skip 8 bytes at a time while none needs an escape, then find the byte.
-    while (i + 8 <= n) {
-      uint64_t word;
-      std::memcpy(&word, bytes + i, sizeof(word));
-      if (WordNeedsEscape(word)) break;
-      i += 8;
-    }
-    while (i < n && !kJsonEscapes.needed[bytes[i]]) ++i;
-    if (i >= n) break;
-    const unsigned char c = bytes[i];
+    const size_t i = internal::FindJsonEscape(bytes, run, n);
     out->append(s.data() + run, i - run);
-    run = ++i;
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default: {
-        static constexpr char kHex[] = "0123456789abcdef";
-        const char escape[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
-        out->append(escape, sizeof(escape));
-        break;
-      }
-    }
+    if (i == n) break;
+    char escape[internal::kMaxJsonEscapeLength];
+    out->append(escape, internal::WriteJsonEscape(bytes[i], escape) - escape);
+    run = i + 1;
   }
-  out->append(s.data() + run, n - run);
   out->push_back('"');
 }
 

@@ -69,8 +69,11 @@ inline void AppendUniqueFields(simdjson::dom::object object, std::vector<DomFiel
   // far: a key whose bit is clear cannot be a repeat, so most keys skip the
   // scan.
   uint64_t seen = 0;
-  for (simdjson::dom::key_value_pair field : object) {
-    std::string_view key = field.key;
+  // Iterators rather than key_value_pair copies: the pair is built on the
+  // stack and copied again into the vector, which costs a store-forwarding
+  // stall per member.
+  for (auto it = object.begin(), end_it = object.end(); it != end_it; ++it) {
+    const std::string_view key = it.key();
     const size_t count = fields->size() - base;
     if (count < kLinearLimit && index.empty()) {
       const uint64_t bit =
@@ -80,7 +83,9 @@ inline void AppendUniqueFields(simdjson::dom::object object, std::vector<DomFiel
                                         63);
       if ((seen & bit) == 0) {
         seen |= bit;
-        fields->push_back(DomField{key, field.value});
+        DomField& added = fields->emplace_back();
+        added.key = key;
+        added.value = it.value();
         continue;
       }
       DomField* existing = fields->data() + base;
@@ -93,20 +98,20 @@ inline void AppendUniqueFields(simdjson::dom::object object, std::vector<DomFiel
         }
       }
       if (existing != end) {
-        existing->value = field.value;
+        existing->value = it.value();
       } else {
-        fields->push_back(DomField{key, field.value});
+        fields->push_back(DomField{key, it.value()});
       }
       continue;
     }
     if (index.empty()) {
       for (size_t i = base; i < fields->size(); ++i) index.emplace((*fields)[i].key, i);
     }
-    auto [it, inserted] = index.emplace(key, fields->size());
+    auto [slot, inserted] = index.emplace(key, fields->size());
     if (inserted) {
-      fields->push_back(DomField{key, field.value});
+      fields->push_back(DomField{key, it.value()});
     } else {
-      (*fields)[it->second].value = field.value;
+      (*fields)[slot->second].value = it.value();
     }
   }
 }
