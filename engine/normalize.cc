@@ -212,12 +212,13 @@ void AddIndicator(const IndicatorField& field, simdjson::dom::object holder, std
   (*sets)[static_cast<int>(field.kind)].push_back(value);
 }
 
-// Walks the field's path (segments from `segment` on) below `object`.
 void Collect(const IndicatorField& field, size_t segment, simdjson::dom::object object,
-             IndicatorSets* sets) {
-  const PathSegment& step = field.segments[segment];
-  simdjson::dom::element value;
-  if (!FindLastField(object, step.name, &value)) return;
+             IndicatorSets* sets);
+
+// Follows the field's path from `value`, the value of segment `segment`
+// found in `object`.
+void Visit(const IndicatorField& field, size_t segment, simdjson::dom::object object,
+           simdjson::dom::element value, IndicatorSets* sets) {
   const bool last = segment + 1 == field.segments.size();
   auto visit = [&](simdjson::dom::element v) {
     if (last) {
@@ -228,7 +229,7 @@ void Collect(const IndicatorField& field, size_t segment, simdjson::dom::object 
       Collect(field, segment + 1, AsObject(v), sets);
     }
   };
-  if (!step.each) {
+  if (!field.segments[segment].each) {
     visit(value);
     return;
   }
@@ -243,6 +244,23 @@ void Collect(const IndicatorField& field, size_t segment, simdjson::dom::object 
       Collect(field, segment + 1, AsObject(item), sets);
     }
   }
+}
+
+// Walks the field's path (segments from `segment` on) below `object`.
+void Collect(const IndicatorField& field, size_t segment, simdjson::dom::object object,
+             IndicatorSets* sets) {
+  simdjson::dom::element value;
+  if (!FindLastField(object, field.segments[segment].name, &value)) return;
+  Visit(field, segment, object, value, sets);
+}
+
+// The value of `key` among the distinct fields [begin, end) of an object
+// (AppendUniqueFields' output: each key once, with its last value), or null.
+const DomField* FindUniqueField(const DomField* begin, const DomField* end, std::string_view key) {
+  for (const DomField* f = begin; f != end; ++f) {
+    if (f->key == key) return f;
+  }
+  return nullptr;
 }
 
 // ---------------------------------------------------------------------------
@@ -760,15 +778,27 @@ absl::StatusOr<NormalizedEvent> NormalizeEvent(absl::string_view raw_json,
   event.parse_time = ctx.parse_time == absl::InfinitePast() ? absl::Now() : ctx.parse_time;
   event.row_id = ctx.row_id_generator ? ctx.row_id_generator() : RandomRowId();
 
-  simdjson::dom::element value;
-  if (!schema->id_field.empty() && FindLastField(object, schema->id_field, &value) &&
-      value.type() == ElementType::STRING) {
-    event.event_id = std::string(value.get_string().value_unsafe());
+  // The top level's distinct fields, found once for the lookups below and
+  // for the writer. They are the bottom of the writer's stack: nested
+  // objects append after them and shrink back, so they stay where they are.
+  thread_local std::vector<DomField> fields;
+  fields.clear();
+  AppendUniqueFields(object, &fields);
+  const size_t top_level = fields.size();
+  const DomField* const top_begin = fields.data();
+  const DomField* const top_end = top_begin + top_level;
+
+  const DomField* found;
+  if (!schema->id_field.empty() &&
+      (found = FindUniqueField(top_begin, top_end, schema->id_field)) != nullptr &&
+      found->value.type() == ElementType::STRING) {
+    event.event_id = std::string(found->value.get_string().value_unsafe());
   }
   std::optional<absl::Time> event_time;
-  if (!schema->time_field.empty() && FindLastField(object, schema->time_field, &value) &&
-      value.type() == ElementType::STRING) {
-    event_time = ParseEventTimestamp(Absl(value.get_string().value_unsafe()));
+  if (!schema->time_field.empty() &&
+      (found = FindUniqueField(top_begin, top_end, schema->time_field)) != nullptr &&
+      found->value.type() == ElementType::STRING) {
+    event_time = ParseEventTimestamp(Absl(found->value.get_string().value_unsafe()));
   }
   event.event_time_from_event = event_time.has_value();
   event.event_time = event_time.value_or(event.parse_time);
@@ -776,7 +806,8 @@ absl::StatusOr<NormalizedEvent> NormalizeEvent(absl::string_view raw_json,
   thread_local IndicatorSets indicators;
   for (std::vector<std::string_view>& values : indicators) values.clear();
   for (const IndicatorField& field : schema->indicators) {
-    Collect(field, 0, object, &indicators);
+    found = FindUniqueField(top_begin, top_end, field.segments[0].name);
+    if (found != nullptr) Visit(field, 0, object, found->value, &indicators);
   }
   size_t indicator_bytes = 0;
   for (std::vector<std::string_view>& values : indicators) {
@@ -789,15 +820,9 @@ absl::StatusOr<NormalizedEvent> NormalizeEvent(absl::string_view raw_json,
   // source and the indicator values.
   RowBuffer out(&event.json, raw_json.size() + 512 + ctx.source_id.size() +
                                  ctx.source_label.size() + indicator_bytes);
-  thread_local std::vector<DomField> fields;
-  fields.clear();
   Writer writer(&out, placeholders, &fields);
   out.Put('{');
   bool first = true;
-  AppendUniqueFields(object, &fields);
-  // The top level is the bottom of the stack: nested objects append after
-  // these and shrink back, so the elements stay where they are.
-  const size_t top_level = fields.size();
   for (size_t i = 0; i < top_level; ++i) {
     const DomField field = fields[i];
     if (field.value.type() == ElementType::NULL_VALUE || IsGeneratedField(field.key)) continue;

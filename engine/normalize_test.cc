@@ -423,6 +423,21 @@ TEST(NormalizeTest, IndicatorsSortInByteOrderAcrossFields) {
   EXPECT_THAT(e.json, HasSubstr(R"("p_any_emails":["a@x.io","b@x.io"])"));
 }
 
+TEST(NormalizeTest, RepeatedTopLevelKeysGiveTheLastValueToIdTimeAndIndicators) {
+  NormalizedEvent e =
+      Normalize(R"({"client": {"ipAddress": "1.1.1.1"}, "published": "2020-01-01T00:00:00Z",)"
+                R"( "uuid": "first", "client": {"ipAddress": "2.2.2.2"}, "uuid": "last",)"
+                R"( "actor": {"alternateId": "x@y.io"}, "published": "2021-06-07T08:09:10.5Z",)"
+                R"( "actor": {"alternateId": "jdoe", "type": "User"}})");
+  EXPECT_EQ(e.event_id, "last");
+  EXPECT_EQ(FormatPantherTime(e.event_time), "2021-06-07 08:09:10.500000000");
+  EXPECT_THAT(e.json, StartsWith(R"({"client":{"ipAddress":"2.2.2.2"},)"
+                                 R"("published":"2021-06-07 08:09:10.500000000","uuid":"last",)"
+                                 R"("actor":{"alternateId":"jdoe","type":"User"},)"));
+  EXPECT_THAT(e.json, HasSubstr(R"("p_any_ip_addresses":["2.2.2.2"],"p_any_domain_names":[],)"
+                                R"("p_any_emails":[],"p_any_usernames":["jdoe"]})"));
+}
+
 TEST(NormalizeTest, IpAddressesUpToSixtyFourCharacters) {
   // The longest IPv6 text inet_pton reads (45 characters) is kept; a value
   // of 64 or more characters is never an address.
