@@ -6,8 +6,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <random>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -237,6 +240,212 @@ TEST(NormalizeTest, FormatPantherTimeHasNineDigits) {
   EXPECT_EQ(FormatPantherTime(absl::UnixEpoch()), "1970-01-01 00:00:00.000000000");
   EXPECT_EQ(FormatPantherTime(absl::FromUnixNanos(1581711537718000001)),
             "2020-02-14 20:18:57.718000001");
+}
+
+// What FormatPantherTime promises: absl::FormatTime's rendering.
+std::string AbslPantherTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E9S", t, absl::UTCTimeZone());
+}
+
+absl::Time Utc(int64_t y, int mo, int d, int h = 0, int mi = 0, int s = 0) {
+  return absl::FromCivil(absl::CivilSecond(y, mo, d, h, mi, s), absl::UTCTimeZone());
+}
+
+TEST(NormalizeTest, FormatPantherTimeMatchesAbslAtEdges) {
+  const absl::Duration ns = absl::Nanoseconds(1);
+  const absl::Duration quarter_ns = ns / 4;  // absl::Time's resolution
+  std::vector<absl::Time> times = {
+      absl::UnixEpoch(),
+      absl::UnixEpoch() - ns,
+      absl::UnixEpoch() - quarter_ns,
+      absl::UnixEpoch() + quarter_ns,
+      absl::UnixEpoch() + 3 * quarter_ns,
+      absl::UnixEpoch() - absl::Seconds(1) + quarter_ns,
+      Utc(1969, 12, 31, 23, 59, 59) + absl::Milliseconds(500),
+      Utc(1900, 2, 28, 23, 59, 59),
+      Utc(1900, 3, 1),
+      Utc(2000, 2, 29, 12),
+      Utc(2100, 2, 28, 23, 59, 59) + absl::Nanoseconds(999999999),
+      Utc(2100, 3, 1),
+      Utc(1600, 2, 29),
+      Utc(1601, 1, 1),
+      Utc(1000, 1, 1),
+      Utc(1000, 1, 1) - ns,
+      Utc(1000, 1, 1) - quarter_ns,
+      Utc(999, 12, 31, 23, 59, 59),
+      Utc(1, 1, 1),
+      Utc(0, 1, 1),
+      Utc(-1, 12, 31, 23, 59, 59),
+      Utc(-4713, 11, 24, 12),
+      Utc(9999, 12, 31, 23, 59, 59) + absl::Nanoseconds(999999999),
+      Utc(9999, 12, 31, 23, 59, 59) + absl::Nanoseconds(999999999) + 3 * quarter_ns,
+      Utc(10000, 1, 1),
+      Utc(292277026596, 12, 4, 15, 30, 7),
+      absl::FromUnixSeconds(INT64_MAX),
+      absl::FromUnixSeconds(INT64_MIN),
+      absl::InfiniteFuture(),
+      absl::InfinitePast(),
+  };
+  for (absl::Time t : times) {
+    EXPECT_EQ(FormatPantherTime(t), AbslPantherTime(t)) << t;
+  }
+  // Spot checks of the common range, written out.
+  EXPECT_EQ(FormatPantherTime(Utc(1969, 12, 31, 23, 59, 59) + absl::Milliseconds(500)),
+            "1969-12-31 23:59:59.500000000");
+  EXPECT_EQ(FormatPantherTime(absl::UnixEpoch() - quarter_ns), "1969-12-31 23:59:59.999999999");
+  EXPECT_EQ(FormatPantherTime(Utc(2000, 2, 29, 12)), "2000-02-29 12:00:00.000000000");
+  EXPECT_EQ(FormatPantherTime(Utc(1000, 1, 1)), "1000-01-01 00:00:00.000000000");
+  EXPECT_EQ(FormatPantherTime(Utc(9999, 12, 31, 23, 59, 59) + absl::Nanoseconds(999999999)),
+            "9999-12-31 23:59:59.999999999");
+}
+
+TEST(NormalizeTest, FormatPantherTimeMatchesAbslOnRandomTimes) {
+  std::mt19937_64 random(7);
+  // Seconds from about the year 600 to the year 11500, with a random
+  // quarter-nanosecond fraction: in and out of the four-digit-year range.
+  std::uniform_int_distribution<int64_t> seconds(-43000000000, 300000000000);
+  std::uniform_int_distribution<int64_t> quarters(0, 4 * int64_t{1000000000} - 1);
+  int mismatches = 0;
+  for (int i = 0; i < 300000 && mismatches < 5; ++i) {
+    absl::Time t =
+        absl::FromUnixSeconds(seconds(random)) + quarters(random) * absl::Nanoseconds(1) / 4;
+    std::string fast = FormatPantherTime(t);
+    std::string expected = AbslPantherTime(t);
+    if (fast != expected) {
+      ++mismatches;
+      ADD_FAILURE() << fast << " != " << expected;
+    }
+  }
+  // And every day of a span around the epoch and of a 400-year cycle, at
+  // 23:59:59.999999999 (the last instant of each day).
+  for (int64_t day = -150000; day < 150000 && mismatches < 5; ++day) {
+    absl::Time t = absl::FromUnixSeconds(day * 86400 + 86399) + absl::Nanoseconds(999999999);
+    if (FormatPantherTime(t) != AbslPantherTime(t)) {
+      ++mismatches;
+      ADD_FAILURE() << FormatPantherTime(t) << " != " << AbslPantherTime(t);
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+}
+
+TEST(NormalizeTest, PublishedOutsideFourDigitYearsIsWrittenAsAbslDoes) {
+  // Years 0000..0999 parse (four digits) but fall outside the fast path.
+  NormalizedEvent e = Normalize(R"({"published": "0999-12-31T23:59:59.5Z"})");
+  ASSERT_TRUE(e.event_time_from_event);
+  const std::string expected =
+      AbslPantherTime(Utc(999, 12, 31, 23, 59, 59) + absl::Milliseconds(500));
+  EXPECT_THAT(e.json, HasSubstr(absl::StrCat(R"("published":")", expected, R"(")")));
+  EXPECT_THAT(e.json, HasSubstr(absl::StrCat(R"("p_event_time":")", expected, R"(")")));
+  NormalizedEvent before_epoch = Normalize(R"({"published": "1969-07-20T20:17:40.123+01:00"})");
+  EXPECT_THAT(before_epoch.json, HasSubstr(R"("published":"1969-07-20 19:17:40.123000000")"));
+}
+
+// --- writing ---------------------------------------------------------------------
+
+TEST(NormalizeTest, IntegersAtTheLimitsOf64Bits) {
+  EXPECT_EQ(Normalize(R"({"a": -9223372036854775808, "b": 9223372036854775807,)"
+                      R"( "c": 18446744073709551615, "d": 0, "e": -1, "f": [7, 10]})")
+                .json,
+            Row(R"("a":-9223372036854775808,"b":9223372036854775807,)"
+                R"("c":18446744073709551615,"d":0,"e":-1,"f":[7,10])"));
+}
+
+TEST(NormalizeTest, NestedObjectsKeepTheirOwnMembersAndRepeats) {
+  // Objects inside objects and arrays, repeated keys at several levels, and
+  // members after a nested object: each object keeps its own members.
+  EXPECT_EQ(Normalize(R"({"a": {"x": 1, "b": {"x": 2, "x": 3, "y": null}, "x": 4, "z": [{"x": 5,)"
+                      R"( "x": null}, {"q": {"r": {}}, "q": 6}], "w": 7}, "a2": 8, "a": {"k": 9,)"
+                      R"( "k": {"m": 1}}, "t": 10})")
+                .json,
+            Row(R"("a":{"k":{"m":1}},"a2":8,"t":10)"));
+  EXPECT_EQ(Normalize(R"({"a": {"x": 1, "b": {"x": 2, "x": 3, "y": null}, "x": 4, "z": [{"x": 5,)"
+                      R"( "x": null}, {"q": {"r": {}}, "q": 6}], "w": 7}, "t": 10})")
+                .json,
+            Row(R"("a":{"x":4,"b":{"x":3},"z":[{},{"q":6}],"w":7},"t":10)"));
+}
+
+TEST(NormalizeTest, RowsMuchLongerThanTheEventAreWrittenWhole) {
+  // A raw DEL byte (valid JSON) becomes six bytes, "1E2" becomes "100.0":
+  // the row outgrows the room sized from the event, several times over.
+  std::string dels(5000, '\x7f');
+  std::string escaped;
+  for (int i = 0; i < 5000; ++i) escaped += "\\u007f";
+  std::string numbers = "[";
+  std::string written = "[";
+  for (int i = 0; i < 3000; ++i) {
+    numbers += i ? ",1E2" : "1E2";
+    written += i ? ",100.0" : "100.0";
+  }
+  numbers += "]";
+  written += "]";
+  NormalizedEvent e = Normalize(
+      absl::StrCat(R"({"d":")", dels, R"(",")", dels, R"(":)", numbers, R"(,"short":"\n\"\\"})"));
+  EXPECT_EQ(e.json, Row(absl::StrCat(R"("d":")", escaped, R"(",")", escaped, R"(":)", written,
+                                     R"(,"short":"\n\"\\")")));
+}
+
+TEST(NormalizeTest, StringsOfEveryShortLength) {
+  // Lengths 0..40 of keys and values, with and without an escape at the end.
+  for (int n = 0; n <= 40; ++n) {
+    const std::string plain(n, 'v');
+    const std::string key(n, 'k');
+    EXPECT_EQ(
+        Normalize(absl::StrCat(R"({")", key, R"(":")", plain, R"(","x":")", plain, R"(\t"})")).json,
+        Row(absl::StrCat(R"(")", key, R"(":")", plain, R"(","x":")", plain, R"(\t")")))
+        << n;
+  }
+}
+
+TEST(NormalizeTest, WideObjectsWithRepeatsBeyondTheLinearScan) {
+  // 40 distinct keys, then the first ten again (new values) and one null.
+  std::string raw = "{";
+  std::string expected;
+  for (int i = 0; i < 40; ++i) {
+    absl::StrAppend(&raw, i == 0 ? "" : ",", "\"k", i, "\":", i);
+    absl::StrAppend(&expected, i == 0 ? "" : ",", "\"k", i, "\":", i < 10 ? i + 100 : i);
+  }
+  for (int i = 0; i < 10; ++i) absl::StrAppend(&raw, ",\"k", i, "\":", i + 100);
+  absl::StrAppend(&raw, ",\"k39\":null}");
+  expected = expected.substr(0, expected.rfind(",\"k39\""));
+  EXPECT_EQ(Normalize(absl::StrCat(R"({"o":)", raw, "}")).json,
+            Row(absl::StrCat(R"("o":{)", expected, "}")));
+}
+
+TEST(NormalizeTest, IndicatorsSortInByteOrderAcrossFields) {
+  // Byte order: uppercase before lowercase, UTF-8 (bytes >= 0x80) last;
+  // repeats across the actor and targets are listed once.
+  NormalizedEvent e = Normalize(
+      R"({"actor": {"alternateId": "zed", "type": "User"}, "target": [)"
+      R"({"alternateId": "\u00e9mile", "type": "User"}, {"alternateId": "Zed", "type": "User"},)"
+      R"( {"alternateId": "zed", "type": "AppUser"}, {"alternateId": "b@x.io", "type": "User"},)"
+      R"( {"alternateId": "a@x.io", "type": "User"}, {"alternateId": "b@x.io"}]})");
+  EXPECT_THAT(e.json, HasSubstr("\"p_any_usernames\":[\"Zed\",\"zed\",\"\xC3\xA9mile\"]"));
+  EXPECT_THAT(e.json, HasSubstr(R"("p_any_emails":["a@x.io","b@x.io"])"));
+}
+
+TEST(NormalizeTest, RepeatedTopLevelKeysGiveTheLastValueToIdTimeAndIndicators) {
+  NormalizedEvent e =
+      Normalize(R"({"client": {"ipAddress": "1.1.1.1"}, "published": "2020-01-01T00:00:00Z",)"
+                R"( "uuid": "first", "client": {"ipAddress": "2.2.2.2"}, "uuid": "last",)"
+                R"( "actor": {"alternateId": "x@y.io"}, "published": "2021-06-07T08:09:10.5Z",)"
+                R"( "actor": {"alternateId": "jdoe", "type": "User"}})");
+  EXPECT_EQ(e.event_id, "last");
+  EXPECT_EQ(FormatPantherTime(e.event_time), "2021-06-07 08:09:10.500000000");
+  EXPECT_THAT(e.json, StartsWith(R"({"client":{"ipAddress":"2.2.2.2"},)"
+                                 R"("published":"2021-06-07 08:09:10.500000000","uuid":"last",)"
+                                 R"("actor":{"alternateId":"jdoe","type":"User"},)"));
+  EXPECT_THAT(e.json, HasSubstr(R"("p_any_ip_addresses":["2.2.2.2"],"p_any_domain_names":[],)"
+                                R"("p_any_emails":[],"p_any_usernames":["jdoe"]})"));
+}
+
+TEST(NormalizeTest, IpAddressesUpToSixtyFourCharacters) {
+  // The longest IPv6 text inet_pton reads (45 characters) is kept; a value
+  // of 64 or more characters is never an address.
+  const std::string longest = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
+  NormalizedEvent e = Normalize(absl::StrCat(
+      R"({"client": {"ipAddress": ")", longest, R"("}, "request": {"ipChain": [{"ip": ")",
+      std::string(64, '1'), R"("}, {"ip": "1.2.3.4)", std::string(60, ' '), R"("}]}})"));
+  EXPECT_THAT(e.json, HasSubstr(absl::StrCat(R"("p_any_ip_addresses":[")", longest, R"("])")));
 }
 
 // --- indicators ----------------------------------------------------------------------

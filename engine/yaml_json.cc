@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "engine/internal/json_escape.h"
 
 namespace pantherd::engine {
 namespace {
@@ -558,59 +559,19 @@ absl::StatusOr<std::vector<YamlMapEntry>> YamlMappingEntries(const YAML::Node& n
   }
 }
 
-namespace {
-
-// Which bytes AppendJsonString escapes.
-struct JsonEscapes {
-  bool needed[256] = {};
-  constexpr JsonEscapes() {
-    for (int c = 0; c < 0x20; ++c) needed[c] = true;
-    needed[static_cast<unsigned char>('"')] = true;
-    needed[static_cast<unsigned char>('\\')] = true;
-    needed[0x7f] = true;
-  }
-};
-constexpr JsonEscapes kJsonEscapes;
-
-}  // namespace
-
 void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
-  size_t run = 0;  // Start of the current run of characters that need no escape.
   const unsigned char* bytes = reinterpret_cast<const unsigned char*>(s.data());
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = bytes[i];
-    if (!kJsonEscapes.needed[c]) continue;
+  const size_t n = s.size();
+  size_t run = 0;  // Start of the current run of characters that need no escape.
+  for (;;) {
+    const size_t i = internal::FindJsonEscape(bytes, run, n);
     out->append(s.data() + run, i - run);
+    if (i == n) break;
+    char escape[internal::kMaxJsonEscapeLength];
+    out->append(escape, internal::WriteJsonEscape(bytes[i], escape) - escape);
     run = i + 1;
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        absl::StrAppendFormat(out, "\\u%04x", c);
-        break;
-    }
   }
-  out->append(s.data() + run, s.size() - run);
   out->push_back('"');
 }
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -176,6 +178,151 @@ TEST(YamlJsonTest, StringsAreEscaped) {
   EXPECT_EQ(Scalar("héllo"), "\"h\xC3\xA9llo\"");
   EXPECT_EQ(JsonQuote("a\"b"), "\"a\\\"b\"");
   EXPECT_EQ(JsonQuote(std::string("\0x", 2)), "\"\\u0000x\"");
+}
+
+// --- AppendJsonString ---------------------------------------------------------
+
+// The escaping rules stated one byte at a time, independently of the
+// word-at-a-time scan: '"', '\\' and the short control escapes by name, other
+// bytes below 0x20 and 0x7f as \u00xx (lowercase), everything else copied.
+std::string ReferenceJsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          const char* hex = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 0xf];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string Appended(const std::string& s, const std::string& prefix = "") {
+  std::string out = prefix;
+  AppendJsonString(s, &out);
+  return out;
+}
+
+TEST(AppendJsonStringTest, NamedEscapes) {
+  EXPECT_EQ(Appended("a\"b\\c/d"), "\"a\\\"b\\\\c/d\"");
+  EXPECT_EQ(Appended("\b\f\n\r\t"), "\"\\b\\f\\n\\r\\t\"");
+  EXPECT_EQ(Appended(std::string("\0\x01\x1f\x7f", 4)), "\"\\u0000\\u0001\\u001f\\u007f\"");
+  EXPECT_EQ(Appended(""), "\"\"");
+  EXPECT_EQ(Appended("x", "{\"k\":"), "{\"k\":\"x\"");
+  // The bytes next to the escaped ranges, and UTF-8, are copied as they are.
+  EXPECT_EQ(Appended(" !#[]~\x80\xff\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"),
+            "\" !#[]~\x80\xff\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"");
+}
+
+TEST(AppendJsonStringTest, EveryByteAtEveryPositionOfTwoWords) {
+  // Each byte value alone, at each offset of a 24-byte run of 'a' or of
+  // 0xC3 bytes (so that the neighbouring bytes have their top bit set).
+  for (char filler : {'a', '\xC3'}) {
+    for (int byte = 0; byte < 256; ++byte) {
+      for (size_t pos = 0; pos < 24; ++pos) {
+        std::string s(24, filler);
+        s[pos] = static_cast<char>(byte);
+        ASSERT_EQ(Appended(s, "p"), "p" + ReferenceJsonString(s))
+            << "byte " << byte << " at " << pos;
+      }
+    }
+  }
+}
+
+TEST(AppendJsonStringTest, EscapesAroundWordBoundariesOfEveryLength) {
+  const std::vector<std::string> specials = {"\"",
+                                             "\\",
+                                             "\n",
+                                             "\t",
+                                             "\r",
+                                             "\b",
+                                             "\f",
+                                             std::string(1, '\0'),
+                                             "\x01",
+                                             "\x1f",
+                                             "\x7f",
+                                             " ",
+                                             "\x20\x7f",
+                                             "\\\"",
+                                             "\xC3\xA9",
+                                             "\xE2\x82\xAC",
+                                             "\xF0\x9F\x98\x80",
+                                             "\x80\x00\x01"};
+  for (size_t length = 0; length <= 40; ++length) {
+    for (size_t pos = 0; pos <= length; ++pos) {
+      for (const std::string& special : specials) {
+        std::string s(length, 'x');
+        s.insert(pos, special);
+        ASSERT_EQ(Appended(s), ReferenceJsonString(s)) << "length " << length << " pos " << pos;
+        // A second escape 7, 8 and 9 bytes further: the next word.
+        for (size_t gap : {7, 8, 9}) {
+          if (pos + gap > s.size()) continue;
+          std::string t = s;
+          t.insert(pos + gap, "\"");
+          ASSERT_EQ(Appended(t), ReferenceJsonString(t)) << "length " << length << " pos " << pos;
+        }
+      }
+    }
+  }
+}
+
+TEST(AppendJsonStringTest, RandomStringsMatchTheByteRules) {
+  // Bytes drawn mostly from around the escaped ranges, lengths up to 300.
+  static constexpr char kAlphabet[] =
+      "\0\x01\x08\x0a\x1f\x20\x21\x22\x23\x5b\x5c\x5d\x7e\x7f"
+      "\x80\x81\xa2\xc3\xdc\xdd\xfe\xff"
+      "aZ09";
+  const std::string alphabet(kAlphabet, sizeof(kAlphabet) - 1);
+  ASSERT_EQ(alphabet.size(), 26u);
+  std::mt19937_64 random(20240601);
+  for (int i = 0; i < 20000; ++i) {
+    const size_t length = random() % 300;
+    std::string s;
+    for (size_t j = 0; j < length; ++j) {
+      // One byte in four is any byte at all.
+      s.push_back(random() % 4 == 0 ? static_cast<char>(random() & 0xff)
+                                    : alphabet[random() % alphabet.size()]);
+    }
+    ASSERT_EQ(Appended(s), ReferenceJsonString(s)) << "case " << i;
+  }
+}
+
+TEST(AppendJsonStringTest, LongStringsWithAndWithoutEscapes) {
+  std::string plain(100000, 'k');
+  EXPECT_EQ(Appended(plain), "\"" + plain + "\"");
+  std::string sparse = plain;
+  for (size_t i = 0; i < sparse.size(); i += 1001) sparse[i] = '\n';
+  EXPECT_EQ(Appended(sparse), ReferenceJsonString(sparse));
+  std::string dense(4096, '"');
+  EXPECT_EQ(Appended(dense).size(), 2 + 2 * dense.size());
+  EXPECT_EQ(Appended(dense), ReferenceJsonString(dense));
 }
 
 TEST(YamlJsonTest, Utf8Validation) {
