@@ -12,6 +12,10 @@
 namespace pantherd::engine {
 namespace {
 
+// Batches with fewer events are evaluated whole by one worker, never split by
+// rule across workers (see IngestPipeline::Prepare).
+constexpr size_t kMinEventsToSplit = 200;
+
 // Rule-function calls an evaluation of `events` may make: every routed rule
 // runs rule() and, on a match, up to nine more functions.
 int64_t EvaluationCalls(size_t events, size_t rules) {
@@ -75,9 +79,9 @@ absl::StatusOr<internal::EvaluateResult> EvaluateIsolatingCrashes(
 // WorkerPool::DispatchLive).
 absl::StatusOr<internal::EvaluateResult> EvaluateInOneWorker(
     WorkerPool* pool, const internal::WorkerRequest& request, size_t events, size_t rule_count,
-    const internal::WorkerRequest* overlay = nullptr) {
+    const internal::WorkerRequest* overlay = nullptr, int preferred_worker = -1) {
   absl::StatusOr<LiveResponse> answer =
-      pool->DispatchLive(request, EvaluationCalls(events, rule_count), overlay);
+      pool->DispatchLive(request, EvaluationCalls(events, rule_count), overlay, preferred_worker);
   if (answer.ok()) return std::move(*answer->response.mutable_evaluated());
   if (!absl::IsAborted(answer.status())) return answer.status();
   if (overlay == nullptr) return EvaluateIsolatingCrashes(pool, request, rule_count);
@@ -112,14 +116,18 @@ absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(WorkerPool* pool,
   std::vector<absl::StatusOr<internal::EvaluateResult>> answers(
       parts, absl::UnknownError("not evaluated"));
   std::vector<std::thread> helpers;
+  // Part p goes to worker p when it is free, so a rule's detection-cache
+  // items stay in one worker's cache from batch to batch.
   for (int p = 1; p < parts; ++p) {
     helpers.emplace_back([&, p] {
-      answers[p] = EvaluateInOneWorker(
-          pool, events, count, requests[p].evaluate().enabled_rule_ids_size(), &requests[p]);
+      answers[p] =
+          EvaluateInOneWorker(pool, events, count, requests[p].evaluate().enabled_rule_ids_size(),
+                              &requests[p], /*preferred_worker=*/p);
     });
   }
-  answers[0] = EvaluateInOneWorker(pool, events, count,
-                                   requests[0].evaluate().enabled_rule_ids_size(), &requests[0]);
+  answers[0] =
+      EvaluateInOneWorker(pool, events, count, requests[0].evaluate().enabled_rule_ids_size(),
+                          &requests[0], /*preferred_worker=*/0);
   for (std::thread& t : helpers) t.join();
   internal::EvaluateResult merged;
   for (int p = 0; p < parts; ++p) {
@@ -207,12 +215,17 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
   // enabled rules are split between the workers. Batches evaluated at the
   // same time (other streams, pollers) each go whole to one worker instead:
   // splitting them would make every worker parse every event of both.
+  // A small batch is not split either: two workers parsing every event of it
+  // cost more than its rules. A batch evaluated alone prefers worker 0, so
+  // that one stream's rules keep their detection-cache items in one worker.
   const int evaluating = evaluating_.fetch_add(1) + 1;
-  const int parts = evaluating > 1 ? 1 : std::min(pool_->workers(), flags.enabled_rule_ids_size());
+  const int parts = evaluating > 1 || normalized.size() < kMinEventsToSplit
+                        ? 1
+                        : std::min(pool_->workers(), flags.enabled_rule_ids_size());
   absl::StatusOr<internal::EvaluateResult> answer =
-      parts > 1
-          ? EvaluateSplitByRule(pool_, evaluate, flags, normalized.size(), parts)
-          : EvaluateInOneWorker(pool_, evaluate, normalized.size(), rules.size(), &rule_lists);
+      parts > 1 ? EvaluateSplitByRule(pool_, evaluate, flags, normalized.size(), parts)
+                : EvaluateInOneWorker(pool_, evaluate, normalized.size(), rules.size(), &rule_lists,
+                                      evaluating > 1 ? -1 : 0);
   evaluating_.fetch_sub(1);
   if (!answer.ok()) {
     return absl::UnavailableError(absl::StrCat("the batch could not be evaluated (",

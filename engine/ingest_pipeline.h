@@ -6,6 +6,14 @@
 //   PANTHERD_ASSIGN_OR_RETURN(IngestResult r, pipeline.Ingest(request));
 //   hub.Publish(r.changes);  // only after the batch is durable
 //
+// Which workers evaluate a batch: batches evaluated at the same time (other
+// streams, pollers) go whole to one idle worker each. A batch evaluated alone
+// goes whole to worker 0 when it has fewer than 200 events (a stream of small
+// batches keeps its rules' detection-cache items in one worker's cache);
+// from 200 events its enabled rules are split between the workers, part p to
+// worker p, each part over every event in batch order. The alerts are the
+// same either way.
+//
 // Thread-safe: batches may be ingested concurrently (the worker pool and the
 // alert engine are thread-safe); each batch is all or nothing.
 #ifndef PANTHERD_ENGINE_INGEST_PIPELINE_H_

@@ -828,7 +828,8 @@ bool WorkerPool::HasIdleLiveWorkerOrNone() const {
 
 absl::StatusOr<LiveResponse> WorkerPool::DispatchLive(const internal::WorkerRequest& request,
                                                       int64_t calls,
-                                                      const internal::WorkerRequest* overlay) {
+                                                      const internal::WorkerRequest* overlay,
+                                                      int preferred_worker) {
   if (request.has_kv_reply() || request.kind_case() == internal::WorkerRequest::KIND_NOT_SET) {
     return absl::InvalidArgumentError("DispatchLive needs a load, run_tests or evaluation request");
   }
@@ -859,11 +860,19 @@ absl::StatusOr<LiveResponse> WorkerPool::DispatchLive(const internal::WorkerRequ
       if (stopping_) return absl::UnavailableError("worker pool is shutting down");
       if (current_ == nullptr) return absl::FailedPreconditionError("no rule set is live");
       generation = current_;
-      for (size_t i = 0; i < generation->slots.size(); ++i) {
-        Slot& slot = generation->slots[i];
-        if (slot.worker != nullptr && !slot.busy) {
-          index = i;
-          break;
+      const size_t slots = generation->slots.size();
+      const size_t preferred =
+          preferred_worker >= 0 ? static_cast<size_t>(preferred_worker) % slots : slots;
+      if (preferred < slots && generation->slots[preferred].worker != nullptr &&
+          !generation->slots[preferred].busy) {
+        index = preferred;
+      } else {
+        for (size_t i = 0; i < slots; ++i) {
+          Slot& slot = generation->slots[i];
+          if (slot.worker != nullptr && !slot.busy) {
+            index = i;
+            break;
+          }
         }
       }
       Slot& slot = generation->slots[index];

@@ -178,10 +178,9 @@ class WorkerPool {
   // worker)"; it counts in tests_failed. Load errors (non-warning
   // diagnostics) are listed in `invalid` and the tests of what did load
   // still run (none when no rule loaded); when loading itself crashes
-  // (twice) or times out, `invalid` says so and no tests run. Returns an error only when no worker could be
-  // used at all (spawn failure: Internal/Unavailable; overload:
-  // ResourceExhausted) or a worker refused a request (FailedPrecondition
-  // with its `error`).
+  // (twice) or times out, `invalid` says so and no tests run. Returns an error only when no worker
+  // could be used at all (spawn failure: Internal/Unavailable; overload: ResourceExhausted) or a
+  // worker refused a request (FailedPrecondition with its `error`).
   absl::StatusOr<v1::TestReport> RunTestsIsolated(const std::vector<v1::AnalysisFile>& files,
                                                   const internal::RunTestsTask& task);
 
@@ -209,9 +208,13 @@ class WorkerPool {
   // when given, is merged into the request as the worker reads it (see
   // engine/ipc.h WriteMessageWithOverlay): callers sending one large request
   // with small variations (the rule groups of one batch) copy nothing.
-  absl::StatusOr<LiveResponse> DispatchLive(const internal::WorkerRequest& request,
-                                             int64_t calls,
-                                             const internal::WorkerRequest* overlay = nullptr);
+  // `preferred_worker` >= 0 picks worker number preferred_worker % workers()
+  // when it is idle (any idle worker otherwise): a caller that sends the same
+  // rules to the same worker keeps their detection-cache items in that
+  // worker's cache, instead of moving them between workers.
+  absl::StatusOr<LiveResponse> DispatchLive(const internal::WorkerRequest& request, int64_t calls,
+                                            const internal::WorkerRequest* overlay = nullptr,
+                                            int preferred_worker = -1);
 
   WorkerPoolStats Stats() const;
 
@@ -240,9 +243,10 @@ class WorkerPool {
   // answering KvCalls. Any error means the worker is unusable.
   // `extra`, when given, is sent after the request as an overlay (see
   // engine/ipc.h WriteMessageWithOverlay).
-  absl::StatusOr<internal::WorkerResponse> Exchange(
-      Worker& worker, const internal::WorkerRequest& request, absl::Time deadline,
-      const internal::WorkerRequest* extra = nullptr);
+  absl::StatusOr<internal::WorkerResponse> Exchange(Worker& worker,
+                                                    const internal::WorkerRequest& request,
+                                                    absl::Time deadline,
+                                                    const internal::WorkerRequest* extra = nullptr);
   // Notes in kv_changes_ the keys `call`, made by `worker`, may have changed.
   void RecordKvWrite(const Worker& worker, const internal::KvCall& call);
   // Ends a worker after Exchange failed with `status`: kills it if needed,

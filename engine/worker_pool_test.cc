@@ -637,6 +637,37 @@ TEST_F(WorkerPoolTest, ADeadLiveWorkerIsReplaced) {
   EXPECT_TRUE(Gone(victim));
 }
 
+// A preferred worker takes the request when idle (so a caller's rules keep
+// their cache in one worker); when it is busy another idle worker does.
+TEST_F(WorkerPoolTest, APreferredIdleWorkerTakesTheRequest) {
+  std::unique_ptr<WorkerPool> pool = MakePool(Options());  // two workers
+  ASSERT_TRUE(pool->LoadLive(Files({{"me", "state"}, {"slow", "sleep-ms 1500"}}), 3).ok());
+  auto pid_of = [&](int preferred) -> int64_t {
+    internal::WorkerRequest request;
+    request.mutable_run_tests()->add_rule_ids("me");
+    absl::StatusOr<LiveResponse> response = pool->DispatchLive(request, 10, nullptr, preferred);
+    EXPECT_TRUE(response.ok()) << response.status();
+    if (!response.ok()) return -1;
+    return JsonInt(Output(response->response.test_report().rules(0)), "pid");
+  };
+  const int64_t zero = pid_of(0);
+  const int64_t one = pid_of(1);
+  EXPECT_NE(zero, one);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(pid_of(0), zero);
+    EXPECT_EQ(pid_of(1), one);
+    EXPECT_EQ(pid_of(2), zero);  // modulo the number of workers
+  }
+  // Worker 1 busy: a request preferring it goes to worker 0 without waiting.
+  internal::WorkerRequest slow;
+  slow.mutable_run_tests()->add_rule_ids("slow");
+  std::thread busy([&] { EXPECT_TRUE(pool->DispatchLive(slow, 10, nullptr, 1).ok()); });
+  ASSERT_TRUE(WaitFor([&] { return pool->Stats().busy_workers == 1; }));
+  EXPECT_EQ(pid_of(1), zero);
+  busy.join();
+  EXPECT_EQ(pid_of(1), one);
+}
+
 TEST_F(WorkerPoolTest, DispatchCrashIsRetriedOnceThenAbortedAndWorkersAreReplaced) {
   std::unique_ptr<WorkerPool> pool = MakePool(Options());
   ASSERT_TRUE(pool->LoadLive(Files({{"boom", "abort"}, {"fine", "ok"}}), 1).ok());

@@ -37,11 +37,11 @@ constexpr int kBatchSize = 10;
 // The fixed event file: failed and successful Okta sign-ins of a few users
 // from a few IPs, spread over four hours and deliberately not in time order,
 // so that windows open, fill, expire below threshold and receive late events.
-std::vector<std::vector<std::string>> EventBatches() {
+std::vector<std::vector<std::string>> EventBatches(int batch_size = kBatchSize) {
   const absl::Time base = absl::FromUnixSeconds(1772352000);  // 2026-03-01T08:00:00Z
   std::vector<std::vector<std::string>> batches;
   for (int i = 0; i < kEvents; ++i) {
-    if (i % kBatchSize == 0) batches.emplace_back();
+    if (i % batch_size == 0) batches.emplace_back();
     const absl::Time published = base + absl::Minutes((i * 37) % 240) + absl::Seconds(i % 60);
     const bool failed = i % 9 != 0;
     batches.back().push_back(absl::StrFormat(
@@ -172,9 +172,8 @@ TempDir* CrashE2eTest::template_dir_ = nullptr;
 TEST_F(CrashE2eTest, KilledAtRandomMomentsEndsWithExactlyTheAlertsOfACleanRun) {
   const std::vector<std::vector<std::string>> batches = EventBatches();
 
-  // The clean run, with two workers (the rules split between them): the
-  // crash runs use one, so equal alerts also show that the outcome does not
-  // depend on the number of workers.
+  // The clean run, with two workers: the crash runs use one, so equal alerts
+  // also show that the outcome does not depend on the number of workers.
   std::vector<std::string> clean;
   absl::Duration clean_time;
   {
@@ -188,6 +187,16 @@ TEST_F(CrashE2eTest, KilledAtRandomMomentsEndsWithExactlyTheAlertsOfACleanRun) {
     Stop(*server);
   }
   ASSERT_GE(clean.size(), 5u) << "the event file must produce several alerts";
+  // The same events in batches large enough to be split by rule between the
+  // two workers: the same alerts.
+  {
+    std::unique_ptr<ServerProcess> server = StartServer(FreshDataDir("split"), 2);
+    ASSERT_NE(server, nullptr);
+    size_t next = 0;
+    ASSERT_TRUE(SendFrom(*server, EventBatches(/*batch_size=*/250), &next));
+    EXPECT_EQ(AllAlerts(*server), clean);
+    Stop(*server);
+  }
 
   // Runs with kills at random moments of the sending.
   int total_kills = 0;

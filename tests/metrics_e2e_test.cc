@@ -155,7 +155,7 @@ TEST_F(MetricsE2eTest, CountersMatchWhatWasSentInMetricsAndStatus) {
   EXPECT_EQ(before["pantherd_workers_live"], "2");
   EXPECT_THAT(HttpGet(metrics_port_, "/"), StartsWith("HTTP/1.1 404 "));
 
-  // Two rules, split between the two workers.
+  // Two rules and two workers.
   const std::string rules = tmp_.Sub("rules");
   WriteText(rules + "/who_x.yml",
             "AnalysisType: rule\nRuleID: Metrics.WhoX\nFilename: who_x.py\nEnabled: true\n"
