@@ -464,7 +464,12 @@ class _Function:
             field = self.field(s.value) if not isinstance(s.value, ast.Name) else None
             if (field is not None and name != self.param and self.local.get(name, 0) == 1
                     and name not in self.own_globals):
-                self.aliases[name] = field  # a local holding a lookup
+                # A local holding a lookup. Only at the top of the function does
+                # the assignment run before everything after it; in a branch,
+                # a later read may find the name unbound (and raise), so the
+                # name is not read as the lookup there.
+                if top:
+                    self.aliases[name] = field
                 return True
         names = []
         for t in targets:

@@ -280,6 +280,14 @@ constexpr char kElifElseRule[] =
     "    else:\n"
     "        return False\n";
 
+// A local assigned a lookup in one branch, read after it: on the other
+// branch the read raises (UnboundLocalError), so it is not read as the lookup.
+constexpr char kBranchLocalRule[] =
+    "def rule(event):\n"
+    "    if event.get('eventType') == 'user.account.lock':\n"
+    "        x = event.get('severity')\n"
+    "    return x == 'WARN'\n";
+
 TEST(DerivePreconditionTest, BranchesHelpersAndLocals) {
   // A branch with effects counts where its test may hold; a helper called
   // with the event contributes its own pre-condition; the literal reset of
@@ -342,6 +350,7 @@ TEST(DerivePreconditionTest, BranchesHelpersAndLocals) {
                         "    G = 0\n"
                         "    return event.get('eventType') == 'b'\n"),
               IsEmpty());
+  EXPECT_THAT(Disjuncts(kBranchLocalRule), IsEmpty());
   EXPECT_THAT(Disjuncts("def _is(x):\n"
                         "    return x.get('eventType') == 'a'\n"
                         "def rule(event):\n"
@@ -419,6 +428,8 @@ std::vector<v1::AnalysisFile> EdgeRules() {
       "    return False\n"
       "def title(event):\n    return f'{COUNT} {FLAG}'\n");
   add("Edge.ElifElse", kElifElseRule);
+  // A local bound in a branch only: elsewhere reading it raises.
+  add("Edge.BranchLocal", kBranchLocalRule);
   add("Edge.SubstringAndTruth",
       "def rule(event):\n"
       "    if not event.deep_get('client', 'ipAddress'):\n"
