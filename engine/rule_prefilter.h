@@ -33,7 +33,8 @@
 //   - `global` declarations, assignments of literals to names (to declared
 //     globals only at the top of rule(), before anything that counts),
 //     and locals assigned a field lookup (`sid = event.deep_get(...)`, bound
-//     once), which later conditions read as the lookup itself;
+//     once, at the top of the function rather than in a branch), which later
+//     conditions read as the lookup itself;
 //   - any other statement counts wherever it is reached, and ends the reading
 //     of that path.
 // Expressions understood: `event.get("k"[, default])` and
