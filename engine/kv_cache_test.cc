@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/kv_store.h"
+#include "engine/kv_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -67,15 +68,7 @@ class KvCacheTest : public ::testing::Test {
 
   static KvCall Make(KvCall::Op op, const std::string& key, std::vector<std::string> values = {},
                      int64_t increment = 0, int64_t expire = 0, const std::string& json = "") {
-    KvCall call;
-    call.set_call_id(5);
-    call.set_op(op);
-    call.set_key(key);
-    for (auto& v : values) call.add_values(v);
-    call.set_increment(increment);
-    call.set_expire_epoch_seconds(expire);
-    call.set_json(json);
-    return call;
+    return MakeKvCall(op, key, values, increment, expire, json);
   }
 
   static std::string Describe(const absl::StatusOr<KvReply>& r) {

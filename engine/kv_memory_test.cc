@@ -10,14 +10,15 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "engine/kv_test_util.h"
 
 namespace pantherd::engine {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::IsEmpty;
 using internal::KvCall;
 using internal::KvReply;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
 
 class KvMemoryTest : public ::testing::Test {
  protected:
@@ -25,14 +26,8 @@ class KvMemoryTest : public ::testing::Test {
 
   KvReply Do(KvCall::Op op, const std::string& key, std::vector<std::string> values = {},
              int64_t increment = 0, int64_t expire = 0, const std::string& json = "") {
-    KvCall call;
+    KvCall call = MakeKvCall(op, key, values, increment, expire, json);
     call.set_call_id(++id_);
-    call.set_op(op);
-    call.set_key(key);
-    for (const std::string& v : values) call.add_values(v);
-    call.set_increment(increment);
-    call.set_expire_epoch_seconds(expire);
-    call.set_json(json);
     absl::StatusOr<KvReply> reply = kv_.Call(call);
     EXPECT_TRUE(reply.ok()) << reply.status();
     if (!reply.ok()) return KvReply();

@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/kv_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/keys.h"
@@ -41,14 +42,8 @@ class KvStoreTest : public ::testing::Test {
 
   KvReply Call(KvCall::Op op, const std::string& key, std::vector<std::string> values = {},
                int64_t increment = 0, int64_t expire = 0, const std::string& json = "") {
-    KvCall call;
-    call.set_call_id(77);
-    call.set_op(op);
-    call.set_key(key);
-    for (auto& v : values) call.add_values(v);
-    call.set_increment(increment);
-    call.set_expire_epoch_seconds(expire);
-    call.set_json(json);
+    KvCall call = MakeKvCall(op, key, values, increment, expire, json);
+    call.set_call_id(77);  // the reply must echo it
     absl::StatusOr<KvReply> reply = kv_->Call(call);
     EXPECT_TRUE(reply.ok()) << reply.status();
     if (reply.ok()) {
