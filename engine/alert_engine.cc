@@ -209,8 +209,13 @@ class AlertEngine::BatchState {
   // Whether the event is a duplicate; if not, records its id as processed.
   absl::StatusOr<bool> CheckAndMarkProcessed(const EventResult& e) {
     if (e.event_id.empty()) return false;
+    if (e.id_check == IdCheck::kDuplicate) return true;
     std::string key = store::Join(e.log_type, e.event_id);
     if (!seen_.insert(key).second) return true;
+    if (e.id_check == IdCheck::kNew) {  // checked and reserved by the caller
+      processed_.push_back(std::move(key));
+      return false;
+    }
     absl::StatusOr<std::string> value = store_.Get(Family::kProcessed, key);
     if (value.ok()) {
       absl::StatusOr<uint64_t> expiry = store::DecodeUint64(*value);
@@ -744,6 +749,21 @@ absl::StatusOr<uint64_t> AlertEngine::FirstSequenceAtOrAfter(absl::Time t) const
     }
   }
   return lo;
+}
+
+absl::StatusOr<bool> AlertEngine::IsProcessed(absl::string_view log_type,
+                                              absl::string_view event_id) const {
+  if (event_id.empty()) return false;
+  absl::StatusOr<std::string> value =
+      store_->Get(Family::kProcessed, store::Join(log_type, event_id));
+  if (absl::IsNotFound(value.status())) return false;
+  if (!value.ok()) return value.status();
+  absl::StatusOr<uint64_t> expiry = store::DecodeUint64(*value);
+  if (!expiry.ok()) {
+    return absl::DataLossError(absl::StrCat("processed-event record for log type ", log_type,
+                                            " event ", event_id, ": ", expiry.status().message()));
+  }
+  return static_cast<int64_t>(*expiry) > absl::ToUnixSeconds(options_.now());
 }
 
 absl::StatusOr<PurgeStats> AlertEngine::PurgeExpired() {

@@ -172,9 +172,17 @@ struct RuleErrorResult {
   v1::RuleError error;  // error.type is the dedup string
 };
 
+// Whether an event's id was already checked against the processed ids.
+enum class IdCheck {
+  kUnchecked,  // ApplyBatch checks it
+  kNew,        // checked and reserved by the caller: ApplyBatch records it
+  kDuplicate,  // already processed: ApplyBatch skips it as a duplicate
+};
+
 // Everything the rules produced for one event.
 struct EventResult {
   std::string event_id;  // Okta's uuid; empty: never a duplicate
+  IdCheck id_check = IdCheck::kUnchecked;
   std::string log_type;  // must satisfy store::ValidateKeyPart when event_id is set
   absl::Time event_time = absl::InfinitePast();  // p_event_time
   std::string event_json;                        // the normalised event
@@ -237,6 +245,12 @@ class AlertEngine {
   absl::StatusOr<BatchOutcome> ApplyBatch(const std::vector<EventResult>& events,
                                           const ExtraWrites& extra = nullptr);
 
+  // Whether (log_type, event_id) was processed within processed_retention
+  // (by the engine clock), i.e. ApplyBatch would skip it as a duplicate.
+  // Reads committed state only; takes no lock. Errors: DataLoss for a
+  // record that does not decode, and the store's.
+  absl::StatusOr<bool> IsProcessed(absl::string_view log_type, absl::string_view event_id) const;
+
   // The alert with id `id`. NotFound when there is none; InvalidArgument for
   // an empty id.
   absl::StatusOr<v1::Alert> GetAlert(absl::string_view id) const;
@@ -254,16 +268,15 @@ class AlertEngine {
   // present; "" unassigns), appends a history entry {now, actor, old and new
   // status, assignee, comment}, and records a KIND_TRIAGED change with a new
   // sequence. Windows are untouched. Returns the change as logged (its alert
-  // is the updated alert without matched_events). NotFound for an unknown id; InvalidArgument for an
-  // invalid status, or a request that changes nothing and has no comment.
+  // is the updated alert without matched_events). NotFound for an unknown id; InvalidArgument for
+  // an invalid status, or a request that changes nothing and has no comment.
   absl::StatusOr<v1::AlertChange> UpdateAlert(const v1::UpdateAlertRequest& request,
                                               absl::string_view actor, absl::Time now);
 
   // Up to `limit` (> 0) changes with sequence > `after`, in order. Fewer (or
   // none) at the end of the log. Changes below OldestRetainedSequence() are
   // gone; the caller detects that by comparing. InvalidArgument for limit 0.
-  absl::StatusOr<std::vector<v1::AlertChange>> ReadChangesAfter(uint64_t after,
-                                                                size_t limit) const;
+  absl::StatusOr<std::vector<v1::AlertChange>> ReadChangesAfter(uint64_t after, size_t limit) const;
 
   // The smallest sequence still in the alert log; LatestSequence() + 1 when
   // the log is empty.

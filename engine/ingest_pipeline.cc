@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "engine/normalize.h"
+#include "store/keys.h"
 #include "store/status_macros.h"
 
 namespace pantherd::engine {
@@ -33,6 +34,7 @@ absl::StatusOr<internal::EvaluateResult> EvaluateIsolatingCrashes(
   internal::EvaluateResult out;
   for (const internal::EventToEvaluate& event : task.events()) {
     internal::WorkerRequest one;
+    one.set_kv_txn(request.kv_txn());
     *one.mutable_evaluate()->add_events() = event;
     *one.mutable_evaluate()->mutable_enabled_rule_ids() = task.enabled_rule_ids();
     *one.mutable_evaluate()->mutable_disabled_rule_ids() = task.disabled_rule_ids();
@@ -46,6 +48,7 @@ absl::StatusOr<internal::EvaluateResult> EvaluateIsolatingCrashes(
     internal::EventResult* merged = out.add_results();
     for (const std::string& rule_id : task.enabled_rule_ids()) {
       internal::WorkerRequest alone;
+      alone.set_kv_txn(request.kv_txn());
       *alone.mutable_evaluate()->add_events() = event;
       alone.mutable_evaluate()->add_enabled_rule_ids(rule_id);
       *alone.mutable_evaluate()->mutable_disabled_rule_ids() = task.disabled_rule_ids();
@@ -100,9 +103,11 @@ absl::StatusOr<internal::EvaluateResult> EvaluateInOneWorker(
 absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(WorkerPool* pool,
                                                              const internal::WorkerRequest& events,
                                                              const internal::EvaluateTask& rules,
-                                                             size_t count, int parts) {
+                                                             size_t count, int parts,
+                                                             uint64_t kv_txn) {
   std::vector<internal::WorkerRequest> requests(parts);
   for (int p = 0; p < parts; ++p) {
+    requests[p].set_kv_txn(kv_txn);
     internal::EvaluateTask* part = requests[p].mutable_evaluate();
     *part->mutable_disabled_rule_ids() = rules.disabled_rule_ids();
     for (int i = 0; i < rules.enabled_rule_ids_size(); ++i) {
@@ -175,8 +180,16 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
 
   EngineMetrics* const metrics = options_.metrics;
   if (metrics != nullptr) metrics->events_received.Add(request.events_size());
+  result.reservation.reset(new BatchReservation(this));
+  BatchReservation& reservation = *result.reservation;
+  const int64_t processing_seconds = absl::ToUnixSeconds(context.parse_time);
+  // Every valid event, in order; `evaluated_at[i]` is its position in the
+  // evaluation request, or -1 for a duplicate found here (no rule runs on
+  // it: a re-sent event changes no state).
   std::vector<NormalizedEvent> normalized;
+  std::vector<int> evaluated_at;
   internal::WorkerRequest evaluate;
+  absl::flat_hash_set<std::string> in_batch;
   for (int i = 0; i < request.events_size(); ++i) {
     absl::StatusOr<NormalizedEvent> event =
         NormalizeEvent(request.events(i), request.log_type(), context);
@@ -187,13 +200,43 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
       if (metrics != nullptr) metrics->rejected(ClassifyRejection(event.status().message())).Add();
       continue;
     }
+    bool duplicate = false;
+    if (!event->event_id.empty()) {
+      std::string key = store::Join(event->log_type, event->event_id);
+      if (!in_batch.insert(key).second) {
+        duplicate = true;
+      } else {
+        PANTHERD_ASSIGN_OR_RETURN(duplicate,
+                                  alerts_->IsProcessed(event->log_type, event->event_id));
+        if (!duplicate) {
+          absl::MutexLock lock(&reserve_mu_);
+          // Being evaluated by another batch: a duplicate of it.
+          duplicate = !in_flight_.insert(key).second;
+          if (!duplicate) reservation.reserved_ids_.push_back(std::move(key));
+        }
+      }
+    }
+    if (duplicate) {
+      evaluated_at.push_back(-1);
+      normalized.push_back(std::move(*event));
+      continue;
+    }
+    evaluated_at.push_back(evaluate.evaluate().events_size());
     // The JSON moves into the request and back out after evaluation.
     internal::EventToEvaluate* e = evaluate.mutable_evaluate()->add_events();
     e->set_normalized_json(std::move(event->json));
     e->set_log_type(event->log_type);
+    const bool has_time =
+        event->event_time != absl::InfinitePast() && event->event_time != absl::InfiniteFuture();
+    e->set_kv_now_seconds(options_.clock == AlertClock::kEventTime && has_time
+                              ? absl::ToUnixSeconds(event->event_time)
+                              : processing_seconds);
+    e->set_tag(static_cast<uint32_t>(normalized.size() + 1));
+    reservation.max_kv_now_ = std::max(reservation.max_kv_now_, e->kv_now_seconds());
     normalized.push_back(std::move(*event));
   }
   if (normalized.empty()) return result;
+  const size_t to_evaluate = static_cast<size_t>(evaluate.evaluate().events_size());
 
   // The stored flags decide which rules run, whatever their YAML says. They
   // go in a separate overlay message (see WorkerPool::DispatchLive).
@@ -211,6 +254,11 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     }
   }
 
+  if (options_.kv != nullptr && to_evaluate > 0) {
+    reservation.kv_txn_ = options_.kv->BeginTxn();
+    rule_lists.set_kv_txn(reservation.kv_txn_);
+  }
+
   // With several live workers and no other batch being evaluated, the
   // enabled rules are split between the workers. Batches evaluated at the
   // same time (other streams, pollers) each go whole to one worker instead:
@@ -218,32 +266,47 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
   // A small batch is not split either: two workers parsing every event of it
   // cost more than its rules. A batch evaluated alone prefers worker 0, so
   // that one stream's rules keep their detection-cache items in one worker.
-  const int evaluating = evaluating_.fetch_add(1) + 1;
-  const int parts = evaluating > 1 || normalized.size() < kMinEventsToSplit
-                        ? 1
-                        : std::min(pool_->workers(), flags.enabled_rule_ids_size());
-  absl::StatusOr<internal::EvaluateResult> answer =
-      parts > 1 ? EvaluateSplitByRule(pool_, evaluate, flags, normalized.size(), parts)
-                : EvaluateInOneWorker(pool_, evaluate, normalized.size(), rules.size(), &rule_lists,
-                                      evaluating > 1 ? -1 : 0);
-  evaluating_.fetch_sub(1);
-  if (!answer.ok()) {
-    return absl::UnavailableError(absl::StrCat("the batch could not be evaluated (",
-                                               answer.status().message(),
-                                               "); nothing was stored, re-send it"));
+  internal::EvaluateResult evaluated;
+  if (to_evaluate > 0) {
+    const int evaluating = evaluating_.fetch_add(1) + 1;
+    const int parts = evaluating > 1 || to_evaluate < kMinEventsToSplit
+                          ? 1
+                          : std::min(pool_->workers(), flags.enabled_rule_ids_size());
+    absl::StatusOr<internal::EvaluateResult> answer =
+        parts > 1
+            ? EvaluateSplitByRule(pool_, evaluate, flags, to_evaluate, parts, reservation.kv_txn_)
+            : EvaluateInOneWorker(pool_, evaluate, to_evaluate, rules.size(), &rule_lists,
+                                  evaluating > 1 ? -1 : 0);
+    evaluating_.fetch_sub(1);
+    if (!answer.ok()) {
+      return absl::UnavailableError(absl::StrCat("the batch could not be evaluated (",
+                                                 answer.status().message(),
+                                                 "); nothing was stored, re-send it"));
+    }
+    evaluated = std::move(*answer);
   }
-  internal::EvaluateResult evaluated = std::move(*answer);
   if (metrics != nullptr) metrics->AddRuleStats(evaluated.rule_stats());
-  if (evaluated.results_size() != static_cast<int>(normalized.size())) {
+  if (evaluated.results_size() != static_cast<int>(to_evaluate)) {
     return absl::InternalError(absl::StrCat("a worker answered ", evaluated.results_size(),
-                                            " results for ", normalized.size(), " events"));
+                                            " results for ", to_evaluate, " events"));
   }
 
   std::vector<EventResult>& events = result.events;
   events.reserve(normalized.size());
+  const internal::EventResult no_result;
   for (size_t i = 0; i < normalized.size(); ++i) {
     NormalizedEvent& n = normalized[i];
-    const internal::EventResult& r = evaluated.results(static_cast<int>(i));
+    if (evaluated_at[i] < 0) {
+      EventResult duplicate;
+      duplicate.event_id = n.event_id;
+      duplicate.id_check = IdCheck::kDuplicate;
+      duplicate.log_type = n.log_type;
+      duplicate.event_time = n.event_time;
+      events.push_back(std::move(duplicate));
+      continue;
+    }
+    const int at = evaluated_at[i];
+    const internal::EventResult& r = evaluated.results(at);
     if (metrics != nullptr && !r.error().empty()) metrics->events_unevaluated.Add();
     // Matches and errors in rule id order, whichever worker produced them.
     std::vector<const internal::RuleMatch*> matches;
@@ -256,11 +319,11 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
               [](const auto* a, const auto* b) { return a->rule_id() < b->rule_id(); });
     EventResult event;
     event.event_id = n.event_id;
+    if (!n.event_id.empty()) event.id_check = IdCheck::kNew;  // reserved above
     event.log_type = n.log_type;
     event.event_time = n.event_time;
-    event.event_json = std::move(*evaluate.mutable_evaluate()
-                                      ->mutable_events(static_cast<int>(i))
-                                      ->mutable_normalized_json());
+    event.event_json =
+        std::move(*evaluate.mutable_evaluate()->mutable_events(at)->mutable_normalized_json());
     for (const internal::RuleMatch* match_ptr : matches) {
       const internal::RuleMatch& m = *match_ptr;
       auto rule = rules.find(m.rule_id());
@@ -300,14 +363,61 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
   return result;
 }
 
+BatchReservation::~BatchReservation() {
+  if (!ended_) pipeline_->Release(*this);
+}
+
+void IngestPipeline::Release(BatchReservation& r) {
+  r.ended_ = true;
+  if (r.kv_txn_ != 0 && options_.kv != nullptr) {
+    std::vector<std::string> forget;
+    options_.kv->AbortTxn(r.kv_txn_, &forget);
+    if (!forget.empty()) pool_->ForgetKvKeys(forget);
+  }
+  if (!r.reserved_ids_.empty()) {
+    absl::MutexLock lock(&reserve_mu_);
+    for (const std::string& key : r.reserved_ids_) in_flight_.erase(key);
+  }
+}
+
 absl::StatusOr<IngestResult> IngestPipeline::Commit(PreparedBatch batch, const ExtraWrites& extra) {
   IngestResult result;
   v1::IngestEventsResponse& response = result.response;
   response = std::move(batch.response);
   if (batch.events.empty() && !extra) return result;
+  // The rules' cache writes join the batch's atomic write: staged last,
+  // right before it, and visible to the workers' fetches again only once it
+  // is done (engine/kv_store.h). Writes of events found to be duplicates
+  // at commit are left out.
+  const uint64_t txn = batch.reservation != nullptr ? batch.reservation->kv_txn_ : 0;
+  bool staged = false;
+  std::vector<std::string> forget;
+  ExtraWrites commit_writes = [&](const BatchOutcome& outcome,
+                                  store::WriteBatch& write) -> absl::Status {
+    if (extra) PANTHERD_RETURN_IF_ERROR(extra(outcome, write));
+    if (txn == 0 || options_.kv == nullptr) return absl::OkStatus();
+    std::vector<uint32_t> dropped;
+    for (size_t i = 0; i < outcome.events.size(); ++i) {
+      if (outcome.events[i] == EventStatus::kDuplicate) dropped.push_back(i + 1);
+    }
+    PANTHERD_RETURN_IF_ERROR(options_.kv->StageTxn(txn, dropped, write, &forget));
+    staged = true;
+    return absl::OkStatus();
+  };
   // With `extra`, the write happens even without events (an empty page still
   // moves a poller's cursor).
-  PANTHERD_ASSIGN_OR_RETURN(BatchOutcome outcome, alerts_->ApplyBatch(batch.events, extra));
+  absl::StatusOr<BatchOutcome> applied = alerts_->ApplyBatch(batch.events, commit_writes);
+  if (staged) {
+    options_.kv->EndTxn(txn, applied.ok(), &forget);
+    batch.reservation->kv_txn_ = 0;  // ended
+  }
+  if (!forget.empty()) pool_->ForgetKvKeys(forget);
+  if (applied.ok() && options_.kv != nullptr && batch.reservation != nullptr) {
+    options_.kv->AdvanceHighWater(batch.reservation->max_kv_now_);
+  }
+  if (batch.reservation != nullptr) Release(*batch.reservation);
+  if (!applied.ok()) return applied.status();
+  BatchOutcome& outcome = *applied;
   for (EventStatus status : outcome.events) {
     if (status == EventStatus::kDuplicate) {
       response.set_duplicates(response.duplicates() + 1);

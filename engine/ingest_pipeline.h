@@ -21,12 +21,17 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/alert_engine.h"
+#include "engine/kv_store.h"
 #include "engine/metrics.h"
 #include "engine/rule_store.h"
 #include "engine/worker_pool.h"
@@ -43,6 +48,15 @@ struct IngestOptions {
   // duplicate) and the workers' per-rule figures. Not owned; null counts
   // nothing.
   EngineMetrics* metrics = nullptr;
+  // The caching helpers' key-value space (the same object as the worker
+  // pool's WorkerPoolOptions.kv): each batch opens a transaction in it and
+  // commits the rules' writes in the batch's atomic write. Not owned. Null:
+  // the rules' writes are dropped.
+  StoreKvBackend* kv = nullptr;
+  // The clock the caching helpers run on, the same as the dedup windows':
+  // each event's p_event_time (kEventTime), or `now` when the batch is
+  // prepared (kProcessingTime). See EventToEvaluate.kv_now_seconds.
+  AlertClock clock = AlertClock::kEventTime;
 };
 
 struct IngestResult {
@@ -52,12 +66,38 @@ struct IngestResult {
   std::vector<v1::AlertChange> changes;
 };
 
+class IngestPipeline;
+
+// What a prepared batch holds until it commits: the event ids it reserved
+// (no other batch evaluates them meanwhile) and its key-value transaction.
+// Destroying it without a commit releases both: the transaction's writes
+// vanish and every worker forgets the keys they touched.
+class BatchReservation {
+ public:
+  ~BatchReservation();
+  BatchReservation(const BatchReservation&) = delete;
+  BatchReservation& operator=(const BatchReservation&) = delete;
+
+ private:
+  friend class IngestPipeline;
+  explicit BatchReservation(IngestPipeline* pipeline) : pipeline_(pipeline) {}
+  IngestPipeline* const pipeline_;
+  uint64_t kv_txn_ = 0;
+  // The largest EventToEvaluate.kv_now_seconds of the batch.
+  int64_t max_kv_now_ = 0;
+  std::vector<std::string> reserved_ids_;  // store::Join(log type, event id)
+  bool ended_ = false;
+};
+
 // A batch normalised and evaluated, not stored yet (see Prepare).
 struct PreparedBatch {
   // The response so far: batch id and rejected events.
   v1::IngestEventsResponse response;
-  // The evaluated events, ready for AlertEngine::ApplyBatch.
+  // The evaluated events, ready for AlertEngine::ApplyBatch (duplicates
+  // found before evaluation included, marked IdCheck::kDuplicate).
   std::vector<EventResult> events;
+  // Released when the batch commits or is dropped.
+  std::unique_ptr<BatchReservation> reservation;
 };
 
 class IngestPipeline {
@@ -85,17 +125,30 @@ class IngestPipeline {
   // Ingest in two steps, so that a caller can evaluate batches concurrently
   // and serialise only the commits (and what must follow them in commit
   // order, such as publishing the changes): Ingest(r, x) is
-  // Commit(Prepare(r), x). Prepare normalises and evaluates, writing nothing
-  // but the rules' cache updates; its errors are Ingest's. Commit makes the
-  // batch durable in one atomic write and fills the response; its errors
-  // are the store's (nothing of the batch was stored).
+  // Commit(Prepare(r), x). Prepare normalises, recognises events already
+  // processed (or being evaluated by another batch, or repeated in this
+  // one) as duplicates before any rule runs on them, reserves the ids of
+  // the others, and evaluates them; it writes nothing (the rules' cache
+  // writes are held in the batch's key-value transaction). Its errors are
+  // Ingest's. Commit makes the batch durable in one atomic write (windows,
+  // alerts, alert log, processed ids and the rules' cache writes) and fills
+  // the response; its errors are the store's (nothing of the batch was
+  // stored).
   absl::StatusOr<PreparedBatch> Prepare(const v1::IngestEventsRequest& request);
   absl::StatusOr<IngestResult> Commit(PreparedBatch batch, const ExtraWrites& extra = nullptr);
 
  private:
+  friend class BatchReservation;
+  // Ends `r`: drops its transaction unless committed and releases its ids.
+  void Release(BatchReservation& r) ABSL_LOCKS_EXCLUDED(reserve_mu_);
+
   WorkerPool* pool_;
   // Batches between the start and the end of their evaluation.
   std::atomic<int> evaluating_{0};
+  // Event ids (store::Join(log type, id)) of prepared batches not yet
+  // committed or dropped.
+  absl::Mutex reserve_mu_;
+  absl::flat_hash_set<std::string> in_flight_ ABSL_GUARDED_BY(reserve_mu_);
   AlertEngine* alerts_;
   RuleStore* rules_;
   IngestOptions options_;

@@ -15,6 +15,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "pantherd/internal/worker.pb.h"
 
 namespace pantherd::engine {
@@ -29,6 +31,13 @@ class KvBackend {
   // absent. Errors (an unknown op, a store failure) are raised in the rule
   // as exceptions. Implementations document their thread-safety.
   virtual absl::StatusOr<internal::KvReply> Call(const internal::KvCall& call) = 0;
+
+  // The time (seconds since the epoch) the caching helpers compute relative
+  // expiries from (`epoch_seconds` below 1e9, and the 90-day default): the
+  // time this backend compares expiries with. The default is the real clock;
+  // a worker's cache answers with the time of the event being evaluated
+  // (KvCache::SetEventClock).
+  virtual int64_t NowSeconds() { return absl::ToUnixSeconds(absl::Now()); }
 
   // Every stored item (key and encoded item, engine/kv_item.h), expired ones
   // included, for a worker's cache to start from (engine/kv_cache.h).

@@ -48,7 +48,7 @@ absl::StatusOr<KvReply> KvCache::Call(const KvCall& call) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown key-value operation ", static_cast<int>(call.op())));
   }
-  const int64_t now = absl::ToUnixSeconds(clock_());
+  const int64_t now = NowSeconds();
   auto it = items_.find(call.key());
   if (it == items_.end()) {
     // Invalid calls fail before costing a fetch (the state is not read).
@@ -89,6 +89,7 @@ absl::StatusOr<KvReply> KvCache::Apply(const KvCall& call, int64_t now, Items::i
     KvCall& logged = writes_.emplace_back(call);
     logged.set_call_id(0);
     logged.set_now_epoch_seconds(now);
+    logged.set_event_tag(event_tag_);
     if (writes_.size() >= kMaxLoggedWrites) {
       KvCall flush;
       flush.set_op(KvCall::OP_APPLY_WRITES);
@@ -104,6 +105,10 @@ absl::StatusOr<KvReply> KvCache::Apply(const KvCall& call, int64_t now, Items::i
     }
   }
   return std::move(applied->reply);
+}
+
+int64_t KvCache::NowSeconds() {
+  return event_now_ != 0 ? event_now_ : absl::ToUnixSeconds(clock_());
 }
 
 std::vector<KvCall> KvCache::TakeWrites() {

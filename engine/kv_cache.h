@@ -12,10 +12,13 @@
 //     is fetched once (OP_FETCH, one round trip). Writes change the copy at
 //     once and are logged, each with the time it was made; the log goes back
 //     to pantherd with the request's final response (WorkerResponse.
-//     kv_writes), where it is replayed in order at that time (KvCall.
-//     now_epoch_seconds), so the stored item ends exactly as the worker's
-//     copy unless another worker wrote the same key meanwhile. A log longer
-//     than kMaxLoggedWrites is sent ahead (OP_APPLY_WRITES, one round trip).
+//     kv_writes), where it is held under the batch's transaction and
+//     replayed in order at that time (KvCall.now_epoch_seconds) inside the
+//     batch's atomic commit (engine/kv_store.h), so the stored item ends
+//     exactly as the worker's copy unless another worker wrote the same key
+//     meanwhile. A log longer than kMaxLoggedWrites is sent ahead
+//     (OP_APPLY_WRITES, one round trip; held the same way). Reads never log
+//     anything, not even for an expired item.
 //   - KvChangeLog, in pantherd, records which worker changed which key; with
 //     each request a worker receives the keys other workers changed since
 //     its previous request (WorkerRequest.kv_sync) and forgets its copies of
@@ -36,8 +39,11 @@
 // before it was sent, so a stream's batches, evaluated one after another,
 // behave as with one shared store. A worker that crashes takes its unsent log
 // with it: the batch it was evaluating is re-evaluated elsewhere, so its
-// writes are made once, not twice. Expiry uses the worker's clock when the
-// write is made, and the same time on replay.
+// writes are made once, not twice. Time: each operation uses the time
+// pantherd sent with the event being evaluated (SetEventClock: its
+// p_event_time under event-time windows, pantherd's processing clock
+// otherwise), else the worker's clock; a write is replayed with the same
+// time.
 //
 // Memory: a cache holding more than kMaxItems items is emptied at the start
 // of the next request (counted in clears()).
@@ -87,6 +93,19 @@ class KvCache : public KvBackend {
   // remote (fetch or early flush failed; the cache forgets the key).
   absl::StatusOr<internal::KvReply> Call(const internal::KvCall& call) override;
 
+  // From now on, operations use `now_seconds` (seconds since the epoch) as
+  // their time instead of the clock, and the writes they log carry
+  // `event_tag` (KvCall.event_tag): the worker calls it before the rules of
+  // each event run, with the event's EventToEvaluate.kv_now_seconds and tag.
+  // `now_seconds` 0 returns to the clock.
+  void SetEventClock(int64_t now_seconds, uint32_t event_tag) {
+    event_now_ = now_seconds;
+    event_tag_ = event_tag;
+  }
+
+  // The time operations use now (see SetEventClock).
+  int64_t NowSeconds() override;
+
   // The writes made since the last TakeWrites, in order, and clears the log.
   std::vector<internal::KvCall> TakeWrites();
 
@@ -111,6 +130,8 @@ class KvCache : public KvBackend {
   bool complete_ = false;
   absl::flat_hash_set<std::string> stale_;
   std::vector<internal::KvCall> writes_;
+  int64_t event_now_ = 0;
+  uint32_t event_tag_ = 0;
   int64_t fetches_ = 0;
   int64_t hits_ = 0;
   int64_t clears_ = 0;

@@ -322,3 +322,67 @@ TEST_F(KvCacheTest, ReplayUsesTheTimeOfTheWrite) {
 
 }  // namespace
 }  // namespace pantherd::engine
+
+namespace pantherd::engine {
+namespace {
+
+// The reported bug: a read of an expired item was logged as a write
+// (a lazy delete of a read operation), which pantherd rejects as a protocol
+// error. No operation on an expired item may log a read.
+TEST_F(KvCacheTest, ExpiredItemsReadAsAbsentAndReadsLogNothing) {
+  const int64_t t0 = now_;
+  ASSERT_TRUE(served_kv_->Call(Make(KvCall::OP_PUT_STRING_SET, "s", {"seen"}, 0, t0 - 60)).ok());
+  ASSERT_TRUE(served_kv_->Call(Make(KvCall::OP_INCREMENT_COUNTER, "c", {}, 4, t0 - 60)).ok());
+  ASSERT_TRUE(
+      served_kv_->Call(Make(KvCall::OP_PUT_DICTIONARY, "d", {}, 0, t0 - 60, R"({"a":1})")).ok());
+  for (const KvCall& read :
+       {Make(KvCall::OP_GET_STRING_SET, "s"), Make(KvCall::OP_GET_COUNTER, "c"),
+        Make(KvCall::OP_GET_DICTIONARY, "d")}) {
+    KvCache cache(served_kv_.get(), Clock());
+    cache.BeginRequest({});
+    absl::StatusOr<KvReply> reply = cache.Call(read);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    EXPECT_EQ(reply->values_size(), 0);
+    EXPECT_EQ(reply->counter(), 0);
+    for (const KvCall& write : cache.TakeWrites()) {
+      EXPECT_TRUE(IsKvWrite(write.op())) << write.ShortDebugString();
+    }
+  }
+  // Writes to expired items start from nothing and replay to the same state.
+  KvCache cache(served_kv_.get(), Clock());
+  cache.BeginRequest({});
+  EXPECT_THAT(Describe(cache.Call(Make(KvCall::OP_ADD_TO_STRING_SET, "s", {"new"}))),
+              ::testing::HasSubstr("values: \"new\""));
+  EXPECT_EQ(cache.Call(Make(KvCall::OP_INCREMENT_COUNTER, "c", {}, 1))->counter(), 1);
+  EXPECT_TRUE(cache.Call(Make(KvCall::OP_SET_KEY_EXPIRATION, "d", {}, 0, t0 + 100)).ok());
+  std::vector<KvCall> writes = cache.TakeWrites();
+  ASSERT_EQ(writes.size(), 2u);
+  for (const KvCall& write : writes) EXPECT_TRUE(IsKvWrite(write.op()));
+}
+
+// The clock of the event being evaluated decides expiry, and relative
+// expiries in the helpers count from it.
+TEST_F(KvCacheTest, TheEventClockDecidesExpiryAndTagsWrites) {
+  const int64_t event_time = now_ - 30 * 24 * 3600;  // a backfill of last month
+  ASSERT_TRUE(
+      served_kv_->Call(Make(KvCall::OP_PUT_STRING_SET, "s", {"x"}, 0, event_time + 60)).ok());
+  KvCache cache(served_kv_.get(), Clock());
+  cache.BeginRequest({});
+  EXPECT_EQ(cache.NowSeconds(), now_);
+  cache.SetEventClock(event_time, 7);
+  EXPECT_EQ(cache.NowSeconds(), event_time);
+  // Expired by the wall clock, not by the event's time.
+  EXPECT_EQ(cache.Call(Make(KvCall::OP_GET_STRING_SET, "s"))->values_size(), 1);
+  ASSERT_TRUE(cache.Call(Make(KvCall::OP_INCREMENT_COUNTER, "c", {}, 1)).ok());
+  cache.SetEventClock(event_time + 60, 8);
+  EXPECT_EQ(cache.Call(Make(KvCall::OP_GET_STRING_SET, "s"))->values_size(), 0);
+  cache.SetEventClock(0, 0);
+  EXPECT_EQ(cache.NowSeconds(), now_);
+  std::vector<KvCall> writes = cache.TakeWrites();
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0].event_tag(), 7u);
+  EXPECT_EQ(writes[0].now_epoch_seconds(), event_time);
+}
+
+}  // namespace
+}  // namespace pantherd::engine

@@ -118,8 +118,8 @@ absl::StatusOr<KvApplied> ApplyKvCall(const KvCall& call, int64_t now, KvItemSta
     return absl::InvalidArgumentError(
         absl::StrCat("expiry must be seconds since the epoch, got ", call.expire_epoch_seconds()));
   }
-  // The current item; an expired one is absent (and deleted when the
-  // operation reads or writes it).
+  // The current item; an expired one is absent (and replaced or deleted
+  // when the operation writes it).
   KvItem item;
   bool present = false;
   bool expired = false;
@@ -217,7 +217,9 @@ absl::StatusOr<KvApplied> ApplyKvCall(const KvCall& call, int64_t now, KvItemSta
   }
 
   if (write == Write::kPut && item.Empty()) write = Write::kDelete;
-  if (write == Write::kNone && expired) write = Write::kDelete;  // lazy deletion
+  // A read never writes, not even to delete an expired item: reads must stay
+  // reads in a worker's write log (engine/kv_cache.h), and expired items are
+  // deleted by the purge (StoreKvBackend::PurgeExpired).
   if (write == Write::kDelete && !present && !expired) write = Write::kNone;
   if (write == Write::kPut) {
     *state = std::move(item);

@@ -55,7 +55,9 @@ using KvItemState = std::optional<KvItem>;
 struct KvApplied {
   internal::KvReply reply;  // call_id echoed
   // What the operation did to the stored state: nothing, store `*state`
-  // (kPut), or remove the key (kDelete; an expired item read is removed too).
+  // (kPut), or remove the key (kDelete). Only the operations IsKvWrite names
+  // ever write: reading an expired item answers as if it were absent and
+  // leaves it for the purge.
   enum class Write { kNone, kPut, kDelete } write = Write::kNone;
 };
 

@@ -144,7 +144,7 @@ TEST_F(KvStoreTest, Dictionaries) {
   EXPECT_EQ(Call(KvCall::OP_GET_DICTIONARY, "d").json(), R"({"a": [1, 2]})");
 }
 
-TEST_F(KvStoreTest, ExpiryMakesItemsAbsentAndIsDeletedLazily) {
+TEST_F(KvStoreTest, ExpiryMakesItemsAbsentAndReadsNeverDeleteThem) {
   const int64_t t0 = now_;
   Call(KvCall::OP_ADD_TO_STRING_SET, "s", {"a"}, 0, t0 + 60);
   Call(KvCall::OP_INCREMENT_COUNTER, "c", {}, 5, t0 + 60);
@@ -154,10 +154,12 @@ TEST_F(KvStoreTest, ExpiryMakesItemsAbsentAndIsDeletedLazily) {
   EXPECT_EQ(Counter("c"), 5);
   now_ = t0 + 60;  // expiry is inclusive
   EXPECT_THAT(Set("s"), IsEmpty());
-  EXPECT_FALSE(Stored("s"));                                               // deleted by the read
+  EXPECT_TRUE(Stored("s"));  // a read is a read: the purge deletes it
   EXPECT_EQ(Call(KvCall::OP_INCREMENT_COUNTER, "c", {}, 1).counter(), 1);  // starts afresh
   EXPECT_EQ(Call(KvCall::OP_GET_DICTIONARY, "d").json(), "{}");
-  EXPECT_FALSE(Stored("d"));
+  EXPECT_TRUE(Stored("d"));
+  now_ = t0 - 1;  // an older event still sees the items (event-time state)
+  EXPECT_THAT(Set("s"), ElementsAre("a"));
 }
 
 TEST_F(KvStoreTest, ZeroExpiryKeepsTheCurrentOne) {
@@ -188,13 +190,174 @@ TEST_F(KvStoreTest, PurgeExpired) {
   Call(KvCall::OP_INCREMENT_COUNTER, "a", {}, 1, t0 + 10);
   Call(KvCall::OP_INCREMENT_COUNTER, "b", {}, 1, t0 + 20);
   Call(KvCall::OP_INCREMENT_COUNTER, "c", {}, 1);
-  now_ = t0 + 15;
-  absl::StatusOr<int64_t> purged = kv_->PurgeExpired();
+  absl::StatusOr<int64_t> purged = kv_->PurgeExpired(t0 + 15);
   ASSERT_TRUE(purged.ok()) << purged.status();
   EXPECT_EQ(*purged, 1);
   EXPECT_FALSE(Stored("a"));
   EXPECT_TRUE(Stored("b"));
   EXPECT_TRUE(Stored("c"));
+}
+
+// A held write in transaction `txn`, made at time `now` by the rules of the
+// event tagged `tag`.
+KvCall Held(KvCall call, int64_t now, uint32_t tag = 0) {
+  call.set_call_id(0);
+  call.set_now_epoch_seconds(now);
+  call.set_event_tag(tag);
+  return call;
+}
+
+KvCall Log(uint64_t txn, std::vector<KvCall> writes) {
+  KvCall log;
+  log.set_op(KvCall::OP_APPLY_WRITES);
+  log.set_txn(txn);
+  for (KvCall& w : writes) *log.add_writes() = std::move(w);
+  return log;
+}
+
+TEST_F(KvStoreTest, HeldWritesReachTheStoreOnlyInTheCommitAndFetchesSeeThem) {
+  const int64_t t = now_;
+  Call(KvCall::OP_INCREMENT_COUNTER, "c", {}, 1);
+  const uint64_t txn = kv_->BeginTxn();
+  ASSERT_TRUE(kv_->Call(Log(txn, {Held(MakeKvCall(KvCall::OP_INCREMENT_COUNTER, "c", {}, 5), t),
+                                  Held(MakeKvCall(KvCall::OP_ADD_TO_STRING_SET, "s", {"x"}), t)}))
+                  .ok());
+  EXPECT_EQ(kv_->pending_writes(), 2u);
+  EXPECT_EQ(Counter("c"), 1);  // the store itself has not changed
+  EXPECT_FALSE(Stored("s"));
+  // Another worker's fetch sees the held writes.
+  absl::StatusOr<KvReply> fetched = kv_->Call(MakeKvCall(KvCall::OP_FETCH, "c"));
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  ASSERT_TRUE(fetched->present());
+  absl::StatusOr<KvItem> item = DecodeKvItem("c", fetched->item());
+  ASSERT_TRUE(item.ok());
+  EXPECT_EQ(item->counter, 6);
+  std::vector<std::pair<std::string, std::string>> snapshot;
+  ASSERT_TRUE(kv_->Snapshot(100, &snapshot).ok());
+  EXPECT_EQ(snapshot.size(), 2u);
+
+  store::WriteBatch batch;
+  std::vector<std::string> forget;
+  ASSERT_TRUE(kv_->StageTxn(txn, {}, batch, &forget).ok());
+  EXPECT_EQ(batch.Count(), 2u);
+  ASSERT_TRUE(store_->Write(std::move(batch)).ok());
+  kv_->EndTxn(txn, /*committed=*/true, &forget);
+  EXPECT_THAT(forget, IsEmpty());
+  EXPECT_EQ(kv_->pending_writes(), 0u);
+  EXPECT_EQ(Counter("c"), 6);  // applied once, not twice
+  EXPECT_THAT(Set("s"), ElementsAre("x"));
+  EXPECT_EQ(kv_->committed_high_water(), 0);
+  kv_->AdvanceHighWater(t);
+  kv_->AdvanceHighWater(t - 5);
+  EXPECT_EQ(kv_->committed_high_water(), t);
+}
+
+TEST_F(KvStoreTest, AbortedAndDroppedWritesNeverLand) {
+  const int64_t t = now_;
+  const uint64_t aborted = kv_->BeginTxn();
+  ASSERT_TRUE(
+      kv_->Call(Log(aborted, {Held(MakeKvCall(KvCall::OP_INCREMENT_COUNTER, "a", {}, 1), t)}))
+          .ok());
+  std::vector<std::string> forget;
+  kv_->AbortTxn(aborted, &forget);
+  EXPECT_THAT(forget, ElementsAre("a"));
+  EXPECT_FALSE(Stored("a"));
+  // A transaction that ended takes no more writes.
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      kv_->Call(Log(aborted, {Held(MakeKvCall(KvCall::OP_INCREMENT_COUNTER, "a", {}, 1), t)}))
+          .status()));
+
+  // The writes of an event found to be a duplicate at commit are left out.
+  const uint64_t txn = kv_->BeginTxn();
+  ASSERT_TRUE(
+      kv_->Call(Log(txn, {Held(MakeKvCall(KvCall::OP_INCREMENT_COUNTER, "n", {}, 1), t, 1),
+                          Held(MakeKvCall(KvCall::OP_INCREMENT_COUNTER, "n", {}, 10), t, 2),
+                          Held(MakeKvCall(KvCall::OP_INCREMENT_COUNTER, "m", {}, 1), t, 2)}))
+          .ok());
+  store::WriteBatch batch;
+  forget.clear();
+  ASSERT_TRUE(kv_->StageTxn(txn, {2}, batch, &forget).ok());
+  ASSERT_TRUE(store_->Write(std::move(batch)).ok());
+  kv_->EndTxn(txn, true, &forget);
+  EXPECT_THAT(forget, ::testing::UnorderedElementsAre("n", "m"));
+  EXPECT_EQ(Counter("n"), 1);
+  EXPECT_FALSE(Stored("m"));
+
+  // A commit whose store write failed forgets its keys too.
+  const uint64_t failed = kv_->BeginTxn();
+  ASSERT_TRUE(
+      kv_->Call(Log(failed, {Held(MakeKvCall(KvCall::OP_INCREMENT_COUNTER, "f", {}, 1), t)})).ok());
+  store::WriteBatch unused;
+  forget.clear();
+  ASSERT_TRUE(kv_->StageTxn(failed, {}, unused, &forget).ok());
+  kv_->EndTxn(failed, /*committed=*/false, &forget);
+  EXPECT_THAT(forget, ElementsAre("f"));
+  EXPECT_FALSE(Stored("f"));
+  EXPECT_EQ(kv_->pending_writes(), 0u);
+}
+
+TEST_F(KvStoreTest, ReadingExpiredItemsNeverWritesOnAnyOperation) {
+  const int64_t t0 = now_;
+  const std::vector<KvCall::Op> reads = {KvCall::OP_GET_STRING_SET, KvCall::OP_GET_COUNTER,
+                                         KvCall::OP_GET_DICTIONARY};
+  for (KvCall::Op op : reads) {
+    KvItem stale;
+    stale.expiry = t0;
+    stale.counter = 3;
+    KvItemState state = stale;
+    KvCall call = MakeKvCall(op, "k");
+    absl::StatusOr<KvApplied> applied = ApplyKvCall(call, t0 + 1, &state);
+    ASSERT_TRUE(applied.ok());
+    EXPECT_EQ(applied->write, KvApplied::Write::kNone) << call.ShortDebugString();
+    EXPECT_TRUE(state.has_value());
+  }
+  // Every write on an expired item starts from an absent one.
+  struct Case {
+    KvCall call;
+    KvApplied::Write write;
+  };
+  const std::vector<Case> writes = {
+      {MakeKvCall(KvCall::OP_PUT_STRING_SET, "k", {"a"}), KvApplied::Write::kPut},
+      {MakeKvCall(KvCall::OP_ADD_TO_STRING_SET, "k", {"a"}), KvApplied::Write::kPut},
+      {MakeKvCall(KvCall::OP_REMOVE_FROM_STRING_SET, "k", {"a"}), KvApplied::Write::kNone},
+      {MakeKvCall(KvCall::OP_RESET_STRING_SET, "k"), KvApplied::Write::kDelete},
+      {MakeKvCall(KvCall::OP_INCREMENT_COUNTER, "k", {}, 2), KvApplied::Write::kPut},
+      {MakeKvCall(KvCall::OP_RESET_COUNTER, "k"), KvApplied::Write::kDelete},
+      {MakeKvCall(KvCall::OP_SET_KEY_EXPIRATION, "k", {}, 0, t0 + 100), KvApplied::Write::kNone},
+      {MakeKvCall(KvCall::OP_PUT_DICTIONARY, "k", {}, 0, 0, "{}"), KvApplied::Write::kPut},
+  };
+  for (const Case& c : writes) {
+    KvItem stale;
+    stale.expiry = t0;
+    stale.counter = 3;
+    stale.members = {"old"};
+    KvItemState state = stale;
+    absl::StatusOr<KvApplied> applied = ApplyKvCall(c.call, t0 + 1, &state);
+    ASSERT_TRUE(applied.ok()) << c.call.ShortDebugString();
+    EXPECT_EQ(applied->write, c.write) << c.call.ShortDebugString();
+    if (applied->write == KvApplied::Write::kPut) {
+      ASSERT_TRUE(state.has_value());
+      EXPECT_EQ(state->counter, c.call.op() == KvCall::OP_INCREMENT_COUNTER ? 2 : 0);
+      EXPECT_EQ(state->members.count("old"), 0u);
+    }
+  }
+}
+
+TEST_F(KvStoreTest, PurgeSkipsItemsAnOpenTransactionTouches) {
+  const int64_t t0 = now_;
+  Call(KvCall::OP_INCREMENT_COUNTER, "a", {}, 1, t0 + 10);
+  Call(KvCall::OP_INCREMENT_COUNTER, "b", {}, 1, t0 + 10);
+  const uint64_t txn = kv_->BeginTxn();
+  ASSERT_TRUE(
+      kv_->Call(Log(txn, {Held(MakeKvCall(KvCall::OP_INCREMENT_COUNTER, "a", {}, 1), t0 + 5)}))
+          .ok());
+  absl::StatusOr<int64_t> purged = kv_->PurgeExpired(t0 + 20);
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  EXPECT_EQ(*purged, 1);
+  EXPECT_TRUE(Stored("a"));
+  EXPECT_FALSE(Stored("b"));
+  std::vector<std::string> forget;
+  kv_->AbortTxn(txn, &forget);
 }
 
 TEST_F(KvStoreTest, SurvivesReopen) {

@@ -195,7 +195,6 @@ constexpr char kCachingSource[] = R"py(
 """Panther's detection cache (string sets, counters, dictionaries with expiry),
 provided natively by pantherd over its key-value store."""
 import json
-import time
 from collections.abc import Mapping
 
 _EPOCH_SECONDS_DELTA_DEFAULT = 90 * (60 * 60 * 24)  # 90 days
@@ -225,10 +224,11 @@ def _finalize_epoch_seconds(epoch_seconds):
     if isinstance(epoch_seconds, float):
         epoch_seconds = int(epoch_seconds)
     if not isinstance(epoch_seconds, int):
-        epoch_seconds = int(time.time()) + _EPOCH_SECONDS_DELTA_DEFAULT
-    # Values below 1e9 count from now, as in Panther.
+        epoch_seconds = _kv_now() + _EPOCH_SECONDS_DELTA_DEFAULT
+    # Values below 1e9 count from now, as in Panther; "now" is the cache's
+    # clock (the event's time under event-time windows), not time.time().
     if epoch_seconds < 1000000000:
-        epoch_seconds = int(time.time()) + epoch_seconds
+        epoch_seconds = _kv_now() + epoch_seconds
     return epoch_seconds
 
 
@@ -247,7 +247,8 @@ def _strings(val):
 
 
 def ttl_expired(response):
-    """Expired entries always read as absent in pantherd."""
+    """Expired entries always read as absent in pantherd, whatever
+    force_ttl_check says (Panther only promises it with force_ttl_check=True)."""
     return False
 
 
@@ -495,6 +496,9 @@ absl::Status PythonRuntime::InstallBuiltinModules() {
           return KvCall(op, key, values, increment, expire, json);
         },
         py::name("_kv_call"));
+    caching_module_.attr("_kv_now") = py::cpp_function(
+        [this]() { return kv_ != nullptr ? kv_->NowSeconds() : absl::ToUnixSeconds(absl::Now()); },
+        py::name("_kv_now"));
     py::dict caching_dict = caching_module_.attr("__dict__");
     py::module_ builtins = py::module_::import("builtins");
     py::object code = builtins.attr("compile")(kCachingSource, kCachingPath, "exec");

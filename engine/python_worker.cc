@@ -175,6 +175,7 @@ absl::StatusOr<internal::EvaluateResult> PythonWorker::Evaluate(
       continue;
     }
     out->set_rules_evaluated(static_cast<int32_t>(rules.size()));
+    if (event_clock_) event_clock_(input.kv_now_seconds(), input.tag());
     for (const LoadedRule* rule : rules) {
       const int64_t started = MonotonicNanos();
       RuleOutcome outcome = RunRule(*runtime_, *rule, event, RunMode::kLive);
@@ -191,6 +192,7 @@ absl::StatusOr<internal::EvaluateResult> PythonWorker::Evaluate(
       }
     }
   }
+  if (event_clock_) event_clock_(0, 0);
   tally.AppendTo(result.mutable_rule_stats());
   return result;
 }
@@ -218,6 +220,10 @@ int WorkerMain(int argc, char** argv) {
   KvCache cache(&kv);
   absl::StatusOr<std::unique_ptr<PythonWorker>> worker =
       PythonWorker::Create(&cache, config->limits);
+  if (worker.ok()) {
+    (*worker)->set_event_clock(
+        [&cache](int64_t now_seconds, uint32_t tag) { cache.SetEventClock(now_seconds, tag); });
+  }
   if (!worker.ok()) {
     std::fprintf(stderr, "pantherd-worker: cannot start Python: %s\n",
                  std::string(worker.status().message()).c_str());

@@ -7,6 +7,7 @@
 #ifndef PANTHERD_ENGINE_PYTHON_WORKER_H_
 #define PANTHERD_ENGINE_PYTHON_WORKER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,12 +59,21 @@ class PythonWorker : public WorkerHandler {
   // Rules of the loaded set that have a pre-condition.
   int prefiltered_rules() const { return prefiltered_rules_; }
 
+  // Called by Evaluate before the rules of each event run, with the event's
+  // EventToEvaluate.kv_now_seconds and tag, and with (0, 0) after the last
+  // one: the worker points its key-value cache's clock at the event
+  // (KvCache::SetEventClock). Unset: nothing is called.
+  void set_event_clock(std::function<void(int64_t now_seconds, uint32_t tag)> event_clock) {
+    event_clock_ = std::move(event_clock);
+  }
+
  private:
   explicit PythonWorker(std::unique_ptr<PythonRuntime> runtime) : runtime_(std::move(runtime)) {}
   // Rebuilds rules_by_log_type_ from the loaded set.
   void IndexRules();
 
   std::unique_ptr<PythonRuntime> runtime_;
+  std::function<void(int64_t, uint32_t)> event_clock_;
   bool loaded_ = false;
   // Every loaded rule (enabled or not) by each of its LogTypes, in set
   // order, with their pre-condition index. Points into

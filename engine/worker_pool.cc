@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/analysis_spec.h"
 #include "engine/ipc.h"
+#include "store/status_macros.h"
 
 namespace pantherd::engine {
 namespace {
@@ -133,6 +134,9 @@ struct WorkerPool::Worker {
   uint64_t kv_position = 0;
   // Whether its first request (with the key-value snapshot) was sent.
   bool kv_started = false;
+  // A one-shot test worker: its rules see a private, initially empty
+  // key-value space (its own cache), never the live one (see Exchange).
+  bool isolated_kv = false;
   bool reaped = false;
   int wait_status = 0;
 
@@ -434,6 +438,11 @@ absl::StatusOr<internal::WorkerResponse> WorkerPool::Exchange(
     Worker& worker, const internal::WorkerRequest& request, absl::Time deadline,
     const internal::WorkerRequest* extra) {
   const uint64_t id = worker.next_request_id++;
+  const uint64_t txn =
+      extra != nullptr && extra->kv_txn() != 0 ? extra->kv_txn() : request.kv_txn();
+  // The request's key-value writes, held until its final response.
+  internal::KvCall held_log;
+  held_log.set_op(internal::KvCall::OP_APPLY_WRITES);
   // The id, and what other workers changed since this one's previous
   // request, ride in an overlay: the request (a batch of events) is not copied.
   internal::WorkerRequest overlay;
@@ -441,7 +450,10 @@ absl::StatusOr<internal::WorkerResponse> WorkerPool::Exchange(
   overlay.set_id(id);
   internal::KvSync* sync = overlay.mutable_kv_sync();
   std::vector<std::pair<std::string, std::string>> snapshot;
-  if (!worker.kv_started && options_.kv != nullptr) {
+  if (!worker.kv_started && worker.isolated_kv) {
+    // A private space that starts empty: the worker's cache is all of it.
+    sync->set_has_snapshot(true);
+  } else if (!worker.kv_started && options_.kv != nullptr) {
     // Items written before the scan are in it; those written while it runs
     // are also listed as changed below, and fetched again.
     const uint64_t before_scan = kv_changes_.Position();
@@ -474,19 +486,8 @@ absl::StatusOr<internal::WorkerResponse> WorkerPool::Exchange(
       internal::WorkerRequest reply;
       reply.set_id(id);
       internal::KvReply* kv_reply = reply.mutable_kv_reply();
-      if (options_.kv == nullptr) {
-        kv_reply->set_error("no key-value store is available to rules here");
-      } else {
-        absl::StatusOr<internal::KvReply> answer = options_.kv->Call(call);
-        if (answer.ok()) {
-          *kv_reply = std::move(*answer);
-        } else {
-          kv_reply->set_error(std::string(answer.status().message()));
-        }
-        // Recorded even after a failure: a partly applied OP_APPLY_WRITES
-        // changed some of its keys.
-        RecordKvWrite(worker, call);
-      }
+      absl::Status answered = AnswerKvCall(worker, call, &held_log, kv_reply);
+      if (!answered.ok()) kv_reply->set_error(std::string(answered.message()));
       kv_reply->set_call_id(call.call_id());
       if (absl::Status s = WriteMessage(worker.fd, reply, deadline); !s.ok()) return s;
       continue;
@@ -494,32 +495,79 @@ absl::StatusOr<internal::WorkerResponse> WorkerPool::Exchange(
     if (response.kind_case() == internal::WorkerResponse::KIND_NOT_SET) {
       return absl::DataLossError("worker sent an empty response");
     }
-    // The writes the worker's cache made, applied before anyone can send
-    // another request (engine/kv_cache.h).
-    for (const internal::KvCall& write : response.kv_writes()) {
-      if (options_.kv == nullptr || !IsKvWrite(write.op()) ||
+    // The writes the worker's cache made (a long log's earlier parts first),
+    // held under the batch's transaction before anyone can send another
+    // request (engine/kv_cache.h). A request that fails holds nothing: its
+    // writes were never visible outside its worker.
+    for (internal::KvCall& write : *response.mutable_kv_writes()) {
+      if ((options_.kv == nullptr && !worker.isolated_kv) || !IsKvWrite(write.op()) ||
           write.op() == internal::KvCall::OP_APPLY_WRITES) {
-        return absl::DataLossError("worker sent key-value writes it cannot have made");
+        return absl::DataLossError(
+            absl::StrCat("worker sent a key-value write it cannot have made (operation ",
+                         static_cast<int>(write.op()), ")"));
       }
-      absl::StatusOr<internal::KvReply> done = options_.kv->Call(write);
-      RecordKvWrite(worker, write);
-      if (!done.ok()) {
-        return absl::InternalError(
-            absl::StrCat("applying a worker's key-value write failed: ", done.status().message()));
-      }
+      *held_log.add_writes() = std::move(write);
     }
     response.clear_kv_writes();
+    if (held_log.writes_size() > 0) {
+      if (absl::Status s = HoldKvWrites(worker, held_log, txn); !s.ok()) {
+        return absl::InternalError(
+            absl::StrCat("holding a worker's key-value writes failed: ", s.message()));
+      }
+    }
     return response;
   }
 }
 
-void WorkerPool::RecordKvWrite(const Worker& worker, const internal::KvCall& call) {
-  if (call.op() == internal::KvCall::OP_APPLY_WRITES) {
-    for (const internal::KvCall& write : call.writes())
-      kv_changes_.Record(worker.kv_id, write.key());
-  } else if (IsKvWrite(call.op())) {
-    kv_changes_.Record(worker.kv_id, call.key());
+absl::Status WorkerPool::AnswerKvCall(Worker& worker, const internal::KvCall& call,
+                                      internal::KvCall* held_log, internal::KvReply* reply) {
+  switch (call.op()) {
+    case internal::KvCall::OP_FETCH: {
+      if (worker.isolated_kv) return absl::OkStatus();  // private space: no stored item
+      if (options_.kv == nullptr) {
+        return absl::FailedPreconditionError("no key-value store is available to rules here");
+      }
+      PANTHERD_ASSIGN_OR_RETURN(*reply, options_.kv->Call(call));
+      return absl::OkStatus();
+    }
+    case internal::KvCall::OP_APPLY_WRITES:
+      if (options_.kv == nullptr && !worker.isolated_kv) {
+        return absl::FailedPreconditionError("no key-value store is available to rules here");
+      }
+      for (const internal::KvCall& write : call.writes()) {
+        if (!IsKvWrite(write.op()) || write.op() == internal::KvCall::OP_APPLY_WRITES) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "apply_writes: operation ", static_cast<int>(write.op()), " is not a single write"));
+        }
+        *held_log->add_writes() = write;
+      }
+      return absl::OkStatus();
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("workers may only fetch key-value items and send their write logs, not "
+                       "operation ",
+                       static_cast<int>(call.op())));
   }
+}
+
+absl::Status WorkerPool::HoldKvWrites(Worker& worker, const internal::KvCall& log, uint64_t txn) {
+  if (worker.isolated_kv) return absl::OkStatus();  // the worker's own cache holds them
+  if (txn == 0) {
+    // Not evaluating a batch (a load, a test run on a live worker): nothing
+    // is kept, and every worker forgets what it knew of those keys.
+    for (const internal::KvCall& write : log.writes()) kv_changes_.Record(0, write.key());
+    return absl::OkStatus();
+  }
+  internal::KvCall held = log;
+  held.set_txn(txn);
+  absl::Status s = options_.kv->Call(held).status();
+  // Recorded even after a failure: other workers must not trust their copies.
+  for (const internal::KvCall& write : log.writes()) kv_changes_.Record(worker.kv_id, write.key());
+  return s;
+}
+
+void WorkerPool::ForgetKvKeys(const std::vector<std::string>& keys) {
+  for (const std::string& key : keys) kv_changes_.Record(0, key);
 }
 
 WorkerPool::Failure WorkerPool::EndFailedWorker(Worker& worker, const absl::Status& status,
@@ -581,9 +629,11 @@ void WorkerPool::Retire(std::shared_ptr<Worker> worker) {
 }
 
 absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::StartLoaded(
-    const internal::LoadRuleSet& load, internal::LoadResult* result, absl::Status* failure_status) {
+    const internal::LoadRuleSet& load, internal::LoadResult* result, absl::Status* failure_status,
+    bool isolated_kv) {
   absl::StatusOr<std::shared_ptr<Worker>> worker = Spawn();
   if (!worker.ok()) return worker.status();
+  (*worker)->isolated_kv = isolated_kv;
   internal::WorkerRequest request;
   *request.mutable_load() = load;
   const absl::Duration budget = Budget(LoadCalls(load));
@@ -664,7 +714,8 @@ absl::StatusOr<v1::TestReport> WorkerPool::RunTestsIsolated(
   while (next < groups.size()) {
     if (worker == nullptr) {
       absl::Status failure;
-      absl::StatusOr<std::shared_ptr<Worker>> started = StartLoaded(load, &loaded, &failure);
+      absl::StatusOr<std::shared_ptr<Worker>> started =
+          StartLoaded(load, &loaded, &failure, /*isolated_kv=*/true);
       if (!started.ok()) {
         if (failure.ok() || absl::IsFailedPrecondition(failure))
           return started.status();  // spawn error or refusal

@@ -108,8 +108,14 @@ struct WorkerPoolOptions {
   // defaults, the tests of one rule may take 10 × 5 s + 2 s before the worker
   // is killed.
   int calls_per_rule_tests = 10;
-  // Answers the workers' KvCalls; not owned, must outlive the pool, must be
-  // thread-safe. Null: every KvCall gets an error (raised in the rule).
+  // Answers the live workers' KvCalls; not owned, must outlive the pool,
+  // must be thread-safe. Null: every KvCall gets an error (raised in the
+  // rule). Workers only fetch items (OP_FETCH) and send their write logs
+  // (OP_APPLY_WRITES), which the pool passes on with the request's
+  // WorkerRequest.kv_txn (KvCall.txn), to be held until the batch commits
+  // (engine/kv_store.h); the writes of a request without a transaction (a
+  // load) are dropped. One-shot test workers (RunTestsIsolated) never reach
+  // it: their rules see a private key-value space that starts empty.
   KvBackend* kv = nullptr;
   // Worker stdout/stderr go to pantherd's stderr when true, else /dev/null.
   bool worker_output_to_stderr = true;
@@ -218,6 +224,11 @@ class WorkerPool {
 
   WorkerPoolStats Stats() const;
 
+  // Makes every live worker forget its cached copies of `keys` before its
+  // next request (e.g. the keys of a batch transaction that did not commit,
+  // engine/kv_store.h). Thread-safe; never blocks on workers.
+  void ForgetKvKeys(const std::vector<std::string>& keys);
+
   // The number of live workers per generation.
   int workers() const { return workers_; }
 
@@ -247,8 +258,17 @@ class WorkerPool {
                                                     const internal::WorkerRequest& request,
                                                     absl::Time deadline,
                                                     const internal::WorkerRequest* extra = nullptr);
-  // Notes in kv_changes_ the keys `call`, made by `worker`, may have changed.
-  void RecordKvWrite(const Worker& worker, const internal::KvCall& call);
+  // Answers a worker's KvCall during a request: OP_FETCH from the
+  // KvBackend, OP_APPLY_WRITES (the early part of a long write log) by
+  // appending its writes to `held_log`, held with the final response's.
+  // Errors are raised in the rule.
+  absl::Status AnswerKvCall(Worker& worker, const internal::KvCall& call,
+                            internal::KvCall* held_log, internal::KvReply* reply);
+  // Holds `log` (an OP_APPLY_WRITES) under transaction `txn` in the
+  // KvBackend and notes in kv_changes_ the keys it changes; without a
+  // transaction the writes are dropped and every worker forgets those keys;
+  // a one-shot test worker's writes stay in its own cache.
+  absl::Status HoldKvWrites(Worker& worker, const internal::KvCall& log, uint64_t txn);
   // Ends a worker after Exchange failed with `status`: kills it if needed,
   // reaps it, counts and logs, and describes what happened.
   Failure EndFailedWorker(Worker& worker, const absl::Status& status, absl::Duration budget);
@@ -257,7 +277,8 @@ class WorkerPool {
   // Spawns and loads one worker with `load` (for LoadLive and replacements).
   absl::StatusOr<std::shared_ptr<Worker>> StartLoaded(const internal::LoadRuleSet& load,
                                                       internal::LoadResult* result,
-                                                      absl::Status* failure_status);
+                                                      absl::Status* failure_status,
+                                                      bool isolated_kv = false);
 
   absl::Duration Budget(int64_t calls) const;
   int64_t LoadCalls(const internal::LoadRuleSet& load) const;

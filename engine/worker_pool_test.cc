@@ -303,38 +303,86 @@ TEST_F(WorkerPoolTest, WorkersAreHardened) {
 
 // Key-value calls ---------------------------------------------------------------
 
-TEST_F(WorkerPoolTest, KvCallsAreAnsweredThroughThePool) {
+// Test runs never touch the live key-value space: each run's rules see a
+// private one that starts empty (an analyst's test cannot change live
+// detection state).
+TEST_F(WorkerPoolTest, TestRunsSeeAPrivateKeyValueSpace) {
+  absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(dir_.Sub("data"), {});
+  ASSERT_TRUE(store.ok()) << store.status();
+  StoreKvBackend kv(store->get());
+  internal::KvCall put;
+  put.set_op(internal::KvCall::OP_INCREMENT_COUNTER);
+  put.set_key("fake-counter");
+  put.set_increment(40);
+  ASSERT_TRUE(kv.Call(put).ok());  // live state the test must not see
+  WorkerPoolOptions options = Options();
+  options.kv = &kv;
+  std::unique_ptr<WorkerPool> pool = MakePool(options);
+  auto files = Files({{"cache", "kv"}, {"bad", "kv-error"}});
+  for (int run = 0; run < 2; ++run) {
+    absl::StatusOr<v1::TestReport> report = pool->RunTestsIsolated(files, Task({"cache", "bad"}));
+    ASSERT_TRUE(report.ok()) << report.status();
+    const std::string out = Output(*FindRule(*report, "cache"));
+    EXPECT_THAT(out, HasSubstr(R"({"values":[],"counter":2,)"));  // not 42, not 4
+    EXPECT_THAT(out, HasSubstr(R"({"values":["a","b"],"counter":0,)"));
+    EXPECT_THAT(out, HasSubstr(R"("json":"{}"})"));  // a missing dictionary
+    EXPECT_THAT(Output(*FindRule(*report, "bad")), HasSubstr("1 to 2048 bytes"));
+  }
+  internal::KvCall get;
+  get.set_op(internal::KvCall::OP_GET_COUNTER);
+  get.set_key("fake-counter");
+  EXPECT_EQ(kv.Call(get)->counter(), 40);
+  get.set_key("fake-set");
+  get.set_op(internal::KvCall::OP_GET_STRING_SET);
+  EXPECT_EQ(kv.Call(get)->values_size(), 0);
+  EXPECT_EQ(kv.pending_writes(), 0u);
+}
+
+// A live request's writes are held under its batch transaction and reach the
+// store only through the commit; without a transaction they are dropped.
+TEST_F(WorkerPoolTest, LiveWritesAreHeldUntilTheirBatchCommits) {
   absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(dir_.Sub("data"), {});
   ASSERT_TRUE(store.ok()) << store.status();
   StoreKvBackend kv(store->get());
   WorkerPoolOptions options = Options();
   options.kv = &kv;
+  options.workers = 1;
   std::unique_ptr<WorkerPool> pool = MakePool(options);
-  auto files = Files({{"cache", "kv"}, {"bad", "kv-error"}});
-  absl::StatusOr<v1::TestReport> first = pool->RunTestsIsolated(files, Task({"cache", "bad"}));
-  ASSERT_TRUE(first.ok()) << first.status();
-  const std::string out = Output(*FindRule(*first, "cache"));
-  EXPECT_THAT(out, HasSubstr(R"({"values":[],"counter":2,)"));  // increment_counter by 2
-  EXPECT_THAT(out, HasSubstr(R"({"values":["a","b"],"counter":0,)"));
-  EXPECT_THAT(out, HasSubstr(R"("json":"{}"})"));  // a missing dictionary
-  EXPECT_THAT(Output(*FindRule(*first, "bad")), HasSubstr("1 to 2048 bytes"));
-
-  // State lives in the store, not in the (fresh) worker.
-  absl::StatusOr<v1::TestReport> second = pool->RunTestsIsolated(files, Task({"cache"}));
-  ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_THAT(Output(second->rules(0)), HasSubstr(R"("counter":4)"));
+  ASSERT_TRUE(pool->LoadLive(Files({{"cache", "kv"}}), 1).ok());
   internal::KvCall get;
   get.set_op(internal::KvCall::OP_GET_COUNTER);
   get.set_key("fake-counter");
-  EXPECT_EQ(kv.Call(get)->counter(), 4);
+
+  internal::WorkerRequest request;
+  request.mutable_run_tests()->add_rule_ids("cache");
+  ASSERT_TRUE(pool->DispatchLive(request, 10).ok());  // no transaction
+  EXPECT_EQ(kv.pending_writes(), 0u);
+  EXPECT_EQ(kv.Call(get)->counter(), 0);
+
+  const uint64_t txn = kv.BeginTxn();
+  request.set_kv_txn(txn);
+  absl::StatusOr<LiveResponse> answer = pool->DispatchLive(request, 10);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(kv.pending_writes(), 3u);     // counter, set, dictionary
+  EXPECT_EQ(kv.Call(get)->counter(), 0);  // not in the store yet
+  store::WriteBatch batch;
+  std::vector<std::string> forget;
+  ASSERT_TRUE(kv.StageTxn(txn, {}, batch, &forget).ok());
+  ASSERT_TRUE((*store)->Write(std::move(batch)).ok());
+  kv.EndTxn(txn, true, &forget);
+  EXPECT_EQ(kv.Call(get)->counter(), 2);
 }
 
 TEST_F(WorkerPoolTest, KvCallsFailCleanlyWithoutABackend) {
-  std::unique_ptr<WorkerPool> pool = MakePool(Options());
-  absl::StatusOr<v1::TestReport> report =
-      pool->RunTestsIsolated(Files({{"cache", "kv"}}), Task({"cache"}));
-  ASSERT_TRUE(report.ok()) << report.status();
-  EXPECT_THAT(Output(report->rules(0)), HasSubstr("no key-value store"));
+  WorkerPoolOptions options = Options();
+  options.workers = 1;
+  std::unique_ptr<WorkerPool> pool = MakePool(options);
+  ASSERT_TRUE(pool->LoadLive(Files({{"cache", "kv"}}), 1).ok());
+  internal::WorkerRequest request;
+  request.mutable_run_tests()->add_rule_ids("cache");
+  absl::StatusOr<LiveResponse> answer = pool->DispatchLive(request, 10);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_THAT(Output(answer->response.test_report().rules(0)), HasSubstr("no key-value store"));
 }
 
 // Crashes and time limits in one-shot runs ---------------------------------------

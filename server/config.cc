@@ -149,13 +149,15 @@ const std::vector<Option>& Options() {
        K::kNone, &C::worker_binary},
       {"max_event_bytes", "ingested events larger than this are rejected (default 1048576)",
        K::kPositive, &C::max_event_bytes},
-      {"window_clock", "clock of dedup windows: event (p_event_time, default) or processing",
+      {"window_clock",
+       "clock of dedup windows and caching-helper expiry: event (p_event_time, default) "
+       "or processing",
        K::kNone, &C::window_clock},
       {"alert_sample_events", "matched events kept on each alert (default 10)", K::kNonNegative,
        &C::alert_sample_events},
       {"purge_interval_seconds",
-       "seconds between purges of expired dedup and idempotence state (default 600)", K::kPositive,
-       &C::purge_interval_seconds},
+       "seconds between purges of expired dedup, idempotence and caching state (default 600)",
+       K::kPositive, &C::purge_interval_seconds},
       {"stream_buffer",
        "unsent alert changes a StreamAlerts subscriber may hold before it re-reads from the "
        "store (default 1024)",

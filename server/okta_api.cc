@@ -34,30 +34,44 @@ std::string StringMember(simdjson::dom::element object, const char* key) {
 
 }  // namespace
 
-absl::StatusOr<std::string> NormalizeBaseUrl(absl::string_view url) {
+std::string RedactUrlCredentials(absl::string_view url) {
+  const size_t scheme = url.find("://");
+  const size_t start = scheme == absl::string_view::npos ? 0 : scheme + 3;
+  size_t end = url.find_first_of("/?#", start);
+  if (end == absl::string_view::npos) end = url.size();
+  const size_t at = url.substr(start, end - start).rfind('@');
+  if (at == absl::string_view::npos) return std::string(url);
+  return absl::StrCat(url.substr(0, start), "REDACTED@", url.substr(start + at + 1));
+}
+
+absl::StatusOr<std::string> NormalizeBaseUrl(absl::string_view given) {
+  // Messages show the URL without credentials; a URL that has some is
+  // refused below (no user part), so the redacted form is all that is shown.
+  const std::string shown = RedactUrlCredentials(given);
+  absl::string_view url = given;
   absl::string_view rest = url;
   bool https = false;
   if (absl::ConsumePrefix(&rest, "https://")) {
     https = true;
   } else if (!absl::ConsumePrefix(&rest, "http://")) {
     return absl::InvalidArgumentError(
-        absl::StrCat("\"", url,
+        absl::StrCat("\"", shown,
                      "\" is not an https:// URL (http:// is accepted only for a "
                      "loopback address)"));
   }
   absl::ConsumeSuffix(&rest, "/");
-  if (rest.empty()) return absl::InvalidArgumentError(absl::StrCat("\"", url, "\" has no host"));
+  if (rest.empty()) return absl::InvalidArgumentError(absl::StrCat("\"", shown, "\" has no host"));
   for (char c : rest) {
     if (c == '/' || c == '?' || c == '#' || c == '@' || c <= ' ' || c == 0x7f) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "\"", url, "\" must be scheme://host[:port] only (no path, query, user or spaces)"));
+          "\"", shown, "\" must be scheme://host[:port] only (no path, query, user or spaces)"));
     }
   }
   absl::string_view host = rest;
   if (absl::StartsWith(rest, "[")) {
     const size_t close = rest.find(']');
     if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("\"", url, "\" has an unclosed [IPv6]"));
+      return absl::InvalidArgumentError(absl::StrCat("\"", shown, "\" has an unclosed [IPv6]"));
     }
     host = rest.substr(0, close + 1);
   } else {
@@ -65,7 +79,7 @@ absl::StatusOr<std::string> NormalizeBaseUrl(absl::string_view url) {
   }
   if (!https && !IsLoopbackHost(host)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("\"", url,
+        absl::StrCat("\"", shown,
                      "\": http:// is accepted only for a loopback address (the token would cross "
                      "the network in clear); use https://"));
   }

@@ -27,6 +27,11 @@ inline constexpr char kLogType[] = "Okta.SystemLog";
 // Events per page requested (Okta's maximum).
 inline constexpr int kPageLimit = 1000;
 
+// `url` with any credentials in its authority (the "user:secret@" before the
+// host) replaced by "REDACTED@", for every message, log line and audit entry
+// that shows a URL a caller gave. URLs without credentials are unchanged.
+std::string RedactUrlCredentials(absl::string_view url);
+
 // Checks an explicit base URL: "https://host[:port]" (any host), or
 // "http://host[:port]" only for a loopback host (127.0.0.0/8, localhost,
 // [::1]) since the token would otherwise cross the network in clear; no

@@ -112,5 +112,17 @@ TEST(UrlTest, BaseUrlsOriginsAndTheFirstPoll) {
             "&sortOrder=ASCENDING&limit=1000");
 }
 
+TEST(RedactUrlCredentialsTest, HidesTheUserPartOnly) {
+  EXPECT_EQ(RedactUrlCredentials("https://acme.okta.com/x"), "https://acme.okta.com/x");
+  EXPECT_EQ(RedactUrlCredentials("https://u:tok@acme.okta.com/x?a=b@c"),
+            "https://REDACTED@acme.okta.com/x?a=b@c");
+  EXPECT_EQ(RedactUrlCredentials("https://a@b@host:8443"), "https://REDACTED@host:8443");
+  EXPECT_EQ(RedactUrlCredentials("tok@host"), "REDACTED@host");
+  EXPECT_EQ(RedactUrlCredentials("https://host/path@x"), "https://host/path@x");
+  absl::Status refused = NormalizeBaseUrl("https://user:s3cr3t@acme.okta.com").status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(refused.message()).find("s3cr3t"), std::string::npos) << refused;
+}
+
 }  // namespace
 }  // namespace pantherd::server::okta

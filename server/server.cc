@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,12 +15,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "grpcpp/grpcpp.h"
-#include "grpcpp/health_check_service_interface.h"
 #include "engine/alert_engine.h"
 #include "engine/ingest_pipeline.h"
 #include "engine/kv_store.h"
@@ -29,6 +26,9 @@
 #include "engine/rule_set_manager.h"
 #include "engine/rule_store.h"
 #include "engine/worker_pool.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
 #include "server/audit.h"
 #include "server/auth.h"
 #include "server/executor.h"
@@ -89,16 +89,33 @@ struct PantherServer::State {
   void PurgeLoop() {
     while (!stop_purging.WaitForNotificationWithTimeout(purge_interval)) {
       absl::StatusOr<engine::PurgeStats> purged = alerts->PurgeExpired();
-      if (!purged.ok()) {
+      absl::StatusOr<int64_t> kv_items = kv->PurgeExpired(KvPurgeHorizon());
+      if (!purged.ok() || !kv_items.ok()) {
         Log(LogLevel::kWarn, "purge of expired state failed",
-            {{"error", std::string(purged.status().message())}});
-      } else if (purged->processed_ids + purged->windows + purged->log_entries > 0) {
+            {{"error", std::string(!purged.ok() ? purged.status().message()
+                                                : kv_items.status().message())}});
+      } else if (purged->processed_ids + purged->windows + purged->log_entries + *kv_items > 0) {
         Log(LogLevel::kInfo, "expired state purged",
             {{"processed_ids", absl::StrCat(purged->processed_ids)},
              {"windows", absl::StrCat(purged->windows)},
-             {"alert_log_entries", absl::StrCat(purged->log_entries)}});
+             {"alert_log_entries", absl::StrCat(purged->log_entries)},
+             {"cache_items", absl::StrCat(*kv_items)}});
       }
     }
+  }
+  // The caching helpers' items expired at or before this time (seconds) are
+  // purged. They expire on the windows' clock: under processing time, now;
+  // under event time, the newest event time committed minus the window
+  // retention, so that events arriving that late still see what live
+  // traffic saw (docs/rule-contract.md, "State clock").
+  engine::AlertClock window_clock = engine::AlertClock::kEventTime;
+  absl::Duration late_event_retention = absl::Hours(7 * 24);
+  int64_t KvPurgeHorizon() const {
+    if (window_clock == engine::AlertClock::kProcessingTime)
+      return absl::ToUnixSeconds(absl::Now());
+    const int64_t high_water = kv->committed_high_water();
+    if (high_water == 0) return 0;  // nothing committed since the start
+    return high_water - absl::ToInt64Seconds(late_event_retention);
   }
   void StopPurging() {
     if (!stop_purging.HasBeenNotified()) stop_purging.Notify();
@@ -127,13 +144,14 @@ absl::StatusOr<std::string> WorkerBinary(const ServerConfig& config) {
   std::string path = config.worker_binary;
   if (path.empty()) {
     std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (ec) return absl::InternalError(absl::StrCat("cannot find pantherd's own path: ", ec.message()));
+    if (ec)
+      return absl::InternalError(absl::StrCat("cannot find pantherd's own path: ", ec.message()));
     path = (self.parent_path() / "pantherd-worker").string();
   }
   if (!std::filesystem::is_regular_file(path, ec)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the rule worker program ", path,
-                     " does not exist (build the pantherd-worker target, or pass --worker-binary)"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the rule worker program ", path,
+        " does not exist (build the pantherd-worker target, or pass --worker-binary)"));
   }
   return path;
 }
@@ -175,8 +193,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenCredentials(
     absl::StatusOr<std::string> ca = ReadPem(config.tls_client_ca, "--tls-client-ca");
     if (!ca.ok()) return ca.status();
     options.pem_root_certs = *ca;
-    options.client_certificate_request =
-        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(options);
 }
@@ -317,20 +334,23 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
                                                             : engine::AlertClock::kEventTime;
   alert_options.max_sample_events = config.alert_sample_events;
   state->alerts = std::make_unique<engine::AlertEngine>(state->store.get(), alert_options);
+  state->window_clock = alert_options.clock;
+  state->late_event_retention = alert_options.window_retention;
   state->purge_interval = absl::Seconds(config.purge_interval_seconds);
   state->purger = std::thread([s = state.get()] { s->PurgeLoop(); });
   engine::IngestOptions ingest_options;
   ingest_options.max_event_bytes = static_cast<size_t>(config.max_event_bytes);
   ingest_options.metrics = state->metrics.get();
-  state->ingest = std::make_unique<engine::IngestPipeline>(
-      state->pool.get(), state->alerts.get(), state->rule_store.get(), ingest_options);
+  ingest_options.kv = state->kv.get();
+  ingest_options.clock = alert_options.clock;
+  state->ingest = std::make_unique<engine::IngestPipeline>(state->pool.get(), state->alerts.get(),
+                                                           state->rule_store.get(), ingest_options);
 
   // Step 4: serve.
   state->executor = std::make_unique<Executor>(config.executor_threads, config.executor_queue);
   AlertHubOptions hub_options;
   hub_options.buffer_capacity = static_cast<size_t>(config.stream_buffer);
-  state->hub =
-      std::make_unique<AlertHub>(state->alerts.get(), state->executor.get(), hub_options);
+  state->hub = std::make_unique<AlertHub>(state->alerts.get(), state->executor.get(), hub_options);
   state->env.store = state->store.get();
   state->env.executor = state->executor.get();
   state->env.rule_store = state->rule_store.get();
@@ -371,8 +391,8 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
     return sources_started;
   }
   if (!config.metrics_listen.empty()) {
-    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http = MetricsHttpServer::Start(
-        config.metrics_listen, [env = &state->env] {
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http =
+        MetricsHttpServer::Start(config.metrics_listen, [env = &state->env] {
           v1::GetServerStatusResponse status;
           CollectLiveStatus(LiveMetricsInputs(*env), &status);
           return RenderPrometheus(status);
@@ -404,12 +424,10 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   // A whole rule folder travels in one UploadRule/RunTests call.
   builder.SetMaxReceiveMessageSize(256 << 20);
   int port = 0;
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      ListenCredentials(config);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ListenCredentials(config);
   if (!credentials.ok()) return credentials.status();
   builder.AddListeningPort(config.listen, *credentials, &port);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-      interceptors;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(NewAuditInterceptorFactory(state->audit.get(), state->auth.get()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(state->detection.get());
@@ -429,8 +447,8 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
     state->pool.reset();
     absl::Status closed = state->store->Close();
     (void)closed;  // The listen error is the one to report.
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", config.listen, " (address in use, or not a valid host:port)"));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen,
+                                               " (address in use, or not a valid host:port)"));
   }
   state->listen_address = WithPort(config.listen, port);
   state->env.set_listen_address(state->listen_address);
@@ -438,7 +456,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   Log(LogLevel::kInfo, "serving",
       {{"listen", state->listen_address},
        {"version", std::string(kVersion)},
-       {"tls", config.tls_cert.empty() ? "off"
+       {"tls", config.tls_cert.empty()        ? "off"
                : config.tls_client_ca.empty() ? "on"
                                               : "on, client certificates required"},
        {"auth", config.auth}});
@@ -508,7 +526,8 @@ int ServerMain(int argc, char** argv) {
   absl::StatusOr<ServerConfig> config = ParseServerFlags(argc, argv, std::cout, std::cerr);
   if (!config.ok()) {
     if (absl::IsCancelled(config.status())) return 0;  // --help / --version
-    Log(LogLevel::kError, "invalid configuration", {{"error", std::string(config.status().message())}});
+    Log(LogLevel::kError, "invalid configuration",
+        {{"error", std::string(config.status().message())}});
     return absl::IsInvalidArgument(config.status()) ? 2 : 1;
   }
   SetLogLevel(config->log_level);

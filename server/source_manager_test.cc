@@ -201,6 +201,16 @@ TEST_F(SourceManagerTest, AddValidatesEveryFieldAndNeverReturnsTheToken) {
   r = OktaRequest("prod");
   r.mutable_okta()->set_base_url("http://acme.okta.com");
   EXPECT_THAT(code_of(r).message(), HasSubstr("okta.base_url"));
+  // A token in the URL's user part is refused and never echoed.
+  for (const char* url : {"https://admin:00SecretTok3n@acme.okta.com",
+                          "http://00SecretTok3n@127.0.0.1:9", "ftp://u:00SecretTok3n@x/y"}) {
+    r = OktaRequest("prod");
+    r.mutable_okta()->set_base_url(url);
+    s = code_of(r);
+    EXPECT_THAT(s.message(), HasSubstr("okta.base_url")) << url;
+    EXPECT_THAT(s.message(), HasSubstr("REDACTED@")) << url;
+    EXPECT_THAT(s.message(), Not(HasSubstr("00SecretTok3n"))) << url;
+  }
   r = OktaRequest("prod");
   *r.mutable_okta()->mutable_poll_interval() = TimeUtil::MillisecondsToDuration(500);
   EXPECT_THAT(code_of(r).message(), HasSubstr("okta.poll_interval"));

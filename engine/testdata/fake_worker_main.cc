@@ -14,7 +14,8 @@
 //                  kv-error | garbage
 // "state" reports the worker's own process state (pid, uid, cwd, open fds,
 // limits, loaded version) as the rule function's output_json; "kv" makes
-// caching calls through RemoteKv and reports their answers. Files ending in
+// caching calls through a KvCache over RemoteKv (as pantherd-worker does)
+// and reports their answers. Files ending in
 // ".policy" are reported as skipped content.
 #include <fcntl.h>
 #include <signal.h>
@@ -35,6 +36,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "engine/ipc.h"
+#include "engine/kv_cache.h"
 #include "engine/worker_host.h"
 
 namespace pantherd::engine {
@@ -70,7 +72,7 @@ std::string JsonString(absl::string_view s) {
 
 class FakeHandler : public WorkerHandler {
  public:
-  FakeHandler(int fd, RemoteKv* kv) : fd_(fd), kv_(kv) {}
+  FakeHandler(int fd, KvBackend* kv) : fd_(fd), kv_(kv) {}
 
   absl::StatusOr<internal::LoadResult> Load(const internal::LoadRuleSet& request) override {
     internal::LoadResult result;
@@ -266,7 +268,7 @@ class FakeHandler : public WorkerHandler {
   }
 
   const int fd_;
-  RemoteKv* const kv_;
+  KvBackend* const kv_;
   std::map<std::string, FakeRule> rules_;
   std::vector<v1::Diagnostic> invalid_;  // load errors, repeated in each report
   uint64_t version_ = 0;
@@ -287,7 +289,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fake_worker: %s\n", s.ToString().c_str());
     return kWorkerExitHardening;
   }
+  // As pantherd-worker: the caching calls go through a KvCache.
   RemoteKv kv(config->channel_fd);
-  FakeHandler handler(config->channel_fd, &kv);
-  return RunWorkerLoop(config->channel_fd, handler, &kv);
+  KvCache cache(&kv);
+  FakeHandler handler(config->channel_fd, &cache);
+  return RunWorkerLoop(config->channel_fd, handler, &kv, &cache);
 }
