@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -24,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "pantherd/v1/admin_service.grpc.pb.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
+#include "tests/fake_okta.h"
 #include "tests/test_util.h"
 
 namespace pantherd::testing {
@@ -38,11 +40,13 @@ constexpr char kPantherctl[] = PANTHERCTL_BINARY;
 // (a worker busy, a log line, an asynchronous audit write).
 constexpr absl::Duration kPollPace = absl::Milliseconds(20);
 
-// An Okta event of type `type` with id `uuid`.
-std::string Event(const std::string& uuid, const std::string& type) {
-  return absl::StrFormat(R"({"uuid":"%s","published":"2026-03-01T10:00:00Z","eventType":"%s",)"
-                         R"("actor":{"id":"00u1","type":"User","alternateId":"a@example.com"}})",
-                         uuid, type);
+// An Okta event of type `type` with id `uuid`, published at `published`.
+std::string Event(const std::string& uuid, const std::string& type,
+                  absl::Time published = absl::FromUnixSeconds(1772359200)) {
+  return absl::StrFormat(
+      R"({"uuid":"%s","published":"%s","eventType":"%s",)"
+      R"("actor":{"id":"00u1","type":"User","alternateId":"a@example.com"}})",
+      uuid, absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", published, absl::UTCTimeZone()), type);
 }
 
 // A rule spec and its Python file under poison/.
@@ -152,6 +156,27 @@ class PoisonE2eTest : public ::testing::Test {
   }
 
   // The alerts of `rule_id` of `type`.
+  int64_t SourceEventsIngested(const std::string& label) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
+    v1::ListSourcesResponse resp;
+    grpc::Status s = stub_->ListSources(&ctx, v1::ListSourcesRequest(), &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    for (const v1::Source& source : resp.sources()) {
+      if (source.label() == label) return source.events_ingested();
+    }
+    return -1;
+  }
+
+  // Waits (bounded) until the source `label` has ingested `n` events.
+  bool WaitForIngested(const std::string& label, int64_t n) {
+    for (const absl::Time until = absl::Now() + absl::Seconds(60); absl::Now() < until;) {
+      if (SourceEventsIngested(label) == n) return true;
+      absl::SleepFor(kPollPace);
+    }
+    return false;
+  }
+
   std::vector<v1::Alert> AlertsOf(const std::string& rule_id, v1::AlertType type) {
     std::vector<v1::Alert> out;
     for (v1::Alert& a : Alerts()) {
@@ -313,6 +338,9 @@ TEST_F(PoisonE2eTest, ARuleThatKeepsEndingItsWorkerIsQuarantinedUntilReEnabled) 
   // The stored rule is disabled and says why.
   RunResult rule = Ctl({"--output", "json", "rules", "get", "Poison.Segv"});
   EXPECT_THAT(rule.out, HasSubstr("segv-c"));
+  RunResult rule_table = Ctl({"rules", "get", "Poison.Segv"});
+  EXPECT_THAT(rule_table.out, HasSubstr("no (quarantined)"));
+  EXPECT_THAT(rule_table.out, HasSubstr("re-enable with: pantherctl rules enable Poison.Segv"));
 
   // The audit trail has the quarantine (its writer is asynchronous: wait
   // for the entry, bounded).
@@ -334,6 +362,37 @@ TEST_F(PoisonE2eTest, ARuleThatKeepsEndingItsWorkerIsQuarantinedUntilReEnabled) 
   EXPECT_EQ(answers[0].accepted(), 1);
   EXPECT_EQ(Status().quarantined_rules_size(), 0);
   EXPECT_EQ(Status().metrics().ingest().poison_events(), 4);
+}
+
+// The Okta poller goes on past a poison event: the page with it is stored
+// (the culprit gets its rule error) and later events are polled as usual.
+TEST_F(PoisonE2eTest, AnOktaPollerGoesOnPastAPoisonEvent) {
+  constexpr char kToken[] = "00poison-e2e-token";
+  FakeOkta::Options options;
+  options.token = kToken;
+  absl::StatusOr<std::unique_ptr<FakeOkta>> fake = FakeOkta::Start(options);
+  ASSERT_TRUE(fake.ok()) << fake.status();
+  const absl::Time now = absl::Now();
+  (*fake)->AddEvent(Event("okta-ok-1", "calm", now - absl::Minutes(10)));
+  (*fake)->AddEvent(Event("okta-segv-1", "poison.segv", now - absl::Minutes(9)));
+  (*fake)->AddEvent(Event("okta-ok-2", "calm", now - absl::Minutes(8)));
+  Start({"--workers", "1", "--rule-timeout-seconds", "1", "--source-retry-initial-ms", "50",
+         "--source-retry-max-seconds", "1"});
+  Upload(PoisonRules());
+  { std::ofstream(tmp_.Sub("okta-token")) << kToken; }
+  RunResult added = Ctl({"sources", "add", "okta", "--label", "poisoned", "--domain",
+                         "acme.okta.com", "--token-file", tmp_.Sub("okta-token"), "--interval",
+                         "1s", "--base-url", (*fake)->base_url()});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  ASSERT_TRUE(WaitForIngested("poisoned", 3)) << server_->Log();
+  (*fake)->AddEvent(Event("okta-ok-3", "calm", absl::Now()));
+  ASSERT_TRUE(WaitForIngested("poisoned", 4)) << server_->Log();
+  std::vector<v1::Alert> segv = AlertsOf("Poison.Segv", v1::ALERT_TYPE_RULE_ERROR);
+  ASSERT_EQ(segv.size(), 1u);
+  EXPECT_THAT(segv[0].error().message(), HasSubstr("(id okta-segv-1)"));
+  EXPECT_THAT(segv[0].error().message(), HasSubstr("from poisoned"));
+  EXPECT_EQ(AlertsOf("Poison.Match", v1::ALERT_TYPE_RULE).size(), 4u);
+  EXPECT_EQ(Status().metrics().ingest().batches_failed(), 0);
 }
 
 // The worst state we can build: one worker looping forever in the middle of
