@@ -91,7 +91,8 @@ void PrintFigures(const v1::GetServerStatusResponse& status, std::ostream& out) 
                {"Events", Counts({{"received", in.events_received()},
                                   {"accepted", in.events_accepted()},
                                   {"duplicate", in.events_duplicate()},
-                                  {"unevaluated", in.events_unevaluated()}})},
+                                  {"unevaluated", in.events_unevaluated()},
+                                  {"poison", in.poison_events()}})},
                {"Rejected", rejected.empty() ? "-" : Counts(rejected)},
                {"Workers", Counts({{"live", w.live()},
                                    {"busy", w.busy()},
@@ -101,6 +102,7 @@ void PrintFigures(const v1::GetServerStatusResponse& status, std::ostream& out) 
                                    {"timed out", w.killed_for_timeout()},
                                    {"restarts", w.restarts()},
                                    {"restart failures", w.restart_failures()},
+                                   {"restarts delayed", w.restarts_delayed()},
                                    {"retries", w.retries()},
                                    {"refused", w.rejected()}})},
                {"Executor", Counts({{"threads", e.threads()},
@@ -151,6 +153,8 @@ absl::StatusOr<std::string> FiguresJson(const v1::GetServerStatusResponse& statu
       .AddInt("eventsAccepted", in.events_accepted())
       .AddInt("eventsDuplicate", in.events_duplicate())
       .AddInt("eventsUnevaluated", in.events_unevaluated())
+      .AddInt("poisonEvents", in.poison_events())
+      .AddInt("rulesQuarantined", in.rules_quarantined())
       .AddRaw("eventsRejected", rejected.ToString());
   std::vector<std::string> rules;
   for (const v1::RuleMetrics& r : m.rules()) {
@@ -173,6 +177,7 @@ absl::StatusOr<std::string> FiguresJson(const v1::GetServerStatusResponse& statu
       .AddInt("killedForTimeout", w.killed_for_timeout())
       .AddInt("restarts", w.restarts())
       .AddInt("restartFailures", w.restart_failures())
+      .AddInt("restartsDelayed", w.restarts_delayed())
       .AddInt("retries", w.retries())
       .AddInt("rejected", w.rejected());
   const v1::ExecutorMetrics& e = m.executor();
@@ -245,6 +250,16 @@ absl::Status PrintServerStatus(const v1::GetServerStatusResponse& status, absl::
                  {"Health", std::string(health)}},
                 out);
     PrintFigures(status, out);
+    if (status.quarantined_rules_size() > 0) {
+      Table quarantined({"QUARANTINED RULE", "SINCE", "FAILURES", "REASON"});
+      for (const v1::QuarantinedRule& q : status.quarantined_rules()) {
+        quarantined.AddRow({q.rule_id(), FormatTimestamp(q.quarantine().time()),
+                            absl::StrCat(q.quarantine().failures()), q.quarantine().reason()});
+      }
+      out << "\n";
+      quarantined.Print(out);
+      out << "Re-enable a quarantined rule with: pantherctl rules enable RULE_ID\n";
+    }
     return absl::OkStatus();
   }
 
@@ -268,6 +283,22 @@ absl::Status PrintServerStatus(const v1::GetServerStatusResponse& status, absl::
       .AddInt("alertChangesDelivered", status.streams().delivered())
       .AddInt("subscriberCatchUps", status.streams().catch_ups())
       .AddString("health", health);
+  std::vector<std::string> quarantined;
+  for (const v1::QuarantinedRule& q : status.quarantined_rules()) {
+    JsonObject rule;
+    rule.AddString("ruleId", q.rule_id());
+    if (q.quarantine().has_time()) {
+      PANTHERCTL_ASSIGN_OR_RETURN(std::string since, MessageToJson(q.quarantine().time()));
+      rule.AddRaw("since", since);
+    }
+    rule.AddInt("failures", q.quarantine().failures())
+        .AddString("reason", q.quarantine().reason())
+        .AddString("lastEventId", q.quarantine().last_event_id())
+        .AddString("lastFailureType", q.quarantine().last_failure_type())
+        .AddString("reEnable", absl::StrCat("pantherctl rules enable ", q.rule_id()));
+    quarantined.push_back(rule.ToString());
+  }
+  object.AddRaw("quarantinedRules", absl::StrCat("[", absl::StrJoin(quarantined, ", "), "]"));
   PANTHERCTL_ASSIGN_OR_RETURN(std::string figures, FiguresJson(status));
   object.AddRaw("figures", figures);
   out << object.ToString() << '\n';

@@ -256,10 +256,10 @@ TEST_F(PantherctlStatusTest, PrintsTable) {
             "Health:          SERVING\n"
             "\n"
             "Batches:     stored 3, failed 0\n"
-            "Events:      received 10, accepted 6, duplicate 1, unevaluated 0\n"
+            "Events:      received 10, accepted 6, duplicate 1, unevaluated 0, poison 0\n"
             "Rejected:    not_json 2, too_large 1\n"
             "Workers:     live 2, busy 0, waiting 0, started 0, crashed 0, timed out 0, "
-            "restarts 1, restart failures 0, retries 0, refused 0\n"
+            "restarts 1, restart failures 0, restarts delayed 0, retries 0, refused 0\n"
             "Executor:    threads 4, queued 0, capacity 1024, refused 0\n"
             "Alert feed:  published 7, backlog 3, max backlog 3, catching up 0, dropped 0, "
             "gaps 0\n"
@@ -295,6 +295,7 @@ TEST_F(PantherctlStatusTest, PrintsOneJsonObject) {
                                      " \"alertChangesDelivered\": 130,\n"
                                      " \"subscriberCatchUps\": 1,\n"
                                      " \"health\": \"SERVING\",\n"
+                                     " \"quarantinedRules\": [],\n"
                                      " \"figures\": {\n"));
   google::protobuf::Struct parsed;  // It is valid JSON.
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(result.out, &parsed).ok());
@@ -317,6 +318,38 @@ TEST_F(PantherctlStatusTest, PrintsOneJsonObject) {
   EXPECT_EQ(sources[0].struct_value().fields().at("polls").number_value(), 11);
   EXPECT_EQ(sources[0].struct_value().fields().at("lastPollTime").string_value(),
             "2024-05-01T12:03:00Z");
+}
+
+TEST_F(PantherctlStatusTest, ShowsQuarantinedRulesAndHowToReEnableThem) {
+  v1::QuarantinedRule* q = admin_.status.add_quarantined_rules();
+  q->set_rule_id("Okta.Poison");
+  q->mutable_quarantine()->mutable_time()->set_seconds(1714564900);  // 12:01:40Z
+  q->mutable_quarantine()->set_failures(3);
+  q->mutable_quarantine()->set_reason("3 events ended its worker within 1h");
+  q->mutable_quarantine()->set_last_event_id("evt-9");
+  q->mutable_quarantine()->set_last_failure_type("WorkerCrashed");
+  FakePantherd server({&admin_, &health_});
+  ASSERT_TRUE(server.ok());
+  CliResult table = RunPantherctl({"--server", server.address(), "status"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_THAT(table.out,
+              HasSubstr("QUARANTINED RULE  SINCE                 FAILURES  REASON\n"
+                        "Okta.Poison       2024-05-01T12:01:40Z  3         3 events ended its "
+                        "worker within 1h\n"
+                        "Re-enable a quarantined rule with: pantherctl rules enable RULE_ID\n"));
+  CliResult json = RunPantherctl({"--server", server.address(), "--output", "json", "status"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  google::protobuf::Struct parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok()) << json.out;
+  const auto& rules = parsed.fields().at("quarantinedRules").list_value().values();
+  ASSERT_EQ(rules.size(), 1);
+  const auto& rule = rules[0].struct_value().fields();
+  EXPECT_EQ(rule.at("ruleId").string_value(), "Okta.Poison");
+  EXPECT_EQ(rule.at("since").string_value(), "2024-05-01T12:01:40Z");
+  EXPECT_EQ(rule.at("failures").number_value(), 3);
+  EXPECT_EQ(rule.at("lastEventId").string_value(), "evt-9");
+  EXPECT_EQ(rule.at("lastFailureType").string_value(), "WorkerCrashed");
+  EXPECT_EQ(rule.at("reEnable").string_value(), "pantherctl rules enable Okta.Poison");
 }
 
 TEST_F(PantherctlStatusTest, ReportsNotServing) {

@@ -97,8 +97,16 @@ void PrintRule(const v1::GetRuleResponse& response, std::ostream& out) {
       {"Display name", OrDash(rule.display_name())},
   };
   if (rule.type() == v1::ANALYSIS_TYPE_RULE) {
-    fields.insert(fields.end(), {{"Enabled", rule.enabled() ? "yes" : "no"},
-                                 {"Severity", SeverityName(rule.severity())},
+    fields.insert(fields.end(), {{"Enabled", rule.enabled()          ? "yes"
+                                             : rule.has_quarantine() ? "no (quarantined)"
+                                                                     : "no"}});
+    if (rule.has_quarantine()) {
+      fields.emplace_back(
+          "Quarantined",
+          absl::StrCat(FormatTimestamp(rule.quarantine().time()), ": ", rule.quarantine().reason(),
+                       "; re-enable with: pantherctl rules enable ", rule.id()));
+    }
+    fields.insert(fields.end(), {{"Severity", SeverityName(rule.severity())},
                                  {"Log types", JoinOrDash(rule.log_types())},
                                  {"Tags", JoinOrDash(rule.tags())},
                                  {"Dedup period", absl::StrCat(rule.dedup_period_minutes(), "m")},

@@ -5,7 +5,9 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/normalize.h"
 #include "store/keys.h"
 #include "store/status_macros.h"
@@ -17,36 +19,135 @@ namespace {
 // rule across workers (see IngestPipeline::Prepare).
 constexpr size_t kMinEventsToSplit = 200;
 
+// The author of the rule version a quarantine records.
+constexpr char kQuarantineAuthor[] = "pantherd";
+
 // Rule-function calls an evaluation of `events` may make: every routed rule
 // runs rule() and, on a match, up to nine more functions.
 int64_t EvaluationCalls(size_t events, size_t rules) {
   return static_cast<int64_t>(events) * static_cast<int64_t>(rules == 0 ? 1 : rules) * 10;
 }
 
-// Evaluates `request` event by event after the batch crashed its workers
-// twice: events that evaluate cleanly keep their results; for an event that
-// still crashes, each enabled rule runs alone, and a rule that crashes on it
-// is recorded as a rule error of type WorkerCrashed (the event was retried
-// once in a new worker by the pool). Other failures are returned.
-absl::StatusOr<internal::EvaluateResult> EvaluateIsolatingCrashes(
-    WorkerPool* pool, const internal::WorkerRequest& request, size_t rule_count) {
+// The narrowing down of one batch's poison events (see the file comment of
+// engine/ingest_pipeline.h), shared by the parts of a batch split by rule,
+// which may narrow concurrently.
+class PoisonIsolation {
+ public:
+  PoisonIsolation(std::vector<std::string> labels, std::vector<std::string> event_ids,
+                  PoisonTracker* tracker, RuleStore* rules, const IngestOptions* options)
+      : labels_(std::move(labels)),
+        event_ids_(std::move(event_ids)),
+        tracker_(tracker),
+        rules_(rules),
+        options_(options) {}
+
+  // Whether `rule_id` was quarantined while this batch ran.
+  bool Quarantined(const std::string& rule_id) const {
+    absl::MutexLock lock(&mu_);
+    return quarantined_.contains(rule_id);
+  }
+
+  // Records that `rule_id` ended its worker on event `event` (its position
+  // in the request) with `status`: adds the rule error (and, when this
+  // quarantines the rule, the RuleQuarantined error) to `out`.
+  void RecordFailure(int event, const std::string& rule_id, const absl::Status& status,
+                     internal::EventResult* out) {
+    const WorkerFailureKind kind = WorkerFailureOf(status);
+    const std::string& label = labels_[static_cast<size_t>(event)];
+    internal::RuleErrorResult* error = out->add_errors();
+    error->set_rule_id(rule_id);
+    error->mutable_error()->set_type(WorkerFailureType(kind));
+    error->mutable_error()->set_message(absl::StrCat(
+        label, " ended the rule's worker: ", status.message(),
+        ". The rest of the batch was evaluated without it; pantherd quarantines a rule after ",
+        tracker_->policy().failures, " such events within ",
+        absl::FormatDuration(tracker_->policy().window)));
+    if (options_->metrics != nullptr) options_->metrics->poison_events.Add();
+    const int count = tracker_->Record(rule_id, options_->now());
+    if (!tracker_->Quarantines(count)) return;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!quarantined_.insert(rule_id).second) return;
+    }
+    tracker_->Forget(rule_id);
+    v1::RuleQuarantine quarantine;
+    const absl::Time now = options_->now();
+    quarantine.mutable_time()->set_seconds(absl::ToUnixSeconds(now));
+    quarantine.set_failures(count);
+    quarantine.set_last_event_id(event_ids_[static_cast<size_t>(event)]);
+    quarantine.set_last_failure_type(WorkerFailureType(kind));
+    quarantine.set_reason(absl::StrCat(count, " events ended its worker within ",
+                                       absl::FormatDuration(tracker_->policy().window),
+                                       " (last: ", label, ", ", WorkerFailureType(kind), ")"));
+    absl::StatusOr<v1::Rule> stored =
+        rules_->Quarantine(rule_id, quarantine, kQuarantineAuthor, now);
+    internal::RuleErrorResult* notice = out->add_errors();
+    notice->set_rule_id(rule_id);
+    notice->mutable_error()->set_type("RuleQuarantined");
+    if (stored.ok()) {
+      if (options_->metrics != nullptr) options_->metrics->rules_quarantined.Add();
+      notice->mutable_error()->set_message(
+          absl::StrCat("quarantined: ", quarantine.reason(),
+                       ". The rule is disabled until someone re-enables it: pantherctl rules "
+                       "enable ",
+                       rule_id));
+      if (options_->on_quarantine) options_->on_quarantine(rule_id, quarantine);
+    } else {
+      notice->mutable_error()->set_message(absl::StrCat(
+          quarantine.reason(), "; it could not be quarantined (", stored.status().message(),
+          "), it is skipped for the rest of this batch only"));
+    }
+  }
+
+ private:
+  const std::vector<std::string> labels_;     // per event of the request
+  const std::vector<std::string> event_ids_;  // per event of the request
+  PoisonTracker* const tracker_;
+  RuleStore* const rules_;
+  const IngestOptions* const options_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_set<std::string> quarantined_ ABSL_GUARDED_BY(mu_);
+};
+
+// Evaluates `request` event by event after the batch ended its workers (see
+// PoisonIsolation): events that evaluate cleanly keep their results; for an
+// event that ends its worker again, each enabled rule runs alone (retried
+// once after a crash), and a rule that ends its worker on it is recorded by
+// `isolation`. Rules quarantined meanwhile are left out. Errors that are not
+// worker failures (no live worker, overload, shutdown) are returned.
+absl::StatusOr<internal::EvaluateResult> EvaluateIsolatingPoison(
+    WorkerPool* pool, const internal::WorkerRequest& request, PoisonIsolation* isolation) {
   const internal::EvaluateTask& task = request.evaluate();
   internal::EvaluateResult out;
-  for (const internal::EventToEvaluate& event : task.events()) {
+  for (int i = 0; i < task.events_size(); ++i) {
+    const internal::EventToEvaluate& event = task.events(i);
+    std::vector<std::string> enabled;
     internal::WorkerRequest one;
     one.set_kv_txn(request.kv_txn());
     *one.mutable_evaluate()->add_events() = event;
-    *one.mutable_evaluate()->mutable_enabled_rule_ids() = task.enabled_rule_ids();
     *one.mutable_evaluate()->mutable_disabled_rule_ids() = task.disabled_rule_ids();
-    absl::StatusOr<LiveResponse> answer = pool->DispatchLive(one, EvaluationCalls(1, rule_count));
+    for (const std::string& rule_id : task.enabled_rule_ids()) {
+      if (isolation->Quarantined(rule_id)) {
+        one.mutable_evaluate()->add_disabled_rule_ids(rule_id);
+      } else {
+        one.mutable_evaluate()->add_enabled_rule_ids(rule_id);
+        enabled.push_back(rule_id);
+      }
+    }
+    absl::StatusOr<LiveResponse> answer =
+        pool->DispatchLive(one, EvaluationCalls(1, enabled.size()), nullptr, -1,
+                           /*retry_after_crash=*/false);
     if (answer.ok() && answer->response.evaluated().results_size() == 1) {
       *out.add_results() = answer->response.evaluated().results(0);
       out.mutable_rule_stats()->MergeFrom(answer->response.evaluated().rule_stats());
       continue;
     }
-    if (!answer.ok() && !absl::IsAborted(answer.status())) return answer.status();
+    if (!answer.ok() && WorkerFailureOf(answer.status()) == WorkerFailureKind::kNone) {
+      return answer.status();
+    }
     internal::EventResult* merged = out.add_results();
-    for (const std::string& rule_id : task.enabled_rule_ids()) {
+    for (const std::string& rule_id : enabled) {
+      if (isolation->Quarantined(rule_id)) continue;
       internal::WorkerRequest alone;
       alone.set_kv_txn(request.kv_txn());
       *alone.mutable_evaluate()->add_events() = event;
@@ -60,37 +161,38 @@ absl::StatusOr<internal::EvaluateResult> EvaluateIsolatingCrashes(
         const internal::EventResult& r = single->response.evaluated().results(0);
         for (const internal::RuleMatch& m : r.matches()) *merged->add_matches() = m;
         for (const internal::RuleErrorResult& e : r.errors()) *merged->add_errors() = e;
+        merged->set_rules_evaluated(merged->rules_evaluated() + r.rules_evaluated());
         out.mutable_rule_stats()->MergeFrom(single->response.evaluated().rule_stats());
         continue;
       }
-      if (!single.ok() && !absl::IsAborted(single.status())) return single.status();
-      internal::RuleErrorResult* error = merged->add_errors();
-      error->set_rule_id(rule_id);
-      error->mutable_error()->set_type("WorkerCrashed");
-      error->mutable_error()->set_message(absl::StrCat(
-          "the rule's worker crashed evaluating this event and again when it was retried in a "
-          "new worker: ",
-          single.ok() ? "no result" : single.status().message()));
+      if (single.ok()) {
+        return absl::InternalError(absl::StrCat("a worker answered ",
+                                                single->response.evaluated().results_size(),
+                                                " results for 1 event"));
+      }
+      if (WorkerFailureOf(single.status()) == WorkerFailureKind::kNone) return single.status();
+      isolation->RecordFailure(i, rule_id, single.status(), merged);
     }
   }
   return out;
 }
 
-// Evaluates `request` in one live worker; a batch that crashed two workers is
-// evaluated again event by event to isolate the culprits.
+// Evaluates `request` in one live worker; a batch that ended its workers is
+// narrowed down event by event and rule by rule (EvaluateIsolatingPoison).
 // `overlay`, when given, is merged into `request` (see
 // WorkerPool::DispatchLive).
 absl::StatusOr<internal::EvaluateResult> EvaluateInOneWorker(
     WorkerPool* pool, const internal::WorkerRequest& request, size_t events, size_t rule_count,
-    const internal::WorkerRequest* overlay = nullptr, int preferred_worker = -1) {
+    PoisonIsolation* isolation, const internal::WorkerRequest* overlay = nullptr,
+    int preferred_worker = -1) {
   absl::StatusOr<LiveResponse> answer =
       pool->DispatchLive(request, EvaluationCalls(events, rule_count), overlay, preferred_worker);
   if (answer.ok()) return std::move(*answer->response.mutable_evaluated());
-  if (!absl::IsAborted(answer.status())) return answer.status();
-  if (overlay == nullptr) return EvaluateIsolatingCrashes(pool, request, rule_count);
+  if (WorkerFailureOf(answer.status()) == WorkerFailureKind::kNone) return answer.status();
+  if (overlay == nullptr) return EvaluateIsolatingPoison(pool, request, isolation);
   internal::WorkerRequest merged = request;
   merged.MergeFrom(*overlay);
-  return EvaluateIsolatingCrashes(pool, merged, rule_count);
+  return EvaluateIsolatingPoison(pool, merged, isolation);
 }
 
 // Evaluates the batch with its enabled rules split into `parts` groups, each
@@ -104,7 +206,8 @@ absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(WorkerPool* pool,
                                                              const internal::WorkerRequest& events,
                                                              const internal::EvaluateTask& rules,
                                                              size_t count, int parts,
-                                                             uint64_t kv_txn) {
+                                                             uint64_t kv_txn,
+                                                             PoisonIsolation* isolation) {
   std::vector<internal::WorkerRequest> requests(parts);
   for (int p = 0; p < parts; ++p) {
     requests[p].set_kv_txn(kv_txn);
@@ -127,12 +230,12 @@ absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(WorkerPool* pool,
     helpers.emplace_back([&, p] {
       answers[p] =
           EvaluateInOneWorker(pool, events, count, requests[p].evaluate().enabled_rule_ids_size(),
-                              &requests[p], /*preferred_worker=*/p);
+                              isolation, &requests[p], /*preferred_worker=*/p);
     });
   }
   answers[0] =
       EvaluateInOneWorker(pool, events, count, requests[0].evaluate().enabled_rule_ids_size(),
-                          &requests[0], /*preferred_worker=*/0);
+                          isolation, &requests[0], /*preferred_worker=*/0);
   for (std::thread& t : helpers) t.join();
   internal::EvaluateResult merged;
   for (int p = 0; p < parts; ++p) {
@@ -188,6 +291,9 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
   // it: a re-sent event changes no state).
   std::vector<NormalizedEvent> normalized;
   std::vector<int> evaluated_at;
+  // Each evaluated event as a poison failure names it, and its id.
+  std::vector<std::string> labels;
+  std::vector<std::string> event_ids;
   internal::WorkerRequest evaluate;
   absl::flat_hash_set<std::string> in_batch;
   for (int i = 0; i < request.events_size(); ++i) {
@@ -233,6 +339,10 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
                               : processing_seconds);
     e->set_tag(static_cast<uint32_t>(normalized.size() + 1));
     reservation.max_kv_now_ = std::max(reservation.max_kv_now_, e->kv_now_seconds());
+    labels.push_back(absl::StrCat("event ", i, " (id ",
+                                  event->event_id.empty() ? "none" : event->event_id, ") of batch ",
+                                  request.batch_id(), " from ", context.source_label));
+    event_ids.push_back(event->event_id);
     normalized.push_back(std::move(*event));
   }
   if (normalized.empty()) return result;
@@ -272,11 +382,13 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     const int parts = evaluating > 1 || to_evaluate < kMinEventsToSplit
                           ? 1
                           : std::min(pool_->workers(), flags.enabled_rule_ids_size());
+    PoisonIsolation isolation(std::move(labels), std::move(event_ids), &poison_, rules_,
+                              &options_);
     absl::StatusOr<internal::EvaluateResult> answer =
-        parts > 1
-            ? EvaluateSplitByRule(pool_, evaluate, flags, to_evaluate, parts, reservation.kv_txn_)
-            : EvaluateInOneWorker(pool_, evaluate, to_evaluate, rules.size(), &rule_lists,
-                                  evaluating > 1 ? -1 : 0);
+        parts > 1 ? EvaluateSplitByRule(pool_, evaluate, flags, to_evaluate, parts,
+                                        reservation.kv_txn_, &isolation)
+                  : EvaluateInOneWorker(pool_, evaluate, to_evaluate, rules.size(), &isolation,
+                                        &rule_lists, evaluating > 1 ? -1 : 0);
     evaluating_.fetch_sub(1);
     if (!answer.ok()) {
       return absl::UnavailableError(absl::StrCat("the batch could not be evaluated (",
@@ -395,7 +507,11 @@ absl::StatusOr<IngestResult> IngestPipeline::Commit(PreparedBatch batch, const E
   ExtraWrites commit_writes = [&](const BatchOutcome& outcome,
                                   store::WriteBatch& write) -> absl::Status {
     if (extra) PANTHERD_RETURN_IF_ERROR(extra(outcome, write));
-    if (txn == 0 || options_.kv == nullptr) return absl::OkStatus();
+    if (options_.kv == nullptr) return absl::OkStatus();
+    if (batch.reservation != nullptr) {
+      options_.kv->StageHighWater(batch.reservation->max_kv_now_, write);
+    }
+    if (txn == 0) return absl::OkStatus();
     std::vector<uint32_t> dropped;
     for (size_t i = 0; i < outcome.events.size(); ++i) {
       if (outcome.events[i] == EventStatus::kDuplicate) dropped.push_back(i + 1);

@@ -14,6 +14,23 @@
 // worker p, each part over every event in batch order. The alerts are the
 // same either way.
 //
+// Poison batches. When evaluating a batch ends its worker (a crash, the
+// memory limit, a rule call ignoring its time limit, a broken channel
+// protocol) even after the pool's retry, the batch is narrowed down: each
+// event is evaluated alone, and each event that still ends its worker is
+// evaluated once per rule, alone. A rule that ends its worker on an event
+// gets a rule error on that event (type WorkerCrashed, WorkerOutOfMemory,
+// Timeout or WorkerProtocolError; the message names the event's index in the
+// batch, its id and the cause), which becomes a RULE_ERROR alert; every
+// other rule's results on every event are kept, and the batch is stored and
+// acknowledged as usual. A rule that does this to `quarantine.failures`
+// events within `quarantine.window` is quarantined (RuleStore::Quarantine:
+// disabled with the reason), gets a second rule error of type
+// RuleQuarantined on the event that tipped it, is no longer evaluated for
+// the rest of the batch, and on_quarantine is called. Only failures that are
+// not the rules' doing (no live worker, overload, shutdown) fail the batch.
+// docs/reliability.md has the whole contract.
+//
 // Thread-safe: batches may be ingested concurrently (the worker pool and the
 // alert engine are thread-safe); each batch is all or nothing.
 #ifndef PANTHERD_ENGINE_INGEST_PIPELINE_H_
@@ -33,6 +50,7 @@
 #include "engine/alert_engine.h"
 #include "engine/kv_store.h"
 #include "engine/metrics.h"
+#include "engine/quarantine.h"
 #include "engine/rule_store.h"
 #include "engine/worker_pool.h"
 #include "pantherd/v1/sources.pb.h"
@@ -57,6 +75,13 @@ struct IngestOptions {
   // each event's p_event_time (kEventTime), or `now` when the batch is
   // prepared (kProcessingTime). See EventToEvaluate.kv_now_seconds.
   AlertClock clock = AlertClock::kEventTime;
+  // When a rule that keeps ending its worker is quarantined.
+  QuarantinePolicy quarantine;
+  // Called once a rule has been quarantined (stored), with its id and the
+  // recorded quarantine, e.g. to audit and log it; may be empty. Runs on the
+  // evaluating thread; must not block for long or call into the pipeline.
+  std::function<void(const std::string& rule_id, const v1::RuleQuarantine& quarantine)>
+      on_quarantine;
 };
 
 struct IngestResult {
@@ -152,6 +177,8 @@ class IngestPipeline {
   AlertEngine* alerts_;
   RuleStore* rules_;
   IngestOptions options_;
+  // Poison failures per rule, for the quarantine policy.
+  PoisonTracker poison_{options_.quarantine};
 };
 
 }  // namespace pantherd::engine

@@ -57,7 +57,15 @@ absl::Status ValidateSingleWrite(const KvCall& write) {
 }  // namespace
 
 StoreKvBackend::StoreKvBackend(store::Store* store, std::function<absl::Time()> clock)
-    : store_(store), clock_(std::move(clock)) {}
+    : store_(store), clock_(std::move(clock)) {
+  // A missing or unreadable value starts the high water at 0 (no purge by
+  // event time until the next commit).
+  absl::StatusOr<std::string> stored = store_->Get(Family::kMeta, kKvHighWaterKey);
+  if (stored.ok()) {
+    absl::StatusOr<uint64_t> value = store::DecodeUint64(*stored);
+    if (value.ok()) high_water_ = static_cast<int64_t>(*value);
+  }
+}
 
 absl::Mutex& StoreKvBackend::StripeFor(absl::string_view key) {
   return stripes_[absl::HashOf(key) % stripes_.size()];
@@ -229,6 +237,13 @@ void StoreKvBackend::EndTxn(uint64_t txn, bool committed, std::vector<std::strin
 void StoreKvBackend::AbortTxn(uint64_t txn, std::vector<std::string>* forget) {
   absl::MutexLock lock(&mu_);
   DropTxn(txn, forget);
+}
+
+void StoreKvBackend::StageHighWater(int64_t seconds, store::WriteBatch& batch) {
+  absl::ReaderMutexLock lock(&mu_);
+  if (seconds > high_water_) {
+    batch.Put(Family::kMeta, kKvHighWaterKey, store::EncodeUint64(static_cast<uint64_t>(seconds)));
+  }
 }
 
 void StoreKvBackend::AdvanceHighWater(int64_t seconds) {

@@ -95,6 +95,8 @@ namespace pantherd::engine {
 
 // The namespace part of every caching-helper key in the kv family.
 inline constexpr absl::string_view kCachingKvNamespace = "caching";
+// The meta-family key of the state clock's high water (be64 seconds).
+inline constexpr absl::string_view kKvHighWaterKey = "kv_high_water";
 
 class StoreKvBackend : public KvBackend {
  public:
@@ -147,13 +149,17 @@ class StoreKvBackend : public KvBackend {
   // run while batches are evaluated and committed.
   absl::StatusOr<int64_t> PurgeExpired(int64_t horizon_seconds) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Records that a batch whose events' state-clock times (EventToEvaluate.
-  // kv_now_seconds) reach `seconds` committed; committed_high_water() is the
-  // largest so far. Under event-time windows that is the newest event time,
-  // the base of the purge horizon.
+  // The high water of the state clock: the largest state-clock time
+  // (EventToEvaluate.kv_now_seconds) of any committed batch. Under event-time
+  // windows that is the newest event time, the base of the purge horizon.
+  // It is stored (family meta, key kKvHighWaterKey) in the batch's atomic
+  // write, so it survives restarts: StageHighWater adds that write to
+  // `batch` when `seconds` raises it, and AdvanceHighWater records it once
+  // the batch committed.
+  void StageHighWater(int64_t seconds, store::WriteBatch& batch) ABSL_LOCKS_EXCLUDED(mu_);
   void AdvanceHighWater(int64_t seconds) ABSL_LOCKS_EXCLUDED(mu_);
-  // See AdvanceHighWater; 0 before the first commit since this object was
-  // created (the horizon is not kept across restarts).
+  // See AdvanceHighWater; the stored value after a restart, 0 before any
+  // commit.
   int64_t committed_high_water() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Writes held in open transactions, for tests and status.

@@ -360,6 +360,20 @@ TEST_F(KvStoreTest, PurgeSkipsItemsAnOpenTransactionTouches) {
   kv_->AbortTxn(txn, &forget);
 }
 
+TEST_F(KvStoreTest, TheHighWaterIsStoredWithTheBatchAndSurvivesReopen) {
+  const int64_t t = now_;
+  store::WriteBatch batch;
+  kv_->StageHighWater(t, batch);
+  EXPECT_EQ(batch.Count(), 1u);
+  ASSERT_TRUE(store_->Write(std::move(batch)).ok());
+  kv_->AdvanceHighWater(t);
+  store::WriteBatch lower;
+  kv_->StageHighWater(t - 10, lower);  // does not lower it
+  EXPECT_EQ(lower.Count(), 0u);
+  Reopen();
+  EXPECT_EQ(kv_->committed_high_water(), t);
+}
+
 TEST_F(KvStoreTest, SurvivesReopen) {
   const int64_t t0 = now_;
   Call(KvCall::OP_ADD_TO_STRING_SET, "s", {"a", "b"});

@@ -102,6 +102,10 @@ class EngineMetrics {
   Counter events_duplicate;
   // Events a worker could not evaluate at all (no rule ran on them).
   Counter events_unevaluated;
+  // (Event, rule) pairs on which the rule ended its worker (each a
+  // RULE_ERROR alert), and rules quarantined for it (docs/reliability.md).
+  Counter poison_events;
+  Counter rules_quarantined;
 
   // Events rejected by normalisation, by reason.
   Counter& rejected(RejectReason reason) { return rejected_[static_cast<int>(reason)]; }

@@ -44,9 +44,11 @@
 // interrupted again every second, and its call is recorded as timed out even
 // if it then returns. Code that never returns to the interpreter (a C
 // extension looping, a `try: ... except BaseException: pass` inside a loop)
-// is not stopped: the process pool kills a worker whose request overruns its
-// budget (engine/worker_pool.h). A watchdog in the worker may also use
-// call_deadline_unix_nanos(). Rule code cannot take SIGALRM over: setting its
+// is not stopped by the runtime: pantherd-worker (engine/python_worker.cc)
+// watches call_deadline_unix_nanos() and ends its process with
+// kWorkerExitCallTimeLimit once a call is kill_grace past its deadline, and
+// the process pool kills a worker whose request overruns its budget
+// (engine/worker_pool.h). Rule code cannot take SIGALRM over: setting its
 // handler through `signal.signal` (or `_signal.signal`) leaves the runtime's
 // in place, and every kHandlerCheckCalls calls the runtime also checks it and
 // puts it back. Requirements on the host process: SIGALRM is reserved for the

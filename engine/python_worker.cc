@@ -1,10 +1,16 @@
 #include "engine/python_worker.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "engine/analysis_spec.h"
 #include "engine/event.h"
 #include "engine/metrics.h"
@@ -229,7 +235,35 @@ int WorkerMain(int argc, char** argv) {
                  std::string(worker.status().message()).c_str());
     return kWorkerExitChannel;
   }
-  return RunWorkerLoop(config->channel_fd, **worker, &kv, &cache);
+  // The hard time limit: a call still running kill_grace after its deadline
+  // ignored the runtime's interrupts (it catches TimeoutError in a loop, or
+  // loops in C code). The process ends itself with kWorkerExitCallTimeLimit
+  // instead of holding its request (a whole batch) until pantherd's budget
+  // for it runs out; pantherd reports the failure as a timeout.
+  PythonRuntime& runtime = (*worker)->runtime();
+  const absl::Duration grace = std::max(config->limits.kill_grace, absl::Milliseconds(100));
+  absl::Mutex stop_mu;
+  bool stop = false;
+  std::thread hard_limit([&] {
+    absl::MutexLock lock(&stop_mu);
+    while (!stop_mu.AwaitWithTimeout(absl::Condition(&stop), absl::Milliseconds(100))) {
+      const int64_t deadline = runtime.call_deadline_unix_nanos();
+      if (deadline == INT64_MAX) continue;
+      if (absl::GetCurrentTimeNanos() - deadline < absl::ToInt64Nanoseconds(grace)) continue;
+      static constexpr char kMessage[] =
+          "pantherd-worker: a rule call ignored its time limit; ending the worker\n";
+      ssize_t written = write(2, kMessage, sizeof(kMessage) - 1);
+      (void)written;
+      _exit(kWorkerExitCallTimeLimit);
+    }
+  });
+  const int code = RunWorkerLoop(config->channel_fd, **worker, &kv, &cache);
+  {
+    absl::MutexLock lock(&stop_mu);
+    stop = true;
+  }
+  hard_limit.join();
+  return code;
 }
 
 }  // namespace pantherd::engine

@@ -178,6 +178,32 @@ absl::StatusOr<v1::Rule> RuleStore::SetEnabled(absl::string_view id, bool enable
   if (current.enabled() == enabled) return WithoutFiles(current);
   PANTHERD_ASSIGN_OR_RETURN(int64_t latest, LatestVersion(id));
   current.set_enabled(enabled);
+  if (enabled) current.clear_quarantine();
+  current.set_version(latest + 1);
+  current.set_author(std::string(author));
+  *current.mutable_updated_time() = ToProto(now);
+  store::WriteBatch batch;
+  batch.PutMessage(store::Family::kRules, id, current);
+  batch.PutMessage(store::Family::kRuleVersions, store::RuleVersionKey(id, current.version()),
+                   current);
+  PANTHERD_RETURN_IF_ERROR(store_->Write(std::move(batch)));
+  return WithoutFiles(current);
+}
+
+absl::StatusOr<v1::Rule> RuleStore::Quarantine(absl::string_view id,
+                                               const v1::RuleQuarantine& quarantine,
+                                               absl::string_view author, absl::Time now) {
+  absl::MutexLock lock(&write_mu_);
+  PANTHERD_ASSIGN_OR_RETURN(v1::Rule current, Get(id));
+  if (current.type() != v1::ANALYSIS_TYPE_RULE) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", id, "\" is not a rule"));
+  }
+  if (!current.enabled()) {
+    return absl::FailedPreconditionError(absl::StrCat("rule \"", id, "\" is already disabled"));
+  }
+  PANTHERD_ASSIGN_OR_RETURN(int64_t latest, LatestVersion(id));
+  current.set_enabled(false);
+  *current.mutable_quarantine() = quarantine;
   current.set_version(latest + 1);
   current.set_author(std::string(author));
   *current.mutable_updated_time() = ToProto(now);

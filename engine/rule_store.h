@@ -69,8 +69,17 @@ class RuleStore {
   // Records a version with `enabled` changed (files unchanged). Returns the
   // item at its new version (or unchanged when the flag already had that
   // value). NotFound if not live; InvalidArgument for a global (always on).
+  // Enabling also clears the rule's quarantine.
   absl::StatusOr<v1::Rule> SetEnabled(absl::string_view id, bool enabled, absl::string_view author,
                                       absl::Time now);
+
+  // Quarantines a rule: records a version that is disabled and carries
+  // `quarantine` (files unchanged); SetEnabled(id, true) or an upload of the
+  // rule lifts it. Returns the item at its new version. NotFound if not
+  // live; InvalidArgument for an item that is not a rule;
+  // FailedPrecondition when it is already disabled (nothing to quarantine).
+  absl::StatusOr<v1::Rule> Quarantine(absl::string_view id, const v1::RuleQuarantine& quarantine,
+                                      absl::string_view author, absl::Time now);
 
  private:
   // The newest version number recorded for `id` (deletions included), 0 when

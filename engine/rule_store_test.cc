@@ -139,6 +139,48 @@ TEST_F(RuleStoreTest, EnableDisableIsAVersion) {
   EXPECT_THAT(s.message(), HasSubstr("global"));
 }
 
+TEST_F(RuleStoreTest, QuarantineDisablesWithReasonUntilEnabledAgain) {
+  ASSERT_TRUE(rules_->Commit({MakeRule("A", "def rule(e): return True")}, "alice", t0_).ok());
+  v1::RuleQuarantine why;
+  why.set_reason("3 events ended its worker within 1h");
+  why.set_failures(3);
+  why.set_last_event_id("evt-9");
+  why.set_last_failure_type("WorkerCrashed");
+  absl::StatusOr<v1::Rule> q = rules_->Quarantine("A", why, "pantherd", t0_ + absl::Minutes(1));
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_FALSE(q->enabled());
+  EXPECT_EQ(q->version(), 2);
+  EXPECT_EQ(q->author(), "pantherd");
+
+  Reopen();  // Stored, with its reason.
+  absl::StatusOr<v1::Rule> got = rules_->Get("A");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_FALSE(got->enabled());
+  EXPECT_EQ(got->quarantine().last_event_id(), "evt-9");
+  EXPECT_EQ(got->quarantine().failures(), 3);
+  EXPECT_EQ(got->files_size(), 2);  // The files stay.
+  // Already disabled: nothing to quarantine.
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      rules_->Quarantine("A", why, "pantherd", t0_ + absl::Minutes(2)).status()));
+
+  absl::StatusOr<v1::Rule> enabled = rules_->SetEnabled("A", true, "bob", t0_ + absl::Minutes(3));
+  ASSERT_TRUE(enabled.ok()) << enabled.status();
+  EXPECT_TRUE(enabled->enabled());
+  EXPECT_FALSE(enabled->has_quarantine());
+  EXPECT_EQ(enabled->version(), 3);
+
+  // An upload of the rule lifts a quarantine too (the upload carries none).
+  ASSERT_TRUE(rules_->Quarantine("A", why, "pantherd", t0_ + absl::Minutes(4)).ok());
+  ASSERT_TRUE(
+      rules_->Commit({MakeRule("A", "def rule(e): return True")}, "alice", t0_ + absl::Minutes(5))
+          .ok());
+  got = rules_->Get("A");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->enabled());
+  EXPECT_FALSE(got->has_quarantine());
+  EXPECT_TRUE(absl::IsNotFound(rules_->Quarantine("B", why, "pantherd", t0_).status()));
+}
+
 TEST_F(RuleStoreTest, UnknownIdIsNotFoundWithTheId) {
   absl::Status s = rules_->Get("Nope").status();
   EXPECT_TRUE(absl::IsNotFound(s));

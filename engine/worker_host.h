@@ -49,6 +49,9 @@ inline constexpr int kWorkerExitUsage = 64;        // bad command line
 inline constexpr int kWorkerExitChannel = 65;      // protocol or channel error
 inline constexpr int kWorkerExitHardening = 66;    // HardenWorkerProcess failed
 inline constexpr int kWorkerExitOutOfMemory = 67;  // operator new failed (memory limit)
+// A rule call ran kill_grace past its time limit, ignoring the interrupt;
+// the worker ended itself (engine/python_worker.cc).
+inline constexpr int kWorkerExitCallTimeLimit = 68;
 
 // The descriptor on which a worker finds its end of the channel.
 inline constexpr int kWorkerChannelFd = 3;

@@ -16,6 +16,8 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -29,6 +31,8 @@ namespace {
 constexpr absl::Duration kSupervisorTick = absl::Milliseconds(50);
 constexpr absl::Duration kInitialBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
+// The status payload naming the WorkerFailureKind of a DispatchLive error.
+constexpr char kFailurePayload[] = "type.pantherd.dev/worker-failure";
 
 std::string FormatBytes(int64_t bytes) {
   constexpr int64_t kMiB = int64_t{1} << 20;
@@ -115,12 +119,47 @@ void MergeReport(v1::TestReport& into, v1::TestReport& part) {
 
 }  // namespace
 
+const char* WorkerFailureType(WorkerFailureKind kind) {
+  switch (kind) {
+    case WorkerFailureKind::kCrash:
+      return "WorkerCrashed";
+    case WorkerFailureKind::kOutOfMemory:
+      return "WorkerOutOfMemory";
+    case WorkerFailureKind::kTimeout:
+      return "Timeout";
+    case WorkerFailureKind::kProtocol:
+      return "WorkerProtocolError";
+    case WorkerFailureKind::kNone:
+      break;
+  }
+  return "";
+}
+
+WorkerFailureKind WorkerFailureOf(const absl::Status& status) {
+  const auto payload = status.GetPayload(kFailurePayload);
+  if (!payload.has_value()) return WorkerFailureKind::kNone;
+  for (WorkerFailureKind kind : {WorkerFailureKind::kCrash, WorkerFailureKind::kOutOfMemory,
+                                 WorkerFailureKind::kTimeout, WorkerFailureKind::kProtocol}) {
+    if (*payload == WorkerFailureType(kind)) return kind;
+  }
+  return WorkerFailureKind::kNone;
+}
+
 bool HasLoadErrors(const internal::LoadResult& result) {
   for (const v1::Diagnostic& d : result.diagnostics()) {
     if (!absl::StartsWith(d.message(), kWarningPrefix)) return true;
   }
   return false;
 }
+
+// The worker processes started and not reaped yet. A pid leaves the list in
+// the same critical section as it is reaped, so a pid in the list is always
+// still ours (at worst a zombie) and may be signalled safely.
+struct WorkerPool::ProcessList {
+  absl::Mutex mu;
+  absl::flat_hash_set<pid_t> pids ABSL_GUARDED_BY(mu);
+  bool killed ABSL_GUARDED_BY(mu) = false;  // KillSwitch ran: start nothing more
+};
 
 // One worker process and pantherd's end of its channel. Used by one thread at
 // a time (whoever holds it busy); the destructor is the safety net that kills
@@ -139,6 +178,7 @@ struct WorkerPool::Worker {
   bool isolated_kv = false;
   bool reaped = false;
   int wait_status = 0;
+  std::shared_ptr<ProcessList> processes;
 
   ~Worker() {
     CloseChannel();
@@ -154,15 +194,18 @@ struct WorkerPool::Worker {
   // Non-blocking; true once the process has been reaped.
   bool TryReap() {
     if (reaped) return true;
+    absl::MutexLock lock(&processes->mu);
     const pid_t rc = waitpid(pid, &wait_status, WNOHANG);
-    if (rc == pid || (rc < 0 && errno == ECHILD)) reaped = true;
+    if (rc == pid || (rc < 0 && errno != EINTR)) {
+      reaped = true;
+      processes->pids.erase(pid);
+    }
     return reaped;
   }
+  // Waits for the exit (polling, so that the list's lock is never held
+  // while blocked); callers have killed the process or closed its channel.
   void ReapBlocking() {
-    while (!reaped) {
-      const pid_t rc = waitpid(pid, &wait_status, 0);
-      if (rc == pid || (rc < 0 && errno != EINTR)) reaped = true;
-    }
+    while (!TryReap()) absl::SleepFor(absl::Milliseconds(1));
   }
   // Waits until the process exits or `deadline` passes; true if reaped.
   bool ReapUntil(absl::Time deadline) {
@@ -180,6 +223,7 @@ struct WorkerPool::Slot {
   bool replacing = false;  // the supervisor is starting a replacement
   absl::Time next_attempt = absl::InfinitePast();
   absl::Duration backoff = kInitialBackoff;
+  bool served = false;  // the current worker answered at least one request
 };
 
 struct WorkerPool::Generation {
@@ -226,7 +270,8 @@ WorkerPool::WorkerPool(WorkerPoolOptions options)
       workers_(options_.workers > 0
                    ? options_.workers
                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
-      max_isolated_runs_(options_.max_isolated_runs > 0 ? options_.max_isolated_runs : workers_) {
+      max_isolated_runs_(options_.max_isolated_runs > 0 ? options_.max_isolated_runs : workers_),
+      processes_(std::make_shared<ProcessList>()) {
   spawner_ = std::thread([this] { SpawnerLoop(); });
   supervisor_ = std::thread([this] { SupervisorLoop(); });
 }
@@ -277,6 +322,24 @@ void WorkerPool::Log(WorkerLogLevel level, const std::string& message) const {
   std::fprintf(stderr, "pantherd worker pool: %s: %s\n", name, message.c_str());
 }
 
+void WorkerPool::Stop() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+  supervisor_wake_ = true;
+}
+
+std::function<int()> WorkerPool::KillSwitch() const {
+  return [processes = processes_] {
+    absl::MutexLock lock(&processes->mu);
+    processes->killed = true;
+    for (pid_t pid : processes->pids) {
+      kill(-pid, SIGKILL);  // its process group: also what rule code forked
+      kill(pid, SIGKILL);
+    }
+    return static_cast<int>(processes->pids.size());
+  };
+}
+
 WorkerPoolStats WorkerPool::Stats() const {
   WorkerPoolStats stats;
   stats.workers_started = started_.load();
@@ -284,6 +347,7 @@ WorkerPoolStats WorkerPool::Stats() const {
   stats.workers_killed_for_timeout = killed_timeout_.load();
   stats.workers_replaced = replaced_.load();
   stats.replacement_failures = replacement_failures_.load();
+  stats.replacements_delayed = replacements_delayed_.load();
   stats.retries = retries_.load();
   stats.isolated_runs = isolated_runs_.load();
   stats.rejected = rejected_.load();
@@ -301,6 +365,10 @@ WorkerPoolStats WorkerPool::Stats() const {
 // Spawning ---------------------------------------------------------------------
 
 absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::Spawn() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("worker pool is shutting down");
+  }
   auto task = std::make_shared<SpawnTask>();
   {
     absl::MutexLock lock(&spawn_mu_);
@@ -404,8 +472,16 @@ absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::SpawnNow() {
   envp.push_back(nullptr);
 
   pid_t pid = -1;
+  // Started and listed in one critical section, so KillSwitch sees every
+  // process, and nothing starts after it ran.
+  absl::ReleasableMutexLock listed(&processes_->mu);
+  if (processes_->killed) {
+    return absl::UnavailableError("worker pool is shutting down (workers killed)");
+  }
   const int rc =
       posix_spawn(&pid, options_.worker_binary.c_str(), &actions, &attr, argv.data(), envp.data());
+  if (rc == 0) processes_->pids.insert(pid);
+  listed.Release();
   if (rc != 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot start worker ", options_.worker_binary, ": ", strerror(rc)));
@@ -416,6 +492,7 @@ absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::SpawnNow() {
   worker->kv_id = next_kv_worker_id_.fetch_add(1) + 1;
   worker->kv_position = kv_changes_.Position();
   worker->pid = pid;
+  worker->processes = processes_;
   worker->fd = parent_fd;
   parent_fd = -1;  // owned by the worker now
   ++started_;
@@ -599,6 +676,11 @@ WorkerPool::Failure WorkerPool::EndFailedWorker(Worker& worker, const absl::Stat
         failure.kind = Failure::kOutOfMemory;
         failure.description = absl::StrCat("worker ran out of memory (limit ",
                                            FormatBytes(options_.limits.memory_bytes), ")");
+      } else if (code == kWorkerExitCallTimeLimit) {
+        failure.kind = Failure::kTimeout;
+        failure.description = absl::StrCat("a rule call ran past its time limit of ",
+                                           absl::FormatDuration(options_.limits.call_time_limit),
+                                           " and ignored the interrupt; the worker ended itself");
       } else if (code == kWorkerExitHardening) {
         failure.description = "worker failed to start (it could not harden itself; see its stderr)";
       } else {
@@ -607,7 +689,11 @@ WorkerPool::Failure WorkerPool::EndFailedWorker(Worker& worker, const absl::Stat
     } else {
       failure.description = "worker exited unexpectedly";
     }
-    ++crashed_;
+    if (failure.kind == Failure::kTimeout) {
+      ++killed_timeout_;
+    } else {
+      ++crashed_;
+    }
   } else {
     kill(worker.pid, SIGKILL);
     worker.CloseChannel();
@@ -877,10 +963,37 @@ bool WorkerPool::HasIdleLiveWorkerOrNone() const {
   return false;
 }
 
+namespace {
+
+// `status` carrying the WorkerFailureKind of `kind` (see WorkerFailureOf).
+absl::Status WithFailureKind(absl::Status status, WorkerFailureKind kind) {
+  status.SetPayload(kFailurePayload, absl::Cord(WorkerFailureType(kind)));
+  return status;
+}
+
+}  // namespace
+
+void WorkerPool::MarkSlotDeadLocked(Slot& slot) {
+  slot.worker.reset();  // the supervisor replaces it
+  if (slot.served) {
+    slot.backoff = kInitialBackoff;
+    slot.next_attempt = absl::InfinitePast();
+  } else {
+    // Died before answering anything: the set (or a poison batch) may kill
+    // every new worker; do not spin.
+    slot.next_attempt = absl::Now() + slot.backoff;
+    slot.backoff = std::min(slot.backoff * 2, kMaxBackoff);
+    ++replacements_delayed_;
+  }
+  slot.served = false;
+  supervisor_wake_ = true;
+}
+
 absl::StatusOr<LiveResponse> WorkerPool::DispatchLive(const internal::WorkerRequest& request,
                                                       int64_t calls,
                                                       const internal::WorkerRequest* overlay,
-                                                      int preferred_worker) {
+                                                      int preferred_worker,
+                                                      bool retry_after_crash) {
   if (request.has_kv_reply() || request.kind_case() == internal::WorkerRequest::KIND_NOT_SET) {
     return absl::InvalidArgumentError("DispatchLive needs a load, run_tests or evaluation request");
   }
@@ -937,6 +1050,7 @@ absl::StatusOr<LiveResponse> WorkerPool::DispatchLive(const internal::WorkerRequ
       absl::MutexLock lock(&mu_);
       Slot& slot = generation->slots[index];
       slot.busy = false;
+      slot.served = true;
       if (generation != current_ || stopping_) {  // retired while we used it
         worker->CloseChannel();
         retiring_.push_back({std::move(slot.worker), absl::Now() + options_.limits.kill_grace});
@@ -953,20 +1067,26 @@ absl::StatusOr<LiveResponse> WorkerPool::DispatchLive(const internal::WorkerRequ
       absl::MutexLock lock(&mu_);
       Slot& slot = generation->slots[index];
       slot.busy = false;
-      slot.worker.reset();  // the supervisor replaces it
-      supervisor_wake_ = true;
+      if (slot.worker == worker) MarkSlotDeadLocked(slot);
     }
     const std::string context = absl::StrCat(" (rule set version ", generation->version, ")");
+    const WorkerFailureKind kind =
+        failure.kind == Failure::kTimeout       ? WorkerFailureKind::kTimeout
+        : failure.kind == Failure::kOutOfMemory ? WorkerFailureKind::kOutOfMemory
+        : failure.kind == Failure::kProtocol    ? WorkerFailureKind::kProtocol
+                                                : WorkerFailureKind::kCrash;
     if (failure.kind == Failure::kTimeout) {
-      return absl::DeadlineExceededError(failure.description + context);
+      return WithFailureKind(absl::DeadlineExceededError(failure.description + context), kind);
     }
-    if (!crashed_once) {
+    if (!crashed_once && retry_after_crash) {
       crashed_once = true;
       ++retries_;
       continue;
     }
-    return absl::AbortedError(
-        absl::StrCat(failure.description, context, "; retried once in a new worker"));
+    return WithFailureKind(
+        absl::AbortedError(absl::StrCat(failure.description, context,
+                                        crashed_once ? "; retried once in a new worker" : "")),
+        kind);
   }
 }
 
@@ -994,7 +1114,10 @@ void WorkerPool::SupervisorLoop() {
             // An idle worker has nothing to say: readable means EOF (it
             // died) or garbage; either way it is done.
             pollfd p{slot.worker->fd, POLLIN, 0};
-            if (poll(&p, 1, 0) > 0) died.push_back(std::move(slot.worker));
+            if (poll(&p, 1, 0) > 0) {
+              died.push_back(slot.worker);
+              MarkSlotDeadLocked(slot);
+            }
           }
           if (slot.worker == nullptr && !slot.replacing && now >= slot.next_attempt) {
             slot.replacing = true;
@@ -1046,7 +1169,7 @@ void WorkerPool::SupervisorLoop() {
           retiring_.push_back({*std::move(worker), absl::Now() + options_.limits.kill_grace});
         } else {
           slot.worker = *std::move(worker);
-          slot.backoff = kInitialBackoff;
+          // The backoff is reset once the new worker has served a request.
           ++replaced_;
           message = absl::StrCat("replaced a rule worker (rule set version ", generation->version,
                                  ", new pid ", slot.worker->pid, ")");

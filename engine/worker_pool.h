@@ -50,7 +50,22 @@
 // protocol is reaped and described ("worker crashed (signal SIGSEGV)",
 // "worker ran out of memory (limit 1 GiB)"); the request is retried once in a
 // new worker, and if it fails again the failure is reported as a rule error.
-// Timeouts are not retried.
+// Timeouts are not retried. A worker that ends itself because a rule call
+// ignored its time limit (kWorkerExitCallTimeLimit) counts as a timeout.
+// DispatchLive's errors say whether the request ended its worker and how
+// (WorkerFailureOf), so that a caller can narrow a failing batch down to
+// the event and rule responsible (engine/ingest_pipeline.cc).
+//
+// Replacement backoff. A live worker that dies before it ever answered a
+// request is replaced only after a delay that doubles from 100 ms up to 5 s
+// (counted in Stats().replacements_delayed); one that had served requests is
+// replaced at once. So a rule set that kills every new worker cannot make
+// the pool spin starting processes.
+//
+// Shutdown. Stop() makes waiting and later calls fail with Unavailable and
+// ends replacements; KillSwitch() returns a function that SIGKILLs the
+// process group of every worker still running, usable from a shutdown
+// watchdog even while (or after) the pool is being destroyed.
 //
 // Threads and blocking. Every public method blocks its caller (on I/O with
 // workers, on KvBackend calls, on waiting for a free worker) and must be
@@ -128,12 +143,30 @@ struct WorkerPoolOptions {
   std::function<void(WorkerLogLevel, const std::string&)> log;
 };
 
+// How a request ended its worker, as reported in DispatchLive's errors.
+enum class WorkerFailureKind {
+  kNone,         // the error was not a worker failure (no worker, overload, shutdown)
+  kCrash,        // the worker died (signal, unexpected exit)
+  kOutOfMemory,  // the worker hit its memory limit
+  kTimeout,      // the request overran its budget, or a call ignored its time limit
+  kProtocol,     // the worker broke the channel protocol (DataLoss and the like)
+};
+
+// The WorkerFailureKind carried by `status` (an error of DispatchLive);
+// kNone for OK and for errors that did not end a worker.
+WorkerFailureKind WorkerFailureOf(const absl::Status& status);
+
+// The rule-error type pantherd records for `kind`: "WorkerCrashed",
+// "WorkerOutOfMemory", "Timeout", "WorkerProtocolError" ("" for kNone).
+const char* WorkerFailureType(WorkerFailureKind kind);
+
 struct WorkerPoolStats {
   int64_t workers_started = 0;  // processes spawned (live, replacement, one-shot)
   int64_t workers_crashed = 0;  // died or broke the protocol unasked
   int64_t workers_killed_for_timeout = 0;
   int64_t workers_replaced = 0;      // live workers restarted after dying
   int64_t replacement_failures = 0;  // replacement attempts that failed (retried with backoff)
+  int64_t replacements_delayed = 0;  // replacements held back because the worker died unused
   int64_t retries = 0;               // requests retried in a new worker after a crash
   int64_t isolated_runs = 0;         // RunTestsIsolated calls that ran
   int64_t rejected = 0;              // calls refused with ResourceExhausted
@@ -218,9 +251,28 @@ class WorkerPool {
   // when it is idle (any idle worker otherwise): a caller that sends the same
   // rules to the same worker keeps their detection-cache items in that
   // worker's cache, instead of moving them between workers.
+  //
+  // Every error that ended a worker carries its WorkerFailureKind
+  // (WorkerFailureOf). `retry_after_crash` false reports the first crash at
+  // once (Aborted) instead of retrying: for callers narrowing down a poison
+  // batch, which retry themselves.
   absl::StatusOr<LiveResponse> DispatchLive(const internal::WorkerRequest& request, int64_t calls,
                                             const internal::WorkerRequest* overlay = nullptr,
-                                            int preferred_worker = -1);
+                                            int preferred_worker = -1,
+                                            bool retry_after_crash = true);
+
+  // Begins shutdown: callers waiting for a worker or a test-run slot, and
+  // every later call, get Unavailable; dead workers are no longer replaced
+  // and no process is started. Requests in flight go on until they end or
+  // their workers are killed (KillSwitch). Idempotent; thread-safe.
+  void Stop();
+
+  // A function that SIGKILLs the process group of every worker this pool
+  // started and has not reaped yet, refuses every later start, and returns
+  // the number of groups signalled. It shares no state with the pool but the
+  // list of processes, so it may be called at any time from any thread, also
+  // while or after the pool is destroyed (then it kills what is left).
+  std::function<int()> KillSwitch() const;
 
   WorkerPoolStats Stats() const;
 
@@ -234,6 +286,7 @@ class WorkerPool {
 
  private:
   struct Worker;
+  struct ProcessList;
   struct Slot;
   struct Generation;
   struct SpawnTask;
@@ -272,6 +325,9 @@ class WorkerPool {
   // Ends a worker after Exchange failed with `status`: kills it if needed,
   // reaps it, counts and logs, and describes what happened.
   Failure EndFailedWorker(Worker& worker, const absl::Status& status, absl::Duration budget);
+  // Clears a slot whose worker died; schedules its replacement, delayed
+  // with backoff when the worker never served a request.
+  void MarkSlotDeadLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Closes the worker's channel and lets the supervisor reap it.
   void Retire(std::shared_ptr<Worker> worker);
   // Spawns and loads one worker with `load` (for LoadLive and replacements).
@@ -314,6 +370,9 @@ class WorkerPool {
   std::deque<std::shared_ptr<SpawnTask>> spawn_queue_ ABSL_GUARDED_BY(spawn_mu_);
   bool spawn_stopping_ ABSL_GUARDED_BY(spawn_mu_) = false;
 
+  // Every worker process started and not reaped yet (for KillSwitch).
+  std::shared_ptr<ProcessList> processes_;
+
   // Which worker changed which caching key, for the workers' caches
   // (engine/kv_cache.h); each worker process gets its own id.
   KvChangeLog kv_changes_;
@@ -324,6 +383,7 @@ class WorkerPool {
   std::atomic<int64_t> killed_timeout_{0};
   std::atomic<int64_t> replaced_{0};
   std::atomic<int64_t> replacement_failures_{0};
+  std::atomic<int64_t> replacements_delayed_{0};
   std::atomic<int64_t> retries_{0};
   std::atomic<int64_t> isolated_runs_{0};
   std::atomic<int64_t> rejected_{0};

@@ -777,6 +777,116 @@ TEST_F(WorkerPoolTest, TooManyWaitersAreRefused) {
   EXPECT_EQ(pool->Stats().rejected, 1);
 }
 
+// Poison batches: each DispatchLive error says whether and how the request
+// ended its worker, so that the pipeline can narrow a batch down.
+TEST_F(WorkerPoolTest, DispatchErrorsCarryTheWorkerFailureKind) {
+  std::unique_ptr<WorkerPool> pool = MakePool(Options());
+  ASSERT_TRUE(pool->LoadLive(Files({{"boom", "abort"},
+                                    {"segv", "segv"},
+                                    {"loop", "sleep"},
+                                    {"junk", "garbage"},
+                                    {"fine", "ok"}}),
+                             1)
+                  .ok());
+  auto dispatch = [&](const std::string& rule, bool retry) {
+    internal::WorkerRequest request;
+    request.mutable_run_tests()->add_rule_ids(rule);
+    return pool->DispatchLive(request, 1, nullptr, -1, retry);
+  };
+  absl::StatusOr<LiveResponse> boom = dispatch("boom", true);
+  EXPECT_EQ(WorkerFailureOf(boom.status()), WorkerFailureKind::kCrash) << boom.status();
+  EXPECT_STREQ(WorkerFailureType(WorkerFailureOf(boom.status())), "WorkerCrashed");
+  EXPECT_EQ(pool->Stats().retries, 1);
+  // Without the retry: one worker ended, reported at once.
+  absl::StatusOr<LiveResponse> segv = dispatch("segv", false);
+  EXPECT_TRUE(absl::IsAborted(segv.status())) << segv.status();
+  EXPECT_EQ(WorkerFailureOf(segv.status()), WorkerFailureKind::kCrash);
+  EXPECT_THAT(std::string(segv.status().message()), HasSubstr("SIGSEGV"));
+  EXPECT_THAT(std::string(segv.status().message()), Not(HasSubstr("retried")));
+  EXPECT_EQ(pool->Stats().retries, 1);
+  absl::StatusOr<LiveResponse> loop = dispatch("loop", true);
+  EXPECT_EQ(WorkerFailureOf(loop.status()), WorkerFailureKind::kTimeout) << loop.status();
+  EXPECT_STREQ(WorkerFailureType(WorkerFailureKind::kTimeout), "Timeout");
+  absl::StatusOr<LiveResponse> junk = dispatch("junk", false);
+  EXPECT_EQ(WorkerFailureOf(junk.status()), WorkerFailureKind::kProtocol) << junk.status();
+  EXPECT_STREQ(WorkerFailureType(WorkerFailureKind::kProtocol), "WorkerProtocolError");
+  // Not worker failures: a refusal, no live set, success.
+  absl::StatusOr<LiveResponse> refused = dispatch("refuse", true);
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status()));
+  EXPECT_EQ(WorkerFailureOf(refused.status()), WorkerFailureKind::kNone);
+  EXPECT_EQ(WorkerFailureOf(absl::OkStatus()), WorkerFailureKind::kNone);
+  EXPECT_EQ(WorkerFailureOf(absl::AbortedError("x")), WorkerFailureKind::kNone);
+  absl::StatusOr<LiveResponse> fine = dispatch("fine", true);
+  EXPECT_TRUE(fine.ok()) << fine.status();
+}
+
+// A worker that dies before serving anything is replaced after a doubling
+// delay, counted; one that had served is replaced at once.
+TEST_F(WorkerPoolTest, ReplacingWorkersThatDieUnusedBacksOff) {
+  WorkerPoolOptions options = Options();
+  options.workers = 1;
+  std::unique_ptr<WorkerPool> pool = MakePool(options);
+  ASSERT_TRUE(pool->LoadLive(Files({{"boom", "abort"}, {"me", "state"}}), 1).ok());
+  internal::WorkerRequest boom;
+  boom.mutable_run_tests()->add_rule_ids("boom");
+  // The loaded worker and its replacement both die unused: 100 ms, then
+  // 200 ms before the next replacement.
+  EXPECT_TRUE(absl::IsAborted(pool->DispatchLive(boom, 1).status()));
+  EXPECT_EQ(pool->Stats().replacements_delayed, 2);
+  internal::WorkerRequest me;
+  me.mutable_run_tests()->add_rule_ids("me");
+  const absl::Time start = absl::Now();
+  absl::StatusOr<LiveResponse> served = pool->DispatchLive(me, 10);
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(150));  // waited out the backoff
+  const pid_t pid =
+      static_cast<pid_t>(JsonInt(Output(served->response.test_report().rules(0)), "pid"));
+  // This worker served: killing it now is replaced without delay.
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] { return pool->Stats().workers_replaced == 3; }));
+  EXPECT_EQ(pool->Stats().replacements_delayed, 2);
+}
+
+// Shutdown: Stop fails waiters at once, KillSwitch ends a worker that would
+// otherwise hold its request for its whole budget, and no process starts
+// after it.
+TEST_F(WorkerPoolTest, StopAndKillSwitchEndBusyAndWaitingCallers) {
+  WorkerPoolOptions options = Options();
+  options.workers = 1;
+  std::unique_ptr<WorkerPool> pool = MakePool(options);
+  ASSERT_TRUE(pool->LoadLive(Files({{"loop", "sleep"}, {"me", "state"}}), 1).ok());
+  std::function<int()> kill_all = pool->KillSwitch();
+  internal::WorkerRequest loop;
+  loop.mutable_run_tests()->add_rule_ids("loop");
+  absl::StatusOr<LiveResponse> looped = absl::UnknownError("not run");
+  absl::Time ended;
+  std::thread busy([&] {
+    looped = pool->DispatchLive(loop, 1000);  // a 200 s budget
+    ended = absl::Now();
+  });
+  ASSERT_TRUE(WaitFor([&] { return pool->Stats().busy_workers == 1; }));
+  absl::StatusOr<LiveResponse> waited = absl::UnknownError("not run");
+  std::thread waiter([&] {
+    internal::WorkerRequest me;
+    me.mutable_run_tests()->add_rule_ids("me");
+    waited = pool->DispatchLive(me, 1000);
+  });
+  ASSERT_TRUE(WaitFor([&] { return pool->Stats().waiting == 1; }));
+  pool->Stop();
+  waiter.join();
+  EXPECT_TRUE(absl::IsUnavailable(waited.status())) << waited.status();
+  const absl::Time killed = absl::Now();
+  EXPECT_EQ(kill_all(), 1);
+  busy.join();
+  EXPECT_FALSE(looped.ok());
+  EXPECT_EQ(WorkerFailureOf(looped.status()), WorkerFailureKind::kNone) << looped.status();
+  EXPECT_LT(ended - killed, absl::Seconds(2));
+  EXPECT_TRUE(
+      absl::IsUnavailable(pool->RunTestsIsolated(Files({{"me", "ok"}}), Task({"me"})).status()));
+  pool.reset();
+  EXPECT_EQ(kill_all(), 0);  // still callable; nothing left
+}
+
 TEST_F(WorkerPoolTest, DestructionEndsEveryWorker) {
   std::unique_ptr<WorkerPool> pool = MakePool(Options());
   ASSERT_TRUE(pool->LoadLive(Files({{"me", "state 300"}}), 1).ok());

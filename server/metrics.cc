@@ -85,6 +85,8 @@ void CollectIngest(const engine::EngineMetrics& m, v1::ServerMetrics* out) {
   ingest->set_events_accepted(m.events_accepted.value());
   ingest->set_events_duplicate(m.events_duplicate.value());
   ingest->set_events_unevaluated(m.events_unevaluated.value());
+  ingest->set_poison_events(m.poison_events.value());
+  ingest->set_rules_quarantined(m.rules_quarantined.value());
   for (int i = 0; i < engine::kRejectReasonCount; ++i) {
     const auto reason = static_cast<engine::RejectReason>(i);
     v1::RejectedEvents* r = ingest->add_rejected();
@@ -112,6 +114,7 @@ void CollectWorkers(const engine::WorkerPool& pool, v1::ServerMetrics* out) {
   w->set_killed_for_timeout(s.workers_killed_for_timeout);
   w->set_restarts(s.workers_replaced);
   w->set_restart_failures(s.replacement_failures);
+  w->set_restarts_delayed(s.replacements_delayed);
   w->set_retries(s.retries);
   w->set_rejected(s.rejected);
 }
@@ -255,6 +258,12 @@ std::string RenderPrometheus(const v1::GetServerStatusResponse& status) {
   w.Single("pantherd_events_unevaluated_total", "counter",
            "Events a rule worker could not evaluate at all (no rule ran on them).",
            ingest.events_unevaluated());
+  w.Single("pantherd_poison_events_total", "counter",
+           "Events on which a rule ended its worker (each a RULE_ERROR alert).",
+           ingest.poison_events());
+  w.Single("pantherd_rules_quarantined_total", "counter",
+           "Rules quarantined because events kept ending their workers.",
+           ingest.rules_quarantined());
 
   // Rules.
   w.Family("pantherd_rule_evaluations_total", "counter", "Calls of the rule's rule() function.");
@@ -296,6 +305,9 @@ std::string RenderPrometheus(const v1::GetServerStatusResponse& status) {
   w.Single("pantherd_worker_restart_failures_total", "counter",
            "Attempts to restart a live rule worker that failed (retried with backoff).",
            workers.restart_failures());
+  w.Single("pantherd_worker_restarts_delayed_total", "counter",
+           "Restarts held back (backoff) because the worker died before serving a request.",
+           workers.restarts_delayed());
   w.Single("pantherd_worker_retries_total", "counter",
            "Requests retried in a new rule worker after a crash.", workers.retries());
   w.Single("pantherd_worker_rejected_total", "counter",

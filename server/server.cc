@@ -2,12 +2,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -15,6 +19,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -131,6 +136,12 @@ struct PantherServer::State {
   std::string listen_address;
   int grace_seconds = 10;
   bool stopped = false;
+  // SIGKILLs the rule workers' process groups (WorkerPool::KillSwitch);
+  // valid for the whole life of State, even after the pool is destroyed.
+  std::function<int()> kill_workers;
+  // Guards `pool` against AbortWorkers while Shutdown destroys it.
+  absl::Mutex pool_mu;
+  bool pool_gone ABSL_GUARDED_BY(pool_mu) = false;
   // GET /metrics (--metrics-listen); stopped first at shutdown, since it
   // reads the components above.
   std::unique_ptr<MetricsHttpServer> metrics_http;
@@ -306,6 +317,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
       engine::WorkerPool::Create(std::move(pool_options));
   if (!pool.ok()) return pool.status();
   state->pool = std::move(*pool);
+  state->kill_workers = state->pool->KillSwitch();
   state->rule_executor = std::make_unique<engine::PoolRuleExecutor>(state->pool.get());
   state->rule_store = std::make_unique<engine::RuleStore>(state->store.get());
   state->rules =
@@ -343,8 +355,24 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   ingest_options.metrics = state->metrics.get();
   ingest_options.kv = state->kv.get();
   ingest_options.clock = alert_options.clock;
-  state->ingest = std::make_unique<engine::IngestPipeline>(state->pool.get(), state->alerts.get(),
-                                                           state->rule_store.get(), ingest_options);
+  ingest_options.on_quarantine = [audit = state->audit.get()](
+                                     const std::string& rule_id,
+                                     const v1::RuleQuarantine& quarantine) {
+    Log(LogLevel::kError, "rule quarantined: events kept ending its worker",
+        {{"rule_id", rule_id},
+         {"reason", quarantine.reason()},
+         {"re_enable", absl::StrCat("pantherctl rules enable ", rule_id)}});
+    v1::AuditEvent event;
+    *event.mutable_time() = quarantine.time();
+    event.set_actor_user("pantherd");
+    event.set_action(std::string(kQuarantineAuditAction));
+    event.set_target(rule_id);
+    event.set_result("OK");
+    event.set_detail(quarantine.reason());
+    audit->Record(std::move(event));
+  };
+  state->ingest = std::make_unique<engine::IngestPipeline>(
+      state->pool.get(), state->alerts.get(), state->rule_store.get(), ingest_options);
 
   // Step 4: serve.
   state->executor = std::make_unique<Executor>(config.executor_threads, config.executor_queue);
@@ -463,9 +491,22 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   return std::unique_ptr<PantherServer>(new PantherServer(std::move(state)));
 }
 
+int PantherServer::AbortWorkers() {
+  if (state_ == nullptr) return 0;
+  {
+    absl::MutexLock lock(&state_->pool_mu);
+    if (!state_->pool_gone && state_->pool != nullptr) state_->pool->Stop();
+  }
+  return state_->kill_workers ? state_->kill_workers() : 0;
+}
+
 absl::Status PantherServer::Shutdown() {
   if (state_ == nullptr || state_->stopped) return absl::OkStatus();
   state_->stopped = true;
+  // In-flight calls get the grace from now, whatever the steps before the
+  // gRPC shutdown take.
+  const auto grpc_deadline =
+      std::chrono::system_clock::now() + std::chrono::seconds(state_->grace_seconds);
   Log(LogLevel::kInfo, "shutting down", {{"grace_seconds", absl::StrCat(state_->grace_seconds)}});
   state_->grpc_server->GetHealthCheckService()->SetServingStatus(false);
   if (state_->metrics_http != nullptr) {
@@ -479,8 +520,7 @@ absl::Status PantherServer::Shutdown() {
   // finishes (and is published) before the hub closes.
   state_->sources->Shutdown();
   state_->hub->Shutdown();  // Ends alert streams, naming where to resume.
-  state_->grpc_server->Shutdown(std::chrono::system_clock::now() +
-                                std::chrono::seconds(state_->grace_seconds));
+  state_->grpc_server->Shutdown(grpc_deadline);
   state_->grpc_server->Wait();
   state_->delayed->Stop();
   state_->executor->Shutdown();
@@ -504,6 +544,10 @@ absl::Status PantherServer::Shutdown() {
   state_->ingest.reset();
   state_->rules.reset();
   state_->rule_executor.reset();
+  {
+    absl::MutexLock lock(&state_->pool_mu);
+    state_->pool_gone = true;
+  }
   state_->pool.reset();  // Ends the rule workers.
   absl::Status closed = state_->store->Close();
   if (closed.ok()) Log(LogLevel::kInfo, "store closed", {{"data_dir", state_->env.data_dir}});
@@ -513,6 +557,9 @@ absl::Status PantherServer::Shutdown() {
 namespace {
 
 int g_signal_pipe[2] = {-1, -1};
+
+// How long the shutdown may go on after the rule workers were killed.
+constexpr absl::Duration kForcedExitDelay = absl::Seconds(3);
 
 void OnShutdownSignal(int signal) {
   unsigned char byte = static_cast<unsigned char>(signal);
@@ -554,7 +601,42 @@ int ServerMain(int argc, char** argv) {
   while (read(g_signal_pipe[0], &received, 1) < 0 && errno == EINTR) {
   }
   Log(LogLevel::kInfo, "signal received", {{"signal", received == SIGINT ? "SIGINT" : "SIGTERM"}});
+  // The shutdown watchdog: a second signal, or the grace running out, kills
+  // the rule workers (whatever they are doing: looping, stopped with
+  // SIGSTOP, in the middle of a batch), which ends the calls waiting for
+  // them; if the shutdown still has not finished kForcedExitDelay later,
+  // pantherd exits without closing the store (RocksDB's write-ahead log
+  // keeps every acknowledged batch).
+  const absl::Time kill_at = absl::Now() + absl::Seconds(config->shutdown_grace_seconds);
+  absl::Notification shut_down;
+  std::thread watchdog([&] {
+    bool second_signal = false;
+    while (!shut_down.HasBeenNotified() && !second_signal) {
+      const absl::Duration left = kill_at - absl::Now();
+      if (left <= absl::ZeroDuration()) break;
+      pollfd p{g_signal_pipe[0], POLLIN, 0};
+      const int wait_ms =
+          static_cast<int>(std::min<int64_t>(100, absl::ToInt64Milliseconds(left) + 1));
+      unsigned char again = 0;
+      if (poll(&p, 1, wait_ms) > 0 && read(g_signal_pipe[0], &again, 1) == 1) {
+        second_signal = true;
+      }
+    }
+    if (shut_down.HasBeenNotified()) return;
+    const int killed = (*server)->AbortWorkers();
+    Log(LogLevel::kWarn,
+        second_signal ? "second signal: rule workers killed, exiting"
+                      : "shutdown grace ran out: rule workers killed",
+        {{"worker_processes_killed", absl::StrCat(killed)}});
+    if (shut_down.WaitForNotificationWithTimeout(kForcedExitDelay)) return;
+    Log(LogLevel::kError, "shutdown did not finish; exiting without closing the store",
+        {{"waited_seconds", absl::StrCat(absl::ToInt64Seconds(kForcedExitDelay))}});
+    std::fflush(stderr);
+    _exit(1);
+  });
   absl::Status closed = (*server)->Shutdown();
+  shut_down.Notify();
+  watchdog.join();
   if (!closed.ok()) {
     Log(LogLevel::kError, "shutdown failed", {{"error", std::string(closed.message())}});
     return 1;

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "server/config.h"
 
 namespace pantherd::server {
@@ -44,16 +45,29 @@ class PantherServer {
   // store. Idempotent. Not thread-safe with itself.
   absl::Status Shutdown();
 
+  // For a shutdown that takes too long: stops the worker pool (waiting and
+  // later evaluations fail with Unavailable, nothing is restarted) and
+  // SIGKILLs every rule worker's process group, which ends the calls waiting
+  // for them. Returns the number of worker processes signalled. Thread-safe,
+  // also while Shutdown runs on another thread.
+  int AbortWorkers();
+
  private:
   struct State;
   explicit PantherServer(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
 
+// The audit action recorded when pantherd quarantines a rule (actor
+// "pantherd", target the rule id, detail the reason).
+inline constexpr absl::string_view kQuarantineAuditAction = "pantherd/QuarantineRule";
+
 // The whole pantherd program: parses flags, starts the server, waits for
-// SIGINT or SIGTERM, shuts down. Returns the process exit code: 0 after a clean
-// shutdown (and for --help/--version), 2 for usage errors, 1 for any other
-// failure, reported as one log line.
+// SIGINT or SIGTERM, shuts down. A second signal, or the shutdown grace
+// running out, SIGKILLs the rule workers; if the shutdown has not finished 3 s
+// after that, the process exits with 1 without closing the store. Returns the process exit code: 0
+// after a clean shutdown (and for --help/--version), 2 for usage errors, 1 for any other failure,
+// reported as one log line.
 int ServerMain(int argc, char** argv);
 
 }  // namespace pantherd::server

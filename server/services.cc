@@ -434,6 +434,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStatus(grpc::CallbackServer
           switch (rule.type()) {
             case v1::ANALYSIS_TYPE_RULE:
               ++rules;
+              if (!rule.enabled() && rule.has_quarantine()) {
+                v1::QuarantinedRule* q = resp->add_quarantined_rules();
+                q->set_rule_id(rule.id());
+                *q->mutable_quarantine() = rule.quarantine();
+              }
               break;
             case v1::ANALYSIS_TYPE_GLOBAL:
               ++globals;
