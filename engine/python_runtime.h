@@ -72,6 +72,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -131,6 +132,9 @@ struct LoadedSet {
   std::vector<std::string> global_ids;
   // Everything that failed to load (also appended to LoadRuleSet's output).
   std::vector<v1::Diagnostic> invalid;
+  // The RuleIDs of the rules that failed to load (their problem, or the
+  // problem of the file that broke them, is in `invalid`).
+  absl::flat_hash_set<std::string> failed_rule_ids;
   // Content not run by pantherd, copied from the AnalysisSet.
   std::vector<v1::SkippedContent> skipped;
 
