@@ -750,7 +750,10 @@ void LoadGlobal(Context& ctx, const UploadFile& spec, const Fields& fields, Repo
     for (const std::string& t : *v) out.rule.add_tags(t);
   }
   Get<int64_t>(fields, "BaseVersion", false, ReadYamlInt, r);
-  if (r.errors() != errors || py == nullptr) return;
+  if (r.errors() != errors || py == nullptr) {
+    if (!out.id.empty()) ctx.set.invalid_globals.emplace(out.id, spec.file->path());
+    return;
+  }
   AddFile(out.rule, *spec.file);
   AddFile(out.rule, *py->file);
   ctx.set.globals.push_back(std::move(out));
@@ -1043,6 +1046,7 @@ LoadOutcome LoadImpl(const std::vector<const AnalysisFile*>& files,
     errors += r.errors();
   }
   CheckDataModelConflicts(ctx, &diags, &errors);
+  for (const GlobalSpec& g : ctx.set.globals) ctx.set.invalid_globals.erase(g.id);
   for (auto& [type, s] : ctx.skipped) ctx.set.skipped.push_back(std::move(s));
 
   std::stable_sort(diags.begin(), diags.end(), [](const Diagnostic& a, const Diagnostic& b) {

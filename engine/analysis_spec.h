@@ -44,6 +44,7 @@
 #ifndef PANTHERD_ENGINE_ANALYSIS_SPEC_H_
 #define PANTHERD_ENGINE_ANALYSIS_SPEC_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -141,6 +142,10 @@ struct AnalysisSet {
   // "scheduled_rule", ..., "derived" for rules with a BaseDetection), ordered
   // by type, with the spec paths in path order.
   std::vector<v1::SkippedContent> skipped;
+  // GlobalID -> spec path of each global spec that is invalid (and whose ID
+  // no valid global has): rules importing it fail with "No module named
+  // 'ID'", which callers may report with the spec's problem instead.
+  std::map<std::string, std::string> invalid_globals;
 };
 
 // Diagnostics whose message starts with this prefix are warnings: reported,

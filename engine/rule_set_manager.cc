@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -215,6 +216,64 @@ void AppendDiagnostics(const google::protobuf::RepeatedPtrField<v1::Diagnostic>&
   for (const v1::Diagnostic& d : from) *report->add_invalid() = d;
 }
 
+// A broken file is reported once: the load diagnostics of items that failed
+// only with "No module named 'ID'" where ID is a global whose spec is invalid
+// (`invalid_globals`, GlobalID -> spec path) are folded into that spec's
+// first error, as the runtime folds the consumers of a global that fails to
+// import (engine/python_runtime.h).
+void FoldInvalidGlobalConsumers(const std::map<std::string, std::string>& invalid_globals,
+                                v1::TestReport* report) {
+  if (invalid_globals.empty()) return;
+  constexpr std::string_view kMissing = ": ModuleNotFoundError: No module named '";
+  constexpr std::string_view kEither = " did not load either: ";
+  std::map<std::string, std::vector<std::string>> consumers;  // spec path -> items
+  google::protobuf::RepeatedPtrField<v1::Diagnostic> kept;
+  for (v1::Diagnostic& d : *report->mutable_invalid()) {
+    const std::string& message = d.message();
+    const size_t at = message.find(kMissing);
+    if (at != std::string::npos) {
+      const size_t start = at + kMissing.size();
+      const size_t end = message.find('\'', start);
+      auto it = end == std::string::npos ? invalid_globals.end()
+                                         : invalid_globals.find(message.substr(start, end - start));
+      if (it != invalid_globals.end()) {
+        std::vector<std::string>& items = consumers[it->second];
+        items.push_back(message.substr(0, at));
+        // Items the consumer itself broke (the runtime's fold) come along.
+        const size_t either = message.rfind(kEither);
+        if (either != std::string::npos && absl::EndsWith(message, ")")) {
+          for (absl::string_view item : absl::StrSplit(
+                   absl::string_view(message).substr(either + kEither.size(),
+                                                     message.size() - either - kEither.size() - 1),
+                   ", ")) {
+            items.emplace_back(item);
+          }
+        }
+        continue;
+      }
+    }
+    kept.Add(std::move(d));
+  }
+  for (auto& [path, items] : consumers) {
+    v1::Diagnostic* target = nullptr;
+    for (v1::Diagnostic& d : kept) {
+      if (d.file() == path && !IsWarning(d)) {
+        target = &d;
+        break;
+      }
+    }
+    if (target == nullptr) {
+      target = kept.Add();
+      target->set_file(path);
+      target->set_message("the global helper spec is invalid");
+    }
+    absl::StrAppend(
+        target->mutable_message(), " (so ", items.size(), items.size() == 1 ? " item" : " items",
+        " importing its GlobalID did not load either: ", absl::StrJoin(items, ", "), ")");
+  }
+  report->mutable_invalid()->Swap(&kept);
+}
+
 }  // namespace
 
 std::vector<v1::AnalysisFile> RuleSetManager::LayOut(const std::vector<v1::Rule>& items) {
@@ -345,6 +404,7 @@ absl::StatusOr<v1::TestReport> RuleSetManager::RunTests(const v1::RunTestsReques
   };
 
   PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::Rule> stored, rules_->ListCurrent());
+  std::map<std::string, std::string> invalid_globals;
   if (request.has_content()) {
     // Invalid specs are reported, not an RPC error, and the valid rules
     // still run, as `pat test` does on a checkout.
@@ -353,6 +413,7 @@ absl::StatusOr<v1::TestReport> RuleSetManager::RunTests(const v1::RunTestsReques
         LoadValidAnalysisFiles(request.content().files(), &diagnostics);
     for (const v1::Diagnostic& d : diagnostics) *report.add_invalid() = d;
     for (const v1::SkippedContent& s : set->skipped) *report.add_skipped() = s;
+    invalid_globals = set->invalid_globals;
     std::vector<v1::Rule> content = ItemsOf(*set, /*with_scheduled=*/true);
     // The content's own items win; stored globals and data models fill in.
     // A stored data model whose log type an enabled data model of the
@@ -401,6 +462,7 @@ absl::StatusOr<v1::TestReport> RuleSetManager::RunTests(const v1::RunTestsReques
   StripLayout(&run.load);
   report.MergeFrom(run.report);
   AppendDiagnostics(run.load.diagnostics(), &report);
+  FoldInvalidGlobalConsumers(invalid_globals, &report);
   return report;
 }
 
