@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "client/analysis_folder.h"
 #include "client/commands.h"
+#include "client/output.h"
 #include "client/status_macros.h"
 #include "client/test_report.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
@@ -226,11 +227,25 @@ absl::Status TestOutcome(const TestTally& tally) {
       tally.invalid, tally.invalid == 1 ? " invalid spec" : " invalid specs"));
 }
 
+// The JSON of `pantherctl test`: the RunTestsResponse's fields plus
+// "summary", the counts the table prints (TestSummaryJson).
+absl::Status PrintTestJson(const TestArgs& args, const v1::RunTestsResponse& response,
+                           const TestTally& tally, std::ostream& out) {
+  PANTHERCTL_ASSIGN_OR_RETURN(std::string report, MessageToJson(response.report()));
+  out << JsonObject()
+             .AddRaw("report", report)
+             .AddRaw("summary", TestSummaryJson(tally, args.path))
+             .ToString()
+      << '\n';
+  return absl::OkStatus();
+}
+
 absl::Status PrintTestResponse(const TestArgs& args, const v1::RunTestsResponse& response,
                                CommandEnv& env) {
   if (env.json()) {
-    PANTHERCTL_RETURN_IF_ERROR(PrintJson(response, env.out()));
-    return TestOutcome(TallyTestReport(response.report(), args.minimum_tests));
+    const TestTally tally = TallyTestReport(response.report(), args.minimum_tests);
+    PANTHERCTL_RETURN_IF_ERROR(PrintTestJson(args, response, tally, env.out()));
+    return TestOutcome(tally);
   }
   TestPrintOptions options;
   options.path = args.path;
@@ -263,7 +278,10 @@ absl::Status Test(const TestArgs& args, CommandEnv& env) {
     return status;
   }
   if (IsEmptyReport(response.report())) {
-    if (env.json()) PANTHERCTL_RETURN_IF_ERROR(PrintJson(response, env.out()));
+    if (env.json()) {
+      PANTHERCTL_RETURN_IF_ERROR(
+          PrintTestJson(args, response, TallyTestReport(response.report(), 0), env.out()));
+    }
     if (filters.empty()) return absl::NotFoundError(nothing);
     std::vector<std::string> given;
     for (const auto& [key, value] : filters) given.push_back(absl::StrCat(key, "=", value));

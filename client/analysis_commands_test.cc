@@ -15,6 +15,7 @@
 #include "client/connection.h"
 #include "client/fake_pantherd.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 
@@ -225,6 +226,7 @@ TEST_F(AnalysisCommandsTest, RefusedUploadPrintsTheReportFromErrorDetails) {
                 "\tSkipped: 0\n"
                 "\tFailed: 1\n"
                 "\tInvalid: 0\n"
+                "\tTests: 1 passed, 1 failed\n"
                 "\n");
 
   // JSON: the decoded response.
@@ -330,6 +332,7 @@ TEST_F(AnalysisCommandsTest, TestSendsContentFiltersAndFlagsAndPassesWithZero) {
                 "\tSkipped: 0\n"
                 "\tFailed: 0\n"
                 "\tInvalid: 0\n"
+                "\tTests: 1 passed, 0 failed\n"
                 "\n");
 
   std::lock_guard<std::mutex> lock(detection_.mu);
@@ -449,13 +452,141 @@ TEST_F(AnalysisCommandsTest, TestJsonPrintsTheResponseAndKeepsTheExitCode) {
   CliResult result = RunPantherctl(Args({"--output", "json", "test", root_.string()}));
   EXPECT_EQ(result.code, 1);
   v1::RunTestsResponse parsed;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(result.out, &parsed).ok()) << result.out;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;  // "summary", beside the response's "report".
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(result.out, &parsed, options).ok())
+      << result.out;
   EXPECT_EQ(parsed.report().rules_size(), 2);
+  EXPECT_THAT(result.out, HasSubstr("\"summary\": {"));
   EXPECT_THAT(result.out, HasSubstr("\"ruleId\": \"Okta.Admin.Granted\""));
 
   *detection_.run_tests_response.mutable_report() = PassingReport();
   result = RunPantherctl(Args({"--output", "json", "test", root_.string()}));
   EXPECT_EQ(result.code, 0) << result.err;
+}
+
+// tests/testdata/checkout/: a folder laid out like a panther-analysis
+// checkout (templates/, queries/, a broken YAML file, a README).
+fs::path Checkout() { return fs::path(PANTHERD_SOURCE_DIR) / "tests/testdata/checkout"; }
+
+TEST_F(AnalysisCommandsTest, TestOfACheckoutSendsEverySpecAndPythonFileOnce) {
+  *detection_.run_tests_response.mutable_report() = PassingReport();
+  CliResult result = RunPantherctl(Args({"test", Checkout().string()}));
+  ASSERT_EQ(result.code, 0) << result.err;
+
+  // What the folder holds, read independently of pantherctl.
+  std::vector<std::string> expected;
+  for (const fs::directory_entry& entry : fs::recursive_directory_iterator(Checkout())) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_regular_file()) continue;
+    if (name.size() > 3 &&
+        (name.substr(name.size() - 3) == ".py" || name.substr(name.size() - 4) == ".yml")) {
+      expected.push_back(entry.path().lexically_relative(Checkout()).generic_string());
+    }
+  }
+  std::sort(expected.begin(), expected.end());
+  ASSERT_GT(expected.size(), 20u);
+
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  ASSERT_EQ(detection_.run_tests_requests.size(), 1u);
+  std::vector<std::string> sent;
+  for (const v1::AnalysisFile& file : detection_.run_tests_requests[0].content().files()) {
+    sent.push_back(file.path());
+  }
+  EXPECT_EQ(sent, expected);
+  // The broken YAML, the templates and the query travel like the rest; the
+  // README does not.
+  EXPECT_THAT(sent, ::testing::IsSupersetOf({"rules/okta_rules/acme_okta_broken_yaml.yml",
+                                             "templates/example_rule.yml",
+                                             "queries/okta_queries/acme_okta_admin_grants.yml"}));
+  EXPECT_THAT(sent, Not(::testing::Contains("README.md")));
+}
+
+// A report as pantherd gives it for a checkout: a failing test, a scheduled
+// rule, two problems in one spec, a broken global reported once with its
+// consumers, a missing module, skipped content.
+v1::TestReport CheckoutReport() {
+  v1::TestReport report = FailingReport();  // 1 rule passes, 1 fails.
+  v1::RuleTestResult* scheduled = report.add_rules();
+  scheduled->set_rule_id("Acme.Okta.ManyAdminGrants");
+  scheduled->set_passed(true);
+  for (bool expected : {true, false}) {
+    v1::TestCaseResult* test = scheduled->add_tests();
+    test->set_name(expected ? "Many grants" : "Few grants");
+    test->set_expected_result(expected);
+    test->set_outcome(v1::TestCaseResult::OUTCOME_PASSED);
+    v1::FunctionResult* f = test->add_functions();
+    f->set_function("rule");
+    f->set_output_json(expected ? "true" : "false");
+  }
+  report.set_tests_passed(3);
+  auto add = [&](const std::string& file, int line, const std::string& field,
+                 const std::string& message) {
+    v1::Diagnostic* d = report.add_invalid();
+    d->set_file(file);
+    d->set_line(line);
+    d->set_field(field);
+    d->set_message(message);
+  };
+  add("rules/x.yml", 7, "Severity", "Severity \"Urgent\" is not one of Info, Low");
+  add("rules/x.yml", 9, "Tests[0].ExpectedResult", "missing required key ExpectedResult");
+  add("global_helpers/vendor.py", 3, "",
+      "global vendor: ModuleNotFoundError: No module named 'sdk': install the Debian package "
+      "python3-sdk if there is one, or upload a global helper named sdk (so 2 items importing it "
+      "did not load either: rule A, rule B)");
+  add("rules/geo.py", 3, "",
+      "rule Geo: ModuleNotFoundError: No module named 'geo': install the Debian package "
+      "python3-geo if there is one, or upload a global helper named geo");
+  add("rules/y.yml", 4, "DedupPeriodMinutes", "warning: DedupPeriodMinutes is 0");
+  v1::SkippedContent* skipped = report.add_skipped();
+  skipped->set_analysis_type("simple_detection");
+  skipped->set_count(1);
+  skipped->add_files("rules/simple.yml");
+  return report;
+}
+
+TEST_F(AnalysisCommandsTest, TableAndJsonCountACheckoutTheSame) {
+  *detection_.run_tests_response.mutable_report() = CheckoutReport();
+  CliResult table = RunPantherctl(Args({"test", root_.string()}));
+  EXPECT_EQ(table.code, 1);
+  EXPECT_EQ(table.err,
+            "pantherctl: error: tests failed: 1 detection failed, 3 invalid "
+            "specs\n");
+  EXPECT_THAT(table.out,
+              HasSubstr("Invalid Tests Summary\n"
+                        "\trules/x.yml\n"
+                        "\t\trules/x.yml:7: Severity: Severity \"Urgent\" is not one of Info, Low\n"
+                        "\t\trules/x.yml:9: Tests[0].ExpectedResult: missing required key "
+                        "ExpectedResult\n\n"
+                        "\tglobal_helpers/vendor.py\n"));
+  EXPECT_THAT(table.out, HasSubstr("\tPassed: 2\n"
+                                   "\tSkipped: 1\n"
+                                   "\tFailed: 1\n"
+                                   "\tInvalid: 3\n"
+                                   "\tTests: 3 passed, 1 failed\n"
+                                   "\tImport errors: 2\n\n"));
+
+  CliResult json = RunPantherctl(Args({"--output", "json", "test", root_.string()}));
+  EXPECT_EQ(json.code, 1);
+  EXPECT_EQ(json.err, table.err);
+  google::protobuf::Struct parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok()) << json.out;
+  const auto& summary = parsed.fields().at("summary").struct_value().fields();
+  EXPECT_EQ(summary.at("path").string_value(), root_.string());
+  EXPECT_EQ(summary.at("passed").number_value(), 2);
+  EXPECT_EQ(summary.at("skipped").number_value(), 1);
+  EXPECT_EQ(summary.at("failed").number_value(), 1);
+  EXPECT_EQ(summary.at("invalid").number_value(), 3);
+  EXPECT_EQ(summary.at("warnings").number_value(), 1);
+  EXPECT_EQ(summary.at("testsPassed").number_value(), 3);
+  EXPECT_EQ(summary.at("testsFailed").number_value(), 1);
+  EXPECT_EQ(summary.at("importErrors").number_value(), 2);
+  // The report itself is the response's, unchanged.
+  v1::RunTestsResponse response;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &response, options).ok());
+  EXPECT_EQ(response.report().SerializeAsString(), CheckoutReport().SerializeAsString());
 }
 
 TEST_F(AnalysisCommandsTest, RunTestsErrorDetailsArePrinted) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "client/output.h"
 
 namespace pantherd::client {
 namespace {
@@ -601,13 +602,27 @@ class ReportPrinter {
     tally.warnings = static_cast<int>(warnings.size());
     for (const v1::RuleTestResult& rule : report_.rules()) {
       if (!failed_.Has(rule.rule_id())) ++tally.passed;
+      for (const v1::TestCaseResult& test : rule.tests()) {
+        ++(test.outcome() == v1::TestCaseResult::OUTCOME_PASSED ? tally.tests_passed
+                                                                : tally.tests_failed);
+      }
+    }
+    for (const v1::Diagnostic& diagnostic : report_.invalid()) {
+      if (IsWarningDiagnostic(diagnostic)) continue;
+      if (absl::StrContains(diagnostic.message(), "ModuleNotFoundError: ") ||
+          absl::StrContains(diagnostic.message(), "ImportError: ")) {
+        ++tally.import_errors;
+      }
     }
     out_ << kSeparator << "Test Summary\n"
          << "\tPath: " << options_.path << '\n'
          << "\tPassed: " << tally.passed << '\n'
          << "\tSkipped: " << tally.skipped << '\n'
          << "\tFailed: " << tally.failed << '\n'
-         << "\tInvalid: " << tally.invalid << "\n\n";
+         << "\tInvalid: " << tally.invalid << '\n'
+         << "\tTests: " << tally.tests_passed << " passed, " << tally.tests_failed << " failed\n";
+    if (tally.import_errors > 0) out_ << "\tImport errors: " << tally.import_errors << '\n';
+    out_ << '\n';
     return tally;
   }
 
@@ -634,6 +649,20 @@ TestTally TallyTestReport(const v1::TestReport& report, int minimum_tests) {
   TestPrintOptions options;
   options.minimum_tests = minimum_tests;
   return PrintTestReport(report, options, null);
+}
+
+std::string TestSummaryJson(const TestTally& tally, absl::string_view path) {
+  return JsonObject()
+      .AddString("path", path)
+      .AddInt("passed", tally.passed)
+      .AddInt("skipped", tally.skipped)
+      .AddInt("failed", tally.failed)
+      .AddInt("invalid", tally.invalid)
+      .AddInt("warnings", tally.warnings)
+      .AddInt("testsPassed", tally.tests_passed)
+      .AddInt("testsFailed", tally.tests_failed)
+      .AddInt("importErrors", tally.import_errors)
+      .ToString();
 }
 
 std::string FunctionLabel(absl::string_view function) {

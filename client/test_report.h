@@ -62,7 +62,10 @@
 // Counts are per detection, as pat's: Passed = rules reported without a
 // failure, Failed = rules with one, Invalid = files with an error
 // diagnostic, Skipped = skipped files (SkippedContent.count when it lists no
-// files).
+// files). pantherctl adds "\tTests: P passed, F failed" (test cases, from
+// the rules' outcomes) and, when there are any, "\tImport errors: N" (error
+// diagnostics of a ModuleNotFoundError or ImportError at load). TestTally
+// holds all of them, and `--output json` prints them as TestSummaryJson.
 //
 // With show_failures_only, as pat's --show-failures-only: only failing tests
 // are printed, grouped under their rule ids sorted, each followed by a blank
@@ -97,6 +100,11 @@ struct TestTally {
   int invalid = 0;
   int skipped = 0;
   int warnings = 0;
+  // Test cases: PASSED outcomes, and all others.
+  int tests_passed = 0;
+  int tests_failed = 0;
+  // Error diagnostics of a module that could not be imported.
+  int import_errors = 0;
   // The exit status of pat test: a failure or an invalid spec.
   bool ok() const { return failed == 0 && invalid == 0; }
 };
@@ -111,6 +119,12 @@ TestTally PrintTestReport(const pantherd::v1::TestReport& report, const TestPrin
 
 // Counts `report` as PrintTestReport would, without printing.
 TestTally TallyTestReport(const pantherd::v1::TestReport& report, int minimum_tests);
+
+// `tally` as one JSON object, the "summary" of `pantherctl --output json
+// test`, with the same counts as the table: {"path", "passed", "skipped",
+// "failed", "invalid", "warnings", "testsPassed", "testsFailed",
+// "importErrors"}. `path` is the PATH the user gave.
+std::string TestSummaryJson(const TestTally& tally, absl::string_view path);
 
 // pat's label of the rule function `function` ("alert_context" ->
 // "alertContext"); other names are returned unchanged.

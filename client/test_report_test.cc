@@ -118,6 +118,7 @@ TEST(TestReportTest, PassingRuleExactly) {
                                            "\tSkipped: 0\n"
                                            "\tFailed: 0\n"
                                            "\tInvalid: 0\n"
+                                           "\tTests: 2 passed, 0 failed\n"
                                            "\n");
   EXPECT_TRUE(tally.ok());
   EXPECT_EQ(tally.passed, 1);
@@ -153,6 +154,7 @@ TEST(TestReportTest, FailingRuleAuxErrorAndNoTestsExactly) {
             "\tSkipped: 0\n"
             "\tFailed: 1\n"
             "\tInvalid: 0\n"
+            "\tTests: 0 passed, 2 failed\n"
             "\n");
   EXPECT_FALSE(tally.ok());
   EXPECT_EQ(tally.failed, 1);
@@ -255,6 +257,7 @@ TEST(TestReportTest, InvalidSkippedAndWarningsCountPerDetection) {
             "\tSkipped: 3\n"
             "\tFailed: 1\n"
             "\tInvalid: 2\n"
+            "\tTests: 2 passed, 2 failed\n"
             "\n");
   EXPECT_EQ(tally.passed, 1);
   EXPECT_EQ(tally.failed, 1);
@@ -324,6 +327,7 @@ TEST(TestReportTest, ShowFailuresOnlyExactly) {
             "\tSkipped: 0\n"
             "\tFailed: 2\n"
             "\tInvalid: 0\n"
+            "\tTests: 3 passed, 3 failed\n"
             "\n");
 }
 

@@ -73,12 +73,14 @@ struct SkippedType {
   absl::string_view type;
   absl::string_view id_field;
 };
-constexpr SkippedType kSkippedTypes[] = {
-    {"scheduled_rule", "RuleID"},      {"policy", "PolicyID"},
-    {"correlation_rule", "RuleID"},    {"saved_query", "QueryName"},
-    {"scheduled_query", "QueryName"},  {"pack", "PackID"},
-    {"lookup_table", "LookupName"},    {"simple_detection", "RuleID"},
-    {"scheduled_prompt", "PromptName"}};
+constexpr SkippedType kSkippedTypes[] = {{"policy", "PolicyID"},
+                                         {"correlation_rule", "RuleID"},
+                                         {"saved_query", "QueryName"},
+                                         {"scheduled_query", "QueryName"},
+                                         {"pack", "PackID"},
+                                         {"lookup_table", "LookupName"},
+                                         {"simple_detection", "RuleID"},
+                                         {"scheduled_prompt", "PromptName"}};
 
 constexpr absl::string_view kSeverities[] = {"Info", "Low", "Medium", "High", "Critical"};
 
@@ -561,32 +563,31 @@ std::optional<RuleTest> ReadTest(const YAML::Node& node, size_t index, int line,
   return test;
 }
 
-void LoadRule(Context& ctx, const UploadFile& spec, const Fields& fields, Reporter& r) {
+void LoadRule(Context& ctx, const UploadFile& spec, const Fields& fields, bool scheduled,
+              Reporter& r) {
   const int errors = r.errors();
-  CheckKeys(fields, kRuleKeys, "a rule", r);
+  CheckKeys(fields, kRuleKeys, scheduled ? "a scheduled rule" : "a rule", r);
   RuleSpec out;
   v1::Rule& rule = out.rule;
   rule.set_type(v1::ANALYSIS_TYPE_RULE);
   out.spec_path = spec.file->path();
+  out.scheduled = scheduled;
 
   if (auto id = Get<std::string>(fields, "RuleID", true, ReadYamlString, r)) {
     const int line = fields.Find("RuleID")->line;
     CheckName(*id, "RuleID", line, r);
-    RegisterId(ctx, *id, "rule", "RuleID", line, r);
+    RegisterId(ctx, *id, scheduled ? "scheduled_rule" : "rule", "RuleID", line, r);
     rule.set_id(*id);
   }
   if (auto v = Get<bool>(fields, "Enabled", true, ReadYamlBool, r)) rule.set_enabled(*v);
 
-  // Filename xor Detection.
+  // Filename xor Detection (a Simple Detection without Filename is skipped
+  // before this point).
   const YamlMapEntry* filename = fields.Find("Filename");
   const YamlMapEntry* detection = fields.Find("Detection");
   if (filename != nullptr && detection != nullptr) {
     r.Error(detection->line, "Detection",
             "a rule has either Filename (Python) or Detection (YAML), not both");
-  } else if (detection != nullptr) {
-    r.Error(detection->line, "Detection",
-            "Detection (a Simple Detection written in YAML) is not supported by pantherd; "
-            "write the rule in Python and name the file in Filename");
   } else if (filename == nullptr) {
     r.Error(fields.root_line(), "Filename", "missing required key Filename");
   }
@@ -602,7 +603,18 @@ void LoadRule(Context& ctx, const UploadFile& spec, const Fields& fields, Report
   }
 
   // LogTypes xor ScheduledQueries.
-  if (const YamlMapEntry* sq = fields.Find("ScheduledQueries")) {
+  if (scheduled) {
+    const YamlMapEntry* log_types = fields.Find("LogTypes");
+    const YamlMapEntry* queries = fields.Find("ScheduledQueries");
+    if (log_types != nullptr && queries != nullptr) {
+      r.Error(log_types->line, "LogTypes",
+              "a scheduled rule has either ScheduledQueries or LogTypes, not both");
+    } else if (log_types != nullptr) {
+      GetSet(fields, "LogTypes", true, r);  // Checked; a scheduled rule sees no live events.
+    } else if (auto v = GetSet(fields, "ScheduledQueries", true, r)) {
+      out.scheduled_queries = *std::move(v);
+    }
+  } else if (const YamlMapEntry* sq = fields.Find("ScheduledQueries")) {
     r.Error(sq->line, "ScheduledQueries",
             "ScheduledQueries makes this a scheduled rule, which pantherd does not run; use "
             "LogTypes, or AnalysisType: scheduled_rule to have it skipped");
@@ -738,7 +750,10 @@ void LoadGlobal(Context& ctx, const UploadFile& spec, const Fields& fields, Repo
     for (const std::string& t : *v) out.rule.add_tags(t);
   }
   Get<int64_t>(fields, "BaseVersion", false, ReadYamlInt, r);
-  if (r.errors() != errors || py == nullptr) return;
+  if (r.errors() != errors || py == nullptr) {
+    if (!out.id.empty()) ctx.set.invalid_globals.emplace(out.id, spec.file->path());
+    return;
+  }
   AddFile(out.rule, *spec.file);
   AddFile(out.rule, *py->file);
   ctx.set.globals.push_back(std::move(out));
@@ -868,7 +883,8 @@ void CheckDataModelConflicts(Context& ctx, std::vector<Diagnostic>* diagnostics,
                            " already covers it"));
     }
     *error_count += r.errors();
-    kept.push_back(std::move(dm));
+    // The first model of a log type is kept (LoadValidAnalysisFiles).
+    if (r.errors() == 0) kept.push_back(std::move(dm));
   }
   ctx.set.data_models = std::move(kept);
 }
@@ -950,14 +966,20 @@ void LoadSpec(Context& ctx, const UploadFile& spec, Reporter& r) {
     }
   };
 
-  if (*type == "rule") {
+  if (*type == "rule" || *type == "scheduled_rule") {
     const YamlMapEntry* base = fields.Find("BaseDetection");
     if (base != nullptr &&
         !(base->value.IsNull() || (base->value.IsScalar() && base->value.Scalar().empty()))) {
       skip("derived", "RuleID");  // panther_analysis_tool's DERIVED_SCHEMA.
       return;
     }
-    LoadRule(ctx, spec, fields, r);
+    if (fields.Find("Detection") != nullptr && fields.Find("Filename") == nullptr) {
+      // A Simple Detection: pat tests it only after a Panther backend has
+      // transpiled it to Python; without one it skips it, and so do we.
+      skip("simple_detection", "RuleID");
+      return;
+    }
+    LoadRule(ctx, spec, fields, *type == "scheduled_rule", r);
   } else if (*type == "global") {
     LoadGlobal(ctx, spec, fields, r);
   } else if (*type == "datamodel") {
@@ -969,7 +991,7 @@ void LoadSpec(Context& ctx, const UploadFile& spec, Reporter& r) {
         return;
       }
     }
-    std::vector<absl::string_view> known = {"rule", "global", "datamodel"};
+    std::vector<absl::string_view> known = {"rule", "scheduled_rule", "global", "datamodel"};
     for (const SkippedType& t : kSkippedTypes) known.push_back(t.type);
     r.Error(type_entry->line, "AnalysisType",
             absl::StrCat("unknown AnalysisType ", JsonQuote(*type), "; Panther's types are ",
@@ -977,8 +999,15 @@ void LoadSpec(Context& ctx, const UploadFile& spec, Reporter& r) {
   }
 }
 
-absl::StatusOr<AnalysisSet> LoadImpl(const std::vector<const AnalysisFile*>& files,
-                                     std::vector<Diagnostic>* diagnostics) {
+// What LoadImpl found: the valid items, and the errors with their summary.
+struct LoadOutcome {
+  AnalysisSet set;
+  int errors = 0;
+  std::string summary;
+};
+
+LoadOutcome LoadImpl(const std::vector<const AnalysisFile*>& files,
+                     std::vector<Diagnostic>* diagnostics) {
   std::vector<Diagnostic> diags;
   int errors = 0;
 
@@ -1017,6 +1046,7 @@ absl::StatusOr<AnalysisSet> LoadImpl(const std::vector<const AnalysisFile*>& fil
     errors += r.errors();
   }
   CheckDataModelConflicts(ctx, &diags, &errors);
+  for (const GlobalSpec& g : ctx.set.globals) ctx.set.invalid_globals.erase(g.id);
   for (auto& [type, s] : ctx.skipped) ctx.set.skipped.push_back(std::move(s));
 
   std::stable_sort(diags.begin(), diags.end(), [](const Diagnostic& a, const Diagnostic& b) {
@@ -1039,8 +1069,24 @@ absl::StatusOr<AnalysisSet> LoadImpl(const std::vector<const AnalysisFile*>& fil
     absl::StrAppend(&summary, ": ", first_error->message(), ")");
   }
   for (Diagnostic& d : diags) diagnostics->push_back(std::move(d));
-  if (errors > 0) return absl::InvalidArgumentError(summary);
-  return std::move(ctx.set);
+  LoadOutcome outcome;
+  outcome.set = std::move(ctx.set);
+  outcome.errors = errors;
+  outcome.summary = std::move(summary);
+  return outcome;
+}
+
+absl::StatusOr<AnalysisSet> AllOrNothing(LoadOutcome outcome) {
+  if (outcome.errors > 0) return absl::InvalidArgumentError(outcome.summary);
+  return std::move(outcome.set);
+}
+
+template <typename Files>
+std::vector<const AnalysisFile*> Pointers(const Files& files) {
+  std::vector<const AnalysisFile*> ptrs;
+  ptrs.reserve(files.size());
+  for (const AnalysisFile& f : files) ptrs.push_back(&f);
+  return ptrs;
 }
 
 }  // namespace
@@ -1056,19 +1102,24 @@ bool IsAnalysisSpecPath(absl::string_view path) {
 
 absl::StatusOr<AnalysisSet> LoadAnalysisFiles(const std::vector<v1::AnalysisFile>& files,
                                               std::vector<v1::Diagnostic>* diagnostics) {
-  std::vector<const AnalysisFile*> ptrs;
-  ptrs.reserve(files.size());
-  for (const AnalysisFile& f : files) ptrs.push_back(&f);
-  return LoadImpl(ptrs, diagnostics);
+  return AllOrNothing(LoadImpl(Pointers(files), diagnostics));
 }
 
 absl::StatusOr<AnalysisSet> LoadAnalysisFiles(
     const google::protobuf::RepeatedPtrField<v1::AnalysisFile>& files,
     std::vector<v1::Diagnostic>* diagnostics) {
-  std::vector<const AnalysisFile*> ptrs;
-  ptrs.reserve(files.size());
-  for (const AnalysisFile& f : files) ptrs.push_back(&f);
-  return LoadImpl(ptrs, diagnostics);
+  return AllOrNothing(LoadImpl(Pointers(files), diagnostics));
+}
+
+AnalysisSet LoadValidAnalysisFiles(
+    const google::protobuf::RepeatedPtrField<v1::AnalysisFile>& files,
+    std::vector<v1::Diagnostic>* diagnostics) {
+  return LoadImpl(Pointers(files), diagnostics).set;
+}
+
+AnalysisSet LoadValidAnalysisFiles(const std::vector<v1::AnalysisFile>& files,
+                                   std::vector<v1::Diagnostic>* diagnostics) {
+  return LoadImpl(Pointers(files), diagnostics).set;
 }
 
 }  // namespace pantherd::engine

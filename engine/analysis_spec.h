@@ -22,19 +22,29 @@
 //     and is ignored (but it must still parse).
 //   - Python files are read only when a spec names them in `Filename`,
 //     resolved relative to the spec's directory. Other files are ignored.
-//   - AnalysisType rule, global and datamodel are validated and returned.
-//     Other Panther types (scheduled_rule, policy, correlation_rule,
+//   - AnalysisType rule, scheduled_rule, global and datamodel are validated
+//     and returned. A scheduled_rule is a RuleSpec with `scheduled` set: its
+//     unit tests run as pat runs them (rule() on each test row), but it sees
+//     no live events (it has ScheduledQueries instead of LogTypes) and is not
+//     stored by an upload. Other Panther types (policy, correlation_rule,
 //     saved_query, scheduled_query, pack, lookup_table, simple_detection,
-//     scheduled_prompt, and rules derived from a BaseDetection) are not run by
-//     pantherd: they are counted in AnalysisSet::skipped, never dropped
-//     silently and never an error. Their IDs still take part in the duplicate
-//     ID check. Any other AnalysisType is an error.
+//     scheduled_prompt, rules derived from a BaseDetection, and Simple
+//     Detections: rules with `Detection:` instead of `Filename:`, whose tests
+//     pat runs only through a Panther backend) are not run by pantherd: they
+//     are counted in AnalysisSet::skipped, never dropped silently and never an
+//     error. Their IDs still take part in the duplicate ID check. Any other
+//     AnalysisType is an error.
 //
-// Thread safety: LoadAnalysisFiles is a pure function of its input.
+// Two ways to load: LoadAnalysisFiles is all-or-nothing (an upload that is
+// stored), LoadValidAnalysisFiles keeps every valid item and reports the
+// others (`pantherctl test` on a whole checkout, as `pat test` does).
+//
+// Thread safety: both are pure functions of their input.
 
 #ifndef PANTHERD_ENGINE_ANALYSIS_SPEC_H_
 #define PANTHERD_ENGINE_ANALYSIS_SPEC_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -67,7 +77,7 @@ struct RuleTest {
   int line = 0;
 };
 
-// A Python rule (AnalysisType: rule).
+// A Python rule (AnalysisType: rule, or scheduled_rule with `scheduled`).
 struct RuleSpec {
   // Type ANALYSIS_TYPE_RULE with every metadata field filled from the spec and
   // Panther's defaults (DedupPeriodMinutes 60, Threshold 1, CreateAlert true),
@@ -79,6 +89,11 @@ struct RuleSpec {
   std::string python_path;
   std::string python_source;
   std::vector<RuleTest> tests;
+  // AnalysisType: scheduled_rule. Its rule has no log types (it sees no live
+  // events); its tests run without a data model, as pat runs them.
+  bool scheduled = false;
+  // A scheduled rule's ScheduledQueries (query names), as written.
+  std::vector<std::string> scheduled_queries;
 };
 
 // A global helper module (AnalysisType: global), imported by rules under its
@@ -119,6 +134,7 @@ struct DataModelSpec {
 
 // The validated content of an upload. Each vector is ordered by spec path.
 struct AnalysisSet {
+  // Rules and scheduled rules (RuleSpec::scheduled).
   std::vector<RuleSpec> rules;
   std::vector<GlobalSpec> globals;
   std::vector<DataModelSpec> data_models;
@@ -126,6 +142,10 @@ struct AnalysisSet {
   // "scheduled_rule", ..., "derived" for rules with a BaseDetection), ordered
   // by type, with the spec paths in path order.
   std::vector<v1::SkippedContent> skipped;
+  // GlobalID -> spec path of each global spec that is invalid (and whose ID
+  // no valid global has): rules importing it fail with "No module named
+  // 'ID'", which callers may report with the spec's problem instead.
+  std::map<std::string, std::string> invalid_globals;
 };
 
 // Diagnostics whose message starts with this prefix are warnings: reported,
@@ -165,6 +185,20 @@ absl::StatusOr<AnalysisSet> LoadAnalysisFiles(const std::vector<v1::AnalysisFile
 absl::StatusOr<AnalysisSet> LoadAnalysisFiles(
     const google::protobuf::RepeatedPtrField<v1::AnalysisFile>& files,
     std::vector<v1::Diagnostic>* diagnostics);
+
+// Like LoadAnalysisFiles, but never refuses the whole content, as `pat test`
+// runs every valid rule of a checkout: returns every item that is valid on
+// its own, and appends the problems of the others to `*diagnostics` (must not
+// be null), exactly as LoadAnalysisFiles reports them. An item with an error
+// is left out; of specs sharing an ID, the first in path order is kept; of
+// enabled data models sharing a log type, the first in path order is kept.
+// A Python file that fails to compile is not checked here (the runtime
+// reports it per item, engine/python_runtime.h). Never throws.
+AnalysisSet LoadValidAnalysisFiles(
+    const google::protobuf::RepeatedPtrField<v1::AnalysisFile>& files,
+    std::vector<v1::Diagnostic>* diagnostics);
+AnalysisSet LoadValidAnalysisFiles(const std::vector<v1::AnalysisFile>& files,
+                                   std::vector<v1::Diagnostic>* diagnostics);
 
 }  // namespace pantherd::engine
 

@@ -372,10 +372,18 @@ TEST(AnalysisSpecTest, MissingFilenameAndSimpleDetections) {
   v1::Diagnostic missing = l.Find("missing.yml", "Filename");
   EXPECT_EQ(missing.line(), 1);
   EXPECT_THAT(missing.message(), HasSubstr("missing required key Filename"));
-  v1::Diagnostic simple = l.Find("simple.yml", "Detection");
-  EXPECT_EQ(simple.line(), 6);
-  EXPECT_THAT(simple.message(), HasSubstr("not supported"));
   EXPECT_THAT(l.Find("both.yml", "Detection").message(), HasSubstr("not both"));
+  // A Simple Detection is skipped, as pat skips it without a backend.
+  EXPECT_THAT(l.Errors(), SizeIs(2)) << l.Dump();
+  std::vector<v1::AnalysisFile> files = {
+      File("simple.yml",
+           "AnalysisType: rule\nRuleID: Simple\nEnabled: true\nLogTypes: [A.B]\n"
+           "Severity: Low\nDetection:\n  - Key: x\n    Condition: Equals\n    Value: 1\n")};
+  Loaded simple = Load(files);
+  ASSERT_TRUE(simple.set.ok()) << simple.Dump();
+  ASSERT_THAT(simple.set->skipped, SizeIs(1));
+  EXPECT_EQ(simple.set->skipped[0].analysis_type(), "simple_detection");
+  EXPECT_THAT(simple.set->skipped[0].files(), ElementsAre("simple.yml"));
 }
 
 TEST(AnalysisSpecTest, HiddenFilesAndFoldersAreIgnored) {
@@ -451,7 +459,6 @@ TEST(AnalysisSpecTest, OtherPantherTypesAreSkippedAndCounted) {
   Loaded l = Load({
       File("policies/p1.yml", "AnalysisType: policy\nPolicyID: P1\n"),
       File("policies/p2.yml", "AnalysisType: policy\nPolicyID: P2\nAnything: goes\n"),
-      File("rules/sched.yml", "AnalysisType: scheduled_rule\nRuleID: S1\n"),
       File("rules/corr.yml", "AnalysisType: correlation_rule\nRuleID: C1\n"),
       File("queries/q.yml", "AnalysisType: saved_query\nQueryName: Q1\n"),
       File("queries/sq.yml", "AnalysisType: scheduled_query\nQueryName: Q2\n"),
@@ -469,12 +476,95 @@ TEST(AnalysisSpecTest, OtherPantherTypesAreSkippedAndCounted) {
     got.push_back(
         absl::StrCat(s.analysis_type(), "=", s.count(), ":", absl::StrJoin(s.files(), ",")));
   }
-  EXPECT_THAT(got,
-              ElementsAre("correlation_rule=1:rules/corr.yml", "derived=1:rules/derived.yml",
-                          "lookup_table=1:luts/l.yml", "pack=1:packs/p.yml",
-                          "policy=2:policies/p1.yml,policies/p2.yml", "saved_query=1:queries/q.yml",
-                          "scheduled_query=1:queries/sq.yml", "scheduled_rule=1:rules/sched.yml",
-                          "simple_detection=1:rules/simple.yml"));
+  EXPECT_THAT(
+      got, ElementsAre("correlation_rule=1:rules/corr.yml", "derived=1:rules/derived.yml",
+                       "lookup_table=1:luts/l.yml", "pack=1:packs/p.yml",
+                       "policy=2:policies/p1.yml,policies/p2.yml", "saved_query=1:queries/q.yml",
+                       "scheduled_query=1:queries/sq.yml", "simple_detection=1:rules/simple.yml"));
+}
+
+// A scheduled rule is a Python rule on the rows of its ScheduledQueries: its
+// tests run (as pat runs them); it has no log types.
+TEST(AnalysisSpecTest, ScheduledRulesLoadWithTheirQueriesAndTests) {
+  Loaded l = Load({
+      File("rules/s.yml",
+           "AnalysisType: scheduled_rule\nRuleID: Sched.One\nFilename: s.py\nEnabled: false\n"
+           "ScheduledQueries:\n  - Admin Grants Per Actor\nSeverity: Medium\nTests:\n"
+           "  - Name: Row\n    ExpectedResult: true\n    Log: {grants: 12}\n"),
+      File("rules/s.py", kRulePy),
+      File("rules/missing.yml",
+           "AnalysisType: scheduled_rule\nRuleID: Sched.Two\nFilename: s.py\nEnabled: true\n"
+           "Severity: Low\n"),
+      File("rules/dup.yml", RuleYaml("Sched.One", "s.py")),
+  });
+  ASSERT_FALSE(l.set.ok());
+  EXPECT_THAT(l.Find("rules/missing.yml", "ScheduledQueries").message(),
+              HasSubstr("missing required key ScheduledQueries"));
+  EXPECT_THAT(l.Find("rules/s.yml", "RuleID").message(),
+              HasSubstr("Conflicting AnalysisID: [Sched.One] is also the ID of rules/dup.yml"));
+
+  std::vector<v1::AnalysisFile> files = {
+      File("rules/s.yml",
+           "AnalysisType: scheduled_rule\nRuleID: Sched.One\nFilename: s.py\nEnabled: false\n"
+           "ScheduledQueries:\n  - Admin Grants Per Actor\nSeverity: Medium\nTests:\n"
+           "  - Name: Row\n    ExpectedResult: true\n    Log: {grants: 12}\n"),
+      File("rules/s.py", kRulePy)};
+  Loaded good = Load(files);
+  ASSERT_TRUE(good.set.ok()) << good.Dump();
+  ASSERT_THAT(good.set->rules, SizeIs(1));
+  const RuleSpec& rule = good.set->rules[0];
+  EXPECT_TRUE(rule.scheduled);
+  EXPECT_THAT(rule.scheduled_queries, ElementsAre("Admin Grants Per Actor"));
+  EXPECT_EQ(rule.rule.log_types_size(), 0);
+  EXPECT_EQ(rule.rule.type(), v1::ANALYSIS_TYPE_RULE);
+  ASSERT_THAT(rule.tests, SizeIs(1));
+  EXPECT_EQ(rule.tests[0].log_json, "{\"grants\": 12}");
+  EXPECT_THAT(good.set->skipped, IsEmpty());
+}
+
+// `pat test` on a checkout: every valid item is kept, every problem is
+// reported, the first of two specs with one ID wins.
+TEST(AnalysisSpecTest, LoadValidKeepsEveryValidItem) {
+  std::vector<v1::AnalysisFile> files = {
+      File("rules/a.yml", RuleYaml("A", "a.py")),
+      File("rules/a.py", kRulePy),
+      File("rules/b.yml", RuleYaml("B", "b.py", "Severity2: High\n")),
+      File("rules/b.py", kRulePy),
+      File("rules/broken.yml", "AnalysisType: rule\nLogTypes: [A\n"),
+      File("rules/c.yml", RuleYaml("A", "c.py")),
+      File("rules/c.py", kRulePy),
+      File("templates/t.yml", RuleYaml("T", "missing.py")),
+      File("global_helpers/g.yml", "AnalysisType: global\nGlobalID: g\nFilename: g.py\n"),
+      File("global_helpers/g.py", "X = 1\n"),
+      File("data_models/d1.yml",
+           "AnalysisType: datamodel\nDataModelID: D1\nEnabled: true\nLogTypes: [Okta.SystemLog]\n"
+           "Mappings:\n  - Name: ip\n    Path: $.client.ipAddress\n"),
+      File("data_models/d2.yml",
+           "AnalysisType: datamodel\nDataModelID: D2\nEnabled: true\nLogTypes: [Okta.SystemLog]\n"
+           "Mappings:\n  - Name: ip\n    Path: $.ip\n"),
+  };
+  std::vector<v1::Diagnostic> strict;
+  EXPECT_FALSE(LoadAnalysisFiles(files, &strict).ok());
+  std::vector<v1::Diagnostic> diagnostics;
+  AnalysisSet set = LoadValidAnalysisFiles(files, &diagnostics);
+  // The same problems as the all-or-nothing load.
+  ASSERT_EQ(diagnostics.size(), strict.size());
+  for (size_t i = 0; i < strict.size(); ++i) {
+    EXPECT_EQ(diagnostics[i].SerializeAsString(), strict[i].SerializeAsString());
+  }
+  std::vector<std::string> files_with_errors;
+  for (const v1::Diagnostic& d : diagnostics) {
+    if (files_with_errors.empty() || files_with_errors.back() != d.file()) {
+      files_with_errors.push_back(d.file());
+    }
+  }
+  EXPECT_THAT(files_with_errors, ElementsAre("data_models/d2.yml", "rules/b.yml",
+                                             "rules/broken.yml", "rules/c.yml", "templates/t.yml"));
+  ASSERT_THAT(set.rules, SizeIs(1));
+  EXPECT_EQ(set.rules[0].spec_path, "rules/a.yml");
+  ASSERT_THAT(set.globals, SizeIs(1));
+  ASSERT_THAT(set.data_models, SizeIs(1));
+  EXPECT_EQ(set.data_models[0].rule.id(), "D1");
 }
 
 // ---------------------------------------------------------------------------

@@ -10,11 +10,13 @@
 
 #include <algorithm>
 #include <climits>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 namespace pantherd::engine {
@@ -134,8 +136,9 @@ def describe(exc):
 
 
 def error_location(exc, path):
-    """(line, note) for a diagnostic about `path`: the deepest traceback line in
-    `path`, and where the error happened when that is another uploaded file."""
+    """(line, note, origin) for a diagnostic about `path`: the deepest
+    traceback line in `path`; where the error happened when that is another
+    uploaded file; and that file (`path` itself when it happened there)."""
     line = 0
     last = None
     tb = exc.__traceback__
@@ -148,11 +151,43 @@ def error_location(exc, path):
         tb = tb.tb_next
     if isinstance(exc, SyntaxError) and exc.filename:
         if exc.filename == path:
-            return exc.lineno or 0, ""
-        return line, " (at %s:%d)" % (exc.filename, exc.lineno or 0)
+            return exc.lineno or 0, "", path
+        return line, " (at %s:%d)" % (exc.filename, exc.lineno or 0), exc.filename
     if last is not None and last[0] != path:
-        return line, " (at %s:%d)" % last
-    return line, ""
+        return line, " (at %s:%d)" % last, last[0]
+    return line, "", path
+
+
+# Top-level modules rules import whose Debian 12 package is not named
+# python3-<module>, and those Debian 12 does not package at all.
+_DEBIAN_PACKAGES = {
+    "dateutil": "python3-dateutil",
+    "yaml": "python3-yaml",
+    "jwt": "python3-jwt",
+    "Crypto": "python3-pycryptodome",
+    "OpenSSL": "python3-openssl",
+    "bs4": "python3-bs4",
+    "google": "python3-google-auth",
+}
+_NOT_IN_DEBIAN = {"jsonpath_ng", "policyuniverse", "panther_analysis_tool"}
+_BUILTIN_PACKAGES = {"panther_core", "panther_detection_helpers"}
+
+
+def import_hint(exc):
+    """What to do about a module the runtime cannot import ("" when `exc` is
+    not a ModuleNotFoundError of a third-party module)."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return ""
+    top = exc.name.split(".")[0]
+    if top in _BUILTIN_PACKAGES or top in FINDER.sources:
+        return ""  # A submodule that does not exist: the message names it.
+    if top.startswith("panther_"):
+        return ": upload the global helper named %s" % top
+    if top in _NOT_IN_DEBIAN:
+        return ": Debian 12 has no package of it; upload a global helper named %s" % top
+    package = _DEBIAN_PACKAGES.get(top, "python3-" + top.lower().replace("_", "-"))
+    return ": install the Debian package %s if there is one, or upload a global helper named %s" % (
+        package, top)
 
 
 def truncate(value, limit):
@@ -774,20 +809,33 @@ absl::Status PythonRuntime::LoadRuleSet(const AnalysisSet& analysis,
   set->skipped = analysis.skipped;
   std::vector<v1::Diagnostic>& invalid = set->invalid;
 
-  // Records the failure of loading `path`.
-  auto report_failure = [&](const std::string& path, const CallResult& call) {
+  // Every item that failed to import, in load order. A failure that comes
+  // from another uploaded file that failed too (a rule importing a broken
+  // global) is reported once, with that file's own failure.
+  struct Failure {
+    std::string item;  // "rule Okta.X", "global panther_x", "datamodel Y"
+    std::string path;
     int line = 0;
+    std::string message;  // "<Type>: <message>[ (at FILE:LINE)][: hint]"
+    std::string origin;   // the uploaded file the error happened in
+  };
+  std::vector<Failure> failures;
+  auto report_failure = [&](std::string item, const std::string& path, const CallResult& call) {
+    Failure f{std::move(item), path, 0, "", path};
     std::string note;
+    std::string hint;
     if (call.exception && !call.exception.is_none()) {
       try {
         py::tuple location = support_.attr("error_location")(call.exception, path);
-        line = location[0].cast<int>();
+        f.line = location[0].cast<int>();
         note = location[1].cast<std::string>();
+        f.origin = location[2].cast<std::string>();
+        hint = support_.attr("import_hint")(call.exception).cast<std::string>();
       } catch (const py::error_already_set&) {
       }
     }
-    invalid.push_back(MakeDiagnostic(
-        path, line, absl::StrCat(call.error->type(), ": ", call.error->message(), note)));
+    f.message = absl::StrCat(call.error->type(), ": ", call.error->message(), note, hint);
+    failures.push_back(std::move(f));
   };
 
   try {
@@ -814,7 +862,9 @@ absl::Status PythonRuntime::LoadRuleSet(const AnalysisSet& analysis,
     for (const GlobalSpec& g : analysis.globals) {
       CallResult imported =
           CallRuleCode("<module>", [&] { return support_.attr("import_global")(g.id); });
-      if (imported.error.has_value()) report_failure(g.python_path, imported);
+      if (imported.error.has_value()) {
+        report_failure(absl::StrCat("global ", g.id), g.python_path, imported);
+      }
     }
 
     // 2. Enabled data models.
@@ -827,7 +877,7 @@ absl::Status PythonRuntime::LoadRuleSet(const AnalysisSet& analysis,
           return support_.attr("load_module")(model_id, m.python_path, m.python_source);
         });
         if (loaded.error.has_value()) {
-          report_failure(m.python_path, loaded);
+          report_failure(absl::StrCat("datamodel ", model_id), m.python_path, loaded);
           continue;
         }
         module = loaded.value;
@@ -872,7 +922,9 @@ absl::Status PythonRuntime::LoadRuleSet(const AnalysisSet& analysis,
         return support_.attr("load_module")(r.rule.id(), r.python_path, r.python_source);
       });
       if (loaded.error.has_value()) {
-        report_failure(r.python_path, loaded);
+        report_failure(absl::StrCat(r.scheduled ? "scheduled_rule " : "rule ", r.rule.id()),
+                       r.python_path, loaded);
+        set->failed_rule_ids.insert(r.rule.id());
         continue;
       }
       LoadedRule rule;
@@ -885,6 +937,7 @@ absl::Status PythonRuntime::LoadRuleSet(const AnalysisSet& analysis,
       if (!rule.Defines(RuleFunction::kRule)) {
         invalid.push_back(
             MakeDiagnostic(r.python_path, 0, "rule needs to have a method named 'rule'"));
+        set->failed_rule_ids.insert(r.rule.id());
         continue;
       }
       set->rules.push_back(std::move(rule));
@@ -892,6 +945,43 @@ absl::Status PythonRuntime::LoadRuleSet(const AnalysisSet& analysis,
   } catch (const py::error_already_set& e) {
     set_ = std::move(set);
     return absl::InternalError(absl::StrCat("loading the rule set failed: ", e.what()));
+  }
+
+  // Import failures: each file's own failure once, naming the items that
+  // failed only because they import it.
+  {
+    absl::flat_hash_map<std::string, size_t> own;  // path -> index in failures
+    for (size_t i = 0; i < failures.size(); ++i) {
+      if (failures[i].origin == failures[i].path) own.emplace(failures[i].path, i);
+    }
+    std::vector<std::vector<std::string>> consumers(failures.size());
+    std::vector<bool> folded(failures.size(), false);
+    for (size_t i = 0; i < failures.size(); ++i) {
+      if (failures[i].origin == failures[i].path) continue;
+      auto it = own.find(failures[i].origin);
+      if (it == own.end()) continue;
+      consumers[it->second].push_back(failures[i].item);
+      folded[i] = true;
+    }
+    constexpr size_t kNamedConsumers = 20;
+    for (size_t i = 0; i < failures.size(); ++i) {
+      if (folded[i]) continue;
+      Failure& f = failures[i];
+      std::string message = absl::StrCat(f.item, ": ", f.message);
+      if (!consumers[i].empty()) {
+        const std::vector<std::string>& c = consumers[i];
+        const size_t named = std::min(c.size(), kNamedConsumers);
+        absl::StrAppend(&message, " (so ", c.size(), c.size() == 1 ? " item" : " items",
+                        " importing it did not load either: ",
+                        absl::StrJoin(c.begin(), c.begin() + named, ", "),
+                        c.size() > named ? absl::StrCat(" and ", c.size() - named, " more") : "",
+                        ")");
+      }
+      invalid.push_back(MakeDiagnostic(f.path, f.line, message));
+    }
+    std::stable_sort(
+        invalid.begin(), invalid.end(),
+        [](const v1::Diagnostic& a, const v1::Diagnostic& b) { return a.file() < b.file(); });
   }
 
   for (const v1::Diagnostic& d : invalid) diagnostics->push_back(d);

@@ -74,6 +74,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -133,6 +134,9 @@ struct LoadedSet {
   std::vector<std::string> global_ids;
   // Everything that failed to load (also appended to LoadRuleSet's output).
   std::vector<v1::Diagnostic> invalid;
+  // The RuleIDs of the rules that failed to load (their problem, or the
+  // problem of the file that broke them, is in `invalid`).
+  absl::flat_hash_set<std::string> failed_rule_ids;
   // Content not run by pantherd, copied from the AnalysisSet.
   std::vector<v1::SkippedContent> skipped;
 
@@ -198,12 +202,18 @@ class PythonRuntime {
   // errors name it and show its lines; module code runs under the time limit.
   //
   // Each problem is appended to `*diagnostics` (must not be null) and to
-  // loaded_set()->invalid: a SyntaxError as {file, line, "SyntaxError: ..."};
-  // an exception at import as {the module's file, the line of its deepest
-  // frame in that file, "<Type>: <message>"} (with " (at FILE:LINE)" when
-  // it was raised in another uploaded file); a module without `rule`; an
-  // unknown data-model Method. What failed is left out of the set; the rest
-  // is loaded. Returns OK when nothing failed, else InvalidArgument
+  // loaded_set()->invalid, ordered by file: a SyntaxError or an exception at
+  // import as {the module's file, the line (of the deepest frame in that
+  // file), "<item>: <Type>: <message>"} where <item> is "rule ID",
+  // "scheduled_rule ID", "global ID" or "datamodel ID", with " (at
+  // FILE:LINE)" when it was raised in another uploaded file and, for a
+  // ModuleNotFoundError, a hint (": install the Debian package python3-x if
+  // there is one, or upload a global helper named x"); a module without
+  // `rule`; an unknown data-model Method. An item that failed only because
+  // it imports an uploaded file that failed itself gets no diagnostic: that
+  // file's diagnostic ends "(so N items importing it did not load either:
+  // rule A, ...)". What failed is left out of the set (failed rules' IDs in
+  // failed_rule_ids); the rest is loaded. Returns OK when nothing failed, else InvalidArgument
   // summarising ("2 problems loading the rule set (first: ...)"): callers
   // that need all-or-nothing (a live swap) must not use a set that failed.
   absl::Status LoadRuleSet(const AnalysisSet& set, std::vector<v1::Diagnostic>* diagnostics);

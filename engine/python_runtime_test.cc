@@ -24,6 +24,7 @@
 #include "engine/event.h"
 #include "engine/kv_memory.h"
 #include "engine/rule_runner.h"
+#include "engine/test_runner.h"
 
 namespace pantherd::engine {
 namespace runtime_testing {
@@ -234,8 +235,9 @@ TEST(PythonRuntimeTest, UserGlobalReplacesAnotherWithTheSameIdOnReload) {
   ASSERT_EQ(diagnostics.size(), 1u) << runtime_testing::Dump(diagnostics);
   EXPECT_EQ(diagnostics[0].file(), "rules/r.py");
   EXPECT_EQ(diagnostics[0].line(), 1);
-  EXPECT_THAT(diagnostics[0].message(),
-              StartsWith("ModuleNotFoundError: No module named 'panther_base_helpers'"));
+  EXPECT_EQ(diagnostics[0].message(),
+            "rule Test.Replace: ModuleNotFoundError: No module named 'panther_base_helpers': "
+            "upload the global helper named panther_base_helpers");
   EXPECT_EQ(Runtime().loaded_set()->FindRule("Test.Replace"), nullptr);
 }
 
@@ -286,7 +288,7 @@ TEST(PythonRuntimeTest, PantherCoreTypesAreImportable) {
   ASSERT_EQ(diagnostics.size(), 1u) << runtime_testing::Dump(diagnostics);
   EXPECT_EQ(diagnostics[0].file(), "global_helpers/hints.py");
   EXPECT_EQ(diagnostics[0].line(), 2);
-  EXPECT_THAT(diagnostics[0].message(), StartsWith("ModuleNotFoundError"));
+  EXPECT_THAT(diagnostics[0].message(), StartsWith("global hints: ModuleNotFoundError"));
   py::module_ sys = py::module_::import("sys");
   EXPECT_EQ(py::str(sys.attr("modules")["panther_core"].attr("PantherEvent")).cast<std::string>(),
             "user");
@@ -306,7 +308,7 @@ TEST(PythonRuntimeTest, SyntaxErrorIsADiagnosticWithFileAndLine) {
   ASSERT_EQ(diagnostics.size(), 1u) << runtime_testing::Dump(diagnostics);
   EXPECT_EQ(diagnostics[0].file(), "rules/bad.py");
   EXPECT_EQ(diagnostics[0].line(), 3);
-  EXPECT_THAT(diagnostics[0].message(), StartsWith("SyntaxError: "));
+  EXPECT_THAT(diagnostics[0].message(), StartsWith("rule Test.Bad: SyntaxError: "));
   // The rest of the set is loaded.
   EXPECT_NE(Runtime().loaded_set()->FindRule("Test.Good"), nullptr);
   EXPECT_EQ(Runtime().loaded_set()->FindRule("Test.Bad"), nullptr);
@@ -329,19 +331,82 @@ TEST(PythonRuntimeTest, ImportErrorsNameTheLineAndWhereTheyHappened) {
            &diagnostics);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   std::string dump = runtime_testing::Dump(diagnostics);
-  ASSERT_EQ(diagnostics.size(), 4u) << dump;
+  // The rule that fails only because it imports the broken global is named
+  // in the global's diagnostic, not reported again.
+  ASSERT_EQ(diagnostics.size(), 3u) << dump;
   EXPECT_EQ(diagnostics[0].file(), "global_helpers/broken.py") << dump;
   EXPECT_EQ(diagnostics[0].line(), 2);
-  EXPECT_EQ(diagnostics[0].message(), "KeyError: 'missing'");
+  EXPECT_EQ(diagnostics[0].message(),
+            "global broken_helpers: KeyError: 'missing' (so 1 item importing it did not load "
+            "either: rule Test.Uses)");
   EXPECT_EQ(diagnostics[1].file(), "rules/norule.py") << dump;
   EXPECT_EQ(diagnostics[1].message(), "rule needs to have a method named 'rule'");
   EXPECT_EQ(diagnostics[2].file(), "rules/raises.py") << dump;
   EXPECT_EQ(diagnostics[2].line(), 2);
-  EXPECT_EQ(diagnostics[2].message(), "ZeroDivisionError: division by zero");
-  EXPECT_EQ(diagnostics[3].file(), "rules/uses.py") << dump;
-  EXPECT_EQ(diagnostics[3].line(), 2);
-  EXPECT_EQ(diagnostics[3].message(), "KeyError: 'missing' (at global_helpers/broken.py:2)");
+  EXPECT_EQ(diagnostics[2].message(), "rule Test.Raises: ZeroDivisionError: division by zero");
   EXPECT_TRUE(Runtime().loaded_set()->rules.empty());
+}
+
+// A module the runtime cannot import is reported per item with a hint; a
+// broken global once, with every item (rule, global, data model) that
+// failed only because it imports it; everything else loads.
+TEST(PythonRuntimeTest, MissingModulesAreReportedPerItemWithAHint) {
+  std::vector<v1::Diagnostic> diagnostics;
+  absl::Status s = Load(
+      {File("global_helpers/vendor.yml", GlobalYaml("vendor_helpers", "vendor.py")),
+       File("global_helpers/vendor.py", "# Vendor SDK.\n\nimport acme_vendor_sdk.client\n"),
+       File("global_helpers/wraps.yml", GlobalYaml("wraps_vendor", "wraps.py")),
+       File("global_helpers/wraps.py", "from vendor_helpers import *\n"),
+       File("global_helpers/ok.yml", GlobalYaml("ok_helpers", "ok.py")),
+       File("global_helpers/ok.py", "OK = True\n"),
+       File("data_models/dm.yml",
+            "AnalysisType: datamodel\nDataModelID: Test.DM\nEnabled: true\n"
+            "LogTypes: [Test.Log]\nFilename: dm.py\nMappings:\n  - Name: x\n    Method: get_x\n"),
+       File("data_models/dm.py", "import vendor_helpers\n\ndef get_x(event):\n    return 1\n"),
+       File("rules/a.yml", RuleYaml("Test.A", "a.py")),
+       File("rules/a.py",
+            "from vendor_helpers import lookup\n\ndef rule(event):\n    return True\n"),
+       File("rules/b.yml", RuleYaml("Test.B", "b.py")),
+       File("rules/b.py", "import wraps_vendor\n\ndef rule(event):\n    return True\n"),
+       File("rules/geo.yml", RuleYaml("Test.Geo", "geo.py")),
+       File("rules/geo.py", "import os\nimport acme_geoip\n\ndef rule(event):\n    return True\n"),
+       File("rules/policy.yml", RuleYaml("Test.Policy", "policy.py")),
+       File("rules/policy.py", "import policyuniverse\n\ndef rule(event):\n    return True\n"),
+       File("rules/fine.yml", RuleYaml("Test.Fine", "fine.py")),
+       File("rules/fine.py", "from ok_helpers import OK\n\ndef rule(event):\n    return OK\n")},
+      &diagnostics);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  const std::string dump = runtime_testing::Dump(diagnostics);
+  ASSERT_EQ(diagnostics.size(), 3u) << dump;
+  EXPECT_EQ(diagnostics[0].file(), "global_helpers/vendor.py");
+  EXPECT_EQ(diagnostics[0].line(), 3);
+  EXPECT_EQ(diagnostics[0].message(),
+            "global vendor_helpers: ModuleNotFoundError: No module named 'acme_vendor_sdk': "
+            "install the Debian package python3-acme-vendor-sdk if there is one, or upload a "
+            "global helper named acme_vendor_sdk (so 4 items importing it did not load either: "
+            "global wraps_vendor, datamodel Test.DM, rule Test.A, rule Test.B)");
+  EXPECT_EQ(diagnostics[1].file(), "rules/geo.py");
+  EXPECT_EQ(diagnostics[1].line(), 2);
+  EXPECT_EQ(diagnostics[1].message(),
+            "rule Test.Geo: ModuleNotFoundError: No module named 'acme_geoip': install the Debian "
+            "package python3-acme-geoip if there is one, or upload a global helper named "
+            "acme_geoip");
+  EXPECT_EQ(diagnostics[2].file(), "rules/policy.py");
+  EXPECT_EQ(diagnostics[2].message(),
+            "rule Test.Policy: ModuleNotFoundError: No module named 'policyuniverse': Debian 12 "
+            "has no package of it; upload a global helper named policyuniverse");
+  ASSERT_EQ(Runtime().loaded_set()->rules.size(), 1u);
+  EXPECT_EQ(Runtime().loaded_set()->rules[0].id(), "Test.Fine");
+
+  // Asked for by id, a rule that failed to load is not reported again; an id
+  // the set never had is.
+  RunTestsOptions options;
+  options.rule_ids = {"Test.A", "Test.Geo", "Test.Fine", "Test.Unknown"};
+  v1::TestReport report = RunTests(Runtime(), *Runtime().loaded_set(), options);
+  ASSERT_EQ(report.rules_size(), 1);
+  EXPECT_EQ(report.rules(0).rule_id(), "Test.Fine");
+  ASSERT_EQ(report.invalid_size(), 4) << report.DebugString();
+  EXPECT_EQ(report.invalid(3).message(), "no rule [Test.Unknown] in the loaded set");
 }
 
 TEST(PythonRuntimeTest, TracebacksNameTheUploadedFileLineAndCode) {
@@ -556,7 +621,8 @@ TEST_F(TimeLimitTest, AuxiliaryFunctionsAndModuleCodeAreLimitedToo) {
                         &diagnostics);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   ASSERT_EQ(diagnostics.size(), 1u);
-  EXPECT_THAT(diagnostics[0].message(), StartsWith("TimeoutError: rule function [<module>]"));
+  EXPECT_THAT(diagnostics[0].message(),
+              StartsWith("rule Test.SlowImport: TimeoutError: rule function [<module>]"));
 }
 
 TEST_F(TimeLimitTest, FastCallsAreNotInterruptedLater) {

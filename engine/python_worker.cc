@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -32,10 +33,11 @@ absl::StatusOr<internal::LoadResult> PythonWorker::Load(const internal::LoadRule
   internal::LoadResult result;
   result.set_version(request.version());
   std::vector<v1::Diagnostic> diagnostics;
-  absl::StatusOr<AnalysisSet> set = LoadAnalysisFiles(request.files(), &diagnostics);
-  if (set.ok()) {
-    // Diagnostics of a failed load are returned as data; the status only
-    // says that there were some.
+  // Every valid item is loaded; the problems of the others are returned as
+  // data (a live swap refuses a set with any, a test run reports them and
+  // runs the rest). The status only says that there were some.
+  std::optional<AnalysisSet> set = LoadValidAnalysisFiles(request.files(), &diagnostics);
+  {
     absl::Status loaded = runtime_->LoadRuleSet(*set, &diagnostics);
     (void)loaded;
     for (const v1::SkippedContent& s : set->skipped) *result.add_skipped() = s;

@@ -4,8 +4,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -41,18 +43,41 @@ absl::Status ErrorsToStatus(const google::protobuf::RepeatedPtrField<v1::Diagnos
     ++errors;
   }
   if (errors == 0) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(what, ": ", DescribeDiagnostic(*first),
-                                                 errors > 1 ? absl::StrCat(" (and ", errors - 1,
-                                                                           " more)")
-                                                            : ""));
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ": ", DescribeDiagnostic(*first),
+                   errors > 1 ? absl::StrCat(" (and ", errors - 1, " more)") : ""));
 }
 
-std::vector<v1::Rule> ItemsOf(const AnalysisSet& set) {
+// The items of `set`. Scheduled rules only when `with_scheduled` (a test
+// run): they are never stored, so never live.
+std::vector<v1::Rule> ItemsOf(const AnalysisSet& set, bool with_scheduled = false) {
   std::vector<v1::Rule> items;
   for (const GlobalSpec& g : set.globals) items.push_back(g.rule);
   for (const DataModelSpec& m : set.data_models) items.push_back(m.rule);
-  for (const RuleSpec& r : set.rules) items.push_back(r.rule);
+  for (const RuleSpec& r : set.rules) {
+    if (!r.scheduled || with_scheduled) items.push_back(r.rule);
+  }
   return items;
+}
+
+// The scheduled rules of `set`, which an upload does not store, as skipped
+// content merged into `skipped` (ordered by type).
+std::vector<v1::SkippedContent> WithScheduledSkipped(const AnalysisSet& set) {
+  std::vector<v1::SkippedContent> skipped = set.skipped;
+  v1::SkippedContent scheduled;
+  scheduled.set_analysis_type("scheduled_rule");
+  for (const RuleSpec& r : set.rules) {
+    if (!r.scheduled) continue;
+    scheduled.set_count(scheduled.count() + 1);
+    scheduled.add_files(r.spec_path);
+  }
+  if (scheduled.count() == 0) return skipped;
+  auto at = std::lower_bound(skipped.begin(), skipped.end(), scheduled.analysis_type(),
+                             [](const v1::SkippedContent& s, const std::string& type) {
+                               return s.analysis_type() < type;
+                             });
+  skipped.insert(at, std::move(scheduled));
+  return skipped;
 }
 
 // `base` with every item of `overlay` replacing the one with its id.
@@ -113,16 +138,22 @@ bool KnownFilterKey(absl::string_view key) {
 // one of the rule's values; "KEY!" -> "V" matches when none does. All filters
 // must match.
 absl::StatusOr<bool> MatchesFilters(const v1::Rule& rule,
-                                    const google::protobuf::Map<std::string, std::string>& filters) {
+                                    const google::protobuf::Map<std::string, std::string>& filters,
+                                    bool scheduled = false) {
   for (const auto& [raw_key, raw_values] : filters) {
     bool negate = absl::EndsWith(raw_key, "!");
-    std::string key = absl::AsciiStrToLower(negate ? raw_key.substr(0, raw_key.size() - 1) : raw_key);
+    std::string key =
+        absl::AsciiStrToLower(negate ? raw_key.substr(0, raw_key.size() - 1) : raw_key);
     if (!KnownFilterKey(key)) {
-      return absl::InvalidArgumentError(absl::StrCat("filters: unknown key \"", raw_key,
-                                                     "\" (known: ", kFilterKeys, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("filters: unknown key \"", raw_key, "\" (known: ", kFilterKeys, ")"));
     }
     std::set<std::string> have;
-    for (const std::string& v : FilterValues(rule, key)) have.insert(absl::AsciiStrToLower(v));
+    if (key == "analysistype") {
+      have.insert(scheduled ? "scheduled_rule" : "rule");
+    } else {
+      for (const std::string& v : FilterValues(rule, key)) have.insert(absl::AsciiStrToLower(v));
+    }
     bool any = false;
     for (absl::string_view want : absl::StrSplit(raw_values, ',', absl::SkipEmpty())) {
       if (have.count(absl::AsciiStrToLower(absl::StripAsciiWhitespace(want))) > 0) any = true;
@@ -185,6 +216,64 @@ void AppendDiagnostics(const google::protobuf::RepeatedPtrField<v1::Diagnostic>&
   for (const v1::Diagnostic& d : from) *report->add_invalid() = d;
 }
 
+// A broken file is reported once: the load diagnostics of items that failed
+// only with "No module named 'ID'" where ID is a global whose spec is invalid
+// (`invalid_globals`, GlobalID -> spec path) are folded into that spec's
+// first error, as the runtime folds the consumers of a global that fails to
+// import (engine/python_runtime.h).
+void FoldInvalidGlobalConsumers(const std::map<std::string, std::string>& invalid_globals,
+                                v1::TestReport* report) {
+  if (invalid_globals.empty()) return;
+  constexpr std::string_view kMissing = ": ModuleNotFoundError: No module named '";
+  constexpr std::string_view kEither = " did not load either: ";
+  std::map<std::string, std::vector<std::string>> consumers;  // spec path -> items
+  google::protobuf::RepeatedPtrField<v1::Diagnostic> kept;
+  for (v1::Diagnostic& d : *report->mutable_invalid()) {
+    const std::string& message = d.message();
+    const size_t at = message.find(kMissing);
+    if (at != std::string::npos) {
+      const size_t start = at + kMissing.size();
+      const size_t end = message.find('\'', start);
+      auto it = end == std::string::npos ? invalid_globals.end()
+                                         : invalid_globals.find(message.substr(start, end - start));
+      if (it != invalid_globals.end()) {
+        std::vector<std::string>& items = consumers[it->second];
+        items.push_back(message.substr(0, at));
+        // Items the consumer itself broke (the runtime's fold) come along.
+        const size_t either = message.rfind(kEither);
+        if (either != std::string::npos && absl::EndsWith(message, ")")) {
+          for (absl::string_view item : absl::StrSplit(
+                   absl::string_view(message).substr(either + kEither.size(),
+                                                     message.size() - either - kEither.size() - 1),
+                   ", ")) {
+            items.emplace_back(item);
+          }
+        }
+        continue;
+      }
+    }
+    kept.Add(std::move(d));
+  }
+  for (auto& [path, items] : consumers) {
+    v1::Diagnostic* target = nullptr;
+    for (v1::Diagnostic& d : kept) {
+      if (d.file() == path && !IsWarning(d)) {
+        target = &d;
+        break;
+      }
+    }
+    if (target == nullptr) {
+      target = kept.Add();
+      target->set_file(path);
+      target->set_message("the global helper spec is invalid");
+    }
+    absl::StrAppend(
+        target->mutable_message(), " (so ", items.size(), items.size() == 1 ? " item" : " items",
+        " importing its GlobalID did not load either: ", absl::StrJoin(items, ", "), ")");
+  }
+  report->mutable_invalid()->Swap(&kept);
+}
+
 }  // namespace
 
 std::vector<v1::AnalysisFile> RuleSetManager::LayOut(const std::vector<v1::Rule>& items) {
@@ -205,7 +294,8 @@ std::vector<v1::AnalysisFile> RuleSetManager::LayOut(const std::vector<v1::Rule>
 
 absl::Status RuleSetManager::SwapLocked(const std::vector<v1::Rule>& items) {
   uint64_t version = ++live_version_;
-  PANTHERD_ASSIGN_OR_RETURN(internal::LoadResult loaded, executor_->LoadLive(LayOut(items), version));
+  PANTHERD_ASSIGN_OR_RETURN(internal::LoadResult loaded,
+                            executor_->LoadLive(LayOut(items), version));
   StripLayout(&loaded);
   return ErrorsToStatus(loaded.diagnostics(), "the rule set does not load");
 }
@@ -234,7 +324,7 @@ absl::Status RuleSetManager::UploadLocked(const v1::UploadRuleRequest& request,
   absl::StatusOr<AnalysisSet> set = LoadAnalysisFiles(request.files(), &diagnostics);
   for (const v1::Diagnostic& d : diagnostics) *response->mutable_report()->add_invalid() = d;
   if (!set.ok()) return set.status();
-  for (const v1::SkippedContent& s : set->skipped) {
+  for (const v1::SkippedContent& s : WithScheduledSkipped(*set)) {
     *response->add_skipped() = s;
     *response->mutable_report()->add_skipped() = s;
   }
@@ -257,7 +347,8 @@ absl::Status RuleSetManager::UploadLocked(const v1::UploadRuleRequest& request,
       if (item.type() == v1::ANALYSIS_TYPE_RULE) ids.push_back(item.id());
     }
     if (!ids.empty()) {
-      PANTHERD_ASSIGN_OR_RETURN(RuleExecutor::TestRun run, executor_->RunTests(LayOut(candidate), ids));
+      PANTHERD_ASSIGN_OR_RETURN(RuleExecutor::TestRun run,
+                                executor_->RunTests(LayOut(candidate), ids));
       StripLayout(&run.report);
       StripLayout(&run.load);
       v1::TestReport* report = response->mutable_report();
@@ -282,10 +373,9 @@ absl::Status RuleSetManager::UploadLocked(const v1::UploadRuleRequest& request,
   if (!committed.ok()) {
     absl::Status restored = SwapLocked(stored);  // Keep live == stored.
     if (!restored.ok()) {
-      return absl::InternalError(absl::StrCat("storing the upload failed (",
-                                              committed.status().message(),
-                                              ") and restoring the previous rule set failed too (",
-                                              restored.message(), ")"));
+      return absl::InternalError(absl::StrCat(
+          "storing the upload failed (", committed.status().message(),
+          ") and restoring the previous rule set failed too (", restored.message(), ")"));
     }
     return committed.status();
   }
@@ -301,9 +391,9 @@ absl::StatusOr<v1::TestReport> RuleSetManager::RunTests(const v1::RunTestsReques
 
   v1::SkippedContent disabled;
   disabled.set_analysis_type("disabled_rule");
-  auto select = [&](const v1::Rule& rule) -> absl::StatusOr<bool> {
+  auto select = [&](const v1::Rule& rule, bool scheduled = false) -> absl::StatusOr<bool> {
     if (rule.type() != v1::ANALYSIS_TYPE_RULE) return false;
-    PANTHERD_ASSIGN_OR_RETURN(bool matches, MatchesFilters(rule, request.filters()));
+    PANTHERD_ASSIGN_OR_RETURN(bool matches, MatchesFilters(rule, request.filters(), scheduled));
     if (!matches) return false;
     if (request.skip_disabled() && !rule.enabled()) {
       disabled.set_count(disabled.count() + 1);
@@ -314,25 +404,40 @@ absl::StatusOr<v1::TestReport> RuleSetManager::RunTests(const v1::RunTestsReques
   };
 
   PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::Rule> stored, rules_->ListCurrent());
+  std::map<std::string, std::string> invalid_globals;
   if (request.has_content()) {
+    // Invalid specs are reported, not an RPC error, and the valid rules
+    // still run, as `pat test` does on a checkout.
     std::vector<v1::Diagnostic> diagnostics;
-    absl::StatusOr<AnalysisSet> set = LoadAnalysisFiles(request.content().files(), &diagnostics);
+    std::optional<AnalysisSet> set =
+        LoadValidAnalysisFiles(request.content().files(), &diagnostics);
     for (const v1::Diagnostic& d : diagnostics) *report.add_invalid() = d;
-    if (!set.ok()) return report;  // Invalid content is reported, not an RPC error.
     for (const v1::SkippedContent& s : set->skipped) *report.add_skipped() = s;
-    std::vector<v1::Rule> content = ItemsOf(*set);
+    invalid_globals = set->invalid_globals;
+    std::vector<v1::Rule> content = ItemsOf(*set, /*with_scheduled=*/true);
     // The content's own items win; stored globals and data models fill in.
+    // A stored data model whose log type an enabled data model of the
+    // content covers is left out too (at most one per log type).
     std::set<std::string> content_ids;
-    for (const v1::Rule& item : content) content_ids.insert(item.id());
+    std::set<std::string> content_log_types;
+    for (const v1::Rule& item : content) {
+      content_ids.insert(item.id());
+      if (item.type() == v1::ANALYSIS_TYPE_DATA_MODEL && item.enabled()) {
+        content_log_types.insert(item.log_types().begin(), item.log_types().end());
+      }
+    }
     std::vector<v1::Rule> support;
     for (const v1::Rule& item : stored) {
-      if (item.type() != v1::ANALYSIS_TYPE_RULE && content_ids.count(item.id()) == 0) {
-        support.push_back(item);
+      if (item.type() == v1::ANALYSIS_TYPE_RULE || content_ids.count(item.id()) > 0) continue;
+      bool covered = false;
+      if (item.type() == v1::ANALYSIS_TYPE_DATA_MODEL && item.enabled()) {
+        for (const std::string& t : item.log_types()) covered |= content_log_types.count(t) > 0;
       }
+      if (!covered) support.push_back(item);
     }
     files = LayOut(Overlay(support, content));
     for (const RuleSpec& r : set->rules) {
-      PANTHERD_ASSIGN_OR_RETURN(bool selected, select(r.rule));
+      PANTHERD_ASSIGN_OR_RETURN(bool selected, select(r.rule, r.scheduled));
       if (selected) ids.push_back(r.rule.id());
     }
   } else {
@@ -357,6 +462,7 @@ absl::StatusOr<v1::TestReport> RuleSetManager::RunTests(const v1::RunTestsReques
   StripLayout(&run.load);
   report.MergeFrom(run.report);
   AppendDiagnostics(run.load.diagnostics(), &report);
+  FoldInvalidGlobalConsumers(invalid_globals, &report);
   return report;
 }
 
@@ -466,8 +572,9 @@ absl::StatusOr<std::vector<v1::AnalysisFile>> ReadAnalysisFolder(const std::stri
     files.push_back(std::move(f));
   }
   if (ec) return absl::InvalidArgumentError(absl::StrCat("cannot read ", dir, ": ", ec.message()));
-  std::sort(files.begin(), files.end(),
-            [](const v1::AnalysisFile& a, const v1::AnalysisFile& b) { return a.path() < b.path(); });
+  std::sort(files.begin(), files.end(), [](const v1::AnalysisFile& a, const v1::AnalysisFile& b) {
+    return a.path() < b.path();
+  });
   return files;
 }
 

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "engine/kv_store.h"
 #include "engine/pool_rule_executor.h"
 #include "engine/worker_pool.h"
@@ -235,6 +236,48 @@ TEST_F(RuleSetManagerTest, StoredGlobalsServeLaterUploadsAndTestRuns) {
   absl::StatusOr<int64_t> deleted = manager_->Delete("team_helpers", "bob");
   EXPECT_TRUE(absl::IsFailedPrecondition(deleted.status())) << deleted.status();
   EXPECT_TRUE(rules_->Get("team_helpers").ok());
+}
+
+// `pantherctl test` on a checkout: an invalid spec does not stop the valid
+// rules; a global whose spec is invalid is reported once, naming the rules
+// that could not import it; scheduled rules are tested.
+TEST_F(RuleSetManagerTest, ContentTestRunsEveryValidItemAndReportsABrokenGlobalOnce) {
+  std::vector<v1::AnalysisFile> files = Concat(
+      Concat(RuleFiles("draft", "Draft.Good", kGoodRule),
+             RuleFiles("draft", "Draft.Invalid", kGoodRule, "Urgent")),
+      Concat(RuleFiles("draft", "Draft.A", "import team_bad\ndef rule(e):\n    return True\n"),
+             RuleFiles("draft", "Draft.B",
+                       "from team_bad import x\ndef rule(e):\n    return True\n")));
+  files.push_back(File("helpers/team_bad.yml",
+                       "AnalysisType: global\nGlobalID: team_bad\nFilename: team_bad.py\n"
+                       "Severity: High\n"));
+  files.push_back(File("helpers/team_bad.py", "x = 1\n"));
+  files.push_back(File("sched/s.yml",
+                       "AnalysisType: scheduled_rule\nRuleID: Draft.Sched\nFilename: s.py\n"
+                       "Enabled: true\nScheduledQueries: [Q]\nSeverity: Low\nTests:\n"
+                       "  - Name: row\n    ExpectedResult: true\n    Log: {eventType: hit}\n"));
+  files.push_back(File("sched/s.py", kGoodRule));
+  v1::RunTestsRequest request;
+  for (const v1::AnalysisFile& f : files) *request.mutable_content()->add_files() = f;
+  absl::StatusOr<v1::TestReport> report = manager_->RunTests(request);
+  ASSERT_TRUE(report.ok()) << report.status();
+  std::vector<std::string> ran;
+  for (const v1::RuleTestResult& r : report->rules()) ran.push_back(r.rule_id());
+  EXPECT_THAT(ran, ::testing::UnorderedElementsAre("Draft.Good", "Draft.Sched"));
+  EXPECT_EQ(report->tests_passed(), 3) << report->DebugString();
+  EXPECT_EQ(report->tests_failed(), 0);
+  std::vector<std::string> problems;
+  for (const v1::Diagnostic& d : report->invalid()) {
+    problems.push_back(absl::StrCat(d.file(), ": ", d.message()));
+  }
+  ASSERT_EQ(problems.size(), 2u) << absl::StrJoin(problems, "\n");
+  EXPECT_THAT(problems,
+              ::testing::UnorderedElementsAre(
+                  HasSubstr("draft/Draft.Invalid.yml: Severity \"Urgent\""),
+                  ::testing::AllOf(HasSubstr("helpers/team_bad.yml: unknown key \"Severity\""),
+                                   HasSubstr("(so 2 items importing its GlobalID did not load "
+                                             "either: rule Draft.A, rule Draft.B)"))));
+  EXPECT_EQ(pool_->Stats().isolated_runs, 1);
 }
 
 TEST_F(RuleSetManagerTest, StoredTestRunsFilterAndListDisabledRules) {

@@ -17,9 +17,9 @@ namespace {
 
 // pat's print order of the function lines.
 constexpr RuleFunction kReportOrder[] = {
-    RuleFunction::kRule,        RuleFunction::kTitle,     RuleFunction::kDedup,
+    RuleFunction::kRule,         RuleFunction::kTitle,       RuleFunction::kDedup,
     RuleFunction::kAlertContext, RuleFunction::kDescription, RuleFunction::kReference,
-    RuleFunction::kSeverity,    RuleFunction::kRunbook,   RuleFunction::kDestinations,
+    RuleFunction::kSeverity,     RuleFunction::kRunbook,     RuleFunction::kDestinations,
     RuleFunction::kUnique,
 };
 
@@ -66,8 +66,8 @@ v1::RuleError InternalError(absl::string_view message) {
   return error;
 }
 
-v1::TestCaseResult RunOneTest(PythonRuntime& runtime, const LoadedSet& set,
-                              const LoadedRule& rule, const RuleTest& test, std::string* output) {
+v1::TestCaseResult RunOneTest(PythonRuntime& runtime, const LoadedSet& set, const LoadedRule& rule,
+                              const RuleTest& test, std::string* output) {
   v1::TestCaseResult result;
   result.set_name(test.name);
   result.set_expected_result(test.expected_result);
@@ -81,7 +81,10 @@ v1::TestCaseResult RunOneTest(PythonRuntime& runtime, const LoadedSet& set,
     return result;
   }
   std::shared_ptr<const DataModel> model;
-  if (std::optional<std::string_view> log_type = FindTopLevelString(**document, "p_log_type")) {
+  // pat gives a scheduled rule's tests no data model.
+  std::optional<std::string_view> log_type;
+  if (!rule.spec.scheduled) log_type = FindTopLevelString(**document, "p_log_type");
+  if (log_type.has_value()) {
     model = set.DataModelFor(absl::string_view(log_type->data(), log_type->size()));
   }
 
@@ -92,7 +95,8 @@ v1::TestCaseResult RunOneTest(PythonRuntime& runtime, const LoadedSet& set,
     if (!test.mocks.empty()) {
       py::list mocks;
       for (const TestMock& mock : test.mocks) {
-        mocks.append(py::make_tuple(mock.object_name, runtime.json_loads()(mock.return_value_json)));
+        mocks.append(
+            py::make_tuple(mock.object_name, runtime.json_loads()(mock.return_value_json)));
       }
       try {
         scope.set_patcher(runtime.support().attr("start_mocks")(rule.module, mocks));
@@ -188,6 +192,8 @@ v1::TestReport RunTests(PythonRuntime& runtime, const LoadedSet& set,
     for (const std::string& id : options.rule_ids) {
       if (const LoadedRule* rule = set.FindRule(id)) {
         selected.push_back(rule);
+      } else if (set.failed_rule_ids.contains(id)) {
+        continue;  // Reported once, in `invalid`, with why it did not load.
       } else {
         v1::Diagnostic* d = report.add_invalid();
         d->set_message(absl::StrCat("no rule [", id, "] in the loaded set"));

@@ -10,7 +10,8 @@
 //
 // One test:
 //   1. The event is PantherEvent(Log) with the enabled data model of the
-//      Log's top-level `p_log_type` (and only that; none without it).
+//      Log's top-level `p_log_type` (and only that; none without it, and
+//      none for a scheduled rule, whose Log is a row of its query).
 //   2. The Mocks patch names of the rule's module only, each with
 //      MagicMock(return_value=<returnValue>), through
 //      unittest.mock.patch.multiple for the duration of the test. A name the
@@ -72,7 +73,8 @@ struct RunTestsOptions {
 // Runs the tests of the rules of `set` selected by `options`, in set order.
 // tests_passed/tests_failed count test cases (OUTCOME_ERROR counts as
 // failed); `invalid` is set.invalid (rules that did not load, with their
-// diagnostics) plus unknown rule_ids; `skipped` is set.skipped (plus
+// diagnostics) plus rule_ids that are not in the set at all (a requested rule
+// that failed to load is not reported a second time); `skipped` is set.skipped (plus
 // disabled rules, see above). `captured`, when not null, receives each
 // rule's CapturedOutput in the order of TestReport.rules. Never throws.
 v1::TestReport RunTests(PythonRuntime& runtime, const LoadedSet& set,

@@ -1,0 +1,6 @@
+def rule(event):
+    return event.get("eventType") == "device.enrollment.create"
+
+
+def title(event):
+    return "New device enrolled"
