@@ -885,6 +885,14 @@ int FirstInvalidUtf8Line(absl::string_view content) {
   return 0;
 }
 
+// How far aliases may expand one spec beyond its own size: values, and
+// bytes of scalar text (engine/yaml_json.h's CheckYamlExpansion).
+constexpr size_t kMaxSpecExpansionNodes = size_t{1} << 20;
+constexpr size_t kMaxSpecExpansionBytes = size_t{16} << 20;
+// Levels of a spec above a test's Log (root, Tests, the test), whose own
+// nesting YamlToJson bounds.
+constexpr int kSpecNestingAboveLog = 3;
+
 void LoadSpec(Context& ctx, const UploadFile& spec, Reporter& r) {
   const std::string& content = spec.file->content();
   if (!IsValidUtf8(content)) {
@@ -906,6 +914,20 @@ void LoadSpec(Context& ctx, const UploadFile& spec, Reporter& r) {
   }
   const YAML::Node& root = docs[0];
   if (!root.IsMap()) return;  // Not an analysis spec.
+  // Everything below walks the document with its aliases expanded, a test's
+  // Log once per test that names it: bound the expansion for the whole file
+  // first, so that alias and merge-key bombs are refused at once. A spec
+  // without aliases is always within these limits.
+  {
+    YamlExpansionLimits limits;
+    limits.max_nodes = content.size() + kMaxSpecExpansionNodes;
+    limits.max_scalar_bytes = content.size() + kMaxSpecExpansionBytes;
+    limits.max_depth = YamlJsonOptions().max_depth + kSpecNestingAboveLog;
+    if (absl::Status s = CheckYamlExpansion(root, limits); !s.ok()) {
+      r.Error(s, "", 0);
+      return;
+    }
+  }
 
   // A key written twice is legal YAML for PyYAML (the last value wins), but
   // almost always a mistake.
