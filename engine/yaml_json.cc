@@ -342,8 +342,11 @@ absl::Status CollectEntries(const YAML::Node& node, int depth, size_t* merged_co
   std::vector<YamlMapEntry> merged;
   std::vector<YamlMapEntry> own;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
-    const YAML::Node& value = it->second;
+    // Copies, not references: yaml-cpp's operator-> returns a temporary
+    // proxy, so a reference to its member dangles after this statement
+    // (AddressSanitizer: stack-use-after-scope).
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
     if (IsMergeKey(key)) {
       // PyYAML's flatten_mapping: a mapping merges its entries; a sequence of
       // mappings merges them with earlier mappings taking precedence.

@@ -44,7 +44,9 @@ void CheckRow(const NormalizedEvent& row) {
   for (const char* field :
        {"p_log_type", "p_row_id", "p_event_time", "p_parse_time", "p_source_id", "p_source_label",
         "p_any_ip_addresses", "p_any_domain_names", "p_any_emails", "p_any_usernames"}) {
-    FUZZ_CHECK(row.json.find(std::string(",\"") + field + "\":") != std::string::npos,
+    const std::string member = std::string("\"") + field + "\":";
+    const size_t at = row.json.find(member);
+    FUZZ_CHECK(at != std::string::npos && (row.json[at - 1] == ',' || row.json[at - 1] == '{'),
                "row lacks %s: %s", field, row.json.c_str());
   }
 }
