@@ -887,7 +887,7 @@ int FirstInvalidUtf8Line(absl::string_view content) {
 
 // How far aliases may expand one spec beyond its own size: values, and
 // bytes of scalar text (engine/yaml_json.h's CheckYamlExpansion).
-constexpr size_t kMaxSpecExpansionNodes = size_t{1} << 20;
+constexpr size_t kMaxSpecExpansionNodes = size_t{1} << 18;
 constexpr size_t kMaxSpecExpansionBytes = size_t{16} << 20;
 // Levels of a spec above a test's Log (root, Tests, the test), whose own
 // nesting YamlToJson bounds.
