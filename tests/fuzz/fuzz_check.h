@@ -10,6 +10,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <string_view>
 
 #define FUZZ_CHECK(cond, ...)                                                            \
   do {                                                                                   \
@@ -20,5 +22,11 @@
       std::abort();                                                                      \
     }                                                                                    \
   } while (0)
+
+// The first 300 bytes of `text`, for FUZZ_CHECK messages (.c_str()).
+inline std::string FuzzClip(std::string_view text) {
+  if (text.size() <= 300) return std::string(text);
+  return std::string(text.substr(0, 300)) + "...";
+}
 
 #endif  // PANTHERD_TESTS_FUZZ_FUZZ_CHECK_H_

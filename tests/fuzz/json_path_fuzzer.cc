@@ -52,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t start = path_text.find_first_not_of(" \t");
   if (path_text[start] == '$') {
     FUZZ_CHECK(!rendered.empty() && rendered[0] == '$', "%s renders as %s",
-               std::string(path_text).c_str(), rendered.c_str());
+               FuzzClip(path_text).c_str(), FuzzClip(rendered).c_str());
   }
 
   simdjson::dom::parser parser;

@@ -40,14 +40,14 @@ void CheckRow(const NormalizedEvent& row) {
   // copied verbatim (1e400), which simdjson refuses; normalising the row
   // again (below) reads it the way pantherd does.
   FUZZ_CHECK(row.json.size() >= 2 && row.json.front() == '{' && row.json.back() == '}',
-             "row is not an object: %s", row.json.c_str());
+             "row is not an object: %s", FuzzClip(row.json).c_str());
   for (const char* field :
        {"p_log_type", "p_row_id", "p_event_time", "p_parse_time", "p_source_id", "p_source_label",
         "p_any_ip_addresses", "p_any_domain_names", "p_any_emails", "p_any_usernames"}) {
     const std::string member = std::string("\"") + field + "\":";
     const size_t at = row.json.find(member);
     FUZZ_CHECK(at != std::string::npos && (row.json[at - 1] == ',' || row.json[at - 1] == '{'),
-               "row lacks %s: %s", field, row.json.c_str());
+               "row lacks %s: %s", field, FuzzClip(row.json).c_str());
   }
 }
 
@@ -57,7 +57,7 @@ void CheckTimestamp(absl::string_view text) {
   const std::string formatted = pantherd::engine::FormatPantherTime(*t);
   std::optional<absl::Time> again = pantherd::engine::ParseEventTimestamp(formatted);
   FUZZ_CHECK(again.has_value() && *again == *t, "%s formats as %s, which reads back differently",
-             std::string(text).c_str(), formatted.c_str());
+             FuzzClip(std::string(text)).c_str(), formatted.c_str());
 }
 
 }  // namespace
@@ -77,10 +77,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<NormalizedEvent> again =
       pantherd::engine::NormalizeEvent(row->json, pantherd::engine::kOktaSystemLog, ctx);
   FUZZ_CHECK(again.ok(), "the row does not normalise again: %s (row %s)",
-             again.status().ToString().c_str(), row->json.c_str());
+             again.status().ToString().c_str(), FuzzClip(row->json).c_str());
   FUZZ_CHECK(again->json == row->json, "normalising twice changes the row:\n%s\n%s",
-             row->json.c_str(), again->json.c_str());
+             FuzzClip(row->json).c_str(), FuzzClip(again->json).c_str());
   FUZZ_CHECK(again->event_id == row->event_id && again->event_time == row->event_time,
-             "normalising twice changes the id or time of %s", row->json.c_str());
+             "normalising twice changes the id or time of %s", FuzzClip(row->json).c_str());
   return 0;
 }
