@@ -870,5 +870,16 @@ TEST(AnalysisSpecTest, AliasAndMergeBombsAreRefusedForTheWholeSpec) {
   EXPECT_EQ(l.set->rules[0].tests[2].log_json, R"({"x": {"a": [1, 2], "b": {"c": "d"}}})");
 }
 
+// Found by tests/fuzz/analysis_spec_fuzzer: on the 4 bytes ",.+?" yaml-cpp
+// 0.7's LoadAll never returned (its parser yields empty documents forever)
+// and its memory grew until the process was killed. The load now ends with
+// an error.
+TEST(AnalysisSpecTest, MalformedYamlThatYieldsEndlessDocumentsEnds) {
+  Loaded l = Load({File("bad.yml", ",.+?"), File("r.py", kRulePy)});
+  EXPECT_FALSE(l.set.ok());
+  ASSERT_THAT(l.Errors(), SizeIs(1)) << l.Dump();
+  EXPECT_EQ(l.Errors()[0]->file(), "bad.yml");
+}
+
 }  // namespace
 }  // namespace pantherd::engine
