@@ -45,7 +45,9 @@ void CheckRow(const NormalizedEvent& row) {
        {"p_log_type", "p_row_id", "p_event_time", "p_parse_time", "p_source_id", "p_source_label",
         "p_any_ip_addresses", "p_any_domain_names", "p_any_emails", "p_any_usernames"}) {
     const std::string member = std::string("\"") + field + "\":";
-    const size_t at = row.json.find(member);
+    // The last occurrence: the generated fields come after the event's own
+    // (whose keys may contain the same text after an escaped quote).
+    const size_t at = row.json.rfind(member);
     FUZZ_CHECK(at != std::string::npos && (row.json[at - 1] == ',' || row.json[at - 1] == '{'),
                "row lacks %s: %s", field, FuzzClip(row.json).c_str());
   }
