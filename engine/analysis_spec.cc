@@ -6,6 +6,7 @@
 
 #include "engine/analysis_spec.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -901,27 +903,81 @@ int FirstInvalidUtf8Line(absl::string_view content) {
   return 0;
 }
 
+// How far aliases may expand one spec beyond its own size: values, and
+// bytes of scalar text (engine/yaml_json.h's CheckYamlExpansion).
+constexpr size_t kMaxSpecExpansionNodes = size_t{1} << 18;
+constexpr size_t kMaxSpecExpansionBytes = size_t{16} << 20;
+// Levels of a spec above a test's Log (root, Tests, the test), whose own
+// nesting YamlToJson bounds.
+constexpr int kSpecNestingAboveLog = 3;
+
+// Counts the documents of a YAML stream (LoadSpec); only their starts matter.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  // The 1-based line of the second document, 0 before there is one.
+  int second_line() const { return second_line_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ == 2) second_line_ = mark.line + 1;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  int documents_ = 0;
+  int second_line_ = 0;
+};
+
 void LoadSpec(Context& ctx, const UploadFile& spec, Reporter& r) {
   const std::string& content = spec.file->content();
   if (!IsValidUtf8(content)) {
     r.Error(FirstInvalidUtf8Line(content), "", "the file is not valid UTF-8");
     return;
   }
-  std::vector<YAML::Node> docs;
+  // Not YAML::LoadAll: on some malformed input (",.+?") yaml-cpp 0.7's
+  // parser yields empty documents forever, and LoadAll collects them until
+  // memory runs out. The documents are counted first, up to the second.
+  YAML::Node root;
   try {
-    docs = YAML::LoadAll(content);
+    std::istringstream stream(content);
+    YAML::Parser parser(stream);
+    DocumentCounter counter;
+    int documents = 0;
+    while (documents < 2 && parser.HandleNextDocument(counter)) ++documents;
+    if (documents == 0) return;
+    if (documents > 1) {
+      r.Error(counter.second_line(), "", "expected a single YAML document, found more than one");
+      return;
+    }
+    root = YAML::Load(content);
   } catch (const YAML::Exception& e) {
     r.Error(e.mark.is_null() ? 0 : e.mark.line + 1, "", absl::StrCat("invalid YAML: ", e.msg));
     return;
   }
-  if (docs.empty()) return;
-  if (docs.size() > 1) {
-    r.Error(YamlLine(docs[1]), "",
-            absl::StrCat("expected a single YAML document, found ", docs.size()));
-    return;
-  }
-  const YAML::Node& root = docs[0];
   if (!root.IsMap()) return;  // Not an analysis spec.
+  // Everything below walks the document with its aliases expanded, a test's
+  // Log once per test that names it: bound the expansion for the whole file
+  // first, so that alias and merge-key bombs are refused at once. A spec
+  // without aliases is always within these limits.
+  {
+    YamlExpansionLimits limits;
+    limits.max_nodes = content.size() + kMaxSpecExpansionNodes;
+    limits.max_scalar_bytes = content.size() + kMaxSpecExpansionBytes;
+    limits.max_depth = YamlJsonOptions().max_depth + kSpecNestingAboveLog;
+    if (absl::Status s = CheckYamlExpansion(root, limits); !s.ok()) {
+      r.Error(s, "", 0);
+      return;
+    }
+  }
 
   // A key written twice is legal YAML for PyYAML (the last value wins), but
   // almost always a mistake.

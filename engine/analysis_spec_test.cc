@@ -918,5 +918,58 @@ TEST(AnalysisSpecTest, EmptyUploadIsAnEmptySet) {
   EXPECT_THAT(l.set->skipped, IsEmpty());
 }
 
+// Found by tests/fuzz/analysis_spec_fuzzer: every test converted its Log on
+// its own, so a list of aliases to one test whose Log is itself a list of
+// aliases to a long string (a few hundred kilobytes of spec) made gigabytes
+// of JSON, and a merge-key bomb in a spec ran for hours. The whole spec's
+// expansion is now bounded before anything else reads it.
+TEST(AnalysisSpecTest, AliasAndMergeBombsAreRefusedForTheWholeSpec) {
+  std::string laughs = RuleYaml("Bomb.Laughs", "r.py",
+                                absl::StrCat("s: &s ", std::string(100000, 'x'), "\n",
+                                             "Tests:\n  - &t\n    Name: t\n"
+                                             "    ExpectedResult: true\n    Log: [*s"));
+  for (int i = 1; i < 100; ++i) laughs += ", *s";
+  laughs += "]\n";
+  for (int i = 0; i < 2000; ++i) laughs += "  - *t\n";
+  Loaded l = Load({File("r.yml", laughs), File("r.py", kRulePy)});
+  EXPECT_FALSE(l.set.ok());
+  ASSERT_THAT(l.Errors(), SizeIs(1)) << l.Dump();
+  EXPECT_THAT(l.Errors()[0]->message(), HasSubstr("alias bomb"));
+
+  std::string merges = RuleYaml("Bomb.Merge", "r.py", "a0: &a0 {k: 1}\n");
+  for (int level = 1; level <= 8; ++level) {
+    absl::StrAppend(&merges, "a", level, ": &a", level, " {<<: [");
+    for (int i = 0; i < 10; ++i) absl::StrAppend(&merges, i ? ", " : "", "*a", level - 1);
+    absl::StrAppend(&merges, "]}\n");
+  }
+  merges += "Tests:\n  - Name: t\n    ExpectedResult: true\n    Log: *a8\n";
+  l = Load({File("r.yml", merges), File("r.py", kRulePy)});
+  EXPECT_FALSE(l.set.ok());
+  ASSERT_THAT(l.Errors(), SizeIs(1)) << l.Dump();
+  EXPECT_THAT(l.Errors()[0]->message(), HasSubstr("bomb"));
+
+  // Aliases that expand modestly are fine.
+  std::string small = RuleYaml("Small.Aliases", "r.py",
+                               "Tests:\n  - &t\n    Name: t\n    ExpectedResult: true\n"
+                               "    Log: &log {a: [1, 2], b: {c: d}}\n  - *t\n"
+                               "  - Name: u\n    ExpectedResult: false\n    Log: {x: *log}\n");
+  l = Load({File("r.yml", small), File("r.py", kRulePy)});
+  ASSERT_TRUE(l.set.ok()) << l.Dump();
+  ASSERT_THAT(l.set->rules, SizeIs(1));
+  ASSERT_THAT(l.set->rules[0].tests, SizeIs(3));
+  EXPECT_EQ(l.set->rules[0].tests[2].log_json, R"({"x": {"a": [1, 2], "b": {"c": "d"}}})");
+}
+
+// Found by tests/fuzz/analysis_spec_fuzzer: on the 4 bytes ",.+?" yaml-cpp
+// 0.7's LoadAll never returned (its parser yields empty documents forever)
+// and its memory grew until the process was killed. The load now ends with
+// an error.
+TEST(AnalysisSpecTest, MalformedYamlThatYieldsEndlessDocumentsEnds) {
+  Loaded l = Load({File("bad.yml", ",.+?"), File("r.py", kRulePy)});
+  EXPECT_FALSE(l.set.ok());
+  ASSERT_THAT(l.Errors(), SizeIs(1)) << l.Dump();
+  EXPECT_EQ(l.Errors()[0]->file(), "bad.yml");
+}
+
 }  // namespace
 }  // namespace pantherd::engine

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -127,6 +128,10 @@ namespace {
 // Frames above this size do not keep their buffer.
 constexpr size_t kKeptBufferBytes = size_t{8} << 20;
 
+// A frame's body is read into at most this many bytes of buffer before its
+// first bytes have arrived (see ReadFrame).
+constexpr size_t kFirstReadBytes = size_t{1} << 20;
+
 // The calling thread's frame buffer, at least `size` bytes long.
 std::string& FrameBuffer(size_t size) {
   thread_local std::string buffer;
@@ -191,9 +196,18 @@ absl::Status ReadFrame(int fd, google::protobuf::MessageLite* message, absl::Tim
                                                    " bytes exceeds the limit of ", kMaxFrameBytes,
                                                    " bytes"));
   }
+  // The buffer grows with the bytes that arrive (doubling from
+  // kFirstReadBytes), not to the announced size at once: a peer that sends
+  // only a header announcing 256 MiB costs at most kFirstReadBytes.
+  size_t got = 0;
+  while (got < size) {
+    const size_t until = std::min<size_t>(size, std::max(got * 2, kFirstReadBytes));
+    std::string& buffer = FrameBuffer(until);
+    status = ReadAll(fd, buffer.data() + got, until - got, deadline, &got_any);
+    if (!status.ok()) return status;
+    got = until;
+  }
   std::string& body = FrameBuffer(size);
-  status = ReadAll(fd, body.data(), size, deadline, &got_any);
-  if (!status.ok()) return status;
   google::protobuf::io::CodedInputStream input(reinterpret_cast<const uint8_t*>(body.data()),
                                                static_cast<int>(size));
   const bool parsed = message->MergeFromCodedStream(&input) && input.ConsumedEntireMessage();

@@ -6,7 +6,9 @@
 // message. The channel is one end of a socketpair (any stream fd works).
 // Each thread reuses one buffer for the frames it writes and reads (released
 // after a frame larger than 8 MiB), so a message costs no allocation of its
-// size.
+// size. A frame being read grows that buffer as its bytes arrive (from 1 MiB,
+// doubling), so a header announcing a large frame costs no memory until the
+// peer actually sends it.
 //
 //   PANTHERD_RETURN_IF_ERROR(WriteMessage(fd, request, deadline));
 //   internal::WorkerResponse response;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -140,6 +141,43 @@ TEST(IpcTest, EofInsideAFrameIsUnavailable) {
   absl::Status s = ReadMessage(ch.b(), &got, Soon(1000));
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("middle of a message"));
+}
+
+long MaxRssKb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+// Found by tests/fuzz/worker_messages_fuzzer (25 inputs a second): the
+// reader allocated and zero-filled the whole announced body before reading
+// any of it, so each 4-byte header announcing up to 256 MiB cost that much
+// memory. A worker's rule code can write such a header to pantherd.
+TEST(IpcTest, AnnouncedSizeIsNotAllocatedBeforeTheBytesArrive) {
+  const long before_kb = MaxRssKb();
+  for (int i = 0; i < 4; ++i) {
+    Channel ch;
+    char header[kFrameHeaderBytes];
+    EncodeFrameHeader(static_cast<uint32_t>(kMaxFrameBytes), header);
+    ASSERT_EQ(write(ch.a(), header, sizeof(header)), 4);
+    ASSERT_EQ(write(ch.a(), "0123456789", 10), 10);
+    ch.CloseA();
+    internal::WorkerResponse got;
+    absl::Status s = ReadMessage(ch.b(), &got, Soon(1000));
+    EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("middle of a message"));
+  }
+  // 256 MiB zero-filled would raise the peak by 262144 KiB.
+  EXPECT_LT(MaxRssKb() - before_kb, 32 * 1024);
+  // A large frame that does arrive is still read whole.
+  Channel ch;
+  const internal::WorkerRequest big = SampleRequest(size_t{5} << 20);
+  std::thread writer([&] { EXPECT_TRUE(WriteMessage(ch.a(), big).ok()); });
+  internal::WorkerRequest got;
+  absl::Status s = ReadMessage(ch.b(), &got, Soon(10000));
+  writer.join();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(got.load().files(0).content().size(), size_t{5} << 20);
 }
 
 TEST(IpcTest, TimeoutIsDeadlineExceeded) {

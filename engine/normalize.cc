@@ -680,7 +680,14 @@ std::optional<absl::Time> ParseEventTimestamp(absl::string_view text_in) {
   if (i != s.size()) return std::nullopt;
   absl::Time t = absl::FromCivil(absl::CivilSecond(year, month, day, hour, minute, second),
                                  absl::UTCTimeZone());
-  return t - absl::Seconds(offset_seconds) + absl::Nanoseconds(nanos);
+  t = t - absl::Seconds(offset_seconds) + absl::Nanoseconds(nanos);
+  // Years 1000-9999 in UTC only, which FormatPantherTime writes in four
+  // digits: other years would be written in another width (or with a sign)
+  // and not read back, so a row normalised again would change. (The text's
+  // year has four digits, but the offset can carry it past 9999.)
+  const int64_t utc_year = absl::ToCivilYear(t, absl::UTCTimeZone()).year();
+  if (utc_year < 1000 || utc_year > 9999) return std::nullopt;
+  return t;
 }
 
 std::string FormatPantherTime(absl::Time t) {

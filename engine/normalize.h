@@ -50,7 +50,10 @@
 //     `T`/`t`, `Z`/`z`; a fraction of any length, truncated to nanoseconds)
 //     and, for replayed Panther rows, Panther's own `YYYY-MM-DD HH:MM:SS[.f]`
 //     (UTC, offset optional). Calendar-invalid dates (`2017-09-31`) and second
-//     60 are rejected, as Go's time.Parse does.
+//     60 are rejected, as Go's time.Parse does, and so is a time outside the
+//     years 1000-9999 in UTC (including one that its offset carries past
+//     9999): FormatPantherTime would not write its year in four digits, so
+//     the row's timestamp would not read back.
 //   - Input fields named like the generated p_ fields above are replaced by
 //     the generated values; other p_ fields (p_enrichment, p_udm, ...) are kept.
 //   - A key repeated within one object keeps its first position and its last

@@ -61,24 +61,36 @@ bool IsCoreNull(absl::string_view v) {
   return v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL";
 }
 
-// Converts digits in `base` (8 or 16) to decimal digits, of any length.
+// Converts digits in `base` (8 or 16) to decimal digits, of any length:
+// little-endian limbs of 9 decimal digits, fed 7 hex or 9 octal digits at a
+// time (a limb times 2^28 plus the carry stays below 2^64). Quadratic in the
+// length, so callers bound it (kMaxIntegerDigits).
 std::string BaseToDecimal(absl::string_view digits, int base) {
-  std::vector<int> dec = {0};  // little-endian decimal digits
-  for (char c : digits) {
-    int d = IsDigit(c) ? c - '0' : (absl::ascii_tolower(c) - 'a' + 10);
-    int carry = d;
-    for (int& x : dec) {
-      int v = x * base + carry;
-      x = v % 10;
-      carry = v / 10;
+  constexpr uint64_t kLimb = 1000000000;
+  const size_t chunk = base == 16 ? 7 : 9;
+  std::vector<uint64_t> limbs = {0};
+  for (size_t at = 0; at < digits.size(); at += chunk) {
+    const absl::string_view part = digits.substr(at, chunk);
+    uint64_t carry = 0;
+    uint64_t scale = 1;
+    for (char c : part) {
+      carry = carry * base +
+              static_cast<uint64_t>(IsDigit(c) ? c - '0' : absl::ascii_tolower(c) - 'a' + 10);
+      scale *= base;
+    }
+    for (uint64_t& limb : limbs) {
+      const uint64_t v = limb * scale + carry;
+      limb = v % kLimb;
+      carry = v / kLimb;
     }
     while (carry > 0) {
-      dec.push_back(carry % 10);
-      carry /= 10;
+      limbs.push_back(carry % kLimb);
+      carry /= kLimb;
     }
   }
-  std::string out;
-  for (auto it = dec.rbegin(); it != dec.rend(); ++it) out.push_back(static_cast<char>('0' + *it));
+  std::string out = std::to_string(limbs.back());
+  for (size_t i = limbs.size() - 1; i-- > 0;)
+    absl::StrAppend(&out, absl::Dec(limbs[i], absl::kZeroPad9));
   return out;
 }
 
@@ -92,6 +104,28 @@ std::string CanonicalDecimal(absl::string_view v) {
   size_t first = v.find_first_not_of('0');
   if (first == absl::string_view::npos) return "0";
   return absl::StrCat(negative ? "-" : "", v.substr(first));
+}
+
+// Python (3.11 and later, as Debian 12's) refuses to convert integers of
+// more than 4300 digits to or from decimal text, so pat cannot load or dump
+// them; here the limit also bounds BaseToDecimal's quadratic cost.
+constexpr size_t kMaxIntegerDigits = 4300;
+
+// InvalidArgument if `v` is a 0o/0x integer with more than kMaxIntegerDigits
+// digits after its leading zeros.
+absl::Status CheckIntegerLength(absl::string_view v, int line) {
+  if (v.size() <= kMaxIntegerDigits + 2 || v[0] != '0' || (v[1] != 'o' && v[1] != 'x')) {
+    return absl::OkStatus();
+  }
+  absl::string_view digits = v.substr(2);
+  if (!AllOf(digits, v[1] == 'o' ? IsOctDigit : IsHexDigit)) return absl::OkStatus();
+  const size_t first = digits.find_first_not_of('0');
+  if (first == absl::string_view::npos || digits.size() - first <= kMaxIntegerDigits) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(LinePrefix(line), "the integer ", v.substr(0, 12),
+                                                 "... has more than ", kMaxIntegerDigits,
+                                                 " digits (Python refuses integers that long)"));
 }
 
 // Resolves a 1.2 core-schema int; nullopt if `v` is not one.
@@ -226,7 +260,10 @@ absl::StatusOr<YamlScalar> ResolveScalarImpl(const YAML::Node& node) {
   }
   const std::string& tag = node.Tag();
   const std::string& value = node.Scalar();
-  if (IsNonSpecificPlain(tag)) return ResolvePlain(value);
+  if (IsNonSpecificPlain(tag)) {
+    if (absl::Status s = CheckIntegerLength(value, line); !s.ok()) return s;
+    return ResolvePlain(value);
+  }
   YamlScalar s;
   s.raw = value;
   if (tag == "!" || tag == absl::StrCat(kTagPrefix, "str")) {
@@ -234,6 +271,7 @@ absl::StatusOr<YamlScalar> ResolveScalarImpl(const YAML::Node& node) {
     s.text = value;
     return s;
   }
+  if (absl::Status s = CheckIntegerLength(value, line); !s.ok()) return s;
   YamlScalar plain = ResolvePlain(value);
   auto mismatch = [&](absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -282,23 +320,38 @@ bool IsMergeKey(const YAML::Node& key) {
   return key.IsScalar() && key.Tag() == "?" && key.Scalar() == "<<";
 }
 
+// The most entries merge keys may bring into one mapping, duplicates
+// included: `<<: [*a, *a, ...]` over mappings that merge the same way grows
+// exponentially with the depth of merging.
+constexpr size_t kMaxMergedEntries = size_t{1} << 20;
+
 // Appends the entries of `node` (a mapping), merge keys expanded, without
-// resolving duplicates. `depth` bounds recursion through merges.
-absl::Status CollectEntries(const YAML::Node& node, int depth, std::vector<YamlMapEntry>* out) {
+// resolving duplicates. `depth` bounds recursion through merges, `*merged`
+// (entries collected through merge keys so far) their expansion.
+absl::Status CollectEntries(const YAML::Node& node, int depth, size_t* merged_count,
+                            std::vector<YamlMapEntry>* out) {
   if (depth > 64) {
     return absl::InvalidArgumentError(
         absl::StrCat(LinePrefix(YamlLine(node)), "merge keys nested too deeply"));
   }
+  if (depth > 0 && (*merged_count += node.size()) > kMaxMergedEntries) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(LinePrefix(YamlLine(node)), "merge keys (<<) expand a mapping to more than ",
+                     kMaxMergedEntries, " entries (a merge-key bomb?)"));
+  }
   std::vector<YamlMapEntry> merged;
   std::vector<YamlMapEntry> own;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
-    const YAML::Node& value = it->second;
+    // Copies, not references: yaml-cpp's operator-> returns a temporary
+    // proxy, so a reference to its member dangles after this statement
+    // (AddressSanitizer: stack-use-after-scope).
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
     if (IsMergeKey(key)) {
       // PyYAML's flatten_mapping: a mapping merges its entries; a sequence of
       // mappings merges them with earlier mappings taking precedence.
       if (value.IsMap()) {
-        absl::Status s = CollectEntries(value, depth + 1, &merged);
+        absl::Status s = CollectEntries(value, depth + 1, merged_count, &merged);
         if (!s.ok()) return s;
       } else if (value.IsSequence()) {
         std::vector<std::vector<YamlMapEntry>> parts;
@@ -308,7 +361,7 @@ absl::Status CollectEntries(const YAML::Node& node, int depth, std::vector<YamlM
                 LinePrefix(YamlLine(sub)), "a merge key (<<) list may hold only mappings"));
           }
           parts.emplace_back();
-          absl::Status s = CollectEntries(sub, depth + 1, &parts.back());
+          absl::Status s = CollectEntries(sub, depth + 1, merged_count, &parts.back());
           if (!s.ok()) return s;
         }
         for (auto p = parts.rbegin(); p != parts.rend(); ++p) {
@@ -360,7 +413,8 @@ absl::StatusOr<std::vector<YamlMapEntry>> MappingEntriesImpl(const YAML::Node& n
         absl::StrCat(LinePrefix(YamlLine(node)), "expected a mapping"));
   }
   std::vector<YamlMapEntry> all;
-  absl::Status s = CollectEntries(node, 0, &all);
+  size_t merged_count = 0;
+  absl::Status s = CollectEntries(node, 0, &merged_count, &all);
   if (!s.ok()) return s;
   // First position, last value.
   std::vector<YamlMapEntry> out;
@@ -378,6 +432,51 @@ absl::StatusOr<std::vector<YamlMapEntry>> MappingEntriesImpl(const YAML::Node& n
   return out;
 }
 
+// Walks the expanded tree for CheckYamlExpansion.
+class ExpansionCounter {
+ public:
+  explicit ExpansionCounter(const YamlExpansionLimits& limits) : limits_(limits) {}
+
+  absl::Status Visit(const YAML::Node& node, int depth) {
+    if (++nodes_ > limits_.max_nodes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(LinePrefix(YamlLine(node)), "aliases expand the document to more than ",
+                       limits_.max_nodes, " values (an alias or merge-key bomb?)"));
+    }
+    if (!node.IsDefined() || node.IsNull()) return absl::OkStatus();
+    if (node.IsScalar()) {
+      bytes_ += node.Scalar().size();
+      if (bytes_ > limits_.max_scalar_bytes) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(LinePrefix(YamlLine(node)), "aliases expand the document to more than ",
+                         limits_.max_scalar_bytes, " bytes of text (an alias bomb?)"));
+      }
+      return absl::OkStatus();
+    }
+    if (depth >= limits_.max_depth) {
+      return absl::InvalidArgumentError(absl::StrCat(LinePrefix(YamlLine(node)),
+                                                     "nesting deeper than ", limits_.max_depth,
+                                                     " levels (or a recursive alias)"));
+    }
+    if (node.IsSequence()) {
+      for (const YAML::Node& item : node) {
+        if (absl::Status s = Visit(item, depth + 1); !s.ok()) return s;
+      }
+      return absl::OkStatus();
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (absl::Status s = Visit(it->first, depth + 1); !s.ok()) return s;
+      if (absl::Status s = Visit(it->second, depth + 1); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  const YamlExpansionLimits& limits_;
+  size_t nodes_ = 0;
+  size_t bytes_ = 0;
+};
+
 class JsonWriter {
  public:
   JsonWriter(const YamlJsonOptions& options, std::string* out) : options_(options), out_(out) {}
@@ -391,7 +490,10 @@ class JsonWriter {
     if (node.IsScalar()) {
       absl::StatusOr<YamlScalar> s = ResolveScalarImpl(node);
       if (!s.ok()) return s.status();
-      return WriteScalar(*s, YamlLine(node));
+      if (absl::Status w = WriteScalar(*s, YamlLine(node)); !w.ok()) return w;
+      // Also after a scalar: a list of aliases to one long scalar grows
+      // the output by its length each time.
+      return CheckSize(node);
     }
     if (depth >= options_.max_depth) {
       return absl::InvalidArgumentError(absl::StrCat(LinePrefix(YamlLine(node)),
@@ -541,11 +643,24 @@ absl::StatusOr<YamlScalar> ResolveYamlScalar(const YAML::Node& node) {
 
 absl::StatusOr<std::string> YamlToJson(const YAML::Node& node, const YamlJsonOptions& options) {
   try {
+    YamlExpansionLimits limits;
+    limits.max_nodes = options.max_nodes;
+    limits.max_scalar_bytes = options.max_output_bytes;
+    limits.max_depth = options.max_depth;
+    if (absl::Status s = CheckYamlExpansion(node, limits); !s.ok()) return s;
     std::string out;
     JsonWriter writer(options, &out);
     absl::Status s = writer.Write(node, 0);
     if (!s.ok()) return s;
     return out;
+  } catch (const YAML::Exception& e) {
+    return FromYamlException(e);
+  }
+}
+
+absl::Status CheckYamlExpansion(const YAML::Node& node, const YamlExpansionLimits& limits) {
+  try {
+    return ExpansionCounter(limits).Visit(node, 0);
   } catch (const YAML::Exception& e) {
     return FromYamlException(e);
   }

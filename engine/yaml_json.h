@@ -65,8 +65,10 @@ struct YamlScalar {
 
 // Resolves a scalar or null node with the rules in the file comment.
 // InvalidArgument if the node is a sequence or mapping, if it carries an
-// unsupported tag, or if a !!bool/!!int/!!float/!!null tag does not fit its
-// value. The message names the line, not a field.
+// unsupported tag, if a !!bool/!!int/!!float/!!null tag does not fit its
+// value, or for a 0o/0x integer of more than 4300 digits (after leading
+// zeros: Python refuses integers that long, and converting them to decimal
+// costs time quadratic in their length). The message names the line, not a field.
 absl::StatusOr<YamlScalar> ResolveYamlScalar(const YAML::Node& node);
 
 // The 1-based line a node starts on, or 0 when yaml-cpp does not know (e.g. a
@@ -91,9 +93,38 @@ struct YamlJsonOptions {
   // InvalidArgument. This also stops recursive aliases (`&a [*a]`).
   int max_depth = 256;
   // Output longer than this fails with InvalidArgument, so that nested
-  // aliases ("billion laughs") cannot expand without bound.
+  // aliases ("billion laughs") cannot expand without bound. It also bounds
+  // the text of the scalars the node expands to (see max_nodes).
   size_t max_output_bytes = 64u << 20;
+  // Before writing anything, the node is checked with CheckYamlExpansion
+  // (max_nodes, max_output_bytes of scalar text, max_depth), so that alias
+  // and merge-key bombs whose output stays small are refused in time
+  // bounded by these limits, not by their expansion.
+  size_t max_nodes = size_t{1} << 22;
 };
+
+// Limits of CheckYamlExpansion.
+struct YamlExpansionLimits {
+  // Values (scalars, nulls, sequences, mappings; keys count too) in the
+  // document with every alias replaced by a copy of its anchor.
+  size_t max_nodes = size_t{1} << 22;
+  // Bytes of scalar text in that expanded document.
+  size_t max_scalar_bytes = 64u << 20;
+  // Nesting of sequences and mappings (the node itself is level 0); a
+  // recursive alias (`&a [*a]`) exceeds any depth.
+  int max_depth = 256;
+};
+
+// Checks how far aliases expand `node`: walks it as if every alias were a
+// copy of its anchor (so merge keys' values count as often as they are
+// merged), stopping at the first limit exceeded. Returns OK when the expanded
+// document stays within `limits`, else InvalidArgument naming the line:
+// "aliases expand the document to more than N values (an alias or merge-key
+// bomb?)", "... more than N bytes of text (an alias bomb?)", or "nesting
+// deeper than N levels (or a recursive alias)". Time is O(min(expanded size,
+// limits.max_nodes)); no memory beyond a recursion of limits.max_depth.
+// Call it on untrusted documents before walking them in other ways.
+absl::Status CheckYamlExpansion(const YAML::Node& node, const YamlExpansionLimits& limits);
 
 // Converts a node to compact JSON text (", " and ": " separators, like
 // Python's json.dumps). Scalars follow ResolveYamlScalar(); ints are written
@@ -107,7 +138,10 @@ struct YamlJsonOptions {
 // InvalidArgument (message names the line) for: an unsupported tag, a
 // sequence or mapping used as a key, a string that is not valid UTF-8,
 // nesting deeper than options.max_depth, output beyond
-// options.max_output_bytes, and non-finite floats under kError. A null
+// options.max_output_bytes, an expansion beyond the limits of
+// CheckYamlExpansion (see YamlJsonOptions), merge keys bringing more than
+// 2^20 entries into one mapping, a 0o/0x integer of more than 4300 digits
+// (Python refuses those), and non-finite floats under kError. A null
 // (invalid) YAML::Node converts to "null".
 absl::StatusOr<std::string> YamlToJson(const YAML::Node& node, const YamlJsonOptions& options = {});
 
@@ -138,8 +172,9 @@ struct YamlMapEntry {
 
 // The entries of a mapping in document order, after merge keys are expanded
 // and duplicate keys are resolved as in YamlToJson(). InvalidArgument if
-// `node` is not a mapping, if a key is a sequence or mapping, or if a merge
-// key's value is not a mapping or a sequence of mappings.
+// `node` is not a mapping, if a key is a sequence or mapping, if a merge
+// key's value is not a mapping or a sequence of mappings, or if merge keys
+// bring more than 2^20 entries (duplicates included) into the mapping.
 absl::StatusOr<std::vector<YamlMapEntry>> YamlMappingEntries(const YAML::Node& node);
 
 // Typed readers for spec fields. Each reads `node`, the value of field

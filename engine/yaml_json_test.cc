@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 
 namespace pantherd::engine {
 namespace {
@@ -359,7 +360,87 @@ TEST(YamlJsonTest, AliasExpansionIsBounded) {
   }
   YamlJsonOptions small;
   small.max_output_bytes = 1 << 20;
-  EXPECT_THAT(ToJsonError(yaml, small).message(), HasSubstr("larger than"));
+  // Refused before any output, by the expansion check (max_output_bytes
+  // also bounds the scalar text the aliases expand to).
+  EXPECT_THAT(ToJsonError(yaml, small).message(), HasSubstr("alias bomb"));
+}
+
+// A YAML document of `levels` anchors, each a mapping merging the previous
+// one `fanout` times (`b: &b {<<: [*a, *a, ...]}`): fanout^levels entries
+// for a document of a few hundred bytes.
+std::string MergeBomb(int levels, int fanout) {
+  std::string yaml = "a0: &a0 {k: 1}\n";
+  for (int level = 1; level <= levels; ++level) {
+    absl::StrAppend(&yaml, "a", level, ": &a", level, " {<<: [");
+    for (int i = 0; i < fanout; ++i) absl::StrAppend(&yaml, i ? ", " : "", "*a", level - 1);
+    absl::StrAppend(&yaml, "]}\n");
+  }
+  return yaml;
+}
+
+// Found by tests/fuzz/analysis_spec_fuzzer (seed merge_bomb.yml): merge keys
+// were expanded without bound before duplicates were dropped, so a 500-byte
+// document ran for hours. Both the expansion check and the merge-entry
+// budget now refuse it at once.
+TEST(YamlJsonTest, MergeKeyBombsAreRefused) {
+  const YAML::Node bomb = YAML::Load(MergeBomb(8, 10));
+  absl::Status converted = YamlToJson(bomb).status();
+  EXPECT_EQ(converted.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(converted.message(), HasSubstr("bomb"));
+  absl::StatusOr<std::vector<YamlMapEntry>> entries = YamlMappingEntries(bomb["a8"]);
+  EXPECT_EQ(entries.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(entries.status().message(), HasSubstr("merge keys (<<) expand a mapping"));
+  // A modest fan-out still merges, first position and last value.
+  EXPECT_EQ(ToJson(MergeBomb(3, 3)),
+            R"({"a0": {"k": 1}, "a1": {"k": 1}, "a2": {"k": 1}, "a3": {"k": 1}})");
+}
+
+TEST(YamlJsonTest, AliasesOfALongScalarAreBounded) {
+  std::string yaml = absl::StrCat("s: &s ", std::string(100000, 'x'), "\nl: [");
+  for (int i = 0; i < 2000; ++i) absl::StrAppend(&yaml, i ? ", " : "", "*s");
+  yaml += "]\n";
+  absl::Status converted = ToJsonError(yaml);
+  EXPECT_EQ(converted.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(converted.message(), HasSubstr("bytes of text"));
+}
+
+TEST(YamlJsonTest, CheckYamlExpansionCountsAliasesAsCopies) {
+  const YAML::Node doc = YAML::Load("a: &a [1, 2, 3]\nb: [*a, *a]\n");
+  YamlExpansionLimits limits;
+  // The root, key a and its list of 3 (5), key b and its list (2), and
+  // twice *a, a list of 3 (8): 16 values; 11 bytes of text ("a", "b", and
+  // "1", "2", "3" three times).
+  limits.max_nodes = 16;
+  EXPECT_TRUE(CheckYamlExpansion(doc, limits).ok());
+  limits.max_nodes = 15;
+  EXPECT_THAT(CheckYamlExpansion(doc, limits).message(), HasSubstr("more than 15 values"));
+  limits.max_nodes = 100;
+  limits.max_scalar_bytes = 11;
+  EXPECT_TRUE(CheckYamlExpansion(doc, limits).ok());
+  limits.max_scalar_bytes = 10;
+  EXPECT_THAT(CheckYamlExpansion(doc, limits).message(), HasSubstr("more than 10 bytes"));
+  limits.max_nodes = size_t{1} << 20;
+  limits.max_scalar_bytes = size_t{1} << 20;
+  EXPECT_THAT(CheckYamlExpansion(YAML::Load("a: &x [1, *x]\n"), limits).message(),
+              HasSubstr("recursive alias"));
+}
+
+// Converting 0o/0x integers to decimal is quadratic in their length; they
+// are refused beyond Python's 4300 digits (a fuzz seed: long_hex.yml).
+TEST(YamlJsonTest, LongBasePrefixedIntegers) {
+  EXPECT_EQ(ToJson("v: 0xffffffffffffffffffff"), R"({"v": 1208925819614629174706175})");
+  EXPECT_EQ(ToJson("v: 0o777777777777777777777777777777"),
+            R"({"v": 1237940039285380274899124223})");
+  EXPECT_EQ(ToJson("v: 0x10000000000000000"), R"({"v": 18446744073709551616})");
+  EXPECT_EQ(ToJson(absl::StrCat("v: 0x", std::string(100000, '0'), "1f")), R"({"v": 31})");
+  const std::string max_hex = absl::StrCat("v: 0x", std::string(4300, 'f'));
+  EXPECT_TRUE(YamlToJson(YAML::Load(max_hex)).ok());
+  absl::Status too_long = ToJsonError(absl::StrCat("v: 0x1", std::string(4300, '0')));
+  EXPECT_EQ(too_long.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(too_long.message(), HasSubstr("more than 4300 digits"));
+  // Quoted, or tagged !!str, it is a string of any length.
+  const std::string quoted = absl::StrCat("0x", std::string(5000, '1'));
+  EXPECT_EQ(ToJson(absl::StrCat("v: !!str ", quoted)), absl::StrCat(R"({"v": ")", quoted, "\"}"));
 }
 
 TEST(YamlJsonTest, NullAndUndefinedNodesAreNull) {
