@@ -186,6 +186,10 @@ const std::vector<Option>& Options() {
        "host:port of a Prometheus GET /metrics endpoint (plain HTTP, no auth; e.g. "
        "127.0.0.1:9464; default: none)",
        K::kNone, &C::metrics_listen},
+      {"test_clock_file",
+       "FOR TESTS ONLY: file holding the processing clock (Unix seconds or RFC 3339), re-read at "
+       "every use (default: the system clock)",
+       K::kExistingFile, &C::test_clock_file},
   };
   return *options;
 }

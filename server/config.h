@@ -78,6 +78,13 @@ struct ServerConfig {
   // authentication: it names rule ids and source labels); empty (the
   // default) serves none. Port 0 picks a free port (logged at start).
   std::string metrics_listen;
+  // FOR TESTS ONLY: a file holding pantherd's processing clock (Unix seconds
+  // or RFC 3339; server/test_clock.h), re-read at every use. Empty (the
+  // default): the system clock. It drives the alert engine (processing-time
+  // windows, created/updated times, processed-id expiry, purges), the
+  // caching helpers' expiry in pantherd, ingestion's parse time and triage
+  // times.
+  std::string test_clock_file;
 };
 
 // True for a Unix socket or a loopback host (127.0.0.0/8, ::1, localhost).

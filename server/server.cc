@@ -39,6 +39,7 @@
 #include "server/service_helpers.h"
 #include "server/services.h"
 #include "server/source_manager.h"
+#include "server/test_clock.h"
 #include "server/version.h"
 #include "store/store.h"
 
@@ -268,11 +269,26 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   state->audit = std::make_unique<AuditLog>(state->store.get());
   state->delayed = std::make_unique<DelayedRunner>();
 
+  // The processing clock: the system clock, or for tests the file of
+  // --test-clock-file. Every time-dependent decision about alert state goes
+  // through it: processing-time windows, alert and alert-log times,
+  // processed-id and caching-item expiry, the purge, parse times and triage.
+  std::function<absl::Time()> clock = absl::Now;
+  if (!config.test_clock_file.empty()) {
+    absl::StatusOr<std::function<absl::Time()>> file_clock = FileClock(config.test_clock_file);
+    if (!file_clock.ok()) return file_clock.status();
+    clock = *std::move(file_clock);
+    Log(LogLevel::kWarn, "processing clock read from a file: for tests only",
+        {{"test_clock_file", config.test_clock_file},
+         {"now", absl::FormatTime(absl::RFC3339_full, clock(), absl::UTCTimeZone())}});
+  }
+  state->env.now = clock;
+
   // Step 2: the rule workers, loaded with the stored rules, then the bundled
   // pack (items a user replaced are left alone).
   absl::StatusOr<std::string> worker_binary = WorkerBinary(config);
   if (!worker_binary.ok()) return worker_binary.status();
-  state->kv = std::make_unique<engine::StoreKvBackend>(state->store.get());
+  state->kv = std::make_unique<engine::StoreKvBackend>(state->store.get(), clock);
   engine::WorkerPoolOptions pool_options;
   pool_options.worker_binary = *worker_binary;
   pool_options.workers = config.workers;
@@ -316,12 +332,14 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   alert_options.clock = config.window_clock == "processing" ? engine::AlertClock::kProcessingTime
                                                             : engine::AlertClock::kEventTime;
   alert_options.max_sample_events = config.alert_sample_events;
+  alert_options.now = clock;
   state->alerts = std::make_unique<engine::AlertEngine>(state->store.get(), alert_options);
   state->purge_interval = absl::Seconds(config.purge_interval_seconds);
   state->purger = std::thread([s = state.get()] { s->PurgeLoop(); });
   engine::IngestOptions ingest_options;
   ingest_options.max_event_bytes = static_cast<size_t>(config.max_event_bytes);
   ingest_options.metrics = state->metrics.get();
+  ingest_options.now = clock;
   state->ingest = std::make_unique<engine::IngestPipeline>(
       state->pool.get(), state->alerts.get(), state->rule_store.get(), ingest_options);
 
