@@ -1,0 +1,563 @@
+#!/usr/bin/python3
+"""Soak test: a real pantherd through days of event time, against a model.
+
+A real pantherd binary (real RocksDB in a temporary directory, real gRPC on
+127.0.0.1, real rule workers) ingests generated Okta System Log events spread
+over --days days (10 by default), in batches, with the processing clock
+injected through --test-clock-file so that days pass in seconds. pantherd is
+restarted half way. Every batch's accepted/duplicate counts, every alert
+(ListAlerts), every change in the alert log, the dedup windows, the processed
+ids and the caching items are compared with model.py, an independent model
+of the documented semantics. Then the clock jumps forward, pantherd's own
+periodic purge runs, and the store (compacted) must hold exactly what has not
+expired: fewer keys, fewer bytes, and nothing expired.
+
+  soak_test.py --pantherd BIN --inspect BIN --stubs DIR --rules DIR
+               [--clock event|processing|both] [--cache-expiry on|off]
+               [--days N] [--scale N] [--seed N] [--workers N] [--keep]
+
+--cache-expiry off models caching items that never expire (what pantherd
+did before caching expiry followed the window clock: workers used the real
+clock, and the soak's event times lie years ahead of it); on models items
+expiring by the window clock. PANTHERD_SOAK_DAYS and PANTHERD_SOAK_SCALE
+override --days and --scale (the longer variant). Exit status 0 when
+everything matched; 1 with the differences on stderr otherwise.
+"""
+
+import argparse
+import collections
+import datetime
+import json
+import os
+import queue
+import random
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model as M  # noqa: E402
+
+T0 = 1924992000  # 2031-01-01T00:00:00Z: years ahead of any real clock
+BUCKET_S = 20 * 60  # events arriving in one 20-minute bucket form one batch
+LOG_TYPE = "Okta.SystemLog"
+FAMILIES = ("processed", "dedup", "alert_log", "kv", "alerts")
+
+failures = []
+
+
+def check(condition, message):
+    if not condition:
+        failures.append(message)
+        print("FAIL: " + message, file=sys.stderr, flush=True)
+    return condition
+
+
+def iso(seconds):
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def micros(ts):
+    return ts.seconds * 1_000_000 + ts.nanos // 1000
+
+
+# --- the generated workload --------------------------------------------------
+
+
+class Batch:
+    def __init__(self, clock_s):
+        self.clock_s = clock_s
+        self.events = []
+
+
+def generate(days, scale, seed):
+    """Events over `days` days and the batches they arrive in, in order."""
+    rng = random.Random(seed)
+    events = []
+
+    def add(time_s, event_type, **fields):
+        events.append(M.Event("soak-%07d" % len(events), time_s, event_type, **fields))
+
+    admins = ["admin-1@soak.example", "admin-2@soak.example"]
+    users = ["user-%d@soak.example" % i for i in range(6)]
+    ips = ["10.0.%d.%d" % (i, j) for i in range(3) for j in range(1, 4)]
+    policies = ["pol-%d" % i for i in range(5)]
+    for day in range(days):
+        base = T0 + day * 86400
+        for _ in range(8 * scale):  # failed sign-in bursts: thresholds met and missed
+            actor, t = rng.choice(admins + users), base + rng.randrange(86400)
+            for _ in range(rng.randint(1, 7)):
+                add(t, "user.session.start", actor=actor, ip=rng.choice(ips), outcome="FAILURE")
+                t += rng.randint(120, 1500)
+        for k in range(12 * scale):  # admin-app sessions seen again, within the TTL or not
+            actor, t = rng.choice(users), base + rng.randrange(86400)
+            session = "sess-%d-%d" % (day, k)
+            for _ in range(rng.randint(1, 4)):
+                add(t, "user.session.access_admin_app", actor=actor, ip=rng.choice(ips),
+                    outcome="SUCCESS", session=session)
+                t += rng.choice([rng.randint(300, 3600), rng.randint(3600, 4 * 3600)])
+        for _ in range(8 * scale):  # MFA failures: counters reaching 3 or expiring first
+            actor, t = rng.choice(users[:4]), base + rng.randrange(86400)
+            for _ in range(rng.randint(1, 5)):
+                outcome = "FAILURE" if rng.random() < 0.85 else "SUCCESS"
+                add(t, "user.authentication.auth_via_mfa", actor=actor, ip=rng.choice(ips),
+                    outcome=outcome)
+                t += rng.randint(60, 1500)
+        for policy in policies:  # policy updates: one-day windows across days
+            for _ in range(rng.randint(0, 3)):
+                add(base + rng.randrange(86400), "policy.lifecycle.update",
+                    actor=rng.choice(admins), ip=rng.choice(ips), outcome="SUCCESS",
+                    policy=policy)
+        for _ in range(3 * scale):  # lockouts: signals
+            add(base + rng.randrange(86400), "user.account.lock", actor=rng.choice(users),
+                ip=rng.choice(ips), outcome="SUCCESS")
+        for _ in range(50 * scale):  # noise that no rule matches
+            add(base + rng.randrange(86400),
+                rng.choice(["user.session.start", "user.authentication.sso",
+                            "system.api_token.create", "user.session.end"]),
+                actor=rng.choice(admins + users), ip=rng.choice(ips), outcome="SUCCESS")
+
+    # Arrival: most events within a minute, some up to 100 minutes late.
+    arrivals = []
+    for ev in events:
+        late = rng.random() < 0.04
+        arrivals.append((ev.time_s + (rng.randint(1200, 6000) if late else rng.randint(0, 60)),
+                         ev))
+    arrivals.sort(key=lambda a: (a[0], a[1].uuid))
+    buckets = collections.OrderedDict()
+    for arrival, ev in arrivals:
+        bucket = arrival // BUCKET_S
+        if bucket not in buckets:
+            buckets[bucket] = Batch((bucket + 1) * BUCKET_S)
+        buckets[bucket].events.append(ev)
+    batches = list(buckets.values())
+    where = {}
+    for i, b in enumerate(batches):
+        for ev in b.events:
+            where[ev.uuid] = i
+
+    def first_batch_at(clock_s):
+        for i, b in enumerate(batches):
+            if b.clock_s >= clock_s:
+                return i
+        return None
+
+    # Re-sends. Events that no caching rule reads (the rules run on every
+    # event, duplicates included), a few batches later: duplicates.
+    resendable = [ev for ev in events if ev.event_type in (
+        "user.session.start", "policy.lifecycle.update", "user.account.lock",
+        "user.authentication.sso", "system.api_token.create", "user.session.end")]
+    for ev in rng.sample(resendable, len(resendable) // 40):
+        i = where[ev.uuid] + rng.randint(1, 3)
+        if i < len(batches):
+            batches[i].events.append(ev)
+    # Noise re-sent 6 days after it was processed (a duplicate) and 7.5 days
+    # after (processed again: its id expired after 7 days).
+    noise = [ev for ev in events if ev.time_s < T0 + 2 * 86400 and ev.event_type in (
+        "user.authentication.sso", "system.api_token.create")]
+    for delay in (6 * 86400, 7 * 86400 + 43200):
+        for ev in rng.sample(noise, min(10 * scale, len(noise))):
+            batches[first_batch_at(batches[where[ev.uuid]].clock_s + delay)].events.append(ev)
+    # And one event twice in one batch.
+    big = max(batches, key=lambda b: len(b.events))
+    big.events.append(big.events[0])
+    return events, batches
+
+
+def event_json(ev):
+    doc = {
+        "uuid": ev.uuid,
+        "published": iso(ev.time_s),
+        "eventType": ev.event_type,
+        "version": "0",
+        "severity": "INFO",
+        "displayMessage": ev.event_type,
+        "actor": {"id": "00u" + ev.actor.split("@")[0], "type": "User",
+                  "alternateId": ev.actor, "displayName": ev.actor},
+        "client": {"ipAddress": ev.ip},
+        "outcome": {"result": ev.outcome or "SUCCESS"},
+    }
+    if ev.session:
+        doc["authenticationContext"] = {"externalSessionId": ev.session}
+    if ev.policy:
+        doc["target"] = [{"id": ev.policy, "type": "PolicyEntity", "alternateId": ev.policy}]
+    return json.dumps(doc).encode()
+
+
+# --- pantherd -------------------------------------------------------------
+
+
+class Pantherd:
+    """One pantherd on a data directory, restartable; its stderr is read by a
+    thread so that the test can wait for log lines."""
+
+    def __init__(self, args, work, clock_mode):
+        self.args = args
+        self.data = os.path.join(work, "data")
+        self.clock_file = os.path.join(work, "clock")
+        self.log_path = os.path.join(work, "pantherd.log")
+        self.clock_mode = clock_mode
+        self.proc = None
+        self.lines = queue.Queue()
+        self.channel = None
+        self.stub = None
+
+    def set_clock(self, seconds):
+        tmp = self.clock_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % seconds)
+        os.replace(tmp, self.clock_file)
+
+    def _read(self, proc, lines):
+        with open(self.log_path, "a") as log:
+            for raw in proc.stderr:
+                line = raw.decode(errors="replace")
+                log.write(line)
+                log.flush()
+                lines.put(line)
+        lines.put(None)
+
+    def wait_for(self, pattern, timeout):
+        """The first log line (from now on) matching `pattern`: a match object."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError("pantherd logged no line matching %r within %ds (log: %s)"
+                                   % (pattern, timeout, self.log_path))
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise RuntimeError("pantherd exited while waiting for %r (log: %s)"
+                                   % (pattern, self.log_path))
+            m = re.search(pattern, line)
+            if m:
+                return m
+
+    def start(self):
+        import grpc
+        from pantherd.v1 import detection_service_pb2_grpc
+        cmd = [self.args.pantherd, "--listen", "127.0.0.1:0", "--data-dir", self.data,
+               "--rules-dir", self.args.rules, "--auth", "none",
+               "--workers", str(self.args.workers), "--purge-interval-seconds", "1",
+               "--window-clock", self.clock_mode, "--test-clock-file", self.clock_file]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, args=(self.proc, self.lines), daemon=True).start()
+        m = self.wait_for(r"msg=serving listen=(127\.0\.0\.1:\d+)", 120)
+        self.channel = grpc.insecure_channel(m.group(1))
+        self.stub = detection_service_pb2_grpc.DetectionServiceStub(self.channel)
+
+    def stop(self):
+        self.channel.close()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=120)
+        self.proc.stderr.close()
+        if code != 0:
+            raise RuntimeError("pantherd exited with %d (log: %s)" % (code, self.log_path))
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def ingest(self, events, batch_id):
+        from pantherd.v1 import sources_pb2
+        request = sources_pb2.IngestEventsRequest(
+            log_type=LOG_TYPE, events=[event_json(ev) for ev in events], batch_id=batch_id)
+        responses = list(self.stub.IngestEvents(iter([request]), timeout=120))
+        assert len(responses) == 1, responses
+        return responses[0]
+
+    def list_alerts(self):
+        from pantherd.v1 import alerts_pb2, common_pb2
+        alerts, token = [], ""
+        while True:
+            page = self.stub.ListAlerts(alerts_pb2.ListAlertsRequest(
+                page=common_pb2.PageRequest(page_size=1000, page_token=token)), timeout=60)
+            alerts.extend(page.alerts)
+            token = page.next_page_token
+            if not token:
+                return alerts
+
+
+def inspect(args, data_dir, dump=("processed", "dedup", "alert_log", "kv")):
+    cmd = [args.inspect, data_dir, "--compact"]
+    for family in dump:
+        cmd += ["--dump", family]
+    out = subprocess.run(cmd, check=True, capture_output=True, timeout=300).stdout
+    result = json.loads(out)
+    rows = {family: [(bytes.fromhex(k), bytes.fromhex(v)) for k, v in kv]
+            for family, kv in result["dump"].items()}
+    return result["families"], rows
+
+
+# --- what pantherd said and stored, in the model's terms ----------------------
+
+
+def alert_fields(a):
+    from pantherd.v1 import alerts_pb2, common_pb2
+    return {
+        "type": alerts_pb2.AlertType.Name(a.type), "rule_id": a.rule_id, "title": a.title,
+        "severity": common_pb2.Severity.Name(a.severity), "dedup_string": a.dedup_string,
+        "threshold": a.threshold, "dedup_period_minutes": a.dedup_period_minutes,
+        "created_time": micros(a.created_time), "updated_time": micros(a.updated_time),
+        "log_types": list(a.log_types), "event_count": a.event_count,
+        "window_start": micros(a.window_start), "window_end": micros(a.window_end),
+        "first_event_time": micros(a.first_event_time),
+        "last_event_time": micros(a.last_event_time),
+    }
+
+
+def canonical(d):
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in d.items()))
+
+
+def compare_multisets(what, expected, actual, limit=8):
+    e, a = collections.Counter(expected), collections.Counter(actual)
+    missing, extra = list((e - a).elements()), list((a - e).elements())
+    check(not missing and not extra,
+          "%s: %d expected, %d stored; %d missing, %d unexpected" % (
+              what, len(expected), len(actual), len(missing), len(extra)))
+    for row in missing[:limit]:
+        print("  missing:    %s" % (row,), file=sys.stderr)
+    for row in extra[:limit]:
+        print("  unexpected: %s" % (row,), file=sys.stderr)
+
+
+def stored_changes(rows):
+    from pantherd.v1 import alerts_pb2
+    out, last_seq, last_time = [], 0, 0
+    for key, value in rows:
+        change = alerts_pb2.AlertChange.FromString(value)
+        seq = struct.unpack(">Q", key)[0]
+        t = micros(change.time)
+        check(seq > last_seq and t >= last_time,
+              "alert log out of order at sequence %d" % seq)
+        last_seq, last_time = seq, t
+        out.append((t // 1_000_000, alerts_pb2.AlertChange.Kind.Name(change.kind),
+                    canonical(alert_fields(change.alert))))
+    return out
+
+
+def model_changes(m):
+    return [(clock_s, kind, canonical(a)) for clock_s, kind, a in m.changes]
+
+
+def stored_windows(rows):
+    from pantherd.v1 import alerts_pb2
+    out = []
+    for _, value in rows:
+        w = alerts_pb2.DedupWindow.FromString(value)
+        out.append((alerts_pb2.AlertType.Name(w.type), w.rule_id, w.dedup_string,
+                    micros(w.start), micros(w.end), w.event_count, micros(w.touched_time),
+                    bool(w.alert_id)))
+    return out
+
+
+def model_windows(m, keep=lambda w: True):
+    return [(g[0], g[1], g[2], w.start, w.end, w.count, w.touched, w.alert is not None)
+            for g, ws in m.groups.items() for w in ws if keep(w)]
+
+
+def stored_processed(rows):
+    return [(k.split(b"\0", 1)[1].decode(), struct.unpack(">Q", v)[0]) for k, v in rows]
+
+
+def stored_kv(rows):
+    """caching\\0<key> -> be64 expiry, format 1, i64 counter, u32 n, members."""
+    out = []
+    for k, v in rows:
+        expiry, fmt, counter, n = struct.unpack(">QBqI", v[:21])
+        pos, members = 21, []
+        for _ in range(n):
+            (length,) = struct.unpack(">I", v[pos:pos + 4])
+            members.append(v[pos + 4:pos + 4 + length].decode())
+            pos += 4 + length
+        out.append((k.split(b"\0", 1)[1].decode(), expiry, counter, tuple(sorted(members))))
+    return out
+
+
+def model_kv(m):
+    return [(k, v["expiry"], v["counter"], tuple(sorted(v["set"])))
+            for k, v in m.cache.items.items()]
+
+
+# --- one run ----------------------------------------------------------------
+
+
+def run(args, clock_mode, batches):
+    print("== %s clock: %d batches, %d days, caching expiry %s" % (
+        clock_mode, len(batches), args.days, args.cache_expiry), flush=True)
+    work = tempfile.mkdtemp(prefix="pantherd-soak-")
+    server = Pantherd(args, work, clock_mode)
+    m = M.Model(clock_mode, cache_expiry=args.cache_expiry == "on")
+    started = time.monotonic()
+    try:
+        server.set_clock(T0 - 3600)
+        server.start()
+        restart_at = next(i for i, b in enumerate(batches)
+                          if b.clock_s >= T0 + args.days * 86400 // 2)
+        for i, batch in enumerate(batches):
+            if i == restart_at:
+                server.stop()
+                print("   restarted pantherd at %s (batch %d)" % (iso(batch.clock_s), i),
+                      flush=True)
+                server.start()
+            server.set_clock(batch.clock_s)
+            response = server.ingest(batch.events, i + 1)
+            accepted, duplicates = m.ingest(batch.events, batch.clock_s)
+            if not check((response.accepted, response.duplicates, len(response.rejected)) ==
+                         (accepted, duplicates, 0),
+                         "batch %d at %s: pantherd accepted %d, duplicates %d, rejected %s; "
+                         "the model: %d, %d, none" % (
+                             i, iso(batch.clock_s), response.accepted, response.duplicates,
+                             [r.reason for r in response.rejected][:3], accepted, duplicates)):
+                break
+        end_s = batches[-1].clock_s
+        ingest_seconds = time.monotonic() - started
+
+        # Every alert, as ListAlerts returns it.
+        compare_multisets("alerts", [canonical(a) for a in m.alerts],
+                          [canonical(alert_fields(a)) for a in server.list_alerts()])
+        kinds = collections.Counter(a["type"] for a in m.alerts)
+        created_by_rule = collections.Counter(a["rule_id"] for a in m.alerts)
+        below = sum(1 for w in m.windows() if w.alert is None)
+        print("   model: %d alerts %s by rule %s; %d windows below threshold; %d caching "
+              "items" % (len(m.alerts), dict(kinds), dict(created_by_rule), below,
+                         len(m.cache.items)), flush=True)
+        server.stop()
+
+        # The store after the run: the alert log exactly; windows, processed
+        # ids and caching items at least as far as they have not expired
+        # (the periodic purge ran during the run with earlier clocks).
+        sizes_run, rows = inspect(args, server.data)
+        compare_multisets("alert-log changes", model_changes(m), stored_changes(rows["alert_log"]))
+        end_us = end_s * 1_000_000
+        live = model_windows(m, lambda w: w.touched + max(M.WINDOW_RETENTION_US, w.period) > end_us
+                             or (clock_mode == "processing" and w.end > end_us))
+        stored = stored_windows(rows["dedup"])
+        compare_multisets("windows not yet expired at the end (all present)", live,
+                          [w for w in stored if w in set(live)])
+        compare_multisets("windows stored after the run (all known to the model)",
+                          [w for w in stored if w in set(model_windows(m))], stored)
+        processed = stored_processed(rows["processed"])
+        expected_processed = sorted(m.processed.items())
+        compare_multisets("processed ids not yet expired at the end (all present)",
+                          [p for p in expected_processed if p[1] > end_s],
+                          [p for p in processed if p[1] > end_s])
+        compare_multisets("processed ids stored after the run (all known to the model)",
+                          [p for p in processed if p in set(expected_processed)], processed)
+        kv = stored_kv(rows["kv"])
+        if args.cache_expiry == "on":
+            # Items the model still holds are stored as the model has them;
+            # anything else stored has expired (deleted lazily or by the purge).
+            compare_multisets("caching items (live in the model)", model_kv(m),
+                              [k for k in kv if k[0] in m.cache.items])
+        else:
+            compare_multisets("caching items", model_kv(m), kv)
+
+        # Purges by pantherd's own periodic purge, the clock moved forward:
+        # one day after the end (processed ids of the first days, windows
+        # untouched for 7 days, every caching item), then 31 days after (all
+        # but the alerts themselves).
+        sizes = [("after the run", sizes_run)]
+        for label, purge_s in (("purge at end + 1 day", end_s + 86400),
+                               ("purge at end + 31 days", end_s + 31 * 86400)):
+            before = {"processed": len(m.processed), "dedup": len(m.windows()),
+                      "alert_log": len(m.changes)}
+            expected = m.expected_after_purge(purge_s)
+            check(any(expected[f] < before[f] for f in before),
+                  "%s: the model expects nothing to be purged: the test proves nothing" % label)
+            server.set_clock(purge_s)
+            server.start()
+            server.wait_for(r'msg="expired state purged"', 60)
+            server.stop()
+            families, rows = inspect(args, server.data)
+            sizes.append((label, families))
+            compare_multisets(label + ": processed ids", sorted(m.processed.items()),
+                              stored_processed(rows["processed"]))
+            compare_multisets(label + ": windows", model_windows(m),
+                              stored_windows(rows["dedup"]))
+            compare_multisets(label + ": alert-log changes", model_changes(m),
+                              stored_changes(rows["alert_log"]))
+            if args.cache_expiry == "on":
+                compare_multisets(label + ": caching items", model_kv(m),
+                                  stored_kv(rows["kv"]))
+            # An alert and its newest-first index entry, never purged.
+            check(families["alerts"]["keys"] == 2 * len(m.alerts),
+                  "%s: %d keys in alerts, expected %d" % (
+                      label, families["alerts"]["keys"], 2 * len(m.alerts)))
+        # Nothing expired is kept, not even in the files: what the last purge
+        # emptied takes no bytes once compacted.
+        last = sizes[-1][1]
+        emptied = ["processed", "dedup", "alert_log"] + (
+            ["kv"] if args.cache_expiry == "on" else [])
+        for family in emptied:
+            check(last[family]["keys"] == 0 and last[family]["sst_bytes"] == 0,
+                  "after the last purge and a compaction, %s holds %d keys in %d bytes" % (
+                      family, last[family]["keys"], last[family]["sst_bytes"]))
+        for family in ("processed", "dedup", "alert_log"):
+            check(sizes[0][1][family]["sst_bytes"] > last[family]["sst_bytes"],
+                  "%s did not shrink: %d bytes after the run, %d after the purges" % (
+                      family, sizes[0][1][family]["sst_bytes"], last[family]["sst_bytes"]))
+        print("   store (compacted), keys / bytes per family:", flush=True)
+        for label, families in sizes:
+            print("     %-24s %s" % (label, "  ".join(
+                "%s %d/%d" % (f, families[f]["keys"], families[f]["sst_bytes"])
+                for f in FAMILIES)), flush=True)
+        print("   %s clock: ingestion %.1fs, total %.1fs" % (
+            clock_mode, ingest_seconds, time.monotonic() - started), flush=True)
+    finally:
+        server.kill()
+        if failures or args.keep:
+            print("   kept %s" % work, file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pantherd", required=True)
+    parser.add_argument("--inspect", required=True, help="the pantherd-soak-inspect program")
+    parser.add_argument("--stubs", required=True, help="folder of the generated Python stubs")
+    parser.add_argument("--rules", required=True, help="tests/soak/rules")
+    parser.add_argument("--clock", choices=["event", "processing", "both"], default="both")
+    parser.add_argument("--cache-expiry", choices=["on", "off"], default="on")
+    parser.add_argument("--days", type=int, default=int(os.environ.get("PANTHERD_SOAK_DAYS", 10)))
+    parser.add_argument("--scale", type=int,
+                        default=int(os.environ.get("PANTHERD_SOAK_SCALE", 1)),
+                        help="multiplies the events per day")
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("PANTHERD_SOAK_SEED", 13)))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
+    args = parser.parse_args()
+    sys.path.insert(0, args.stubs)
+    if args.days < 10:
+        print("soak_test: --days must be at least 10 (retention is 7 days)", file=sys.stderr)
+        return 2
+
+    events, batches = generate(args.days, args.scale, args.seed)
+    print("soak: %d events (%d sent, re-sends included) over %d days, seed %d" % (
+        len(events), sum(len(b.events) for b in batches), args.days, args.seed), flush=True)
+    for clock_mode in (["event", "processing"] if args.clock == "both" else [args.clock]):
+        run(args, clock_mode, batches)
+    if failures:
+        print("soak: %d check(s) failed" % len(failures), file=sys.stderr)
+        return 1
+    print("soak: everything matched the model")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
