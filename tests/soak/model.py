@@ -232,6 +232,7 @@ class Model:
                         "severity": "SEVERITY_" + w.draft[1], "dedup_string": dedup,
                         "threshold": w.threshold, "dedup_period_minutes": spec["period_min"],
                         "created_time": now_us, "log_types": ["Okta.SystemLog"],
+                        "status": "ALERT_STATUS_OPEN", "assignee": "", "history": [],
                     }
                     self.alerts.append(w.alert)
                     changed[id(w.alert)] = (w.alert, True)
@@ -247,6 +248,15 @@ class Model:
             self.changes.append((clock_s, "KIND_CREATED" if created else "KIND_UPDATED",
                                  dict(alert)))
         return accepted, duplicates
+
+    def triage(self, alert, clock_s, status, assignee, comment, actor):
+        """UpdateAlert: status and assignee set, a history entry appended, a
+        KIND_TRIAGED change logged; the window is untouched."""
+        alert["history"] = alert["history"] + [
+            (clock_s * 1_000_000, actor, alert["status"], status, assignee, comment)]
+        alert["status"] = status
+        alert["assignee"] = assignee
+        self.changes.append((clock_s, "KIND_TRIAGED", dict(alert)))
 
     # --- what the store should hold --------------------------------------
 

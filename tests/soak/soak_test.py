@@ -8,7 +8,8 @@ injected through --test-clock-file so that days pass in seconds. pantherd is
 restarted half way. Every batch's accepted/duplicate counts, every alert
 (ListAlerts), every change in the alert log, the dedup windows, the processed
 ids and the caching items are compared with model.py, an independent model
-of the documented semantics. Then the clock jumps forward, pantherd's own
+of the documented semantics. One alert whose window later matches extend is
+resolved (UpdateAlert) on the third day. Then the clock jumps forward, pantherd's own
 periodic purge runs, and the store (compacted) must hold exactly what has not
 expired: fewer keys, fewer bytes, and nothing expired.
 
@@ -19,8 +20,10 @@ expired: fewer keys, fewer bytes, and nothing expired.
 --cache-expiry off models caching items that never expire (what pantherd
 did before caching expiry followed the window clock: workers used the real
 clock, and the soak's event times lie years ahead of it); on models items
-expiring by the window clock. PANTHERD_SOAK_DAYS and PANTHERD_SOAK_SCALE
-override --days and --scale (the longer variant). Exit status 0 when
+expiring by the window clock. PANTHERD_SOAK_DAYS, PANTHERD_SOAK_SCALE,
+PANTHERD_SOAK_SEED and PANTHERD_SOAK_WORKERS give the defaults of --days,
+--scale, --seed and --workers (a longer variant: PANTHERD_SOAK_DAYS=30
+PANTHERD_SOAK_SCALE=4). Exit status 0 when
 everything matched; 1 with the differences on stderr otherwise.
 """
 
@@ -316,11 +319,41 @@ def alert_fields(a):
         "window_start": micros(a.window_start), "window_end": micros(a.window_end),
         "first_event_time": micros(a.first_event_time),
         "last_event_time": micros(a.last_event_time),
+        "status": alerts_pb2.AlertStatus.Name(a.status), "assignee": a.assignee,
+        "history": [(micros(h.time), h.actor, alerts_pb2.AlertStatus.Name(h.old_status),
+                     alerts_pb2.AlertStatus.Name(h.new_status), h.assignee, h.comment)
+                    for h in a.history],
     }
 
 
 def canonical(d):
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in d.items()))
+
+
+def triage(server, m, clock_s, last_updates):
+    """Resolves, through UpdateAlert and in the model, the first alert that
+    later matches will update (`last_updates`: (rule, dedup, created time) ->
+    last update time, from a dry run of the model): triage must not reset its
+    window."""
+    from pantherd.v1 import alerts_pb2
+    open_alerts = [a for a in m.alerts if a["type"] == M.RULE and last_updates[
+        (a["rule_id"], a["dedup_string"], a["created_time"])] > clock_s * 1_000_000]
+    if not check(open_alerts, "no alert with an open window to triage at %s" % iso(clock_s)):
+        return
+    target = open_alerts[0]
+    ids = [a.id for a in server.list_alerts()
+           if canonical(alert_fields(a)) == canonical(target)]
+    if not check(len(ids) == 1, "the alert to triage is stored %d times: %s" % (
+            len(ids), target)):
+        return
+    server.stub.UpdateAlert(alerts_pb2.UpdateAlertRequest(
+        id=ids[0], status=alerts_pb2.ALERT_STATUS_RESOLVED, assignee="soak",
+        comment="resolved by the soak test"), timeout=60)
+    m.triage(target, clock_s, "ALERT_STATUS_RESOLVED", "soak", "resolved by the soak test",
+             "local")
+    print("   resolved %s %s at %s (window until %s)" % (
+        target["rule_id"], target["dedup_string"], iso(clock_s),
+        iso(target["window_end"] // 1_000_000)), flush=True)
 
 
 def compare_multisets(what, expected, actual, limit=8):
@@ -408,6 +441,12 @@ def run(args, clock_mode, batches):
         server.start()
         restart_at = next(i for i, b in enumerate(batches)
                           if b.clock_s >= T0 + args.days * 86400 // 2)
+        triage_at = next(i for i, b in enumerate(batches) if b.clock_s >= T0 + 3 * 86400)
+        dry = M.Model(clock_mode, cache_expiry=args.cache_expiry == "on")
+        for batch in batches:
+            dry.ingest(batch.events, batch.clock_s)
+        last_updates = {(a["rule_id"], a["dedup_string"], a["created_time"]): a["updated_time"]
+                        for a in dry.alerts}
         for i, batch in enumerate(batches):
             if i == restart_at:
                 server.stop()
@@ -424,6 +463,8 @@ def run(args, clock_mode, batches):
                              i, iso(batch.clock_s), response.accepted, response.duplicates,
                              [r.reason for r in response.rejected][:3], accepted, duplicates)):
                 break
+            if i == triage_at:
+                triage(server, m, batch.clock_s, last_updates)
         end_s = batches[-1].clock_s
         ingest_seconds = time.monotonic() - started
 
@@ -539,7 +580,8 @@ def main():
                         default=int(os.environ.get("PANTHERD_SOAK_SCALE", 1)),
                         help="multiplies the events per day")
     parser.add_argument("--seed", type=int, default=int(os.environ.get("PANTHERD_SOAK_SEED", 13)))
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int,
+                        default=int(os.environ.get("PANTHERD_SOAK_WORKERS", 1)))
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
     args = parser.parse_args()
     sys.path.insert(0, args.stubs)
