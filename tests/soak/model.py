@@ -31,6 +31,14 @@ SPECS = {
 SESSION_TTL_S = 2 * 3600  # soak_session_reuse.py
 COUNTER_TTL_S = 30 * 60  # soak_mfa_counter.py
 COUNTER_LIMIT = 3
+SAMPLE_EVENTS = 3  # the soak runs pantherd with --alert-sample-events 3
+
+
+def panther_time(seconds):
+    """p_parse_time as pantherd writes it: 'YYYY-MM-DD HH:MM:SS.fffffffff' (UTC)."""
+    import datetime
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M:%S") + ".000000000"
 
 
 class Caching:
@@ -130,7 +138,7 @@ def evaluate_rules(event, cache, cache_now_s):
 
 class Window:
     __slots__ = ("start", "end", "period", "count", "latest", "first_event", "last_event",
-                 "touched", "alert", "draft", "threshold")
+                 "touched", "alert", "draft", "threshold", "samples")
 
     def __init__(self, start, end, period):
         self.start = start
@@ -144,6 +152,7 @@ class Window:
         self.alert = None  # the alert once created
         self.draft = None  # the first match in arrival order: (title, severity)
         self.threshold = None
+        self.samples = []  # the first SAMPLE_EVENTS matches: (uuid, event time, p_parse_time)
 
 
 class Model:
@@ -223,6 +232,8 @@ class Model:
                 w.last_event = ev.time_us if w.last_event is None else max(w.last_event,
                                                                            ev.time_us)
                 w.touched = now_us
+                if len(w.samples) < SAMPLE_EVENTS:
+                    w.samples.append((ev.uuid, ev.time_us, panther_time(clock_s)))
                 if w.draft is None:
                     w.draft = (title, severity)
                     w.threshold = spec["threshold"]
@@ -242,7 +253,7 @@ class Model:
                     w.alert.update({
                         "event_count": w.count, "window_start": w.start, "window_end": w.end,
                         "first_event_time": w.first_event, "last_event_time": w.last_event,
-                        "updated_time": now_us,
+                        "updated_time": now_us, "matched_events": list(w.samples),
                     })
         for alert, created in changed.values():
             self.changes.append((clock_s, "KIND_CREATED" if created else "KIND_UPDATED",

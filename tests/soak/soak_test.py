@@ -252,7 +252,7 @@ class Pantherd:
         cmd = [self.args.pantherd, "--listen", "127.0.0.1:0", "--data-dir", self.data,
                "--rules-dir", self.args.rules, "--auth", "none",
                "--workers", str(self.args.workers), "--purge-interval-seconds", "1",
-               "--log-level", "debug",
+               "--log-level", "debug", "--alert-sample-events", str(M.SAMPLE_EVENTS),
                "--window-clock", self.clock_mode, "--test-clock-file", self.clock_file]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
@@ -324,6 +324,8 @@ def alert_fields(a):
         "history": [(micros(h.time), h.actor, alerts_pb2.AlertStatus.Name(h.old_status),
                      alerts_pb2.AlertStatus.Name(h.new_status), h.assignee, h.comment)
                     for h in a.history],
+        "matched_events": [(e.event_id, micros(e.event_time), json.loads(e.json)["p_parse_time"])
+                           for e in a.matched_events],
     }
 
 
@@ -385,7 +387,10 @@ def stored_changes(rows):
 
 
 def model_changes(m):
-    return [(clock_s, kind, canonical(a)) for clock_s, kind, a in m.changes]
+    # The alert log carries matched events only on KIND_CREATED.
+    return [(clock_s, kind, canonical(
+        a if kind == "KIND_CREATED" else dict(a, matched_events=[])))
+        for clock_s, kind, a in m.changes]
 
 
 def stored_windows(rows):
