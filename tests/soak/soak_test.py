@@ -259,7 +259,8 @@ class Pantherd:
         self.lines = queue.Queue()
         threading.Thread(target=self._read, args=(self.proc, self.lines), daemon=True).start()
         m = self.wait_for(r"msg=serving listen=(127\.0\.0\.1:\d+)", 120)
-        self.channel = grpc.insecure_channel(m.group(1))
+        self.address = m.group(1)
+        self.channel = grpc.insecure_channel(self.address)
         self.stub = detection_service_pb2_grpc.DetectionServiceStub(self.channel)
 
     def stop(self):
@@ -293,6 +294,55 @@ class Pantherd:
             token = page.next_page_token
             if not token:
                 return alerts
+
+
+class Subscriber:
+    """A StreamAlerts subscriber for rule alerts (signals filtered out), kept
+    across pantherd's restart: it resumes after the last sequence it got."""
+
+    def __init__(self):
+        self.changes = []  # (sequence, kind, alert fields)
+        self.gaps = []
+        self.cond = threading.Condition()
+        self.channel = None
+        self.thread = None
+
+    def connect(self, address):
+        import grpc
+        from pantherd.v1 import alerts_pb2, detection_service_pb2_grpc
+        self.channel = grpc.insecure_channel(address)
+        stub = detection_service_pb2_grpc.DetectionServiceStub(self.channel)
+        after = self.changes[-1][0] if self.changes else 0
+        stream = stub.StreamAlerts(alerts_pb2.StreamAlertsRequest(
+            types=[alerts_pb2.ALERT_TYPE_RULE], start_after_sequence=after))
+
+        def read():
+            try:
+                for message in stream:
+                    kind = message.WhichOneof("message")
+                    with self.cond:
+                        if kind == "change":
+                            c = message.change
+                            self.changes.append((c.sequence,
+                                                 alerts_pb2.AlertChange.Kind.Name(c.kind),
+                                                 canonical(alert_fields(c.alert))))
+                        elif kind == "gap":
+                            self.gaps.append(str(message.gap))
+                        self.cond.notify_all()
+            except grpc.RpcError:
+                pass  # pantherd stopping, or the test closing the channel
+
+        self.thread = threading.Thread(target=read, daemon=True)
+        self.thread.start()
+
+    def disconnect(self):
+        self.channel.close()
+        self.thread.join(timeout=60)
+
+    def wait_for(self, count, timeout):
+        with self.cond:
+            self.cond.wait_for(lambda: len(self.changes) >= count, timeout)
+            return len(self.changes)
 
 
 def inspect(args, data_dir, dump=("processed", "dedup", "alert_log", "kv")):
@@ -371,7 +421,7 @@ def compare_multisets(what, expected, actual, limit=8):
         print("  unexpected: %s" % (row,), file=sys.stderr)
 
 
-def stored_changes(rows):
+def stored_changes(rows, with_sequence=False):
     from pantherd.v1 import alerts_pb2
     out, last_seq, last_time = [], 0, 0
     for key, value in rows:
@@ -381,8 +431,14 @@ def stored_changes(rows):
         check(seq > last_seq and t >= last_time,
               "alert log out of order at sequence %d" % seq)
         last_seq, last_time = seq, t
-        out.append((t // 1_000_000, alerts_pb2.AlertChange.Kind.Name(change.kind),
-                    canonical(alert_fields(change.alert))))
+        fields = alert_fields(change.alert)
+        if with_sequence:
+            if fields["type"] == M.RULE:
+                out.append((seq, alerts_pb2.AlertChange.Kind.Name(change.kind),
+                            canonical(fields)))
+        else:
+            out.append((t // 1_000_000, alerts_pb2.AlertChange.Kind.Name(change.kind),
+                        canonical(fields)))
     return out
 
 
@@ -445,6 +501,8 @@ def run(args, clock_mode, batches):
     try:
         server.set_clock(T0 - 3600)
         server.start()
+        subscriber = Subscriber()
+        subscriber.connect(server.address)
         restart_at = next(i for i, b in enumerate(batches)
                           if b.clock_s >= T0 + args.days * 86400 // 2)
         triage_at = next(i for i, b in enumerate(batches) if b.clock_s >= T0 + 3 * 86400)
@@ -455,10 +513,12 @@ def run(args, clock_mode, batches):
                         for a in dry.alerts}
         for i, batch in enumerate(batches):
             if i == restart_at:
-                server.stop()
+                server.stop()  # ends the subscriber's stream too
+                subscriber.thread.join(timeout=60)
                 print("   restarted pantherd at %s (batch %d)" % (iso(batch.clock_s), i),
                       flush=True)
                 server.start()
+                subscriber.connect(server.address)
             server.set_clock(batch.clock_s)
             response = server.ingest(batch.events, i + 1)
             accepted, duplicates = m.ingest(batch.events, batch.clock_s)
@@ -480,6 +540,14 @@ def run(args, clock_mode, batches):
         kinds = collections.Counter(a["type"] for a in m.alerts)
         created_by_rule = collections.Counter(a["rule_id"] for a in m.alerts)
         below = sum(1 for w in m.windows() if w.alert is None)
+        streamed = sum(1 for c in m.changes if c[2]["type"] == M.RULE)
+        got = subscriber.wait_for(streamed, 60)
+        subscriber.disconnect()
+        print("   a StreamAlerts subscriber (rule alerts) got %d changes across the restart"
+              % got, flush=True)
+        check(got == streamed and not subscriber.gaps,
+              "the subscriber got %d rule-alert changes (gaps: %s); the model has %d" % (
+                  got, subscriber.gaps, streamed))
         print("   model: %d alerts %s by rule %s; %d windows below threshold; %d caching "
               "items" % (len(m.alerts), dict(kinds), dict(created_by_rule), below,
                          len(m.cache.items)), flush=True)
@@ -490,6 +558,14 @@ def run(args, clock_mode, batches):
         # (the periodic purge ran during the run with earlier clocks).
         sizes_run, rows = inspect(args, server.data)
         compare_multisets("alert-log changes", model_changes(m), stored_changes(rows["alert_log"]))
+        # The stream delivered the log's rule-alert changes, in order, once,
+        # across the restart.
+        logged = stored_changes(rows["alert_log"], with_sequence=True)
+        check(subscriber.changes == logged,
+              "the stream differs from the alert log: %d streamed, %d logged, first difference "
+              "at %s" % (len(subscriber.changes), len(logged), next(
+                  (i for i, (a, b) in enumerate(zip(subscriber.changes, logged)) if a != b),
+                  min(len(subscriber.changes), len(logged)))))
         end_us = end_s * 1_000_000
         live = model_windows(m, lambda w: w.touched + max(M.WINDOW_RETENTION_US, w.period) > end_us
                              or (clock_mode == "processing" and w.end > end_us))
