@@ -280,7 +280,12 @@ class Pantherd:
         from pantherd.v1 import sources_pb2
         request = sources_pb2.IngestEventsRequest(
             log_type=LOG_TYPE, events=[event_json(ev) for ev in events], batch_id=batch_id)
-        responses = list(self.stub.IngestEvents(iter([request]), timeout=120))
+        import grpc
+        try:
+            responses = list(self.stub.IngestEvents(iter([request]), timeout=120))
+        except grpc.RpcError as e:
+            raise RuntimeError("batch %d refused: %s %s (log: %s)" % (
+                batch_id, e.code(), e.details(), self.log_path)) from None
         assert len(responses) == 1, responses
         return responses[0]
 
