@@ -51,6 +51,12 @@ struct ServerConfig {
   // Seconds between purges of expired processed-event ids, windows and
   // alert-log entries.
   int purge_interval_seconds = 600;
+  // How long a processed event id makes re-sends duplicates, how long an
+  // untouched dedup window is kept (at least its period), and how long
+  // alert-log entries are kept for stream resume, in seconds.
+  int64_t processed_retention_seconds = 7 * 86400;
+  int64_t window_retention_seconds = 7 * 86400;
+  int64_t alert_log_retention_seconds = 30 * 86400;
   // Unsent alert changes one StreamAlerts subscriber may hold before it falls
   // back to re-reading the alert log from the store.
   int stream_buffer = 1024;

@@ -335,6 +335,9 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
                                                             : engine::AlertClock::kEventTime;
   alert_options.max_sample_events = config.alert_sample_events;
   alert_options.now = clock;
+  alert_options.processed_retention = absl::Seconds(config.processed_retention_seconds);
+  alert_options.window_retention = absl::Seconds(config.window_retention_seconds);
+  alert_options.alert_log_retention = absl::Seconds(config.alert_log_retention_seconds);
   state->alerts = std::make_unique<engine::AlertEngine>(state->store.get(), alert_options);
   state->purge_interval = absl::Seconds(config.purge_interval_seconds);
   state->purger = std::thread([s = state.get()] { s->PurgeLoop(); });

@@ -12,10 +12,9 @@ seconds. Everything is deterministic: the same batches give the same result.
 
 import collections
 
-DAY_US = 86400 * 1_000_000
-PROCESSED_RETENTION_US = 7 * DAY_US
-WINDOW_RETENTION_US = 7 * DAY_US
-ALERT_LOG_RETENTION_US = 30 * DAY_US
+DAY_S = 86400
+# pantherd's default retentions (docs/alerting.md, "How long state lasts").
+DEFAULT_RETENTIONS_S = {"processed": 7 * DAY_S, "window": 7 * DAY_S, "alert_log": 30 * DAY_S}
 
 RULE = "ALERT_TYPE_RULE"
 SIGNAL = "ALERT_TYPE_SIGNAL"
@@ -158,9 +157,13 @@ class Window:
 class Model:
     """pantherd's alert engine, processed ids and the soak rules' cache."""
 
-    def __init__(self, clock, cache_expiry):
+    def __init__(self, clock, cache_expiry, retentions_s=None):
         assert clock in ("event", "processing")
         self.clock = clock
+        r = dict(DEFAULT_RETENTIONS_S, **(retentions_s or {}))
+        self.processed_retention_s = r["processed"]
+        self.window_retention_us = r["window"] * 1_000_000
+        self.alert_log_retention_us = r["alert_log"] * 1_000_000
         self.cache = Caching(cache_expiry)
         self.groups = collections.defaultdict(list)  # (type, rule, dedup) -> [Window]
         self.processed = {}  # uuid -> expiry (seconds)
@@ -219,7 +222,7 @@ class Model:
                 continue
             in_batch.add(ev.uuid)
             accepted += 1
-            self.processed[ev.uuid] = clock_s + PROCESSED_RETENTION_US // 1_000_000
+            self.processed[ev.uuid] = clock_s + self.processed_retention_s
             for rule_id, title, dedup, severity in matches:
                 spec = SPECS[rule_id]
                 period = spec["period_min"] * 60 * 1_000_000
@@ -282,10 +285,10 @@ class Model:
         for group, ws in self.groups.items():
             self.groups[group] = [
                 w for w in ws
-                if w.touched + max(WINDOW_RETENTION_US, w.period) > now_us
+                if w.touched + max(self.window_retention_us, w.period) > now_us
                 or (self.clock == "processing" and w.end > now_us)]
         self.changes = [c for c in self.changes
-                        if c[0] * 1_000_000 >= now_us - ALERT_LOG_RETENTION_US]
+                        if c[0] * 1_000_000 >= now_us - self.alert_log_retention_us]
         if self.cache.expiry_enabled:
             self.cache.items = {k: v for k, v in self.cache.items.items()
                                 if v["expiry"] == 0 or v["expiry"] > now_s}

@@ -80,8 +80,9 @@ class Batch:
         self.events = []
 
 
-def generate(days, scale, seed):
-    """Events over `days` days and the batches they arrive in, in order."""
+def generate(days, scale, seed, processed_retention_s):
+    """Events over `days` days and the batches they arrive in, in order;
+    some re-sent one day before and half a day after their ids expire."""
     rng = random.Random(seed)
     events = []
 
@@ -161,11 +162,11 @@ def generate(days, scale, seed):
         i = where[ev.uuid] + rng.randint(1, 3)
         if i < len(batches):
             batches[i].events.append(ev)
-    # Noise re-sent 6 days after it was processed (a duplicate) and 7.5 days
-    # after (processed again: its id expired after 7 days).
+    # Noise re-sent a day before its id expires (a duplicate) and half a day
+    # after (processed again).
     noise = [ev for ev in events if ev.time_s < T0 + 2 * 86400 and ev.event_type in (
         "user.authentication.sso", "system.api_token.create")]
-    for delay in (6 * 86400, 7 * 86400 + 43200):
+    for delay in (processed_retention_s - 86400, processed_retention_s + 43200):
         for ev in rng.sample(noise, min(10 * scale, len(noise))):
             batches[first_batch_at(batches[where[ev.uuid]].clock_s + delay)].events.append(ev)
     # And one event twice in one batch.
@@ -201,8 +202,9 @@ class Pantherd:
     """One pantherd on a data directory, restartable; its stderr is read by a
     thread so that the test can wait for log lines."""
 
-    def __init__(self, args, work, clock_mode):
+    def __init__(self, args, work, clock_mode, retentions_s):
         self.args = args
+        self.retentions_s = retentions_s
         self.data = os.path.join(work, "data")
         self.clock_file = os.path.join(work, "clock")
         self.log_path = os.path.join(work, "pantherd.log")
@@ -250,6 +252,9 @@ class Pantherd:
         import grpc
         from pantherd.v1 import detection_service_pb2_grpc
         cmd = [self.args.pantherd, "--listen", "127.0.0.1:0", "--data-dir", self.data,
+               "--processed-retention-seconds", str(self.retentions_s["processed"]),
+               "--window-retention-seconds", str(self.retentions_s["window"]),
+               "--alert-log-retention-seconds", str(self.retentions_s["alert_log"]),
                "--rules-dir", self.args.rules, "--auth", "none",
                "--workers", str(self.args.workers), "--purge-interval-seconds", "1",
                "--log-level", "debug", "--alert-sample-events", str(M.SAMPLE_EVENTS),
@@ -496,12 +501,17 @@ def model_kv(m):
 # --- one run ----------------------------------------------------------------
 
 
-def run(args, clock_mode, batches):
-    print("== %s clock: %d batches, %d days, caching expiry %s" % (
-        clock_mode, len(batches), args.days, args.cache_expiry), flush=True)
+def run(args, clock_mode, retentions_s):
+    retentions_s = dict(M.DEFAULT_RETENTIONS_S, **retentions_s)
+    events, batches = generate(args.days, args.scale, args.seed, retentions_s["processed"])
+    print("== %s clock: %d events (%d sent, re-sends included) in %d batches over %d days, "
+          "caching expiry %s, retentions (days) %s" % (
+              clock_mode, len(events), sum(len(b.events) for b in batches), len(batches),
+              args.days, args.cache_expiry,
+              {k: v / 86400 for k, v in sorted(retentions_s.items())}), flush=True)
     work = tempfile.mkdtemp(prefix="pantherd-soak-")
-    server = Pantherd(args, work, clock_mode)
-    m = M.Model(clock_mode, cache_expiry=args.cache_expiry == "on")
+    server = Pantherd(args, work, clock_mode, retentions_s)
+    m = M.Model(clock_mode, cache_expiry=args.cache_expiry == "on", retentions_s=retentions_s)
     started = time.monotonic()
     try:
         server.set_clock(T0 - 3600)
@@ -511,7 +521,8 @@ def run(args, clock_mode, batches):
         restart_at = next(i for i, b in enumerate(batches)
                           if b.clock_s >= T0 + args.days * 86400 // 2)
         triage_at = next(i for i, b in enumerate(batches) if b.clock_s >= T0 + 3 * 86400)
-        dry = M.Model(clock_mode, cache_expiry=args.cache_expiry == "on")
+        dry = M.Model(clock_mode, cache_expiry=args.cache_expiry == "on",
+                      retentions_s=retentions_s)
         for batch in batches:
             dry.ingest(batch.events, batch.clock_s)
         last_updates = {(a["rule_id"], a["dedup_string"], a["created_time"]): a["updated_time"]
@@ -572,7 +583,7 @@ def run(args, clock_mode, batches):
                   (i for i, (a, b) in enumerate(zip(subscriber.changes, logged)) if a != b),
                   min(len(subscriber.changes), len(logged)))))
         end_us = end_s * 1_000_000
-        live = model_windows(m, lambda w: w.touched + max(M.WINDOW_RETENTION_US, w.period) > end_us
+        live = model_windows(m, lambda w: w.touched + max(m.window_retention_us, w.period) > end_us
                              or (clock_mode == "processing" and w.end > end_us))
         stored = stored_windows(rows["dedup"])
         compare_multisets("windows not yet expired at the end (all present)", live,
@@ -677,11 +688,15 @@ def main():
         print("soak_test: --days must be at least 10 (retention is 7 days)", file=sys.stderr)
         return 2
 
-    events, batches = generate(args.days, args.scale, args.seed)
-    print("soak: %d events (%d sent, re-sends included) over %d days, seed %d" % (
-        len(events), sum(len(b.events) for b in batches), args.days, args.seed), flush=True)
-    for clock_mode in (["event", "processing"] if args.clock == "both" else [args.clock]):
-        run(args, clock_mode, batches)
+    print("soak: %d days, scale %d, seed %d" % (args.days, args.scale, args.seed), flush=True)
+    # The event clock with the default retentions; the processing clock with
+    # shorter ones (flags), so that both the defaults and the flags are held
+    # to the model.
+    if args.clock in ("event", "both"):
+        run(args, "event", {})
+    if args.clock in ("processing", "both"):
+        run(args, "processing", {"processed": 5 * 86400, "window": 3 * 86400,
+                                 "alert_log": 9 * 86400})
     if failures:
         print("soak: %d check(s) failed" % len(failures), file=sys.stderr)
         return 1
