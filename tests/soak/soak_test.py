@@ -397,18 +397,18 @@ def triage(server, m, clock_s, last_updates):
     """Resolves, through UpdateAlert and in the model, the first alert that
     later matches will update (`last_updates`: (rule, dedup, created time) ->
     last update time, from a dry run of the model): triage must not reset its
-    window."""
+    window. False when there is no such alert yet."""
     from pantherd.v1 import alerts_pb2
     open_alerts = [a for a in m.alerts if a["type"] == M.RULE and last_updates[
         (a["rule_id"], a["dedup_string"], a["created_time"])] > clock_s * 1_000_000]
-    if not check(open_alerts, "no alert with an open window to triage at %s" % iso(clock_s)):
-        return
+    if not open_alerts:
+        return False  # try after the next batch
     target = open_alerts[0]
     ids = [a.id for a in server.list_alerts()
            if canonical(alert_fields(a)) == canonical(target)]
     if not check(len(ids) == 1, "the alert to triage is stored %d times: %s" % (
             len(ids), target)):
-        return
+        return True
     server.stub.UpdateAlert(alerts_pb2.UpdateAlertRequest(
         id=ids[0], status=alerts_pb2.ALERT_STATUS_RESOLVED, assignee="soak",
         comment="resolved by the soak test"), timeout=60)
@@ -417,6 +417,7 @@ def triage(server, m, clock_s, last_updates):
     print("   resolved %s %s at %s (window until %s)" % (
         target["rule_id"], target["dedup_string"], iso(clock_s),
         iso(target["window_end"] // 1_000_000)), flush=True)
+    return True
 
 
 def compare_multisets(what, expected, actual, limit=8):
@@ -501,6 +502,152 @@ def model_kv(m):
 # --- one run ----------------------------------------------------------------
 
 
+def drive(args, server, m, batches, clock_mode, retentions_s):
+    """Sends every batch at its clock, restarting pantherd half way and
+    resolving one alert on the third day, while a subscriber streams rule
+    alerts. Compares each batch's counts, then every alert and the stream."""
+    server.set_clock(T0 - 3600)
+    server.start()
+    subscriber = Subscriber()
+    subscriber.connect(server.address)
+    restart_at = next(i for i, b in enumerate(batches)
+                      if b.clock_s >= T0 + args.days * 86400 // 2)
+    triage_at = next(i for i, b in enumerate(batches) if b.clock_s >= T0 + 3 * 86400)
+    dry = M.Model(clock_mode, m.cache.expiry_enabled, retentions_s)
+    for batch in batches:
+        dry.ingest(batch.events, batch.clock_s)
+    last_updates = {(a["rule_id"], a["dedup_string"], a["created_time"]): a["updated_time"]
+                    for a in dry.alerts}
+    triaged = False
+    for i, batch in enumerate(batches):
+        if i == restart_at:
+            server.stop()  # ends the subscriber's stream too
+            subscriber.thread.join(timeout=60)
+            print("   restarted pantherd at %s (batch %d)" % (iso(batch.clock_s), i),
+                  flush=True)
+            server.start()
+            subscriber.connect(server.address)
+        server.set_clock(batch.clock_s)
+        response = server.ingest(batch.events, i + 1)
+        accepted, duplicates = m.ingest(batch.events, batch.clock_s)
+        if not check((response.accepted, response.duplicates, len(response.rejected)) ==
+                     (accepted, duplicates, 0),
+                     "batch %d at %s: pantherd accepted %d, duplicates %d, rejected %s; "
+                     "the model: %d, %d, none" % (
+                         i, iso(batch.clock_s), response.accepted, response.duplicates,
+                         [r.reason for r in response.rejected][:3], accepted, duplicates)):
+            break
+        if i >= triage_at and not triaged:
+            triaged = triage(server, m, batch.clock_s, last_updates)
+    check(triaged, "no alert that later matches update was found to triage")
+
+    # Every alert, as ListAlerts returns it.
+    compare_multisets("alerts", [canonical(a) for a in m.alerts],
+                      [canonical(alert_fields(a)) for a in server.list_alerts()])
+    streamed = sum(1 for c in m.changes if c[2]["type"] == M.RULE)
+    got = subscriber.wait_for(streamed, 60)
+    subscriber.disconnect()
+    print("   a StreamAlerts subscriber (rule alerts) got %d changes across the restart"
+          % got, flush=True)
+    check(got == streamed and not subscriber.gaps,
+          "the subscriber got %d rule-alert changes (gaps: %s); the model has %d" % (
+              got, subscriber.gaps, streamed))
+    kinds = collections.Counter(a["type"] for a in m.alerts)
+    created_by_rule = collections.Counter(a["rule_id"] for a in m.alerts)
+    below = sum(1 for w in m.windows() if w.alert is None)
+    print("   model: %d alerts %s by rule %s; %d windows below threshold; %d caching "
+          "items" % (len(m.alerts), dict(kinds), dict(created_by_rule), below,
+                     len(m.cache.items)), flush=True)
+    server.stop()
+    return subscriber
+
+
+def check_after_run(args, server, m, subscriber, end_s, clock_mode):
+    """The stopped store after the run: the alert log exactly (and the stream
+    equal to it); windows, processed ids and caching items at least as far as
+    they have not expired (the periodic purge ran during the run with earlier
+    clocks). Returns the families' sizes."""
+    sizes, rows = inspect(args, server.data)
+    end_us = end_s * 1_000_000
+    changes = model_changes(m)
+    retained = [c for c in changes if c[0] * 1_000_000 >= end_us - m.alert_log_retention_us]
+    stored = stored_changes(rows["alert_log"])
+    compare_multisets("alert-log changes not yet expired at the end (all present)", retained,
+                      [c for c in stored if c in set(retained)])
+    compare_multisets("alert-log changes stored after the run (all known to the model)",
+                      [c for c in stored if c in set(changes)], stored)
+    # The stream delivered every rule-alert change once, across the restart,
+    # and in the log's order (as far as the log still holds them).
+    compare_multisets("rule-alert changes streamed", [
+        c[1:] for c in changes if dict(c[2])["type"] == M.RULE],
+        [c[1:] for c in subscriber.changes])
+    logged = stored_changes(rows["alert_log"], with_sequence=True)
+    tail = subscriber.changes[len(subscriber.changes) - len(logged):] if logged else []
+    check(tail == logged,
+          "the stream differs from the alert log: %d streamed, %d logged, first difference "
+          "at %s" % (len(subscriber.changes), len(logged), next(
+              (i for i, (a, b) in enumerate(zip(tail, logged)) if a != b),
+              min(len(tail), len(logged)))))
+    live = model_windows(m, lambda w: w.touched + max(m.window_retention_us, w.period) > end_us
+                         or (clock_mode == "processing" and w.end > end_us))
+    stored = stored_windows(rows["dedup"])
+    compare_multisets("windows not yet expired at the end (all present)", live,
+                      [w for w in stored if w in set(live)])
+    compare_multisets("windows stored after the run (all known to the model)",
+                      [w for w in stored if w in set(model_windows(m))], stored)
+    processed = stored_processed(rows["processed"])
+    expected_processed = sorted(m.processed.items())
+    compare_multisets("processed ids not yet expired at the end (all present)",
+                      [p for p in expected_processed if p[1] > end_s],
+                      [p for p in processed if p[1] > end_s])
+    compare_multisets("processed ids stored after the run (all known to the model)",
+                      [p for p in processed if p in set(expected_processed)], processed)
+    kv = stored_kv(rows["kv"])
+    if m.cache.expiry_enabled:
+        # Items the model still holds are stored as the model has them;
+        # anything else stored has expired (deleted lazily or by the purge).
+        compare_multisets("caching items (live in the model)", model_kv(m),
+                          [k for k in kv if k[0] in m.cache.items])
+    else:
+        compare_multisets("caching items", model_kv(m), kv)
+    return sizes
+
+
+def purge_and_check(args, server, m, end_s):
+    """pantherd's own periodic purge with the clock moved forward, one day
+    after the end (processed ids of the first days, windows untouched for the
+    retention, every caching item), then 31 days after (all but the alerts
+    themselves); the compacted store must hold exactly what the model keeps.
+    Returns [(label, families' sizes)]."""
+    sizes = []
+    for label, purge_s in (("purge at end + 1 day", end_s + 86400),
+                           ("purge at end + 31 days", end_s + 31 * 86400)):
+        before = {"processed": len(m.processed), "dedup": len(m.windows()),
+                  "alert_log": len(m.changes)}
+        expected = m.expected_after_purge(purge_s)
+        check(any(expected[f] < before[f] for f in before),
+              "%s: the model expects nothing to be purged: the test proves nothing" % label)
+        server.set_clock(purge_s)
+        server.start()
+        # The first purge after the start ran entirely at purge_s.
+        server.wait_for(r'msg="purge finished" ok=true', 60)
+        server.stop()
+        families, rows = inspect(args, server.data)
+        sizes.append((label, families))
+        compare_multisets(label + ": processed ids", sorted(m.processed.items()),
+                          stored_processed(rows["processed"]))
+        compare_multisets(label + ": windows", model_windows(m), stored_windows(rows["dedup"]))
+        compare_multisets(label + ": alert-log changes", model_changes(m),
+                          stored_changes(rows["alert_log"]))
+        if m.cache.expiry_enabled:
+            compare_multisets(label + ": caching items", model_kv(m), stored_kv(rows["kv"]))
+        # An alert and its newest-first index entry, never purged.
+        check(families["alerts"]["keys"] == 2 * len(m.alerts),
+              "%s: %d keys in alerts, expected %d" % (
+                  label, families["alerts"]["keys"], 2 * len(m.alerts)))
+    return sizes
+
+
 def run(args, clock_mode, retentions_s):
     retentions_s = dict(M.DEFAULT_RETENTIONS_S, **retentions_s)
     events, batches = generate(args.days, args.scale, args.seed, retentions_s["processed"])
@@ -514,135 +661,17 @@ def run(args, clock_mode, retentions_s):
     m = M.Model(clock_mode, cache_expiry=args.cache_expiry == "on", retentions_s=retentions_s)
     started = time.monotonic()
     try:
-        server.set_clock(T0 - 3600)
-        server.start()
-        subscriber = Subscriber()
-        subscriber.connect(server.address)
-        restart_at = next(i for i, b in enumerate(batches)
-                          if b.clock_s >= T0 + args.days * 86400 // 2)
-        triage_at = next(i for i, b in enumerate(batches) if b.clock_s >= T0 + 3 * 86400)
-        dry = M.Model(clock_mode, cache_expiry=args.cache_expiry == "on",
-                      retentions_s=retentions_s)
-        for batch in batches:
-            dry.ingest(batch.events, batch.clock_s)
-        last_updates = {(a["rule_id"], a["dedup_string"], a["created_time"]): a["updated_time"]
-                        for a in dry.alerts}
-        for i, batch in enumerate(batches):
-            if i == restart_at:
-                server.stop()  # ends the subscriber's stream too
-                subscriber.thread.join(timeout=60)
-                print("   restarted pantherd at %s (batch %d)" % (iso(batch.clock_s), i),
-                      flush=True)
-                server.start()
-                subscriber.connect(server.address)
-            server.set_clock(batch.clock_s)
-            response = server.ingest(batch.events, i + 1)
-            accepted, duplicates = m.ingest(batch.events, batch.clock_s)
-            if not check((response.accepted, response.duplicates, len(response.rejected)) ==
-                         (accepted, duplicates, 0),
-                         "batch %d at %s: pantherd accepted %d, duplicates %d, rejected %s; "
-                         "the model: %d, %d, none" % (
-                             i, iso(batch.clock_s), response.accepted, response.duplicates,
-                             [r.reason for r in response.rejected][:3], accepted, duplicates)):
-                break
-            if i == triage_at:
-                triage(server, m, batch.clock_s, last_updates)
-        end_s = batches[-1].clock_s
+        subscriber = drive(args, server, m, batches, clock_mode, retentions_s)
         ingest_seconds = time.monotonic() - started
-
-        # Every alert, as ListAlerts returns it.
-        compare_multisets("alerts", [canonical(a) for a in m.alerts],
-                          [canonical(alert_fields(a)) for a in server.list_alerts()])
-        kinds = collections.Counter(a["type"] for a in m.alerts)
-        created_by_rule = collections.Counter(a["rule_id"] for a in m.alerts)
-        below = sum(1 for w in m.windows() if w.alert is None)
-        streamed = sum(1 for c in m.changes if c[2]["type"] == M.RULE)
-        got = subscriber.wait_for(streamed, 60)
-        subscriber.disconnect()
-        print("   a StreamAlerts subscriber (rule alerts) got %d changes across the restart"
-              % got, flush=True)
-        check(got == streamed and not subscriber.gaps,
-              "the subscriber got %d rule-alert changes (gaps: %s); the model has %d" % (
-                  got, subscriber.gaps, streamed))
-        print("   model: %d alerts %s by rule %s; %d windows below threshold; %d caching "
-              "items" % (len(m.alerts), dict(kinds), dict(created_by_rule), below,
-                         len(m.cache.items)), flush=True)
-        server.stop()
-
-        # The store after the run: the alert log exactly; windows, processed
-        # ids and caching items at least as far as they have not expired
-        # (the periodic purge ran during the run with earlier clocks).
-        sizes_run, rows = inspect(args, server.data)
-        compare_multisets("alert-log changes", model_changes(m), stored_changes(rows["alert_log"]))
-        # The stream delivered the log's rule-alert changes, in order, once,
-        # across the restart.
-        logged = stored_changes(rows["alert_log"], with_sequence=True)
-        check(subscriber.changes == logged,
-              "the stream differs from the alert log: %d streamed, %d logged, first difference "
-              "at %s" % (len(subscriber.changes), len(logged), next(
-                  (i for i, (a, b) in enumerate(zip(subscriber.changes, logged)) if a != b),
-                  min(len(subscriber.changes), len(logged)))))
-        end_us = end_s * 1_000_000
-        live = model_windows(m, lambda w: w.touched + max(m.window_retention_us, w.period) > end_us
-                             or (clock_mode == "processing" and w.end > end_us))
-        stored = stored_windows(rows["dedup"])
-        compare_multisets("windows not yet expired at the end (all present)", live,
-                          [w for w in stored if w in set(live)])
-        compare_multisets("windows stored after the run (all known to the model)",
-                          [w for w in stored if w in set(model_windows(m))], stored)
-        processed = stored_processed(rows["processed"])
-        expected_processed = sorted(m.processed.items())
-        compare_multisets("processed ids not yet expired at the end (all present)",
-                          [p for p in expected_processed if p[1] > end_s],
-                          [p for p in processed if p[1] > end_s])
-        compare_multisets("processed ids stored after the run (all known to the model)",
-                          [p for p in processed if p in set(expected_processed)], processed)
-        kv = stored_kv(rows["kv"])
-        if args.cache_expiry == "on":
-            # Items the model still holds are stored as the model has them;
-            # anything else stored has expired (deleted lazily or by the purge).
-            compare_multisets("caching items (live in the model)", model_kv(m),
-                              [k for k in kv if k[0] in m.cache.items])
-        else:
-            compare_multisets("caching items", model_kv(m), kv)
-
-        # Purges by pantherd's own periodic purge, the clock moved forward:
-        # one day after the end (processed ids of the first days, windows
-        # untouched for 7 days, every caching item), then 31 days after (all
-        # but the alerts themselves).
-        sizes = [("after the run", sizes_run)]
-        for label, purge_s in (("purge at end + 1 day", end_s + 86400),
-                               ("purge at end + 31 days", end_s + 31 * 86400)):
-            before = {"processed": len(m.processed), "dedup": len(m.windows()),
-                      "alert_log": len(m.changes)}
-            expected = m.expected_after_purge(purge_s)
-            check(any(expected[f] < before[f] for f in before),
-                  "%s: the model expects nothing to be purged: the test proves nothing" % label)
-            server.set_clock(purge_s)
-            server.start()
-            # The first purge after the start ran entirely at purge_s.
-            server.wait_for(r'msg="purge finished" ok=true', 60)
-            server.stop()
-            families, rows = inspect(args, server.data)
-            sizes.append((label, families))
-            compare_multisets(label + ": processed ids", sorted(m.processed.items()),
-                              stored_processed(rows["processed"]))
-            compare_multisets(label + ": windows", model_windows(m),
-                              stored_windows(rows["dedup"]))
-            compare_multisets(label + ": alert-log changes", model_changes(m),
-                              stored_changes(rows["alert_log"]))
-            if args.cache_expiry == "on":
-                compare_multisets(label + ": caching items", model_kv(m),
-                                  stored_kv(rows["kv"]))
-            # An alert and its newest-first index entry, never purged.
-            check(families["alerts"]["keys"] == 2 * len(m.alerts),
-                  "%s: %d keys in alerts, expected %d" % (
-                      label, families["alerts"]["keys"], 2 * len(m.alerts)))
+        end_s = batches[-1].clock_s
+        sizes = [("after the run", check_after_run(args, server, m, subscriber, end_s,
+                                                   clock_mode))]
+        sizes += purge_and_check(args, server, m, end_s)
         # Nothing expired is kept, not even in the files: what the last purge
         # emptied takes no bytes once compacted.
         last = sizes[-1][1]
         emptied = ["processed", "dedup", "alert_log"] + (
-            ["kv"] if args.cache_expiry == "on" else [])
+            ["kv"] if m.cache.expiry_enabled else [])
         for family in emptied:
             check(last[family]["keys"] == 0 and last[family]["sst_bytes"] == 0,
                   "after the last purge and a compaction, %s holds %d keys in %d bytes" % (
@@ -656,7 +685,7 @@ def run(args, clock_mode, retentions_s):
             print("     %-24s %s" % (label, "  ".join(
                 "%s %d/%d" % (f, families[f]["keys"], families[f]["sst_bytes"])
                 for f in FAMILIES)), flush=True)
-        print("   %s clock: ingestion %.1fs, total %.1fs" % (
+        print("   %s clock: ingestion and alerts %.1fs, total %.1fs" % (
             clock_mode, ingest_seconds, time.monotonic() - started), flush=True)
     finally:
         server.kill()
