@@ -163,8 +163,8 @@ const std::vector<Option>& Options() {
        "how long an untouched dedup window is kept, at least its period (default 604800, 7 days)",
        K::kPositive, &C::window_retention_seconds},
       {"alert_log_retention_seconds",
-       "how long alert changes are kept for stream resume (default 2592000, 30 days)",
-       K::kPositive, &C::alert_log_retention_seconds},
+       "how long alert changes are kept for stream resume (default 2592000, 30 days)", K::kPositive,
+       &C::alert_log_retention_seconds},
       {"stream_buffer",
        "unsent alert changes a StreamAlerts subscriber may hold before it re-reads from the "
        "store (default 1024)",

@@ -572,10 +572,11 @@ def check_after_run(args, server, m, subscriber, end_s, clock_mode):
     changes = model_changes(m)
     retained = [c for c in changes if c[0] * 1_000_000 >= end_us - m.alert_log_retention_us]
     stored = stored_changes(rows["alert_log"])
+    retained_set, changes_set = set(retained), set(changes)
     compare_multisets("alert-log changes not yet expired at the end (all present)", retained,
-                      [c for c in stored if c in set(retained)])
+                      [c for c in stored if c in retained_set])
     compare_multisets("alert-log changes stored after the run (all known to the model)",
-                      [c for c in stored if c in set(changes)], stored)
+                      [c for c in stored if c in changes_set], stored)
     # The stream delivered every rule-alert change once, across the restart,
     # and in the log's order (as far as the log still holds them).
     compare_multisets("rule-alert changes streamed", [
@@ -591,17 +592,19 @@ def check_after_run(args, server, m, subscriber, end_s, clock_mode):
     live = model_windows(m, lambda w: w.touched + max(m.window_retention_us, w.period) > end_us
                          or (clock_mode == "processing" and w.end > end_us))
     stored = stored_windows(rows["dedup"])
+    live_set, known_set = set(live), set(model_windows(m))
     compare_multisets("windows not yet expired at the end (all present)", live,
-                      [w for w in stored if w in set(live)])
+                      [w for w in stored if w in live_set])
     compare_multisets("windows stored after the run (all known to the model)",
-                      [w for w in stored if w in set(model_windows(m))], stored)
+                      [w for w in stored if w in known_set], stored)
     processed = stored_processed(rows["processed"])
     expected_processed = sorted(m.processed.items())
+    expected_set = set(expected_processed)
     compare_multisets("processed ids not yet expired at the end (all present)",
                       [p for p in expected_processed if p[1] > end_s],
                       [p for p in processed if p[1] > end_s])
     compare_multisets("processed ids stored after the run (all known to the model)",
-                      [p for p in processed if p in set(expected_processed)], processed)
+                      [p for p in processed if p in expected_set], processed)
     kv = stored_kv(rows["kv"])
     if m.cache.expiry_enabled:
         # Items the model still holds are stored as the model has them;
