@@ -6,11 +6,19 @@ and the caching helpers), never from pantherd's code, so that the soak test
 (soak_test.py) can compare what pantherd stored with what the documents say
 it should store. It also models the soak test's own rules (tests/soak/rules).
 
+Caching items either never expire (what pantherd's workers did while they
+expired items by their own real clock, years behind the soak's event
+times), or expire by the window clock (an item whose expiry is at or before
+the evaluated event's p_event_time, in seconds, or with the processing clock
+pantherd's clock, reads as absent, and the purge deletes it): the semantics
+of the caching-expiry change, not yet in docs/rule-contract.md.
+
 Times are integers in microseconds since the epoch unless a name says
 seconds. Everything is deterministic: the same batches give the same result.
 """
 
 import collections
+import datetime
 
 DAY_S = 86400
 # pantherd's default retentions (docs/alerting.md, "How long state lasts").
@@ -35,7 +43,6 @@ SAMPLE_EVENTS = 3  # the soak runs pantherd with --alert-sample-events 3
 
 def panther_time(seconds):
     """p_parse_time as pantherd writes it: 'YYYY-MM-DD HH:MM:SS.fffffffff' (UTC)."""
-    import datetime
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M:%S") + ".000000000"
 
