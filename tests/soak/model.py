@@ -26,6 +26,7 @@ DEFAULT_RETENTIONS_S = {"processed": 7 * DAY_S, "window": 7 * DAY_S, "alert_log"
 
 RULE = "ALERT_TYPE_RULE"
 SIGNAL = "ALERT_TYPE_SIGNAL"
+RULE_ERROR = "ALERT_TYPE_RULE_ERROR"
 
 # The soak rules' specs (their .yml files): severity, period, threshold, type.
 SPECS = {
@@ -34,7 +35,12 @@ SPECS = {
     "Soak.Login.Failures": dict(severity="MEDIUM", period_min=60, threshold=4, type=RULE),
     "Soak.Policy.Changes": dict(severity="LOW", period_min=1440, threshold=2, type=RULE),
     "Soak.Account.Lock": dict(severity="INFO", period_min=120, threshold=1, type=SIGNAL),
+    # Errors: threshold 1 whatever the spec says (5); the rule's period.
+    "Soak.Broken.Rule": dict(severity="LOW", period_min=90, threshold=1, type=RULE_ERROR),
 }
+# Fields pantherd's documents do not fix for rule-error alerts, left out of
+# the comparison for them.
+UNSPECIFIED_ERROR_FIELDS = ("title", "severity")
 SESSION_TTL_S = 2 * 3600  # soak_session_reuse.py
 COUNTER_TTL_S = 30 * 60  # soak_mfa_counter.py
 COUNTER_LIMIT = 3
@@ -136,6 +142,10 @@ def evaluate_rules(event, cache, cache_now_s):
     if et == "policy.lifecycle.update":
         matches.append(("Soak.Policy.Changes", "Policy %s changed repeatedly" % event.policy,
                         event.policy, SPECS["Soak.Policy.Changes"]["severity"]))
+    if et == "app.oauth2.token.grant":
+        # Rule errors: the dedup string is the exception type.
+        error = "FunctionReturnTypeError" if event.ip.endswith(".1") else "KeyError"
+        matches.append(("Soak.Broken.Rule", "", error, SPECS["Soak.Broken.Rule"]["severity"]))
     if et == "user.account.lock":
         matches.append(("Soak.Account.Lock", "Account locked: %s" % event.actor, event.actor,
                         SPECS["Soak.Account.Lock"]["severity"]))
@@ -255,6 +265,8 @@ class Model:
                         "created_time": now_us, "log_types": ["Okta.SystemLog"],
                         "status": "ALERT_STATUS_OPEN", "assignee": "", "history": [],
                     }
+                    for field in UNSPECIFIED_ERROR_FIELDS if spec["type"] == RULE_ERROR else ():
+                        del w.alert[field]
                     self.alerts.append(w.alert)
                     changed[id(w.alert)] = (w.alert, True)
                 elif w.alert is not None and id(w.alert) not in changed:

@@ -119,6 +119,9 @@ def generate(days, scale, seed, processed_retention_s):
                 add(base + rng.randrange(86400), "policy.lifecycle.update",
                     actor=rng.choice(admins), ip=rng.choice(ips), outcome="SUCCESS",
                     policy=policy)
+        for _ in range(4 * scale):  # token grants a broken rule fails on: rule errors
+            add(base + rng.randrange(86400), "app.oauth2.token.grant", actor=rng.choice(users),
+                ip=rng.choice(ips), outcome="SUCCESS")
         for _ in range(3 * scale):  # lockouts: signals
             add(base + rng.randrange(86400), "user.account.lock", actor=rng.choice(users),
                 ip=rng.choice(ips), outcome="SUCCESS")
@@ -371,7 +374,7 @@ def inspect(args, data_dir, dump=("processed", "dedup", "alert_log", "kv")):
 
 def alert_fields(a):
     from pantherd.v1 import alerts_pb2, common_pb2
-    return {
+    fields = {
         "type": alerts_pb2.AlertType.Name(a.type), "rule_id": a.rule_id, "title": a.title,
         "severity": common_pb2.Severity.Name(a.severity), "dedup_string": a.dedup_string,
         "threshold": a.threshold, "dedup_period_minutes": a.dedup_period_minutes,
@@ -387,6 +390,10 @@ def alert_fields(a):
         "matched_events": [(e.event_id, micros(e.event_time), json.loads(e.json)["p_parse_time"])
                            for e in a.matched_events],
     }
+    if fields["type"] == M.RULE_ERROR:
+        for field in M.UNSPECIFIED_ERROR_FIELDS:
+            del fields[field]
+    return fields
 
 
 def canonical(d):
