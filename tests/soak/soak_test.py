@@ -4,14 +4,17 @@
 A real pantherd binary (real RocksDB in a temporary directory, real gRPC on
 127.0.0.1, real rule workers) ingests generated Okta System Log events spread
 over --days days (10 by default), in batches, with the processing clock
-injected through --test-clock-file so that days pass in seconds. pantherd is
-restarted half way. Every batch's accepted/duplicate counts, every alert
-(ListAlerts), every change in the alert log, the dedup windows, the processed
-ids and the caching items are compared with model.py, an independent model
-of the documented semantics. One alert whose window later matches extend is
-resolved (UpdateAlert) on the third day. Then the clock jumps forward, pantherd's own
-periodic purge runs, and the store (compacted) must hold exactly what has not
-expired: fewer keys, fewer bytes, and nothing expired.
+injected through --test-clock-file so that days pass in seconds; once with
+the event window clock, once with the processing one. pantherd is restarted
+half way, and one alert whose window later matches extend is resolved
+(UpdateAlert) on the third day. Every batch's accepted/duplicate counts,
+every alert (ListAlerts), what a StreamAlerts subscriber received, every
+change in the alert log, the dedup windows, the processed ids and the
+caching items are compared with model.py, an independent model of the
+documented semantics. Then the clock jumps forward, pantherd's own periodic
+purge runs, and the store (compacted) must hold exactly what has not
+expired: fewer keys, fewer bytes, and nothing expired. See
+docs/reliability.md, "Soak".
 
   soak_test.py --pantherd BIN --inspect BIN --stubs DIR --rules DIR
                [--clock event|processing|both] [--cache-expiry on|off]
@@ -23,8 +26,8 @@ clock, and the soak's event times lie years ahead of it); on models items
 expiring by the window clock. PANTHERD_SOAK_DAYS, PANTHERD_SOAK_SCALE,
 PANTHERD_SOAK_SEED and PANTHERD_SOAK_WORKERS give the defaults of --days,
 --scale, --seed and --workers (a longer variant: PANTHERD_SOAK_DAYS=30
-PANTHERD_SOAK_SCALE=4). Exit status 0 when
-everything matched; 1 with the differences on stderr otherwise.
+PANTHERD_SOAK_SCALE=4). Exit status 0 when everything matched; 1 with the
+differences on stderr otherwise (the temporary directory is then kept).
 """
 
 import argparse
