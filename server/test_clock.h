@@ -5,7 +5,7 @@
 // days in seconds of real time: the file holds the current time, and every
 // reading of the clock reads the file again.
 //
-//   absl::StatusOr<std::function<absl::Time()>> clock = FileClock("/tmp/x/now");
+//   absl::StatusOr<std::function<absl::Time()>> clock = FileClock(config.test_clock_file);
 //   alert_options.now = *clock;
 //
 // The file holds one time: Unix seconds (an integer or a decimal fraction,
