@@ -159,6 +159,15 @@ const std::vector<Option>& Options() {
       {"purge_interval_seconds",
        "seconds between purges of expired dedup, idempotence and caching state (default 600)",
        K::kPositive, &C::purge_interval_seconds},
+      {"processed_retention_seconds",
+       "how long a processed event id makes a re-send a duplicate (default 604800, 7 days)",
+       K::kPositive, &C::processed_retention_seconds},
+      {"window_retention_seconds",
+       "how long an untouched dedup window is kept, at least its period (default 604800, 7 days)",
+       K::kPositive, &C::window_retention_seconds},
+      {"alert_log_retention_seconds",
+       "how long alert changes are kept for stream resume (default 2592000, 30 days)", K::kPositive,
+       &C::alert_log_retention_seconds},
       {"stream_buffer",
        "unsent alert changes a StreamAlerts subscriber may hold before it re-reads from the "
        "store (default 1024)",
@@ -189,6 +198,10 @@ const std::vector<Option>& Options() {
        "host:port of a Prometheus GET /metrics endpoint (plain HTTP, no auth; e.g. "
        "127.0.0.1:9464; default: none)",
        K::kNone, &C::metrics_listen},
+      {"test_clock_file",
+       "FOR TESTS ONLY: file holding the processing clock (Unix seconds or RFC 3339), re-read at "
+       "every use (default: the system clock)",
+       K::kExistingFile, &C::test_clock_file},
   };
   return *options;
 }

@@ -51,6 +51,12 @@ struct ServerConfig {
   // Seconds between purges of expired processed-event ids, windows and
   // alert-log entries.
   int purge_interval_seconds = 600;
+  // How long a processed event id makes re-sends duplicates, how long an
+  // untouched dedup window is kept (at least its period), and how long
+  // alert-log entries are kept for stream resume, in seconds.
+  int64_t processed_retention_seconds = 7 * 86400;
+  int64_t window_retention_seconds = 7 * 86400;
+  int64_t alert_log_retention_seconds = 30 * 86400;
   // Unsent alert changes one StreamAlerts subscriber may hold before it falls
   // back to re-reading the alert log from the store.
   int stream_buffer = 1024;
@@ -78,6 +84,13 @@ struct ServerConfig {
   // authentication: it names rule ids and source labels); empty (the
   // default) serves none. Port 0 picks a free port (logged at start).
   std::string metrics_listen;
+  // FOR TESTS ONLY: a file holding pantherd's processing clock (Unix seconds
+  // or RFC 3339; server/test_clock.h), re-read at every use. Empty (the
+  // default): the system clock. It drives the alert engine (processing-time
+  // windows, created/updated times, processed-id expiry, purges), the
+  // caching helpers' expiry in pantherd, ingestion's parse time and triage
+  // times.
+  std::string test_clock_file;
 };
 
 // True for a Unix socket or a loopback host (127.0.0.0/8, ::1, localhost).

@@ -74,6 +74,8 @@ TEST_F(ConfigTest, FileValuesApplyAndFlagsWin) {
 // flag wins.
 TEST_F(ConfigTest, EveryOptionFromFileAndFromFlag) {
   const std::string pem = WriteFile("x.pem", "not read here\n");
+  const std::string clock1 = WriteFile("clock1", "1924992000\n");
+  const std::string clock2 = WriteFile("clock2", "1924992001\n");
   auto text = [](const auto& value) { return absl::StrCat(value); };
   auto level = [](LogLevel l) {
     return l == LogLevel::kDebug  ? "debug"
@@ -107,6 +109,12 @@ TEST_F(ConfigTest, EveryOptionFromFileAndFromFlag) {
        [&](const auto& c) { return text(c.alert_sample_events); }},
       {"purge_interval_seconds", "9", "29",
        [&](const auto& c) { return text(c.purge_interval_seconds); }},
+      {"processed_retention_seconds", "86400", "172800",
+       [&](const auto& c) { return text(c.processed_retention_seconds); }},
+      {"window_retention_seconds", "3600", "7200",
+       [&](const auto& c) { return text(c.window_retention_seconds); }},
+      {"alert_log_retention_seconds", "600", "1200",
+       [&](const auto& c) { return text(c.alert_log_retention_seconds); }},
       {"stream_buffer", "10", "30", [&](const auto& c) { return text(c.stream_buffer); }},
       {"source_retry_initial_ms", "11", "31",
        [&](const auto& c) { return text(c.source_retry_initial_ms); }},
@@ -124,6 +132,7 @@ TEST_F(ConfigTest, EveryOptionFromFileAndFromFlag) {
        [](const auto& c) { return std::string(c.allow_plaintext ? "true" : "false"); }},
       {"metrics_listen", "127.0.0.1:9000", "127.0.0.1:9001",
        [](const auto& c) { return c.metrics_listen; }},
+      {"test_clock_file", clock1, clock2, [](const auto& c) { return c.test_clock_file; }},
   };
   std::string yaml;
   std::vector<std::string> flags;
@@ -153,7 +162,7 @@ TEST_F(ConfigTest, EveryOptionFromFileAndFromFlag) {
   absl::StatusOr<ServerConfig> c = Parse({"--config", unknown.c_str()});
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(c.status().message(), HasSubstr("known: listen, data_dir, rules_dir, log_level"));
-  EXPECT_THAT(c.status().message(), HasSubstr("allow_plaintext, metrics_listen)"));
+  EXPECT_THAT(c.status().message(), HasSubstr("allow_plaintext, metrics_listen, test_clock_file)"));
 }
 
 TEST_F(ConfigTest, UnknownKeyNamesFileAndLine) {

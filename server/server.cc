@@ -44,6 +44,7 @@
 #include "server/service_helpers.h"
 #include "server/services.h"
 #include "server/source_manager.h"
+#include "server/test_clock.h"
 #include "server/version.h"
 #include "store/store.h"
 
@@ -106,6 +107,8 @@ struct PantherServer::State {
              {"alert_log_entries", absl::StrCat(purged->log_entries)},
              {"cache_items", absl::StrCat(*kv_items)}});
       }
+      // Every run, also when nothing expired: tests wait for it.
+      Log(LogLevel::kDebug, "purge finished", {{"ok", purged.ok() ? "true" : "false"}});
     }
   }
   // The caching helpers' items expired at or before this time (seconds) are
@@ -115,9 +118,10 @@ struct PantherServer::State {
   // traffic saw (docs/rule-contract.md, "State clock").
   engine::AlertClock window_clock = engine::AlertClock::kEventTime;
   absl::Duration late_event_retention = absl::Hours(7 * 24);
+  // The processing clock (absl::Now, or --test-clock-file).
+  std::function<absl::Time()> clock = absl::Now;
   int64_t KvPurgeHorizon() const {
-    if (window_clock == engine::AlertClock::kProcessingTime)
-      return absl::ToUnixSeconds(absl::Now());
+    if (window_clock == engine::AlertClock::kProcessingTime) return absl::ToUnixSeconds(clock());
     const int64_t high_water = kv->committed_high_water();
     if (high_water == 0) return 0;  // nothing committed since the start
     return high_water - absl::ToInt64Seconds(late_event_retention);
@@ -296,11 +300,27 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   state->audit = std::make_unique<AuditLog>(state->store.get());
   state->delayed = std::make_unique<DelayedRunner>();
 
+  // The processing clock: the system clock, or for tests the file of
+  // --test-clock-file. Every time-dependent decision about alert state goes
+  // through it: processing-time windows, alert and alert-log times,
+  // processed-id and caching-item expiry, the purge, parse times and triage.
+  std::function<absl::Time()> clock = absl::Now;
+  if (!config.test_clock_file.empty()) {
+    absl::StatusOr<std::function<absl::Time()>> file_clock = FileClock(config.test_clock_file);
+    if (!file_clock.ok()) return file_clock.status();
+    clock = *std::move(file_clock);
+    Log(LogLevel::kWarn, "processing clock read from a file: for tests only",
+        {{"test_clock_file", config.test_clock_file},
+         {"now", absl::FormatTime(absl::RFC3339_full, clock(), absl::UTCTimeZone())}});
+  }
+  state->env.now = clock;
+  state->clock = clock;
+
   // Step 2: the rule workers, loaded with the stored rules, then the bundled
   // pack (items a user replaced are left alone).
   absl::StatusOr<std::string> worker_binary = WorkerBinary(config);
   if (!worker_binary.ok()) return worker_binary.status();
-  state->kv = std::make_unique<engine::StoreKvBackend>(state->store.get());
+  state->kv = std::make_unique<engine::StoreKvBackend>(state->store.get(), clock);
   engine::WorkerPoolOptions pool_options;
   pool_options.worker_binary = *worker_binary;
   pool_options.workers = config.workers;
@@ -345,6 +365,10 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   alert_options.clock = config.window_clock == "processing" ? engine::AlertClock::kProcessingTime
                                                             : engine::AlertClock::kEventTime;
   alert_options.max_sample_events = config.alert_sample_events;
+  alert_options.now = clock;
+  alert_options.processed_retention = absl::Seconds(config.processed_retention_seconds);
+  alert_options.window_retention = absl::Seconds(config.window_retention_seconds);
+  alert_options.alert_log_retention = absl::Seconds(config.alert_log_retention_seconds);
   state->alerts = std::make_unique<engine::AlertEngine>(state->store.get(), alert_options);
   state->window_clock = alert_options.clock;
   state->late_event_retention = alert_options.window_retention;
@@ -371,6 +395,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
     event.set_detail(quarantine.reason());
     audit->Record(std::move(event));
   };
+  ingest_options.now = clock;
   state->ingest = std::make_unique<engine::IngestPipeline>(
       state->pool.get(), state->alerts.get(), state->rule_store.get(), ingest_options);
 

@@ -272,7 +272,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::UpdateAlert(grpc::CallbackServer
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::MutexLock order(&env->alert_order_mu);
     absl::StatusOr<v1::AlertChange> change =
-        env->alerts->UpdateAlert(*req, caller.user, absl::Now());
+        env->alerts->UpdateAlert(*req, caller.user, env->now());
     if (!change.ok()) return ToGrpcStatus(change.status());
     *resp->mutable_alert() = change->alert();
     if (env->hub != nullptr) env->hub->Publish({*change});

@@ -11,6 +11,7 @@
 #ifndef PANTHERD_SERVER_SERVICES_H_
 #define PANTHERD_SERVER_SERVICES_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,8 @@ struct ServiceEnv {
   engine::EngineMetrics* metrics = nullptr;
   const engine::WorkerPool* pool = nullptr;
   absl::Mutex alert_order_mu;
+  // The processing clock (absl::Now, or --test-clock-file's): triage times.
+  std::function<absl::Time()> now = absl::Now;
   absl::Time start_time;
   std::string data_dir;
 
