@@ -109,18 +109,46 @@ def _reflective(tree):
     return False
 
 
-def _escapes(tree, functions):
-    """Whether code outside the module may reach its namespace: a function
-    object of it that can outlive the call that made it (a lambda, a nested
-    def or class, a generator, a decorated def, a def used as a value) or a
-    caught exception held by name (its traceback holds frames)."""
+# Builtins that consume a generator expression or call a key function and
+# keep neither.
+_CONSUMERS = ("any", "all", "sum", "min", "max", "sorted", "set", "list", "tuple", "frozenset",
+              "dict")
+
+
+def _escapes(tree, functions, bound):
+    """Whether code outside the module may reach its namespace (and so read
+    or rebind its globals, through a function's __globals__ or a frame): a
+    function object of it that can outlive the call that made it (a lambda,
+    a nested def or class, a generator, a decorated def, a def used as a
+    value) or a caught exception held by name (its traceback holds frames).
+    A generator expression given to any/all/sorted/... or str.join, and a
+    lambda given as key= to sorted/min/max/list.sort, do not outlive the call."""
     parents = {}
     for node in ast.walk(tree):
         for child in ast.iter_child_nodes(node):
             parents[child] = node
+
+    def consumer(call, attrs):
+        f = call.func
+        return ((isinstance(f, ast.Name) and f.id in _CONSUMERS and f.id not in bound)
+                or (isinstance(f, ast.Attribute) and f.attr in attrs))
+
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Lambda, ast.GeneratorExp, ast.Yield, ast.YieldFrom, ast.Await,
-                             ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(node, ast.GeneratorExp):
+            call = parents.get(node)
+            if (isinstance(call, ast.Call) and node in call.args
+                    and consumer(call, ("join",))):
+                continue
+            return True
+        if isinstance(node, ast.Lambda):
+            kw = parents.get(node)
+            call = parents.get(kw)
+            if (isinstance(kw, ast.keyword) and kw.arg == "key" and isinstance(call, ast.Call)
+                    and consumer(call, ("sort",))):
+                continue
+            return True
+        if isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await, ast.AsyncFunctionDef,
+                             ast.ClassDef)):
             return True
         if isinstance(node, ast.FunctionDef) and (node.decorator_list
                                                   or parents.get(node) is not tree):
@@ -163,7 +191,7 @@ class _Module:
         self.functions = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef)}
         self.helpers = {}
         # Whether other code may observe the module's globals between calls.
-        self.escapes = _escapes(tree, set(self.functions))
+        self.escapes = _escapes(tree, set(self.functions), self.bound)
 
     def builtin_ok(self, name):
         return name in _BUILTINS and name not in self.bound
@@ -598,6 +626,9 @@ def derive(source, module):
     if _reflective(tree):
         return None
     mod = _Module(tree, module)
+    if mod.escapes:
+        # Code elsewhere may rebind or change any global of the module.
+        return None
     fn = mod.functions.get("rule")
     if fn is None or mod.bound.get("rule", 0) != 1 or not _plain_function(fn, module):
         return None

@@ -57,6 +57,17 @@ def peek():
     return ",".join(str(fn()) for fn in _KEPT)
 
 
+def poke():
+    """Changes the constants of the modules whose functions were kept."""
+    for fn in list(_KEPT):
+        namespace = getattr(fn, "__globals__", {})
+        for name, value in list(namespace.items()):
+            if name.startswith("C") and isinstance(value, list):
+                value.append("user.account.lock")
+            elif name.startswith("C") and isinstance(value, tuple):
+                namespace[name] = value + ("user.account.lock",)
+
+
 def check(event):
     return event.get("severity") == "WARN"
 
@@ -271,7 +282,7 @@ class _Rule:
         sets = [n for n, (k, _) in self.consts.items() if k in ("set", "setcall")]
         pool = [
             "SEEN.append(%s)" % v, "SEEN.extend([%s])" % v, "SEEN.insert(0, %s)" % v,
-            "SEEN.pop()", "SEEN.clear()", "SEEN += [%s]" % v, "D[%s] = 1" % v, "del D[%s]" % v,
+            "SEEN.pop()", "SEEN.clear()", "SEEN += [%s]" % v, "global SEEN\nSEEN += [%s]" % v, "D[%s] = 1" % v, "del D[%s]" % v,
             "D.update({%s: 2})" % v, "D.pop(%s, None)" % v,
             "global COUNT\nCOUNT += 1", "global COUNT\nCOUNT = COUNT + 1", "global FLAG\nFLAG = True",
             "global SEEN\nSEEN = [%s]" % v,
@@ -413,6 +424,8 @@ class _Rule:
         for _ in range(self.r.randint(0, 2)):
             if self.chance(0.5):
                 title.append("    " + self.effect())
+        if self.chance(0.1):
+            title.append("    %s.poke()" % HELPER_ID)
         if self.fn_globals:
             title.insert(1, "    global " + ", ".join(self.fn_globals))
         title.append("    return f'{SCRATCH_N} {SCRATCH_F} {COUNT} {len(SEEN)} {FLAG} {sorted(D)}'"
@@ -423,7 +436,9 @@ class _Rule:
         if self.chance(0.05):
             extra.append("%s.keep(title)" % HELPER_ID)
         if self.chance(0.1):
-            extra.append(self._effect().split("\n")[-1])
+            # Module code after the definitions; it must not fail the import.
+            extra.append("try:\n    %s\nexcept Exception:\n    pass"
+                         % self._effect().split("\n")[-1])
         source = "\n".join(self.lines) + "\n\n\n" + "\n\n".join(self.functions + [rule]) + "\n\n"
         source += "\n".join(title) + "\n"
         if extra:

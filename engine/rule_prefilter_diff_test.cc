@@ -6,8 +6,8 @@
 // functions and raising statements) and random events. Each group is loaded
 // into the test's embedded interpreter and its events are evaluated one per
 // task, once with the pre-condition index and once without; the results
-// (matches with every alert field, rule errors with type, message and
-// traceback), the shared helper module's state after every event and each
+// (matches with every alert field and function error, rule errors with type
+// and message), the shared helper module's state after every event and each
 // rule module's state after every event on which the index let it run must
 // be identical (FirstDifference in engine/rule_prefilter_test_util.h). A
 // difference is a soundness bug of the analysis: the test prints the rule and

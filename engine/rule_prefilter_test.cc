@@ -480,6 +480,28 @@ TEST(PreconditionSoundnessTest, AliasesAndMutationsOfConstants) {
               ElementsAre("eventType=a|b"));
 }
 
+TEST(PreconditionSoundnessTest, NothingWhenCodeElsewhereCanReachTheModule) {
+  // A function handed out: other code may rebind any global through its
+  // __globals__, constants included.
+  EXPECT_THAT(Disjuncts("import os\n"
+                        "WATCHED = ('a',)\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in WATCHED\n"
+                        "def title(event):\n"
+                        "    return 'x'\n"
+                        "os.register_at_fork(after_in_child=title)\n"),
+              IsEmpty());
+  // Generator expressions consumed at once and key functions do not escape.
+  EXPECT_THAT(
+      Disjuncts("WATCHED = ('a',)\n"
+                "def rule(event):\n"
+                "    return event.get('eventType') in WATCHED\n"
+                "def title(event):\n"
+                "    names = sorted(event.keys(), key=lambda k: k.lower())\n"
+                "    return ','.join(str(n) for n in names) + str(any(n for n in names))\n"),
+      ElementsAre("eventType=a"));
+}
+
 TEST(PreconditionSoundnessTest, AssignmentsThatRaise) {
   for (const char* statement :
        {"a, b = 'abc'", "a, b = 1", "a, b = ('x', 'y', 'z')", "x = {['a']: 1}", "x = {['a']}",
@@ -551,7 +573,9 @@ TEST(PreconditionSoundnessTest, ResetsOfGlobalsOnlyWhenNothingOutsideCanReadThem
         "def gen():\n    yield N\n",
         "def title(event):\n    try:\n        1 / 0\n    except ZeroDivisionError as e:\n"
         "        KEPT.append(e)\n    return 'x'\nKEPT = []\n",
-        "class Box:\n    pass\n"}) {
+        "class Box:\n    pass\n",
+        "def title(event):\n    return str(sorted((x for x in ()), key=peek))\n"
+        "def peek(x):\n    return N\n"}) {
     EXPECT_THAT(Disjuncts(absl::StrCat("N = 0\n", escape,
                                        "def rule(event):\n"
                                        "    global N\n"
