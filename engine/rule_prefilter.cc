@@ -112,7 +112,32 @@ def _reflective(tree):
 # Builtins that consume a generator expression or call a key function and
 # keep neither.
 _CONSUMERS = ("any", "all", "sum", "min", "max", "sorted", "set", "list", "tuple", "frozenset",
-              "dict")
+              "dict", "next")
+
+
+def _environment_intact():
+    """Whether the builtins the conditions use and the event types' methods
+    are the originals (another module may have replaced them)."""
+    import builtins
+    real = {"bool": type(True), "str": type(""), "list": type([]), "dict": type({}),
+            "set": type({1}), "tuple": type(())}
+    real["frozenset"] = next(c for c in object.__subclasses__()
+                             if c.__name__ == "frozenset" and c.__module__ == "builtins")
+    if any(getattr(builtins, name, None) is not cls for name, cls in real.items()):
+        return False
+    try:
+        import _pantherd_event as event_types
+    except ImportError:
+        return False
+    python_function = type(_or)  # the types' own methods are built in
+    for cls in (event_types.PantherEvent, event_types.ImmutableCaseInsensitiveDict,
+                event_types.ImmutableList):
+        for v in vars(cls).values():
+            inner = (getattr(v, "__func__", None) if isinstance(v, (staticmethod, classmethod))
+                     else v.fget if isinstance(v, property) else v)
+            if isinstance(inner, python_function):
+                return False
+    return True
 
 
 def _escapes(tree, functions, bound):
@@ -121,7 +146,7 @@ def _escapes(tree, functions, bound):
     function object of it that can outlive the call that made it (a lambda,
     a nested def or class, a generator, a decorated def, a def used as a
     value) or a caught exception held by name (its traceback holds frames).
-    A generator expression given to any/all/sorted/... or str.join, and a
+    A generator expression given to any/all/next/sorted/... or str.join, and a
     lambda given as key= to sorted/min/max/list.sort, do not outlive the call."""
     parents = {}
     for node in ast.walk(tree):
@@ -623,7 +648,7 @@ def derive(source, module):
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
             return None
-    if _reflective(tree):
+    if _reflective(tree) or not _environment_intact():
         return None
     mod = _Module(tree, module)
     if mod.escapes:

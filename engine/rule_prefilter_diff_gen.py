@@ -480,7 +480,18 @@ def _event(rnd):
                 break
         if node is not None:
             node[keys[-1]] = _value(rnd, path)
-    return json.dumps(event)
+            if rnd.random() < 0.05:
+                # The same key in another case (the first in document order
+                # wins when the exact key is absent).
+                node[keys[-1].swapcase()] = _value(rnd, path)
+    if rnd.random() < 0.03:
+        event["\u212a"] = "kelvin"  # lower() gives "k": only Python can judge
+    text = json.dumps(event)
+    if rnd.random() < 0.05 and len(event) > 0:
+        # A key repeated in the text: the last value wins.
+        key = rnd.choice(sorted(event))
+        text = text[:-1] + ", %s: %s}" % (json.dumps(key), json.dumps(_value(rnd, PATHS[0])))
+    return text
 
 
 def generate_group(seed, rules, events):

@@ -502,6 +502,43 @@ TEST(PreconditionSoundnessTest, NothingWhenCodeElsewhereCanReachTheModule) {
       ElementsAre("eventType=a"));
 }
 
+// A global that replaces a method of the event type at import: lookups are
+// no longer what the C++ probe reads.
+TEST(PreconditionSoundnessTest, NothingWhenTheEventTypeOrBuiltinsAreReplaced) {
+  const std::string rule =
+      "def rule(event):\n"
+      "    return event.get('eventType') == 'user.session.start'\n";
+  for (const char* patch :
+       {"import panther_core\n"
+        "panther_core.PantherEvent.get = lambda self, key, default=None: 'user.session.start'\n",
+        "import builtins\nbuiltins.bool = lambda x: True\n"}) {
+    std::vector<v1::AnalysisFile> files = RuleFiles("Probe.Rule", rule);
+    files.push_back(File("probe/patcher.yml",
+                         "AnalysisType: global\nGlobalID: patcher\nFilename: patcher.py\n"));
+    files.push_back(File("probe/patcher.py", absl::StrCat(patch, "import sys\n")));
+    files.push_back(File("probe/Probe.Importer.yml",
+                         "AnalysisType: rule\nRuleID: Probe.Importer\nFilename: importer.py\n"
+                         "Enabled: true\nLogTypes: [Okta.SystemLog]\nSeverity: Low\n"));
+    files.push_back(
+        File("probe/importer.py", "import patcher\ndef rule(event):\n    return False\n"));
+    Load(files);
+    const LoadedSet* set = PythonWorkerEnvironment::worker().runtime().loaded_set();
+    ASSERT_NE(set, nullptr);
+    for (const LoadedRule& loaded : set->rules) {
+      EXPECT_FALSE(DerivePrecondition(loaded).has_value()) << loaded.id() << " " << patch;
+    }
+    const std::vector<std::string> events = {R"({"eventType":"user.account.lock"})"};
+    const RunOutcome with = RunOneByOne(files, events, true);
+    const RunOutcome without = RunOneByOne(files, events, false);
+    EXPECT_EQ(FirstDifference(with, without, events), "") << patch;
+  }
+  // Undo the patches for the tests after this one.
+  pybind11::exec(
+      "import builtins, _pantherd_event\n"
+      "builtins.bool = type(True)\n"
+      "del _pantherd_event.PantherEvent.get\n");
+}
+
 TEST(PreconditionSoundnessTest, AssignmentsThatRaise) {
   for (const char* statement :
        {"a, b = 'abc'", "a, b = 1", "a, b = ('x', 'y', 'z')", "x = {['a']: 1}", "x = {['a']}",
