@@ -18,8 +18,9 @@ module that mutate what they are given, data model lookups (event.udm),
 generator functions, escaping functions, and statements that raise.
 
 Per-call scratch globals are named SCRATCH_...: rule() may reset them at its
-top, and the test compares them through title()'s output only (see
-ModuleState in engine/rule_prefilter_test_util.h).
+top. The test compares every global that rule() assigns outside branches
+through title()'s output only (see ModuleState in
+engine/rule_prefilter_test_util.h).
 """
 
 import json

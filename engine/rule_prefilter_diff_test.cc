@@ -120,9 +120,11 @@ TEST(PrefilterDifferentialTest, GeneratedRulesGiveTheSameResultsWithAndWithoutTh
             << " with a pre-condition), " << events << " events, rule() calls " << calls_with
             << " with the index vs " << calls_without << " without, " << seconds << " s\n";
   // The generator reaches the analysis: many rules get a pre-condition and
-  // the index spares calls.
-  EXPECT_GT(conditioned * 5, rules);
-  EXPECT_LT(calls_with, calls_without);
+  // the index spares calls (checked on runs large enough to say).
+  if (rules >= 200) {
+    EXPECT_GT(conditioned * 5, rules);
+    EXPECT_LT(calls_with * 10, calls_without * 9);
+  }
 }
 
 }  // namespace

@@ -65,12 +65,14 @@ inline void Load(const std::vector<v1::AnalysisFile>& files) {
 // A canonical text of a module's data: every global that is not a dunder
 // name, module, function, class or builtin, with sets and dicts sorted, so
 // that equal states give equal texts whatever their insertion history.
-// Globals named SCRATCH... are left out: by convention of these tests they
-// are per-call scratch that rule() rebinds to a literal before anything that
-// counts, so between calls they are not observable (skipping a call may leave
-// an older value, which the next call that counts overwrites first); they are
-// compared through the outputs of the functions that run after a match.
-inline std::string ModuleState(const pybind11::object& module) {
+// Per-call scratch is left out: the globals that rule() (in `source`)
+// declares global and assigns in a statement of its own body, outside any
+// branch. When the analysis steps over such an assignment (a reset before
+// anything that counts), skipping a call leaves an older value, which no
+// code reads before the next call that counts overwrites it; so these are
+// compared through the outputs of the functions that run after a match, not
+// between calls.
+inline std::string ModuleState(const pybind11::object& module, const std::string& source) {
   static pybind11::object* describe = nullptr;  // Owning thread only.
   if (describe == nullptr) {
     pybind11::dict scope;
@@ -94,10 +96,28 @@ def _canon(v, depth=0):
 
 _SKIP = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
 
-def describe(module):
+def _scratch(source):
+    import ast
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    for fn in tree.body:
+        if isinstance(fn, ast.FunctionDef) and fn.name == 'rule':
+            declared = {n for s in ast.walk(fn) if isinstance(s, ast.Global) for n in s.names}
+            assigned = set()
+            for s in fn.body:
+                if isinstance(s, ast.Assign):
+                    for t in s.targets:
+                        assigned.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+            return declared & assigned
+    return set()
+
+def describe(module, source):
     out = []
+    scratch = _scratch(source)
     for name, value in sorted(module.__dict__.items()):
-        if name.startswith(('__', 'SCRATCH')) or isinstance(value, _SKIP):
+        if name.startswith('__') or name in scratch or isinstance(value, _SKIP):
             continue
         out.append(name + '=' + _canon(value))
     return '; '.join(out)
@@ -106,7 +126,7 @@ def describe(module):
     describe = new pybind11::object(scope["describe"]);
   }
   try {
-    return (*describe)(module).cast<std::string>();
+    return (*describe)(module, source).cast<std::string>();
   } catch (const std::exception& e) {
     return absl::StrCat("<state not readable: ", e.what(), ">");
   }
@@ -173,12 +193,14 @@ inline RunOutcome RunOneByOne(const std::vector<v1::AnalysisFile>& files,
     std::map<std::string, std::string>& states = out.states.emplace_back();
     for (const internal::RuleRunStats& s : r->rule_stats()) {
       auto it = by_id.find(s.rule_id());
-      if (it != by_id.end()) states[s.rule_id()] = ModuleState(it->second->module);
+      if (it != by_id.end()) {
+        states[s.rule_id()] = ModuleState(it->second->module, it->second->spec.python_source);
+      }
     }
     std::string& global_state = out.global_states.emplace_back();
     for (const std::string& name : globals) {
       if (modules.contains(name.c_str())) {
-        absl::StrAppend(&global_state, name, ": ", ModuleState(modules[name.c_str()]), "\n");
+        absl::StrAppend(&global_state, name, ": ", ModuleState(modules[name.c_str()], ""), "\n");
       }
     }
   }
