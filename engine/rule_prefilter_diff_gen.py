@@ -25,6 +25,7 @@ engine/rule_prefilter_test_util.h).
 
 import json
 import random
+import re
 
 HELPER_ID = "pf_gen_helpers"
 
@@ -158,13 +159,17 @@ class _Rule:
         default = None
         if self.chance(0.3):
             default = self.string(path) if self.chance(0.8) else "none"
+        keys = path
+        if self.chance(0.05):
+            # Lookups are case-insensitive.
+            keys = tuple(k.upper() if self.chance(0.5) else k.capitalize() for k in path)
         if len(path) == 1 and self.chance(0.7):
             if default is None:
-                return "event.get(%r)" % path[0], path
+                return "event.get(%r)" % keys[0], path
             if self.chance(0.5):
-                return "event.get(%r, %r)" % (path[0], default), path
-            return "event.get(%r, default=%r)" % (path[0], default), path
-        keys = ", ".join(repr(k) for k in path)
+                return "event.get(%r, %r)" % (keys[0], default), path
+            return "event.get(%r, default=%r)" % (keys[0], default), path
+        keys = ", ".join(repr(k) for k in keys)
         if default is None:
             return "event.deep_get(%s)" % keys, path
         return "event.deep_get(%s, default=%r)" % (keys, default), path
@@ -399,7 +404,10 @@ class _Rule:
         self.locals = []
         if self.fn_globals:
             lines.insert(1, "    global " + ", ".join(self.fn_globals))
-        return "\n".join(lines) + "\n"
+        text = "\n".join(lines) + "\n"
+        if self.chance(0.1):
+            text = re.sub(r"\bevent\b", "e", text)  # another name for the parameter
+        return text
 
     def module(self):
         self.lines.append("import %s" % HELPER_ID)
