@@ -466,7 +466,8 @@ def _value(rnd, path):
         if rnd.random() < 0.05:
             s = s.upper()
         return s
-    return rnd.choice([42, 0, True, False, None, {"x": 1}, {}, [], ["a"], 1.5, "", "\u00e9"])
+    return rnd.choice([42, 0, True, False, None, {"x": 1}, {}, [], ["a"], 1.5, "", "\u00e9",
+                       2 ** 70, -(2 ** 63), float("inf"), -0.0, "a\u0000b", "\\n"])
 
 
 def _event(rnd):
