@@ -101,6 +101,9 @@ TEST(PrefilterDifferentialTest, GeneratedRulesGiveTheSameResultsWithAndWithoutTh
     events += static_cast<int64_t>(g.events.size());
     calls_with += with.calls;
     calls_without += without.calls;
+    if (rules % 10000 < n && rules >= 10000) {
+      std::cout << "differential: " << rules << " rules so far, seed " << seed << std::endl;
+    }
     const std::string diff = FirstDifference(with, without, g.events);
     if (!diff.empty()) {
       std::string sources;
