@@ -550,6 +550,18 @@ TEST(PreconditionSoundnessTest, AssignmentsThatRaise) {
                                             "    return True\n");
     EXPECT_THAT(Disjuncts(python), IsEmpty()) << statement;
   }
+  // Found by the differential test: a reset of globals at the top of rule()
+  // that raises (so every call is a rule error).
+  constexpr char kRaisingReset[] =
+      "N, F = 0, 0\n"
+      "def rule(event):\n"
+      "    global N, F\n"
+      "    N, F = (0,)\n"
+      "    if event.get('eventType') != 'user.session.start':\n"
+      "        return False\n"
+      "    return True\n";
+  EXPECT_THAT(Disjuncts(kRaisingReset), IsEmpty());
+  ExpectSameWithAndWithoutIndex(kRaisingReset, {R"({"eventType":"user.account.lock"})"});
   // Assignments that cannot raise are still stepped over.
   EXPECT_THAT(Conditions("def rule(event):\n"
                          "    a, b = ('x', 'y')\n"
