@@ -195,7 +195,9 @@ def _plain_function(fn, module):
     if (fn.decorator_list or a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg
             or len(a.args) != 1 or a.defaults):
         return False
-    code = getattr(getattr(module, fn.name, None), "__code__", None)
+    # The namespace itself: a module-level __getattr__ would run rule code and
+    # answer for names that the function's global lookups do not see.
+    code = getattr(vars(module).get(fn.name), "__code__", None)
     return (code is not None and code.co_name == fn.name and code.co_firstlineno == fn.lineno
             and not code.co_flags & _CO_NOT_PLAIN)
 
@@ -294,9 +296,10 @@ class _Function:
         """The value of a module-level name that nothing can change, else None."""
         if name in self.local or name in self.m.declared_global:
             return None
-        if not hasattr(self.m.module, name):
+        namespace = vars(self.m.module)  # not getattr: see _plain_function
+        if name not in namespace:
             return None
-        value = getattr(self.m.module, name)
+        value = namespace[name]
         if type(value) in (str, tuple, frozenset):
             return value
         if type(value) in (list, set):

@@ -462,6 +462,19 @@ TEST(PreconditionSoundnessTest, AliasesAndMutationsOfConstants) {
                         "    rule.__code__ = other.__code__\n"
                         "    return 'x'\n"),
               IsEmpty());
+  // A module __getattr__ answers attribute reads, not the function's global
+  // lookups: the name is unbound for rule() (NameError on every call).
+  EXPECT_THAT(Disjuncts("def __getattr__(name):\n"
+                        "    return ('a',)\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in WATCHED\n"),
+              IsEmpty());
+  ExpectSameWithAndWithoutIndex(
+      "def __getattr__(name):\n"
+      "    return ('user.session.start',)\n"
+      "def rule(event):\n"
+      "    return event.get('eventType') in WATCHED\n",
+      {R"({"eventType":"user.account.lock"})"});
   // A match capture binds a local that hides the constant.
   EXPECT_THAT(Disjuncts("WATCHED = ('a',)\n"
                         "def rule(event):\n"
