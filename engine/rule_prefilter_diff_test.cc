@@ -14,7 +14,7 @@
 // the events that show it.
 //
 // Size: PANTHERD_PREFILTER_DIFF_CASES (generated rules; default kDefaultCases,
-// about 30 s on one core) and PANTHERD_PREFILTER_DIFF_SEED (first group's
+// about 40 s of one core) and PANTHERD_PREFILTER_DIFF_SEED (first group's
 // seed; default 1). A long run:
 //   PANTHERD_PREFILTER_DIFF_CASES=200000 build/engine/rule_prefilter_diff_test
 #include <gtest/gtest.h>
@@ -42,7 +42,7 @@ namespace py = pybind11;
 ::testing::Environment* const kEnvironment =
     ::testing::AddGlobalTestEnvironment(new PythonWorkerEnvironment(absl::Seconds(5)));
 
-constexpr int kDefaultCases = 3000;
+constexpr int kDefaultCases = 5000;
 constexpr int kRulesPerGroup = 20;
 constexpr int kEventsPerGroup = 40;
 

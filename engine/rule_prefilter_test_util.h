@@ -96,7 +96,16 @@ def _canon(v, depth=0):
 
 _SKIP = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
 
+_SCRATCH = {}
+
 def _scratch(source):
+    if source not in _SCRATCH:
+        if len(_SCRATCH) > 1000:
+            _SCRATCH.clear()
+        _SCRATCH[source] = _scratch_of(source)
+    return _SCRATCH[source]
+
+def _scratch_of(source):
     import ast
     try:
         tree = ast.parse(source)
