@@ -552,6 +552,38 @@ TEST(PreconditionSoundnessTest, NothingWhenTheEventTypeOrBuiltinsAreReplaced) {
       "del _pantherd_event.PantherEvent.get\n");
 }
 
+// A list of a global helper module, changed by that module's own function
+// (found by the differential test as `C = helpers.SHARED`).
+TEST(PreconditionSoundnessTest, ListOfAHelperModuleChangedByItsOwnFunction) {
+  for (const char* binding : {"from shared_lists import WATCHED\n",
+                              "import shared_lists\nWATCHED = shared_lists.WATCHED\n"}) {
+    std::vector<v1::AnalysisFile> files =
+        RuleFiles("Probe.Rule", absl::StrCat("import shared_lists\n", binding,
+                                             "def rule(event):\n"
+                                             "    return event.get('eventType') in WATCHED\n"
+                                             "def title(event):\n"
+                                             "    shared_lists.grow('user.account.lock')\n"
+                                             "    return 'x'\n"));
+    files.push_back(
+        File("probe/shared_lists.yml",
+             "AnalysisType: global\nGlobalID: shared_lists\nFilename: shared_lists.py\n"));
+    files.push_back(File("probe/shared_lists.py",
+                         "WATCHED = ['user.session.start']\n"
+                         "def grow(value):\n"
+                         "    WATCHED.append(value)\n"));
+    Load(files);
+    const LoadedSet* set = PythonWorkerEnvironment::worker().runtime().loaded_set();
+    ASSERT_NE(set, nullptr);
+    ASSERT_EQ(set->rules.size(), 1u);
+    EXPECT_FALSE(DerivePrecondition(set->rules[0]).has_value()) << binding;
+    const std::vector<std::string> events = {R"({"eventType":"user.session.start"})",
+                                             R"({"eventType":"user.account.lock"})"};
+    const RunOutcome with = RunOneByOne(files, events, true, {"shared_lists"});
+    const RunOutcome without = RunOneByOne(files, events, false, {"shared_lists"});
+    EXPECT_EQ(FirstDifference(with, without, events), "") << binding;
+  }
+}
+
 TEST(PreconditionSoundnessTest, AssignmentsThatRaise) {
   for (const char* statement :
        {"a, b = 'abc'", "a, b = 1", "a, b = ('x', 'y', 'z')", "x = {['a']: 1}", "x = {['a']}",
