@@ -446,6 +446,13 @@ TEST(PreconditionSoundnessTest, AliasesAndMutationsOfConstants) {
                         "    return event.get('eventType') in WATCHED\n"
                         "WATCHED += ['b']\n"),
               IsEmpty());
+  // Rebinding at module level after the definition: the module has run
+  // when the set is loaded, so the last value is the one rule() sees.
+  EXPECT_THAT(Disjuncts("WATCHED = ('a',)\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in WATCHED\n"
+                        "WATCHED = ('b',)\n"),
+              ElementsAre("eventType=b"));
   // Reflection: the namespace by name, code replaced.
   EXPECT_THAT(Disjuncts("WATCHED = ('a',)\n"
                         "def rule(event):\n"
