@@ -25,6 +25,20 @@ _BUILTINS = ("bool", "set", "list", "dict", "frozenset", "tuple", "str")
 _MAX_TERMS = 32
 _MAX_DEPTH = 4
 
+# Names and attributes through which code reaches or rebinds a namespace,
+# replaces code or builtins, or reaches frames, behind the syntax read here.
+# A module that mentions any of them is not analysed.
+_REFLECTIVE = frozenset((
+    "globals", "locals", "vars", "exec", "eval", "compile", "getattr", "setattr", "delattr",
+    "__import__", "__dict__", "__globals__", "__code__", "__builtins__", "__closure__",
+    "__defaults__", "__kwdefaults__", "__traceback__", "__self__", "__func__", "f_globals",
+    "f_locals", "f_back", "tb_frame", "gi_frame", "cr_frame", "ag_frame", "_getframe",
+    "currentframe", "get_referrers", "get_objects", "builtins", "inspect", "gc", "ctypes",
+    "importlib", "types"))
+
+# Code flags of functions whose call does not run their body.
+_CO_NOT_PLAIN = 0x20 | 0x80 | 0x100 | 0x200  # generator, coroutine, iterable coroutine, async gen
+
 # Conditions are DNFs: a list of conjunctions, each a list of atoms. TRUE has
 # one empty conjunction (no constraint); FALSE has none. Every DNF here is an
 # over-approximation ("may"), so replacing one by TRUE is always sound.
@@ -73,7 +87,105 @@ def _bindings(tree):
             add(node.arg)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            add(node.rest)
     return counts
+
+
+def _reflective(tree):
+    """Whether `tree` mentions a name or attribute of _REFLECTIVE."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in _REFLECTIVE:
+            return True
+        if isinstance(node, ast.Attribute) and node.attr in _REFLECTIVE:
+            return True
+        if isinstance(node, ast.alias) and (
+                node.name.split(".")[0] in _REFLECTIVE or node.asname in _REFLECTIVE):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in _REFLECTIVE:
+            return True
+    return False
+
+
+# Builtins that consume a generator expression or call a key function and
+# keep neither.
+_CONSUMERS = ("any", "all", "sum", "min", "max", "sorted", "set", "list", "tuple", "frozenset",
+              "dict", "next")
+
+
+def _environment_intact():
+    """Whether the builtins the conditions use and the event types' methods
+    are the originals (another module may have replaced them)."""
+    import builtins
+    real = {"bool": type(True), "str": type(""), "list": type([]), "dict": type({}),
+            "set": type({1}), "tuple": type(())}
+    real["frozenset"] = next(c for c in object.__subclasses__()
+                             if c.__name__ == "frozenset" and c.__module__ == "builtins")
+    if any(getattr(builtins, name, None) is not cls for name, cls in real.items()):
+        return False
+    try:
+        import _pantherd_event as event_types
+    except ImportError:
+        return False
+    python_function = type(_or)  # the types' own methods are built in
+    for cls in (event_types.PantherEvent, event_types.ImmutableCaseInsensitiveDict,
+                event_types.ImmutableList):
+        for v in vars(cls).values():
+            inner = (getattr(v, "__func__", None) if isinstance(v, (staticmethod, classmethod))
+                     else v.fget if isinstance(v, property) else v)
+            if isinstance(inner, python_function):
+                return False
+    return True
+
+
+def _escapes(tree, functions, bound):
+    """Whether code outside the module may reach its namespace (and so read
+    or rebind its globals, through a function's __globals__ or a frame): a
+    function object of it that can outlive the call that made it (a lambda,
+    a nested def or class, a generator, a decorated def, a def used as a
+    value) or a caught exception held by name (its traceback holds frames).
+    A generator expression given to any/all/next/sorted/... or str.join, and a
+    lambda given as key= to sorted/min/max/list.sort, do not outlive the call."""
+    parents = {}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            parents[child] = node
+
+    def consumer(call, attrs):
+        f = call.func
+        return ((isinstance(f, ast.Name) and f.id in _CONSUMERS and f.id not in bound)
+                or (isinstance(f, ast.Attribute) and f.attr in attrs))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.GeneratorExp):
+            call = parents.get(node)
+            if (isinstance(call, ast.Call) and node in call.args
+                    and consumer(call, ("join",))):
+                continue
+            return True
+        if isinstance(node, ast.Lambda):
+            kw = parents.get(node)
+            call = parents.get(kw)
+            if (isinstance(kw, ast.keyword) and kw.arg == "key" and isinstance(call, ast.Call)
+                    and consumer(call, ("sort",))):
+                continue
+            return True
+        if isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await, ast.AsyncFunctionDef,
+                             ast.ClassDef)):
+            return True
+        if isinstance(node, ast.FunctionDef) and (node.decorator_list
+                                                  or parents.get(node) is not tree):
+            return True
+        if isinstance(node, ast.ExceptHandler) and node.name:
+            return True
+        if (isinstance(node, ast.Name) and node.id in functions
+                and isinstance(node.ctx, ast.Load)):
+            parent = parents.get(node)
+            if not (isinstance(parent, ast.Call) and parent.func is node):
+                return True
+    return False
 
 
 def _plain_function(fn, module):
@@ -83,8 +195,11 @@ def _plain_function(fn, module):
     if (fn.decorator_list or a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg
             or len(a.args) != 1 or a.defaults):
         return False
-    code = getattr(getattr(module, fn.name, None), "__code__", None)
-    return code is not None and code.co_name == fn.name and code.co_firstlineno == fn.lineno
+    # The namespace itself: a module-level __getattr__ would run rule code and
+    # answer for names that the function's global lookups do not see.
+    code = getattr(vars(module).get(fn.name), "__code__", None)
+    return (code is not None and code.co_name == fn.name and code.co_firstlineno == fn.lineno
+            and not code.co_flags & _CO_NOT_PLAIN)
 
 
 class _Module:
@@ -102,6 +217,8 @@ class _Module:
                 self.parents[child] = node
         self.functions = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef)}
         self.helpers = {}
+        # Whether other code may observe the module's globals between calls.
+        self.escapes = _escapes(tree, set(self.functions), self.bound)
 
     def builtin_ok(self, name):
         return name in _BUILTINS and name not in self.bound
@@ -179,23 +296,31 @@ class _Function:
         """The value of a module-level name that nothing can change, else None."""
         if name in self.local or name in self.m.declared_global:
             return None
-        if not hasattr(self.m.module, name):
+        namespace = vars(self.m.module)  # not getattr: see _plain_function
+        if name not in namespace:
             return None
-        value = getattr(self.m.module, name)
+        value = namespace[name]
         if type(value) in (str, tuple, frozenset):
             return value
         if type(value) in (list, set):
-            # Mutable: only if bound once, by a plain assignment at module
-            # level, and used nowhere but as the right side of `in`.
+            # Mutable: only if bound once, at module level, to a new list or
+            # set made by a display (so that no other name or module holds
+            # it), and used nowhere but as the right side of `in` (so that
+            # nothing can reach it to change it).
             if self.m.bound.get(name, 0) != 1:
                 return None
-            assigned = False
+            fresh = False
             for stmt in self.m.tree.body:
-                targets = stmt.targets if isinstance(stmt, ast.Assign) else (
-                    [stmt.target] if isinstance(stmt, ast.AnnAssign) else [])
-                if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-                    assigned = True
-            if not assigned:
+                if isinstance(stmt, ast.Assign):
+                    targets, assigned = stmt.targets, stmt.value
+                elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                    targets, assigned = [stmt.target], stmt.value
+                else:
+                    continue
+                if len(targets) == 1 and isinstance(targets[0], ast.Name) and (
+                        targets[0].id == name):
+                    fresh = isinstance(assigned, (ast.List, ast.Set))
+            if not fresh:
                 return None
             for node in ast.walk(self.m.tree):
                 if (isinstance(node, ast.Name) and node.id == name
@@ -473,30 +598,49 @@ class _Function:
                 return True
         names = []
         for t in targets:
-            elts = t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]
-            if not all(isinstance(n, ast.Name) for n in elts):
+            if isinstance(t, ast.Name):
+                names.append(t.id)
+                continue
+            # Unpacking raises unless the value is a display of exactly as
+            # many items.
+            if not (isinstance(t, (ast.Tuple, ast.List))
+                    and all(isinstance(n, ast.Name) for n in t.elts)
+                    and isinstance(s.value, (ast.Tuple, ast.List))
+                    and len(s.value.elts) == len(t.elts)):
                 return False
-            names.extend(n.id for n in elts)
+            names.extend(n.id for n in t.elts)
         if self.param in names or not self._pure(s.value):
             return False
         if any(n in self.own_globals for n in names):
             # Resetting module state: only at the top of rule(), before
-            # anything that may fire, where every call runs it first.
-            return self.is_rule and top and not self.fires
+            # anything that may fire, where every call that may count runs it
+            # first; and only when no code outside the module can read the
+            # globals between calls.
+            return self.is_rule and top and not self.fires and not self.m.escapes
         return True
 
     def _pure(self, expr):
+        """Whether evaluating `expr` cannot raise and has no effects."""
         if isinstance(expr, ast.Constant):
             return True
-        if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
-            return all(self._pure(e) for e in expr.elts)
+        if isinstance(expr, (ast.Tuple, ast.List)):
+            return all(not isinstance(e, ast.Starred) and self._pure(e) for e in expr.elts)
+        if isinstance(expr, ast.Set):
+            return all(self._hashable(e) for e in expr.elts)
         if isinstance(expr, ast.Dict):
-            return all(k is not None and self._pure(k) for k in expr.keys) and all(
+            return all(k is not None and self._hashable(k) for k in expr.keys) and all(
                 self._pure(v) for v in expr.values)
         if isinstance(expr, ast.Call):
             return (isinstance(expr.func, ast.Name) and self.m.builtin_ok(expr.func.id)
                     and not expr.args and not expr.keywords)
         return False
+
+    @classmethod
+    def _hashable(cls, expr):
+        """A constant or a tuple of them: pure, and hashable (a set item or key)."""
+        if isinstance(expr, ast.Constant):
+            return True
+        return isinstance(expr, ast.Tuple) and all(cls._hashable(e) for e in expr.elts)
 
 
 def derive(source, module):
@@ -507,7 +651,12 @@ def derive(source, module):
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
             return None
+    if _reflective(tree) or not _environment_intact():
+        return None
     mod = _Module(tree, module)
+    if mod.escapes:
+        # Code elsewhere may rebind or change any global of the module.
+        return None
     fn = mod.functions.get("rule")
     if fn is None or mod.bound.get("rule", 0) != 1 or not _plain_function(fn, module):
         return None

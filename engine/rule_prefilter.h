@@ -30,10 +30,12 @@
 //   - `return <expr>` counts where <expr> may be truthy, may raise, or may be
 //     something other than a bool (Panther makes a non-bool a rule error);
 //     `return False` counts nowhere; falling off the end (None) counts;
-//   - `global` declarations, assignments of literals to names (to declared
-//     globals only at the top of rule(), before anything that counts),
-//     and locals assigned a field lookup (`sid = event.deep_get(...)`, bound
-//     once, at the top of the function rather than in a branch), which later
+//   - `global` declarations, assignments that cannot raise (constants and
+//     displays of them to names, unpacking only a display of as many items;
+//     set items and dict keys hashable constants) — to declared globals only
+//     at the top of rule(), before anything that counts — and locals
+//     assigned a field lookup (`sid = event.deep_get(...)`, bound once, at
+//     the top of the function rather than in a branch), which later
 //     conditions read as the lookup itself;
 //   - any other statement counts wherever it is reached, and ends the reading
 //     of that path.
@@ -41,15 +43,21 @@
 // `event.deep_get("k1", ...[, default=...])` (str keys, str or None default)
 // compared with == / != to a str constant, with in / not in to a tuple, list,
 // set or frozenset of str constants (inline or a module-level name nothing can
-// change: bound once in the module, used only in comparisons, or immutable),
+// change: immutable and never declared global, or a list/set bound once by a
+// display at module level and read only on the right of `in`),
 // with `is` / `is not` None; `"text" in <lookup>`; `.startswith` with a
 // non-empty str constant or a tuple of them on a lookup (with a str default)
 // or on `str(<lookup> or "")`; a lookup's truth (`bool(<lookup>)`); `not`,
 // `and`, `or`, `bool(...)`; and a call `helper(event)` of a plain function of
 // the same module, analysed the same way (what it may return truthy, raise or
 // change), three calls deep. Names the conditions rely on (bool, str, ...)
-// must not be shadowed, rule must be a plain top-level function of one
-// argument, and `from x import *` disables the analysis. The result is a
+// must not be shadowed, rule and helpers must be plain top-level functions of
+// one argument (not generators). The analysis gives up on a module (no
+// pre-condition) when other code could reach its namespace: reflection
+// (globals(), __globals__, frames, builtins, ...), `from x import *`, or a
+// function object that can outlive its call (lambda, nested def, class,
+// generator, decorator, a def used as a value, a caught exception held by
+// name); and when a builtin or an event type's method has been replaced. The result is a
 // disjunction of conjunctions of field conditions; a rule whose source gives
 // none is always called. In the C++ check, any field value whose comparison
 // Python could decide differently (see ProbeField's kUnknown) or could raise

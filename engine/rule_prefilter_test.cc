@@ -23,6 +23,7 @@
 #include "engine/normalize.h"
 #include "engine/python_worker.h"
 #include "engine/python_worker_test_env.h"
+#include "engine/rule_prefilter_test_util.h"
 #include "engine/rule_set_manager.h"
 #include "engine/worker_pool.h"
 
@@ -35,33 +36,6 @@ using ::testing::UnorderedElementsAre;
 
 ::testing::Environment* const kEnvironment =
     ::testing::AddGlobalTestEnvironment(new PythonWorkerEnvironment(absl::Seconds(5)));
-
-v1::AnalysisFile File(const std::string& path, const std::string& content) {
-  v1::AnalysisFile f;
-  f.set_path(path);
-  f.set_content(content);
-  return f;
-}
-
-std::vector<v1::AnalysisFile> RuleFiles(const std::string& id, const std::string& python) {
-  return {File("probe/" + id + ".yml",
-               absl::StrCat("AnalysisType: rule\nRuleID: ", id, "\nFilename: ", id,
-                            ".py\nEnabled: true\nLogTypes: [Okta.SystemLog]\nSeverity: Low\n")),
-          File("probe/" + id + ".py", python)};
-}
-
-void Load(const std::vector<v1::AnalysisFile>& files) {
-  internal::LoadRuleSet request;
-  request.set_version(1);
-  for (const v1::AnalysisFile& f : files) *request.add_files() = f;
-  absl::StatusOr<internal::LoadResult> result = PythonWorkerEnvironment::worker().Load(request);
-  ASSERT_TRUE(result.ok()) << result.status();
-  std::string problems;
-  for (const v1::Diagnostic& d : result->diagnostics()) {
-    absl::StrAppend(&problems, d.file(), ":", d.line(), " ", d.message(), "\n");
-  }
-  ASSERT_FALSE(HasLoadErrors(*result)) << problems;
-}
 
 std::string Describe(const FieldCondition& c) {
   std::vector<std::string> values(c.values.begin(), c.values.end());
@@ -363,6 +337,357 @@ TEST(DerivePreconditionTest, BranchesHelpersAndLocals) {
                         "def rule(event):\n"
                         "    return bool(_loop(event))\n"),
               ElementsAre("eventType=a"));
+}
+
+// ---- Soundness: holes found, each closed and kept as a case ----------------
+
+// Runs `python` (rule Probe.Rule) over `events` with and without the index
+// and expects no difference in results or module state.
+void ExpectSameWithAndWithoutIndex(const std::string& python,
+                                   const std::vector<std::string>& events) {
+  const std::vector<v1::AnalysisFile> files = RuleFiles("Probe.Rule", python);
+  const RunOutcome with = RunOneByOne(files, events, true);
+  const RunOutcome without = RunOneByOne(files, events, false);
+  EXPECT_EQ(FirstDifference(with, without, events), "") << python;
+}
+
+// Issue 13 (a): a list constant reached through an alias, which another
+// function of the module mutates through its first name.
+constexpr char kAliasedListRule[] =
+    "KNOWN_BAD = ['user.session.start']\n"
+    "WATCHED = KNOWN_BAD\n"
+    "def rule(event):\n"
+    "    if event.get('eventType') not in WATCHED:\n"
+    "        return False\n"
+    "    return True\n"
+    "def title(event):\n"
+    "    KNOWN_BAD.append('user.account.lock')\n"
+    "    return 'x'\n";
+
+TEST(PreconditionSoundnessTest, ListConstantMutatedThroughAnAlias) {
+  EXPECT_THAT(Disjuncts(kAliasedListRule), IsEmpty());
+  ExpectSameWithAndWithoutIndex(kAliasedListRule, {R"({"eventType":"user.session.start"})",
+                                                   R"({"eventType":"user.account.lock"})"});
+}
+
+// Issue 13 (b): an assignment of literals that raises before the guard.
+constexpr char kRaisingUnpackRule[] =
+    "def rule(event):\n"
+    "    user, domain = ('admin',)\n"
+    "    if event.get('eventType') != 'user.session.start':\n"
+    "        return False\n"
+    "    return True\n";
+
+TEST(PreconditionSoundnessTest, LiteralAssignmentThatRaisesBeforeTheGuard) {
+  EXPECT_THAT(Disjuncts(kRaisingUnpackRule), IsEmpty());
+  ExpectSameWithAndWithoutIndex(kRaisingUnpackRule, {R"({"eventType":"user.account.lock"})"});
+}
+
+// The audit of the same classes: every other way to alias or reach a
+// constant, to change it, to rebind a name, or to raise in an assignment.
+TEST(PreconditionSoundnessTest, AliasesAndMutationsOfConstants) {
+  // Chained assignment: two names, one list.
+  EXPECT_THAT(Disjuncts("WATCHED = OTHER = ['a']\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in WATCHED\n"
+                        "def title(event):\n"
+                        "    OTHER.append('b')\n"
+                        "    return 'x'\n"),
+              IsEmpty());
+  // A list of another module (it may change it), or any list not made by a
+  // display here.
+  EXPECT_THAT(Disjuncts("import sys\n"
+                        "WATCHED = sys.path\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in WATCHED\n"),
+              IsEmpty());
+  EXPECT_THAT(Disjuncts("from sys import path\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in path\n"),
+              IsEmpty());
+  EXPECT_THAT(Disjuncts("WATCHED = list(('a', 'b'))\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in WATCHED\n"),
+              IsEmpty());
+  // Every mutation reads the name other than in a comparison.
+  for (const char* mutation :
+       {"WATCHED.append('b')", "WATCHED.extend(['b'])", "WATCHED.insert(0, 'b')", "WATCHED.pop()",
+        "WATCHED.clear()", "WATCHED[0] = 'b'", "WATCHED.__setitem__(0, 'b')", "del WATCHED[0]",
+        "WATCHED[0:0] = ['b']", "sorted(WATCHED)"}) {
+    EXPECT_THAT(Disjuncts(absl::StrCat("WATCHED = ['a']\n"
+                                       "def rule(event):\n"
+                                       "    return event.get('eventType') in WATCHED\n"
+                                       "def title(event):\n    ",
+                                       mutation, "\n    return 'x'\n")),
+                IsEmpty())
+        << mutation;
+  }
+  for (const char* mutation :
+       {"WATCHED.add('b')", "WATCHED.update(['b'])", "WATCHED.discard('a')", "WATCHED |= {'b'}"}) {
+    EXPECT_THAT(Disjuncts(absl::StrCat("WATCHED = {'a'}\n"
+                                       "def rule(event):\n"
+                                       "    return event.get('eventType') in WATCHED\n"
+                                       "def title(event):\n    ",
+                                       mutation, "\n    return 'x'\n")),
+                IsEmpty())
+        << mutation;
+  }
+  // Rebinding: `global` in any function, augmented assignment at module level.
+  EXPECT_THAT(Disjuncts("WATCHED = ('a',)\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in WATCHED\n"
+                        "def title(event):\n"
+                        "    global WATCHED\n"
+                        "    WATCHED += ('b',)\n"
+                        "    return 'x'\n"),
+              IsEmpty());
+  EXPECT_THAT(Disjuncts("WATCHED = ['a']\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in WATCHED\n"
+                        "WATCHED += ['b']\n"),
+              IsEmpty());
+  // Rebinding at module level after the definition: the module has run
+  // when the set is loaded, so the last value is the one rule() sees.
+  EXPECT_THAT(Disjuncts("WATCHED = ('a',)\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in WATCHED\n"
+                        "WATCHED = ('b',)\n"),
+              ElementsAre("eventType=b"));
+  // Reflection: the namespace by name, code replaced.
+  EXPECT_THAT(Disjuncts("WATCHED = ('a',)\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in WATCHED\n"
+                        "def title(event):\n"
+                        "    globals()['WATCHED'] = ('b',)\n"
+                        "    return 'x'\n"),
+              IsEmpty());
+  EXPECT_THAT(Disjuncts("def rule(event):\n"
+                        "    return event.get('eventType') == 'a'\n"
+                        "def other(event):\n"
+                        "    return True\n"
+                        "def title(event):\n"
+                        "    rule.__code__ = other.__code__\n"
+                        "    return 'x'\n"),
+              IsEmpty());
+  // A module __getattr__ answers attribute reads, not the function's global
+  // lookups: the name is unbound for rule() (NameError on every call).
+  EXPECT_THAT(Disjuncts("def __getattr__(name):\n"
+                        "    return ('a',)\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in WATCHED\n"),
+              IsEmpty());
+  ExpectSameWithAndWithoutIndex(
+      "def __getattr__(name):\n"
+      "    return ('user.session.start',)\n"
+      "def rule(event):\n"
+      "    return event.get('eventType') in WATCHED\n",
+      {R"({"eventType":"user.account.lock"})"});
+  // A match capture binds a local that hides the constant.
+  EXPECT_THAT(Disjuncts("WATCHED = ('a',)\n"
+                        "def rule(event):\n"
+                        "    match event.get('k'):\n"
+                        "        case [*WATCHED]:\n"
+                        "            pass\n"
+                        "    return event.get('eventType') in WATCHED\n"),
+              IsEmpty());
+  // Still read: a list made here and only compared with, however it is
+  // bound (annotated).
+  EXPECT_THAT(Disjuncts("WATCHED: list = ['a', 'b']\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in WATCHED\n"
+                        "def title(event):\n"
+                        "    return str('a' in WATCHED)\n"),
+              ElementsAre("eventType=a|b"));
+}
+
+TEST(PreconditionSoundnessTest, NothingWhenCodeElsewhereCanReachTheModule) {
+  // A function handed out: other code may rebind any global through its
+  // __globals__, constants included.
+  EXPECT_THAT(Disjuncts("import os\n"
+                        "WATCHED = ('a',)\n"
+                        "def rule(event):\n"
+                        "    return event.get('eventType') in WATCHED\n"
+                        "def title(event):\n"
+                        "    return 'x'\n"
+                        "os.register_at_fork(after_in_child=title)\n"),
+              IsEmpty());
+  // Generator expressions consumed at once and key functions do not escape.
+  EXPECT_THAT(
+      Disjuncts("WATCHED = ('a',)\n"
+                "def rule(event):\n"
+                "    return event.get('eventType') in WATCHED\n"
+                "def title(event):\n"
+                "    names = sorted(event.keys(), key=lambda k: k.lower())\n"
+                "    return ','.join(str(n) for n in names) + str(any(n for n in names))\n"),
+      ElementsAre("eventType=a"));
+}
+
+// A global that replaces a method of the event type at import: lookups are
+// no longer what the C++ probe reads.
+TEST(PreconditionSoundnessTest, NothingWhenTheEventTypeOrBuiltinsAreReplaced) {
+  const std::string rule =
+      "def rule(event):\n"
+      "    return event.get('eventType') == 'user.session.start'\n";
+  for (const char* patch :
+       {"import panther_core\n"
+        "panther_core.PantherEvent.get = lambda self, key, default=None: 'user.session.start'\n",
+        "import builtins\nbuiltins.bool = lambda x: True\n"}) {
+    std::vector<v1::AnalysisFile> files = RuleFiles("Probe.Rule", rule);
+    files.push_back(File("probe/patcher.yml",
+                         "AnalysisType: global\nGlobalID: patcher\nFilename: patcher.py\n"));
+    files.push_back(File("probe/patcher.py", absl::StrCat(patch, "import sys\n")));
+    files.push_back(File("probe/Probe.Importer.yml",
+                         "AnalysisType: rule\nRuleID: Probe.Importer\nFilename: importer.py\n"
+                         "Enabled: true\nLogTypes: [Okta.SystemLog]\nSeverity: Low\n"));
+    files.push_back(
+        File("probe/importer.py", "import patcher\ndef rule(event):\n    return False\n"));
+    Load(files);
+    const LoadedSet* set = PythonWorkerEnvironment::worker().runtime().loaded_set();
+    ASSERT_NE(set, nullptr);
+    for (const LoadedRule& loaded : set->rules) {
+      EXPECT_FALSE(DerivePrecondition(loaded).has_value()) << loaded.id() << " " << patch;
+    }
+    const std::vector<std::string> events = {R"({"eventType":"user.account.lock"})"};
+    const RunOutcome with = RunOneByOne(files, events, true);
+    const RunOutcome without = RunOneByOne(files, events, false);
+    EXPECT_EQ(FirstDifference(with, without, events), "") << patch;
+  }
+  // Undo the patches for the tests after this one.
+  pybind11::exec(
+      "import builtins, _pantherd_event\n"
+      "builtins.bool = type(True)\n"
+      "del _pantherd_event.PantherEvent.get\n");
+}
+
+// A list of a global helper module, changed by that module's own function
+// (found by the differential test as `C = helpers.SHARED`).
+TEST(PreconditionSoundnessTest, ListOfAHelperModuleChangedByItsOwnFunction) {
+  for (const char* binding : {"from shared_lists import WATCHED\n",
+                              "import shared_lists\nWATCHED = shared_lists.WATCHED\n"}) {
+    std::vector<v1::AnalysisFile> files =
+        RuleFiles("Probe.Rule", absl::StrCat("import shared_lists\n", binding,
+                                             "def rule(event):\n"
+                                             "    return event.get('eventType') in WATCHED\n"
+                                             "def title(event):\n"
+                                             "    shared_lists.grow('user.account.lock')\n"
+                                             "    return 'x'\n"));
+    files.push_back(
+        File("probe/shared_lists.yml",
+             "AnalysisType: global\nGlobalID: shared_lists\nFilename: shared_lists.py\n"));
+    files.push_back(File("probe/shared_lists.py",
+                         "WATCHED = ['user.session.start']\n"
+                         "def grow(value):\n"
+                         "    WATCHED.append(value)\n"));
+    Load(files);
+    const LoadedSet* set = PythonWorkerEnvironment::worker().runtime().loaded_set();
+    ASSERT_NE(set, nullptr);
+    ASSERT_EQ(set->rules.size(), 1u);
+    EXPECT_FALSE(DerivePrecondition(set->rules[0]).has_value()) << binding;
+    const std::vector<std::string> events = {R"({"eventType":"user.session.start"})",
+                                             R"({"eventType":"user.account.lock"})"};
+    const RunOutcome with = RunOneByOne(files, events, true, {"shared_lists"});
+    const RunOutcome without = RunOneByOne(files, events, false, {"shared_lists"});
+    EXPECT_EQ(FirstDifference(with, without, events), "") << binding;
+  }
+}
+
+TEST(PreconditionSoundnessTest, AssignmentsThatRaise) {
+  for (const char* statement :
+       {"a, b = 'abc'", "a, b = 1", "a, b = ('x', 'y', 'z')", "x = {['a']: 1}", "x = {['a']}",
+        "x = {(): 1, ([],): 2}", "(a, b), c = (1, 2), 3"}) {
+    const std::string python = absl::StrCat("def rule(event):\n    ", statement,
+                                            "\n"
+                                            "    if event.get('eventType') != 'a':\n"
+                                            "        return False\n"
+                                            "    return True\n");
+    EXPECT_THAT(Disjuncts(python), IsEmpty()) << statement;
+  }
+  // Found by the differential test: a reset of globals at the top of rule()
+  // that raises (so every call is a rule error).
+  constexpr char kRaisingReset[] =
+      "N, F = 0, 0\n"
+      "def rule(event):\n"
+      "    global N, F\n"
+      "    N, F = (0,)\n"
+      "    if event.get('eventType') != 'user.session.start':\n"
+      "        return False\n"
+      "    return True\n";
+  EXPECT_THAT(Disjuncts(kRaisingReset), IsEmpty());
+  ExpectSameWithAndWithoutIndex(kRaisingReset, {R"({"eventType":"user.account.lock"})"});
+  // Assignments that cannot raise are still stepped over.
+  EXPECT_THAT(Conditions("def rule(event):\n"
+                         "    a, b = ('x', 'y')\n"
+                         "    [c, d] = [1, {'k': (1, 2)}]\n"
+                         "    e = {'a', ('b', 1)}\n"
+                         "    f = g = {}\n"
+                         "    if event.get('eventType') != 'a':\n"
+                         "        return False\n"
+                         "    return True\n"),
+              ElementsAre("eventType=a"));
+  ExpectSameWithAndWithoutIndex(
+      "def rule(event):\n"
+      "    x = {['a']: 1}\n"
+      "    if event.get('eventType') != 'user.session.start':\n"
+      "        return False\n"
+      "    return True\n",
+      {R"({"eventType":"user.account.lock"})"});
+}
+
+// A generator function's call runs nothing and returns a truthy generator.
+constexpr char kGeneratorHelperRule[] =
+    "def _check(event):\n"
+    "    if event.get('eventType') != 'user.session.start':\n"
+    "        return False\n"
+    "    yield True\n"
+    "def rule(event):\n"
+    "    if _check(event):\n"
+    "        return True\n"
+    "    return False\n";
+
+TEST(PreconditionSoundnessTest, GeneratorFunctionsAreNotReadAsFunctions) {
+  EXPECT_THAT(Disjuncts(kGeneratorHelperRule), IsEmpty());
+  ExpectSameWithAndWithoutIndex(kGeneratorHelperRule, {R"({"eventType":"user.account.lock"})"});
+  EXPECT_THAT(Disjuncts("def rule(event):\n"
+                        "    if event.get('eventType') != 'a':\n"
+                        "        return False\n"
+                        "    yield True\n"),
+              IsEmpty());
+}
+
+TEST(PreconditionSoundnessTest, ResetsOfGlobalsOnlyWhenNothingOutsideCanReadThem) {
+  // Without escapes, the reset at the top is stepped over...
+  EXPECT_THAT(Conditions("N = 0\n"
+                         "def rule(event):\n"
+                         "    global N\n"
+                         "    N = 0\n"
+                         "    if event.get('eventType') != 'a':\n"
+                         "        return False\n"
+                         "    N = 1\n"
+                         "    return True\n"),
+              ElementsAre("eventType=a"));
+  // ...but not when a function of the module can be called from elsewhere
+  // (a lambda, a def passed as a value, a nested def, a generator) or a
+  // caught exception's frames can be.
+  for (const char* escape :
+       {"CALLBACKS = [lambda: N]\n", "def peek():\n    return N\nCALLBACKS = [peek]\n",
+        "def outer():\n    def inner():\n        return N\n    return inner\n",
+        "def gen():\n    yield N\n",
+        "def title(event):\n    try:\n        1 / 0\n    except ZeroDivisionError as e:\n"
+        "        KEPT.append(e)\n    return 'x'\nKEPT = []\n",
+        "class Box:\n    pass\n",
+        "def title(event):\n    return str(sorted((x for x in ()), key=peek))\n"
+        "def peek(x):\n    return N\n"}) {
+    EXPECT_THAT(Disjuncts(absl::StrCat("N = 0\n", escape,
+                                       "def rule(event):\n"
+                                       "    global N\n"
+                                       "    N = 0\n"
+                                       "    if event.get('eventType') != 'a':\n"
+                                       "        return False\n"
+                                       "    N = 1\n"
+                                       "    return True\n")),
+                IsEmpty())
+        << escape;
+  }
 }
 
 // ---- Equivalence over a generated stream ----------------------------------
