@@ -18,12 +18,48 @@ size_t DisplayWidth(absl::string_view text) {
                        [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
 }
 
-std::string CleanCell(std::string cell) {
-  for (char& c : cell) {
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+// The length of the UTF-8 sequence at `text[i]` when it encodes a C1 control
+// (U+0080..U+009F) or a bidirectional formatting character (U+200E, U+200F,
+// U+202A..U+202E, U+2066..U+2069), which reorder or hide what a terminal
+// shows; else 0.
+size_t InvisibleControlAt(absl::string_view text, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(text[i + k]); };
+  if (i + 1 < text.size() && b(0) == 0xC2 && b(1) >= 0x80 && b(1) <= 0x9F) return 2;
+  if (i + 2 < text.size() && b(0) == 0xE2) {
+    if (b(1) == 0x80 && (b(2) == 0x8E || b(2) == 0x8F || (b(2) >= 0xAA && b(2) <= 0xAE))) return 3;
+    if (b(1) == 0x81 && b(2) >= 0xA6 && b(2) <= 0xA9) return 3;
   }
-  return cell;
+  return 0;
 }
+
+}  // namespace
+
+std::string EscapeForTerminal(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '\n' || c == '\r' || c == '\t') {
+      out.push_back(' ');
+    } else if (c < 0x20 || c == 0x7f) {
+      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+    } else if (const size_t n = InvisibleControlAt(text, i); n > 0) {
+      // The code point, e.g. \u202e.
+      const uint32_t cp = n == 2 ? ((c & 0x1F) << 6) | (text[i + 1] & 0x3F)
+                                 : ((c & 0x0F) << 12) | ((text[i + 1] & 0x3F) << 6) |
+                                       (text[i + 2] & 0x3F);
+      absl::StrAppend(&out, "\\u", absl::Hex(cp, absl::kZeroPad4));
+      i += n - 1;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::string CleanCell(std::string cell) { return EscapeForTerminal(cell); }
 
 std::vector<std::string> CleanRow(std::vector<std::string> cells) {
   for (std::string& cell : cells) cell = CleanCell(std::move(cell));

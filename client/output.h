@@ -1,7 +1,8 @@
 // Output of pantherctl: aligned tables for people, JSON for scripts.
 //
 // Table output (the default) is a header row plus one aligned row per item,
-// or "Label:  value" lines for a single item. Cells never contain line breaks.
+// or "Label:  value" lines for a single item. Cells never contain line breaks
+// or control characters (EscapeForTerminal).
 //
 // JSON output follows the proto3 JSON mapping through
 // google::protobuf::util::MessageToJsonString with the options of
@@ -66,6 +67,13 @@ class Table {
   std::vector<std::string> header_;
   std::vector<std::vector<std::string>> rows_;
 };
+
+// `text` made safe to print on a terminal: line breaks and tabs become
+// spaces, other control characters (C0, DEL, C1) and bidirectional formatting
+// characters become visible escapes (\x1b, \u202e). Every table cell and
+// field value pantherctl prints goes through it, since text from the server
+// (event fields, rule ids, titles, error messages) may carry them.
+std::string EscapeForTerminal(absl::string_view text);
 
 // Prints "Label:" / value pairs as an aligned two-column block, e.g.
 //   Version:  0.1.0

@@ -49,6 +49,25 @@ TEST(PantherctlOutputTest, TableCountsCodePointsAndFlattensLineBreaks) {
             "two lines  2\n");
 }
 
+// Security (issue 14, row 9): text from the server (an Okta alternateId, a
+// rule id, an error) never reaches the terminal as raw escape sequences or
+// bidirectional overrides.
+TEST(PantherctlOutputTest, ControlCharactersAreEscapedInEveryCell) {
+  EXPECT_EQ(EscapeForTerminal("a\x1b[2Jb"), "a\\x1b[2Jb");
+  EXPECT_EQ(EscapeForTerminal(absl::string_view("x\x07\x7f\x00y", 5)), "x\\x07\\x7f\\x00y");
+  EXPECT_EQ(EscapeForTerminal("admin\u202egnp.exe"), "admin\\u202egnp.exe");
+  EXPECT_EQ(EscapeForTerminal("\u2066x\u2069 \xc2\x9b"), "\\u2066x\\u2069 \\u009b");
+  EXPECT_EQ(EscapeForTerminal("Zürich — ok\tthen"), "Zürich — ok then");
+  Table table({"USER"});
+  table.AddRow({"evil\x1b]0;owned\x07@example.com"});
+  const std::string printed = table.ToString();
+  EXPECT_EQ(printed.find('\x1b'), std::string::npos) << printed;
+  EXPECT_EQ(printed.find('\x07'), std::string::npos) << printed;
+  std::ostringstream fields;
+  PrintFields({{"Title", "login from \x1b[31mnowhere"}}, fields);
+  EXPECT_EQ(fields.str().find('\x1b'), std::string::npos);
+}
+
 TEST(PantherctlOutputTest, PrintFieldsAlignsValues) {
   std::ostringstream out;
   PrintFields({{"Version", "0.1.0"}, {"Data dir", "/var/lib/pantherd"}}, out);

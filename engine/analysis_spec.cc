@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -296,6 +297,34 @@ void CheckName(const std::string& value, absl::string_view field, int line, Repo
                          " must be non-empty and may not contain < > & \" or % "
                          "(Panther's ^[^<>&\"%]+$)"));
   }
+}
+
+// The longest analysis id accepted (RuleID, GlobalID, DataModelID).
+constexpr size_t kMaxIdLength = 200;
+
+// An analysis id: CheckName's rule, and only printable ASCII (no control
+// characters, terminal escapes, bidirectional overrides or look-alike
+// letters: ids are printed in terminals, logs and alerts), at most
+// kMaxIdLength characters (docs/rule-contract.md, "Ids").
+void CheckId(const std::string& value, absl::string_view field, int line, Reporter& r) {
+  if (value.size() > kMaxIdLength) {
+    r.Error(line, field,
+            absl::StrCat(field, " \"", absl::CHexEscape(value.substr(0, 40)), "...\" has ",
+                         value.size(), " characters; at most ", kMaxIdLength, " are accepted"));
+    return;
+  }
+  for (size_t i = 0; i < value.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(value[i]);
+    if (c < 0x20 || c >= 0x7f) {
+      r.Error(line, field,
+              absl::StrCat(field, " \"", absl::CHexEscape(value), "\" has byte 0x",
+                           absl::Hex(c, absl::kZeroPad2), " at position ", i,
+                           ": ids may contain only printable ASCII (letters, digits, space and "
+                           "punctuation other than < > & \" %)"));
+      return;
+    }
+  }
+  CheckName(value, field, line, r);
 }
 
 // Reports duplicate values of a list field (Panther's SET_FIELDS); Tags must
@@ -577,7 +606,7 @@ void LoadRule(Context& ctx, const UploadFile& spec, const Fields& fields, bool s
 
   if (auto id = Get<std::string>(fields, "RuleID", true, ReadYamlString, r)) {
     const int line = fields.Find("RuleID")->line;
-    CheckName(*id, "RuleID", line, r);
+    CheckId(*id, "RuleID", line, r);
     RegisterId(ctx, *id, scheduled ? "scheduled_rule" : "rule", "RuleID", line, r);
     rule.set_id(*id);
   }
@@ -727,7 +756,7 @@ void LoadGlobal(Context& ctx, const UploadFile& spec, const Fields& fields, Repo
   out.rule.set_enabled(true);
   if (auto id = Get<std::string>(fields, "GlobalID", true, ReadYamlString, r)) {
     const int line = fields.Find("GlobalID")->line;
-    CheckName(*id, "GlobalID", line, r);
+    CheckId(*id, "GlobalID", line, r);
     RegisterId(ctx, *id, "global", "GlobalID", line, r);
     if (!id->empty() && !IsPythonIdentifier(*id)) {
       r.Warning(line, "GlobalID",
@@ -804,7 +833,7 @@ void LoadDataModel(Context& ctx, const UploadFile& spec, const Fields& fields, R
   rule.set_type(v1::ANALYSIS_TYPE_DATA_MODEL);
   if (auto id = Get<std::string>(fields, "DataModelID", true, ReadYamlString, r)) {
     const int line = fields.Find("DataModelID")->line;
-    CheckName(*id, "DataModelID", line, r);
+    CheckId(*id, "DataModelID", line, r);
     RegisterId(ctx, *id, "datamodel", "DataModelID", line, r);
     rule.set_id(*id);
   }

@@ -646,6 +646,35 @@ TEST(AnalysisSpecTest, IdsMustMatchPanthersRegex) {
   EXPECT_EQ(l.Find("r.yml", "DisplayName").line(), 8);
 }
 
+// Security (issue 14, row 9): ids are printed in terminals, logs and alerts,
+// so escapes, bidirectional overrides, look-alike letters and huge ids are
+// refused, with the offending bytes escaped in the message.
+TEST(AnalysisSpecTest, IdsArePrintableAsciiOfBoundedLength) {
+  const std::vector<std::string> bad = {
+      "\"Okta.\\e[2JFailedLogin\"",            // a terminal escape
+      "\"Okta.\\u202eFailedLogin\"",           // a right-to-left override
+      "\"Okta.Fаiled\"",                         // a Cyrillic look-alike letter
+      std::string(100000, 'A'),                   // far too long
+  };
+  for (const std::string& id : bad) {
+    Loaded l = Load({File("r.yml", RuleYaml(id, "r.py")), File("r.py", kRulePy)});
+    ASSERT_FALSE(l.set.ok()) << id.substr(0, 40);
+    const std::string message = l.Find("r.yml", "RuleID").message();
+    EXPECT_EQ(l.Find("r.yml", "RuleID").line(), 2);
+    EXPECT_LT(message.size(), 400u);
+    for (char c : message) {
+      EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "unescaped byte in: " << message.substr(0, 80);
+    }
+  }
+  // Panther's own ids (letters, digits, dots, dashes, underscores) load.
+  Loaded ok = Load({File("r.yml", RuleYaml("AWS.CloudTrail-Created_2", "r.py")),
+                    File("r.py", kRulePy)});
+  EXPECT_TRUE(ok.set.ok()) << ok.Dump();
+  Loaded longest = Load({File("r.yml", RuleYaml(std::string(200, 'x'), "r.py")),
+                         File("r.py", kRulePy)});
+  EXPECT_TRUE(longest.set.ok()) << longest.Dump();
+}
+
 TEST(AnalysisSpecTest, SetFieldsRejectDuplicates) {
   Loaded l = Load({File("r.yml",
                         "AnalysisType: rule\nRuleID: R\nFilename: r.py\n"

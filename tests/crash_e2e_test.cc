@@ -215,10 +215,10 @@ TEST_F(CrashE2eTest, KilledAtRandomMomentsEndsWithExactlyTheAlertsOfACleanRun) {
 
   // Runs with kills at random moments of the sending.
   int total_kills = 0;
-  for (int run = 0; total_kills < kMinKills && run < 12; ++run) {
+  for (int run = 0; total_kills < kMinKills && run < 40; ++run) {
     SCOPED_TRACE(absl::StrCat("run ", run));
     std::mt19937 random(1234 + run);
-    std::uniform_int_distribution<int64_t> delay_us(0, absl::ToInt64Microseconds(clean_time));
+    const int64_t clean_us = absl::ToInt64Microseconds(clean_time);
     const std::string data_dir = FreshDataDir(absl::StrCat("run", run));
     size_t next = 0;
     int kills = 0;
@@ -227,14 +227,22 @@ TEST_F(CrashE2eTest, KilledAtRandomMomentsEndsWithExactlyTheAlertsOfACleanRun) {
       ASSERT_NE(server, nullptr);
       if (next >= batches.size() || kills >= 6) {
         // Done sending (or enough kills): finish cleanly and compare.
-        if (next < batches.size()) ASSERT_TRUE(SendFrom(*server, batches, &next));
+        if (next < batches.size()) {
+          ASSERT_TRUE(SendFrom(*server, batches, &next));
+        }
         EXPECT_EQ(AllAlerts(*server), clean);
         Stop(*server);
         break;
       }
       absl::Notification finished;
       const pid_t pid = server->process().pid();
-      const absl::Duration delay = absl::Microseconds(delay_us(random));
+      // A moment within what is left to send (as long as the clean run took
+      // for it), so that most starts end in a kill whatever the machine's
+      // speed.
+      const int64_t remaining_us = clean_us * static_cast<int64_t>(batches.size() - next) /
+                                   static_cast<int64_t>(batches.size());
+      const absl::Duration delay =
+          absl::Microseconds(std::uniform_int_distribution<int64_t>(0, remaining_us)(random));
       bool killed = false;
       std::thread killer([&] {
         if (!finished.WaitForNotificationWithTimeout(delay)) {
