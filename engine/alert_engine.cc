@@ -708,6 +708,11 @@ absl::StatusOr<uint64_t> AlertEngine::LatestSequence() const {
 }
 
 absl::StatusOr<uint64_t> AlertEngine::OldestRetainedSequence() const {
+  // The latest sequence is read before the log: when the scan finds the log
+  // empty, every change up to `latest` was trimmed, and a change committed
+  // after this read has a larger sequence. Read after the scan, a change
+  // committed in between would be answered as already gone.
+  PANTHERD_ASSIGN_OR_RETURN(const uint64_t latest, LatestSequence());
   std::optional<uint64_t> oldest;
   absl::Status error;
   PANTHERD_RETURN_IF_ERROR(
@@ -722,7 +727,6 @@ absl::StatusOr<uint64_t> AlertEngine::OldestRetainedSequence() const {
       }));
   PANTHERD_RETURN_IF_ERROR(error);
   if (oldest.has_value()) return *oldest;
-  PANTHERD_ASSIGN_OR_RETURN(const uint64_t latest, LatestSequence());
   return latest + 1;
 }
 

@@ -279,7 +279,8 @@ class AlertEngine {
   absl::StatusOr<std::vector<v1::AlertChange>> ReadChangesAfter(uint64_t after, size_t limit) const;
 
   // The smallest sequence still in the alert log; LatestSequence() + 1 when
-  // the log is empty.
+  // the log is empty. Never above a change committed while it runs (a stream
+  // starting from its answer misses nothing).
   absl::StatusOr<uint64_t> OldestRetainedSequence() const;
   // The last sequence handed out (0 if none).
   absl::StatusOr<uint64_t> LatestSequence() const;

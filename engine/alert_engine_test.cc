@@ -829,6 +829,38 @@ TEST_F(AlertEngineTest, ConcurrentBatchesLoseNothing) {
   EXPECT_EQ(log.back().alert().event_count(), kThreads * kBatches + 1);
 }
 
+// A reader of an empty log racing the first commit must not answer a
+// sequence past the change just committed (a stream starting there would
+// skip it for good).
+TEST_F(AlertEngineTest, OldestRetainedSequenceNeverPassesAChangeCommittedMeanwhile) {
+  options_.alert_log_retention = absl::Hours(1);
+  MakeEngine();
+  int wrong = 0;
+  for (int i = 0; i < 300 && wrong == 0; ++i) {
+    SetNow(At(0) + absl::Hours(2 * i));
+    ASSERT_TRUE(engine_->PurgeExpired().ok());
+    const uint64_t expected = *engine_->LatestSequence() + 1;
+    ASSERT_EQ(*engine_->OldestRetainedSequence(), expected);  // empty log
+    std::atomic<bool> done{false};
+    std::thread writer([&] {
+      Apply({Event(absl::StrCat("e", i), At(0) + absl::Hours(2 * i), {Match("R", "u")})});
+      done = true;
+    });
+    bool last = false;
+    while (!last) {
+      last = done.load();
+      absl::StatusOr<uint64_t> oldest = engine_->OldestRetainedSequence();
+      ASSERT_TRUE(oldest.ok()) << oldest.status();
+      if (*oldest != expected) {
+        ADD_FAILURE() << "iteration " << i << ": oldest " << *oldest << ", expected " << expected;
+        ++wrong;
+        break;
+      }
+    }
+    writer.join();
+  }
+}
+
 TEST_F(AlertEngineTest, PurgeExpiredDeletesOldIdsWindowsAndLogEntries) {
   options_.alert_log_retention = absl::Hours(24);
   options_.window_retention = absl::Hours(48);

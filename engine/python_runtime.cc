@@ -713,8 +713,9 @@ CallResult PythonRuntime::CallRuleCode(absl::string_view function_name,
   call_function_.assign(function_name.data(), function_name.size());
   const absl::Duration limit = options_.time_limit;
   if (limit > absl::ZeroDuration()) {
-    call_deadline_ns_.store(absl::GetCurrentTimeNanos() + absl::ToInt64Nanoseconds(limit),
-                            std::memory_order_release);
+    const int64_t deadline = absl::GetCurrentTimeNanos() + absl::ToInt64Nanoseconds(limit);
+    call_deadline_ns_.store(deadline, std::memory_order_release);
+    if (deadline_mirror_ != nullptr) deadline_mirror_->store(deadline, std::memory_order_release);
   }
   call_number_.fetch_add(1, std::memory_order_acq_rel);
   try {
@@ -729,6 +730,7 @@ CallResult PythonRuntime::CallRuleCode(absl::string_view function_name,
     result.error = std::move(error);
   }
   call_deadline_ns_.store(INT64_MAX, std::memory_order_release);
+  if (deadline_mirror_ != nullptr) deadline_mirror_->store(INT64_MAX, std::memory_order_release);
   in_call_ = false;
   // Run a SIGALRM handler still pending now, while it does nothing.
   if (PyErr_CheckSignals() != 0) PyErr_Clear();

@@ -239,6 +239,13 @@ class PythonRuntime {
     return call_deadline_ns_.load(std::memory_order_relaxed);
   }
 
+  // Also writes every call deadline (and INT64_MAX after each call) to
+  // `*mirror`, e.g. a page shared with a watchdog process that kills this one
+  // when a call outlives its deadline (engine/worker_sandbox.h). Null stops
+  // mirroring. Not owned; must outlive the runtime. Owning thread, between
+  // calls.
+  void set_deadline_mirror(std::atomic<int64_t>* mirror) { deadline_mirror_ = mirror; }
+
   // Number of calls that ran past the time limit since Create. Thread-safe.
   int64_t timeouts() const { return timeouts_.load(std::memory_order_relaxed); }
 
@@ -285,6 +292,7 @@ class PythonRuntime {
   uint32_t calls_since_handler_check_ = 0;
   std::string call_function_;
   std::atomic<int64_t> call_deadline_ns_{INT64_MAX};
+  std::atomic<int64_t>* deadline_mirror_ = nullptr;
   // Number of the call in progress (or last made), and the number of the call
   // the watchdog last sent SIGALRM for: OnAlarm acts only when they match, so
   // a signal aimed at a call that has just returned cannot hit the next one.

@@ -17,6 +17,7 @@
 #include "engine/metrics.h"
 #include "engine/rule_runner.h"
 #include "engine/test_runner.h"
+#include "engine/worker_sandbox.h"
 
 namespace pantherd::engine {
 
@@ -220,9 +221,18 @@ int WorkerMain(int argc, char** argv) {
     std::fprintf(stderr, "pantherd-worker: %s\n", std::string(config.status().message()).c_str());
     return kWorkerExitUsage;
   }
-  if (absl::Status s = HardenWorkerProcess(*config); !s.ok()) {
-    std::fprintf(stderr, "pantherd-worker: %s\n", std::string(s.message()).c_str());
+  // The in-process hard limit below acts kill_grace past a call's deadline;
+  // the watchdog process, for a worker that cannot act any more (stopped),
+  // a second later.
+  const absl::Duration grace = std::max(config->limits.kill_grace, absl::Milliseconds(100));
+  absl::StatusOr<Confinement> confined = ConfineWorker(*config, grace + absl::Seconds(1));
+  if (!confined.ok()) {
+    std::fprintf(stderr, "pantherd-worker: %s\n", std::string(confined.status().message()).c_str());
     return kWorkerExitHardening;
+  }
+  if (!confined->missing.empty()) {
+    std::fprintf(stderr, "pantherd-worker: confinement incomplete: %s\n",
+                 confined->missing.c_str());
   }
   RemoteKv kv(config->channel_fd);
   KvCache cache(&kv);
@@ -243,7 +253,7 @@ int WorkerMain(int argc, char** argv) {
   // instead of holding its request (a whole batch) until pantherd's budget
   // for it runs out; pantherd reports the failure as a timeout.
   PythonRuntime& runtime = (*worker)->runtime();
-  const absl::Duration grace = std::max(config->limits.kill_grace, absl::Milliseconds(100));
+  runtime.set_deadline_mirror(&confined->watch->call_deadline_ns);
   absl::Mutex stop_mu;
   bool stop = false;
   std::thread hard_limit([&] {

@@ -136,6 +136,19 @@ absl::StatusOr<WorkerConfig> ParseWorkerArgs(int argc, const char* const* argv) 
   return config;
 }
 
+absl::Status DropPrivileges(const WorkerLimits& limits) {
+  if (geteuid() != 0) return absl::OkStatus();
+  const gid_t gid = limits.unprivileged_gid;
+  const uid_t uid = limits.unprivileged_uid;
+  if (setgroups(0, nullptr) != 0) return Errno("setgroups");
+  if (setresgid(gid, gid, gid) != 0) return Errno(absl::StrCat("setresgid(", gid, ")"));
+  if (setresuid(uid, uid, uid) != 0) return Errno(absl::StrCat("setresuid(", uid, ")"));
+  if (geteuid() == 0 || getegid() == 0) {
+    return absl::InternalError("still root after dropping privileges");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status HardenWorkerProcess(const WorkerConfig& config) {
   if (config.channel_fd < 3) {
     return absl::InvalidArgumentError(
@@ -150,16 +163,7 @@ absl::Status HardenWorkerProcess(const WorkerConfig& config) {
   if (absl::Status s = CloseOtherFds(config.channel_fd); !s.ok()) return s;
   if (chdir("/") != 0) return Errno("chdir(/)");
 
-  if (geteuid() == 0) {
-    const gid_t gid = config.limits.unprivileged_gid;
-    const uid_t uid = config.limits.unprivileged_uid;
-    if (setgroups(0, nullptr) != 0) return Errno("setgroups");
-    if (setresgid(gid, gid, gid) != 0) return Errno(absl::StrCat("setresgid(", gid, ")"));
-    if (setresuid(uid, uid, uid) != 0) return Errno(absl::StrCat("setresuid(", uid, ")"));
-    if (geteuid() == 0 || getegid() == 0) {
-      return absl::InternalError("still root after dropping privileges");
-    }
-  }
+  if (absl::Status s = DropPrivileges(config.limits); !s.ok()) return s;
 
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Errno("prctl(PR_SET_NO_NEW_PRIVS)");
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return Errno("prctl(PR_SET_DUMPABLE)");

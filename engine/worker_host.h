@@ -98,6 +98,11 @@ std::vector<std::string> WorkerFlags(const WorkerLimits& limits, pid_t parent_pi
 // those of WorkerConfig). InvalidArgument for a malformed value.
 absl::StatusOr<WorkerConfig> ParseWorkerArgs(int argc, const char* const* argv);
 
+// When the process runs as root (euid 0): drops supplementary groups and
+// switches real, effective and saved ids to limits.unprivileged_uid/gid.
+// Otherwise does nothing. Internal naming the failed call.
+[[nodiscard]] absl::Status DropPrivileges(const WorkerLimits& limits);
+
 // Hardens the calling worker process; call it first thing in main(), before
 // starting any thread or interpreter. In order:
 //   - RLIMIT_CORE = 0 (no core files with rule data in them);

@@ -272,6 +272,10 @@ WorkerPool::WorkerPool(WorkerPoolOptions options)
                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
       max_isolated_runs_(options_.max_isolated_runs > 0 ? options_.max_isolated_runs : workers_),
       processes_(std::make_shared<ProcessList>()) {
+  if (options_.worker_output_to_stderr) {
+    output_ = std::make_unique<WorkerOutput>(
+        [this](const std::string& line) { Log(WorkerLogLevel::kInfo, line); });
+  }
   spawner_ = std::thread([this] { SpawnerLoop(); });
   supervisor_ = std::thread([this] { SupervisorLoop(); });
 }
@@ -438,9 +442,19 @@ absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::SpawnNow() {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   auto destroy_actions = absl::MakeCleanup([&] { posix_spawn_file_actions_destroy(&actions); });
+  // The worker's stdout and stderr: a pipe read by output_.
+  int out_pipe[2] = {-1, -1};
+  if (output_ != nullptr && pipe2(out_pipe, O_CLOEXEC) != 0) {
+    return absl::UnavailableError(absl::StrCat("pipe for a worker's output: ", strerror(errno)));
+  }
+  auto close_out_pipe = absl::MakeCleanup([&] {
+    if (out_pipe[0] >= 0) close(out_pipe[0]);
+    if (out_pipe[1] >= 0) close(out_pipe[1]);
+  });
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  if (options_.worker_output_to_stderr) {
-    posix_spawn_file_actions_adddup2(&actions, 2, 1);
+  if (output_ != nullptr) {
+    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 2);
   } else {
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
@@ -485,6 +499,12 @@ absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::SpawnNow() {
   if (rc != 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot start worker ", options_.worker_binary, ": ", strerror(rc)));
+  }
+  if (output_ != nullptr) {
+    close(out_pipe[1]);
+    out_pipe[1] = -1;
+    output_->Add(pid, out_pipe[0]);  // takes it
+    out_pipe[0] = -1;
   }
   const int flags = fcntl(parent_fd, F_GETFL);
   if (flags >= 0) fcntl(parent_fd, F_SETFL, flags | O_NONBLOCK);
@@ -680,7 +700,7 @@ WorkerPool::Failure WorkerPool::EndFailedWorker(Worker& worker, const absl::Stat
         failure.kind = Failure::kTimeout;
         failure.description = absl::StrCat("a rule call ran past its time limit of ",
                                            absl::FormatDuration(options_.limits.call_time_limit),
-                                           " and ignored the interrupt; the worker ended itself");
+                                           " and did not end (it ignored the interrupt or was stopped); the worker was ended");
       } else if (code == kWorkerExitHardening) {
         failure.description = "worker failed to start (it could not harden itself; see its stderr)";
       } else {

@@ -101,6 +101,7 @@
 #include "engine/kv.h"
 #include "engine/kv_cache.h"
 #include "engine/worker_host.h"
+#include "engine/worker_output.h"
 #include "pantherd/internal/worker.pb.h"
 #include "pantherd/v1/common.pb.h"
 #include "pantherd/v1/rules.pb.h"
@@ -132,7 +133,12 @@ struct WorkerPoolOptions {
   // load) are dropped. One-shot test workers (RunTestsIsolated) never reach
   // it: their rules see a private key-value space that starts empty.
   KvBackend* kv = nullptr;
-  // Worker stdout/stderr go to pantherd's stderr when true, else /dev/null.
+  // When true, worker stdout/stderr are read by the pool and logged through
+  // `log` (kInfo), one message per line: "worker pid <pid>: <line>", control
+  // characters escaped, lines cut at 1 KiB, at most 20 lines at once and 5 a
+  // second per worker, drops counted (engine/worker_output.h). Rule code's
+  // print() is data: it can never write a line of pantherd's log. When
+  // false, the output goes to /dev/null.
   bool worker_output_to_stderr = true;
   // One-shot workers running at once; 0 means `workers`.
   int max_isolated_runs = 0;
@@ -372,6 +378,9 @@ class WorkerPool {
 
   // Every worker process started and not reaped yet (for KillSwitch).
   std::shared_ptr<ProcessList> processes_;
+
+  // Reads the workers' output pipes (null: worker_output_to_stderr false).
+  std::unique_ptr<WorkerOutput> output_;
 
   // Which worker changed which caching key, for the workers' caches
   // (engine/kv_cache.h); each worker process gets its own id.
