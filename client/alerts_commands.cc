@@ -195,14 +195,15 @@ absl::Status PrintChange(const v1::AlertChange& change, CommandEnv& env) {
     if (!google::protobuf::util::MessageToJsonString(change, &json, options).ok()) {
       return absl::InternalError("cannot print an alert change as JSON");
     }
-    out << json << '\n' << std::flush;
+    out << EscapeJsonForTerminal(json) << '\n' << std::flush;
     return absl::OkStatus();
   }
   const v1::Alert& alert = change.alert();
   out << change.sequence() << "  " << FormatTimestamp(change.time()) << "  "
       << ShortEnumName(v1::AlertChange::Kind_Name(change.kind()), "KIND_") << "  "
-      << SeverityName(alert.severity()) << "  " << OrDash(alert.rule_id()) << "  "
-      << OneLine(OrDash(alert.title())) << "  events=" << alert.event_count() << '\n'
+      << SeverityName(alert.severity()) << "  " << EscapeForTerminal(OrDash(alert.rule_id()))
+      << "  " << EscapeForTerminal(OneLine(OrDash(alert.title())))
+      << "  events=" << alert.event_count() << '\n'
       << std::flush;
   return absl::OkStatus();
 }
@@ -253,7 +254,8 @@ absl::Status TailAlerts(const TailArgs& args, CommandEnv& env) {
           const v1::Gap& gap = response.gap();
           env.err() << "pantherctl: warning: alert changes " << gap.from_sequence() << ".."
                     << gap.to_sequence() << " were not delivered ("
-                    << OneLine(OrDash(gap.reason())) << "); see `pantherctl alerts list`\n"
+                    << EscapeForTerminal(OneLine(OrDash(gap.reason())))
+                    << "); see `pantherctl alerts list`\n"
                     << std::flush;
           break;
         }
@@ -269,12 +271,14 @@ absl::Status TailAlerts(const TailArgs& args, CommandEnv& env) {
     if (delivered) backoff = kTailInitialBackoff;
     env.err() << "pantherctl: warning: alert stream "
               << (status.ok() ? std::string("ended by the server")
-                              : absl::StrCat("broken (", conn->ToStatus("StreamAlerts", status)
-                                                             .message(), ")"))
+                              : absl::StrCat("broken (",
+                                             EscapeForTerminal(
+                                                 conn->ToStatus("StreamAlerts", status).message()),
+                                             ")"))
               << "; reconnecting in " << absl::FormatDuration(backoff)
-              << (resume.has_value() ? absl::StrCat(" after sequence ", *resume)
-                                     : std::string())
-              << '\n' << std::flush;
+              << (resume.has_value() ? absl::StrCat(" after sequence ", *resume) : std::string())
+              << '\n'
+              << std::flush;
     if (!SleepUnlessInterrupted(backoff)) break;
     backoff = std::min(backoff * 2, kTailMaxBackoff);
   }

@@ -136,7 +136,8 @@ void PrintUploadResult(const UploadArgs& args, const v1::UploadRuleResponse& res
       << " unchanged\n";
   if (stored.row_count() > 0) stored.Print(out);
   if (!unchanged.empty()) {
-    out << "Unchanged: " << absl::StrJoin(response.unchanged_ids(), ", ") << '\n';
+    out << "Unchanged: " << EscapeForTerminal(absl::StrJoin(response.unchanged_ids(), ", "))
+        << '\n';
   }
 
   const auto& skipped =
@@ -144,7 +145,7 @@ void PrintUploadResult(const UploadArgs& args, const v1::UploadRuleResponse& res
   if (!skipped.empty()) {
     std::vector<std::string> parts;
     for (const v1::SkippedContent& s : skipped) {
-      parts.push_back(absl::StrCat(s.count(), " ", s.analysis_type()));
+      parts.push_back(absl::StrCat(s.count(), " ", EscapeForTerminal(s.analysis_type())));
     }
     out << "Skipped (not run by pantherd): " << absl::StrJoin(parts, ", ") << '\n';
   }
@@ -155,7 +156,7 @@ void PrintUploadResult(const UploadArgs& args, const v1::UploadRuleResponse& res
   }
   if (!warnings.empty()) {
     out << "Warnings:\n";
-    for (const std::string& w : warnings) out << "  " << w << '\n';
+    for (const std::string& w : warnings) out << "  " << EscapeForTerminal(w) << '\n';
   }
 
   const auto [passed, failed] = CountTests(response.report());
@@ -169,7 +170,8 @@ void PrintUploadResult(const UploadArgs& args, const v1::UploadRuleResponse& res
   for (const v1::RuleTestResult& rule : response.report().rules()) {
     for (const v1::TestCaseResult& test : rule.tests()) {
       if (test.outcome() != v1::TestCaseResult::OUTCOME_PASSED) {
-        out << "  FAIL " << rule.rule_id() << ": " << test.name() << '\n';
+        out << "  FAIL " << EscapeForTerminal(rule.rule_id()) << ": "
+            << EscapeForTerminal(test.name()) << '\n';
       }
     }
   }

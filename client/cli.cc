@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -71,7 +72,9 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& options) {
           });
   options.token_option =
       app.add_option("--token", options.token,
-                     absl::StrCat("API token, sent as a bearer token (env ", kTokenEnvVar, ")"))
+                     absl::StrCat("API token, sent as a bearer token (env ", kTokenEnvVar,
+                                  "); other local users can read it in the process list, so "
+                                  "prefer --token-file or the environment"))
           ->type_name("TOKEN");
   options.token_file_option =
       app.add_option(
@@ -136,7 +139,7 @@ std::string UsageErrorMessage(const CLI::App& root, const CLI::ParseError& e) {
 }
 
 int Fail(std::ostream& err, absl::string_view message, int code) {
-  err << kErrorPrefix << OneLine(message) << '\n' << std::flush;
+  err << kErrorPrefix << EscapeForTerminal(OneLine(message)) << '\n' << std::flush;
   return code;
 }
 
@@ -188,6 +191,10 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   absl::StatusOr<OutputFormat> format = ParseOutputFormat(globals.output);
   if (!format.ok()) return Fail(err, format.status().message(), kExitUsage);
 
+  if (globals.token_option->count() > 0 && !globals.token.empty()) {
+    err << kTokenOnCommandLineWarning << '\n' << std::flush;
+  }
+
   CommandEnv env(out, err, *format, globals.ToConnectionFlags(), color, err_terminal);
   absl::Status status = (*action)(env);
   out << std::flush;
@@ -210,9 +217,32 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
   }
 }
 
+int ScrubTokenArguments(int argc, char** argv) {
+  int scrubbed = 0;
+  const auto scrub = [&scrubbed](char* value) {
+    if (*value == '\0') return;
+    for (char* c = value; *c != '\0'; ++c) *c = 'x';
+    ++scrubbed;
+  };
+  constexpr absl::string_view kTokenEquals = "--token=";
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg(argv[i]);
+    if (arg == "--") break;  // The rest are positional arguments.
+    if (arg == "--token" && i + 1 < argc) {
+      scrub(argv[++i]);
+    } else if (absl::StartsWith(arg, kTokenEquals)) {
+      scrub(argv[i] + kTokenEquals.size());
+    }
+  }
+  return scrubbed;
+}
+
 int RunCli(int argc, char** argv) {
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  // The copy above is all pantherctl reads; hide the token from
+  // /proc/PID/cmdline at once (see ScrubTokenArguments).
+  ScrubTokenArguments(argc, argv);
   try {
     return Run(args, std::cout, std::cerr, StdoutWantsColor(), isatty(STDERR_FILENO) == 1);
   } catch (const std::exception& e) {

@@ -1,7 +1,9 @@
 #include "client/cli.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -50,6 +52,7 @@ class PantherctlCliTest : public ::testing::Test {
   static void ClearEnv() {
     unsetenv(kServerEnvVar);
     unsetenv(kTokenEnvVar);
+    unsetenv(kTokenFileEnvVar);
   }
 };
 
@@ -375,9 +378,17 @@ TEST_F(PantherctlStatusTest, ServerErrorIsOneLineWithCodeName) {
   admin_.status_error = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "viewer may not");
   FakePantherd server({&admin_, &health_});
   ASSERT_TRUE(server.ok());
-  CliResult result = RunPantherctl({"--server", server.address(), "--token", "t", "status"});
+  setenv(kTokenEnvVar, "t", 1);  // --token would add its warning line.
+  CliResult result = RunPantherctl({"--server", server.address(), "status"});
   ExpectOneErrorLine(result, 1);
   EXPECT_EQ(result.err, "pantherctl: error: PERMISSION_DENIED: viewer may not\n");
+
+  // With --token the warning comes first, then the one error line.
+  unsetenv(kTokenEnvVar);
+  result = RunPantherctl({"--server", server.address(), "--token", "t", "status"});
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.err, absl::StrCat(kTokenOnCommandLineWarning,
+                                     "\npantherctl: error: PERMISSION_DENIED: viewer may not\n"));
 }
 
 TEST_F(PantherctlStatusTest, WhoAmISendsTokenFromFlagOrEnvironment) {
@@ -391,6 +402,7 @@ TEST_F(PantherctlStatusTest, WhoAmISendsTokenFromFlagOrEnvironment) {
   setenv(kTokenEnvVar, "from-env", 1);
   CliResult result = RunPantherctl({"--server", server.address(), "whoami"});
   ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
   EXPECT_THAT(result.out, AllOf(ContainsRegex("User: +alice\n"), ContainsRegex("Role: +ANALYST\n"),
                                 ContainsRegex("Token: +tok1 \\(laptop\\)\n"),
                                 ContainsRegex("Token expires: +never\n")));
@@ -401,8 +413,90 @@ TEST_F(PantherctlStatusTest, WhoAmISendsTokenFromFlagOrEnvironment) {
 
   result = RunPantherctl({"--server", server.address(), "whoami", "--token", "from-flag"});
   ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err, absl::StrCat(kTokenOnCommandLineWarning, "\n"));
   std::lock_guard<std::mutex> lock(admin_.mu);
   EXPECT_EQ(admin_.last_authorization, "Bearer from-flag");
+}
+
+// Security row 7: a token in argv is readable by every local user, so
+// --token warns (once, on stderr) but still works.
+TEST_F(PantherctlStatusTest, TokenFlagWarnsAndStillWorks) {
+  admin_.whoami.mutable_user()->set_name("alice");
+  FakePantherd server({&admin_});
+  ASSERT_TRUE(server.ok());
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--server", server.address(), "--token", "s3cret", "whoami"},
+           {"--server", server.address(), "whoami", "--token=s3cret"}}) {
+    CliResult result = RunPantherctl(args);
+    ASSERT_EQ(result.code, 0) << result.err;
+    EXPECT_THAT(result.out, ContainsRegex("User: +alice\n"));
+    EXPECT_EQ(result.err, absl::StrCat(kTokenOnCommandLineWarning, "\n"));
+    EXPECT_THAT(result.err, ::testing::Not(HasSubstr("s3cret")));
+    std::lock_guard<std::mutex> lock(admin_.mu);
+    EXPECT_EQ(admin_.last_authorization, "Bearer s3cret");
+  }
+  // The warning names the sources pantherctl really reads.
+  for (const char* source : {"--token-file", kTokenFileEnvVar, kTokenEnvVar, "pantherctl login"}) {
+    EXPECT_THAT(kTokenOnCommandLineWarning, HasSubstr(source));
+  }
+}
+
+TEST_F(PantherctlStatusTest, TokenFileEnvironmentAndEmptyFlagDoNotWarn) {
+  FakePantherd server({&admin_});
+  ASSERT_TRUE(server.ok());
+  const std::string file = ::testing::TempDir() + "/pantherctl_cli_test_token";
+  { std::ofstream(file) << "from-file\n"; }
+  auto expect_quiet = [&](const std::vector<std::string>& args, const std::string& bearer) {
+    CliResult result = RunPantherctl(args);
+    ASSERT_EQ(result.code, 0) << result.err;
+    EXPECT_EQ(result.err, "");
+    std::lock_guard<std::mutex> lock(admin_.mu);
+    EXPECT_EQ(admin_.last_authorization, bearer);
+  };
+  expect_quiet({"--server", server.address(), "--token-file", file, "whoami"}, "Bearer from-file");
+  setenv(kTokenFileEnvVar, file.c_str(), 1);
+  expect_quiet({"--server", server.address(), "whoami"}, "Bearer from-file");
+  unsetenv(kTokenFileEnvVar);
+  setenv(kTokenEnvVar, "from-env", 1);
+  expect_quiet({"--server", server.address(), "whoami"}, "Bearer from-env");
+  // An empty --token sends no token, so there is no secret to warn about.
+  expect_quiet({"--server", server.address(), "--token", "", "whoami"}, "<none>");
+  std::remove(file.c_str());
+}
+
+// An argv made of writable copies of `args`, as main() receives it.
+class FakeArgv {
+ public:
+  explicit FakeArgv(const std::vector<std::string>& args) {
+    for (const std::string& arg : args) storage_.emplace_back(arg.begin(), arg.end());
+    for (std::vector<char>& arg : storage_) {
+      arg.push_back('\0');
+      pointers_.push_back(arg.data());
+    }
+    pointers_.push_back(nullptr);
+  }
+  int argc() const { return static_cast<int>(storage_.size()); }
+  char** argv() { return pointers_.data(); }
+  std::vector<std::string> Strings() const {
+    std::vector<std::string> result;
+    for (const std::vector<char>& arg : storage_) result.emplace_back(arg.data());
+    return result;
+  }
+
+ private:
+  std::vector<std::vector<char>> storage_;
+  std::vector<char*> pointers_;
+};
+
+TEST(ScrubTokenArgumentsTest, OverwritesTokenValuesOnly) {
+  FakeArgv args({"pantherctl", "--server", "h:1", "--token", "abc", "alerts", "tail", "--token=de",
+                 "--token", "", "--", "--token", "keep"});
+  EXPECT_EQ(ScrubTokenArguments(args.argc(), args.argv()), 2);
+  EXPECT_EQ(args.Strings(), (std::vector<std::string>{"pantherctl", "--server", "h:1", "--token",
+                                                      "xxx", "alerts", "tail", "--token=xx",
+                                                      "--token", "", "--", "--token", "keep"}));
+  FakeArgv trailing({"pantherctl", "status", "--token"});
+  EXPECT_EQ(ScrubTokenArguments(trailing.argc(), trailing.argv()), 0);
 }
 
 class PantherctlDetectionTest : public PantherctlCliTest {
@@ -546,6 +640,66 @@ TEST_F(PantherctlDetectionTest, AlertsUpdateSendsOnlyGivenChanges) {
   const v1::UpdateAlertRequest& close = detection_.update_alert_requests[1];
   EXPECT_FALSE(close.has_assignee());
   EXPECT_EQ(close.status(), v1::ALERT_STATUS_CLOSED);
+}
+
+// Security row 9: text from the server (alert titles, context, error
+// messages) must not reach the terminal with control sequences: an OSC title
+// change, a screen clear and a right-to-left override.
+constexpr char kTerminalAttack[] = "\x1b]0;pwned\x07 \x1b[2J evil \u202Egnp.exe";
+
+// Expects `text` to hold no ESC, BEL or U+202E bytes.
+void ExpectNoRawControls(const std::string& text, const std::string& what) {
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << what << ": " << text;
+  EXPECT_EQ(text.find('\x07'), std::string::npos) << what << ": " << text;
+  EXPECT_EQ(text.find("\u202E"), std::string::npos) << what << ": " << text;
+}
+
+TEST_F(PantherctlDetectionTest, ServerTextCannotDriveTheTerminal) {
+  v1::Alert alert = MakeAlert("evil");
+  alert.set_title(kTerminalAttack);
+  alert.set_rule_id("rule\x1b[2J");
+  alert.set_alert_context_json(absl::StrCat("{\"k\": \"", "\x1b]0;pwned\x07\u202E", "\"}"));
+  alert.set_description(kTerminalAttack);
+  detection_.alerts = {alert};
+  const std::string server = server_.address();
+
+  CliResult list = RunPantherctl({"--server", server, "alerts", "list"});
+  ASSERT_EQ(list.code, 0) << list.err;
+  ExpectNoRawControls(list.out + list.err, "alerts list");
+  EXPECT_THAT(list.out, HasSubstr("\\x1b]0;pwned\\x07 \\x1b[2J evil \\u202egnp.exe"));
+
+  CliResult get = RunPantherctl({"--server", server, "alerts", "get", "evil"});
+  ASSERT_EQ(get.code, 0) << get.err;
+  ExpectNoRawControls(get.out + get.err, "alerts get");
+  EXPECT_THAT(get.out, ContainsRegex("Title: +\\\\x1b\\]0;pwned"));
+  EXPECT_THAT(get.out, HasSubstr("\\u202e"));
+
+  // JSON escapes them too, and still parses back to the same text.
+  CliResult json = RunPantherctl({"--server", server, "--output", "json", "alerts", "get", "evil"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  ExpectNoRawControls(json.out + json.err, "alerts get --output json");
+  EXPECT_THAT(json.out, AllOf(HasSubstr("\\u001b"), HasSubstr("\\u0007")));
+  v1::GetAlertResponse parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok()) << json.out;
+  EXPECT_EQ(parsed.alert().title(), kTerminalAttack);
+  CliResult json_list = RunPantherctl({"--server", server, "--output", "json", "alerts", "list"});
+  ASSERT_EQ(json_list.code, 0) << json_list.err;
+  ExpectNoRawControls(json_list.out, "alerts list --output json");
+
+  // An error message from the server stays one escaped line.
+  {
+    std::lock_guard<std::mutex> lock(detection_.mu);
+    detection_.alerts_error = grpc::Status(grpc::StatusCode::INTERNAL, kTerminalAttack);
+  }
+  for (const std::vector<std::string>& command :
+       std::vector<std::vector<std::string>>{{"list"}, {"get", "evil"}}) {
+    std::vector<std::string> args = {"--server", server, "alerts"};
+    args.insert(args.end(), command.begin(), command.end());
+    CliResult failed = RunPantherctl(args);
+    ExpectOneErrorLine(failed, 1);
+    ExpectNoRawControls(failed.err, "error of alerts " + command[0]);
+    EXPECT_THAT(failed.err, HasSubstr("INTERNAL: \\x1b]0;pwned\\x07"));
+  }
 }
 
 }  // namespace

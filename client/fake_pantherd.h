@@ -174,6 +174,21 @@ class FakeDetectionService final : public pantherd::v1::DetectionService::Servic
     return grpc::Status::OK;
   }
 
+  // Answers alerts_error when set, else the alert of `alerts` with the id
+  // asked for, else NOT_FOUND.
+  grpc::Status GetAlert(grpc::ServerContext*, const pantherd::v1::GetAlertRequest* request,
+                        pantherd::v1::GetAlertResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!alerts_error.ok()) return alerts_error;
+    for (const pantherd::v1::Alert& alert : alerts) {
+      if (alert.id() == request->id()) {
+        *response->mutable_alert() = alert;
+        return grpc::Status::OK;
+      }
+    }
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such alert");
+  }
+
   grpc::Status UpdateAlert(grpc::ServerContext*, const pantherd::v1::UpdateAlertRequest* request,
                            pantherd::v1::UpdateAlertResponse* response) override {
     std::lock_guard<std::mutex> lock(mu);

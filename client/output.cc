@@ -34,27 +34,65 @@ size_t InvisibleControlAt(absl::string_view text, size_t i) {
 
 }  // namespace
 
-std::string EscapeForTerminal(absl::string_view text) {
+namespace {
+
+// How EscapeControls treats the characters it may change.
+enum class EscapeStyle {
+  kOneLine,  // Line breaks and tabs become spaces; escapes are \x1b and \u202e.
+  kLines,    // "\n", "\t" and the "\r" of "\r\n" stay; escapes as kOneLine.
+  kJson,     // "\n", "\r", "\t" stay (JSON whitespace); escapes are \u001b and \u202e,
+             // which mean the same inside a JSON string.
+};
+
+// The code point of the 2- or 3-byte UTF-8 sequence at `text[i]`.
+uint32_t CodePointAt(absl::string_view text, size_t i, size_t length) {
+  const auto b = [&](size_t k) {
+    return static_cast<uint32_t>(static_cast<unsigned char>(text[i + k]));
+  };
+  if (length == 2) return ((b(0) & 0x1F) << 6) | (b(1) & 0x3F);
+  return ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
+}
+
+std::string EscapeControls(absl::string_view text, EscapeStyle style) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c == '\n' || c == '\r' || c == '\t') {
+    const bool line_break =
+        c == '\n' || c == '\t' || (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n');
+    if (style == EscapeStyle::kOneLine && (c == '\n' || c == '\r' || c == '\t')) {
       out.push_back(' ');
+    } else if ((style == EscapeStyle::kLines && line_break) ||
+               (style == EscapeStyle::kJson && (c == '\n' || c == '\r' || c == '\t'))) {
+      out.push_back(static_cast<char>(c));
     } else if (c < 0x20 || c == 0x7f) {
-      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+      if (style == EscapeStyle::kJson) {
+        absl::StrAppend(&out, "\\u", absl::Hex(c, absl::kZeroPad4));
+      } else {
+        absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+      }
     } else if (const size_t n = InvisibleControlAt(text, i); n > 0) {
-      // The code point, e.g. \u202e.
-      const uint32_t cp = n == 2 ? ((c & 0x1F) << 6) | (text[i + 1] & 0x3F)
-                                 : ((c & 0x0F) << 12) | ((text[i + 1] & 0x3F) << 6) |
-                                       (text[i + 2] & 0x3F);
-      absl::StrAppend(&out, "\\u", absl::Hex(cp, absl::kZeroPad4));
+      absl::StrAppend(&out, "\\u", absl::Hex(CodePointAt(text, i, n), absl::kZeroPad4));
       i += n - 1;
     } else {
       out.push_back(static_cast<char>(c));
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::string EscapeForTerminal(absl::string_view text) {
+  return EscapeControls(text, EscapeStyle::kOneLine);
+}
+
+std::string EscapeLinesForTerminal(absl::string_view text) {
+  return EscapeControls(text, EscapeStyle::kLines);
+}
+
+std::string EscapeJsonForTerminal(absl::string_view json) {
+  return EscapeControls(json, EscapeStyle::kJson);
 }
 
 namespace {
@@ -135,7 +173,7 @@ absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& messa
         absl::StrCat("cannot print ", message.GetTypeName(), " as JSON: ", status.ToString()));
   }
   while (!json.empty() && json.back() == '\n') json.pop_back();
-  return json;
+  return EscapeJsonForTerminal(json);
 }
 
 absl::Status PrintJson(const google::protobuf::Message& message, std::ostream& out) {
@@ -176,7 +214,7 @@ std::string JsonQuote(absl::string_view text) {
     }
   }
   result += '"';
-  return result;
+  return EscapeJsonForTerminal(result);
 }
 
 JsonObject& JsonObject::AddString(absl::string_view key, absl::string_view value) {

@@ -75,6 +75,18 @@ class Table {
 // (event fields, rule ids, titles, error messages) may carry them.
 std::string EscapeForTerminal(absl::string_view text);
 
+// As EscapeForTerminal for multi-line text (test reports, rule files): "\n",
+// tabs and the "\r" of "\r\n" stay, every other control or bidirectional
+// formatting character becomes a visible escape.
+std::string EscapeLinesForTerminal(absl::string_view text);
+
+// `json` (a JSON document) with every raw control character other than JSON
+// whitespace, and every C1 control or bidirectional formatting character,
+// replaced by its \uXXXX escape. Inside a JSON string that means the same
+// text, so the document stays equal for a parser but is safe to show on a
+// terminal. MessageToJson, PrintJson and JsonQuote apply it.
+std::string EscapeJsonForTerminal(absl::string_view json);
+
 // Prints "Label:" / value pairs as an aligned two-column block, e.g.
 //   Version:  0.1.0
 //   Uptime:   3m12s
@@ -83,14 +95,16 @@ void PrintFields(const std::vector<std::pair<std::string, std::string>>& fields,
 // The JSON options of every proto printed by pantherctl (see file comment).
 google::protobuf::util::JsonPrintOptions JsonOptions();
 
-// `message` as JSON with JsonOptions(), without a trailing newline. INTERNAL
+// `message` as JSON with JsonOptions(), without a trailing newline, passed
+// through EscapeJsonForTerminal. INTERNAL
 // if protobuf refuses (which it does not for well-formed messages).
 absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& message);
 
 // Prints MessageToJson(message) and a newline.
 absl::Status PrintJson(const google::protobuf::Message& message, std::ostream& out);
 
-// `text` as a JSON string literal, quotes included.
+// `text` as a JSON string literal, quotes included; control, C1 and
+// bidirectional formatting characters are \uXXXX escapes.
 std::string JsonQuote(absl::string_view text);
 
 // Builds one JSON object with keys in insertion order, formatted like

@@ -2,7 +2,9 @@
 
 #include <sstream>
 
+#include "absl/status/statusor.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
 #include "pantherd/v1/detection_service.pb.h"
 #include "pantherd/v1/rules.pb.h"
@@ -66,6 +68,25 @@ TEST(PantherctlOutputTest, ControlCharactersAreEscapedInEveryCell) {
   std::ostringstream fields;
   PrintFields({{"Title", "login from \x1b[31mnowhere"}}, fields);
   EXPECT_EQ(fields.str().find('\x1b'), std::string::npos);
+}
+
+TEST(PantherctlOutputTest, MultiLineTextKeepsLineBreaksAndEscapesTheRest) {
+  EXPECT_EQ(EscapeLinesForTerminal("def rule(e):\n\treturn True\r\n"),
+            "def rule(e):\n\treturn True\r\n");
+  EXPECT_EQ(EscapeLinesForTerminal("a\rb\x1b]0;t\x07\n\u202ec"), "a\\x0db\\x1b]0;t\\x07\n\\u202ec");
+}
+
+TEST(PantherctlOutputTest, JsonEscapesControlAndBidiCharactersAsUnicodeEscapes) {
+  EXPECT_EQ(JsonQuote("a\x1b[2J\x07\x7f\u202e\xc2\x9b"),
+            "\"a\\u001b[2J\\u0007\\u007f\\u202e\\u009b\"");
+  // JSON whitespace between tokens stays; only raw characters change.
+  EXPECT_EQ(EscapeJsonForTerminal("{\n \"t\": \"x\u202ey\x1b\"\n}"),
+            "{\n \"t\": \"x\\u202ey\\u001b\"\n}");
+  google::protobuf::Value value;
+  value.set_string_value("\x1b]0;pwned\x07 \u202e");
+  absl::StatusOr<std::string> json = MessageToJson(value);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(*json, "\"\\u001b]0;pwned\\u0007 \\u202e\"");
 }
 
 TEST(PantherctlOutputTest, PrintFieldsAlignsValues) {

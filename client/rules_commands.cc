@@ -138,7 +138,8 @@ void PrintRule(const v1::GetRuleResponse& response, std::ostream& out) {
     history.Print(out);
   }
   for (const v1::AnalysisFile& file : rule.files()) {
-    out << "\n--- " << file.path() << " ---\n" << file.content();
+    out << "\n--- " << EscapeForTerminal(file.path()) << " ---\n"
+        << EscapeLinesForTerminal(file.content());
     if (!file.content().empty() && file.content().back() != '\n') out << '\n';
   }
 }
@@ -165,7 +166,7 @@ absl::Status DeleteRule(const std::string& id, CommandEnv& env) {
   PANTHERCTL_RETURN_IF_ERROR(
       conn->Call("DeleteRule", &DetectionStub::DeleteRule, conn->detection(), request, &response));
   if (env.json()) return PrintJson(response, env.out());
-  env.out() << "Deleted " << id << " (version " << response.version() << ")\n";
+  env.out() << "Deleted " << EscapeForTerminal(id) << " (version " << response.version() << ")\n";
   return absl::OkStatus();
 }
 
@@ -178,7 +179,7 @@ absl::Status SetEnabled(const std::string& id, bool enabled, CommandEnv& env) {
   PANTHERCTL_RETURN_IF_ERROR(conn->Call("SetRuleEnabled", &DetectionStub::SetRuleEnabled,
                                         conn->detection(), request, &response));
   if (env.json()) return PrintJson(response, env.out());
-  env.out() << (enabled ? "Enabled " : "Disabled ") << id << " (version "
+  env.out() << (enabled ? "Enabled " : "Disabled ") << EscapeForTerminal(id) << " (version "
             << response.rule().version() << ")\n";
   return absl::OkStatus();
 }

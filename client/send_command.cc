@@ -97,7 +97,8 @@ void PrintSummary(const SendArgs& args, const Summary& s, CommandEnv& env) {
     out << "Rejected events:\n";
     for (size_t i = 0; i < s.rejections.size() && i < kMaxRejectionsShown; ++i) {
       const Rejection& r = s.rejections[i];
-      out << "  #" << r.index << " (line " << r.line << "): " << OneLine(r.reason) << '\n';
+      out << "  #" << r.index << " (line " << r.line
+          << "): " << EscapeForTerminal(OneLine(r.reason)) << '\n';
     }
     if (s.rejected > static_cast<int64_t>(kMaxRejectionsShown)) {
       out << "  ... and " << s.rejected - static_cast<int64_t>(kMaxRejectionsShown)

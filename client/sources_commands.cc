@@ -177,7 +177,7 @@ absl::Status RemoveSource(const std::string& id, CommandEnv& env) {
   PANTHERCTL_RETURN_IF_ERROR(conn->Call("RemoveSource", &DetectionStub::RemoveSource,
                                         conn->detection(), request, &response));
   if (env.json()) return PrintJson(response, env.out());
-  env.out() << "Removed source " << id << "\n";
+  env.out() << "Removed source " << EscapeForTerminal(id) << "\n";
   return absl::OkStatus();
 }
 

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/cli.h"
 #include "client/fake_pantherd.h"
@@ -347,6 +348,54 @@ TEST_F(TailTest, PermanentErrorFails) {
   CliResult r = Tail({});
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err, "pantherctl: error: PERMISSION_DENIED: no role\n");
+}
+
+// Security row 9: alert titles, rule ids, gap reasons and error messages
+// from the server reach the terminal with control and bidirectional
+// characters escaped (an OSC title change, a screen clear, a right-to-left
+// override), in the table and in JSON lines.
+TEST_F(TailTest, ServerTextCannotDriveTheTerminal) {
+  const std::string attack = "\x1b]0;pwned\x07 \x1b[2J evil \u202Egnp.exe";
+  auto expect_clean = [](const std::string& text) {
+    EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+    EXPECT_EQ(text.find('\x07'), std::string::npos) << text;
+    EXPECT_EQ(text.find("\u202E"), std::string::npos) << text;
+  };
+  v1::StreamAlertsResponse change = Change(1, attack);
+  change.mutable_change()->mutable_alert()->set_rule_id("rule\x1b[2J");
+  change.mutable_change()->mutable_alert()->set_alert_context_json(
+      absl::StrCat("{\"k\": \"", attack, "\"}"));
+  v1::StreamAlertsResponse gap;
+  gap.mutable_gap()->set_from_sequence(2);
+  gap.mutable_gap()->set_to_sequence(3);
+  gap.mutable_gap()->set_reason(attack);
+  // Calls 0-1 serve the table run, 2 the JSON run, 3 the refused run.
+  fake_.alert_streams = {{change, gap}, {Change(4, attack)}, {change}, {}};
+  fake_.alert_stream_ends = {grpc::Status(grpc::StatusCode::UNAVAILABLE, attack), grpc::Status::OK,
+                             grpc::Status::OK,
+                             grpc::Status(grpc::StatusCode::PERMISSION_DENIED, attack)};
+  CliResult table = Tail({"--since", "0", "--count", "2"});
+  EXPECT_EQ(table.code, 0) << table.err;
+  expect_clean(table.out + table.err);
+  EXPECT_THAT(table.out, HasSubstr("rule\\x1b[2J  \\x1b]0;pwned\\x07 \\x1b[2J evil "
+                                   "\\u202egnp.exe  events=5"));
+  EXPECT_THAT(table.err, HasSubstr("not delivered (\\x1b]0;pwned"));
+  EXPECT_THAT(table.err, HasSubstr("UNAVAILABLE: \\x1b]0;pwned"));
+
+  CliResult json = Tail({"--since", "0", "--count", "1", "--output", "json"});
+  EXPECT_EQ(json.code, 0) << json.err;
+  expect_clean(json.out + json.err);
+  std::vector<std::string> lines = Lines(json.out);
+  ASSERT_EQ(lines.size(), 1u) << json.out;
+  v1::AlertChange parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(lines[0], &parsed).ok()) << lines[0];
+  EXPECT_EQ(parsed.alert().title(), attack);
+  EXPECT_EQ(parsed.alert().alert_context_json(), absl::StrCat("{\"k\": \"", attack, "\"}"));
+
+  CliResult denied = Tail({});
+  EXPECT_EQ(denied.code, 1);
+  expect_clean(denied.err);
+  EXPECT_THAT(denied.err, HasSubstr("PERMISSION_DENIED: \\x1b]0;pwned"));
 }
 
 TEST_F(TailTest, OutlivesTimeoutAndStopsOnInterrupt) {

@@ -99,8 +99,9 @@ absl::Status Login(CommandEnv& env) {
   const std::string path = LoginFilePath();
   PANTHERCTL_RETURN_IF_ERROR(WriteLoginFile(path, login));
   if (env.json()) return PrintJson(who, env.out());
-  env.out() << "Logged in to " << options.server << " as " << who.user().name() << " (role "
-            << RoleText(who.user().role()) << "). Saved to " << path << ".\n";
+  env.out() << "Logged in to " << EscapeForTerminal(options.server) << " as "
+            << EscapeForTerminal(who.user().name()) << " (role " << RoleText(who.user().role())
+            << "). Saved to " << path << ".\n";
   return absl::OkStatus();
 }
 
@@ -178,7 +179,8 @@ absl::Status CreateToken(const TokenArgs& args, CommandEnv& env) {
        {"Owner", t.owner()},
        {"Expires", t.has_expire_time() ? FormatTimestamp(t.expire_time()) : std::string("never")}},
       env.out());
-  env.out() << "\nSecret (shown only now; store it safely):\n" << resp.secret() << "\n";
+  env.out() << "\nSecret (shown only now; store it safely):\n"
+            << EscapeForTerminal(resp.secret()) << "\n";
   return absl::OkStatus();
 }
 
@@ -209,8 +211,9 @@ absl::Status RevokeToken(const std::string& id, CommandEnv& env) {
   PANTHERCTL_RETURN_IF_ERROR(
       conn->Call("RevokeToken", &Connection::AdminStub::RevokeToken, conn->admin(), req, &resp));
   if (env.json()) return PrintJson(resp, env.out());
-  env.out() << "Revoked token " << resp.token().id() << " (" << resp.token().name() << ", owner "
-            << resp.token().owner() << ").\n";
+  env.out() << "Revoked token " << EscapeForTerminal(resp.token().id()) << " ("
+            << EscapeForTerminal(resp.token().name()) << ", owner "
+            << EscapeForTerminal(resp.token().owner()) << ").\n";
   return absl::OkStatus();
 }
 

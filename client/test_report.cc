@@ -423,10 +423,10 @@ class ReportPrinter {
 
   TestTally Print() {
     for (const v1::RuleTestResult& rule : report_.rules()) {
-      if (!options_.show_failures_only) out_ << rule.rule_id() << '\n';
+      if (!options_.show_failures_only) out_ << Safe(rule.rule_id()) << '\n';
       CheckCoverageBefore(rule);
       if (rule.tests().empty()) {
-        out_ << "\tNo tests configured for " << rule.rule_id() << '\n';
+        out_ << "\tNo tests configured for " << Safe(rule.rule_id()) << '\n';
       } else {
         if (!options_.show_failures_only) {
           for (const v1::TestCaseResult& test : rule.tests()) PrintTest(rule.rule_id(), test);
@@ -440,6 +440,10 @@ class ReportPrinter {
   }
 
  private:
+  // Text from the server (rule ids, test names, outputs, error messages) with
+  // control and bidirectional characters escaped; line breaks and tabs stay.
+  static std::string Safe(absl::string_view text) { return EscapeLinesForTerminal(text); }
+
   std::string Status(bool pass) const {
     const char* word = pass ? "PASS" : "FAIL";
     if (!options_.color) return word;
@@ -472,7 +476,7 @@ class ReportPrinter {
   // pat's _print_test_result.
   void PrintTest(const std::string& rule_id, const v1::TestCaseResult& test) {
     const bool passed = test.outcome() == v1::TestCaseResult::OUTCOME_PASSED;
-    out_ << '\t' << '[' << Status(passed) << "] " << test.name() << '\n';
+    out_ << '\t' << '[' << Status(passed) << "] " << Safe(test.name()) << '\n';
 
     std::vector<const v1::FunctionResult*> functions;
     for (const v1::FunctionResult& function : test.functions()) {
@@ -497,7 +501,7 @@ class ReportPrinter {
         const std::string message = error.type().empty()
                                         ? error.message()
                                         : absl::StrCat(error.type(), ": ", error.message());
-        out_ << "\t\t[" << Status(false) << "] [" << label << "] " << message << '\n';
+        out_ << "\t\t[" << Status(false) << "] [" << Safe(label) << "] " << Safe(message) << '\n';
         failed_.Add(rule_id, absl::StrCat(test.name(), ":", label));
         recorded = true;
         continue;
@@ -506,7 +510,7 @@ class ReportPrinter {
       if (!output.has_value()) continue;  // Returned None: pat prints nothing.
       const bool matched = FunctionRank(function->function()) != 0 ||
                            *output == (test.expected_result() ? "true" : "false");
-      out_ << "\t\t[" << Status(matched) << "] [" << label << "] " << *output << '\n';
+      out_ << "\t\t[" << Status(matched) << "] [" << Safe(label) << "] " << Safe(*output) << '\n';
       if (!matched) {
         failed_.Add(rule_id, absl::StrCat(test.name(), ":", label));
         recorded = true;
@@ -528,7 +532,7 @@ class ReportPrinter {
       bool header = false;
       for (const v1::TestCaseResult& test : rule->tests()) {
         if (test.outcome() == v1::TestCaseResult::OUTCOME_PASSED) continue;
-        if (!header) out_ << rule->rule_id() << '\n';
+        if (!header) out_ << Safe(rule->rule_id()) << '\n';
         header = true;
         PrintTest(rule->rule_id(), test);
         out_ << '\n';
@@ -537,7 +541,7 @@ class ReportPrinter {
   }
 
   void Entry(absl::string_view heading, absl::string_view detail) {
-    out_ << '\t' << heading << "\n\t\t" << detail << "\n\n";
+    out_ << '\t' << Safe(heading) << "\n\t\t" << Safe(detail) << "\n\n";
   }
 
   TestTally PrintSummary() {
@@ -564,7 +568,7 @@ class ReportPrinter {
     if (!warnings.empty()) {
       out_ << kSeparator << "Warnings\n";
       for (const v1::Diagnostic* warning : warnings)
-        out_ << '\t' << FormatDiagnostic(*warning) << '\n';
+        out_ << '\t' << Safe(FormatDiagnostic(*warning)) << '\n';
       out_ << '\n';
     }
 
@@ -615,7 +619,7 @@ class ReportPrinter {
       }
     }
     out_ << kSeparator << "Test Summary\n"
-         << "\tPath: " << options_.path << '\n'
+         << "\tPath: " << Safe(options_.path) << '\n'
          << "\tPassed: " << tally.passed << '\n'
          << "\tSkipped: " << tally.skipped << '\n'
          << "\tFailed: " << tally.failed << '\n'

@@ -371,6 +371,38 @@ TEST(TestReportTest, ColorsOnlyWhenAsked) {
   EXPECT_THAT(text, HasSubstr("\t\t[\x1b[32mPASS\x1b[0m] [rule] true\n"));
 }
 
+// Security row 9: rule ids, test names, outputs and error messages come from
+// the server (and from rule code); they are printed with control and
+// bidirectional characters escaped, while the report keeps its own line
+// breaks and tabs.
+TEST(TestReportTest, ServerTextCannotDriveTheTerminal) {
+  const std::string attack = "\x1b]0;pwned\x07 \x1b[2J \u202Eevil";
+  v1::TestReport report;
+  v1::RuleTestResult* rule = report.add_rules();
+  rule->set_rule_id("R" + attack);
+  v1::TestCaseResult* t = AddTest(rule, "t" + attack, true, Outcome::OUTCOME_FAILED);
+  AddError(t, "title", "KeyError", attack);
+  AddOutput(t, "rule", "true");
+  v1::Diagnostic* warning = report.add_invalid();
+  warning->set_file("rules/x.yml" + attack);
+  warning->set_message("warning: " + attack);
+  v1::Diagnostic* invalid = report.add_invalid();
+  invalid->set_file("rules/y.yml" + attack);
+  invalid->set_message(attack);
+  for (bool failures_only : {false, true}) {
+    TestPrintOptions options;
+    options.show_failures_only = failures_only;
+    TestTally tally;
+    const std::string text = Print(report, options, &tally);
+    EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+    EXPECT_EQ(text.find('\x07'), std::string::npos) << text;
+    EXPECT_EQ(text.find("\u202E"), std::string::npos) << text;
+    EXPECT_THAT(text, HasSubstr("\t\t[FAIL] [title] KeyError: \\x1b]0;pwned\\x07 \\x1b[2J "
+                                "\\u202eevil\n"));
+    EXPECT_THAT(text, HasSubstr("\t[FAIL] t\\x1b]0;pwned"));
+  }
+}
+
 TEST(TestReportTest, EmptyReport) {
   v1::TestReport report;
   EXPECT_TRUE(IsEmptyReport(report));

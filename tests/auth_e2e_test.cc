@@ -127,8 +127,17 @@ class AuthE2eTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *std::move(r) : RunResult();
   }
+  // Runs pantherctl with `token`, passed in a mode-0600 --token-file as
+  // users should (--token would show it to other local users and warn).
   RunResult CtlAs(const std::string& token, const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {kPantherctl, "--server", server_->address(), "--token", token};
+    const std::string file = tmp_.Sub(absl::StrCat("token-", ++token_files_made_));
+    {
+      std::ofstream out(file);
+      out << token << "\n";
+    }
+    chmod(file.c_str(), 0600);
+    std::vector<std::string> argv = {kPantherctl, "--server", server_->address(), "--token-file",
+                                     file};
     argv.insert(argv.end(), args.begin(), args.end());
     absl::StatusOr<RunResult> r = RunCommand(argv, tmp_.path());
     EXPECT_TRUE(r.ok()) << r.status();
@@ -141,6 +150,7 @@ class AuthE2eTest : public ::testing::Test {
   std::unique_ptr<v1::AdminService::Stub> admin_;
   std::unique_ptr<v1::DetectionService::Stub> detection_;
   int tokens_made_ = 0;
+  int token_files_made_ = 0;
   std::vector<std::string> secrets_;
 };
 
@@ -431,6 +441,48 @@ TEST_F(AuthE2eTest, SecretsNeverLeak) {
     EXPECT_THAT(text, Not(HasSubstr(std::string(64, '1'))));
     for (const std::string& secret : secrets_) EXPECT_THAT(text, Not(HasSubstr(secret)));
   }
+}
+
+// Security row 7: a token given with --token works but warns, and pantherctl
+// overwrites it in its argv at once, so that /proc/PID/cmdline (what other
+// local users, rule code included, can read) stops showing it.
+TEST_F(AuthE2eTest, TokenOnCommandLineWarnsAndLeavesTheProcessList) {
+  Start();
+  const std::string token = server_->admin_token();
+  absl::StatusOr<RunResult> who = RunCommand(
+      {kPantherctl, "--server", server_->address(), "--token", token, "whoami"}, tmp_.path());
+  ASSERT_TRUE(who.ok()) << who.status();
+  EXPECT_EQ(who->exit_code, 0) << who->err;
+  EXPECT_THAT(who->out, HasSubstr("admin"));
+  EXPECT_THAT(who->err, HasSubstr("pantherctl: warning: --token puts the secret in the process "
+                                  "list"));
+  EXPECT_THAT(who->err, Not(HasSubstr(token)));
+
+  // A long-running command: its command line, as anyone on the machine sees it.
+  absl::StatusOr<Process> tail = Process::Start(
+      {kPantherctl, "--server", server_->address(), "--token", token, "alerts", "tail"},
+      tmp_.Sub("tail.out"), tmp_.Sub("tail.err"));
+  ASSERT_TRUE(tail.ok()) << tail.status();
+  const std::string cmdline_path = absl::StrCat("/proc/", tail->pid(), "/cmdline");
+  const std::string scrubbed(token.size(), 'x');
+  std::string cmdline;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    cmdline = ReadFileOrEmpty(cmdline_path);
+    if (!cmdline.empty() && cmdline.find(token) == std::string::npos) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_THAT(cmdline, Not(HasSubstr(token)));
+  EXPECT_THAT(cmdline, HasSubstr(absl::StrCat("--token", std::string(1, '\0'), scrubbed)));
+  EXPECT_THAT(cmdline, HasSubstr("alerts"));
+  // Still running, i.e. still using the token it copied before scrubbing.
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(ReadFileOrEmpty(cmdline_path), cmdline);
+  tail->Signal(SIGINT);
+  absl::StatusOr<int> code = tail->Wait(absl::Seconds(20));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0) << ReadFileOrEmpty(tmp_.Sub("tail.err"));
+  EXPECT_THAT(ReadFileOrEmpty(tmp_.Sub("tail.err")), HasSubstr("warning: --token"));
 }
 
 TEST_F(AuthE2eTest, LocalModeAndPlaintextOnlyWhenAskedFor) {
