@@ -538,7 +538,8 @@ absl::Status PantherServer::Shutdown() {
     state_->metrics_http->Stop();  // It reads the components stopped below.
     Log(LogLevel::kInfo, "metrics endpoint counters",
         {{"answered", absl::StrCat(state_->metrics_http->answered())},
-         {"refused_or_abandoned", absl::StrCat(state_->metrics_http->failed())}});
+         {"refused_or_abandoned", absl::StrCat(state_->metrics_http->failed())},
+         {"evicted", absl::StrCat(state_->metrics_http->evicted())}});
     state_->metrics_http.reset();
   }
   // Pollers first: their HTTP requests are cancelled, a page being stored
