@@ -34,9 +34,10 @@ namespace pantherd::client {
 
 // Default largest file read (10 MiB); larger files are an error, not skipped.
 inline constexpr uint64_t kMaxAnalysisFileBytes = uint64_t{10} << 20;
-// Default largest total of all files read (200 MiB), below the 256 MiB a
-// pantherctl call may send (kMaxMessageBytes in connection.h).
-inline constexpr uint64_t kMaxAnalysisTotalBytes = uint64_t{200} << 20;
+// Default largest total of all files read (48 MiB), below the 64 MiB a
+// pantherctl call may send (kMaxMessageBytes in connection.h), leaving room
+// for the paths and framing of many small files.
+inline constexpr uint64_t kMaxAnalysisTotalBytes = uint64_t{48} << 20;
 
 struct ReadAnalysisOptions {
   uint64_t max_file_bytes = kMaxAnalysisFileBytes;

@@ -56,9 +56,12 @@ inline constexpr double kDefaultTimeoutSeconds = 30;
 // The longest pantherctl waits for the channel to connect before the first
 // call (shorter when --timeout is shorter).
 inline constexpr absl::Duration kMaxConnectWait = absl::Seconds(5);
-// The largest message pantherctl sends or accepts (256 MiB): `upload` and
-// `test` send a whole folder in one request. The server must accept as much.
-inline constexpr int kMaxMessageBytes = 256 << 20;
+// The largest message pantherctl sends or accepts (64 MiB): `upload` and
+// `test` send a whole folder in one request (the whole panther-analysis
+// repository is about 7 MiB). pantherd accepts as much for UploadRule,
+// RunTests and IngestEvents, and at most 4 MiB for every other method
+// (server/request_limits.h).
+inline constexpr int kMaxMessageBytes = 64 << 20;
 // The largest metadata pantherctl accepts (16 MiB), so that the trailer
 // carrying a failed call's error details (a whole test report) gets through.
 inline constexpr int kMaxMetadataBytes = 16 << 20;

@@ -27,6 +27,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/cli.h"
+#include "client/connection.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "pantherd/v1/admin_service.grpc.pb.h"
@@ -373,7 +374,7 @@ class FakePantherd {
   explicit FakePantherd(const std::vector<grpc::Service*>& services) {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    builder.SetMaxReceiveMessageSize(256 << 20);  // As pantherd, for whole folders.
+    builder.SetMaxReceiveMessageSize(kMaxMessageBytes);  // As pantherd, for whole folders.
     for (grpc::Service* service : services) builder.RegisterService(service);
     server_ = builder.BuildAndStart();
   }

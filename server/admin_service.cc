@@ -13,9 +13,9 @@
 namespace pantherd::server {
 
 grpc::ServerUnaryReactor* AdminServiceImpl::WhoAmI(grpc::CallbackServerContext* ctx,
-                                                   const v1::WhoAmIRequest*,
+                                                   const v1::WhoAmIRequest* req,
                                                    v1::WhoAmIResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   *resp = env_->auth->WhoAmI(caller);
   return FinishUnary(ctx, grpc::Status::OK);
 }
@@ -23,7 +23,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::WhoAmI(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateUser(grpc::CallbackServerContext* ctx,
                                                        const v1::CreateUserRequest* req,
                                                        v1::CreateUserResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     absl::StatusOr<v1::User> user = env->auth->CreateUser(*req);
     if (!user.ok()) return ToGrpcStatus(user.status());
@@ -35,7 +35,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateUser(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* AdminServiceImpl::ListUsers(grpc::CallbackServerContext* ctx,
                                                       const v1::ListUsersRequest* req,
                                                       v1::ListUsersResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   for (v1::User& user : env_->auth->ListUsers(req->include_disabled())) {
     *resp->add_users() = std::move(user);
   }
@@ -45,7 +45,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListUsers(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* AdminServiceImpl::UpdateUser(grpc::CallbackServerContext* ctx,
                                                        const v1::UpdateUserRequest* req,
                                                        v1::UpdateUserResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     absl::StatusOr<v1::User> user = env->auth->UpdateUser(*req);
     if (!user.ok()) return ToGrpcStatus(user.status());
@@ -57,7 +57,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::UpdateUser(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateToken(grpc::CallbackServerContext* ctx,
                                                         const v1::CreateTokenRequest* req,
                                                         v1::CreateTokenResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::StatusOr<v1::CreateTokenResponse> created = env->auth->CreateToken(caller, *req);
     if (!created.ok()) return ToGrpcStatus(created.status());
@@ -69,7 +69,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateToken(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* AdminServiceImpl::ListTokens(grpc::CallbackServerContext* ctx,
                                                        const v1::ListTokensRequest* req,
                                                        v1::ListTokensResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   absl::StatusOr<std::vector<v1::Token>> tokens = env_->auth->ListTokens(caller, *req);
   if (!tokens.ok()) return FinishUnary(ctx, ToGrpcStatus(tokens.status()));
   for (v1::Token& token : *tokens) *resp->add_tokens() = std::move(token);
@@ -79,7 +79,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListTokens(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* AdminServiceImpl::RevokeToken(grpc::CallbackServerContext* ctx,
                                                         const v1::RevokeTokenRequest* req,
                                                         v1::RevokeTokenResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::StatusOr<v1::Token> token = env->auth->RevokeToken(caller, *req);
     if (!token.ok()) return ToGrpcStatus(token.status());
@@ -91,7 +91,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeToken(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditEvents(grpc::CallbackServerContext* ctx,
                                                             const v1::ListAuditEventsRequest* req,
                                                             v1::ListAuditEventsResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     // Events recorded just before this call are listed too.
     env->audit->Drain();

@@ -1,11 +1,12 @@
-// The one line every RPC handler starts with: PANTHERD_AUTHORIZE(caller).
+// The one line every RPC handler starts with: PANTHERD_AUTHORIZE(caller), or
+// PANTHERD_AUTHORIZE_REQUEST(caller, req) when it has a request message.
 //
 // Inside a handler of DetectionServiceImpl or AdminServiceImpl (whose context
 // parameter is named `ctx`),
 //
 //   grpc::ServerUnaryReactor* DetectionServiceImpl::GetRule(
 //       grpc::CallbackServerContext* ctx, const v1::GetRuleRequest* req, ...) {
-//     PANTHERD_AUTHORIZE(caller);
+//     PANTHERD_AUTHORIZE_REQUEST(caller, req);
 //     ... caller.user is the authenticated user ...
 //
 // asks Authenticator::Check for the method "<service>/<handler name>" and,
@@ -14,6 +15,11 @@
 // FailureThrottle), whatever the kind of call (unary, server or bidi stream).
 // Otherwise it declares `const Principal caller`. The check reads memory only,
 // so it is safe on gRPC callback threads.
+//
+// Handlers that receive a request message at once (unary and server-streaming
+// calls) start with PANTHERD_AUTHORIZE_REQUEST(caller, req) instead: after the
+// token check it refuses a request larger than the method's limit
+// (server/request_limits.h) with RESOURCE_EXHAUSTED, before any work.
 #ifndef PANTHERD_SERVER_CALL_AUTH_H_
 #define PANTHERD_SERVER_CALL_AUTH_H_
 
@@ -25,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "server/auth.h"
+#include "server/request_limits.h"
 #include "server/services.h"
 
 namespace pantherd::server {
@@ -89,5 +96,14 @@ class DeniedCall {
     return ::pantherd::server::DeniedCall(env_, ctx, caller##_or_denied.status()); \
   }                                                                                \
   [[maybe_unused]] const ::pantherd::server::Principal caller = *std::move(caller##_or_denied)
+
+#define PANTHERD_AUTHORIZE_REQUEST(caller, request)                        \
+  PANTHERD_AUTHORIZE(caller);                                              \
+  if (::absl::Status caller##_size = ::pantherd::server::CheckRequestSize( \
+          ::pantherd::server::MethodOf(this, __func__), *(request));       \
+      !caller##_size.ok()) {                                               \
+    return ::pantherd::server::DeniedCall(env_, ctx, caller##_size);       \
+  }                                                                        \
+  static_assert(true, "a statement follows")
 
 #endif  // PANTHERD_SERVER_CALL_AUTH_H_

@@ -150,6 +150,10 @@ const std::vector<Option>& Options() {
        K::kNone, &C::worker_binary},
       {"max_event_bytes", "ingested events larger than this are rejected (default 1048576)",
        K::kPositive, &C::max_event_bytes},
+      {"grpc_memory_quota_mib",
+       "memory in MiB the gRPC server may use for connections and messages being received; "
+       "beyond, it shrinks flow-control windows and closes connections (default 256)",
+       K::kPositive, &C::grpc_memory_quota_mib},
       {"window_clock",
        "clock of dedup windows and caching-helper expiry: event (p_event_time, default) "
        "or processing",

@@ -43,6 +43,11 @@ struct ServerConfig {
   std::string worker_binary;
   // Ingested events larger than this are rejected.
   int64_t max_event_bytes = 1 << 20;
+  // The gRPC server's resource quota in MiB: memory gRPC may use for
+  // connections and messages being received, beyond which it shrinks its
+  // windows and closes connections (grpc::ResourceQuota). At least one
+  // largest upload (64 MiB) must fit.
+  int grpc_memory_quota_mib = 256;
   // The clock dedup windows run on: "event" (p_event_time, the default) or
   // "processing" (the server's clock when the batch is stored, as Panther).
   std::string window_clock = "event";

@@ -104,6 +104,8 @@ TEST_F(ConfigTest, EveryOptionFromFileAndFromFlag) {
       {"worker_memory_mb", "6", "26", [&](const auto& c) { return text(c.worker_memory_mb); }},
       {"worker_binary", "/w1", "/w2", [](const auto& c) { return c.worker_binary; }},
       {"max_event_bytes", "7", "27", [&](const auto& c) { return text(c.max_event_bytes); }},
+      {"grpc_memory_quota_mib", "64", "128",
+       [&](const auto& c) { return text(c.grpc_memory_quota_mib); }},
       {"window_clock", "processing", "event", [](const auto& c) { return c.window_clock; }},
       {"alert_sample_events", "8", "28",
        [&](const auto& c) { return text(c.alert_sample_events); }},
@@ -158,6 +160,10 @@ TEST_F(ConfigTest, EveryOptionFromFileAndFromFlag) {
 
   // A flag's range check; an unknown key lists every known one.
   EXPECT_FALSE(Parse({"--workers", "-1"}).ok());
+  EXPECT_FALSE(Parse({"--grpc-memory-quota-mib", "0"}).ok());
+  absl::StatusOr<ServerConfig> defaults = Parse({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->grpc_memory_quota_mib, 256);
   const std::string unknown = WriteFile("u.yaml", "nope: 1\n");
   absl::StatusOr<ServerConfig> c = Parse({"--config", unknown.c_str()});
   ASSERT_FALSE(c.ok());

@@ -3,15 +3,18 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -22,13 +25,15 @@ using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// Connects to 127.0.0.1:`port`; -1 on failure. Reads time out after 10 s so
-// that a broken server fails the test instead of hanging it.
+// Connects to 127.0.0.1:`port`; -1 on failure. Connecting, sending and each
+// read time out after 10 s so that a broken server fails the test instead of
+// hanging it.
 int Connect(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   timeval tv{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -144,13 +149,107 @@ TEST_F(MetricsHttpTest, SilentClientIsDroppedAtTheDeadlineAndOthersAreServed) {
   StartServer(options);
   const int silent = Connect(port_);
   ASSERT_GE(silent, 0);
-  // Served after the silent one was given up on (one connection at a time).
+  // Served while the silent one is still open.
   EXPECT_THAT(Exchange(port_, "GET /metrics HTTP/1.1\r\n\r\n"), StartsWith("HTTP/1.1 200 OK"));
-  // The silent connection was closed without an answer.
+  // The silent connection is closed without an answer at its deadline.
   EXPECT_EQ(ReadAll(silent), "");
   close(silent);
   EXPECT_EQ(server_->failed(), 1);
   EXPECT_EQ(server_->answered(), 1);
+}
+
+// Issue 14, row 10: four idle connections used to stop /metrics answering for
+// their whole deadline (one connection at a time). With a 60 s deadline, the
+// old design would leave the fifth client unanswered until its own 10 s read
+// timeout; now it is answered at once.
+TEST_F(MetricsHttpTest, FourIdleConnectionsDoNotHoldUpAScrape) {
+  MetricsHttpOptions options;
+  options.io_timeout = absl::Seconds(60);
+  StartServer(options);
+  std::vector<int> idle;
+  for (int i = 0; i < 4; ++i) {
+    const int fd = Connect(port_);
+    ASSERT_GE(fd, 0);
+    if (i % 2 == 1) send(fd, "GET /metr", 9, MSG_NOSIGNAL);  // half a request
+    idle.push_back(fd);
+  }
+  const absl::Time start = absl::Now();
+  std::string answer = Exchange(port_, "GET /metrics HTTP/1.1\r\n\r\n");
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 200 OK"));
+  EXPECT_THAT(answer, EndsWith("pantherd_test_total 1\n"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_EQ(server_->answered(), 1);
+  EXPECT_EQ(server_->failed(), 0);  // The idle ones are still open, within their deadline.
+  EXPECT_EQ(server_->evicted(), 0);
+  for (int fd : idle) close(fd);
+}
+
+// More idle connections than the cap: the oldest are closed to make room,
+// and a scraper arriving after all of them is still answered.
+TEST_F(MetricsHttpTest, MoreIdleConnectionsThanTheCapEvictTheOldest) {
+  MetricsHttpOptions options;
+  options.io_timeout = absl::Seconds(60);
+  StartServer(options);
+  ASSERT_EQ(options.max_connections, 64);
+  constexpr int kIdle = 100;
+  std::vector<int> idle;
+  for (int i = 0; i < kIdle; ++i) {
+    const int fd = Connect(port_);
+    ASSERT_GE(fd, 0) << i;
+    if (i % 2 == 1) send(fd, "GET /metrics HTTP/1.1\r\nHost", 27, MSG_NOSIGNAL);
+    idle.push_back(fd);
+  }
+  std::string answer = Exchange(port_, "GET /metrics HTTP/1.1\r\n\r\n");
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 200 OK"));
+  // 100 idle and the scraper: 37 closed to keep 64 open.
+  EXPECT_EQ(server_->evicted(), kIdle + 1 - 64);
+  EXPECT_EQ(server_->failed(), kIdle + 1 - 64);
+  EXPECT_EQ(server_->answered(), 1);
+  // The oldest were closed without an answer (EOF now, not after the 10 s
+  // read timeout); the newest are still open.
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(ReadAll(idle.front()), "");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  pollfd newest{idle.back(), POLLIN, 0};
+  EXPECT_EQ(poll(&newest, 1, 0), 0);
+  for (int fd : idle) close(fd);
+  // The endpoint keeps serving.
+  EXPECT_THAT(Exchange(port_, "GET /metrics HTTP/1.1\r\n\r\n"), StartsWith("HTTP/1.1 200 OK"));
+}
+
+// A slow-loris client sending one byte at a time (never finishing its
+// headers, never reaching the size limit) is cut off at its deadline.
+TEST_F(MetricsHttpTest, SlowLorisIsCutOffAtTheDeadline) {
+  MetricsHttpOptions options;
+  options.io_timeout = absl::Milliseconds(500);
+  StartServer(options);
+  const int fd = Connect(port_);
+  ASSERT_GE(fd, 0);
+  const std::string request = "GET /metrics HTTP/1.1\r\nX-Slow: " + std::string(4000, 'a');
+  const absl::Time start = absl::Now();
+  bool cut = false;
+  size_t sent = 0;
+  while (!cut && sent < request.size() && absl::Now() - start < absl::Seconds(10)) {
+    if (send(fd, request.data() + sent, 1, MSG_NOSIGNAL) != 1) {
+      cut = true;
+      break;
+    }
+    ++sent;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 20) == 1) {
+      char byte;
+      cut = recv(fd, &byte, 1, 0) <= 0;  // EOF or reset: closed by the server
+    }
+  }
+  close(fd);
+  EXPECT_TRUE(cut) << "still open after " << sent << " bytes";
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(400));
+  EXPECT_LT(sent, request.size());
+  EXPECT_EQ(server_->failed(), 1);
+  EXPECT_EQ(server_->answered(), 0);
+  EXPECT_EQ(renders_.load(), 0);
+  // Meanwhile and after, others are served.
+  EXPECT_THAT(Exchange(port_, "GET /metrics HTTP/1.1\r\n\r\n"), StartsWith("HTTP/1.1 200 OK"));
 }
 
 TEST_F(MetricsHttpTest, StopEndsAConnectionBeingServed) {

@@ -34,6 +34,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "server/audit.h"
 #include "server/auth.h"
 #include "server/executor.h"
@@ -41,6 +42,7 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
+#include "server/request_limits.h"
 #include "server/service_helpers.h"
 #include "server/services.h"
 #include "server/source_manager.h"
@@ -474,8 +476,15 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   // gRPC sets SO_REUSEPORT by default, which would let a second server share
   // the port silently; an address in use must be an error.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // A whole rule folder travels in one UploadRule/RunTests call.
-  builder.SetMaxReceiveMessageSize(256 << 20);
+  // A whole rule folder travels in one UploadRule/RunTests call; every other
+  // method's handler refuses more than kMaxSmallRequestBytes
+  // (server/request_limits.h).
+  builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxUploadMessageBytes));
+  // Bounds the memory gRPC holds for connections and messages being received,
+  // whoever sends them (tokens are checked only once a message is whole).
+  grpc::ResourceQuota quota("pantherd-grpc");
+  quota.Resize(static_cast<size_t>(config.grpc_memory_quota_mib) << 20);
+  builder.SetResourceQuota(quota);
   int port = 0;
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ListenCredentials(config);
   if (!credentials.ok()) return credentials.status();
@@ -538,7 +547,8 @@ absl::Status PantherServer::Shutdown() {
     state_->metrics_http->Stop();  // It reads the components stopped below.
     Log(LogLevel::kInfo, "metrics endpoint counters",
         {{"answered", absl::StrCat(state_->metrics_http->answered())},
-         {"refused_or_abandoned", absl::StrCat(state_->metrics_http->failed())}});
+         {"refused_or_abandoned", absl::StrCat(state_->metrics_http->failed())},
+         {"evicted", absl::StrCat(state_->metrics_http->evicted())}});
     state_->metrics_http.reset();
   }
   // Pollers first: their HTTP requests are cancelled, a page being stored

@@ -229,6 +229,8 @@ class IngestReactor final
 
 grpc::ServerBidiReactor<v1::IngestEventsRequest, v1::IngestEventsResponse>*
 DetectionServiceImpl::IngestEvents(grpc::CallbackServerContext* ctx) {
+  // Each batch may be as large as the gRPC limit (kMaxUploadMessageBytes); the
+  // pipeline bounds each event (--max-event-bytes).
   PANTHERD_AUTHORIZE(caller);
   return new IngestReactor(env_, [auth = env_->auth, id = caller.token_id] {
     return auth->StillValid(id, kPermEventsIngest);
@@ -238,7 +240,7 @@ DetectionServiceImpl::IngestEvents(grpc::CallbackServerContext* ctx) {
 grpc::ServerUnaryReactor* DetectionServiceImpl::ListAlerts(grpc::CallbackServerContext* ctx,
                                                            const v1::ListAlertsRequest* req,
                                                            v1::ListAlertsResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (req->page().page_size() < 0 || req->page().page_size() > kMaxPageSize) {
     return FinishUnary(ctx,
                        InvalidField("page.page_size", absl::StrCat("must be 0 to ", kMaxPageSize)));
@@ -254,7 +256,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ListAlerts(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DetectionServiceImpl::GetAlert(grpc::CallbackServerContext* ctx,
                                                          const v1::GetAlertRequest* req,
                                                          v1::GetAlertResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     absl::StatusOr<v1::Alert> alert = env->alerts->GetAlert(req->id());
@@ -267,7 +269,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::GetAlert(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* DetectionServiceImpl::UpdateAlert(grpc::CallbackServerContext* ctx,
                                                             const v1::UpdateAlertRequest* req,
                                                             v1::UpdateAlertResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::MutexLock order(&env->alert_order_mu);
@@ -282,7 +284,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::UpdateAlert(grpc::CallbackServer
 
 grpc::ServerWriteReactor<v1::StreamAlertsResponse>* DetectionServiceImpl::StreamAlerts(
     grpc::CallbackServerContext* ctx, const v1::StreamAlertsRequest* req) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   // The stream ends as soon as the caller's token stops being valid.
   return env_->hub->StartStream(ctx, req, [auth = env_->auth, id = caller.token_id] {
     return auth->StillValid(id, kPermAlertsRead);
@@ -292,7 +294,7 @@ grpc::ServerWriteReactor<v1::StreamAlertsResponse>* DetectionServiceImpl::Stream
 grpc::ServerUnaryReactor* DetectionServiceImpl::UploadRule(grpc::CallbackServerContext* ctx,
                                                            const v1::UploadRuleRequest* req,
                                                            v1::UploadRuleResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::Status s = env->rules->Upload(*req, caller.user, resp);
     if (s.ok()) return grpc::Status::OK;
@@ -305,7 +307,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::UploadRule(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DetectionServiceImpl::GetRule(grpc::CallbackServerContext* ctx,
                                                         const v1::GetRuleRequest* req,
                                                         v1::GetRuleResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
     absl::StatusOr<v1::Rule> rule = env->rule_store->Get(req->id());
@@ -324,7 +326,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::GetRule(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* DetectionServiceImpl::ListRules(grpc::CallbackServerContext* ctx,
                                                           const v1::ListRulesRequest* req,
                                                           v1::ListRulesResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (req->page().page_size() < 0 || req->page().page_size() > kMaxPageSize) {
     return FinishUnary(ctx,
                        InvalidField("page.page_size", absl::StrCat("must be 0 to ", kMaxPageSize)));
@@ -369,7 +371,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ListRules(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* DetectionServiceImpl::DeleteRule(grpc::CallbackServerContext* ctx,
                                                            const v1::DeleteRuleRequest* req,
                                                            v1::DeleteRuleResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::StatusOr<int64_t> version = env->rules->Delete(req->id(), caller.user);
@@ -382,7 +384,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::DeleteRule(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DetectionServiceImpl::SetRuleEnabled(grpc::CallbackServerContext* ctx,
                                                                const v1::SetRuleEnabledRequest* req,
                                                                v1::SetRuleEnabledResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::StatusOr<v1::Rule> rule = env->rules->SetEnabled(req->id(), req->enabled(), caller.user);
@@ -395,7 +397,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::SetRuleEnabled(grpc::CallbackSer
 grpc::ServerUnaryReactor* DetectionServiceImpl::RunTests(grpc::CallbackServerContext* ctx,
                                                          const v1::RunTestsRequest* req,
                                                          v1::RunTestsResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (req->target_case() == v1::RunTestsRequest::TARGET_NOT_SET) {
     return FinishUnary(ctx, InvalidField("target", "set either stored or content"));
   }
@@ -412,9 +414,9 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::RunTests(grpc::CallbackServerCon
 // The other AdminService methods are in admin_service.cc.
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStatus(grpc::CallbackServerContext* ctx,
-                                                            const v1::GetServerStatusRequest*,
+                                                            const v1::GetServerStatusRequest* req,
                                                             v1::GetServerStatusResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   return RunBlocking(ctx, env_->executor, [env = env_, resp]() -> grpc::Status {
     // Version, start time, uptime, the alert feed and pantherd's figures:
     // the same collection GET /metrics renders.

@@ -19,7 +19,7 @@ grpc::Status NoSources() {
 grpc::ServerUnaryReactor* DetectionServiceImpl::AddSource(grpc::CallbackServerContext* ctx,
                                                           const v1::AddSourceRequest* req,
                                                           v1::AddSourceResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (env_->sources == nullptr) return FinishUnary(ctx, NoSources());
   if (req->label().empty()) return FinishUnary(ctx, InvalidField("label", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
@@ -31,9 +31,9 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::AddSource(grpc::CallbackServerCo
 }
 
 grpc::ServerUnaryReactor* DetectionServiceImpl::ListSources(grpc::CallbackServerContext* ctx,
-                                                            const v1::ListSourcesRequest*,
+                                                            const v1::ListSourcesRequest* req,
                                                             v1::ListSourcesResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (env_->sources == nullptr) return FinishUnary(ctx, NoSources());
   return RunBlocking(ctx, env_->executor, [env = env_, resp]() -> grpc::Status {
     absl::StatusOr<std::vector<v1::Source>> sources = env->sources->List();
@@ -46,7 +46,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ListSources(grpc::CallbackServer
 grpc::ServerUnaryReactor* DetectionServiceImpl::RemoveSource(grpc::CallbackServerContext* ctx,
                                                              const v1::RemoveSourceRequest* req,
                                                              v1::RemoveSourceResponse*) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (env_->sources == nullptr) return FinishUnary(ctx, NoSources());
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req]() -> grpc::Status {
@@ -57,7 +57,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::RemoveSource(grpc::CallbackServe
 grpc::ServerUnaryReactor* DetectionServiceImpl::SetSourcePaused(
     grpc::CallbackServerContext* ctx, const v1::SetSourcePausedRequest* req,
     v1::SetSourcePausedResponse* resp) {
-  PANTHERD_AUTHORIZE(caller);
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (env_->sources == nullptr) return FinishUnary(ctx, NoSources());
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
