@@ -347,6 +347,72 @@ TEST(EvaluateTest, RuleErrorsCarryTheTraceback) {
   EXPECT_THAT(not_bool.error().message(), HasSubstr("bool"));
 }
 
+// --- one rule cannot change another (engine/rule_integrity.h) ---------------
+
+// Rule code that swaps A_Victim's rule() for one that never matches.
+constexpr char kSwapVictim[] =
+    "import gc\n"
+    "def swap():\n"
+    "    for o in gc.get_objects():\n"
+    "        if type(o).__name__ == 'function' and o.__name__ == 'rule' and \\\n"
+    "                o.__module__ == 'A_Victim':\n"
+    "            o.__code__ = (lambda event: False).__code__\n";
+
+TEST(EvaluateTest, AnImportThatChangesAnotherRuleDoesNotLoad) {
+  internal::LoadRuleSet request;
+  request.set_version(1);
+  for (const v1::AnalysisFile& f :
+       Concat({RuleFiles("A_Victim", "def rule(event):\n    return event.get('x') == 1\n"),
+               RuleFiles("B_Evil", absl::StrCat(kSwapVictim, "swap()\n", kAlwaysTrue))})) {
+    *request.add_files() = f;
+  }
+  absl::StatusOr<internal::LoadResult> result = Worker().Load(request);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(HasLoadErrors(*result));
+  EXPECT_THAT(Dump(*result), HasSubstr("rules/B_Evil.py:0 rule B_Evil: its import changed code it "
+                                       "does not own (rule A_Victim's function rule: its code "
+                                       "was replaced)"));
+}
+
+TEST(EvaluateTest, ARuleThatChangesAnotherIsCaughtAndTheOtherRestored) {
+  LoadOk(Concat({RuleFiles("A_Victim", "def rule(event):\n    return event.get('x') == 1\n"),
+                 RuleFiles("B_Evil", absl::StrCat(kSwapVictim,
+                                                  "def rule(event):\n"
+                                                  "    swap()\n"
+                                                  "    return False\n")),
+                 RuleFiles("C_Self",  // may change itself
+                           "def helper(event):\n    return True\n"
+                           "def rule(event):\n"
+                           "    global helper\n"
+                           "    helper = lambda event: event.get('x') == 1\n"
+                           "    return helper(event)\n")}));
+  internal::EvaluateResult r =
+      Evaluate(Task({{R"({"x": 1})", "Okta.SystemLog"}, {R"({"x": 1})", "Okta.SystemLog"},
+                     {R"({"x": 1})", "Okta.SystemLog"}}));
+  ASSERT_EQ(r.results_size(), 3);
+  // 1: B swaps A's code after A ran; nothing checks yet.
+  EXPECT_THAT(MatchedIds(r.results(0)), ElementsAre("A_Victim", "C_Self"));
+  EXPECT_EQ(r.results(0).errors_size(), 0);
+  // 2: A finds its code changed before it runs: restored, an error naming B.
+  // From then on every run is checked: B is caught in the act.
+  EXPECT_THAT(MatchedIds(r.results(1)), ElementsAre("C_Self"));
+  ASSERT_EQ(r.results(1).errors_size(), 2);
+  EXPECT_EQ(r.results(1).errors(0).rule_id(), "A_Victim");
+  EXPECT_EQ(r.results(1).errors(0).error().type(), "RuleTampered");
+  EXPECT_THAT(r.results(1).errors(0).error().message(),
+              HasSubstr("its code was replaced); pantherd restored it. Rules that ran in this "
+                        "worker since its last run: rule C_Self, rule B_Evil."));
+  EXPECT_EQ(r.results(1).errors(1).rule_id(), "B_Evil");
+  EXPECT_EQ(r.results(1).errors(1).error().type(), "RuleTampering");
+  EXPECT_THAT(r.results(1).errors(1).error().message(),
+              HasSubstr("rule A_Victim's function rule: its code was replaced"));
+  // 3: A evaluates as uploaded; B keeps failing.
+  EXPECT_THAT(MatchedIds(r.results(2)), ElementsAre("A_Victim", "C_Self"));
+  ASSERT_EQ(r.results(2).errors_size(), 1);
+  EXPECT_EQ(r.results(2).errors(0).rule_id(), "B_Evil");
+  // Tests run the same way: B's own tests cannot change A's verdicts.
+}
+
 TEST(EvaluateTest, AuxiliaryErrorsAreRecordedOnTheMatch) {
   LoadOk(RuleFiles("AuxErrors",
                    "def rule(event):\n    return True\n"

@@ -42,6 +42,48 @@ import unittest.mock
 TRUNCATED_STRING_SUFFIX = "... (truncated)"
 
 
+class LabelledOutput:
+    """sys.stdout/sys.stderr of a worker: each line starts with the label of
+    the rule (or helper) that printed it, e.g. "[rule Okta.X] "."""
+
+    def __init__(self, stream, label):
+        self._stream = stream
+        self._label = label
+        self._line_start = True
+
+    def write(self, text):
+        text = str(text)
+        label = self._label()
+        out = []
+        for piece in text.splitlines(keepends=True):
+            if self._line_start and label:
+                out.append("[" + label + "] ")
+            out.append(piece)
+            self._line_start = piece.endswith(("\n", "\r"))
+        self._stream.write("".join(out))
+        return len(text)
+
+    def flush(self):
+        self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def label_output(label):
+    """Labels what rule code prints (line-buffered, so lines arrive when
+    printed)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None or isinstance(stream, LabelledOutput):
+            continue
+        try:
+            stream.reconfigure(line_buffering=True)
+        except (AttributeError, ValueError):
+            pass
+        setattr(sys, name, LabelledOutput(stream, label))
+
+
 class GlobalFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Imports the global helpers of the loaded set by GlobalID, from memory."""
 
@@ -509,6 +551,9 @@ absl::Status PythonRuntime::Initialize() {
     py::dict support_dict = support_.attr("__dict__");
     py::exec(py::str(kSupportSource), support_dict);
     support_.attr("install_finder")();
+    support_.attr("label_output")(py::cpp_function(
+        [this]() { return py::str(output_label_ == nullptr ? std::string() : *output_label_); },
+        py::name("_output_label")));
   } catch (const py::error_already_set& e) {
     return absl::InternalError(absl::StrCat("cannot set up the Python runtime: ", e.what()));
   }
@@ -861,12 +906,30 @@ absl::Status PythonRuntime::LoadRuleSet(const AnalysisSet& analysis,
     support_.attr("install_builtins")(builtin_modules_, set->global_ids);
     support_.attr("remove_modules")(set->global_ids);
     support_.attr("set_globals")(entries);
+    RuleIntegrity& integrity = *set->integrity;
+    // After each import: did it change what was sealed before it? (Undone.)
+    auto tampered_at_import = [&](const std::string& item, const std::string& path) {
+      std::vector<RuleIntegrity::Finding> findings = integrity.CheckAll();
+      if (findings.empty()) return false;
+      invalid.push_back(MakeDiagnostic(
+          path, 0,
+          absl::StrCat(item, ": its import changed code it does not own (",
+                       RuleIntegrity::Describe(findings),
+                       "); a rule, helper or data model may not change another")));
+      return true;
+    };
     for (const GlobalSpec& g : analysis.globals) {
+      const std::string label = absl::StrCat("global ", g.id);
+      set_output_label(&label);
       CallResult imported =
           CallRuleCode("<module>", [&] { return support_.attr("import_global")(g.id); });
+      set_output_label(nullptr);
       if (imported.error.has_value()) {
         report_failure(absl::StrCat("global ", g.id), g.python_path, imported);
+        continue;
       }
+      if (tampered_at_import(absl::StrCat("global ", g.id), g.python_path)) continue;
+      integrity.Seal(absl::StrCat("global ", g.id), imported.value, /*bindings=*/false);
     }
 
     // 2. Enabled data models.
@@ -882,6 +945,7 @@ absl::Status PythonRuntime::LoadRuleSet(const AnalysisSet& analysis,
           report_failure(absl::StrCat("datamodel ", model_id), m.python_path, loaded);
           continue;
         }
+        if (tampered_at_import(absl::StrCat("datamodel ", model_id), m.python_path)) continue;
         module = loaded.value;
       }
       auto model = std::make_shared<DataModel>(model_id);
@@ -920,18 +984,29 @@ absl::Status PythonRuntime::LoadRuleSet(const AnalysisSet& analysis,
 
     // 3. Rules.
     for (const RuleSpec& r : analysis.rules) {
+      const std::string label = absl::StrCat("rule ", r.rule.id());
+      set_output_label(&label);
       CallResult loaded = CallRuleCode("<module>", [&] {
         return support_.attr("load_module")(r.rule.id(), r.python_path, r.python_source);
       });
+      set_output_label(nullptr);
       if (loaded.error.has_value()) {
         report_failure(absl::StrCat(r.scheduled ? "scheduled_rule " : "rule ", r.rule.id()),
                        r.python_path, loaded);
         set->failed_rule_ids.insert(r.rule.id());
         continue;
       }
+      const std::string item = absl::StrCat(r.scheduled ? "scheduled_rule " : "rule ", r.rule.id());
+      if (tampered_at_import(item, r.python_path)) {
+        set->failed_rule_ids.insert(r.rule.id());
+        continue;
+      }
       LoadedRule rule;
       rule.spec = r;
       rule.module = loaded.value;
+      rule.integrity = &integrity;
+      rule.seal = integrity.Seal(absl::StrCat("rule ", r.rule.id()), rule.module,
+                                 /*bindings=*/true);
       for (int f = 0; f < kRuleFunctionCount; ++f) {
         const std::string name(RuleFunctionName(static_cast<RuleFunction>(f)));
         rule.defined[f] = py::hasattr(rule.module, name.c_str());

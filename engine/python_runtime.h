@@ -81,6 +81,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/analysis_spec.h"
+#include "engine/rule_integrity.h"
 #include "engine/event.h"
 #include "engine/kv.h"
 #include "pantherd/v1/common.pb.h"
@@ -118,6 +119,11 @@ struct LoadedRule {
   // indexed by RuleFunction. `rule` is always defined.
   std::array<bool, kRuleFunctionCount> defined{};
 
+  // The seals of its module (engine/rule_integrity.h): the set's guard and
+  // this rule's index in it. Null when not sealed.
+  RuleIntegrity* integrity = nullptr;
+  size_t seal = 0;
+
   const std::string& id() const { return spec.rule.id(); }
   bool Defines(RuleFunction f) const { return defined[static_cast<int>(f)]; }
 };
@@ -139,6 +145,8 @@ struct LoadedSet {
   absl::flat_hash_set<std::string> failed_rule_ids;
   // Content not run by pantherd, copied from the AnalysisSet.
   std::vector<v1::SkippedContent> skipped;
+  // The seals of the rules' and helpers' functions; rules point to it.
+  std::unique_ptr<RuleIntegrity> integrity = std::make_unique<RuleIntegrity>();
 
   // The rule with `id`, or null.
   const LoadedRule* FindRule(absl::string_view id) const;
@@ -246,6 +254,11 @@ class PythonRuntime {
   // calls.
   void set_deadline_mirror(std::atomic<int64_t>* mirror) { deadline_mirror_ = mirror; }
 
+  // What rule code prints (sys.stdout, sys.stderr) is prefixed, line by
+  // line, with "[<*label>] " while `label` is set (e.g. "rule Okta.X"); null
+  // clears it. Not owned: must stay valid until cleared. Owning thread.
+  void set_output_label(const std::string* label) { output_label_ = label; }
+
   // Number of calls that ran past the time limit since Create. Thread-safe.
   int64_t timeouts() const { return timeouts_.load(std::memory_order_relaxed); }
 
@@ -293,6 +306,7 @@ class PythonRuntime {
   std::string call_function_;
   std::atomic<int64_t> call_deadline_ns_{INT64_MAX};
   std::atomic<int64_t>* deadline_mirror_ = nullptr;
+  const std::string* output_label_ = nullptr;
   // Number of the call in progress (or last made), and the number of the call
   // the watchdog last sent SIGALRM for: OnAlarm acts only when they match, so
   // a signal aimed at a call that has just returned cannot hit the next one.

@@ -202,6 +202,17 @@ absl::StatusOr<internal::EvaluateResult> PythonWorker::Evaluate(
     }
   }
   if (event_clock_) event_clock_(0, 0);
+  // Helpers are not checked before each rule (only rules are): once a batch,
+  // every seal. A change found is undone and makes the set strict (each run
+  // then checked: engine/rule_integrity.h).
+  if (const LoadedSet* set = runtime_->loaded_set(); set != nullptr) {
+    std::vector<RuleIntegrity::Finding> changed = set->integrity->CheckAll();
+    if (!changed.empty()) {
+      set->integrity->set_strict();
+      std::fprintf(stderr, "pantherd-worker: rule code changed code it does not own (%s); restored\n",
+                   RuleIntegrity::Describe(changed).c_str());
+    }
+  }
   tally.AppendTo(result.mutable_rule_stats());
   return result;
 }

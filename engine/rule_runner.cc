@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace pantherd::engine {
 
@@ -370,10 +371,90 @@ std::string SeverityName(v1::Severity severity) {
   }
 }
 
+namespace {
+
+// The outcome of a run that did not happen: rule() failed with `type`.
+RuleOutcome Refused(const std::string& type, const std::string& message) {
+  RuleOutcome outcome;
+  for (FunctionOutcome& f : outcome.functions) f.defined = false;
+  outcome.functions[static_cast<int>(RuleFunction::kRule)].defined = true;
+  outcome.functions[static_cast<int>(RuleFunction::kRule)].called = true;
+  outcome.functions[static_cast<int>(RuleFunction::kRule)].error = MakeError(type, message);
+  return outcome;
+}
+
+// Labels what rule code prints while it lives (PythonRuntime::set_output_label).
+class OutputLabel {
+ public:
+  OutputLabel(PythonRuntime& runtime, const std::string* label) : runtime_(runtime) {
+    runtime_.set_output_label(label);
+  }
+  ~OutputLabel() { runtime_.set_output_label(nullptr); }
+  OutputLabel(const OutputLabel&) = delete;
+  OutputLabel& operator=(const OutputLabel&) = delete;
+
+ private:
+  PythonRuntime& runtime_;
+};
+
+// Runs `rule` between the integrity checks of engine/rule_integrity.h.
+RuleOutcome RunGuarded(PythonRuntime& runtime, const LoadedRule& rule, const py::object& event,
+                       RunMode mode) {
+  RuleIntegrity* guard = rule.integrity;
+  if (guard == nullptr) {
+    const std::string label = absl::StrCat("rule ", rule.id());
+    OutputLabel labelled(runtime, &label);
+    return Runner(runtime, rule, event).Run(mode);
+  }
+  const size_t me = rule.seal;
+  std::vector<RuleIntegrity::Finding> changed = guard->Check(me);
+  if (!changed.empty()) {
+    std::vector<std::string> suspects = guard->RanSince(me, 10);
+    guard->set_strict();
+    guard->MarkTold(me);
+    guard->NoteRun(me);
+    return Refused(
+        "RuleTampered",
+        absl::StrCat("rule code changed this rule after it was loaded (",
+                     RuleIntegrity::Describe(changed), "); pantherd restored it. ",
+                     suspects.empty()
+                         ? std::string("No other rule ran in this worker since its last run.")
+                         : absl::StrCat("Rules that ran in this worker since its last run: ",
+                                        absl::StrJoin(suspects, ", "), ".")));
+  }
+  if (std::string note = guard->TakePending(me); !note.empty()) {
+    guard->NoteRun(me);
+    return Refused("RuleTampered", note);
+  }
+  guard->NoteRun(me);
+  RuleOutcome outcome;
+  {
+    OutputLabel labelled(runtime, &guard->owner(me));
+    outcome = Runner(runtime, rule, event).Run(mode);
+  }
+  guard->Reseal(me);  // what it changed in its own module is its own
+  if (guard->strict()) {
+    std::vector<RuleIntegrity::Finding> others = guard->CheckAll(me);
+    if (!others.empty()) {
+      const std::string what = RuleIntegrity::Describe(others);
+      // The rules changed hear of it once, at their next run.
+      guard->NotePending(others, absl::StrCat("rule ", rule.id(), " changed this rule (", what,
+                                              "); pantherd restored it"));
+      return Refused("RuleTampering",
+                     absl::StrCat("this rule changed code it does not own (", what,
+                                  "); pantherd restored it. A rule may not change another "
+                                  "rule or a helper"));
+    }
+  }
+  return outcome;
+}
+
+}  // namespace
+
 RuleOutcome RunRule(PythonRuntime& runtime, const LoadedRule& rule, const py::object& event,
                     RunMode mode) {
   try {
-    return Runner(runtime, rule, event).Run(mode);
+    return RunGuarded(runtime, rule, event, mode);
   } catch (const py::error_already_set& e) {
     // Only our own glue can get here (rule code runs inside CallRuleCode).
     RuleOutcome outcome;

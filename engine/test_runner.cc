@@ -33,16 +33,24 @@ void SetupError(v1::TestCaseResult* result, absl::string_view function, v1::Rule
 // Stops a mock patcher and restores captured streams on every path.
 class TestScope {
  public:
-  explicit TestScope(const PythonRuntime& runtime) : runtime_(runtime) {}
+  TestScope(const PythonRuntime& runtime, const LoadedRule& rule)
+      : runtime_(runtime), rule_(rule) {}
   ~TestScope() {
     try {
       StopCapture();
-      if (patcher_) patcher_.attr("stop")();
+      if (patcher_) {
+        patcher_.attr("stop")();
+        Reseal();  // the rule's own functions are back
+      }
     } catch (const std::exception&) {
       // Nothing sensible left to do; the next test starts from a clean scope.
     }
   }
-  void set_patcher(py::object patcher) { patcher_ = std::move(patcher); }
+  // The mocks are pantherd's own change to the rule's module, not tampering.
+  void set_patcher(py::object patcher) {
+    patcher_ = std::move(patcher);
+    Reseal();
+  }
   void StartCapture() { capture_ = runtime_.support().attr("start_capture")(); }
   std::string StopCapture() {
     if (!capture_) return "";
@@ -54,7 +62,12 @@ class TestScope {
   }
 
  private:
+  void Reseal() {
+    if (rule_.integrity != nullptr) rule_.integrity->Reseal(rule_.seal);
+  }
+
   const PythonRuntime& runtime_;
+  const LoadedRule& rule_;
   py::object patcher_;
   py::object capture_;
 };
@@ -91,7 +104,7 @@ v1::TestCaseResult RunOneTest(PythonRuntime& runtime, const LoadedSet& set, cons
   RuleOutcome outcome;
   try {
     py::object event = MakePantherEvent(*document, model);
-    TestScope scope(runtime);
+    TestScope scope(runtime, rule);
     if (!test.mocks.empty()) {
       py::list mocks;
       for (const TestMock& mock : test.mocks) {

@@ -230,9 +230,9 @@ def rule(event):
   for (const std::string& l : log) {
     forged = forged || absl::StartsWith(l, "level=warn") || absl::StrContains(l, "\x1b");
     labelled = labelled || (absl::StartsWith(l, "worker pid ") &&
-                            absl::StrContains(l, ": level=warn msg=\"token revoked\"") &&
+                            absl::StrContains(l, ": [rule Probe] level=warn msg=\"token revoked\"") &&
                             absl::StrContains(l, "\\x1b[2J"));
-    err = err || (absl::StartsWith(l, "worker pid ") && absl::EndsWith(l, ": to stderr"));
+    err = err || (absl::StartsWith(l, "worker pid ") && absl::EndsWith(l, ": [rule Probe] to stderr"));
   }
   EXPECT_FALSE(forged) << absl::StrJoin(log, "\n");
   EXPECT_TRUE(labelled) << absl::StrJoin(log, "\n");
