@@ -24,6 +24,17 @@ py::object OrNone(PyObject* p) {
 
 PyObject* NoneToNull(const py::object& o) { return o.is_none() ? nullptr : o.ptr(); }
 
+// A number that changes whenever `dict` changes (CPython's dict version tag,
+// deprecated from 3.12 on); 0 where it is not available: always "changed".
+uint64_t DictVersion(PyObject* dict) {
+#if PY_VERSION_HEX < 0x030C0000
+  return reinterpret_cast<PyDictObject*>(dict)->ma_version_tag;
+#else
+  (void)dict;
+  return 0;
+#endif
+}
+
 }  // namespace
 
 std::vector<RuleIntegrity::FunctionSeal> RuleIntegrity::SealsOf(const py::object& dict) {
@@ -58,17 +69,22 @@ size_t RuleIntegrity::Seal(const std::string& owner, const py::object& module, b
   o.dict = module.attr("__dict__");
   o.bindings = bindings;
   o.functions = SealsOf(o.dict);
+  o.dict_version = DictVersion(o.dict.ptr());
   owners_.push_back(std::move(o));
   return owners_.size() - 1;
 }
 
 void RuleIntegrity::CheckOne(Owner& owner, std::vector<Finding>* findings) {
+  // An unchanged namespace binds the same functions: only their fields can
+  // have changed.
+  const uint64_t version = DictVersion(owner.dict.ptr());
+  const bool bindings = owner.bindings && (version == 0 || version != owner.dict_version);
   for (FunctionSeal& s : owner.functions) {
     PyObject* fn = s.function.ptr();
     auto found = [&](std::string change) {
       findings->push_back({owner.owner, std::string(s.name), std::move(change)});
     };
-    if (owner.bindings) {
+    if (bindings) {
       PyObject* bound = PyDict_GetItemWithError(owner.dict.ptr(), s.name.ptr());  // borrowed
       if (bound == nullptr) PyErr_Clear();
       if (bound != fn) {
@@ -77,22 +93,22 @@ void RuleIntegrity::CheckOne(Owner& owner, std::vector<Finding>* findings) {
         if (PyDict_SetItem(owner.dict.ptr(), s.name.ptr(), fn) != 0) PyErr_Clear();
       }
     }
-    if (PyFunction_GetCode(fn) != s.code.ptr()) {
+    if (PyFunction_GET_CODE(fn) != s.code.ptr()) {
       found("its code was replaced");
       if (PyObject_SetAttrString(fn, "__code__", s.code.ptr()) != 0) PyErr_Clear();
     }
-    if (PyFunction_GetDefaults(fn) != NoneToNull(s.defaults)) {
+    if (PyFunction_GET_DEFAULTS(fn) != NoneToNull(s.defaults)) {
       found("its default arguments were replaced");
       if (PyFunction_SetDefaults(fn, s.defaults.ptr()) != 0) PyErr_Clear();
     }
-    if (PyFunction_GetKwDefaults(fn) != NoneToNull(s.kwdefaults)) {
+    if (PyFunction_GET_KW_DEFAULTS(fn) != NoneToNull(s.kwdefaults)) {
       found("its keyword defaults were replaced");
       if (PyFunction_SetKwDefaults(fn, s.kwdefaults.ptr()) != 0) PyErr_Clear();
     }
     // Closures only for rules (resealed after their own runs): a helper may
     // keep state in a closure.
     if (!owner.bindings) continue;
-    PyObject* closure = PyFunction_GetClosure(fn);
+    PyObject* closure = PyFunction_GET_CLOSURE(fn);
     const size_t cells = closure == nullptr ? 0 : static_cast<size_t>(PyTuple_GET_SIZE(closure));
     for (size_t i = 0; i < cells && i < s.cells.size(); ++i) {
       PyObject* cell = PyTuple_GET_ITEM(closure, static_cast<Py_ssize_t>(i));
@@ -102,10 +118,13 @@ void RuleIntegrity::CheckOne(Owner& owner, std::vector<Finding>* findings) {
       }
     }
   }
+  owner.dict_version = DictVersion(owner.dict.ptr());  // restoring may change it
 }
 
 bool RuleIntegrity::Differs(const Owner& o) {
-  if (o.bindings) {
+  const uint64_t version = DictVersion(o.dict.ptr());
+  const bool bindings = o.bindings && (version == 0 || version != o.dict_version);
+  if (bindings) {
     size_t functions = 0;
     PyObject* key = nullptr;
     PyObject* value = nullptr;
@@ -115,17 +134,17 @@ bool RuleIntegrity::Differs(const Owner& o) {
   }
   for (const FunctionSeal& s : o.functions) {
     PyObject* fn = s.function.ptr();
-    if (o.bindings) {
+    if (bindings) {
       PyObject* bound = PyDict_GetItemWithError(o.dict.ptr(), s.name.ptr());
       if (bound == nullptr) PyErr_Clear();
       if (bound != fn) return true;
     }
-    if (PyFunction_GetCode(fn) != s.code.ptr() ||
-        PyFunction_GetDefaults(fn) != NoneToNull(s.defaults) ||
-        PyFunction_GetKwDefaults(fn) != NoneToNull(s.kwdefaults)) {
+    if (PyFunction_GET_CODE(fn) != s.code.ptr() ||
+        PyFunction_GET_DEFAULTS(fn) != NoneToNull(s.defaults) ||
+        PyFunction_GET_KW_DEFAULTS(fn) != NoneToNull(s.kwdefaults)) {
       return true;
     }
-    PyObject* closure = PyFunction_GetClosure(fn);
+    PyObject* closure = PyFunction_GET_CLOSURE(fn);
     const size_t cells = closure == nullptr ? 0 : static_cast<size_t>(PyTuple_GET_SIZE(closure));
     for (size_t i = 0; i < cells && i < s.cells.size(); ++i) {
       PyObject* cell = PyTuple_GET_ITEM(closure, static_cast<Py_ssize_t>(i));
@@ -152,7 +171,8 @@ std::vector<RuleIntegrity::Finding> RuleIntegrity::CheckAll(size_t except) {
 void RuleIntegrity::Reseal(size_t index) {
   if (index >= owners_.size()) return;
   Owner& o = owners_[index];
-  if (Differs(o)) o.functions = SealsOf(o.dict);  // compare first: nothing changed is the rule
+  if (Differs(o)) o.functions = SealsOf(o.dict);
+  o.dict_version = DictVersion(o.dict.ptr());  // compare first: nothing changed is the rule
 }
 
 void RuleIntegrity::NoteRun(size_t index) {

@@ -99,6 +99,7 @@ class RuleIntegrity {
     std::string owner;
     pybind11::object dict;  // the module's namespace
     bool bindings = false;
+    uint64_t dict_version = 0;  // the namespace's version when last checked
     std::vector<FunctionSeal> functions;
     uint64_t last_run = 0;  // run number of its last NoteRun (0: never)
     std::string pending;
