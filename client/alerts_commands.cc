@@ -126,7 +126,20 @@ void PrintAlert(const v1::Alert& alert, std::ostream& out) {
   if (alert.has_error()) {
     fields.emplace_back("Error", absl::StrCat(alert.error().type(), ": ", alert.error().message()));
   }
+  std::string samples = absl::StrCat(alert.matched_events_size(), " stored");
+  if (alert.samples_not_stored() > 0) {
+    absl::StrAppend(&samples, ", ", alert.samples_not_stored(), " not stored (byte cap)");
+  }
+  fields.emplace_back("Matched events", samples);
   PrintFields(fields, out);
+  // The stored samples (byte-capped by the server), one line each; their
+  // JSON is in --output json and `alerts events ID --output json`.
+  for (int i = 0; i < alert.matched_events_size(); ++i) {
+    const v1::MatchedEvent& m = alert.matched_events(i);
+    out << "  " << (i + 1) << ". " << EscapeForTerminal(OrDash(m.event_id())) << " "
+        << EscapeForTerminal(OrDash(m.log_type())) << " " << FormatTimestamp(m.event_time()) << " "
+        << m.original_bytes() << " bytes" << (m.truncated() ? " (truncated)" : "") << "\n";
+  }
 }
 
 absl::Status GetAlert(const std::string& id, CommandEnv& env) {
@@ -138,6 +151,43 @@ absl::Status GetAlert(const std::string& id, CommandEnv& env) {
       conn->Call("GetAlert", &DetectionStub::GetAlert, conn->detection(), request, &response));
   if (env.json()) return PrintJson(response, env.out());
   PrintAlert(response.alert(), env.out());
+  return absl::OkStatus();
+}
+
+struct EventsArgs {
+  std::string id;
+  int limit = 10;
+};
+
+// `alerts events ID`: the alert's stored matched events, following pages.
+absl::Status ListAlertEvents(const EventsArgs& args, CommandEnv& env) {
+  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  v1::ListAlertEventsRequest request;
+  request.set_alert_id(args.id);
+  v1::ListAlertEventsResponse all;
+  while (all.events_size() < args.limit) {
+    request.mutable_page()->set_page_size(std::min(args.limit - all.events_size(), kMaxPageSize));
+    v1::ListAlertEventsResponse response;
+    PANTHERCTL_RETURN_IF_ERROR(conn->Call("ListAlertEvents", &DetectionStub::ListAlertEvents,
+                                          conn->detection(), request, &response));
+    all.set_event_count(response.event_count());
+    all.set_stored(response.stored());
+    for (v1::MatchedEvent& m : *response.mutable_events()) {
+      if (all.events_size() == args.limit) break;
+      *all.add_events() = std::move(m);
+    }
+    const std::string& next = response.next_page_token();
+    all.set_next_page_token(next);
+    if (next.empty() || next == request.page().page_token() || response.events_size() == 0) break;
+    request.mutable_page()->set_page_token(next);
+  }
+  if (env.json()) return PrintJson(all, env.out());
+  Table table({"EVENT ID", "LOG TYPE", "EVENT TIME", "BYTES", "TRUNCATED"});
+  for (const v1::MatchedEvent& m : all.events()) {
+    table.AddRow({OrDash(m.event_id()), OrDash(m.log_type()), FormatTimestamp(m.event_time()),
+                  absl::StrCat(m.original_bytes()), m.truncated() ? "yes" : "no"});
+  }
+  table.Print(env.out());
   return absl::OkStatus();
 }
 
@@ -312,6 +362,15 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
                                       [get_id](CommandEnv& env) { return GetAlert(*get_id, env); });
   get->add_option("ID", *get_id, "Alert id")->type_name("")->required();
 
+  auto events_args = std::make_shared<EventsArgs>();
+  CLI::App* events = registry.AddCommand(
+      *alerts, "events", "Show an alert's stored matched events (byte-capped samples)",
+      [events_args](CommandEnv& env) { return ListAlertEvents(*events_args, env); });
+  events->add_option("ID", events_args->id, "Alert id")->type_name("")->required();
+  events->add_option("--limit", events_args->limit, "Show at most this many events (default 10)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 1000000));
+
   auto update_args = std::make_shared<UpdateArgs>();
   CLI::App* update = registry.AddCommand(
       *alerts, "update", "Triage an alert: change its status or assignee, or add a comment",
@@ -330,9 +389,9 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
   changes->require_option(1, 0);
 
   auto tail_args = std::make_shared<TailArgs>();
-  CLI::App* tail = registry.AddCommand(
-      *alerts, "tail", "Follow alert changes as they happen (until Ctrl-C)",
-      [tail_args](CommandEnv& env) { return TailAlerts(*tail_args, env); });
+  CLI::App* tail =
+      registry.AddCommand(*alerts, "tail", "Follow alert changes as they happen (until Ctrl-C)",
+                          [tail_args](CommandEnv& env) { return TailAlerts(*tail_args, env); });
   tail_args->since_option =
       tail->add_option("--since", tail_args->since,
                        "Replay retained changes after this sequence first (0: all)")

@@ -95,7 +95,7 @@ INSTANTIATE_TEST_SUITE_P(
         HelpCase{{"rules", "delete"}, {"ID"}}, HelpCase{{"rules", "enable"}, {"ID"}},
         HelpCase{{"rules", "disable"}, {"ID"}}, HelpCase{{"alerts"}, {"list", "get", "update"}},
         HelpCase{{"alerts", "list"}, {"--rule", "--status", "--min-severity", "--limit"}},
-        HelpCase{{"alerts", "get"}, {"ID"}},
+        HelpCase{{"alerts", "get"}, {"ID"}}, HelpCase{{"alerts", "events"}, {"ID", "--limit"}},
         HelpCase{{"alerts", "update"}, {"ID", "--status", "--assignee", "--comment"}},
         HelpCase{{"sources"}, {"list", "add", "pause", "resume", "remove"}},
         HelpCase{{"sources", "list"}, {"pantherctl sources list", "--help"}},

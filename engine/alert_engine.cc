@@ -11,7 +11,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/util/time_util.h"
 #include "store/keys.h"
 #include "store/status_macros.h"
@@ -28,6 +30,7 @@ using store::Family;
 constexpr absl::string_view kCreatedIndexPrefix("t\0", 2);
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
+constexpr int kDefaultEventsPageSize = 10;
 // PurgeExpired deletes in write batches of this many keys.
 constexpr size_t kPurgeChunk = 1000;
 
@@ -79,6 +82,30 @@ void AddLogType(v1::Alert& alert, const std::string& log_type) {
   const int index = static_cast<int>(it - types->begin());
   types->Add(std::string(log_type));
   for (int i = types->size() - 1; i > index; --i) types->SwapElements(i, i - 1);
+}
+
+// The longest prefix of `s` of at most `max` bytes that does not end inside a
+// UTF-8 sequence (proto3 strings must stay valid UTF-8).
+absl::string_view CutUtf8(absl::string_view s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  // Back up over continuation bytes (10xxxxxx) to the start of the cut
+  // character, which is then left out.
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+// The json bytes of the matched events `alert` stores.
+size_t StoredSampleBytes(const v1::Alert& alert) {
+  size_t total = 0;
+  for (const v1::MatchedEvent& m : alert.matched_events()) total += m.json().size();
+  return total;
+}
+
+// The bytes `message` adds to a repeated message field of its parent.
+size_t RepeatedEntryBytes(const google::protobuf::Message& message) {
+  const size_t n = message.ByteSizeLong();
+  return n + 1 + google::protobuf::io::CodedOutputStream::VarintSize64(n);
 }
 
 // The dedup window as the engine manipulates it; times in unix microseconds.
@@ -289,15 +316,27 @@ class AlertEngine::BatchState {
           alert = &existing->alert;
           for (const v1::MatchedEvent& m : w->draft.matched_events()) {
             if (alert->matched_events_size() >= MaxSamples()) break;
+            if (StoredSampleBytes(*alert) + m.json().size() > SampleBytesPerAlert()) {
+              alert->set_samples_not_stored(alert->samples_not_stored() + 1);
+              continue;
+            }
             *alert->add_matched_events() = m;
           }
+          alert->set_samples_not_stored(alert->samples_not_stored() +
+                                        w->draft.samples_not_stored());
+          alert->set_matched_events_stored(alert->matched_events_size());
           for (const std::string& lt : w->draft.log_types()) AddLogType(*alert, lt);
         } else {
           AlertEntry& created = alerts_[id];
           created.alert = std::move(w->draft);
           if (created.alert.sample_event_json().empty() &&
               created.alert.matched_events_size() > 0) {
-            created.alert.set_sample_event_json(created.alert.matched_events(0).json());
+            const v1::MatchedEvent& first = created.alert.matched_events(0);
+            created.alert.set_sample_event_json(first.json());
+            if (first.truncated()) {
+              created.alert.set_sample_event_truncated(true);
+              created.alert.set_sample_event_original_bytes(first.original_bytes());
+            }
           }
           created.alert.set_id(id);
           *created.alert.mutable_created_time() = TsFromMicros(now_us_);
@@ -399,14 +438,40 @@ class AlertEngine::BatchState {
   // Adds `e` to the alert's samples. A window's draft (`draft`) keeps the
   // first event only once, in matched_events (at least one sample is always
   // kept); the alert gets its sample_event_json from there when created.
+  // Each stored json is cut to max_sample_event_bytes; an event whose json
+  // would take the alert's stored total above max_sample_bytes_per_alert is
+  // counted in samples_not_stored instead.
   void AppendSample(v1::Alert& alert, const EventResult& e, int64_t t, bool draft = false) {
-    if (!draft && alert.sample_event_json().empty()) alert.set_sample_event_json(e.event_json);
+    const size_t cap = SampleEventCap();
+    if (!draft && alert.sample_event_json().empty()) {
+      alert.set_sample_event_json(std::string(CutUtf8(e.event_json, cap)));
+      if (e.event_json.size() > cap) {
+        alert.set_sample_event_truncated(true);
+        alert.set_sample_event_original_bytes(static_cast<int64_t>(e.event_json.size()));
+      }
+    }
     if (alert.matched_events_size() >= MaxSamples()) return;
+    const absl::string_view json = CutUtf8(e.event_json, cap);
+    if (alert.matched_events_size() > 0 &&
+        StoredSampleBytes(alert) + json.size() > SampleBytesPerAlert()) {
+      alert.set_samples_not_stored(alert.samples_not_stored() + 1);
+      return;
+    }
     v1::MatchedEvent* m = alert.add_matched_events();
     m->set_event_id(e.event_id);
     m->set_log_type(e.log_type);
     *m->mutable_event_time() = TsFromMicros(t);
-    m->set_json(e.event_json);
+    m->set_json(std::string(json));
+    m->set_original_bytes(static_cast<int64_t>(e.event_json.size()));
+    if (json.size() < e.event_json.size()) m->set_truncated(true);
+    alert.set_matched_events_stored(alert.matched_events_size());
+  }
+
+  size_t SampleEventCap() const {
+    return static_cast<size_t>(std::max<int64_t>(1, options_.max_sample_event_bytes));
+  }
+  size_t SampleBytesPerAlert() const {
+    return static_cast<size_t>(std::max<int64_t>(1, options_.max_sample_bytes_per_alert));
   }
 
   void Touch(const std::string& id) {
@@ -593,6 +658,10 @@ absl::StatusOr<v1::ListAlertsResponse> AlertEngine::ListAlerts(
 
   v1::ListAlertsResponse response;
   std::string last_key;
+  // What the alerts take so far, and the limit (leaving room for the token:
+  // 2 hex digits per index-key byte).
+  size_t reply_bytes = 0;
+  const size_t max_reply_bytes = ReplyBudget();
   absl::Status error;
   PANTHERD_RETURN_IF_ERROR(store_->ReverseScan(
       Family::kAlerts, kCreatedIndexPrefix,
@@ -621,17 +690,65 @@ absl::StatusOr<v1::ListAlertsResponse> AlertEngine::ListAlerts(
             alert->severity() < request.min_severity()) {
           return true;
         }
-        if (response.alerts_size() == page_size) {
+        v1::Alert summary = SummaryOf(*std::move(alert));
+        const size_t entry_bytes = RepeatedEntryBytes(summary);
+        if (response.alerts_size() == page_size ||
+            (response.alerts_size() > 0 && reply_bytes + entry_bytes > max_reply_bytes)) {
           // One more matches: the page is full and another follows.
           response.set_next_page_token(absl::BytesToHexString(last_key));
           return false;
         }
-        *response.add_alerts() = *std::move(alert);
+        reply_bytes += entry_bytes;
+        *response.add_alerts() = std::move(summary);
         last_key = std::string(key);
         return true;
       },
       start));
   PANTHERD_RETURN_IF_ERROR(error);
+  return response;
+}
+
+v1::Alert AlertEngine::SummaryOf(v1::Alert alert) {
+  alert.set_matched_events_stored(alert.matched_events_size());
+  alert.clear_matched_events();
+  alert.clear_sample_event_json();
+  alert.clear_history();
+  return alert;
+}
+
+size_t AlertEngine::ReplyBudget() const {
+  // Room for a next_page_token and the response's own framing.
+  constexpr int64_t kReserve = 1024;
+  return static_cast<size_t>(std::max<int64_t>(1, options_.max_list_reply_bytes - kReserve));
+}
+
+absl::StatusOr<v1::ListAlertEventsResponse> AlertEngine::ListAlertEvents(
+    const v1::ListAlertEventsRequest& request) const {
+  int page_size = request.page().page_size();
+  if (page_size < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("page_size ", page_size, " is negative"));
+  }
+  if (page_size == 0) page_size = kDefaultEventsPageSize;
+  page_size = std::min(page_size, kMaxPageSize);
+  int start = 0;
+  if (!request.page().page_token().empty() &&
+      (!absl::SimpleAtoi(request.page().page_token(), &start) || start < 0)) {
+    return absl::InvalidArgumentError("page_token is not one this server returned");
+  }
+  PANTHERD_ASSIGN_OR_RETURN(v1::Alert alert, GetAlert(request.alert_id()));
+  v1::ListAlertEventsResponse response;
+  response.set_event_count(alert.event_count());
+  response.set_stored(alert.matched_events_size());
+  const size_t max_reply_bytes = ReplyBudget();
+  size_t reply_bytes = 0;
+  int i = start;
+  for (; i < alert.matched_events_size() && response.events_size() < page_size; ++i) {
+    const size_t entry_bytes = RepeatedEntryBytes(alert.matched_events(i));
+    if (response.events_size() > 0 && reply_bytes + entry_bytes > max_reply_bytes) break;
+    reply_bytes += entry_bytes;
+    *response.add_events() = std::move(*alert.mutable_matched_events(i));
+  }
+  if (i < alert.matched_events_size()) response.set_next_page_token(absl::StrCat(i));
   return response;
 }
 
@@ -681,10 +798,12 @@ absl::StatusOr<v1::AlertChange> AlertEngine::UpdateAlert(const v1::UpdateAlertRe
 }
 
 absl::StatusOr<std::vector<v1::AlertChange>> AlertEngine::ReadChangesAfter(uint64_t after,
-                                                                           size_t limit) const {
+                                                                           size_t limit,
+                                                                           size_t max_bytes) const {
   if (limit == 0) return absl::InvalidArgumentError("limit must be positive");
   std::vector<v1::AlertChange> changes;
   if (after == std::numeric_limits<uint64_t>::max()) return changes;
+  size_t bytes = 0;
   absl::Status error;
   PANTHERD_RETURN_IF_ERROR(store_->Scan(
       Family::kAlertLog, "",
@@ -696,7 +815,8 @@ absl::StatusOr<std::vector<v1::AlertChange>> AlertEngine::ReadChangesAfter(uint6
           return false;
         }
         changes.push_back(std::move(change));
-        return changes.size() < limit;
+        bytes += value.size();
+        return changes.size() < limit && bytes < max_bytes;
       },
       store::SequenceKey(after + 1)));
   PANTHERD_RETURN_IF_ERROR(error);

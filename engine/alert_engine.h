@@ -59,13 +59,11 @@
 // (min/max of the events' p_event_time, whatever the clock), log_types
 // (union of the events' log types), updated_time (the engine clock),
 // window_start/end, and append to matched_events up to max_sample_events
-// (KIND_UPDATED); title, severity and context stay those of
-// the first match. A window whose end passes below its threshold never
-// produces an alert and its count never carries over. Triage (UpdateAlert)
-// never resets a window: later matches keep updating a resolved alert.
-// Within one ApplyBatch, all changes to one alert coalesce into one change
-// (CREATED if it was created in the batch, else UPDATED) carrying its state
-// after the batch.
+// and within the byte caps of AlertEngineOptions (KIND_UPDATED); title, severity and context stay
+// those of the first match. A window whose end passes below its threshold never produces an alert
+// and its count never carries over. Triage (UpdateAlert) never resets a window: later matches keep
+// updating a resolved alert. Within one ApplyBatch, all changes to one alert coalesce into one
+// change (CREATED if it was created in the batch, else UPDATED) carrying its state after the batch.
 //
 // Alert ids are the first 32 hex digits of SHA-256 over (type, rule id, dedup
 // string, window start in microseconds when the alert is created): the same
@@ -142,6 +140,20 @@ struct AlertEngineOptions {
   absl::Duration alert_log_retention = absl::Hours(30 * 24);
   // How many matched events an alert keeps (the first N). Values < 1 mean 1.
   int max_sample_events = 10;
+  // BYTE CAPS (issue 14, row 4). A stored sample event (each
+  // MatchedEvent.json and Alert.sample_event_json) larger than this is cut to
+  // it, at a UTF-8 boundary, and marked (truncated / original_bytes). Values
+  // < 1 mean 1.
+  int64_t max_sample_event_bytes = int64_t{64} << 10;
+  // The json of all MatchedEvents of one alert together stays within this;
+  // an event that would exceed it is counted (event_count,
+  // samples_not_stored) but not stored. The first event is always stored
+  // (cut to max_sample_event_bytes).
+  int64_t max_sample_bytes_per_alert = int64_t{256} << 10;
+  // ListAlerts and ListAlertEvents end a page early, with a next_page_token,
+  // when the next item would take the reply above this many bytes (a page
+  // always holds at least one item).
+  int64_t max_list_reply_bytes = int64_t{4} << 20;
 };
 
 // One rule that returned True for an event, with its generated fields
@@ -258,11 +270,27 @@ class AlertEngine {
   // Alerts matching every filter given (an empty list filters nothing, so
   // signals are listed unless `types` excludes them; created range is
   // [created_after, created_before)), newest created first (ties by id,
-  // descending). page.page_size: 0 means 100, at most 1000; negative is
-  // InvalidArgument. page_token is the next_page_token of the previous call
-  // with the same filters (InvalidArgument when malformed); the response's
-  // next_page_token is empty on the last page.
+  // descending), as summaries (see SummaryOf). page.page_size: 0 means 100,
+  // at most 1000; negative is InvalidArgument. The page also ends early when
+  // the next summary would take the response above max_list_reply_bytes (at
+  // least one alert per page). page_token is the next_page_token of the
+  // previous call with the same filters (InvalidArgument when malformed); the
+  // response's next_page_token is empty on the last page.
   absl::StatusOr<v1::ListAlertsResponse> ListAlerts(const v1::ListAlertsRequest& request) const;
+
+  // The stored matched events of alert `request.alert_id()`, a page at a
+  // time: page_size 0 means 10, at most 1000 (negative: InvalidArgument);
+  // the page also ends early at max_list_reply_bytes (at least one event).
+  // page_token is the previous response's next_page_token (InvalidArgument
+  // when malformed). NotFound for an unknown alert; InvalidArgument for an
+  // empty id.
+  absl::StatusOr<v1::ListAlertEventsResponse> ListAlertEvents(
+      const v1::ListAlertEventsRequest& request) const;
+
+  // What ListAlerts returns for `alert`: the alert without matched_events,
+  // sample_event_json and history (matched_events_stored still says how many
+  // events are stored).
+  static v1::Alert SummaryOf(v1::Alert alert);
 
   // Triage: sets the status (when not UNSPECIFIED) and/or the assignee (when
   // present; "" unassigns), appends a history entry {now, actor, old and new
@@ -273,10 +301,14 @@ class AlertEngine {
   absl::StatusOr<v1::AlertChange> UpdateAlert(const v1::UpdateAlertRequest& request,
                                               absl::string_view actor, absl::Time now);
 
-  // Up to `limit` (> 0) changes with sequence > `after`, in order. Fewer (or
-  // none) at the end of the log. Changes below OldestRetainedSequence() are
-  // gone; the caller detects that by comparing. InvalidArgument for limit 0.
-  absl::StatusOr<std::vector<v1::AlertChange>> ReadChangesAfter(uint64_t after, size_t limit) const;
+  // Up to `limit` (> 0) changes with sequence > `after`, in order, and stops
+  // after the change that brings their encoded size to `max_bytes` or more
+  // (so at most max_bytes plus one change; the default is no byte limit).
+  // Fewer (or none) at the end of the log. Changes below
+  // OldestRetainedSequence() are gone; the caller detects that by comparing.
+  // InvalidArgument for limit 0.
+  absl::StatusOr<std::vector<v1::AlertChange>> ReadChangesAfter(uint64_t after, size_t limit,
+                                                                size_t max_bytes = SIZE_MAX) const;
 
   // The smallest sequence still in the alert log; LatestSequence() + 1 when
   // the log is empty. Never above a change committed while it runs (a stream
@@ -296,6 +328,9 @@ class AlertEngine {
 
  private:
   class BatchState;
+
+  // max_list_reply_bytes less room for a page token and framing.
+  size_t ReplyBudget() const;
 
   store::Store* const store_;
   const AlertEngineOptions options_;

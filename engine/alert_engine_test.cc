@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -564,6 +565,176 @@ TEST_F(AlertEngineTest, CreatedChangesCarryMatchedEventsUpToN) {
   EXPECT_EQ(a.event_count(), 5);
 }
 
+// An event whose json is `bytes` long (an object with one padding string).
+EventResult BigEvent(const std::string& id, absl::Time time, size_t bytes,
+                     std::vector<RuleMatch> matches) {
+  EventResult e = Event(id, time, std::move(matches));
+  const std::string head = absl::StrCat(R"({"uuid":")", id, R"(","pad":")");
+  e.event_json = absl::StrCat(head, std::string(bytes - head.size() - 2, 'x'), R"("})");
+  return e;
+}
+
+TEST_F(AlertEngineTest, StoredSamplesAreCappedInBytesPerEventAndPerAlert) {
+  options_.max_sample_event_bytes = 1000;
+  options_.max_sample_bytes_per_alert = 2500;
+  MakeEngine();
+  // e0 and e1 are cut to 1000 bytes, e2 (200 bytes) fits, e3 (cut to 1000)
+  // would take the total to 3200 > 2500: counted, not stored; e4 (100) fits.
+  const std::vector<size_t> sizes = {5000, 1'000'000, 200, 3000, 100};
+  std::vector<v1::AlertChange> changes;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    for (auto& c : ApplyEach({BigEvent(absl::StrCat("e", i), At(static_cast<int>(i)), sizes[i],
+                                       {Match("R", "admin")})})) {
+      changes.push_back(c);
+    }
+  }
+  ASSERT_THAT(changes, SizeIs(5));
+  v1::Alert a = Get(changes[0].alert().id());
+  EXPECT_EQ(a.event_count(), 5);
+  ASSERT_THAT(a.matched_events(), SizeIs(4));
+  EXPECT_EQ(a.matched_events_stored(), 4);
+  EXPECT_EQ(a.samples_not_stored(), 1);
+  EXPECT_EQ(a.matched_events(0).json().size(), 1000u);
+  EXPECT_TRUE(a.matched_events(0).truncated());
+  EXPECT_EQ(a.matched_events(0).original_bytes(), 5000);
+  EXPECT_EQ(a.matched_events(1).original_bytes(), 1'000'000);
+  EXPECT_TRUE(a.matched_events(1).truncated());
+  EXPECT_FALSE(a.matched_events(2).truncated());
+  EXPECT_EQ(a.matched_events(2).original_bytes(), 200);
+  EXPECT_EQ(a.matched_events(2).json().size(), 200u);
+  EXPECT_EQ(a.matched_events(3).event_id(), "e4");
+  EXPECT_EQ(a.sample_event_json().size(), 1000u);
+  EXPECT_TRUE(a.sample_event_truncated());
+  EXPECT_EQ(a.sample_event_original_bytes(), 5000);
+  EXPECT_LT(a.ByteSizeLong(), 1000u + 2500u + 1000u);
+  // The logged change carries no more than the stored alert.
+  EXPECT_LT(changes[0].ByteSizeLong(), 2 * 1000u + 1000u);
+}
+
+TEST_F(AlertEngineTest, TruncationKeepsValidUtf8) {
+  options_.max_sample_event_bytes = 10;
+  MakeEngine();
+  EventResult e = Event("e0", At(0), {Match("R", "admin")});
+  e.event_json = "{\"a\":\"abcd\xc3\xa9\xc3\xa9\xc3\xa9\"}";  // "é" is 2 bytes: byte 10 splits one
+  std::vector<v1::AlertChange> changes = ApplyEach({e});
+  ASSERT_THAT(changes, SizeIs(1));
+  v1::Alert a = Get(changes[0].alert().id());
+  ASSERT_THAT(a.matched_events(), SizeIs(1));
+  EXPECT_EQ(a.matched_events(0).json(), "{\"a\":\"abcd");
+  EXPECT_TRUE(a.matched_events(0).truncated());
+}
+
+TEST_F(AlertEngineTest, ListAlertsReturnsSummariesWithinTheReplyByteCap) {
+  options_.max_list_reply_bytes = 8 << 10;  // 8 KiB
+  MakeEngine();
+  for (int i = 0; i < 20; ++i) {
+    ApplyEach({BigEvent(absl::StrCat("e", i), At(i), 3000, {Match("R", absl::StrCat("d", i))})});
+  }
+  ASSERT_TRUE(engine_
+                  ->UpdateAlert(
+                      [&] {
+                        v1::UpdateAlertRequest u;
+                        u.set_id(List()[0].id());
+                        u.set_comment("looked at it");
+                        return u;
+                      }(),
+                      "alice", At(30))
+                  .ok());
+  v1::ListAlertsRequest request;
+  std::set<std::string> ids;
+  int pages = 0;
+  do {
+    absl::StatusOr<v1::ListAlertsResponse> page = engine_->ListAlerts(request);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ++pages;
+    EXPECT_LE(page->ByteSizeLong(), size_t{8} << 10);
+    ASSERT_FALSE(page->alerts().empty());
+    for (const v1::Alert& a : page->alerts()) {
+      EXPECT_THAT(a.matched_events(), IsEmpty());
+      EXPECT_THAT(a.history(), IsEmpty());
+      EXPECT_TRUE(a.sample_event_json().empty());
+      EXPECT_EQ(a.matched_events_stored(), 1);
+      EXPECT_EQ(a.event_count(), 1);
+      EXPECT_TRUE(ids.insert(a.id()).second) << "listed twice: " << a.id();
+    }
+    request.mutable_page()->set_page_token(page->next_page_token());
+  } while (!request.page().page_token().empty() && pages < 100);
+  EXPECT_EQ(ids.size(), 20u);
+  EXPECT_EQ(pages, 1);  // summaries are small: one page holds them all
+
+  // A cap smaller than one summary still returns one alert per page.
+  options_.max_list_reply_bytes = 1;
+  MakeEngine();
+  request.Clear();
+  ids.clear();
+  pages = 0;
+  do {
+    absl::StatusOr<v1::ListAlertsResponse> page = engine_->ListAlerts(request);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ++pages;
+    ASSERT_THAT(page->alerts(), SizeIs(1));
+    ids.insert(page->alerts(0).id());
+    request.mutable_page()->set_page_token(page->next_page_token());
+  } while (!request.page().page_token().empty() && pages < 100);
+  EXPECT_EQ(ids.size(), 20u);
+  EXPECT_EQ(pages, 20);
+}
+
+TEST_F(AlertEngineTest, ListAlertEventsPagesThroughStoredSamples) {
+  options_.max_sample_events = 5;
+  options_.max_list_reply_bytes = 3500;  // less 1 KiB reserved for the token
+  MakeEngine();
+  std::string id;
+  for (int i = 0; i < 7; ++i) {
+    for (auto& c :
+         ApplyEach({BigEvent(absl::StrCat("e", i), At(i), 1000, {Match("R", "admin")})})) {
+      id = c.alert().id();
+    }
+  }
+  v1::ListAlertEventsRequest request;
+  request.set_alert_id(id);
+  std::vector<std::string> seen;
+  int pages = 0;
+  do {
+    absl::StatusOr<v1::ListAlertEventsResponse> page = engine_->ListAlertEvents(request);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ++pages;
+    EXPECT_EQ(page->event_count(), 7);
+    EXPECT_EQ(page->stored(), 5);
+    EXPECT_LE(page->ByteSizeLong(), 3500u);
+    for (const v1::MatchedEvent& m : page->events()) seen.push_back(m.event_id());
+    request.mutable_page()->set_page_token(page->next_page_token());
+  } while (!request.page().page_token().empty() && pages < 20);
+  EXPECT_THAT(seen, ElementsAre("e0", "e1", "e2", "e3", "e4"));
+  EXPECT_EQ(pages, 3);  // two 1 KiB events per page
+
+  request.mutable_page()->set_page_token("x");
+  EXPECT_TRUE(absl::IsInvalidArgument(engine_->ListAlertEvents(request).status()));
+  request.mutable_page()->set_page_token("");
+  request.set_alert_id("00");
+  EXPECT_TRUE(absl::IsNotFound(engine_->ListAlertEvents(request).status()));
+  request.set_alert_id("");
+  EXPECT_TRUE(absl::IsInvalidArgument(engine_->ListAlertEvents(request).status()));
+}
+
+TEST_F(AlertEngineTest, ReadChangesAfterStopsAtTheByteBudget) {
+  for (int i = 0; i < 10; ++i) {
+    ApplyEach({BigEvent(absl::StrCat("e", i), At(i), 1000, {Match("R", absl::StrCat("d", i))})});
+  }
+  absl::StatusOr<std::vector<v1::AlertChange>> all = engine_->ReadChangesAfter(0, 100);
+  ASSERT_TRUE(all.ok());
+  ASSERT_THAT(*all, SizeIs(10));
+  const size_t one = (*all)[0].ByteSizeLong();
+  // A budget of 2.5 changes stops after the third (the one that crosses it).
+  absl::StatusOr<std::vector<v1::AlertChange>> some =
+      engine_->ReadChangesAfter(0, 100, one * 5 / 2);
+  ASSERT_TRUE(some.ok());
+  EXPECT_THAT(*some, SizeIs(3));
+  some = engine_->ReadChangesAfter(0, 100, 1);
+  ASSERT_TRUE(some.ok());
+  EXPECT_THAT(*some, SizeIs(1));
+}
+
 TEST_F(AlertEngineTest, ListAlertsFiltersAndPaginatesNewestFirst) {
   // Alert i is created at At(i).
   const v1::Severity severities[] = {v1::SEVERITY_LOW, v1::SEVERITY_HIGH, v1::SEVERITY_CRITICAL};
@@ -586,8 +757,7 @@ TEST_F(AlertEngineTest, ListAlertsFiltersAndPaginatesNewestFirst) {
     for (const auto& a : alerts) out.push_back(a.id());
     return out;
   };
-  EXPECT_THAT(idsOf(List()),
-              ElementsAre(ids[6], ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]));
+  EXPECT_THAT(idsOf(List()), ElementsAre(ids[6], ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]));
 
   v1::ListAlertsRequest by_rule;
   by_rule.add_rule_ids("Odd");
@@ -728,8 +898,9 @@ TEST_F(AlertEngineTest, AFailingWriteLeavesNothing) {
   EXPECT_EQ(CountKeys(store::Family::kAlertLog), 0);
 
   // A closed store: FailedPrecondition, and after reopening nothing is there.
-  ASSERT_TRUE(store_->Delete(store::Family::kMeta,
-                             absl::StrCat(store::kSequenceKeyPrefix, kAlertSequenceName))
+  ASSERT_TRUE(store_
+                  ->Delete(store::Family::kMeta,
+                           absl::StrCat(store::kSequenceKeyPrefix, kAlertSequenceName))
                   .ok());
   ASSERT_TRUE(store_->Close().ok());
   out = engine_->ApplyBatch({Event("e1", At(0), {Match("R", "admin")})});
@@ -774,8 +945,7 @@ TEST_F(AlertEngineTest, AnErrorMidBatchLeavesNothing) {
             absl::StatusCode::kInvalidArgument);
   EventResult no_log_type = Event("e3", At(3), {});
   no_log_type.log_type = "";
-  EXPECT_EQ(engine_->ApplyBatch({no_log_type}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->ApplyBatch({no_log_type}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(AlertEngineTest, AlertIdsAreDeterministic) {
@@ -811,9 +981,9 @@ TEST_F(AlertEngineTest, ConcurrentBatchesLoseNothing) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int b = 0; b < kBatches; ++b) {
-        absl::StatusOr<BatchOutcome> out = engine_->ApplyBatch(
-            {Event(absl::StrCat("t", t, "b", b), At(b), {Match("R", "admin")}),
-             Event("shared", At(b), {Match("R", "admin")})});
+        absl::StatusOr<BatchOutcome> out =
+            engine_->ApplyBatch({Event(absl::StrCat("t", t, "b", b), At(b), {Match("R", "admin")}),
+                                 Event("shared", At(b), {Match("R", "admin")})});
         if (!out.ok()) failures++;
       }
     });
@@ -876,8 +1046,8 @@ TEST_F(AlertEngineTest, PurgeExpiredDeletesOldIdsWindowsAndLogEntries) {
   absl::StatusOr<PurgeStats> stats = engine_->PurgeExpired();
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->processed_ids, 0);
-  EXPECT_EQ(stats->windows, 1);      // admin's, untouched for 50 h
-  EXPECT_EQ(stats->log_entries, 1);  // the CREATED at 0 h
+  EXPECT_EQ(stats->windows, 1);                       // admin's, untouched for 50 h
+  EXPECT_EQ(stats->log_entries, 1);                   // the CREATED at 0 h
   EXPECT_EQ(*engine_->OldestRetainedSequence(), 2u);  // nothing left: latest + 1
   EXPECT_THAT(*engine_->ReadChangesAfter(0, 10), IsEmpty());
   EXPECT_THAT(List(), SizeIs(1));  // alerts themselves are kept

@@ -58,37 +58,48 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
     Act(a);
   }
 
-  // Publish: `changes` are notifiable, in sequence order. Called with the
-  // hub's mutex held.
-  void Offer(const std::vector<v1::AlertChange>& changes) ABSL_LOCKS_EXCLUDED(mu_) {
+  // Publish: `changes` are notifiable, in sequence order; `sizes[i]` is
+  // the encoded size of changes[i]. Called with the hub's mutex held.
+  void Offer(const std::vector<v1::AlertChange>& changes, const std::vector<size_t>& sizes)
+      ABSL_LOCKS_EXCLUDED(mu_) {
     Action a;
     {
       absl::MutexLock lock(&mu_);
       if (finish_requested_) return;
       const size_t cap = std::max<size_t>(1, hub_->options_.buffer_capacity);
-      for (const v1::AlertChange& c : changes) {
+      const size_t byte_cap = std::max<size_t>(1, hub_->options_.buffer_bytes);
+      for (size_t i = 0; i < changes.size(); ++i) {
+        const v1::AlertChange& c = changes[i];
+        const size_t bytes = sizes[i];
         if (!AlertHub::Matches(request_, c)) continue;
         if (mode_ == Mode::kCatchUp) {
-          if (buffer_.size() >= cap) {
+          const bool too_many = buffer_.size() >= cap;
+          if (too_many || buffer_bytes_ + bytes > byte_cap) {
             // The store has all of them: the catch-up reads them again.
+            if (!too_many) ++hub_->byte_overflows_;
             hub_->dropped_ += static_cast<int64_t>(buffer_.size()) + 1;
             buffer_.clear();
+            buffer_bytes_ = 0;
             overflowed_ = true;
             continue;
           }
           buffer_.push_back(c);
+          buffer_bytes_ += bytes;
           continue;
         }
         if (c.sequence() <= cursor_) continue;  // already replayed
-        if (queued_changes_ >= cap) {
+        const bool too_many = queued_changes_ >= cap;
+        if (too_many || queued_bytes_ + bytes > byte_cap) {
+          if (!too_many) ++hub_->byte_overflows_;
           DropToCatchUpLocked();
           hub_->dropped_ += 1;  // `c` itself
           continue;
         }
         v1::StreamAlertsResponse r;
         *r.mutable_change() = c;
-        outbox_.push_back({std::move(r), c.sequence()});
+        outbox_.push_back({std::move(r), c.sequence(), bytes});
         ++queued_changes_;
+        queued_bytes_ += bytes;
         cursor_ = c.sequence();
       }
       a = NextLocked();
@@ -102,6 +113,7 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
     absl::MutexLock lock(&mu_);
     AlertHubStats::Subscriber b;
     b.backlog = static_cast<int64_t>(queued_changes_ + buffer_.size());
+    b.backlog_bytes = static_cast<int64_t>(queued_bytes_ + buffer_bytes_);
     b.catching_up = mode_ == Mode::kCatchUp;
     b.delivered_through = delivered_through_;
     return b;
@@ -119,7 +131,9 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
       if (finish_requested_) return;
       outbox_.clear();
       queued_changes_ = 0;
+      queued_bytes_ = 0;
       buffer_.clear();
+      buffer_bytes_ = 0;
       RequestFinishLocked(ToGrpc(allowed));
       a = NextLocked();
     }
@@ -140,7 +154,7 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
             std::max<uint64_t>(hub_->latest_sequence_.load(), cursor_));
         *r.mutable_heartbeat()->mutable_time() =
             TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
-        outbox_.push_back({std::move(r), 0});
+        outbox_.push_back({std::move(r), 0, 0});
       }
       a = NextLocked();  // also retries a refused store read
     }
@@ -173,7 +187,9 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
       }
       outbox_.clear();
       queued_changes_ = 0;
+      queued_bytes_ = 0;
       buffer_.clear();
+      buffer_bytes_ = 0;
       RequestFinishLocked(
           grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down; " + resume));
       a = NextLocked();
@@ -204,6 +220,7 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
       absl::MutexLock lock(&mu_);
       outbox_.clear();
       queued_changes_ = 0;
+      queued_bytes_ = 0;
       RequestFinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
       a = NextLocked();
     }
@@ -232,6 +249,7 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
   struct Queued {
     v1::StreamAlertsResponse response;
     uint64_t through;  // the sequence delivered once written (0: none)
+    size_t bytes;      // a change's encoded size (counted in queued_bytes_)
   };
 
   void RequestFinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -250,11 +268,13 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
     ++hub_->catch_ups_;
     outbox_ = std::move(kept);
     queued_changes_ = 0;
-    cursor_ = write_in_flight_ ? std::max(delivered_through_, current_through_)
-                               : delivered_through_;
+    queued_bytes_ = 0;
+    cursor_ =
+        write_in_flight_ ? std::max(delivered_through_, current_through_) : delivered_through_;
     mode_ = Mode::kCatchUp;
     overflowed_ = false;
     buffer_.clear();
+    buffer_bytes_ = 0;
   }
 
   Action NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -271,8 +291,12 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
     if (!write_in_flight_ && !outbox_.empty()) {
       current_ = std::move(outbox_.front().response);
       current_through_ = outbox_.front().through;
+      const size_t outbox_front_bytes = outbox_.front().bytes;
       outbox_.pop_front();
-      if (current_.has_change()) --queued_changes_;
+      if (current_.has_change()) {
+        --queued_changes_;
+        queued_bytes_ -= std::min(queued_bytes_, outbox_front_bytes);
+      }
       write_in_flight_ = true;
       last_write_ = hub_->options_.now();
       a.write = true;
@@ -336,14 +360,13 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
             after = request_.start_after_sequence();
             gap_allowed = after != 0;
             if (after > *latest) {
-              error = absl::OutOfRangeError(
-                  absl::StrCat("start_after_sequence ", after, " is beyond the latest sequence ",
-                               *latest));
+              error = absl::OutOfRangeError(absl::StrCat(
+                  "start_after_sequence ", after, " is beyond the latest sequence ", *latest));
             }
             break;
           case v1::StreamAlertsRequest::kStartTime: {
-            const absl::Time t = absl::FromUnixMicros(
-                TimeUtil::TimestampToMicroseconds(request_.start_time()));
+            const absl::Time t =
+                absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(request_.start_time()));
             absl::StatusOr<uint64_t> first_seq = engine->FirstSequenceAtOrAfter(t);
             if (!first_seq.ok()) {
               error = first_seq.status();
@@ -362,6 +385,8 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
     uint64_t oldest = 0;
     std::vector<v1::AlertChange> page;
     const size_t page_size = std::max<size_t>(1, hub_->options_.page_size);
+    const size_t page_bytes = std::max<size_t>(1, hub_->options_.page_bytes);
+    size_t read_bytes = 0;
     if (error.ok()) {
       absl::StatusOr<uint64_t> o = engine->OldestRetainedSequence();
       if (!o.ok()) {
@@ -369,11 +394,12 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
       } else {
         oldest = *o;
         absl::StatusOr<std::vector<v1::AlertChange>> r =
-            engine->ReadChangesAfter(std::max(after, oldest - 1), page_size);
+            engine->ReadChangesAfter(std::max(after, oldest - 1), page_size, page_bytes);
         if (!r.ok()) {
           error = r.status();
         } else {
           page = *std::move(r);
+          for (const v1::AlertChange& c : page) read_bytes += c.ByteSizeLong();
         }
       }
     }
@@ -400,7 +426,7 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
             gap->set_to_sequence(oldest - 1);
             gap->set_reason(absl::StrCat("changes ", cursor_ + 1, " to ", oldest - 1,
                                          " are no longer retained"));
-            outbox_.push_back({std::move(r), oldest - 1});
+            outbox_.push_back({std::move(r), oldest - 1, 0});
             ++hub_->gaps_;
             cursor_ = oldest - 1;
           }
@@ -408,30 +434,36 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
             if (c.sequence() <= cursor_) continue;
             const uint64_t seq = c.sequence();
             if (engine::ShouldNotify(c) && AlertHub::Matches(request_, c)) {
+              const size_t bytes = c.ByteSizeLong();
               v1::StreamAlertsResponse r;
               *r.mutable_change() = std::move(c);
-              outbox_.push_back({std::move(r), seq});
+              outbox_.push_back({std::move(r), seq, bytes});
               ++queued_changes_;
+              queued_bytes_ += bytes;
             }
             cursor_ = seq;
           }
           uint64_t seen = hub_->latest_sequence_.load();
           while (cursor_ > seen && !hub_->latest_sequence_.compare_exchange_weak(seen, cursor_)) {
           }
-          if (page.size() < page_size) {  // reached the end of the log
+          // A page cut short by neither limit reached the end of the log.
+          if (page.size() < page_size && read_bytes < page_bytes) {
             if (overflowed_) {
               overflowed_ = false;  // what was dropped is in the store: read on
             } else {
               for (v1::AlertChange& c : buffer_) {
                 if (c.sequence() <= cursor_) continue;
                 const uint64_t seq = c.sequence();
+                const size_t bytes = c.ByteSizeLong();
                 v1::StreamAlertsResponse r;
                 *r.mutable_change() = std::move(c);
-                outbox_.push_back({std::move(r), seq});
+                outbox_.push_back({std::move(r), seq, bytes});
                 ++queued_changes_;
+                queued_bytes_ += bytes;
                 cursor_ = seq;
               }
               buffer_.clear();
+              buffer_bytes_ = 0;
               mode_ = Mode::kLive;
             }
           }
@@ -461,10 +493,12 @@ class AlertStream final : public grpc::ServerWriteReactor<v1::StreamAlertsRespon
   uint64_t delivered_through_ ABSL_GUARDED_BY(mu_) = 0;
   // Live changes published during catch-up (bounded).
   std::deque<v1::AlertChange> buffer_ ABSL_GUARDED_BY(mu_);
+  size_t buffer_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // their encoded size
   bool overflowed_ ABSL_GUARDED_BY(mu_) = false;
   // What to write next; queued_changes_ counts its changes.
   std::deque<Queued> outbox_ ABSL_GUARDED_BY(mu_);
   size_t queued_changes_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // their encoded size
   // The write in flight (must live until OnWriteDone).
   v1::StreamAlertsResponse current_ ABSL_GUARDED_BY(mu_);
   uint64_t current_through_ ABSL_GUARDED_BY(mu_) = 0;
@@ -501,6 +535,7 @@ AlertHub::~AlertHub() {
 void AlertHub::Publish(std::vector<v1::AlertChange> changes) {
   std::vector<v1::AlertChange> notify;
   notify.reserve(changes.size());
+  std::vector<size_t> sizes;
   uint64_t max_seq = 0;
   for (v1::AlertChange& c : changes) {
     max_seq = std::max<uint64_t>(max_seq, c.sequence());
@@ -510,9 +545,11 @@ void AlertHub::Publish(std::vector<v1::AlertChange> changes) {
   while (max_seq > seen && !latest_sequence_.compare_exchange_weak(seen, max_seq)) {
   }
   if (notify.empty()) return;
+  sizes.reserve(notify.size());
+  for (const v1::AlertChange& c : notify) sizes.push_back(c.ByteSizeLong());
   published_.fetch_add(static_cast<int64_t>(notify.size()), std::memory_order_relaxed);
   absl::MutexLock lock(&mu_);
-  for (AlertStream* s : streams_) s->Offer(notify);
+  for (AlertStream* s : streams_) s->Offer(notify, sizes);
 }
 
 grpc::ServerWriteReactor<v1::StreamAlertsResponse>* AlertHub::StartStream(
@@ -558,6 +595,7 @@ AlertHubStats AlertHub::stats() const {
   s.delivered = delivered_.load();
   s.dropped_to_catch_up = dropped_.load();
   s.catch_ups = catch_ups_.load();
+  s.byte_overflows = byte_overflows_.load();
   s.gaps = gaps_.load();
   s.heartbeats = heartbeats_.load();
   return s;
@@ -629,9 +667,8 @@ bool AlertHub::Matches(const v1::StreamAlertsRequest& request, const v1::AlertCh
       alert.severity() < request.min_severity()) {
     return false;
   }
-  if (!request.rule_ids().empty() &&
-      std::find(request.rule_ids().begin(), request.rule_ids().end(), alert.rule_id()) ==
-          request.rule_ids().end()) {
+  if (!request.rule_ids().empty() && std::find(request.rule_ids().begin(), request.rule_ids().end(),
+                                               alert.rule_id()) == request.rule_ids().end()) {
     return false;
   }
   if (!request.types().empty() && !InList(request.types(), alert.type())) return false;

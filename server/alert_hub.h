@@ -28,13 +28,20 @@
 // whose log it has not seen).
 //
 // SLOW SUBSCRIBERS. Publish never blocks on a subscriber. Each live stream
-// holds at most `buffer_capacity` unsent changes; when a change would exceed
-// that, its unsent changes are dropped (counted in dropped_to_catch_up) and
-// the stream goes back to catch-up: it re-reads the log from the store after
-// the last change it sent, exactly like the initial replay, then goes live
-// again. So a slow subscriber costs at most one buffer plus one page of
-// memory, never slows ingestion, and misses nothing that is still retained;
-// what the purge removed meanwhile is announced with a Gap.
+// holds at most `buffer_capacity` unsent changes AND at most `buffer_bytes`
+// of them (encoded size); when a change would exceed either, its unsent
+// changes are dropped (counted in dropped_to_catch_up; byte_overflows counts
+// the overflows caused by bytes) and the stream goes back to catch-up: it
+// re-reads the log from the store after the last change it sent, exactly
+// like the initial replay, then goes live again. During catch-up the live
+// changes it holds are bounded the same way, and each store read stops at
+// `page_size` changes or once it holds `page_bytes` (plus the change that
+// crossed it). So a slow subscriber costs at most buffer_bytes + page_bytes
+// + two changes (the one crossing the page limit and the one being written)
+// of memory, whatever the count caps; never slows ingestion; and misses
+// nothing that is still retained; what the purge removed meanwhile is
+// announced with a Gap. A change is at most a few hundred KiB: the engine
+// caps the samples an alert stores (engine/alert_engine.h, BYTE CAPS).
 //
 // OTHER MESSAGES. When a live stream has written nothing for
 // `heartbeat_interval`, it writes a Heartbeat carrying the latest sequence
@@ -56,6 +63,8 @@
 #ifndef PANTHERD_SERVER_ALERT_HUB_H_
 #define PANTHERD_SERVER_ALERT_HUB_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -63,8 +72,6 @@
 #include <thread>
 #include <unordered_set>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -79,8 +86,12 @@ namespace pantherd::server {
 struct AlertHubOptions {
   // Unsent changes a live stream may hold before it falls back to catch-up.
   size_t buffer_capacity = 1024;
-  // Changes read from the store per executor task.
+  // The same in bytes (the changes' encoded size): 8 MiB.
+  size_t buffer_bytes = size_t{8} << 20;
+  // Changes read from the store per executor task: at most page_size, and
+  // no more once they total page_bytes (4 MiB).
   size_t page_size = 256;
+  size_t page_bytes = size_t{4} << 20;
   // A live stream that wrote nothing for this long writes a Heartbeat.
   absl::Duration heartbeat_interval = absl::Seconds(5);
   // The clock of heartbeat times.
@@ -92,6 +103,7 @@ struct AlertHubStats {
   int64_t delivered = 0;            // changes written to clients
   int64_t dropped_to_catch_up = 0;  // buffered changes dropped on overflow (re-read later)
   int64_t catch_ups = 0;            // times a live stream fell back to catch-up
+  int64_t byte_overflows = 0;       // overflows (live or catch-up) caused by buffer_bytes
   int64_t gaps = 0;                 // Gap messages queued
   int64_t heartbeats = 0;           // Heartbeat messages written
   int64_t published = 0;            // notifiable changes handed to Publish
@@ -102,6 +114,7 @@ struct AlertHubStats {
     int64_t backlog = 0;
     bool catching_up = false;
     uint64_t delivered_through = 0;
+    int64_t backlog_bytes = 0;  // the backlog's encoded size
   };
   std::vector<Subscriber> backlogs;
 };
@@ -167,6 +180,7 @@ class AlertHub {
   std::atomic<int64_t> delivered_{0};
   std::atomic<int64_t> dropped_{0};
   std::atomic<int64_t> catch_ups_{0};
+  std::atomic<int64_t> byte_overflows_{0};
   std::atomic<int64_t> gaps_{0};
   std::atomic<int64_t> heartbeats_{0};
   std::atomic<int64_t> published_{0};

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -154,14 +155,17 @@ class AlertHubTest : public ::testing::Test {
 
   // Applies `n` events, each creating one alert of `rule`, and publishes.
   std::vector<v1::AlertChange> Produce(int n, const std::string& rule = "r1",
-                                       v1::Severity sev = v1::SEVERITY_HIGH, bool publish = true) {
+                                       v1::Severity sev = v1::SEVERITY_HIGH, bool publish = true,
+                                       size_t json_bytes = 2) {
     std::vector<engine::EventResult> events;
     for (int i = 0; i < n; ++i) {
       engine::EventResult e;
       e.event_id = absl::StrCat("ev", counter_++);
       e.log_type = "Okta.SystemLog";
       e.event_time = kBase;
-      e.event_json = "{}";
+      e.event_json = json_bytes <= 2
+                         ? std::string("{}")
+                         : absl::StrCat(R"({"p":")", std::string(json_bytes - 8, 'x'), R"("})");
       engine::RuleMatch m;
       m.rule_id = rule;
       m.dedup_string = e.event_id;
@@ -307,6 +311,53 @@ TEST_F(AlertHubTest, SlowSubscriberDoesNotBlockPublishAndCatchesUp) {
   EXPECT_EQ(slow.WaitChanges(3000), Range(1, 3000));
   Produce(2);
   EXPECT_EQ(slow.WaitChanges(3002), Range(1, 3002));
+}
+
+TEST_F(AlertHubTest, StalledSubscriberIsBoundedInBytesNotJustCount) {
+  // Each change carries a 64 KiB sample twice (sample_event_json and its
+  // matched event): about 128 KiB. The count caps (1024, 256) alone would let
+  // a stalled subscriber hold all 100 changes (12.5 MiB).
+  AlertHubOptions o;
+  o.buffer_bytes = size_t{1} << 20;
+  o.page_bytes = size_t{512} << 10;
+  Start(o);
+  constexpr size_t kEventBytes = size_t{1} << 20;  // cut to 64 KiB when stored
+  size_t change_bytes = 0;
+  for (const v1::AlertChange& c : Produce(40, "r1", v1::SEVERITY_HIGH, true, kEventBytes)) {
+    change_bytes = std::max(change_bytes, c.ByteSizeLong());
+  }
+  ASSERT_GT(change_bytes, size_t{128} << 10);
+  ASSERT_LT(change_bytes, size_t{140} << 10);
+  // One more change than a page holds, plus the change being written.
+  const int64_t catch_up_bound = static_cast<int64_t>(o.page_bytes + 2 * change_bytes);
+  const int64_t bound = static_cast<int64_t>(o.buffer_bytes + o.page_bytes + 2 * change_bytes);
+
+  Sub slow(stub_.get(), FromSeq(0), /*reading=*/false);
+  Sub fast(stub_.get(), FromSeq(0));
+  WaitSubscribers(2);
+  EXPECT_EQ(fast.WaitChanges(40), Range(1, 40));
+  // Catching up, the stalled reader holds one byte-bounded page.
+  AlertHubStats stats = hub_->stats();
+  for (const AlertHubStats::Subscriber& b : stats.backlogs) {
+    EXPECT_LE(b.backlog_bytes, catch_up_bound);
+  }
+  for (int i = 0; i < 12; ++i) Produce(5, "r1", v1::SEVERITY_HIGH, true, kEventBytes);
+  EXPECT_EQ(fast.WaitChanges(100), Range(1, 100));
+  stats = hub_->stats();
+  ASSERT_EQ(stats.backlogs.size(), 2u);
+  int64_t largest = 0;
+  for (const AlertHubStats::Subscriber& b : stats.backlogs) {
+    EXPECT_LE(b.backlog_bytes, bound);
+    largest = std::max(largest, b.backlog_bytes);
+  }
+  std::cout << "stalled subscriber backlog: " << largest << " bytes (bound " << bound
+            << "; 100 changes of " << change_bytes << " bytes)" << std::endl;
+  EXPECT_GT(stats.byte_overflows, 0);
+  EXPECT_GT(stats.dropped_to_catch_up, 0);
+  EXPECT_LT(max_publish_, absl::Milliseconds(500));
+  // Nothing is lost: the stalled subscriber re-reads what was dropped.
+  slow.Resume();
+  EXPECT_EQ(slow.WaitChanges(100), Range(1, 100));
 }
 
 TEST_F(AlertHubTest, GapWhenStartIsOlderThanRetained) {

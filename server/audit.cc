@@ -48,6 +48,7 @@ const absl::flat_hash_map<std::string, AsMessageFn>& RequestTypes() {
       {"pantherd.v1.DetectionService/RemoveSource", &AsMessage<v1::RemoveSourceRequest>},
       {"pantherd.v1.DetectionService/SetSourcePaused", &AsMessage<v1::SetSourcePausedRequest>},
       {"pantherd.v1.DetectionService/GetAlert", &AsMessage<v1::GetAlertRequest>},
+      {"pantherd.v1.DetectionService/ListAlertEvents", &AsMessage<v1::ListAlertEventsRequest>},
       {"pantherd.v1.DetectionService/UpdateAlert", &AsMessage<v1::UpdateAlertRequest>},
       {"pantherd.v1.AdminService/CreateUser", &AsMessage<v1::CreateUserRequest>},
       {"pantherd.v1.AdminService/UpdateUser", &AsMessage<v1::UpdateUserRequest>},

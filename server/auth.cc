@@ -64,6 +64,7 @@ const std::vector<MethodRule>& MethodTable() {
       {"pantherd.v1.DetectionService/StreamAlerts", kPermAlertsRead, false, ""},
       {"pantherd.v1.DetectionService/ListAlerts", kPermAlertsRead, false, ""},
       {"pantherd.v1.DetectionService/GetAlert", kPermAlertsRead, false, "id"},
+      {"pantherd.v1.DetectionService/ListAlertEvents", kPermAlertsRead, false, "alert_id"},
       {"pantherd.v1.DetectionService/UpdateAlert", kPermAlertsTriage, true, "id"},
       // AdminService
       {"pantherd.v1.AdminService/GetServerStatus", kPermServerStatus, false, ""},

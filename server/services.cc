@@ -266,6 +266,23 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::GetAlert(grpc::CallbackServerCon
   });
 }
 
+grpc::ServerUnaryReactor* DetectionServiceImpl::ListAlertEvents(
+    grpc::CallbackServerContext* ctx, const v1::ListAlertEventsRequest* req,
+    v1::ListAlertEventsResponse* resp) {
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
+  if (req->alert_id().empty()) return FinishUnary(ctx, InvalidField("alert_id", "is required"));
+  if (req->page().page_size() < 0 || req->page().page_size() > kMaxPageSize) {
+    return FinishUnary(ctx,
+                       InvalidField("page.page_size", absl::StrCat("must be 0 to ", kMaxPageSize)));
+  }
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::StatusOr<v1::ListAlertEventsResponse> events = env->alerts->ListAlertEvents(*req);
+    if (!events.ok()) return ToGrpcStatus(events.status());
+    *resp = std::move(*events);
+    return grpc::Status::OK;
+  });
+}
+
 grpc::ServerUnaryReactor* DetectionServiceImpl::UpdateAlert(grpc::CallbackServerContext* ctx,
                                                             const v1::UpdateAlertRequest* req,
                                                             v1::UpdateAlertResponse* resp) {

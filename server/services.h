@@ -116,6 +116,9 @@ class DetectionServiceImpl final : public v1::DetectionService::CallbackService 
   grpc::ServerUnaryReactor* GetAlert(grpc::CallbackServerContext* ctx,
                                      const v1::GetAlertRequest* req,
                                      v1::GetAlertResponse* resp) override;
+  grpc::ServerUnaryReactor* ListAlertEvents(grpc::CallbackServerContext* ctx,
+                                            const v1::ListAlertEventsRequest* req,
+                                            v1::ListAlertEventsResponse* resp) override;
   grpc::ServerUnaryReactor* UpdateAlert(grpc::CallbackServerContext* ctx,
                                         const v1::UpdateAlertRequest* req,
                                         v1::UpdateAlertResponse* resp) override;

@@ -72,7 +72,7 @@ std::string Canonical(const v1::Alert& a) {
                       a.title(), "|", a.severity(), "|", a.event_count(), "|",
                       TimeUtil::ToString(a.window_start()), "|", TimeUtil::ToString(a.window_end()),
                       "|", TimeUtil::ToString(a.first_event_time()), "|",
-                      TimeUtil::ToString(a.last_event_time()), "|", a.matched_events_size());
+                      TimeUtil::ToString(a.last_event_time()), "|", a.matched_events_stored());
 }
 
 class CrashE2eTest : public ::testing::Test {

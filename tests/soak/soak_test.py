@@ -301,12 +301,16 @@ class Pantherd:
         return responses[0]
 
     def list_alerts(self):
+        """Every alert, whole: ListAlerts returns summaries (no matched
+        events or history), so each is read again with GetAlert."""
         from pantherd.v1 import alerts_pb2, common_pb2
         alerts, token = [], ""
         while True:
             page = self.stub.ListAlerts(alerts_pb2.ListAlertsRequest(
                 page=common_pb2.PageRequest(page_size=1000, page_token=token)), timeout=60)
-            alerts.extend(page.alerts)
+            for summary in page.alerts:
+                alerts.append(self.stub.GetAlert(
+                    alerts_pb2.GetAlertRequest(id=summary.id), timeout=60).alert)
             token = page.next_page_token
             if not token:
                 return alerts
