@@ -42,6 +42,7 @@
 #include "engine/internal/dom_fields.h"
 #include "engine/internal/json_numbers.h"
 #include "engine/internal/json_path.h"
+#include "engine/python/panther_error_py.h"
 #include "simdjson.h"
 
 namespace py = pybind11;
@@ -1203,15 +1204,8 @@ void SetShortTypeName(const py::object& type, const char* name) {
   reinterpret_cast<PyTypeObject*>(type.ptr())->tp_name = name;
 }
 
-constexpr char kPantherErrorSource[] = R"(
-class PantherError(Exception):
-    """Panther's error type; str() joins extra arguments after the first."""
-
-    def __str__(self):
-        if len(self.args) > 1:
-            return f'{self.args[0]}: {", ".join(map(str, self.args[1:]))}'
-        return self.args[0] if self.args else ""
-)";
+constexpr char kEventModuleDoc[] =
+    "pantherd's event object: Panther's PantherEvent over a lazily read simdjson DOM.";
 
 }  // namespace
 
@@ -1226,7 +1220,7 @@ py::object MakePantherEvent(std::shared_ptr<const EventDocument> document,
 }
 
 PYBIND11_EMBEDDED_MODULE(_pantherd_event, m) {
-  m.doc() = "pantherd's event object: Panther's PantherEvent over a lazily read simdjson DOM.";
+  m.doc() = kEventModuleDoc;
   auto* state = new ModuleState();  // Leaked on purpose: see ModuleState.
   py::module_ abc = py::module_::import("collections.abc");
   state->mapping_abc = abc.attr("Mapping");
@@ -1399,7 +1393,10 @@ PYBIND11_EMBEDDED_MODULE(_pantherd_event, m) {
 
   m.def("json_encoder", &JsonEncoder, py::arg("obj"),
         "json.dumps(x, default=json_encoder) serializes events and their parts.");
-  py::exec(kPantherErrorSource, m.attr("__dict__"));
+  // PantherError (engine/python/panther_error.py). Its docstring replaces the
+  // module's, which is set again below.
+  py::exec(py::str(embedded::kPantherErrorPy, embedded::kPantherErrorPySize), m.attr("__dict__"));
+  m.doc() = kEventModuleDoc;
 
   SetShortTypeName(map, "ImmutableCaseInsensitiveDict");
   SetShortTypeName(event, "PantherEvent");

@@ -18,6 +18,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "engine/python/caching_py.h"
+#include "engine/python/pantherd_runtime_py.h"
 
 namespace pantherd::engine {
 
@@ -28,408 +30,12 @@ namespace {
 // Set by the first Create(): one runtime per process, ever.
 std::atomic<bool> g_runtime_created{false};
 
-// The private support module. It is not in sys.modules; rules cannot import it.
-constexpr char kSupportSource[] = R"py(
-import importlib.abc
-import importlib.util
-import io
-import linecache
-import sys
-import traceback
-import types
-import unittest.mock
-
-TRUNCATED_STRING_SUFFIX = "... (truncated)"
-
-
-class LabelledOutput:
-    """sys.stdout/sys.stderr of a worker: each line starts with the label of
-    the rule (or helper) that printed it, e.g. "[rule Okta.X] "."""
-
-    def __init__(self, stream, label):
-        self._stream = stream
-        self._label = label
-        self._line_start = True
-
-    def write(self, text):
-        text = str(text)
-        label = self._label()
-        out = []
-        for piece in text.splitlines(keepends=True):
-            if self._line_start and label:
-                out.append("[" + label + "] ")
-            out.append(piece)
-            self._line_start = piece.endswith(("\n", "\r"))
-        self._stream.write("".join(out))
-        return len(text)
-
-    def flush(self):
-        self._stream.flush()
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
-def label_output(label):
-    """Labels what rule code prints (line-buffered, so lines arrive when
-    printed)."""
-    for name in ("stdout", "stderr"):
-        stream = getattr(sys, name)
-        if stream is None or isinstance(stream, LabelledOutput):
-            continue
-        try:
-            stream.reconfigure(line_buffering=True)
-        except (AttributeError, ValueError):
-            pass
-        setattr(sys, name, LabelledOutput(stream, label))
-
-
-class GlobalFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports the global helpers of the loaded set by GlobalID, from memory."""
-
-    def __init__(self):
-        self.sources = {}
-
-    def find_spec(self, fullname, path=None, target=None):
-        entry = self.sources.get(fullname)
-        if entry is None:
-            return None
-        return importlib.util.spec_from_loader(fullname, self, origin=entry[0])
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        path, source = self.sources[module.__name__]
-        module.__file__ = path
-        exec(compile(source, path, "exec", dont_inherit=True), module.__dict__)
-
-    def get_source(self, fullname):
-        entry = self.sources.get(fullname)
-        return None if entry is None else entry[1]
-
-
-FINDER = GlobalFinder()
-_FILES = set()
-
-
-def install_finder():
-    if FINDER not in sys.meta_path:
-        sys.meta_path.insert(0, FINDER)
-
-
-def set_globals(entries):
-    FINDER.sources = {gid: (path, source) for gid, path, source in entries}
-
-
-def register_file(path, source):
-    """Makes tracebacks show the lines of an uploaded file."""
-    lines = source.splitlines(True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    linecache.cache[path] = (len(source), None, lines, path)
-    _FILES.add(path)
-
-
-def clear_files():
-    for path in _FILES:
-        linecache.cache.pop(path, None)
-    _FILES.clear()
-
-
-def remove_modules(names):
-    for name in names:
-        sys.modules.pop(name, None)
-
-
-def install_builtins(builtins, global_ids):
-    """Puts pantherd's built-in modules into sys.modules, except those a
-    global replaces: a global named like a built-in package (or one of its
-    submodules) hides that module and, for a package, its submodules."""
-    for name, module in builtins.items():
-        if any(name == gid or name.startswith(gid + ".") for gid in global_ids):
-            sys.modules.pop(name, None)
-        else:
-            sys.modules[name] = module
-
-
-def import_global(name):
-    return importlib.import_module(name)
-
-
-def load_module(name, path, source):
-    module = types.ModuleType(name)
-    module.__file__ = path
-    exec(compile(source, path, "exec", dont_inherit=True), module.__dict__)
-    return module
-
-
-def describe(exc):
-    """(type name, message, formatted traceback) of an exception."""
-    try:
-        message = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
-    except Exception as err:  # a broken __str__
-        message = "<unprintable %s: %r>" % (type(exc).__name__, err)
-    try:
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    except Exception:
-        text = ""
-    return type(exc).__name__, message, text
-
-
-def error_location(exc, path):
-    """(line, note, origin) for a diagnostic about `path`: the deepest
-    traceback line in `path`; where the error happened when that is another
-    uploaded file; and that file (`path` itself when it happened there)."""
-    line = 0
-    last = None
-    tb = exc.__traceback__
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if filename == path:
-            line = tb.tb_lineno
-        if filename in _FILES:
-            last = (filename, tb.tb_lineno)
-        tb = tb.tb_next
-    if isinstance(exc, SyntaxError) and exc.filename:
-        if exc.filename == path:
-            return exc.lineno or 0, "", path
-        return line, " (at %s:%d)" % (exc.filename, exc.lineno or 0), exc.filename
-    if last is not None and last[0] != path:
-        return line, " (at %s:%d)" % last, last[0]
-    return line, "", path
-
-
-# Top-level modules rules import whose Debian 12 package is not named
-# python3-<module>, and those Debian 12 does not package at all.
-_DEBIAN_PACKAGES = {
-    "dateutil": "python3-dateutil",
-    "yaml": "python3-yaml",
-    "jwt": "python3-jwt",
-    "Crypto": "python3-pycryptodome",
-    "OpenSSL": "python3-openssl",
-    "bs4": "python3-bs4",
-    "google": "python3-google-auth",
-}
-_NOT_IN_DEBIAN = {"jsonpath_ng", "policyuniverse", "panther_analysis_tool"}
-_BUILTIN_PACKAGES = {"panther_core", "panther_detection_helpers"}
-
-
-def import_hint(exc):
-    """What to do about a module the runtime cannot import ("" when `exc` is
-    not a ModuleNotFoundError of a third-party module)."""
-    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
-        return ""
-    top = exc.name.split(".")[0]
-    if top in _BUILTIN_PACKAGES or top in FINDER.sources:
-        return ""  # A submodule that does not exist: the message names it.
-    if top.startswith("panther_"):
-        return ": upload the global helper named %s" % top
-    if top in _NOT_IN_DEBIAN:
-        return ": Debian 12 has no package of it; upload a global helper named %s" % top
-    package = _DEBIAN_PACKAGES.get(top, "python3-" + top.lower().replace("_", "-"))
-    return ": install the Debian package %s if there is one, or upload a global helper named %s" % (
-        package, top)
-
-
-def truncate(value, limit):
-    if len(value) > limit:
-        return value[: limit - len(TRUNCATED_STRING_SUFFIX)] + TRUNCATED_STRING_SUFFIX
-    return value
-
-
-def start_mocks(module, mocks):
-    """Patches names of `module` with MagicMock(return_value=value) for each
-    (name, value) of `mocks`; returns the patcher to stop()."""
-    for name, _ in mocks:
-        if not hasattr(module, name):
-            raise AttributeError(
-                "mock target [%s] does not exist in the rule module [%s]" % (name, module.__name__)
-            )
-    patcher = unittest.mock.patch.multiple(
-        module, **{name: unittest.mock.MagicMock(return_value=value) for name, value in mocks}
-    )
-    patcher.start()
-    return patcher
-
-
-def start_capture():
-    buffer = io.StringIO()
-    saved = (sys.stdout, sys.stderr)
-    sys.stdout = sys.stderr = buffer
-    return buffer, saved
-
-
-def stop_capture(state):
-    buffer, saved = state
-    sys.stdout, sys.stderr = saved
-    return buffer.getvalue()
-)py";
-
-// panther_detection_helpers.caching: Panther's signatures and argument
-// handling (panther_detection_helpers 0.4+ caching.py), over `_kv_call`.
-constexpr char kCachingSource[] = R"py(
-"""Panther's detection cache (string sets, counters, dictionaries with expiry),
-provided natively by pantherd over its key-value store."""
-import json
-from collections.abc import Mapping
-
-_EPOCH_SECONDS_DELTA_DEFAULT = 90 * (60 * 60 * 24)  # 90 days
-
-_OP_GET_STRING_SET = 1
-_OP_PUT_STRING_SET = 2
-_OP_ADD_TO_STRING_SET = 3
-_OP_REMOVE_FROM_STRING_SET = 4
-_OP_RESET_STRING_SET = 5
-_OP_INCREMENT_COUNTER = 6
-_OP_GET_COUNTER = 7
-_OP_RESET_COUNTER = 8
-_OP_SET_KEY_EXPIRATION = 9
-_OP_GET_DICTIONARY = 10
-_OP_PUT_DICTIONARY = 11
-
-
-def _call(op, key, values=(), increment=0, expire=0, data=""):
-    if not isinstance(key, str):
-        raise TypeError("cache keys must be str, got [%s]" % type(key).__name__)
-    return _kv_call(op, key, list(values), int(increment), int(expire), data)
-
-
-def _finalize_epoch_seconds(epoch_seconds):
-    if isinstance(epoch_seconds, str):
-        epoch_seconds = float(epoch_seconds)
-    if isinstance(epoch_seconds, float):
-        epoch_seconds = int(epoch_seconds)
-    if not isinstance(epoch_seconds, int):
-        epoch_seconds = _kv_now() + _EPOCH_SECONDS_DELTA_DEFAULT
-    # Values below 1e9 count from now, as in Panther; "now" is the cache's
-    # clock (the event's time under event-time windows), not time.time().
-    if epoch_seconds < 1000000000:
-        epoch_seconds = _kv_now() + epoch_seconds
-    return epoch_seconds
-
-
-def _optional_expiry(epoch_seconds):
-    return 0 if epoch_seconds is None else _finalize_epoch_seconds(epoch_seconds)
-
-
-def _strings(val):
-    if isinstance(val, str):
-        return [val]
-    items = set(val)
-    for item in items:
-        if not isinstance(item, str):
-            raise TypeError("string sets hold str only, got [%s]" % type(item).__name__)
-    return sorted(items)
-
-
-def ttl_expired(response):
-    """Expired entries always read as absent in pantherd, whatever
-    force_ttl_check says (Panther only promises it with force_ttl_check=True)."""
-    return False
-
-
-def get_counter(key, force_ttl_check=False):
-    """Get a counter's current value (0 if the key does not exist)."""
-    return _call(_OP_GET_COUNTER, key)[1]
-
-
-def increment_counter(key, val=1, epoch_seconds=_EPOCH_SECONDS_DELTA_DEFAULT):
-    """Add `val` to a counter and return the new value; epoch_seconds=None keeps the expiry."""
-    return _call(_OP_INCREMENT_COUNTER, key, increment=val, expire=_optional_expiry(epoch_seconds))[1]
-
-
-def reset_counter(key):
-    """Reset a counter to 0."""
-    _call(_OP_RESET_COUNTER, key)
-
-
-def set_key_expiration(key, epoch_seconds):
-    """Make the key expire at `epoch_seconds` (absolute, or seconds from now if < 1e9)."""
-    _call(_OP_SET_KEY_EXPIRATION, key, expire=_finalize_epoch_seconds(epoch_seconds))
-
-
-def put_dictionary(key, val, epoch_seconds=None):
-    """Overwrite a dictionary (JSON-serializable) under the given key."""
-    if not isinstance(val, (dict, Mapping)):
-        raise TypeError("panther_oss_helpers.put_dictionary: value is not a dictionary")
-    try:
-        data = json.dumps(val)
-    except TypeError as exc:
-        raise ValueError(
-            "panther_oss_helpers.put_dictionary: "
-            "value is a dictionary, but it is not JSON serializable"
-        ) from exc
-    _call(_OP_PUT_DICTIONARY, key, expire=_finalize_epoch_seconds(epoch_seconds), data=data)
-
-
-def get_dictionary(key, force_ttl_check=False):
-    """Retrieve the dictionary under the given key ({} if absent)."""
-    item = _call(_OP_GET_DICTIONARY, key)[2]
-    if not item:
-        return {}
-    try:
-        return json.loads(item)
-    except json.decoder.JSONDecodeError as exc:
-        raise ValueError(
-            "panther_oss_helpers.get_dictionary: "
-            "Data found in DynamoDB could not be decoded into JSON"
-        ) from exc
-
-
-def get_string_set(key, force_ttl_check=False):
-    """Get a string set's current value (empty set if the key does not exist)."""
-    return set(_call(_OP_GET_STRING_SET, key)[0])
-
-
-def put_string_set(key, val, epoch_seconds=None):
-    """Overwrite a string set under the given key (an empty value removes it)."""
-    if not val:
-        reset_string_set(key)
-        return
-    _call(_OP_PUT_STRING_SET, key, _strings(val), expire=_finalize_epoch_seconds(epoch_seconds))
-
-
-def add_to_string_set(key, val, epoch_seconds=_EPOCH_SECONDS_DELTA_DEFAULT):
-    """Add one string or several to a set; returns the new value of the set."""
-    values = _strings(val)
-    if not values:
-        return get_string_set(key, force_ttl_check=True)
-    return set(_call(_OP_ADD_TO_STRING_SET, key, values, expire=_optional_expiry(epoch_seconds))[0])
-
-
-def remove_from_string_set(key, val, epoch_seconds=_EPOCH_SECONDS_DELTA_DEFAULT):
-    """Remove one string or several from a set; returns the new value of the set."""
-    values = _strings(val)
-    if not values:
-        return get_string_set(key, force_ttl_check=True)
-    return set(
-        _call(_OP_REMOVE_FROM_STRING_SET, key, values, expire=_optional_expiry(epoch_seconds))[0]
-    )
-
-
-def reset_string_set(key):
-    """Reset a string set to empty."""
-    _call(_OP_RESET_STRING_SET, key)
-
-
-def evaluate_threshold(key, threshold=10, expiry_seconds=3600):
-    """Increment a counter; when it reaches `threshold`, reset it and return True."""
-    count = increment_counter(key, epoch_seconds=expiry_seconds)
-    if count >= threshold:
-        reset_counter(key)
-        return True
-    return False
-
-
-def check_account_age(key):
-    """True if an indicator-creation rule stored a string set under `key`."""
-    if isinstance(key, str) and key != "":
-        return bool(get_string_set(key, force_ttl_check=True))
-    return False
-)py";
-
+// panther_detection_helpers.caching (engine/python/caching.py) is compiled
+// under this path, so that tracebacks through it read like Panther's.
 constexpr char kCachingPath[] = "panther_detection_helpers/caching.py";
+
+// The text of engine/python/caching.py (embedded at build time).
+py::str CachingSource() { return py::str(embedded::kCachingPy, embedded::kCachingPySize); }
 
 // panther_core: the package of Panther's runtime. Rules and helpers import
 // its types for type hints and isinstance checks (`from panther_core import
@@ -549,7 +155,9 @@ absl::Status PythonRuntime::Initialize() {
     py::module_ types = py::module_::import("types");
     support_ = types.attr("ModuleType")("_pantherd_runtime");
     py::dict support_dict = support_.attr("__dict__");
-    py::exec(py::str(kSupportSource), support_dict);
+    // engine/python/pantherd_runtime.py. The module is not in sys.modules:
+    // rules cannot import it.
+    py::exec(py::str(embedded::kPantherdRuntimePy, embedded::kPantherdRuntimePySize), support_dict);
     support_.attr("install_finder")();
     support_.attr("label_output")(py::cpp_function(
         [this]() { return py::str(output_label_ == nullptr ? std::string() : *output_label_); },
@@ -570,6 +178,11 @@ absl::Status PythonRuntime::InstallBuiltinModules() {
     helpers_package_.attr("__path__") = py::list();
     caching_module_ = types.attr("ModuleType")("panther_detection_helpers.caching");
     caching_module_.attr("__file__") = kCachingPath;
+    py::dict caching_dict = caching_module_.attr("__dict__");
+    py::module_ builtins = py::module_::import("builtins");
+    py::object code = builtins.attr("compile")(CachingSource(), kCachingPath, "exec");
+    builtins.attr("exec")(code, caching_dict);
+    // The module's placeholders for the key-value calls give way to ours.
     caching_module_.attr("_kv_call") = py::cpp_function(
         [this](int op, const std::string& key, const std::vector<std::string>& values,
                int64_t increment, int64_t expire, const std::string& json) {
@@ -579,12 +192,8 @@ absl::Status PythonRuntime::InstallBuiltinModules() {
     caching_module_.attr("_kv_now") = py::cpp_function(
         [this]() { return kv_ != nullptr ? kv_->NowSeconds() : absl::ToUnixSeconds(absl::Now()); },
         py::name("_kv_now"));
-    py::dict caching_dict = caching_module_.attr("__dict__");
-    py::module_ builtins = py::module_::import("builtins");
-    py::object code = builtins.attr("compile")(kCachingSource, kCachingPath, "exec");
-    builtins.attr("exec")(code, caching_dict);
     helpers_package_.attr("caching") = caching_module_;
-    support_.attr("register_file")(kCachingPath, kCachingSource);
+    support_.attr("register_file")(kCachingPath, CachingSource());
     builtin_modules_["panther_detection_helpers"] = helpers_package_;
     builtin_modules_["panther_detection_helpers.caching"] = caching_module_;
   } catch (const py::error_already_set& e) {
@@ -842,7 +451,7 @@ void PythonRuntime::ClearLoadedSet() {
     support_.attr("remove_modules")(set_->global_ids);
     support_.attr("set_globals")(py::list());
     support_.attr("clear_files")();
-    support_.attr("register_file")(kCachingPath, kCachingSource);
+    support_.attr("register_file")(kCachingPath, CachingSource());
   } catch (const py::error_already_set&) {
     // Best effort: the set is dropped below either way.
   }
