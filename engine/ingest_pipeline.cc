@@ -350,7 +350,9 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
 
   // The stored flags decide which rules run, whatever their YAML says. They
   // go in a separate overlay message (see WorkerPool::DispatchLive).
-  PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::Rule> items, rules_->ListCurrent());
+  PANTHERD_ASSIGN_OR_RETURN(std::shared_ptr<const std::vector<v1::Rule>> live,
+                            rules_->LiveSnapshot());
+  const std::vector<v1::Rule>& items = *live;
   absl::flat_hash_map<std::string, const v1::Rule*> rules;
   internal::WorkerRequest rule_lists;
   internal::EvaluateTask& flags = *rule_lists.mutable_evaluate();

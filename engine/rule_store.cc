@@ -99,7 +99,7 @@ absl::StatusOr<CommitResult> RuleStore::Commit(std::vector<v1::Rule> items,
                      item);
     result.stored.push_back(WithoutFiles(item));
   }
-  if (!batch.Empty()) PANTHERD_RETURN_IF_ERROR(store_->Write(std::move(batch)));
+  if (!batch.Empty()) PANTHERD_RETURN_IF_ERROR(WriteChange(std::move(batch)));
   return result;
 }
 
@@ -130,6 +130,32 @@ absl::StatusOr<std::vector<v1::RuleVersion>> RuleStore::History(absl::string_vie
     return absl::NotFoundError(absl::StrCat("no rule, global or data model with id \"", id, "\""));
   }
   return history;
+}
+
+absl::Status RuleStore::WriteChange(store::WriteBatch batch) {
+  absl::Status written = store_->Write(std::move(batch));
+  // Even after a failure: what is stored may have changed.
+  absl::MutexLock lock(&snapshot_mu_);
+  ++generation_;
+  snapshot_.reset();
+  return written;
+}
+
+absl::StatusOr<std::shared_ptr<const std::vector<v1::Rule>>> RuleStore::LiveSnapshot() const {
+  uint64_t generation;
+  {
+    absl::MutexLock lock(&snapshot_mu_);
+    if (snapshot_ != nullptr) return snapshot_;
+    generation = generation_;
+  }
+  // Built outside the lock; kept only if no change landed meanwhile (a
+  // change that did sees a newer generation, and the next call scans again).
+  PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::Rule> items, ListCurrent());
+  for (v1::Rule& item : items) item.clear_files();
+  auto built = std::make_shared<const std::vector<v1::Rule>>(std::move(items));
+  absl::MutexLock lock(&snapshot_mu_);
+  if (generation_ == generation) snapshot_ = built;
+  return built;
 }
 
 absl::StatusOr<std::vector<v1::Rule>> RuleStore::ListCurrent() const {
@@ -163,7 +189,7 @@ absl::StatusOr<int64_t> RuleStore::Delete(absl::string_view id, absl::string_vie
   batch.Delete(store::Family::kRules, id);
   batch.PutMessage(store::Family::kRuleVersions, store::RuleVersionKey(id, tombstone.version()),
                    tombstone);
-  PANTHERD_RETURN_IF_ERROR(store_->Write(std::move(batch)));
+  PANTHERD_RETURN_IF_ERROR(WriteChange(std::move(batch)));
   return tombstone.version();
 }
 
@@ -186,7 +212,7 @@ absl::StatusOr<v1::Rule> RuleStore::SetEnabled(absl::string_view id, bool enable
   batch.PutMessage(store::Family::kRules, id, current);
   batch.PutMessage(store::Family::kRuleVersions, store::RuleVersionKey(id, current.version()),
                    current);
-  PANTHERD_RETURN_IF_ERROR(store_->Write(std::move(batch)));
+  PANTHERD_RETURN_IF_ERROR(WriteChange(std::move(batch)));
   return WithoutFiles(current);
 }
 
@@ -211,7 +237,7 @@ absl::StatusOr<v1::Rule> RuleStore::Quarantine(absl::string_view id,
   batch.PutMessage(store::Family::kRules, id, current);
   batch.PutMessage(store::Family::kRuleVersions, store::RuleVersionKey(id, current.version()),
                    current);
-  PANTHERD_RETURN_IF_ERROR(store_->Write(std::move(batch)));
+  PANTHERD_RETURN_IF_ERROR(WriteChange(std::move(batch)));
   return WithoutFiles(current);
 }
 

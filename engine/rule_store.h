@@ -15,6 +15,7 @@
 #ifndef PANTHERD_ENGINE_RULE_STORE_H_
 #define PANTHERD_ENGINE_RULE_STORE_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,13 @@ class RuleStore {
   // Every live item with its files, ordered by id.
   absl::StatusOr<std::vector<v1::Rule>> ListCurrent() const;
 
+  // Every live item without its files, ordered by id: one immutable snapshot
+  // shared by every caller until the next change through this RuleStore
+  // (which the following call sees), so that a reader on the ingest path does
+  // not scan the stored items and their sources per batch. Errors: those of
+  // the store.
+  absl::StatusOr<std::shared_ptr<const std::vector<v1::Rule>>> LiveSnapshot() const;
+
   // Records a deletion as a new version and removes the item from the live
   // items. Returns that version. NotFound if the item is not live.
   absl::StatusOr<int64_t> Delete(absl::string_view id, absl::string_view author, absl::Time now);
@@ -86,8 +94,16 @@ class RuleStore {
   // none.
   absl::StatusOr<int64_t> LatestVersion(absl::string_view id) const;
 
+  // Writes one change and drops the live snapshot.
+  absl::Status WriteChange(store::WriteBatch batch);
+
   store::Store* store_;
   absl::Mutex write_mu_;
+  mutable absl::Mutex snapshot_mu_;
+  // Changes written so far; a snapshot is kept only for the generation it
+  // was built in.
+  uint64_t generation_ ABSL_GUARDED_BY(snapshot_mu_) = 0;
+  mutable std::shared_ptr<const std::vector<v1::Rule>> snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
 };
 
 }  // namespace pantherd::engine

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -186,6 +188,45 @@ TEST_F(RuleStoreTest, UnknownIdIsNotFoundWithTheId) {
   EXPECT_TRUE(absl::IsNotFound(s));
   EXPECT_THAT(s.message(), HasSubstr("\"Nope\""));
   EXPECT_TRUE(absl::IsNotFound(rules_->History("Nope").status()));
+}
+
+}  // namespace
+}  // namespace pantherd::engine
+
+namespace pantherd::engine {
+namespace {
+
+// The ingest path's view: one shared snapshot until a change, then the change.
+TEST_F(RuleStoreTest, LiveSnapshotIsSharedUntilAChangeAndSeesEveryKindOfChange) {
+  ASSERT_TRUE(rules_->Commit({MakeRule("a", "1"), MakeRule("b", "1")}, "alice", t0_).ok());
+  auto first = rules_->LiveSnapshot();
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ((*first)->size(), 2u);
+  EXPECT_EQ((**first)[0].files_size(), 0);  // no sources in the snapshot
+  auto again = rules_->LiveSnapshot();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(first->get(), again->get());  // no scan: the same snapshot
+
+  auto versions = [&](const std::shared_ptr<const std::vector<v1::Rule>>& s) {
+    std::vector<std::string> out;
+    for (const v1::Rule& r : *s) {
+      out.push_back(absl::StrCat(r.id(), ":", r.version(), r.enabled() ? "" : ":off"));
+    }
+    return out;
+  };
+  ASSERT_TRUE(rules_->Commit({MakeRule("a", "2")}, "alice", t0_).ok());
+  EXPECT_THAT(versions(*rules_->LiveSnapshot()), ElementsAre("a:2", "b:1"));
+  ASSERT_TRUE(rules_->SetEnabled("b", false, "alice", t0_).ok());
+  EXPECT_THAT(versions(*rules_->LiveSnapshot()), ElementsAre("a:2", "b:2:off"));
+  ASSERT_TRUE(rules_->Delete("a", "alice", t0_).ok());
+  EXPECT_THAT(versions(*rules_->LiveSnapshot()), ElementsAre("b:2:off"));
+  v1::RuleQuarantine q;
+  q.set_reason("poison");
+  ASSERT_TRUE(rules_->SetEnabled("b", true, "alice", t0_).ok());
+  ASSERT_TRUE(rules_->Quarantine("b", q, "pantherd", t0_).ok());
+  EXPECT_THAT(versions(*rules_->LiveSnapshot()), ElementsAre("b:4:off"));
+  // An old snapshot its holder still uses is unchanged.
+  EXPECT_EQ((*first)->size(), 2u);
 }
 
 }  // namespace
