@@ -148,24 +148,10 @@ class StreamE2eTest : public ::testing::Test {
 
   // Sends `batches` on one IngestEvents stream; returns the acknowledgements.
   std::vector<v1::IngestEventsResponse> Send(const std::vector<std::vector<std::string>>& batches) {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", server_->bearer());
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(180));
-    auto stream = stub_->IngestEvents(&ctx);
-    std::vector<v1::IngestEventsResponse> answers;
-    uint64_t id = 0;
-    for (const std::vector<std::string>& batch : batches) {
-      v1::IngestEventsRequest req;
-      req.set_log_type("Okta.SystemLog");
-      req.set_batch_id(++id);
-      for (const std::string& e : batch) req.add_events(e);
-      if (!stream->Write(req)) break;
-      v1::IngestEventsResponse resp;
-      if (!stream->Read(&resp)) break;
-      answers.push_back(resp);
-    }
-    stream->WritesDone();
-    grpc::Status status = stream->Finish();
+    uint64_t batch_id = 0;
+    grpc::Status status;
+    std::vector<v1::IngestEventsResponse> answers =
+        IngestBatches(*stub_, server_->bearer(), batches, &batch_id, &status, absl::Seconds(180));
     EXPECT_TRUE(status.ok()) << status.error_message();
     return answers;
   }
