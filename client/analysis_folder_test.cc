@@ -1,6 +1,8 @@
 #include "client/analysis_folder.h"
 
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,6 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -187,16 +192,91 @@ TEST_F(AnalysisFolderTest, FileOverTheSizeCapIsAnError) {
   EXPECT_EQ(files.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
+// The status of ReadAnalysisPath(".") run in `folder` by a user who may not
+// read every file. When this process is not root that is this process;
+// otherwise (CI runs as root, and root reads every file) a child process
+// drops to nobody (uid and gid 65534, no supplementary groups) before the
+// call and reports the status through a pipe.
+absl::Status ReadFolderUnprivileged(const fs::path& folder) {
+  if (geteuid() != 0) {
+    const fs::path cwd = fs::current_path();
+    fs::current_path(folder);
+    absl::Status status = ReadAnalysisPath(".").status();
+    fs::current_path(cwd);
+    return status;
+  }
+  int fds[2];
+  if (pipe(fds) != 0) return absl::InternalError("pipe failed");
+  const pid_t pid = fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    close(fds[0]);
+    constexpr uid_t kNobody = 65534;
+    std::string report;
+    if (chdir(folder.c_str()) != 0 || setgroups(0, nullptr) != 0 ||
+        setresgid(kNobody, kNobody, kNobody) != 0 || setresuid(kNobody, kNobody, kNobody) != 0 ||
+        geteuid() != kNobody) {
+      report =
+          absl::StrCat(static_cast<int>(absl::StatusCode::kInternal), " could not drop privileges");
+    } else {
+      const absl::Status status = ReadAnalysisPath(".").status();
+      report = absl::StrCat(static_cast<int>(status.code()), " ", status.message());
+    }
+    const char* data = report.data();
+    size_t left = report.size();
+    while (left > 0) {
+      const ssize_t n = write(fds[1], data, left);
+      if (n <= 0) break;
+      data += n;
+      left -= static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string report;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fds[0], buffer, sizeof(buffer))) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    report.append(buffer, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int wait_status = 0;
+  waitpid(pid, &wait_status, 0);
+  const size_t space = report.find(' ');
+  int code = 0;
+  if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0 ||
+      !absl::SimpleAtoi(report.substr(0, space), &code)) {
+    return absl::InternalError(absl::StrCat("the unprivileged child failed: ", report));
+  }
+  return absl::Status(static_cast<absl::StatusCode>(code),
+                      space == std::string::npos ? "" : report.substr(space + 1));
+}
+
 TEST_F(AnalysisFolderTest, UnreadableFileIsAnError) {
-  if (geteuid() == 0) GTEST_SKIP() << "root reads every file";
+  Write("rules/readable.yml", "AnalysisType: rule\n");
   Write("rules/secret.py", "x");
+  // Folders open to everyone (the unprivileged child must list them); the
+  // file open to no one.
+  constexpr fs::perms kOpenFolder = fs::perms::owner_all | fs::perms::group_read |
+                                    fs::perms::group_exec | fs::perms::others_read |
+                                    fs::perms::others_exec;
+  fs::permissions(root_, kOpenFolder);
+  fs::permissions(root_ / "rules", kOpenFolder);
   fs::permissions(root_ / "rules" / "secret.py", fs::perms::none);
-  absl::StatusOr<std::vector<v1::AnalysisFile>> files = ReadAnalysisPath(root_.string());
-  fs::permissions(root_ / "rules" / "secret.py", fs::perms::owner_all);
-  ASSERT_FALSE(files.ok());
-  EXPECT_EQ(files.status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_THAT(files.status().message(), HasSubstr("cannot read"));
-  EXPECT_THAT(files.status().message(), HasSubstr("secret.py"));
+  const absl::Status status = ReadFolderUnprivileged(root_);
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
+  EXPECT_THAT(status.message(), HasSubstr("cannot read"));
+  EXPECT_THAT(status.message(), HasSubstr("secret.py"));
+  // Readable by everyone, the same folder reads without error: the error above
+  // was the file's permission and nothing else.
+  constexpr fs::perms kReadableByAll = fs::perms::owner_read | fs::perms::owner_write |
+                                       fs::perms::group_read | fs::perms::others_read;
+  fs::permissions(root_ / "rules" / "secret.py", kReadableByAll);
+  const absl::Status readable = ReadFolderUnprivileged(root_);
+  EXPECT_TRUE(readable.ok()) << readable;
 }
 
 TEST(AnalysisFileNameTest, Kinds) {

@@ -407,6 +407,8 @@ TEST_F(TailTest, OutlivesTimeoutAndStopsOnInterrupt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_EQ(fake_.StreamAlertsCalls(), 2u);
+  // Absence: the tail must not end at its 1 s --timeout, so the test lets
+  // more than that pass before interrupting it.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   raise(SIGINT);
   CliResult r = tail.get();

@@ -4,9 +4,9 @@
 // specs plus the Python files they name, as panther_analysis_tool (`pat test`,
 // `pat upload`) reads them. The result is every rule, global helper and data
 // model of the upload, checked against Panther's schemas, or a list of every
-// problem found, each with its file, line and field. docs/rule-contract.md
-// ("The analysis spec") states the accepted format; the reference is
-// the Panther semantics notes §2-§3.
+// problem found, each with its file, line and field. docs/rule-contract.md,
+// "The analysis spec" (the YAML typing, each AnalysisType, and "Other types,
+// IDs, outcome"), states the accepted format.
 //
 //   std::vector<v1::Diagnostic> diagnostics;
 //   absl::StatusOr<AnalysisSet> set = LoadAnalysisFiles(request.files(), &diagnostics);

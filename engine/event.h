@@ -7,8 +7,8 @@
 // lookups walk the parsed tape lazily. Nothing is converted to Python until a
 // rule reads it, and nothing read is cached, so every read behaves exactly as
 // Panther's dict-backed implementation (docs/rule-contract.md, "The event
-// object", is the contract; the Panther semantics notes §4 the
-// reference).
+// object", is the contract; its "Differences from Panther" lists the few
+// exceptions).
 //
 //   // Any thread, no GIL:
 //   absl::StatusOr<std::shared_ptr<const EventDocument>> doc = ParseEvent(json);

@@ -38,10 +38,10 @@
 //     An object left empty by the removal stays as `{}`.
 //   - Timestamps are written `YYYY-MM-DD HH:MM:SS.fffffffff` in UTC: nine
 //     fractional digits, always present, as Panther's log processor writes
-//     every timestamp (Go layout "2006-01-02 15:04:05.000000000"; the Panther
-//     semantics notes §4, panther_base_helpers'
-//     panther_nanotime_to_python_datetime, which needs the fraction to be
-//     there). The same format replaces the value of the log type's timestamp
+//     every timestamp (Go layout "2006-01-02 15:04:05.000000000"; see
+//     docs/rule-contract.md, "Methods of PantherEvent" (event_time_epoch),
+//     and panther_base_helpers' panther_nanotime_to_python_datetime, which
+//     needs the fraction to be there). The same format replaces the value of the log type's timestamp
 //     field in the row (Okta's `published`), as Panther's typed schemas do
 //     (panther-analysis' Okta test events carry `"published": "2022-09-09
 //     04:26:09.792"`). A timestamp that does not parse is left as it was and

@@ -1,8 +1,8 @@
 // File: engine/rule_runner.h
 //
 // Runs one loaded rule on one event with Panther's contracts (panther_core's
-// Detection.run; the Panther semantics notes §1 is the
-// reference, docs/rule-contract.md "Rule functions and tests" the contract):
+// Detection.run; docs/rule-contract.md, "Running a rule on an event" under
+// "Rule functions and tests", is the contract):
 // rule() first; then, in Panther's order, title, description, reference,
 // severity, runbook, destinations, dedup, alert_context and unique, each one
 // that the module defines, on the same module object with no other event in

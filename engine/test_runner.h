@@ -1,9 +1,9 @@
 // File: engine/test_runner.h
 //
 // Runs the unit tests (`Tests:` in a rule's spec) of loaded rules as
-// `panther_analysis_tool test` does (the Panther semantics notes
-// §3; docs/rule-contract.md "Rule functions and tests" is the contract), and
-// reports them as v1::RuleTestResult / v1::TestReport.
+// `panther_analysis_tool test` does (docs/rule-contract.md, "Unit tests" under
+// "Rule functions and tests", is the contract), and reports them as
+// v1::RuleTestResult / v1::TestReport.
 //
 //   v1::TestReport report = RunTests(runtime, *runtime.loaded_set(), {});
 //   // report.tests_passed(), report.rules(i).tests(j).functions(k) ...

@@ -608,6 +608,8 @@ TEST_F(WorkerPoolTest, TheSwitchIsAtomicForConcurrentDispatches) {
   std::atomic<int> errors{0};
   std::vector<std::thread> clients;
   std::vector<std::vector<uint64_t>> seen(3);
+  // The version each client saw last, for the main thread to wait on.
+  std::vector<std::atomic<uint64_t>> last(3);
   for (int c = 0; c < 3; ++c) {
     clients.emplace_back([&, c] {
       while (!stop) {
@@ -619,10 +621,20 @@ TEST_F(WorkerPoolTest, TheSwitchIsAtomicForConcurrentDispatches) {
           continue;
         }
         seen[c].push_back(r->version);
+        last[c] = r->version;
       }
     });
   }
-  absl::SleepFor(absl::Milliseconds(100));
+  auto all_saw = [&](uint64_t version) {
+    return [&last, version] {
+      for (const std::atomic<uint64_t>& v : last) {
+        if (v < version) return false;
+      }
+      return true;
+    };
+  };
+  // Every client dispatches on version 1 before the switch.
+  EXPECT_TRUE(WaitFor(all_saw(1)));
   ASSERT_TRUE(pool->LoadLive(Files({{"me", "state"}}), 2).ok());
   // Right after LoadLive returns, every new dispatch sees version 2.
   internal::WorkerRequest request;
@@ -632,7 +644,8 @@ TEST_F(WorkerPoolTest, TheSwitchIsAtomicForConcurrentDispatches) {
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->version, 2u);
   }
-  absl::SleepFor(absl::Milliseconds(100));
+  // And every client goes on to dispatch on version 2.
+  EXPECT_TRUE(WaitFor(all_saw(2)));
   stop = true;
   for (auto& t : clients) t.join();
   EXPECT_EQ(errors, 0);
@@ -654,7 +667,7 @@ TEST_F(WorkerPoolTest, InFlightWorkFinishesOnTheOldGeneration) {
     request.mutable_run_tests()->add_rule_ids("me");
     in_flight = pool->DispatchLive(request, 10);
   });
-  absl::SleepFor(absl::Milliseconds(150));
+  EXPECT_TRUE(WaitFor([&] { return pool->Stats().busy_workers == 1; }));  // in flight
   ASSERT_TRUE(pool->LoadLive(Files({{"me", "state"}}), 2).ok());
   t.join();
   ASSERT_TRUE(in_flight.ok()) << in_flight.status();
@@ -770,7 +783,7 @@ TEST_F(WorkerPoolTest, TooManyWaitersAreRefused) {
   internal::WorkerRequest request;
   request.mutable_run_tests()->add_rule_ids("me");
   std::thread busy([&] { EXPECT_TRUE(pool->DispatchLive(request, 10).ok()); });
-  absl::SleepFor(absl::Milliseconds(300));  // the first request is in flight
+  EXPECT_TRUE(WaitFor([&] { return pool->Stats().busy_workers == 1; }));  // in flight
   absl::StatusOr<LiveResponse> refused = pool->DispatchLive(request, 10);
   EXPECT_TRUE(absl::IsResourceExhausted(refused.status())) << refused.status();
   busy.join();

@@ -184,13 +184,25 @@ class AlertHubTest : public ::testing::Test {
     return out->changes;
   }
 
-  // Waits until the hub has `n` subscribers whose replay has had time to run.
+  // Waits until the hub has `n` subscribers.
   void WaitSubscribers(int64_t n) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (hub_->stats().subscribers < n && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
+    ASSERT_TRUE(pantherd::testing::WaitUntil([&] { return hub_->stats().subscribers >= n; },
+                                             absl::Seconds(10), "the subscribers"));
     ASSERT_EQ(hub_->stats().subscribers, n);
+  }
+
+  // Waits until the hub has `n` subscribers, each done with its replay (live).
+  void WaitLive(int64_t n) {
+    ASSERT_TRUE(pantherd::testing::WaitUntil(
+        [&] {
+          const AlertHubStats stats = hub_->stats();
+          if (stats.subscribers != n) return false;
+          for (const AlertHubStats::Subscriber& s : stats.backlogs) {
+            if (s.catching_up) return false;
+          }
+          return true;
+        },
+        absl::Seconds(10), absl::StrCat(n, " live subscribers")));
   }
 
   pantherd::testing::TempDir dir_;
@@ -217,8 +229,7 @@ TEST_F(AlertHubTest, TwoSubscribersReceiveEveryChangeLive) {
   Start();
   Produce(3, "r1", v1::SEVERITY_HIGH, /*publish=*/false);  // before: not streamed
   Sub a(stub_.get(), {}), b(stub_.get(), {});
-  WaitSubscribers(2);
-  absl::SleepFor(absl::Milliseconds(100));  // let the (empty) replays finish
+  WaitLive(2);  // the (empty) replays have finished
   Produce(5);
   EXPECT_EQ(a.WaitChanges(5), Range(4, 8));
   EXPECT_EQ(b.WaitChanges(5), Range(4, 8));
@@ -244,8 +255,9 @@ TEST_F(AlertHubTest, FiltersBySeverityAndRule) {
   Produce(1, "r1", v1::SEVERITY_INFO);  // 7 (nobody)
   EXPECT_EQ(a.WaitChanges(3), (std::vector<uint64_t>{3, 4, 5}));
   EXPECT_EQ(b.WaitChanges(3), (std::vector<uint64_t>{3, 4, 6}));
-  absl::SleepFor(absl::Milliseconds(100));
-  EXPECT_EQ(a.WaitChanges(4, absl::Milliseconds(200)).size(), 3u);
+  // Absence: nothing else arrives (change 7 matches neither filter) within
+  // 300 ms.
+  EXPECT_EQ(a.WaitChanges(4, absl::Milliseconds(300)).size(), 3u);
   EXPECT_EQ(b.WaitChanges(4, absl::Milliseconds(1)).size(), 3u);
 }
 
@@ -433,11 +445,8 @@ TEST_F(AlertHubTest, ClientCancelUnregisters) {
     Sub a(stub_.get(), {});
     WaitSubscribers(1);
   }
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (hub_->stats().subscribers > 0 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  EXPECT_EQ(hub_->stats().subscribers, 0);
+  EXPECT_TRUE(pantherd::testing::WaitUntil([&] { return hub_->stats().subscribers == 0; },
+                                           absl::Seconds(10), "the subscriber to unregister"));
   Produce(2);  // nobody to deliver to
 }
 

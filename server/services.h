@@ -6,8 +6,9 @@
 // Handlers use gRPC's callback API. They never block a gRPC thread on disk or
 // Python: blocking work is handed to the shared Executor, whose thread
 // finishes the call; when its bounded queue is full the call fails with
-// RESOURCE_EXHAUSTED at once. Methods whose issue has not landed answer
-// UNIMPLEMENTED with a message that says so.
+// RESOURCE_EXHAUSTED at once. Every method of both services is implemented
+// (the handlers are in services.cc, source_service.cc and admin_service.cc);
+// none answers UNIMPLEMENTED.
 #ifndef PANTHERD_SERVER_SERVICES_H_
 #define PANTHERD_SERVER_SERVICES_H_
 

@@ -301,7 +301,17 @@ TEST_F(SourceManagerTest, JoinedLinksAndEmptyPagesWithoutNextLink) {
   Add(OktaRequest("prod"));
   ASSERT_TRUE(WaitFor("prod", [](const v1::Source& s) { return s.events_ingested() == 7; }))
       << Get("prod").DebugString();
-  absl::SleepFor(absl::Milliseconds(1200));  // At least one empty page.
+  // At least one empty page (a 200 answer without events) after the seventh.
+  const size_t seen = fake_->requests().size();
+  ASSERT_TRUE(pantherd::testing::WaitUntil(
+      [&] {
+        const std::vector<FakeOkta::Request> requests = fake_->requests();
+        for (size_t i = seen; i < requests.size(); ++i) {
+          if (requests[i].status == 200 && requests[i].events == 0) return true;
+        }
+        return false;
+      },
+      absl::Seconds(20), "an empty page"));
   AddEvents(7, 9);
   ASSERT_TRUE(WaitFor("prod", [](const v1::Source& s) { return s.events_ingested() == 9; }))
       << Get("prod").DebugString();
@@ -376,7 +386,8 @@ TEST_F(SourceManagerTest, BadTokenIsAnErrorUntilANewTokenArrives) {
   v1::Source s = Get("prod");
   EXPECT_EQ(s.last_error(), "HTTP 401 E0000011: Invalid token provided");
   EXPECT_EQ(s.events_ingested(), 0);
-  // Slow pace: a few retries, not a storm.
+  // Slow pace: a few retries, not a storm. This checks what does not happen
+  // (more requests) within a time, so it has to let the time pass.
   absl::SleepFor(absl::Milliseconds(700));
   EXPECT_LE(fake_->requests().size(), 5u);
 
@@ -407,9 +418,14 @@ TEST_F(SourceManagerTest, PauseResumeAndRemove) {
   absl::StatusOr<v1::Source> paused = manager_->SetPaused(source.id(), true, "");
   ASSERT_TRUE(paused.ok());
   EXPECT_EQ(paused->state(), v1::SOURCE_STATE_PAUSED);
-  absl::SleepFor(absl::Milliseconds(100));  // Let a request in flight finish.
+  // Let a request in flight finish: the poller counts a poll once it has the
+  // answer, the fake records a request once it has answered.
+  ASSERT_TRUE(pantherd::testing::WaitUntil(
+      [&] { return Get("prod").polls() == static_cast<int64_t>(fake_->requests().size()); },
+      absl::Seconds(10), "no request in flight"));
   const size_t requests = fake_->requests().size();
   AddEvents(2, 4);
+  // Absence: no request while paused, over more than the 1 s poll interval.
   absl::SleepFor(absl::Milliseconds(1500));
   EXPECT_EQ(fake_->requests().size(), requests);
   EXPECT_EQ(Get("prod").events_ingested(), 2);
@@ -424,6 +440,7 @@ TEST_F(SourceManagerTest, PauseResumeAndRemove) {
   EXPECT_TRUE(manager_->List()->empty());
   EXPECT_EQ(*store_->Count(store::Family::kSources, ""), 0);
   const size_t after_remove = fake_->requests().size();
+  // Absence: no request after the removal, over more than the poll interval.
   absl::SleepFor(absl::Milliseconds(1200));
   EXPECT_EQ(fake_->requests().size(), after_remove);
   // The label is free again; the new source starts from its start time and
@@ -439,7 +456,8 @@ TEST_F(SourceManagerTest, ShutdownCancelsASlowRequest) {
   StartManager();
   fake_->Inject({{FakeOkta::Fault::kSlow, absl::Seconds(20)}});
   Add(OktaRequest("prod"));
-  absl::SleepFor(absl::Milliseconds(300));  // The first request is in flight.
+  ASSERT_TRUE(pantherd::testing::WaitUntil([&] { return fake_->faults_pending() == 0; },
+                                           absl::Seconds(10), "the first request to be in flight"));
   const absl::Time start = absl::Now();
   manager_->Shutdown();
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));

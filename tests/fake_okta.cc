@@ -135,6 +135,11 @@ int FakeOkta::events_served() const {
   return events_served_;
 }
 
+int FakeOkta::faults_pending() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(faults_.size());
+}
+
 int FakeOkta::event_count() const {
   absl::MutexLock lock(&mu_);
   return static_cast<int>(log_.size());

@@ -104,6 +104,10 @@ class FakeOkta {
   int events_served() const;
   // Events in the log.
   int event_count() const;
+  // Injected faults not yet taken by a request. A request takes its fault as
+  // it arrives, so after Inject({kSlow}) a count of 0 means that the slow
+  // answer is on its way.
+  int faults_pending() const;
 
  private:
   struct Event {

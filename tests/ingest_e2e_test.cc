@@ -52,36 +52,11 @@ class IngestE2eTest : public ::testing::Test {
   // Sends each batch on one stream; returns the answers in order.
   std::vector<v1::IngestEventsResponse> Send(const std::vector<std::vector<std::string>>& batches,
                                              grpc::Status* status) {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", server_->bearer());
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    auto stream = stub_->IngestEvents(&ctx);
-    std::vector<v1::IngestEventsResponse> answers;
-    uint64_t id = 0;
-    for (const std::vector<std::string>& batch : batches) {
-      v1::IngestEventsRequest req;
-      req.set_log_type("Okta.SystemLog");
-      req.set_batch_id(++id);
-      for (const std::string& e : batch) req.add_events(e);
-      if (!stream->Write(req)) break;
-      v1::IngestEventsResponse resp;
-      if (!stream->Read(&resp)) break;
-      answers.push_back(resp);
-    }
-    stream->WritesDone();
-    *status = stream->Finish();
-    return answers;
+    uint64_t batch_id = 0;
+    return IngestBatches(*stub_, server_->bearer(), batches, &batch_id, status, absl::Seconds(60));
   }
 
-  std::vector<v1::Alert> Alerts() {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", server_->bearer());
-    v1::ListAlertsRequest req;
-    v1::ListAlertsResponse resp;
-    grpc::Status s = stub_->ListAlerts(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return {resp.alerts().begin(), resp.alerts().end()};
-  }
+  std::vector<v1::Alert> Alerts() { return ListAlerts(*stub_, server_->bearer()); }
 
   TempDir tmp_;
   std::unique_ptr<ServerProcess> server_;
@@ -95,7 +70,7 @@ TEST_F(IngestE2eTest, FailedLoginsBecomeOneCriticalAlertThatLaterFailuresUpdate)
       server_->Ctl(kPantherctl, {"--output", "json", "alerts", "tail", "--count", "1"}),
       tmp_.Sub("tail.out"), tmp_.Sub("tail.err"));
   ASSERT_TRUE(tail.ok()) << tail.status();
-  absl::SleepFor(absl::Seconds(1));  // Let it subscribe.
+  ASSERT_TRUE(WaitForSubscribers(*server_, 1)) << ReadFileOrEmpty(tmp_.Sub("tail.err"));
   std::vector<std::string> burst;
   for (int i = 0; i < 4; ++i) burst.push_back(FailedLogin(i, "admin", "203.0.113.9", i));
   grpc::Status status;

@@ -83,16 +83,7 @@ class OktaSourceE2eTest : public ::testing::Test {
     return false;
   }
 
-  std::vector<v1::Alert> Alerts() {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", server_->bearer());
-    v1::ListAlertsRequest req;
-    req.mutable_page()->set_page_size(1000);
-    v1::ListAlertsResponse resp;
-    grpc::Status s = stub_->ListAlerts(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return {resp.alerts().begin(), resp.alerts().end()};
-  }
+  std::vector<v1::Alert> Alerts() { return ListAlerts(*stub_, server_->bearer()); }
 
   TempDir tmp_;
   std::unique_ptr<FakeOkta> fake_;
@@ -115,7 +106,7 @@ TEST_F(OktaSourceE2eTest, FailedLoginsForAdminInOktaBecomeACriticalAlertOnTail) 
       server_->Ctl(kPantherctl, {"alerts", "tail", "--count", "1"}),
       tmp_.Sub("tail.out"), tmp_.Sub("tail.err"));
   ASSERT_TRUE(tail.ok()) << tail.status();
-  absl::SleepFor(absl::Seconds(1));  // Let it subscribe.
+  ASSERT_TRUE(WaitForSubscribers(*server_, 1)) << ReadFileOrEmpty(tmp_.Sub("tail.err"));
 
   RunResult added =
       Ctl({"sources", "add", "okta", "--label", "prod", "--domain", "acme.okta.com", "--token-file",
@@ -216,12 +207,21 @@ TEST_F(OktaSourceE2eTest, EveryServedEventIsEvaluatedExactlyOnceThroughFaultsAnd
   // SIGKILL while a page is on its way, then again while pages are stored.
   fake_->Inject({{FakeOkta::Fault::kSlow, absl::Milliseconds(1500)}});
   add_events(40, absl::Minutes(3));
-  absl::SleepFor(absl::Milliseconds(1200));
+  ASSERT_TRUE(WaitUntil([&] { return fake_->faults_pending() == 0; }, absl::Seconds(20),
+                        "a poll to take the slow answer"));
   server_->process().Signal(SIGKILL);
   ASSERT_TRUE(server_->process().Wait(absl::Seconds(10)).ok());
   Start();
-  add_events(150, absl::Minutes(2));
-  absl::SleepFor(absl::Milliseconds(700));
+  const absl::Time restarted = absl::Now();
+  add_events(150, absl::Minutes(2));  // Six pages of 25.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (const FakeOkta::Request& r : fake_->requests()) {
+          if (r.time > restarted && r.events > 0) return true;
+        }
+        return false;
+      },
+      absl::Seconds(20), "a page of events served to the restarted pantherd"));
   server_->process().Signal(SIGKILL);
   ASSERT_TRUE(server_->process().Wait(absl::Seconds(10)).ok());
   Start();

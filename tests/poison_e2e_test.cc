@@ -124,36 +124,10 @@ class PoisonE2eTest : public ::testing::Test {
   // Sends each batch on one stream; returns the answers in order.
   std::vector<v1::IngestEventsResponse> Send(const std::vector<std::vector<std::string>>& batches,
                                              grpc::Status* status) {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", server_->bearer());
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-    auto stream = stub_->IngestEvents(&ctx);
-    std::vector<v1::IngestEventsResponse> answers;
-    for (const std::vector<std::string>& batch : batches) {
-      v1::IngestEventsRequest req;
-      req.set_log_type("Okta.SystemLog");
-      req.set_batch_id(++batch_id_);
-      for (const std::string& e : batch) req.add_events(e);
-      if (!stream->Write(req)) break;
-      v1::IngestEventsResponse resp;
-      if (!stream->Read(&resp)) break;
-      answers.push_back(resp);
-    }
-    stream->WritesDone();
-    *status = stream->Finish();
-    return answers;
+    return IngestBatches(*stub_, server_->bearer(), batches, &batch_id_, status);
   }
 
-  std::vector<v1::Alert> Alerts() {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", server_->bearer());
-    v1::ListAlertsRequest req;
-    req.mutable_page()->set_page_size(1000);
-    v1::ListAlertsResponse resp;
-    grpc::Status s = stub_->ListAlerts(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return {resp.alerts().begin(), resp.alerts().end()};
-  }
+  std::vector<v1::Alert> Alerts() { return ListAlerts(*stub_, server_->bearer()); }
 
   // The alerts of `rule_id` of `type`.
   int64_t SourceEventsIngested(const std::string& label) {
@@ -186,12 +160,10 @@ class PoisonE2eTest : public ::testing::Test {
   }
 
   v1::GetServerStatusResponse Status() {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", server_->bearer());
-    v1::GetServerStatusResponse resp;
-    grpc::Status s = admin_->GetServerStatus(&ctx, v1::GetServerStatusRequest(), &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return resp;
+    absl::StatusOr<v1::GetServerStatusResponse> status =
+        GetServerStatus(*admin_, server_->bearer());
+    EXPECT_TRUE(status.ok()) << status.status();
+    return status.ok() ? *std::move(status) : v1::GetServerStatusResponse();
   }
 
   RunResult Ctl(const std::vector<std::string>& args) {

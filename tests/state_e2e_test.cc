@@ -124,12 +124,10 @@ class StateE2eTest : public ::testing::Test {
   }
 
   v1::GetServerStatusResponse Status() {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", server_->bearer());
-    v1::GetServerStatusResponse resp;
-    grpc::Status s = admin_->GetServerStatus(&ctx, v1::GetServerStatusRequest(), &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return resp;
+    absl::StatusOr<v1::GetServerStatusResponse> status =
+        GetServerStatus(*admin_, server_->bearer());
+    EXPECT_TRUE(status.ok()) << status.status();
+    return status.ok() ? *std::move(status) : v1::GetServerStatusResponse();
   }
 
   TempDir tmp_;

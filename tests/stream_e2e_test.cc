@@ -148,35 +148,19 @@ class StreamE2eTest : public ::testing::Test {
 
   // Sends `batches` on one IngestEvents stream; returns the acknowledgements.
   std::vector<v1::IngestEventsResponse> Send(const std::vector<std::vector<std::string>>& batches) {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", server_->bearer());
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(180));
-    auto stream = stub_->IngestEvents(&ctx);
-    std::vector<v1::IngestEventsResponse> answers;
-    uint64_t id = 0;
-    for (const std::vector<std::string>& batch : batches) {
-      v1::IngestEventsRequest req;
-      req.set_log_type("Okta.SystemLog");
-      req.set_batch_id(++id);
-      for (const std::string& e : batch) req.add_events(e);
-      if (!stream->Write(req)) break;
-      v1::IngestEventsResponse resp;
-      if (!stream->Read(&resp)) break;
-      answers.push_back(resp);
-    }
-    stream->WritesDone();
-    grpc::Status status = stream->Finish();
+    uint64_t batch_id = 0;
+    grpc::Status status;
+    std::vector<v1::IngestEventsResponse> answers =
+        IngestBatches(*stub_, server_->bearer(), batches, &batch_id, &status, absl::Seconds(180));
     EXPECT_TRUE(status.ok()) << status.error_message();
     return answers;
   }
 
   v1::GetServerStatusResponse Status() {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", server_->bearer());
-    v1::GetServerStatusResponse resp;
-    grpc::Status s = admin_->GetServerStatus(&ctx, v1::GetServerStatusRequest(), &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return resp;
+    absl::StatusOr<v1::GetServerStatusResponse> status =
+        GetServerStatus(*admin_, server_->bearer());
+    EXPECT_TRUE(status.ok()) << status.status();
+    return status.ok() ? *std::move(status) : v1::GetServerStatusResponse();
   }
 
   TempDir tmp_;

@@ -125,6 +125,20 @@ absl::StatusOr<RunResult> RunCommand(const std::vector<std::string>& argv,
   return r;
 }
 
+::testing::AssertionResult WaitUntil(const std::function<bool()>& condition, absl::Duration timeout,
+                                     absl::string_view description) {
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + timeout;
+  for (;;) {
+    if (condition()) return ::testing::AssertionSuccess();
+    if (absl::Now() > deadline) {
+      return ::testing::AssertionFailure() << "gave up waiting for " << description << " after "
+                                           << absl::FormatDuration(absl::Now() - start);
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+}
+
 absl::StatusOr<ServerProcess> ServerProcess::Start(const std::string& binary,
                                                    const std::string& data_dir,
                                                    const std::string& scratch,
@@ -170,6 +184,83 @@ std::vector<std::string> ServerProcess::Ctl(const std::string& pantherctl,
   for (const std::string& a : CtlArgs()) argv.push_back(a);
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
+}
+
+namespace {
+
+void Authorize(grpc::ClientContext& ctx, const std::string& bearer, absl::Duration timeout) {
+  if (!bearer.empty()) ctx.AddMetadata("authorization", bearer);
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+}  // namespace
+
+absl::StatusOr<v1::GetServerStatusResponse> GetServerStatus(v1::AdminService::Stub& admin,
+                                                            const std::string& bearer) {
+  grpc::ClientContext ctx;
+  Authorize(ctx, bearer, absl::Seconds(20));
+  v1::GetServerStatusResponse resp;
+  grpc::Status s = admin.GetServerStatus(&ctx, v1::GetServerStatusRequest(), &resp);
+  if (!s.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                        absl::StrCat("GetServerStatus: ", s.error_message()));
+  }
+  return resp;
+}
+
+::testing::AssertionResult WaitForSubscribers(const ServerProcess& server, int64_t n,
+                                              absl::Duration timeout) {
+  std::unique_ptr<v1::AdminService::Stub> admin = v1::AdminService::NewStub(
+      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  int64_t seen = -1;
+  std::string error;
+  ::testing::AssertionResult r = WaitUntil(
+      [&] {
+        absl::StatusOr<v1::GetServerStatusResponse> st = GetServerStatus(*admin, server.bearer());
+        if (!st.ok()) {
+          error = st.status().ToString();
+          return false;
+        }
+        seen = st->streams().subscribers();
+        return seen == n;
+      },
+      timeout, absl::StrCat(n, " StreamAlerts subscribers"));
+  if (!r) r << " (last seen " << seen << (error.empty() ? "" : "; ") << error << ")";
+  return r;
+}
+
+std::vector<v1::IngestEventsResponse> IngestBatches(
+    v1::DetectionService::Stub& stub, const std::string& bearer,
+    const std::vector<std::vector<std::string>>& batches, uint64_t* batch_id,
+    grpc::Status* status, absl::Duration timeout) {
+  grpc::ClientContext ctx;
+  Authorize(ctx, bearer, timeout);
+  auto stream = stub.IngestEvents(&ctx);
+  std::vector<v1::IngestEventsResponse> answers;
+  for (const std::vector<std::string>& batch : batches) {
+    v1::IngestEventsRequest req;
+    req.set_log_type("Okta.SystemLog");
+    req.set_batch_id(++*batch_id);
+    for (const std::string& e : batch) req.add_events(e);
+    if (!stream->Write(req)) break;
+    v1::IngestEventsResponse resp;
+    if (!stream->Read(&resp)) break;
+    answers.push_back(resp);
+  }
+  stream->WritesDone();
+  *status = stream->Finish();
+  return answers;
+}
+
+std::vector<v1::Alert> ListAlerts(v1::DetectionService::Stub& stub, const std::string& bearer,
+                                  v1::ListAlertsRequest request) {
+  grpc::ClientContext ctx;
+  Authorize(ctx, bearer, absl::Seconds(30));
+  request.mutable_page()->set_page_size(1000);
+  v1::ListAlertsResponse resp;
+  grpc::Status s = stub.ListAlerts(&ctx, request, &resp);
+  EXPECT_TRUE(s.ok()) << "ListAlerts: " << s.error_message();
+  return {resp.alerts().begin(), resp.alerts().end()};
 }
 
 }  // namespace pantherd::testing

@@ -8,11 +8,19 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "pantherd/v1/admin_service.grpc.pb.h"
+#include "pantherd/v1/detection_service.grpc.pb.h"
 
 namespace pantherd::testing {
 
@@ -33,6 +41,16 @@ class TempDir {
 
 // Reads a whole file; empty when it does not exist.
 std::string ReadFileOrEmpty(const std::string& path);
+
+// Polls `condition` (every 10 ms) until it holds or `timeout` has passed.
+// Tests wait on something they can observe instead of sleeping and hoping:
+//
+//   ASSERT_TRUE(WaitUntil([&] { return hub.stats().subscribers == 2; },
+//                         absl::Seconds(10), "two subscribers"));
+//
+// The failure names `description` and the time waited.
+::testing::AssertionResult WaitUntil(const std::function<bool()>& condition, absl::Duration timeout,
+                                     absl::string_view description);
 
 // A child process whose stdout and stderr go to files. The destructor kills
 // (SIGKILL) and reaps it if it is still running.
@@ -118,6 +136,32 @@ class ServerProcess {
   std::string admin_token_file_;
   std::string admin_token_;
 };
+
+// gRPC helpers shared by the end-to-end tests. Each call is made as
+// `bearer` ("Bearer <token>", see ServerProcess::bearer(); "" for none).
+
+// GetServerStatus.
+absl::StatusOr<v1::GetServerStatusResponse> GetServerStatus(v1::AdminService::Stub& admin,
+                                                            const std::string& bearer);
+
+// Waits until the server counts `n` StreamAlerts subscribers (GetServerStatus
+// streams.subscribers), e.g. until an `alerts tail` started by the test has
+// subscribed before the test produces the alerts it must see live.
+::testing::AssertionResult WaitForSubscribers(const ServerProcess& server, int64_t n,
+                                              absl::Duration timeout = absl::Seconds(30));
+
+// Sends each batch of Okta.SystemLog events on one IngestEvents stream and
+// returns the answers in order; `status` gets the stream's end. Batch ids are
+// ++*batch_id, so a test keeps them increasing across calls when it wants.
+std::vector<v1::IngestEventsResponse> IngestBatches(
+    v1::DetectionService::Stub& stub, const std::string& bearer,
+    const std::vector<std::vector<std::string>>& batches, uint64_t* batch_id, grpc::Status* status,
+    absl::Duration timeout = absl::Seconds(120));
+
+// The first 1000 alerts (ListAlerts with `request`'s filters); a failed call
+// is a test failure and gives none.
+std::vector<v1::Alert> ListAlerts(v1::DetectionService::Stub& stub, const std::string& bearer,
+                                  v1::ListAlertsRequest request = {});
 
 }  // namespace pantherd::testing
 
