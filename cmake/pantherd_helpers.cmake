@@ -22,9 +22,16 @@ function(pantherd_cc_test)
   if(NOT PANTHERD_BUILD_TESTS)
     return()
   endif()
-  cmake_parse_arguments(PCT "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(PCT "PYTHON" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${PCT_NAME} ${PCT_SRCS})
   target_compile_options(${PCT_NAME} PRIVATE ${PANTHERD_WARNINGS})
+  if(PCT_PYTHON)
+    # A test holding pybind11 objects is compiled as pybind11 code must be
+    # (see pantherd_worker_runtime in engine/CMakeLists.txt).
+    set_target_properties(${PCT_NAME} PROPERTIES
+      CXX_VISIBILITY_PRESET hidden
+      VISIBILITY_INLINES_HIDDEN ON)
+  endif()
   target_link_libraries(${PCT_NAME} PRIVATE ${PCT_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   if(NOT PCT_TIMEOUT)
     set(PCT_TIMEOUT 120)
