@@ -605,7 +605,13 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
   }
   if (extra) PANTHERD_RETURN_IF_ERROR(extra(outcome, state.batch()));
   PANTHERD_ASSIGN_OR_RETURN(outcome.changes, state.Commit(*store_));
+  if (publisher_ != nullptr && !outcome.changes.empty()) publisher_->Publish(outcome.changes);
   return outcome;
+}
+
+void AlertEngine::SetPublisher(AlertPublisher* publisher) {
+  absl::MutexLock lock(&mu_);
+  publisher_ = publisher;
 }
 
 absl::StatusOr<v1::Alert> AlertEngine::GetAlert(absl::string_view id) const {
@@ -794,6 +800,7 @@ absl::StatusOr<v1::AlertChange> AlertEngine::UpdateAlert(const v1::UpdateAlertRe
                                 return absl::OkStatus();
                               })
           .status());
+  if (publisher_ != nullptr) publisher_->Publish({change});
   return change;
 }
 

@@ -114,6 +114,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "engine/alert_publisher.h"
 #include "pantherd/v1/alerts.pb.h"
 #include "store/store.h"
 
@@ -243,6 +244,11 @@ class AlertEngine {
   // continues every window exactly where it was.
   explicit AlertEngine(store::Store* store, AlertEngineOptions options = {});
 
+  // Every later write's changes go to `publisher` once durable, in sequence
+  // order (engine/alert_publisher.h). Null stops publishing. Not owned: must
+  // outlive its use (set null before destroying it). Thread-safe.
+  void SetPublisher(AlertPublisher* publisher) ABSL_LOCKS_EXCLUDED(mu_);
+
   AlertEngine(const AlertEngine&) = delete;
   AlertEngine& operator=(const AlertEngine&) = delete;
 
@@ -334,8 +340,10 @@ class AlertEngine {
 
   store::Store* const store_;
   const AlertEngineOptions options_;
-  // Serialises every read-modify-write of windows, alerts and processed ids.
+  // Serialises every read-modify-write of windows, alerts and processed ids,
+  // and the publication of their changes.
   absl::Mutex mu_;
+  AlertPublisher* publisher_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 }  // namespace pantherd::engine

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "engine/event.h"
@@ -646,6 +647,61 @@ TEST(NormalizeTest, SizeLimit) {
   EXPECT_THAT(
       std::string(NormalizeEvent(std::string(17, '{'), kOktaSystemLog, ctx).status().message()),
       HasSubstr("limit"));
+}
+
+// The one RFC 3339 parser (ParseEventTimestamp, also used for Okta's
+// `published` in server/okta_api.cc) against Abseil's RFC3339_full on
+// generated timestamps: every fraction length, offset, case and calendar
+// edge. Where Abseil reads a time, ours reads the same one; the only
+// documented differences are second 60 (Go rejects it, Abseil normalises it)
+// and Panther's own "YYYY-MM-DD HH:MM:SS" form, which only ours reads.
+TEST(NormalizeTest, TimestampParserAgreesWithAbseilOnGeneratedRfc3339) {
+  std::mt19937_64 random(20261206);
+  auto pick = [&](int lo, int hi) {
+    return lo + static_cast<int>(random() % static_cast<uint64_t>(hi - lo + 1));
+  };
+  int compared = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const int year = pick(1001, 9998);
+    const int month = pick(1, 12);
+    const int day = pick(1, 31);  // some invalid for the month: both reject
+    std::string text = absl::StrFormat("%04d-%02d-%02d%c%02d:%02d:%02d", year, month, day,
+                                       pick(0, 1) ? 'T' : 't', pick(0, 23), pick(0, 59),
+                                       pick(0, 59));
+    const int fraction = pick(0, 12);
+    if (fraction > 0) {
+      text += '.';
+      for (int d = 0; d < fraction; ++d) text += static_cast<char>('0' + pick(0, 9));
+    }
+    switch (pick(0, 3)) {
+      case 0:
+        text += 'Z';
+        break;
+      case 1:
+        text += 'z';
+        break;
+      default:
+        text += absl::StrFormat("%c%02d:%02d", pick(0, 1) ? '+' : '-', pick(0, 23), pick(0, 59));
+    }
+    absl::Time expected;
+    std::string error;
+    const bool abseil = absl::ParseTime(absl::RFC3339_full, text, &expected, &error);
+    std::optional<absl::Time> ours = ParseEventTimestamp(text);
+    ASSERT_EQ(abseil, ours.has_value()) << text << ": " << error;
+    if (abseil) {
+      ++compared;
+      // Abseil keeps sub-nanosecond digits; ours truncates to nanoseconds.
+      EXPECT_EQ(absl::ToUnixNanos(*ours), absl::ToUnixNanos(expected)) << text;
+    }
+  }
+  EXPECT_GT(compared, 15000);
+  // The documented differences.
+  absl::Time t;
+  std::string error;
+  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, "2020-02-14T23:59:60Z", &t, &error));
+  EXPECT_FALSE(ParseEventTimestamp("2020-02-14T23:59:60Z").has_value());
+  EXPECT_FALSE(absl::ParseTime(absl::RFC3339_full, "2020-02-14 20:18:57.718", &t, &error));
+  EXPECT_TRUE(ParseEventTimestamp("2020-02-14 20:18:57.718").has_value());
 }
 
 }  // namespace

@@ -1,14 +1,16 @@
 // AlertHub: the broadcast behind StreamAlerts.
 //
-// The ingest path calls Publish() with the changes of every batch once it is
-// durable; every subscriber whose filters match receives each change
+// The alert engine calls Publish() (as its engine::AlertPublisher, see
+// AlertEngine::SetPublisher) with the changes of every write once it is
+// durable, in sequence order; every subscriber whose filters match receives each change
 // (broadcast: each subscriber has its own bounded buffer, never a shared
 // queue). StartStream() returns the server-streaming reactor of one
 // StreamAlerts call.
 //
 //   AlertHub hub(&engine, &executor, {});
-//   // ingest, after ApplyBatch succeeded (in sequence order, see Publish):
-//   hub.Publish(std::move(outcome.changes));
+//   engine.SetPublisher(&hub);  // every durable change, in sequence order
+//   ...
+//   engine.SetPublisher(nullptr);  // before the hub goes
 //   // DetectionServiceImpl::StreamAlerts:
 //   return hub.StartStream(ctx, request);
 //   // server shutdown, before grpc::Server::Shutdown:
@@ -78,6 +80,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/alert_engine.h"
+#include "engine/alert_publisher.h"
 #include "pantherd/v1/alerts.pb.h"
 #include "server/executor.h"
 
@@ -121,7 +124,7 @@ struct AlertHubStats {
 
 class AlertStream;
 
-class AlertHub {
+class AlertHub : public engine::AlertPublisher {
  public:
   AlertHub(engine::AlertEngine* engine, Executor* executor, AlertHubOptions options = {});
   ~AlertHub();
@@ -133,10 +136,10 @@ class AlertHub {
   // durable) to every matching stream; changes for which
   // engine::ShouldNotify() is false are not delivered. Never blocks on a
   // subscriber. CONTRACT: calls must come in increasing sequence order
-  // (serialise "ApplyBatch/UpdateAlert then Publish" in the caller); a change
-  // older than one already published is counted nowhere and may be missed by
-  // live streams (they would still find it after a reconnect).
-  void Publish(std::vector<v1::AlertChange> changes) ABSL_LOCKS_EXCLUDED(mu_);
+  // (AlertEngine keeps it when it is the publisher); a change older than one
+  // already published is counted nowhere and may be missed by live streams
+  // (they would still find it after a reconnect).
+  void Publish(std::vector<v1::AlertChange> changes) override ABSL_LOCKS_EXCLUDED(mu_);
 
   // The StreamAlerts handler. Invalid requests finish at once with
   // INVALID_ARGUMENT naming the field; after Shutdown(), with UNAVAILABLE.

@@ -1,11 +1,14 @@
 #include "server/okta_api.h"
 
+#include <optional>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "engine/normalize.h"
 #include "simdjson.h"
 
 namespace pantherd::server::okta {
@@ -246,12 +249,11 @@ absl::StatusOr<std::vector<LogEvent>> ParseLogPage(absl::string_view body) {
     simdjson::dom::element object;
     if (parser.parse(event.json).get(object) == simdjson::SUCCESS && object.is_object()) {
       event.uuid = StringMember(object, "uuid");
-      const std::string published = StringMember(object, "published");
-      absl::Time t;
-      std::string error;
-      if (!published.empty() && absl::ParseTime(absl::RFC3339_full, published, &t, &error)) {
-        event.published = t;
-      }
+      // pantherd's one timestamp parser (engine/normalize.h): the time the
+      // event's row will carry.
+      std::optional<absl::Time> published =
+          engine::ParseEventTimestamp(StringMember(object, "published"));
+      if (published.has_value()) event.published = *published;
     }
     events.push_back(std::move(event));
     i = SkipSpace(body, i);

@@ -406,6 +406,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   AlertHubOptions hub_options;
   hub_options.buffer_capacity = static_cast<size_t>(config.stream_buffer);
   state->hub = std::make_unique<AlertHub>(state->alerts.get(), state->executor.get(), hub_options);
+  state->alerts->SetPublisher(state->hub.get());
   state->env.store = state->store.get();
   state->env.executor = state->executor.get();
   state->env.rule_store = state->rule_store.get();
@@ -503,6 +504,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
     state->StopFlushing();
     state->delayed->Stop();
     state->audit->Stop();
+    state->alerts->SetPublisher(nullptr);
     state->hub.reset();
     state->rules.reset();
     state->rule_executor.reset();
@@ -575,6 +577,7 @@ absl::Status PantherServer::Shutdown() {
     Log(LogLevel::kWarn, "token last-used times not stored",
         {{"error", std::string(flushed.message())}});
   }
+  state_->alerts->SetPublisher(nullptr);
   state_->hub.reset();
   state_->ingest.reset();
   state_->rules.reset();

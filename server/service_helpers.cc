@@ -38,12 +38,11 @@ absl::StatusOr<engine::PreparedBatch> PrepareBatch(ServiceEnv& env,
 
 absl::StatusOr<engine::IngestResult> CommitAndPublish(ServiceEnv& env, engine::PreparedBatch batch,
                                                       const engine::ExtraWrites& extra) {
-  absl::MutexLock order(&env.alert_order_mu);
+  // The alert engine publishes the changes (to the hub) as it commits them.
   absl::StatusOr<engine::IngestResult> result = env.ingest->Commit(std::move(batch), extra);
   if (env.metrics != nullptr) {
     (result.ok() ? env.metrics->batches : env.metrics->batches_failed).Add();
   }
-  if (result.ok() && env.hub != nullptr) env.hub->Publish(std::move(result->changes));
   return result;
 }
 

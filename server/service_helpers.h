@@ -34,8 +34,9 @@ grpc::Status InvalidField(absl::string_view field, absl::string_view problem);
 // The two halves of IngestAndPublish, for callers that overlap the
 // evaluation of one batch with the commit of the previous one. PrepareBatch
 // normalises and evaluates (IngestPipeline::Prepare; counts a failure);
-// CommitAndPublish commits under env.alert_order_mu and publishes the
-// changes. Blocking: executor or poller threads only.
+// CommitAndPublish commits; the alert engine publishes the changes to the
+// hub as it commits them (in sequence order). Blocking: executor or poller
+// threads only.
 absl::StatusOr<engine::PreparedBatch> PrepareBatch(ServiceEnv& env,
                                                    const v1::IngestEventsRequest& request);
 absl::StatusOr<engine::IngestResult> CommitAndPublish(ServiceEnv& env,
@@ -44,8 +45,8 @@ absl::StatusOr<engine::IngestResult> CommitAndPublish(ServiceEnv& env,
 
 // Ingests one batch through env.ingest (with `extra` in its atomic write)
 // and, once durable, publishes its alert changes to env.hub. Evaluation
-// (IngestPipeline::Prepare) runs concurrently with other batches; the commit
-// and the publication run under env.alert_order_mu so that subscribers see
+// (IngestPipeline::Prepare) runs concurrently with other batches; the alert
+// engine serialises the commit and the publication, so subscribers see
 // sequences in order. Returns the
 // result (its changes already handed to the hub) or the error of Ingest, in
 // which case nothing was stored nor published. Blocking (evaluation, disk):

@@ -289,12 +289,11 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::UpdateAlert(grpc::CallbackServer
   PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
-    absl::MutexLock order(&env->alert_order_mu);
+    // Published to the hub by the alert engine, in sequence order.
     absl::StatusOr<v1::AlertChange> change =
         env->alerts->UpdateAlert(*req, caller.user, env->now());
     if (!change.ok()) return ToGrpcStatus(change.status());
     *resp->mutable_alert() = change->alert();
-    if (env->hub != nullptr) env->hub->Publish({*change});
     return grpc::Status::OK;
   });
 }

@@ -44,9 +44,8 @@ struct ServiceEnv {
   engine::RuleSetManager* rules = nullptr;
   engine::AlertEngine* alerts = nullptr;
   engine::IngestPipeline* ingest = nullptr;
-  // Streams alert changes to subscribers. Changes must be published in
-  // sequence order, so "store the changes, then publish them" runs under
-  // alert_order_mu.
+  // Streams alert changes to subscribers; the alert engine publishes to it
+  // (AlertEngine::SetPublisher), in sequence order.
   AlertHub* hub = nullptr;
   // Event sources and their pollers (source_service.cc).
   SourceManager* sources = nullptr;
@@ -59,7 +58,6 @@ struct ServiceEnv {
   // counters, and the worker pool whose Stats() they include.
   engine::EngineMetrics* metrics = nullptr;
   const engine::WorkerPool* pool = nullptr;
-  absl::Mutex alert_order_mu;
   // The processing clock (absl::Now, or --test-clock-file's): triage times.
   std::function<absl::Time()> now = absl::Now;
   absl::Time start_time;
