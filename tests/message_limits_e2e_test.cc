@@ -64,20 +64,6 @@ v1::UploadRuleRequest BigUpload(size_t bytes) {
   return request;
 }
 
-// VmHWM (peak resident set) or VmRSS of process `pid`, in KiB; -1 if unknown.
-int64_t StatusKib(pid_t pid, const std::string& field) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) != 0) continue;
-    std::vector<std::string> parts =
-        absl::StrSplit(line.substr(field.size() + 1), absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    int64_t kib = -1;
-    if (!parts.empty() && absl::SimpleAtoi(parts[0], &kib)) return kib;
-  }
-  return -1;
-}
-
 class MessageLimitsE2eTest : public ::testing::Test {
  protected:
   void Start(std::vector<std::string> extra = {}) {

@@ -50,20 +50,6 @@ constexpr size_t kEventBytes = 1'000'000;
 constexpr size_t kListReplyCap = size_t{4} << 20;
 constexpr size_t kSampleEventCap = size_t{64} << 10;
 
-// VmHWM (peak resident set) or VmRSS of process `pid`, in KiB; -1 if unknown.
-int64_t StatusKib(pid_t pid, const std::string& field) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) != 0) continue;
-    std::vector<std::string> parts =
-        absl::StrSplit(line.substr(field.size() + 1), absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    int64_t kib = -1;
-    if (!parts.empty() && absl::SimpleAtoi(parts[0], &kib)) return kib;
-  }
-  return -1;
-}
-
 // Resets the peak resident set of `pid` to its current one (Linux >= 4.0;
 // false when not permitted).
 bool ResetPeak(pid_t pid) {

@@ -42,6 +42,10 @@ class TempDir {
 // Reads a whole file; empty when it does not exist.
 std::string ReadFileOrEmpty(const std::string& path);
 
+// A memory figure of process `pid` from /proc/<pid>/status, in KiB: `field`
+// is e.g. "VmHWM" (peak resident set) or "VmRSS". -1 when unknown.
+int64_t StatusKib(pid_t pid, const std::string& field);
+
 // Polls `condition` (every 10 ms) until it holds or `timeout` has passed.
 // Tests wait on something they can observe instead of sleeping and hoping:
 //
