@@ -141,6 +141,13 @@ const std::vector<Option>& Options() {
        &C::executor_threads},
       {"executor_queue", "blocking tasks that may wait before calls are refused (default 1024)",
        K::kPositive, &C::executor_queue},
+      {"evaluation_threads",
+       "threads for rule evaluation: ingested batches, uploads' and RunTests' test runs "
+       "(default 4)",
+       K::kPositive, &C::evaluation_threads},
+      {"evaluation_queue",
+       "evaluation tasks that may wait before calls are refused (default 256)", K::kPositive,
+       &C::evaluation_queue},
       {"workers", "rule worker processes (default: one per core)", K::kNonNegative, &C::workers},
       {"rule_timeout_seconds", "time limit of one call into rule code (default 5)", K::kPositive,
        &C::rule_timeout_seconds},

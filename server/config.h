@@ -34,6 +34,12 @@ struct ServerConfig {
   // how many tasks may wait for them before calls get RESOURCE_EXHAUSTED.
   int executor_threads = 4;
   int executor_queue = 1024;
+  // Threads that run rule code's requests (ingested batches waiting for and
+  // running in a worker, uploads' and RunTests' test runs) and how many may
+  // wait: a pool of their own, so that reads, triage and admin calls never
+  // queue behind evaluation.
+  int evaluation_threads = 4;
+  int evaluation_queue = 256;
   // Rule worker processes for live evaluation; 0 means one per core.
   int workers = 0;
   // Time limit of one call into rule code, and memory limit of a worker.

@@ -64,6 +64,7 @@ struct PantherServer::State {
   std::unique_ptr<engine::AlertEngine> alerts;
   std::unique_ptr<engine::IngestPipeline> ingest;
   std::unique_ptr<Executor> executor;
+  std::unique_ptr<Executor> evaluation;
   std::unique_ptr<AlertHub> hub;
   std::unique_ptr<HttpClient> http;
   std::unique_ptr<SourceManager> sources;
@@ -403,12 +404,15 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
 
   // Step 4: serve.
   state->executor = std::make_unique<Executor>(config.executor_threads, config.executor_queue);
+  state->evaluation =
+      std::make_unique<Executor>(config.evaluation_threads, config.evaluation_queue);
   AlertHubOptions hub_options;
   hub_options.buffer_capacity = static_cast<size_t>(config.stream_buffer);
   state->hub = std::make_unique<AlertHub>(state->alerts.get(), state->executor.get(), hub_options);
   state->alerts->SetPublisher(state->hub.get());
   state->env.store = state->store.get();
   state->env.executor = state->executor.get();
+  state->env.evaluation = state->evaluation.get();
   state->env.rule_store = state->rule_store.get();
   state->env.rules = state->rules.get();
   state->env.alerts = state->alerts.get();
@@ -444,6 +448,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
     state->sources->Shutdown();
     state->hub->Shutdown();
     state->executor->Shutdown();
+    state->evaluation->Shutdown();
     return sources_started;
   }
   if (!config.metrics_listen.empty()) {
@@ -457,6 +462,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
       state->sources->Shutdown();
       state->hub->Shutdown();
       state->executor->Shutdown();
+      state->evaluation->Shutdown();
       return http.status();
     }
     state->metrics_http = std::move(*http);
@@ -501,6 +507,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
     state->sources->Shutdown();
     state->hub->Shutdown();
     state->executor->Shutdown();
+    state->evaluation->Shutdown();
     state->StopFlushing();
     state->delayed->Stop();
     state->audit->Stop();
@@ -561,6 +568,7 @@ absl::Status PantherServer::Shutdown() {
   state_->grpc_server->Wait();
   state_->delayed->Stop();
   state_->executor->Shutdown();
+  state_->evaluation->Shutdown();
   state_->env.sources = nullptr;
   state_->sources.reset();
   state_->StopPurging();

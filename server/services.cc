@@ -51,7 +51,7 @@ std::string ServiceEnv::listen_address() const {
 
 namespace {
 
-// IngestEvents: each batch is evaluated and committed on the executor (never
+// IngestEvents: each batch is evaluated and committed on env.evaluation (never
 // on a gRPC thread) and answered only once durable, in order. Two batches of
 // a stream overlap: once batch N is evaluated, batch N+1 is read and
 // evaluated while N commits. Evaluation stays in stream order (N+1 is read
@@ -94,7 +94,7 @@ class IngestReactor final
       Act(Locked([] {}));
       return;
     }
-    if (!env_->executor->Submit([this] { IngestOne(); })) {
+    if (!env_->evaluation->Submit([this] { IngestOne(); })) {
       const uint64_t batch_id = request_.batch_id();
       Act(Locked([&] {
         --tasks_;
@@ -211,7 +211,7 @@ class IngestReactor final
   v1::IngestEventsRequest request_;
 
   absl::Mutex mu_;
-  int tasks_ ABSL_GUARDED_BY(mu_) = 0;  // batches on the executor
+  int tasks_ ABSL_GUARDED_BY(mu_) = 0;  // batches on env.evaluation
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t commit_turn_ ABSL_GUARDED_BY(mu_) = 0;
   // Answers to write, in order; the front one is being written when writing_.
@@ -311,7 +311,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::UploadRule(grpc::CallbackServerC
                                                            const v1::UploadRuleRequest* req,
                                                            v1::UploadRuleResponse* resp) {
   PANTHERD_AUTHORIZE_REQUEST(caller, req);
-  return RunBlocking(ctx, env_->executor, [env = env_, req, resp, caller]() -> grpc::Status {
+  return RunBlocking(ctx, env_->evaluation, [env = env_, req, resp, caller]() -> grpc::Status {
     absl::Status s = env->rules->Upload(*req, caller.user, resp);
     if (s.ok()) return grpc::Status::OK;
     // The report (diagnostics, test results) travels in the error details.
@@ -417,7 +417,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::RunTests(grpc::CallbackServerCon
   if (req->target_case() == v1::RunTestsRequest::TARGET_NOT_SET) {
     return FinishUnary(ctx, InvalidField("target", "set either stored or content"));
   }
-  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+  return RunBlocking(ctx, env_->evaluation, [env = env_, req, resp]() -> grpc::Status {
     absl::StatusOr<v1::TestReport> report = env->rules->RunTests(*req);
     if (!report.ok()) return ToGrpcStatus(report.status());
     *resp->mutable_report() = std::move(*report);

@@ -39,7 +39,11 @@ namespace pantherd::server {
 // What the services share. Not owned by the services; must outlive them.
 struct ServiceEnv {
   store::Store* store = nullptr;
+  // Blocking work (disk) off the gRPC threads.
   Executor* executor = nullptr;
+  // Work that waits on rule workers (ingested batches, test runs), bounded
+  // on its own so the rest of the API never queues behind it.
+  Executor* evaluation = nullptr;
   engine::RuleStore* rule_store = nullptr;
   engine::RuleSetManager* rules = nullptr;
   engine::AlertEngine* alerts = nullptr;

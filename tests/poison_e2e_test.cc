@@ -439,6 +439,34 @@ TEST_F(ShutdownE2eTest, SigtermEndsPantherdWithinTheGraceWhateverTheWorkersDo) {
   EXPECT_TRUE(all_gone);
 }
 
+// Evaluation has a pool of its own: with its one thread held by a batch whose
+// rule loops (and one executor thread), reads still answer.
+TEST_F(ShutdownE2eTest, ReadsAnswerWhileEvaluationIsHeldByALoopingRule) {
+  Start({"--workers", "1", "--executor-threads", "1", "--evaluation-threads", "1",
+         "--rule-timeout-seconds", "600", "--shutdown-grace-seconds", "1"});
+  Upload(PoisonRules(/*only_loop=*/true));
+  ingest_ = std::thread([this] {
+    grpc::Status status;
+    Send({{Event("loop-1", "poison.loop")}}, &status);
+  });
+  ASSERT_TRUE(WaitUntil([&] { return Status().metrics().workers().busy() == 1; },
+                        absl::Seconds(30), "the looping batch in the worker"))
+      << server_->Log();
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::ListRulesResponse rules;
+    grpc::Status listed = stub_->ListRules(&ctx, v1::ListRulesRequest(), &rules);
+    ASSERT_TRUE(listed.ok()) << listed.error_message();
+    EXPECT_GT(rules.rules_size(), 0);
+    EXPECT_THAT(Alerts(), ::testing::IsEmpty());  // ListAlerts answers too
+  }
+  server_->process().Signal(SIGTERM);
+  absl::StatusOr<int> code = server_->process().Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << server_->Log();
+}
+
 TEST_F(ShutdownE2eTest, ASecondSigtermKillsTheWorkersAndExits) {
   constexpr int kGrace = 120;  // never reached
   std::vector<pid_t> workers = WorstState(kGrace);
