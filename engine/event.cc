@@ -28,7 +28,6 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -70,9 +69,6 @@ namespace {
 
 // Debian's Abseil is built with its own absl::string_view type, so absl's
 // string helpers do not take the std::string_view that simdjson hands out.
-bool StartsWith(std::string_view text, std::string_view prefix) {
-  return text.substr(0, prefix.size()) == prefix;
-}
 bool EndsWith(std::string_view text, std::string_view suffix) {
   return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
 }
@@ -89,114 +85,17 @@ bool AsciiEqualsIgnoreCase(std::string_view a, std::string_view b) {
 
 // simdjson's DOM holds 64-bit integers and finite doubles; json.loads also
 // accepts larger integers, numbers that overflow a double, and NaN/Infinity.
-// When simdjson rejects a document we rewrite each such literal (in value
-// position only) into a string made of a per-process random prefix and the
-// literal's text, and parse again. The prefix starts with a NUL character and
-// holds 128 random bits, so no real string collides with it; conversions to
-// Python turn these strings back into the number json.loads would produce.
-const std::string& PlaceholderPrefix() {
-  static const std::string* const prefix = [] {
-    std::random_device random;
-    std::string bits;
-    for (int i = 0; i < 4; ++i) {
-      absl::StrAppend(&bits, absl::Hex(static_cast<uint32_t>(random()), absl::kZeroPad8));
-    }
-    return new std::string(std::string(1, '\0') + "pantherd-number-" + bits + ":");
-  }();
-  return *prefix;
-}
-
-// If `s` is a number placeholder, returns the literal it stands for.
-std::optional<std::string_view> PlaceholderLiteral(std::string_view s) {
-  const std::string& prefix = PlaceholderPrefix();
-  if (s.size() <= prefix.size() || s[0] != '\0' || !StartsWith(s, prefix)) {
-    return std::nullopt;
-  }
-  return s.substr(prefix.size());
-}
-
-// Returns `json` with every number literal simdjson cannot hold replaced by a
-// placeholder string, or nullopt if there is no such literal.
-std::optional<std::string> RewriteUnrepresentableNumbers(std::string_view json) {
-  std::string out;
-  size_t copied = 0;
-  std::vector<char> containers;  // '{' or '['
-  char last = 0;                 // Last structural character seen.
-  for (size_t i = 0; i < json.size();) {
-    char c = json[i];
-    if (c == '"') {
-      for (++i; i < json.size() && json[i] != '"'; ++i) {
-        if (json[i] == '\\') ++i;
-      }
-      ++i;
-      last = '"';
-      continue;
-    }
-    if (c == '{' || c == '[') {
-      containers.push_back(c);
-      last = c;
-      ++i;
-      continue;
-    }
-    if (c == '}' || c == ']') {
-      if (!containers.empty()) containers.pop_back();
-      last = c;
-      ++i;
-      continue;
-    }
-    if (c == ':' || c == ',') {
-      last = c;
-      ++i;
-      continue;
-    }
-    bool value_position = last == 0 || last == ':' || last == '[' ||
-                          (last == ',' && !containers.empty() && containers.back() == '[');
-    std::string_view rest = json.substr(i);
-    size_t length = 0;
-    bool replace = false;
-    if (value_position) {
-      for (std::string_view atom : {"NaN", "Infinity", "-Infinity"}) {
-        if (StartsWith(rest, atom)) {
-          length = atom.size();
-          replace = true;
-          break;
-        }
-      }
-      bool is_integer = false;
-      if (!replace && (c == '-' || internal::IsAsciiDigit(c))) {
-        length = internal::JsonNumberLength(rest, &is_integer);
-        replace = length > 0 &&
-                  internal::JsonNumberExceedsSimdjson(rest.substr(0, length), is_integer);
-      }
-    }
-    if (replace) {
-      out.append(json.substr(copied, i - copied));
-      out.append("\"\\u0000");
-      out.append(std::string_view(PlaceholderPrefix()).substr(1));
-      out.append(rest.substr(0, length));
-      out.append("\"");
-      copied = i + length;
-    }
-    if (length > 0) {
-      last = 'v';
-      i += length;
-    } else {
-      if (!absl::ascii_isspace(static_cast<unsigned char>(c))) last = 'v';
-      ++i;
-    }
-  }
-  if (copied == 0) return std::nullopt;
-  out.append(json.substr(copied));
-  return out;
-}
-
+// When simdjson rejects a document we rewrite each such literal into a
+// placeholder string (internal/json_numbers.h) and parse again; conversions to
+// Python turn the placeholders back into the number json.loads would produce.
 absl::StatusOr<std::shared_ptr<EventDocument>> ParseDocument(std::string_view json) {
   thread_local simdjson::dom::parser parser;
   auto document = std::make_shared<EventDocument>();
   simdjson::error_code error =
       parser.parse_into_document(document->dom, json.data(), json.size()).error();
   if (error != simdjson::SUCCESS) {
-    std::optional<std::string> rewritten = RewriteUnrepresentableNumbers(json);
+    std::optional<std::string> rewritten =
+        internal::RewriteUnrepresentableNumbers(json, internal::NonFiniteLiterals::kRewrite);
     if (!rewritten.has_value() ||
         parser.parse_into_document(document->dom, rewritten->data(), rewritten->size()).error() !=
             simdjson::SUCCESS) {
@@ -230,7 +129,7 @@ std::optional<std::string_view> FindTopLevelString(const EventDocument& document
     return std::nullopt;
   }
   std::string_view text = value.get_string().value_unsafe();
-  if (document.has_number_placeholders && PlaceholderLiteral(text).has_value()) {
+  if (document.has_number_placeholders && internal::NumberPlaceholderLiteral(text).has_value()) {
     return std::nullopt;
   }
   return text;
@@ -501,7 +400,7 @@ py::object NumberFromLiteral(std::string_view literal) {
 
 py::object StringToPython(const EventDocument& document, std::string_view text) {
   if (document.has_number_placeholders) {
-    if (std::optional<std::string_view> literal = PlaceholderLiteral(text)) {
+    if (std::optional<std::string_view> literal = internal::NumberPlaceholderLiteral(text)) {
       return NumberFromLiteral(*literal);
     }
   }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string_view>
 #include <utility>
@@ -269,63 +270,11 @@ const DomField* FindUniqueField(const DomField* begin, const DomField* end, std:
 
 // simdjson's DOM holds 64-bit integers and finite doubles. A document with a
 // larger integer, or a number beyond a double's range, is parsed a second
-// time with each such literal turned into a string made of a per-process
-// random prefix (starting with NUL: no real string collides) and the literal,
-// which the writer copies back verbatim.
-const std::string& PlaceholderPrefix() {
-  static const std::string* const prefix = [] {
-    std::random_device random;
-    std::string bits;
-    for (int i = 0; i < 4; ++i) {
-      absl::StrAppend(&bits, absl::Hex(static_cast<uint32_t>(random()), absl::kZeroPad8));
-    }
-    return new std::string(std::string(1, '\0') + "pantherd-normalize-" + bits + ":");
-  }();
-  return *prefix;
-}
+// time with each such literal turned into a placeholder string
+// (internal/json_numbers.h), which the writer copies back verbatim. NaN and
+// Infinity are left alone: they are not JSON, and the row is JSON.
 
 using internal::IsAsciiDigit;
-
-// `json` with every unrepresentable number literal (outside strings) turned
-// into a placeholder string, or nullopt when there is none.
-std::optional<std::string> ProtectNumbers(std::string_view json) {
-  std::string out;
-  size_t copied = 0;
-  bool any = false;
-  for (size_t i = 0; i < json.size();) {
-    char c = json[i];
-    if (c == '"') {
-      for (++i; i < json.size() && json[i] != '"'; ++i) {
-        if (json[i] == '\\') ++i;
-      }
-      ++i;
-      continue;
-    }
-    if (c == '-' || IsAsciiDigit(c)) {
-      bool is_integer = false;
-      size_t length = internal::JsonNumberLength(json.substr(i), &is_integer);
-      if (length == 0) {
-        ++i;
-        continue;
-      }
-      if (internal::JsonNumberExceedsSimdjson(json.substr(i, length), is_integer)) {
-        out.append(json.substr(copied, i - copied));
-        out.append("\"\\u0000");
-        out.append(std::string_view(PlaceholderPrefix()).substr(1));
-        out.append(json.substr(i, length));
-        out.append("\"");
-        copied = i + length;
-        any = true;
-      }
-      i += length;
-      continue;
-    }
-    ++i;
-  }
-  if (!any) return std::nullopt;
-  out.append(json.substr(copied));
-  return out;
-}
 
 // ---------------------------------------------------------------------------
 // The writer
@@ -467,10 +416,11 @@ class Writer {
       }
       case ElementType::STRING: {
         std::string_view s = e.get_string().value_unsafe();
-        if (placeholders_ && !s.empty() && s[0] == '\0' &&
-            s.substr(0, PlaceholderPrefix().size()) == PlaceholderPrefix()) {
-          out_->Append(s.substr(PlaceholderPrefix().size()));
-          return;
+        if (placeholders_) {
+          if (std::optional<std::string_view> literal = internal::NumberPlaceholderLiteral(s)) {
+            out_->Append(*literal);
+            return;
+          }
         }
         out_->String(s);
         return;
@@ -767,7 +717,8 @@ absl::StatusOr<NormalizedEvent> NormalizeEvent(absl::string_view raw_json,
   simdjson::error_code error =
       parser.parse(padded.data(), raw_json.size(), /*realloc_if_needed=*/false).get(root);
   if (error != simdjson::SUCCESS) {
-    rewritten = ProtectNumbers(Std(raw_json));
+    rewritten =
+        internal::RewriteUnrepresentableNumbers(Std(raw_json), internal::NonFiniteLiterals::kLeave);
     if (!rewritten.has_value() ||
         parser.parse(rewritten->data(), rewritten->size()).get(root) != simdjson::SUCCESS) {
       return absl::InvalidArgumentError(

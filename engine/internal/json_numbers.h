@@ -1,8 +1,14 @@
 // File: engine/internal/json_numbers.h
 //
-// Scanning JSON number literals in raw text, for the places that must treat
-// numbers simdjson cannot hold (integers beyond 64 bits, literals that
-// overflow a double) before parsing: the event object and normalisation.
+// Numbers simdjson cannot hold, for the two places that parse raw events with
+// simdjson: the event object (event.cc) and normalisation (normalize.cc).
+//
+// simdjson's DOM holds 64-bit integers and finite doubles; a JSON document may
+// hold larger integers and literals that overflow a double. When simdjson
+// rejects a document, its caller rewrites each such literal into a placeholder
+// string (RewriteUnrepresentableNumbers), parses the result, and turns every
+// placeholder it meets back into its literal (NumberPlaceholderLiteral). The
+// number scanner underneath is here too.
 //
 // Internal to pantherd_engine: include only from engine/.
 #ifndef PANTHERD_ENGINE_INTERNAL_JSON_NUMBERS_H_
@@ -10,6 +16,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -59,6 +66,42 @@ inline bool JsonNumberExceedsSimdjson(std::string_view token, bool is_integer) {
   }
   return std::isinf(std::strtod(std::string(token).c_str(), nullptr));
 }
+
+// The literals that are not JSON numbers at all but that Python's json.loads
+// accepts: NaN, Infinity and -Infinity.
+enum class NonFiniteLiterals {
+  // Left as they are, so simdjson rejects the document. For normalisation,
+  // whose output is JSON that NaN and Infinity cannot appear in.
+  kLeave,
+  // Rewritten into placeholders like the numbers, so the document parses. For
+  // the event object, which gives rules what json.loads would.
+  kRewrite,
+};
+
+// Returns `json` with every number literal simdjson cannot hold (an integer
+// outside int64/uint64, a literal whose double overflows: see
+// JsonNumberExceedsSimdjson), and with `non_finite` also NaN, Infinity and
+// -Infinity, replaced by a placeholder string: the JSON string "\u0000"
+// followed by the rest of NumberPlaceholderPrefix() and the literal's text.
+// Returns nullopt when there is no such literal.
+//
+// Only literals in a value's place are rewritten: at the top level, after ':',
+// after '[' or after ',' inside an array. Text inside strings (escapes
+// included) is never touched, and a literal where a key belongs stays as it
+// is, so a document that is not JSON does not become JSON by the rewrite.
+// Numbers simdjson can hold are left untouched byte for byte. `json` need not
+// be valid JSON; the result is then whatever the rewrite makes of it.
+std::optional<std::string> RewriteUnrepresentableNumbers(
+    std::string_view json, NonFiniteLiterals non_finite = NonFiniteLiterals::kLeave);
+
+// The prefix of every placeholder string (after JSON unescaping): a NUL
+// character, "pantherd-number-", 128 random bits in hex (drawn once per
+// process) and ':'. No string in real input collides with it.
+const std::string& NumberPlaceholderPrefix();
+
+// If `s` (an unescaped string value) is a placeholder, returns the literal it
+// stands for, exactly as it was written in the input; otherwise nullopt.
+std::optional<std::string_view> NumberPlaceholderLiteral(std::string_view s);
 
 }  // namespace pantherd::engine::internal
 
