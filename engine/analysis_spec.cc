@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <limits>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -24,14 +23,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "absl/strings/strip.h"
+#include "engine/internal/rule_test_spec.h"
+#include "engine/internal/spec_fields.h"
 #include "engine/yaml_json.h"
 
 namespace pantherd::engine {
@@ -39,6 +37,19 @@ namespace {
 
 using v1::AnalysisFile;
 using v1::Diagnostic;
+
+// Reading fields and reporting problems (engine/internal/spec_fields.h), and
+// a rule's tests (engine/internal/rule_test_spec.h).
+using internal::CheckId;
+using internal::CheckKeys;
+using internal::CheckName;
+using internal::Fields;
+using internal::Get;
+using internal::GetSet;
+using internal::MappingFields;
+using internal::ReadTest;
+using internal::Reporter;
+using internal::ToInt32;
 
 // ---------------------------------------------------------------------------
 // Schemas: the keys each AnalysisType accepts (panther_analysis_tool
@@ -53,13 +64,6 @@ constexpr absl::string_view kRuleKeys[] = {
     "OutputIds", "CreatedBy", "Reference", "Runbook", "Status", "SummaryAttributes", "Threshold",
     "Tags", "Reports", "Tests", "DynamicSeverities", "AlertTitle", "AlertContext", "GroupBy",
     "CreateAlert", "BaseVersion"};
-
-// RULE_SCHEMA's test keys plus those the JSON schema's Test accepts
-// (Resource, ResourceType, RuleOutputs: accepted and ignored).
-constexpr absl::string_view kTestKeys[] = {
-    "Name", "ExpectedResult", "Log", "Mocks", "LogType", "Resource", "ResourceType", "RuleOutputs"};
-
-constexpr absl::string_view kMockKeys[] = {"objectName", "returnValue"};
 
 constexpr absl::string_view kGlobalKeys[] = {"AnalysisType", "Filename", "GlobalID",
                                              "Description",  "Tags",     "BaseVersion"};
@@ -89,84 +93,6 @@ constexpr absl::string_view kSeverities[] = {"Info", "Low", "Medium", "High", "C
 
 constexpr int kDefaultDedupPeriodMinutes = 60;
 constexpr int kDefaultThreshold = 1;
-
-// ---------------------------------------------------------------------------
-// Diagnostics.
-
-// "<field> at line <N>: <problem>" (yaml_json.h readers) or "line <N>:
-// <problem>" (ResolveYamlScalar, YamlToJson), split into a Diagnostic's parts.
-struct Problem {
-  std::string field;
-  int line = 0;
-  std::string message;
-};
-
-Problem SplitStatus(const absl::Status& status, absl::string_view field, int line) {
-  Problem p{std::string(field), line, std::string(status.message())};
-  absl::string_view msg = status.message();
-  auto take_line = [&](absl::string_view rest) -> bool {
-    size_t colon = rest.find(": ");
-    int n = 0;
-    if (colon == absl::string_view::npos || !absl::SimpleAtoi(rest.substr(0, colon), &n)) {
-      return false;
-    }
-    p.line = n;
-    p.message = std::string(rest.substr(colon + 2));
-    return true;
-  };
-  if (absl::ConsumePrefix(&msg, "line ")) {
-    take_line(msg);
-    return p;
-  }
-  size_t at = msg.find(" at line ");
-  size_t colon = msg.find(": ");
-  if (at != absl::string_view::npos && (colon == absl::string_view::npos || at < colon)) {
-    if (take_line(msg.substr(at + 9))) {
-      p.field = std::string(msg.substr(0, at));
-      return p;
-    }
-  }
-  if (colon != absl::string_view::npos && msg.substr(0, colon) == field) {
-    p.message = std::string(msg.substr(colon + 2));
-  }
-  return p;
-}
-
-// Collects the diagnostics of one file.
-class Reporter {
- public:
-  Reporter(std::string file, std::vector<Diagnostic>* out) : file_(std::move(file)), out_(out) {}
-
-  void Error(int line, absl::string_view field, std::string message) {
-    ++errors_;
-    Add(line, field, std::move(message));
-  }
-  void Warning(int line, absl::string_view field, absl::string_view message) {
-    Add(line, field, absl::StrCat(kWarningPrefix, message));
-  }
-  // Reports a failed yaml_json.h call made for `field` at `line`.
-  void Error(const absl::Status& status, absl::string_view field, int line) {
-    Problem p = SplitStatus(status, field, line);
-    Error(p.line, p.field, std::move(p.message));
-  }
-
-  int errors() const { return errors_; }
-  const std::string& file() const { return file_; }
-
- private:
-  void Add(int line, absl::string_view field, std::string message) {
-    Diagnostic d;
-    d.set_file(file_);
-    d.set_line(line);
-    d.set_field(std::string(field));
-    d.set_message(std::move(message));
-    out_->push_back(std::move(d));
-  }
-
-  std::string file_;
-  std::vector<Diagnostic>* out_;
-  int errors_ = 0;
-};
 
 // ---------------------------------------------------------------------------
 // Paths.
@@ -217,151 +143,6 @@ struct UploadFile {
   const AnalysisFile* file;
   std::string normalized;
 };
-
-// The top-level keys of one spec.
-class Fields {
- public:
-  Fields(std::vector<YamlMapEntry> entries, int root_line)
-      : entries_(std::move(entries)), root_line_(root_line) {}
-
-  const YamlMapEntry* Find(absl::string_view key) const {
-    for (const YamlMapEntry& e : entries_) {
-      if (e.key == key) return &e;
-    }
-    return nullptr;
-  }
-  const std::vector<YamlMapEntry>& entries() const { return entries_; }
-  // The line a missing key is reported at: the spec's first key.
-  int root_line() const { return root_line_; }
-
- private:
-  std::vector<YamlMapEntry> entries_;
-  int root_line_;
-};
-
-template <typename T>
-using Reader = absl::StatusOr<T> (*)(const YAML::Node&, absl::string_view, int);
-
-// Reads `key` of a mapping with `read`. A missing key is an error when
-// `required`; a malformed value is always an error. nullopt on any problem or
-// absence. `prefix` qualifies the reported field ("Tests[0]." ...).
-template <typename T>
-std::optional<T> Get(const Fields& fields, absl::string_view key, bool required, Reader<T> read,
-                     Reporter& r, absl::string_view prefix = "") {
-  const std::string field = absl::StrCat(prefix, key);
-  const YamlMapEntry* e = fields.Find(key);
-  if (e == nullptr) {
-    if (required) r.Error(fields.root_line(), field, absl::StrCat("missing required key ", key));
-    return std::nullopt;
-  }
-  absl::StatusOr<T> v = read(e->value, field, e->line);
-  if (!v.ok()) {
-    r.Error(v.status(), field, e->line);
-    return std::nullopt;
-  }
-  return *std::move(v);
-}
-
-// Reports keys of `fields` that are not in `allowed`.
-template <size_t N>
-void CheckKeys(const Fields& fields, const absl::string_view (&allowed)[N], absl::string_view what,
-               Reporter& r, absl::string_view prefix = "") {
-  for (const YamlMapEntry& e : fields.entries()) {
-    if (std::find(std::begin(allowed), std::end(allowed), e.key) != std::end(allowed)) continue;
-    std::string hint;
-    for (absl::string_view a : allowed) {
-      if (absl::EqualsIgnoreCase(a, e.key)) hint = absl::StrCat(" (did you mean ", a, "?)");
-    }
-    if (hint.empty()) hint = absl::StrCat("; allowed keys: ", absl::StrJoin(allowed, ", "));
-    r.Error(e.line, absl::StrCat(prefix, e.key),
-            absl::StrCat("unknown key \"", e.key, "\" in ", what, hint));
-  }
-}
-
-absl::StatusOr<Fields> MappingFields(const YAML::Node& node, absl::string_view field, int line) {
-  if (!node.IsDefined() || !node.IsMap()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " at line ", line, ": must be a mapping (key: value pairs)"));
-  }
-  absl::StatusOr<std::vector<YamlMapEntry>> entries = YamlMappingEntries(node);
-  if (!entries.ok()) return entries.status();
-  int root = YamlLine(node);
-  return Fields(*std::move(entries), root > 0 ? root : line);
-}
-
-// Panther's NAME_ID_VALIDATION_REGEX, ^[^<>&"%]+$.
-void CheckName(const std::string& value, absl::string_view field, int line, Reporter& r) {
-  if (value.empty() || value.find_first_of("<>&\"%") != std::string::npos) {
-    r.Error(line, field,
-            absl::StrCat(field, " ", JsonQuote(value),
-                         " must be non-empty and may not contain < > & \" or % "
-                         "(Panther's ^[^<>&\"%]+$)"));
-  }
-}
-
-// The longest analysis id accepted (RuleID, GlobalID, DataModelID).
-constexpr size_t kMaxIdLength = 200;
-
-// An analysis id: CheckName's rule, and only printable ASCII (no control
-// characters, terminal escapes, bidirectional overrides or look-alike
-// letters: ids are printed in terminals, logs and alerts), at most
-// kMaxIdLength characters (docs/rule-contract.md, "Ids").
-void CheckId(const std::string& value, absl::string_view field, int line, Reporter& r) {
-  if (value.size() > kMaxIdLength) {
-    r.Error(line, field,
-            absl::StrCat(field, " \"", absl::CHexEscape(value.substr(0, 40)), "...\" has ",
-                         value.size(), " characters; at most ", kMaxIdLength, " are accepted"));
-    return;
-  }
-  for (size_t i = 0; i < value.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(value[i]);
-    if (c < 0x20 || c >= 0x7f) {
-      r.Error(line, field,
-              absl::StrCat(field, " \"", absl::CHexEscape(value), "\" has byte 0x",
-                           absl::Hex(c, absl::kZeroPad2), " at position ", i,
-                           ": ids may contain only printable ASCII (letters, digits, space and "
-                           "punctuation other than < > & \" %)"));
-      return;
-    }
-  }
-  CheckName(value, field, line, r);
-}
-
-// Reports duplicate values of a list field (Panther's SET_FIELDS); Tags must
-// also be unique ignoring case.
-void CheckUnique(const std::vector<std::string>& values, const YamlMapEntry& entry, Reporter& r) {
-  std::vector<YAML::Node> items;
-  if (entry.value.IsSequence()) {
-    for (const YAML::Node& n : entry.value) items.push_back(n);
-  }
-  const bool fold_case = entry.key == "Tags";
-  absl::flat_hash_map<std::string, std::string> seen;  // key -> first value
-  for (size_t i = 0; i < values.size(); ++i) {
-    const std::string key = fold_case ? absl::AsciiStrToLower(values[i]) : values[i];
-    int line = i < items.size() ? YamlLine(items[i]) : entry.line;
-    if (line == 0) line = entry.line;
-    auto [it, inserted] = seen.emplace(key, values[i]);
-    if (inserted) continue;
-    const std::string field = absl::StrCat(entry.key, "[", i, "]");
-    if (it->second == values[i]) {
-      r.Error(line, field,
-              absl::StrCat("duplicate value ", JsonQuote(values[i]), " in ", entry.key));
-    } else {
-      r.Error(line, field,
-              absl::StrCat("Tags must be unique ignoring case: ", JsonQuote(it->second), " and ",
-                           JsonQuote(values[i])));
-    }
-  }
-}
-
-// Reads a [str] field without duplicates.
-std::optional<std::vector<std::string>> GetSet(const Fields& fields, absl::string_view key,
-                                               bool required, Reporter& r) {
-  std::optional<std::vector<std::string>> v =
-      Get<std::vector<std::string>>(fields, key, required, ReadYamlStringList, r);
-  if (v) CheckUnique(*v, *fields.Find(key), r);
-  return v;
-}
 
 // Shared state of one LoadAnalysisFiles call.
 struct Context {
@@ -425,14 +206,6 @@ bool IsPythonIdentifier(absl::string_view s) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
   }
   return true;
-}
-
-std::optional<int32_t> ToInt32(int64_t v, absl::string_view field, int line, Reporter& r) {
-  if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max()) {
-    r.Error(line, field, absl::StrCat(field, " ", v, " is out of range"));
-    return std::nullopt;
-  }
-  return static_cast<int32_t>(v);
 }
 
 // ---------------------------------------------------------------------------
@@ -502,96 +275,6 @@ void ReadReports(const YamlMapEntry& entry, v1::Rule& rule, Reporter& r) {
     }
     (*rule.mutable_reports())[e.key] = std::move(list);
   }
-}
-
-std::optional<TestMock> ReadMock(const YAML::Node& node, const std::string& prefix, int line,
-                                 Reporter& r) {
-  absl::StatusOr<Fields> fields = MappingFields(node, prefix, line);
-  if (!fields.ok()) {
-    r.Error(fields.status(), prefix, line);
-    return std::nullopt;
-  }
-  const std::string dot = absl::StrCat(prefix, ".");
-  const int errors = r.errors();
-  CheckKeys(*fields, kMockKeys, "a mock", r, dot);
-  TestMock mock;
-  if (auto v = Get<std::string>(*fields, "objectName", true, ReadYamlString, r, dot)) {
-    mock.object_name = *v;
-  }
-  if (const YamlMapEntry* e = fields->Find("returnValue")) {
-    absl::StatusOr<YamlScalar> s = e->value.IsDefined() && e->value.IsScalar()
-                                       ? ResolveYamlScalar(e->value)
-                                       : absl::StatusOr<YamlScalar>(YamlScalar{});
-    const std::string field = absl::StrCat(dot, "returnValue");
-    if (!s.ok()) {
-      r.Error(s.status(), field, e->line);
-    } else if (s->type == YamlScalarType::kString) {
-      mock.return_value_json = JsonQuote(s->text);
-    } else if (s->type == YamlScalarType::kBool) {
-      mock.return_value_json = s->text;
-    } else {
-      r.Error(e->line, field,
-              absl::StrCat("returnValue must be a string or a boolean (quote other values and "
-                           "parse them in the rule), found ",
-                           e->value.IsDefined() && e->value.IsScalar()
-                               ? std::string(s->type == YamlScalarType::kNull ? "null" : s->raw)
-                               : std::string(e->value.IsSequence() ? "a list" : "a mapping")));
-    }
-  } else {
-    r.Error(fields->root_line(), absl::StrCat(dot, "returnValue"),
-            "missing required key returnValue");
-  }
-  if (r.errors() != errors) return std::nullopt;
-  return mock;
-}
-
-std::optional<RuleTest> ReadTest(const YAML::Node& node, size_t index, int line, Reporter& r) {
-  const std::string prefix = absl::StrCat("Tests[", index, "]");
-  absl::StatusOr<Fields> fields = MappingFields(node, prefix, line);
-  if (!fields.ok()) {
-    r.Error(fields.status(), prefix, line);
-    return std::nullopt;
-  }
-  const std::string dot = absl::StrCat(prefix, ".");
-  const int errors = r.errors();
-  CheckKeys(*fields, kTestKeys, "a test", r, dot);
-  RuleTest test;
-  test.line = fields->root_line();
-  if (auto v = Get<std::string>(*fields, "Name", true, ReadYamlString, r, dot)) test.name = *v;
-  if (auto v = Get<bool>(*fields, "ExpectedResult", true, ReadYamlBool, r, dot)) {
-    test.expected_result = *v;
-  }
-  Get<std::string>(*fields, "LogType", false, ReadYamlString, r, dot);
-  if (const YamlMapEntry* e = fields->Find("Log")) {
-    YamlJsonOptions options;
-    options.non_finite = NonFiniteFloats::kPythonTokens;
-    absl::StatusOr<std::string> json = YamlToJson(e->value, options);
-    if (json.ok()) {
-      test.log_json = *std::move(json);
-    } else {
-      r.Error(json.status(), absl::StrCat(dot, "Log"), e->line);
-    }
-  } else {
-    r.Error(test.line, absl::StrCat(dot, "Log"),
-            "missing required key Log (the event the rule is tested with)");
-  }
-  if (const YamlMapEntry* e = fields->Find("Mocks")) {
-    const std::string field = absl::StrCat(dot, "Mocks");
-    if (!e->value.IsDefined() || !e->value.IsSequence()) {
-      r.Error(e->line, field, "Mocks must be a list of {objectName, returnValue}");
-    } else {
-      size_t i = 0;
-      for (const YAML::Node& m : e->value) {
-        int mline = YamlLine(m) > 0 ? YamlLine(m) : e->line;
-        if (auto mock = ReadMock(m, absl::StrCat(field, "[", i, "]"), mline, r)) {
-          test.mocks.push_back(*std::move(mock));
-        }
-        ++i;
-      }
-    }
-  }
-  if (r.errors() != errors) return std::nullopt;
-  return test;
 }
 
 void LoadRule(Context& ctx, const UploadFile& spec, const Fields& fields, bool scheduled,

@@ -1,28 +1,23 @@
 #include "engine/worker_pool.h"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/analysis_spec.h"
 #include "engine/ipc.h"
+#include "engine/test_report_merge.h"
+#include "engine/worker_process.h"
 #include "store/status_macros.h"
 
 namespace pantherd::engine {
@@ -33,89 +28,6 @@ constexpr absl::Duration kInitialBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
 // The status payload naming the WorkerFailureKind of a DispatchLive error.
 constexpr char kFailurePayload[] = "type.pantherd.dev/worker-failure";
-
-std::string FormatBytes(int64_t bytes) {
-  constexpr int64_t kMiB = int64_t{1} << 20;
-  constexpr int64_t kGiB = int64_t{1} << 30;
-  if (bytes > 0 && bytes % kGiB == 0) return absl::StrCat(bytes / kGiB, " GiB");
-  if (bytes > 0 && bytes % kMiB == 0) return absl::StrCat(bytes / kMiB, " MiB");
-  return absl::StrCat(bytes, " bytes");
-}
-
-std::string SignalName(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  if (abbrev != nullptr) return absl::StrCat("SIG", abbrev);
-  return absl::StrCat("signal ", sig);
-}
-
-// Records that the worker failed while running the tests of `rule_id`: each
-// of the rule's tests (`test_names`, from its spec) is an error carrying the
-// failure, since none of them could report; "worker" stands in when the spec
-// names none.
-void AddRuleFailure(v1::TestReport& report, const std::string& rule_id,
-                    const std::vector<std::string>& test_names, const std::string& type,
-                    const std::string& message) {
-  v1::RuleTestResult* rule = report.add_rules();
-  rule->set_rule_id(rule_id);
-  rule->set_passed(false);
-  std::vector<std::string> names = test_names;
-  if (names.empty()) names.push_back("worker");
-  for (const std::string& name : names) {
-    v1::TestCaseResult* test = rule->add_tests();
-    test->set_name(name);
-    test->set_outcome(v1::TestCaseResult::OUTCOME_ERROR);
-    v1::FunctionResult* function = test->add_functions();
-    function->set_function("rule");
-    function->set_defined(true);
-    function->mutable_error()->set_type(type);
-    function->mutable_error()->set_message(message);
-  }
-  report.set_tests_failed(report.tests_failed() + static_cast<int32_t>(names.size()));
-}
-
-// The test names of each rule in `files`, from their specs (empty when the
-// specs do not load; the worker reports that itself).
-absl::flat_hash_map<std::string, std::vector<std::string>> TestNamesByRule(
-    const std::vector<v1::AnalysisFile>& files) {
-  absl::flat_hash_map<std::string, std::vector<std::string>> names;
-  std::vector<v1::Diagnostic> ignored;
-  absl::StatusOr<AnalysisSet> set = LoadAnalysisFiles(files, &ignored);
-  if (!set.ok()) return names;
-  for (const RuleSpec& rule : set->rules) {
-    std::vector<std::string>& tests = names[rule.rule.id()];
-    for (const RuleTest& test : rule.tests) tests.push_back(test.name);
-  }
-  return names;
-}
-
-void AddInvalid(v1::TestReport& report, const std::string& message) {
-  report.add_invalid()->set_message(message);
-}
-
-// Appends `part` to `into`: rules and counts add up; invalid and skipped
-// entries that `into` already has are not repeated.
-void MergeReport(v1::TestReport& into, v1::TestReport& part) {
-  for (v1::RuleTestResult& rule : *part.mutable_rules()) into.add_rules()->Swap(&rule);
-  into.set_tests_passed(into.tests_passed() + part.tests_passed());
-  into.set_tests_failed(into.tests_failed() + part.tests_failed());
-  for (v1::Diagnostic& d : *part.mutable_invalid()) {
-    bool seen = false;
-    for (const v1::Diagnostic& e : into.invalid()) {
-      if (e.file() == d.file() && e.line() == d.line() && e.field() == d.field() &&
-          e.message() == d.message()) {
-        seen = true;
-        break;
-      }
-    }
-    if (!seen) into.add_invalid()->Swap(&d);
-  }
-  for (v1::SkippedContent& s : *part.mutable_skipped()) {
-    bool seen = false;
-    for (const v1::SkippedContent& e : into.skipped())
-      seen = seen || e.analysis_type() == s.analysis_type();
-    if (!seen) into.add_skipped()->Swap(&s);
-  }
-}
 
 }  // namespace
 
@@ -152,21 +64,10 @@ bool HasLoadErrors(const internal::LoadResult& result) {
   return false;
 }
 
-// The worker processes started and not reaped yet. A pid leaves the list in
-// the same critical section as it is reaped, so a pid in the list is always
-// still ours (at worst a zombie) and may be signalled safely.
-struct WorkerPool::ProcessList {
-  absl::Mutex mu;
-  absl::flat_hash_set<pid_t> pids ABSL_GUARDED_BY(mu);
-  bool killed ABSL_GUARDED_BY(mu) = false;  // KillSwitch ran: start nothing more
-};
-
-// One worker process and pantherd's end of its channel. Used by one thread at
-// a time (whoever holds it busy); the destructor is the safety net that kills
-// and reaps a process nobody reaped.
-struct WorkerPool::Worker {
-  pid_t pid = -1;
-  int fd = -1;
+// One worker process (engine/worker_process.h) and what the pool knows of
+// the conversation with it. Used by one thread at a time (whoever holds it
+// busy).
+struct WorkerPool::Worker : WorkerProcess {
   uint64_t next_request_id = 1;
   // This worker in the key-value change log, and how far it has read it.
   uint64_t kv_id = 0;
@@ -176,45 +77,6 @@ struct WorkerPool::Worker {
   // A one-shot test worker: its rules see a private, initially empty
   // key-value space (its own cache), never the live one (see Exchange).
   bool isolated_kv = false;
-  bool reaped = false;
-  int wait_status = 0;
-  std::shared_ptr<ProcessList> processes;
-
-  ~Worker() {
-    CloseChannel();
-    if (!reaped && pid > 0) {
-      kill(pid, SIGKILL);
-      ReapBlocking();
-    }
-  }
-  void CloseChannel() {
-    if (fd >= 0) close(fd);
-    fd = -1;
-  }
-  // Non-blocking; true once the process has been reaped.
-  bool TryReap() {
-    if (reaped) return true;
-    absl::MutexLock lock(&processes->mu);
-    const pid_t rc = waitpid(pid, &wait_status, WNOHANG);
-    if (rc == pid || (rc < 0 && errno != EINTR)) {
-      reaped = true;
-      processes->pids.erase(pid);
-    }
-    return reaped;
-  }
-  // Waits for the exit (polling, so that the list's lock is never held
-  // while blocked); callers have killed the process or closed its channel.
-  void ReapBlocking() {
-    while (!TryReap()) absl::SleepFor(absl::Milliseconds(1));
-  }
-  // Waits until the process exits or `deadline` passes; true if reaped.
-  bool ReapUntil(absl::Time deadline) {
-    while (!TryReap()) {
-      if (absl::Now() >= deadline) return false;
-      absl::SleepFor(absl::Milliseconds(2));
-    }
-    return true;
-  }
 };
 
 struct WorkerPool::Slot {
@@ -271,7 +133,7 @@ WorkerPool::WorkerPool(WorkerPoolOptions options)
                    ? options_.workers
                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
       max_isolated_runs_(options_.max_isolated_runs > 0 ? options_.max_isolated_runs : workers_),
-      processes_(std::make_shared<ProcessList>()) {
+      processes_(std::make_shared<WorkerProcessList>()) {
   if (options_.worker_output_to_stderr) {
     output_ = std::make_unique<WorkerOutput>(
         [this](const std::string& line) { Log(WorkerLogLevel::kInfo, line); });
@@ -333,15 +195,7 @@ void WorkerPool::Stop() {
 }
 
 std::function<int()> WorkerPool::KillSwitch() const {
-  return [processes = processes_] {
-    absl::MutexLock lock(&processes->mu);
-    processes->killed = true;
-    for (pid_t pid : processes->pids) {
-      kill(-pid, SIGKILL);  // its process group: also what rule code forked
-      kill(pid, SIGKILL);
-    }
-    return static_cast<int>(processes->pids.size());
-  };
+  return [processes = processes_] { return KillWorkerProcesses(*processes); };
 }
 
 WorkerPoolStats WorkerPool::Stats() const {
@@ -419,102 +273,12 @@ void WorkerPool::SpawnerLoop() {
 }
 
 absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::SpawnNow() {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    return absl::UnavailableError(absl::StrCat("socketpair for a worker: ", strerror(errno)));
-  }
-  int parent_fd = sv[0];
-  int child_fd = sv[1];
-  if (child_fd == kWorkerChannelFd) {  // dup2(3, 3) would keep close-on-exec
-    const int moved = fcntl(child_fd, F_DUPFD_CLOEXEC, kWorkerChannelFd + 1);
-    close(child_fd);
-    child_fd = moved;
-    if (child_fd < 0) {
-      close(parent_fd);
-      return absl::UnavailableError(absl::StrCat("fcntl(F_DUPFD_CLOEXEC): ", strerror(errno)));
-    }
-  }
-  auto close_both = absl::MakeCleanup([&] {
-    if (parent_fd >= 0) close(parent_fd);
-    close(child_fd);
-  });
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  auto destroy_actions = absl::MakeCleanup([&] { posix_spawn_file_actions_destroy(&actions); });
-  // The worker's stdout and stderr: a pipe read by output_.
-  int out_pipe[2] = {-1, -1};
-  if (output_ != nullptr && pipe2(out_pipe, O_CLOEXEC) != 0) {
-    return absl::UnavailableError(absl::StrCat("pipe for a worker's output: ", strerror(errno)));
-  }
-  auto close_out_pipe = absl::MakeCleanup([&] {
-    if (out_pipe[0] >= 0) close(out_pipe[0]);
-    if (out_pipe[1] >= 0) close(out_pipe[1]);
-  });
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  if (output_ != nullptr) {
-    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 2);
-  } else {
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  }
-  posix_spawn_file_actions_adddup2(&actions, child_fd, kWorkerChannelFd);
-
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  auto destroy_attr = absl::MakeCleanup([&] { posix_spawnattr_destroy(&attr); });
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-
-  std::vector<std::string> args;
-  args.push_back(options_.worker_binary);
-  args.insert(args.end(), options_.worker_args.begin(), options_.worker_args.end());
-  for (std::string& flag : WorkerFlags(options_.limits, getpid())) args.push_back(std::move(flag));
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env = options_.worker_env;
-  std::vector<char*> envp;
-  for (std::string& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  pid_t pid = -1;
-  // Started and listed in one critical section, so KillSwitch sees every
-  // process, and nothing starts after it ran.
-  absl::ReleasableMutexLock listed(&processes_->mu);
-  if (processes_->killed) {
-    return absl::UnavailableError("worker pool is shutting down (workers killed)");
-  }
-  const int rc =
-      posix_spawn(&pid, options_.worker_binary.c_str(), &actions, &attr, argv.data(), envp.data());
-  if (rc == 0) processes_->pids.insert(pid);
-  listed.Release();
-  if (rc != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot start worker ", options_.worker_binary, ": ", strerror(rc)));
-  }
-  if (output_ != nullptr) {
-    close(out_pipe[1]);
-    out_pipe[1] = -1;
-    output_->Add(pid, out_pipe[0]);  // takes it
-    out_pipe[0] = -1;
-  }
-  const int flags = fcntl(parent_fd, F_GETFL);
-  if (flags >= 0) fcntl(parent_fd, F_SETFL, flags | O_NONBLOCK);
   auto worker = std::make_shared<Worker>();
+  PANTHERD_RETURN_IF_ERROR(SpawnWorkerProcess(options_.worker_binary, options_.worker_args,
+                                              options_.worker_env, options_.limits, output_.get(),
+                                              processes_, worker.get()));
   worker->kv_id = next_kv_worker_id_.fetch_add(1) + 1;
   worker->kv_position = kv_changes_.Position();
-  worker->pid = pid;
-  worker->processes = processes_;
-  worker->fd = parent_fd;
-  parent_fd = -1;  // owned by the worker now
   ++started_;
   return worker;
 }
@@ -667,60 +431,12 @@ void WorkerPool::ForgetKvKeys(const std::vector<std::string>& keys) {
   for (const std::string& key : keys) kv_changes_.Record(0, key);
 }
 
-WorkerPool::Failure WorkerPool::EndFailedWorker(Worker& worker, const absl::Status& status,
-                                                absl::Duration budget) {
-  Failure failure{Failure::kCrash, ""};
-  if (absl::IsDeadlineExceeded(status)) {
-    kill(worker.pid, SIGKILL);
-    worker.CloseChannel();
-    worker.ReapBlocking();
+WorkerEnd WorkerPool::EndFailedWorker(Worker& worker, const absl::Status& status,
+                                      absl::Duration budget) {
+  WorkerEnd failure = EndFailedWorkerProcess(worker, status, budget, options_.limits);
+  if (failure.kind == WorkerEnd::kTimeout) {
     ++killed_timeout_;
-    failure.kind = Failure::kTimeout;
-    failure.description =
-        absl::StrCat("no answer within ", absl::FormatDuration(budget), "; worker killed");
-  } else if (absl::IsUnavailable(status)) {
-    worker.CloseChannel();
-    if (!worker.ReapUntil(absl::Now() + options_.limits.kill_grace)) {
-      kill(worker.pid, SIGKILL);
-      worker.ReapBlocking();
-      failure.description = "worker closed its channel but kept running; worker killed";
-    } else if (WIFSIGNALED(worker.wait_status)) {
-      const int sig = WTERMSIG(worker.wait_status);
-      failure.description =
-          sig == SIGKILL
-              ? "worker was killed (signal SIGKILL, e.g. by the kernel's out-of-memory killer)"
-              : absl::StrCat("worker crashed (signal ", SignalName(sig), ")");
-    } else if (WIFEXITED(worker.wait_status)) {
-      const int code = WEXITSTATUS(worker.wait_status);
-      if (code == kWorkerExitOutOfMemory) {
-        failure.kind = Failure::kOutOfMemory;
-        failure.description = absl::StrCat("worker ran out of memory (limit ",
-                                           FormatBytes(options_.limits.memory_bytes), ")");
-      } else if (code == kWorkerExitCallTimeLimit) {
-        failure.kind = Failure::kTimeout;
-        failure.description = absl::StrCat("a rule call ran past its time limit of ",
-                                           absl::FormatDuration(options_.limits.call_time_limit),
-                                           " and did not end (it ignored the interrupt or was stopped); the worker was ended");
-      } else if (code == kWorkerExitHardening) {
-        failure.description = "worker failed to start (it could not harden itself; see its stderr)";
-      } else {
-        failure.description = absl::StrCat("worker exited unexpectedly with code ", code);
-      }
-    } else {
-      failure.description = "worker exited unexpectedly";
-    }
-    if (failure.kind == Failure::kTimeout) {
-      ++killed_timeout_;
-    } else {
-      ++crashed_;
-    }
   } else {
-    kill(worker.pid, SIGKILL);
-    worker.CloseChannel();
-    worker.ReapBlocking();
-    failure.kind = Failure::kProtocol;
-    failure.description =
-        absl::StrCat("worker broke the protocol (", status.ToString(), "); worker killed");
     ++crashed_;
   }
   Log(WorkerLogLevel::kWarn, absl::StrCat("worker pid ", worker.pid, ": ", failure.description));
@@ -746,11 +462,11 @@ absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::StartLoaded(
   absl::StatusOr<internal::WorkerResponse> response =
       Exchange(**worker, std::move(request), absl::Now() + budget);
   if (!response.ok()) {
-    Failure failure = EndFailedWorker(**worker, response.status(), budget);
+    WorkerEnd failure = EndFailedWorker(**worker, response.status(), budget);
     const std::string message =
         absl::StrCat(failure.description, " while loading rule set version ", load.version());
-    *failure_status = failure.kind == Failure::kTimeout ? absl::DeadlineExceededError(message)
-                                                        : absl::AbortedError(message);
+    *failure_status = failure.kind == WorkerEnd::kTimeout ? absl::DeadlineExceededError(message)
+                                                          : absl::AbortedError(message);
     return *failure_status;
   }
   if (!response->has_loaded()) {
@@ -829,9 +545,10 @@ absl::StatusOr<v1::TestReport> WorkerPool::RunTestsIsolated(
           ++retries_;
           continue;
         }
-        AddInvalid(report,
-                   absl::StrCat(failure.message(),
-                                absl::IsAborted(failure) ? " (retried once in a new worker)" : ""));
+        AddInvalidMessage(
+            report,
+            absl::StrCat(failure.message(),
+                         absl::IsAborted(failure) ? " (retried once in a new worker)" : ""));
         return report;
       }
       worker = *std::move(started);
@@ -842,7 +559,7 @@ absl::StatusOr<v1::TestReport> WorkerPool::RunTestsIsolated(
         for (const v1::Diagnostic& d : loaded.diagnostics()) {
           if (!absl::StartsWith(d.message(), kWarningPrefix)) *load_problems.add_invalid() = d;
         }
-        MergeReport(report, load_problems);
+        MergeTestReport(report, load_problems);
       }
       if (HasLoadErrors(loaded) && loaded.rule_count() == 0) {  // nothing to test
         Retire(std::move(worker));
@@ -859,7 +576,7 @@ absl::StatusOr<v1::TestReport> WorkerPool::RunTestsIsolated(
     absl::StatusOr<internal::WorkerResponse> response =
         Exchange(*worker, std::move(request), absl::Now() + budget);
     if (response.ok() && response->has_test_report()) {
-      MergeReport(report, *response->mutable_test_report());
+      MergeTestReport(report, *response->mutable_test_report());
       ++next;
       group_crashes = 0;
       continue;
@@ -871,27 +588,27 @@ absl::StatusOr<v1::TestReport> WorkerPool::RunTestsIsolated(
           absl::StrCat("worker refused to run the tests of ", describe_group(group), ": ",
                        response->has_error() ? response->error() : "unexpected response"));
     }
-    Failure failure = EndFailedWorker(*worker, response.status(), budget);
+    WorkerEnd failure = EndFailedWorker(*worker, response.status(), budget);
     worker.reset();
-    if (failure.kind != Failure::kTimeout && group_crashes++ == 0) {
+    if (failure.kind != WorkerEnd::kTimeout && group_crashes++ == 0) {
       ++retries_;
       continue;  // same group, new worker
     }
     std::string message =
         absl::StrCat(failure.description, " while running the tests of ", describe_group(group));
-    if (failure.kind != Failure::kTimeout)
+    if (failure.kind != WorkerEnd::kTimeout)
       absl::StrAppend(&message, " (retried once in a new worker)");
     if (group.empty()) {
-      AddInvalid(report, message);
+      AddInvalidMessage(report, message);
     } else {
-      const char* type = failure.kind == Failure::kTimeout       ? "Timeout"
-                         : failure.kind == Failure::kOutOfMemory ? "WorkerOutOfMemory"
-                                                                 : "WorkerCrashed";
+      const char* type = failure.kind == WorkerEnd::kTimeout       ? "Timeout"
+                         : failure.kind == WorkerEnd::kOutOfMemory ? "WorkerOutOfMemory"
+                                                                   : "WorkerCrashed";
       if (!test_names_loaded) {
         test_names = TestNamesByRule(files);
         test_names_loaded = true;
       }
-      AddRuleFailure(report, group[0], test_names[group[0]], type, message);
+      AddWorkerFailedRule(report, group[0], test_names[group[0]], type, message);
     }
     ++next;
     group_crashes = 0;
@@ -1082,7 +799,7 @@ absl::StatusOr<LiveResponse> WorkerPool::DispatchLive(const internal::WorkerRequ
       return LiveResponse{*std::move(response), generation->version};
     }
 
-    Failure failure = EndFailedWorker(*worker, response.status(), budget);
+    WorkerEnd failure = EndFailedWorker(*worker, response.status(), budget);
     {
       absl::MutexLock lock(&mu_);
       Slot& slot = generation->slots[index];
@@ -1091,11 +808,11 @@ absl::StatusOr<LiveResponse> WorkerPool::DispatchLive(const internal::WorkerRequ
     }
     const std::string context = absl::StrCat(" (rule set version ", generation->version, ")");
     const WorkerFailureKind kind =
-        failure.kind == Failure::kTimeout       ? WorkerFailureKind::kTimeout
-        : failure.kind == Failure::kOutOfMemory ? WorkerFailureKind::kOutOfMemory
-        : failure.kind == Failure::kProtocol    ? WorkerFailureKind::kProtocol
-                                                : WorkerFailureKind::kCrash;
-    if (failure.kind == Failure::kTimeout) {
+        failure.kind == WorkerEnd::kTimeout       ? WorkerFailureKind::kTimeout
+        : failure.kind == WorkerEnd::kOutOfMemory ? WorkerFailureKind::kOutOfMemory
+        : failure.kind == WorkerEnd::kProtocol    ? WorkerFailureKind::kProtocol
+                                                  : WorkerFailureKind::kCrash;
+    if (failure.kind == WorkerEnd::kTimeout) {
       return WithFailureKind(absl::DeadlineExceededError(failure.description + context), kind);
     }
     if (!crashed_once && retry_after_crash) {

@@ -108,6 +108,10 @@
 
 namespace pantherd::engine {
 
+// Internal to the worker pool (engine/worker_process.h).
+struct WorkerProcessList;
+struct WorkerEnd;
+
 enum class WorkerLogLevel { kInfo, kWarn, kError };
 
 struct WorkerPoolOptions {
@@ -292,15 +296,9 @@ class WorkerPool {
 
  private:
   struct Worker;
-  struct ProcessList;
   struct Slot;
   struct Generation;
   struct SpawnTask;
-  // How a request to a worker ended when it did not end with a response.
-  struct Failure {
-    enum Kind { kCrash, kOutOfMemory, kTimeout, kProtocol } kind;
-    std::string description;
-  };
 
   explicit WorkerPool(WorkerPoolOptions options);
 
@@ -330,7 +328,7 @@ class WorkerPool {
   absl::Status HoldKvWrites(Worker& worker, const internal::KvCall& log, uint64_t txn);
   // Ends a worker after Exchange failed with `status`: kills it if needed,
   // reaps it, counts and logs, and describes what happened.
-  Failure EndFailedWorker(Worker& worker, const absl::Status& status, absl::Duration budget);
+  WorkerEnd EndFailedWorker(Worker& worker, const absl::Status& status, absl::Duration budget);
   // Clears a slot whose worker died; schedules its replacement, delayed
   // with backoff when the worker never served a request.
   void MarkSlotDeadLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -377,7 +375,7 @@ class WorkerPool {
   bool spawn_stopping_ ABSL_GUARDED_BY(spawn_mu_) = false;
 
   // Every worker process started and not reaped yet (for KillSwitch).
-  std::shared_ptr<ProcessList> processes_;
+  std::shared_ptr<WorkerProcessList> processes_;
 
   // Reads the workers' output pipes (null: worker_output_to_stderr false).
   std::unique_ptr<WorkerOutput> output_;
