@@ -768,6 +768,10 @@ absl::StatusOr<v1::AlertChange> AlertEngine::UpdateAlert(const v1::UpdateAlertRe
       request.comment().empty()) {
     return absl::InvalidArgumentError("the update sets no status, assignee or comment");
   }
+  if (static_cast<int64_t>(request.comment().size()) > options_.max_comment_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("comment: ", request.comment().size(),
+                                                   " bytes, at most ", options_.max_comment_bytes));
+  }
   absl::MutexLock lock(&mu_);
   PANTHERD_ASSIGN_OR_RETURN(v1::Alert alert, GetAlert(request.id()));
   const int64_t now_us = absl::ToUnixMicros(now);
@@ -782,6 +786,18 @@ absl::StatusOr<v1::AlertChange> AlertEngine::UpdateAlert(const v1::UpdateAlertRe
     entry->set_assignee(request.assignee());
   }
   entry->set_comment(request.comment());
+  // Bounded in bytes: the oldest entries give way (the newest always stays).
+  int64_t history_bytes = 0;
+  for (const v1::AlertHistoryEntry& e : alert.history()) history_bytes += e.ByteSizeLong();
+  int dropped = 0;
+  while (alert.history_size() - dropped > 1 && history_bytes > options_.max_history_bytes) {
+    history_bytes -= alert.history(dropped).ByteSizeLong();
+    ++dropped;
+  }
+  if (dropped > 0) {
+    alert.mutable_history()->DeleteSubrange(0, dropped);
+    alert.set_history_entries_dropped(alert.history_entries_dropped() + dropped);
+  }
 
   v1::AlertChange change;
   PANTHERD_RETURN_IF_ERROR(

@@ -155,6 +155,12 @@ struct AlertEngineOptions {
   // when the next item would take the reply above this many bytes (a page
   // always holds at least one item).
   int64_t max_list_reply_bytes = int64_t{4} << 20;
+  // An UpdateAlert comment longer than this is refused (InvalidArgument).
+  int64_t max_comment_bytes = int64_t{16} << 10;
+  // An alert's triage history stays within this many bytes: the oldest
+  // entries are removed (counted in history_entries_dropped); the newest is
+  // always kept.
+  int64_t max_history_bytes = int64_t{64} << 10;
 };
 
 // One rule that returned True for an event, with its generated fields
@@ -302,8 +308,10 @@ class AlertEngine {
   // present; "" unassigns), appends a history entry {now, actor, old and new
   // status, assignee, comment}, and records a KIND_TRIAGED change with a new
   // sequence. Windows are untouched. Returns the change as logged (its alert
-  // is the updated alert without matched_events). NotFound for an unknown id; InvalidArgument for
-  // an invalid status, or a request that changes nothing and has no comment.
+  // is the updated alert without matched_events). The history keeps within
+  // max_history_bytes (oldest entries removed, counted). NotFound for an
+  // unknown id; InvalidArgument for an invalid status, a comment longer than
+  // max_comment_bytes, or a request that changes nothing and has no comment.
   absl::StatusOr<v1::AlertChange> UpdateAlert(const v1::UpdateAlertRequest& request,
                                               absl::string_view actor, absl::Time now);
 

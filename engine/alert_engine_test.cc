@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
@@ -866,6 +867,32 @@ TEST_F(AlertEngineTest, ThePublisherSeesEveryChangeOnceInSequenceOrder) {
   const uint64_t latest = *engine_->LatestSequence();
   ASSERT_EQ(seen.size(), latest - 1);  // everything but the last write
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], i + 1);
+}
+
+// Triage cannot grow an alert without bound: long comments are refused, and
+// the history keeps its newest entries within its byte cap.
+TEST_F(AlertEngineTest, TriageHistoryIsBoundedInBytes) {
+  std::vector<v1::AlertChange> changes = ApplyEach({Event("e1", At(0), {Match("R", "admin")})});
+  ASSERT_THAT(changes, SizeIs(1));
+  v1::UpdateAlertRequest update;
+  update.set_id(changes[0].alert().id());
+  update.set_comment(std::string((16 << 10) + 1, 'c'));
+  absl::StatusOr<v1::AlertChange> refused = engine_->UpdateAlert(update, "mallory", At(1));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()),
+              ::testing::HasSubstr("comment: 16385 bytes"));
+
+  for (int i = 0; i < 40; ++i) {
+    update.set_comment(absl::StrCat(i, ":", std::string(10 << 10, 'c')));
+    ASSERT_TRUE(engine_->UpdateAlert(update, "mallory", At(2)).ok());
+  }
+  v1::Alert alert = Get(changes[0].alert().id());
+  size_t bytes = 0;
+  for (const v1::AlertHistoryEntry& e : alert.history()) bytes += e.ByteSizeLong();
+  EXPECT_LE(bytes, size_t{64} << 10);
+  EXPECT_EQ(alert.history_size() + alert.history_entries_dropped(), 40);
+  EXPECT_GT(alert.history_entries_dropped(), 30);
+  EXPECT_TRUE(absl::StartsWith(alert.history(alert.history_size() - 1).comment(), "39:"));
 }
 
 TEST_F(AlertEngineTest, UpdateAlertRecordsHistoryAndKeepsTheWindow) {
