@@ -15,8 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/util/time_util.h"
+#include "proto/base/status_macros.h"
 #include "store/keys.h"
-#include "store/status_macros.h"
 
 namespace pantherd::engine {
 namespace {

@@ -116,6 +116,7 @@
 #include "absl/time/time.h"
 #include "engine/alert_publisher.h"
 #include "pantherd/v1/alerts.pb.h"
+#include "proto/base/clock.h"
 #include "store/store.h"
 
 namespace pantherd::engine {
@@ -132,7 +133,7 @@ enum class AlertClock {
 struct AlertEngineOptions {
   AlertClock clock = AlertClock::kEventTime;
   // The server clock: processing time, creation/update times, expiries.
-  std::function<absl::Time()> now = absl::Now;
+  base::Clock now = base::RealClock();
   // How long a processed event id makes re-sends duplicates.
   absl::Duration processed_retention = absl::Hours(7 * 24);
   // How long an untouched window is kept (at least its period).

@@ -54,6 +54,7 @@
 #include "engine/rule_store.h"
 #include "engine/worker_pool.h"
 #include "pantherd/v1/sources.pb.h"
+#include "proto/base/clock.h"
 
 namespace pantherd::engine {
 
@@ -61,7 +62,7 @@ struct IngestOptions {
   // Events larger than this are rejected (by index, with a reason).
   size_t max_event_bytes = 1 << 20;
   // The parse clock (p_parse_time, and p_event_time when an event has none).
-  std::function<absl::Time()> now = absl::Now;
+  base::Clock now = base::RealClock();
   // Where the pipeline counts events (received, rejected by reason, accepted,
   // duplicate) and the workers' per-rule figures. Not owned; null counts
   // nothing.

@@ -12,7 +12,7 @@ namespace pantherd::engine {
 using internal::KvCall;
 using internal::KvReply;
 
-KvCache::KvCache(KvBackend* remote, std::function<absl::Time()> clock)
+KvCache::KvCache(KvBackend* remote, base::Clock clock)
     : remote_(remote), clock_(std::move(clock)) {}
 
 void KvCache::BeginRequest(const internal::KvSync& sync) {

@@ -69,6 +69,7 @@
 #include "engine/kv.h"
 #include "engine/kv_item.h"
 #include "pantherd/internal/worker.pb.h"
+#include "proto/base/clock.h"
 
 namespace pantherd::engine {
 
@@ -80,7 +81,7 @@ class KvCache : public KvBackend {
   // `remote` answers OP_FETCH and OP_APPLY_WRITES (pantherd, through the
   // worker channel); not owned, must outlive the cache. `clock` gives the
   // time of each operation.
-  explicit KvCache(KvBackend* remote, std::function<absl::Time()> clock = absl::Now);
+  explicit KvCache(KvBackend* remote, base::Clock clock = base::RealClock());
 
   // Applies `sync` (forgets the keys other workers changed, or everything)
   // and, when the cache has grown past kMaxItems, empties it. Call before
@@ -118,7 +119,7 @@ class KvCache : public KvBackend {
 
  private:
   KvBackend* const remote_;
-  const std::function<absl::Time()> clock_;
+  const base::Clock clock_;
   using Items = absl::flat_hash_map<std::string, KvItemState>;
   // Performs `call` on the held state `it` and logs it if it wrote.
   absl::StatusOr<internal::KvReply> Apply(const internal::KvCall& call, int64_t now,

@@ -14,7 +14,7 @@ using internal::KvReply;
 
 KvMemory::KvMemory() : KvMemory([] { return absl::Now(); }) {}
 
-KvMemory::KvMemory(std::function<absl::Time()> clock) : clock_(std::move(clock)) {}
+KvMemory::KvMemory(base::Clock clock) : clock_(std::move(clock)) {}
 
 KvMemory::Entry* KvMemory::FindLive(const std::string& key, int64_t now) {
   auto it = entries_.find(key);

@@ -60,6 +60,7 @@
 #include "absl/time/time.h"
 #include "engine/kv.h"
 #include "pantherd/internal/worker.pb.h"
+#include "proto/base/clock.h"
 
 namespace pantherd::engine {
 
@@ -72,7 +73,7 @@ class KvMemory : public KvBackend {
   KvMemory();
   // Uses `clock` (called under the lock, so it must not call back into this
   // object) to decide which entries have expired.
-  explicit KvMemory(std::function<absl::Time()> clock);
+  explicit KvMemory(base::Clock clock);
 
   // Performs `call` as described in the file comment.
   absl::StatusOr<internal::KvReply> Call(const internal::KvCall& call) override
@@ -104,7 +105,7 @@ class KvMemory : public KvBackend {
   // Removes `key` if its entry holds no column.
   void DropIfEmpty(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const std::function<absl::Time()> clock_;
+  const base::Clock clock_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   int64_t calls_ ABSL_GUARDED_BY(mu_) = 0;

@@ -8,8 +8,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "proto/base/status_macros.h"
 #include "store/keys.h"
-#include "store/status_macros.h"
 
 namespace pantherd::engine {
 namespace {
@@ -56,7 +56,7 @@ absl::Status ValidateSingleWrite(const KvCall& write) {
 
 }  // namespace
 
-StoreKvBackend::StoreKvBackend(store::Store* store, std::function<absl::Time()> clock)
+StoreKvBackend::StoreKvBackend(store::Store* store, base::Clock clock)
     : store_(store), clock_(std::move(clock)) {
   // A missing or unreadable value starts the high water at 0 (no purge by
   // event time until the next commit).

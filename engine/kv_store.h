@@ -89,6 +89,7 @@
 #include "absl/time/time.h"
 #include "engine/kv.h"
 #include "engine/kv_item.h"
+#include "proto/base/clock.h"
 #include "store/store.h"
 
 namespace pantherd::engine {
@@ -102,7 +103,7 @@ class StoreKvBackend : public KvBackend {
  public:
   // `store` is not owned and must outlive this object. `clock` gives the
   // current time for expiry decisions of direct calls (injectable for tests).
-  explicit StoreKvBackend(store::Store* store, std::function<absl::Time()> clock = absl::Now);
+  explicit StoreKvBackend(store::Store* store, base::Clock clock = base::RealClock());
 
   // See the file comment for each op. Errors: InvalidArgument (unknown op,
   // bad key, negative expiry, dictionary that is not an object, a write of a
@@ -183,7 +184,7 @@ class StoreKvBackend : public KvBackend {
   void DropTxn(uint64_t txn, std::vector<std::string>* keys) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   store::Store* const store_;
-  const std::function<absl::Time()> clock_;
+  const base::Clock clock_;
   std::array<absl::Mutex, 64> stripes_;
 
   // Held writes. Readers of stored items that must see them (FETCH,

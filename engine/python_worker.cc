@@ -18,6 +18,7 @@
 #include "engine/rule_runner.h"
 #include "engine/test_runner.h"
 #include "engine/worker_sandbox.h"
+#include "proto/base/log.h"
 
 namespace pantherd::engine {
 
@@ -209,8 +210,8 @@ absl::StatusOr<internal::EvaluateResult> PythonWorker::Evaluate(
     std::vector<RuleIntegrity::Finding> changed = set->integrity->CheckAll();
     if (!changed.empty()) {
       set->integrity->set_strict();
-      std::fprintf(stderr, "pantherd-worker: rule code changed code it does not own (%s); restored\n",
-                   RuleIntegrity::Describe(changed).c_str());
+      base::Log(base::LogLevel::kWarn, "rule code changed code it does not own; restored",
+                {{"changed", RuleIntegrity::Describe(changed)}});
     }
   }
   tally.AppendTo(result.mutable_rule_stats());
@@ -229,7 +230,8 @@ absl::StatusOr<v1::TestReport> PythonWorker::RunTests(const internal::RunTestsTa
 int WorkerMain(int argc, char** argv) {
   absl::StatusOr<WorkerConfig> config = ParseWorkerArgs(argc, argv);
   if (!config.ok()) {
-    std::fprintf(stderr, "pantherd-worker: %s\n", std::string(config.status().message()).c_str());
+    base::Log(base::LogLevel::kError, "bad worker arguments",
+              {{"error", std::string(config.status().message())}});
     return kWorkerExitUsage;
   }
   // The in-process hard limit below acts kill_grace past a call's deadline;
@@ -238,12 +240,12 @@ int WorkerMain(int argc, char** argv) {
   const absl::Duration grace = std::max(config->limits.kill_grace, absl::Milliseconds(100));
   absl::StatusOr<Confinement> confined = ConfineWorker(*config, grace + absl::Seconds(1));
   if (!confined.ok()) {
-    std::fprintf(stderr, "pantherd-worker: %s\n", std::string(confined.status().message()).c_str());
+    base::Log(base::LogLevel::kError, "cannot confine the worker",
+              {{"error", std::string(confined.status().message())}});
     return kWorkerExitHardening;
   }
   if (!confined->missing.empty()) {
-    std::fprintf(stderr, "pantherd-worker: confinement incomplete: %s\n",
-                 confined->missing.c_str());
+    base::Log(base::LogLevel::kWarn, "confinement incomplete", {{"missing", confined->missing}});
   }
   RemoteKv kv(config->channel_fd);
   KvCache cache(&kv);
@@ -254,8 +256,8 @@ int WorkerMain(int argc, char** argv) {
         [&cache](int64_t now_seconds, uint32_t tag) { cache.SetEventClock(now_seconds, tag); });
   }
   if (!worker.ok()) {
-    std::fprintf(stderr, "pantherd-worker: cannot start Python: %s\n",
-                 std::string(worker.status().message()).c_str());
+    base::Log(base::LogLevel::kError, "cannot start Python",
+              {{"error", std::string(worker.status().message())}});
     return kWorkerExitChannel;
   }
   // The hard time limit: a call still running kill_grace after its deadline

@@ -18,7 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "engine/analysis_spec.h"
-#include "store/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::engine {
 namespace {

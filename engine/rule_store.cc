@@ -7,8 +7,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
+#include "proto/base/status_macros.h"
 #include "store/keys.h"
-#include "store/status_macros.h"
 
 namespace pantherd::engine {
 namespace {
@@ -60,8 +60,8 @@ absl::StatusOr<int64_t> RuleStore::LatestVersion(absl::string_view id) const {
       [&](absl::string_view key, absl::string_view) {
         absl::StatusOr<store::RuleVersionKeyParts> parts = store::ParseRuleVersionKey(key);
         if (!parts.ok()) {
-          decode = absl::DataLossError(absl::StrCat("bad rule version key for \"", id, "\": ",
-                                                    parts.status().message()));
+          decode = absl::DataLossError(
+              absl::StrCat("bad rule version key for \"", id, "\": ", parts.status().message()));
         } else {
           latest = parts->version;
         }

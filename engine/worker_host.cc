@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/ipc.h"
+#include "proto/base/log.h"
 
 namespace pantherd::engine {
 namespace {
@@ -245,7 +246,7 @@ int RunWorkerLoop(int fd, WorkerHandler& handler, RemoteKv* kv, KvCache* cache) 
       return kWorkerExitOk;  // pantherd closed the channel between requests
     }
     if (!read.ok()) {
-      std::fprintf(stderr, "pantherd-worker: %s\n", read.ToString().c_str());
+      base::Log(base::LogLevel::kError, "cannot read a request", {{"error", read.ToString()}});
       return kWorkerExitChannel;
     }
     internal::WorkerResponse response;
@@ -282,7 +283,7 @@ int RunWorkerLoop(int fd, WorkerHandler& handler, RemoteKv* kv, KvCache* cache) 
       }
       case internal::WorkerRequest::kKvReply:
         if (kv != nullptr) kv->EndRequest();
-        std::fprintf(stderr, "pantherd-worker: unexpected kv_reply outside of a key-value call\n");
+        base::Log(base::LogLevel::kError, "unexpected kv_reply outside of a key-value call");
         return kWorkerExitChannel;
       default:
         response.set_error(absl::StrCat("unsupported worker request kind ",
@@ -297,12 +298,12 @@ int RunWorkerLoop(int fd, WorkerHandler& handler, RemoteKv* kv, KvCache* cache) 
     if (kv != nullptr) {
       kv->EndRequest();
       if (kv->broken()) {
-        std::fprintf(stderr, "pantherd-worker: the channel broke during a key-value call\n");
+        base::Log(base::LogLevel::kError, "the channel broke during a key-value call");
         return kWorkerExitChannel;
       }
     }
     if (absl::Status s = WriteMessage(fd, response); !s.ok()) {
-      std::fprintf(stderr, "pantherd-worker: %s\n", s.ToString().c_str());
+      base::Log(base::LogLevel::kError, "cannot write a response", {{"error", s.ToString()}});
       return kWorkerExitChannel;
     }
     if (request.has_evaluate()) {

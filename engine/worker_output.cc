@@ -13,8 +13,7 @@
 
 namespace pantherd::engine {
 
-WorkerOutput::WorkerOutput(std::function<void(const std::string&)> sink,
-                           WorkerOutputOptions options)
+WorkerOutput::WorkerOutput(WorkerOutputSink sink, WorkerOutputOptions options)
     : sink_(std::move(sink)), options_(std::move(options)) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0) {
@@ -55,8 +54,8 @@ void WorkerOutput::Add(pid_t pid, int fd) {
   }
 }
 
-std::string WorkerOutput::Format(pid_t pid, const std::string& line, size_t max_line_bytes) {
-  std::string out = absl::StrCat("worker pid ", pid, ": ");
+std::string WorkerOutput::Format(const std::string& line, size_t max_line_bytes) {
+  std::string out;
   const size_t n = std::min(line.size(), max_line_bytes);
   for (size_t i = 0; i < n; ++i) {
     const unsigned char c = static_cast<unsigned char>(line[i]);
@@ -77,8 +76,7 @@ std::string WorkerOutput::Format(pid_t pid, const std::string& line, size_t max_
 
 void WorkerOutput::ReportDropped(Source& s) {
   if (s.dropped == 0) return;
-  sink_(absl::StrCat("worker pid ", s.pid, ": ", s.dropped,
-                     " output lines dropped (rate limit)"));
+  if (sink_.dropped) sink_.dropped(s.pid, s.dropped);
   s.dropped = 0;
 }
 
@@ -97,7 +95,7 @@ void WorkerOutput::Emit(Source& s, const std::string& line) {
   s.tokens -= 1;
   ReportDropped(s);
   lines_.fetch_add(1);
-  sink_(Format(s.pid, line, options_.max_line_bytes));
+  if (sink_.line) sink_.line(s.pid, Format(line, options_.max_line_bytes));
 }
 
 void WorkerOutput::Loop() {

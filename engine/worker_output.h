@@ -3,12 +3,15 @@
 // What rule workers write to stdout and stderr is data, not log lines: rule
 // code may print anything, including text shaped like pantherd's own log.
 // WorkerOutput reads each worker's output pipe on one thread of its own and
-// hands every line to a sink as "worker pid <pid>: <line>", with control
-// characters escaped (\xNN), lines cut at max_line_bytes, and at most
-// burst_lines lines per worker at once, refilled at lines_per_second; the
-// lines beyond are dropped and counted, and one line says how many.
+// hands every line, with the worker's pid, to a sink, with control characters
+// escaped (\xNN), lines cut at max_line_bytes, and at most burst_lines lines
+// per worker at once, refilled at lines_per_second; the lines beyond are
+// dropped and counted, and the sink is told how many. The worker pool logs
+// each line as the `line` field of a `msg="worker output"` event
+// (proto/base/log.h), never as a log line of its own.
 //
-//   WorkerOutput out([](const std::string& line) { Log(kInfo, line); });
+//   WorkerOutput out({.line = [](pid_t pid, const std::string& text) { ... },
+//                     .dropped = [](pid_t pid, int64_t n) { ... }});
 //   out.Add(pid, read_end_of_pipe);   // takes the descriptor
 //
 // Never blocks a worker beyond the pipe's own buffer: the reader drains every
@@ -30,6 +33,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "proto/base/clock.h"
 
 namespace pantherd::engine {
 
@@ -38,15 +42,22 @@ struct WorkerOutputOptions {
   double burst_lines = 20;
   double lines_per_second = 5;
   // The clock of the rate limit (tests inject one).
-  std::function<absl::Time()> now = absl::Now;
+  base::Clock now = base::RealClock();
+};
+
+// Where WorkerOutput delivers. Both are called on the reader thread; they must
+// not block for long and must not call back into the WorkerOutput.
+struct WorkerOutputSink {
+  // One line worker `pid` wrote, escaped and cut (no trailing newline).
+  std::function<void(pid_t pid, const std::string& text)> line;
+  // `count` lines of worker `pid` were dropped by the rate limit since the
+  // last report.
+  std::function<void(pid_t pid, int64_t count)> dropped;
 };
 
 class WorkerOutput {
  public:
-  // `sink` receives each formatted line (no trailing newline) on the reader
-  // thread; it must not block for long and must not call back into this.
-  explicit WorkerOutput(std::function<void(const std::string&)> sink,
-                        WorkerOutputOptions options = {});
+  explicit WorkerOutput(WorkerOutputSink sink, WorkerOutputOptions options = {});
   // Reads what is left in every pipe, then stops the thread.
   ~WorkerOutput();
 
@@ -61,8 +72,8 @@ class WorkerOutput {
   int64_t lines() const { return lines_.load(); }
   int64_t dropped() const { return dropped_.load(); }
 
-  // Formats `line` as the sink sees it (exposed for tests).
-  static std::string Format(pid_t pid, const std::string& line, size_t max_line_bytes);
+  // Escapes and cuts `line` as the sink sees it (exposed for tests).
+  static std::string Format(const std::string& line, size_t max_line_bytes);
 
  private:
   struct Source {
@@ -78,7 +89,7 @@ class WorkerOutput {
   void Emit(Source& s, const std::string& line);
   void ReportDropped(Source& s);
 
-  const std::function<void(const std::string&)> sink_;
+  const WorkerOutputSink sink_;
   const WorkerOutputOptions options_;
   int wake_read_ = -1;
   int wake_write_ = -1;

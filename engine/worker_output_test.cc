@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -40,13 +41,20 @@ class Collected {
   std::vector<std::string> lines_;
 };
 
+// Records "<pid>: <text>" per line and "<pid>: dropped <n>" per drop report.
+WorkerOutputSink Into(Collected& got) {
+  return {.line = [&got](pid_t pid,
+                         const std::string& text) { got.Add(absl::StrCat(pid, ": ", text)); },
+          .dropped = [&got](pid_t pid, int64_t n) { got.Add(absl::StrCat(pid, ": dropped ", n)); }};
+}
+
 void WriteAll(int fd, const std::string& text) {
   ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
 }
 
 TEST(WorkerOutputTest, LinesAreLabelledEscapedAndCannotForgeALogLine) {
   Collected got;
-  WorkerOutput out([&](const std::string& l) { got.Add(l); });
+  WorkerOutput out(Into(got));
   int p[2];
   ASSERT_EQ(pipe(p), 0);
   out.Add(4242, p[0]);
@@ -58,19 +66,16 @@ TEST(WorkerOutputTest, LinesAreLabelledEscapedAndCannotForgeALogLine) {
            "tail");
   close(p[1]);
   EXPECT_THAT(got.Wait(3),
-              ElementsAre("worker pid 4242: time=2026-12-06T00:00:00Z level=info msg=\"token "
-                          "revoked\"",
-                          "worker pid 4242: \\x1b]0;pwned\\x07\\x1b[2J\\x0dfake",
-                          "worker pid 4242: tail"));
+              ElementsAre("4242: time=2026-12-06T00:00:00Z level=info msg=\"token revoked\"",
+                          "4242: \\x1b]0;pwned\\x07\\x1b[2J\\x0dfake", "4242: tail"));
 }
 
 TEST(WorkerOutputTest, LongLinesAreCut) {
-  EXPECT_EQ(WorkerOutput::Format(7, std::string(10, 'a'), 4),
-            "worker pid 7: aaaa [6 more bytes cut]");
+  EXPECT_EQ(WorkerOutput::Format(std::string(10, 'a'), 4), "aaaa [6 more bytes cut]");
   Collected got;
   WorkerOutputOptions o;
   o.max_line_bytes = 8;
-  WorkerOutput out([&](const std::string& l) { got.Add(l); }, o);
+  WorkerOutput out(Into(got), o);
   int p[2];
   ASSERT_EQ(pipe(p), 0);
   out.Add(1, p[0]);
@@ -78,7 +83,7 @@ TEST(WorkerOutputTest, LongLinesAreCut) {
   close(p[1]);
   std::vector<std::string> lines = got.Wait(1);
   ASSERT_FALSE(lines.empty());
-  EXPECT_THAT(lines[0], HasSubstr("worker pid 1: xxxxxxxx ["));
+  EXPECT_THAT(lines[0], HasSubstr("1: xxxxxxxx ["));
   EXPECT_LT(lines.size(), 5000u);  // cut into bounded pieces, not held whole
 }
 
@@ -93,7 +98,7 @@ TEST(WorkerOutputTest, AFloodIsRateLimitedAndTheDropsAreCounted) {
     return now;
   };
   Collected got;
-  WorkerOutput out([&](const std::string& l) { got.Add(l); }, o);
+  WorkerOutput out(Into(got), o);
   int p[2];
   ASSERT_EQ(pipe(p), 0);
   out.Add(9, p[0]);
@@ -109,9 +114,9 @@ TEST(WorkerOutputTest, AFloodIsRateLimitedAndTheDropsAreCounted) {
   close(p[1]);
   std::vector<std::string> lines = got.Wait(5);
   ASSERT_EQ(lines.size(), 5u);
-  EXPECT_EQ(lines[0], "worker pid 9: spam");
-  EXPECT_EQ(lines[3], "worker pid 9: 97 output lines dropped (rate limit)");
-  EXPECT_EQ(lines[4], "worker pid 9: after");
+  EXPECT_EQ(lines[0], "9: spam");
+  EXPECT_EQ(lines[3], "9: dropped 97");
+  EXPECT_EQ(lines[4], "9: after");
   EXPECT_EQ(out.dropped(), 97);
 }
 

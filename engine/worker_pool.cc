@@ -18,7 +18,7 @@
 #include "engine/ipc.h"
 #include "engine/test_report_merge.h"
 #include "engine/worker_process.h"
-#include "store/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::engine {
 namespace {
@@ -120,7 +120,7 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(WorkerPoolOptions
   }
   auto pool = std::unique_ptr<WorkerPool>(new WorkerPool(std::move(options)));
   if (geteuid() != 0) {
-    pool->Log(WorkerLogLevel::kWarn,
+    pool->Log(base::LogLevel::kWarn,
               "pantherd is not running as root: rule workers cannot switch to an unprivileged "
               "user and can read everything pantherd can, including its data directory");
   }
@@ -135,8 +135,16 @@ WorkerPool::WorkerPool(WorkerPoolOptions options)
       max_isolated_runs_(options_.max_isolated_runs > 0 ? options_.max_isolated_runs : workers_),
       processes_(std::make_shared<WorkerProcessList>()) {
   if (options_.worker_output_to_stderr) {
-    output_ = std::make_unique<WorkerOutput>(
-        [this](const std::string& line) { Log(WorkerLogLevel::kInfo, line); });
+    WorkerOutputSink sink;
+    sink.line = [this](pid_t pid, const std::string& text) {
+      Log(base::LogLevel::kInfo, "worker output",
+          {{"worker_pid", absl::StrCat(pid)}, {"line", text}});
+    };
+    sink.dropped = [this](pid_t pid, int64_t count) {
+      Log(base::LogLevel::kWarn, "worker output dropped (rate limit)",
+          {{"worker_pid", absl::StrCat(pid)}, {"lines", absl::StrCat(count)}});
+    };
+    output_ = std::make_unique<WorkerOutput>(std::move(sink));
   }
   spawner_ = std::thread([this] { SpawnerLoop(); });
   supervisor_ = std::thread([this] { SupervisorLoop(); });
@@ -177,15 +185,9 @@ WorkerPool::~WorkerPool() {
   spawner_.join();
 }
 
-void WorkerPool::Log(WorkerLogLevel level, const std::string& message) const {
-  if (options_.log) {
-    options_.log(level, message);
-    return;
-  }
-  const char* name = level == WorkerLogLevel::kInfo   ? "info"
-                     : level == WorkerLogLevel::kWarn ? "warn"
-                                                      : "error";
-  std::fprintf(stderr, "pantherd worker pool: %s: %s\n", name, message.c_str());
+void WorkerPool::Log(base::LogLevel level, absl::string_view msg, base::LogFields fields) const {
+  fields.insert(fields.begin(), {"component", "workers"});
+  options_.logger->Write(level, msg, fields);
 }
 
 void WorkerPool::Stop() {
@@ -439,7 +441,8 @@ WorkerEnd WorkerPool::EndFailedWorker(Worker& worker, const absl::Status& status
   } else {
     ++crashed_;
   }
-  Log(WorkerLogLevel::kWarn, absl::StrCat("worker pid ", worker.pid, ": ", failure.description));
+  Log(base::LogLevel::kWarn, "rule worker ended",
+      {{"worker_pid", absl::StrCat(worker.pid)}, {"cause", failure.description}});
   return failure;
 }
 
@@ -658,8 +661,8 @@ absl::StatusOr<internal::LoadResult> WorkerPool::LoadLive(
   for (int i = 0; i < n; ++i) {
     if (HasLoadErrors(results[i])) {
       retire_all();
-      Log(WorkerLogLevel::kWarn,
-          absl::StrCat("rule set version ", version, " did not load; the previous set stays live"));
+      Log(base::LogLevel::kWarn, "rule set did not load; the previous set stays live",
+          {{"version", absl::StrCat(version)}});
       return std::move(results[i]);
     }
   }
@@ -687,8 +690,8 @@ absl::StatusOr<internal::LoadResult> WorkerPool::LoadLive(
     }
     supervisor_wake_ = true;
   }
-  Log(WorkerLogLevel::kInfo,
-      absl::StrCat("rule set version ", version, " is live in ", n, " workers"));
+  Log(base::LogLevel::kInfo, "rule set live",
+      {{"version", absl::StrCat(version)}, {"workers", absl::StrCat(n)}});
   return std::move(results[0]);
 }
 
@@ -889,7 +892,8 @@ void WorkerPool::SupervisorLoop() {
         worker = absl::InternalError("the live rule set no longer loads in a new worker");
       }
       std::string message;
-      WorkerLogLevel level = WorkerLogLevel::kInfo;
+      base::LogFields fields;
+      base::LogLevel level = base::LogLevel::kInfo;
       {
         absl::MutexLock lock(&mu_);
         Slot& slot = generation->slots[index];
@@ -897,9 +901,10 @@ void WorkerPool::SupervisorLoop() {
         if (!worker.ok()) {
           ++replacement_failures_;
           slot.next_attempt = absl::Now() + slot.backoff;
-          level = WorkerLogLevel::kError;
-          message = absl::StrCat("replacing a rule worker failed: ", worker.status().ToString(),
-                                 "; retrying in ", absl::FormatDuration(slot.backoff));
+          level = base::LogLevel::kError;
+          message = "replacing a rule worker failed; retrying";
+          fields = {{"error", worker.status().ToString()},
+                    {"retry_in", absl::FormatDuration(slot.backoff)}};
           slot.backoff = std::min(slot.backoff * 2, kMaxBackoff);
         } else if (generation != current_ || stopping_) {
           (*worker)->CloseChannel();
@@ -908,11 +913,12 @@ void WorkerPool::SupervisorLoop() {
           slot.worker = *std::move(worker);
           // The backoff is reset once the new worker has served a request.
           ++replaced_;
-          message = absl::StrCat("replaced a rule worker (rule set version ", generation->version,
-                                 ", new pid ", slot.worker->pid, ")");
+          message = "rule worker replaced";
+          fields = {{"version", absl::StrCat(generation->version)},
+                    {"worker_pid", absl::StrCat(slot.worker->pid)}};
         }
       }
-      if (!message.empty()) Log(level, message);
+      if (!message.empty()) Log(level, message, std::move(fields));
     }
   }
 }

@@ -96,6 +96,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/kv.h"
@@ -105,14 +106,13 @@
 #include "pantherd/internal/worker.pb.h"
 #include "pantherd/v1/common.pb.h"
 #include "pantherd/v1/rules.pb.h"
+#include "proto/base/log.h"
 
 namespace pantherd::engine {
 
 // Internal to the worker pool (engine/worker_process.h).
 struct WorkerProcessList;
 struct WorkerEnd;
-
-enum class WorkerLogLevel { kInfo, kWarn, kError };
 
 struct WorkerPoolOptions {
   // The worker program and the arguments placed before the worker flags
@@ -148,9 +148,11 @@ struct WorkerPoolOptions {
   int max_isolated_runs = 0;
   // Callers allowed to wait (for a live worker, or a one-shot slot) at once.
   int max_waiting = 64;
-  // Where the pool logs (worker crashes, timeouts, replacements, the
-  // "not root" warning). Null: one line per message on stderr.
-  std::function<void(WorkerLogLevel, const std::string&)> log;
+  // Where the pool logs (worker crashes, timeouts, replacements, rule set
+  // changes, the "not root" warning, and every line workers write, as
+  // `msg="worker output"` events with the worker's pid). Not owned; must
+  // outlive the pool; never null.
+  base::Logger* logger = base::DefaultLogger();
 };
 
 // How a request ended its worker, as reported in DispatchLive's errors.
@@ -345,7 +347,8 @@ class WorkerPool {
 
   void SupervisorLoop();
   bool HasIdleLiveWorkerOrNone() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Log(WorkerLogLevel level, const std::string& message) const;
+  // Logs through options_.logger with component=workers.
+  void Log(base::LogLevel level, absl::string_view msg, base::LogFields fields = {}) const;
 
   const WorkerPoolOptions options_;
   const int workers_;

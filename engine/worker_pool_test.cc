@@ -112,10 +112,7 @@ class WorkerPoolTest : public ::testing::Test {
     options.limits.call_time_limit = absl::Milliseconds(200);
     options.limits.kill_grace = absl::Milliseconds(300);
     options.calls_per_rule_tests = 1;  // budget per rule: 200 ms + 300 ms
-    options.log = [this](WorkerLogLevel, const std::string& line) {
-      absl::MutexLock lock(&log_mu_);
-      logs_.push_back(line);
-    };
+    options.logger = &logger_;
     return options;
   }
 
@@ -127,9 +124,13 @@ class WorkerPoolTest : public ::testing::Test {
 
   std::string Marker(const std::string& name) { return dir_.Sub(name); }
 
+  // What the pool logged, one "msg key=value ..." string per event.
   std::vector<std::string> Logs() {
-    absl::MutexLock lock(&log_mu_);
-    return logs_;
+    std::vector<std::string> lines;
+    for (const base::CapturingLogger::Entry& e : logger_.entries()) {
+      lines.push_back(base::FormatLogLine("-", e.level, e.msg, e.fields));
+    }
+    return lines;
   }
 
   // The (pid, version) of every live worker: as many concurrent "state 300"
@@ -159,8 +160,7 @@ class WorkerPoolTest : public ::testing::Test {
   }
 
   pantherd::testing::TempDir dir_;
-  absl::Mutex log_mu_;
-  std::vector<std::string> logs_ ABSL_GUARDED_BY(log_mu_);
+  base::CapturingLogger logger_;
 };
 
 // Creation --------------------------------------------------------------------

@@ -68,10 +68,7 @@ class WorkerSandboxTest : public ::testing::Test {
     options.limits.call_time_limit = absl::Seconds(1);
     options.limits.kill_grace = absl::Milliseconds(300);
     options.calls_per_rule_tests = calls_per_rule_tests;
-    options.log = [this](WorkerLogLevel, const std::string& line) {
-      absl::MutexLock lock(&log_mu_);
-      log_.push_back(line);
-    };
+    options.logger = &logger_;
     absl::StatusOr<std::unique_ptr<WorkerPool>> pool = WorkerPool::Create(std::move(options));
     EXPECT_TRUE(pool.ok()) << pool.status();
     return pool.ok() ? std::move(*pool) : nullptr;
@@ -91,23 +88,32 @@ class WorkerSandboxTest : public ::testing::Test {
     return absl::StrCat(e.type(), ": ", e.message());
   }
 
-  // The pool's log lines once one contains `text` (or after 10 s).
-  std::vector<std::string> LogOnce(const std::string& text) {
+  // The pool's log events once one has a field or message containing `text`
+  // (or after 10 s).
+  std::vector<base::CapturingLogger::Entry> LogOnce(const std::string& text) {
     const absl::Time deadline = absl::Now() + absl::Seconds(10);
     for (;;) {
-      {
-        absl::MutexLock lock(&log_mu_);
-        for (const std::string& l : log_) {
-          if (absl::StrContains(l, text)) return log_;
-        }
-        if (absl::Now() > deadline) return log_;
+      std::vector<base::CapturingLogger::Entry> entries = logger_.entries();
+      for (const base::CapturingLogger::Entry& e : entries) {
+        bool found = absl::StrContains(e.msg, text);
+        for (const auto& [key, value] : e.fields) found = found || absl::StrContains(value, text);
+        if (found) return entries;
       }
+      if (absl::Now() > deadline) return entries;
       absl::SleepFor(absl::Milliseconds(10));
     }
   }
 
-  absl::Mutex log_mu_;
-  std::vector<std::string> log_ ABSL_GUARDED_BY(log_mu_);
+  // The events as the log would show them, for failure messages.
+  static std::string Render(const std::vector<base::CapturingLogger::Entry>& entries) {
+    std::string out;
+    for (const base::CapturingLogger::Entry& e : entries) {
+      absl::StrAppend(&out, base::FormatLogLine("-", e.level, e.msg, e.fields), "\n");
+    }
+    return out;
+  }
+
+  base::CapturingLogger logger_;
 };
 
 TEST_F(WorkerSandboxTest, RuleCodeCannotForkSignalSeeOthersOrConnect) {
@@ -225,18 +231,27 @@ sys.stderr.write('to stderr\n')
 def rule(event):
     return True
 )");
-  std::vector<std::string> log = LogOnce("to stderr");
+  std::vector<base::CapturingLogger::Entry> log = LogOnce("to stderr");
+  // What rule code printed is only ever the `line` field of a "worker output"
+  // event carrying the worker's pid, escaped: never a message or a field of
+  // its own, and never a raw escape sequence.
   bool forged = false, labelled = false, err = false;
-  for (const std::string& l : log) {
-    forged = forged || absl::StartsWith(l, "level=warn") || absl::StrContains(l, "\x1b");
-    labelled = labelled || (absl::StartsWith(l, "worker pid ") &&
-                            absl::StrContains(l, ": [rule Probe] level=warn msg=\"token revoked\"") &&
-                            absl::StrContains(l, "\\x1b[2J"));
-    err = err || (absl::StartsWith(l, "worker pid ") && absl::EndsWith(l, ": [rule Probe] to stderr"));
+  for (const base::CapturingLogger::Entry& e : log) {
+    const bool output = e.msg == "worker output" && !e.Field("worker_pid").empty();
+    for (const auto& [key, value] : e.fields) {
+      forged = forged || absl::StrContains(value, "\x1b") ||
+               (absl::StrContains(value, "token revoked") && !(output && key == "line"));
+    }
+    forged = forged || absl::StrContains(e.msg, "token revoked");
+    labelled =
+        labelled ||
+        (output && e.Field("line") ==
+                       "[rule Probe] level=warn msg=\"token revoked\" token=bootstrap\\x1b[2J");
+    err = err || (output && e.Field("line") == "[rule Probe] to stderr");
   }
-  EXPECT_FALSE(forged) << absl::StrJoin(log, "\n");
-  EXPECT_TRUE(labelled) << absl::StrJoin(log, "\n");
-  EXPECT_TRUE(err) << absl::StrJoin(log, "\n");
+  EXPECT_FALSE(forged) << Render(log);
+  EXPECT_TRUE(labelled) << Render(log);
+  EXPECT_TRUE(err) << Render(log);
 }
 
 }  // namespace

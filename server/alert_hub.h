@@ -82,6 +82,7 @@
 #include "engine/alert_engine.h"
 #include "engine/alert_publisher.h"
 #include "pantherd/v1/alerts.pb.h"
+#include "proto/base/clock.h"
 #include "server/executor.h"
 
 namespace pantherd::server {
@@ -98,7 +99,7 @@ struct AlertHubOptions {
   // A live stream that wrote nothing for this long writes a Heartbeat.
   absl::Duration heartbeat_interval = absl::Seconds(5);
   // The clock of heartbeat times.
-  std::function<absl::Time()> now = absl::Now;
+  base::Clock now = base::RealClock();
 };
 
 struct AlertHubStats {

@@ -15,9 +15,9 @@
 #include "pantherd/v1/alerts.pb.h"
 #include "pantherd/v1/rules.pb.h"
 #include "pantherd/v1/sources.pb.h"
-#include "server/log.h"
+#include "proto/base/log.h"
+#include "proto/base/status_macros.h"
 #include "store/keys.h"
-#include "store/status_macros.h"
 
 namespace pantherd::server {
 namespace {
@@ -193,8 +193,8 @@ void AuditLog::Record(v1::AuditEvent event) {
     dropped = ++dropped_;
   }
   if (dropped == 1 || dropped % 1000 == 0) {
-    Log(LogLevel::kWarn, "audit queue full: events dropped",
-        {{"dropped_total", absl::StrCat(dropped)}});
+    base::Log(base::LogLevel::kWarn, "audit queue full: events dropped",
+              {{"dropped_total", absl::StrCat(dropped)}});
   }
 }
 
@@ -254,9 +254,9 @@ void AuditLog::WriterLoop() {
     in_flight_ = 0;
     if (!written.ok()) {
       write_failures_ += static_cast<int64_t>(batch.size());
-      Log(LogLevel::kError, "audit events could not be stored",
-          {{"events", absl::StrCat(batch.size())},
-           {"error", std::string(written.status().message())}});
+      base::Log(base::LogLevel::kError, "audit events could not be stored",
+                {{"events", absl::StrCat(batch.size())},
+                 {"error", std::string(written.status().message())}});
     }
   }
 }

@@ -16,8 +16,8 @@
 #include "google/protobuf/util/time_util.h"
 #include "pantherd/v1/admin_service.pb.h"
 #include "pantherd/v1/detection_service.pb.h"
-#include "server/log.h"
-#include "store/status_macros.h"
+#include "proto/base/log.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::server {
 namespace {
@@ -184,7 +184,7 @@ absl::Status ValidateName(absl::string_view field, absl::string_view name) {
 std::string NewTokenSecret() {
   unsigned char bytes[32];
   if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
-    Log(LogLevel::kError, "the system cannot produce random bytes for a token");
+    base::Log(base::LogLevel::kError, "the system cannot produce random bytes for a token");
     std::abort();
   }
   return absl::StrCat(kTokenPrefix, absl::BytesToHexString(absl::string_view(
@@ -212,7 +212,7 @@ std::string PeerKey(absl::string_view peer) {
 
 // ---- FailureThrottle -----------------------------------------------------------
 
-FailureThrottle::FailureThrottle(Options options, std::function<absl::Time()> now)
+FailureThrottle::FailureThrottle(Options options, base::Clock now)
     : options_(options), now_(std::move(now)) {}
 
 absl::Duration FailureThrottle::RecordFailure(absl::string_view peer) {
@@ -311,11 +311,11 @@ void DelayedRunner::Loop() {
 
 // ---- Authenticator -------------------------------------------------------------
 
-Authenticator::Authenticator(store::Store* store, AuthMode mode, std::function<absl::Time()> now)
+Authenticator::Authenticator(store::Store* store, AuthMode mode, base::Clock now)
     : store_(store), mode_(mode), now_(now), throttle_(FailureThrottle::Options(), now) {}
 
-absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Load(
-    store::Store* store, AuthMode mode, std::function<absl::Time()> now) {
+absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Load(store::Store* store,
+                                                                   AuthMode mode, base::Clock now) {
   std::unique_ptr<Authenticator> auth(new Authenticator(store, mode, std::move(now)));
   PANTHERD_RETURN_IF_ERROR(auth->LoadAll());
   return auth;
@@ -455,7 +455,7 @@ absl::Duration Authenticator::FailureDelay(const grpc::ServerContextBase& ctx) {
   const std::string peer = PeerKey(ctx.peer());
   absl::Duration delay = throttle_.RecordFailure(peer);
   if (delay > absl::ZeroDuration() && delay < absl::Milliseconds(201)) {
-    Log(LogLevel::kWarn, "slowing down failed authentication", {{"peer", peer}});
+    base::Log(base::LogLevel::kWarn, "slowing down failed authentication", {{"peer", peer}});
   }
   return delay;
 }

@@ -53,6 +53,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "pantherd/v1/admin_service.pb.h"
+#include "proto/base/clock.h"
 #include "store/store.h"
 
 namespace pantherd::server {
@@ -144,7 +145,7 @@ class FailureThrottle {
     absl::Duration max_delay = absl::Seconds(5);
     size_t max_peers = 4096;
   };
-  explicit FailureThrottle(Options options, std::function<absl::Time()> now = absl::Now);
+  explicit FailureThrottle(Options options, base::Clock now = base::RealClock());
 
   // Records a failure of `peer`; returns how long its answer should wait:
   // zero for the first free_failures in a window, then first_delay doubling
@@ -161,7 +162,7 @@ class FailureThrottle {
     int failures = 0;
   };
   const Options options_;
-  const std::function<absl::Time()> now_;
+  const base::Clock now_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> peers_ ABSL_GUARDED_BY(mu_);
   int64_t delayed_ ABSL_GUARDED_BY(mu_) = 0;
@@ -198,8 +199,8 @@ class Authenticator {
  public:
   // Loads users and tokens from `store` (not owned; must outlive this
   // object). Errors: the store's, DataLoss for an unreadable record.
-  static absl::StatusOr<std::unique_ptr<Authenticator>> Load(
-      store::Store* store, AuthMode mode, std::function<absl::Time()> now = absl::Now);
+  static absl::StatusOr<std::unique_ptr<Authenticator>> Load(store::Store* store, AuthMode mode,
+                                                             base::Clock now = base::RealClock());
 
   AuthMode mode() const { return mode_; }
 
@@ -272,7 +273,7 @@ class Authenticator {
     bool last_used_dirty = false;
   };
 
-  Authenticator(store::Store* store, AuthMode mode, std::function<absl::Time()> now);
+  Authenticator(store::Store* store, AuthMode mode, base::Clock now);
   absl::Status LoadAll() ABSL_LOCKS_EXCLUDED(mu_);
   // The bearer token of `ctx`, or "" when none was sent.
   static std::string BearerToken(const grpc::ServerContextBase& ctx);
@@ -286,7 +287,7 @@ class Authenticator {
 
   store::Store* const store_;
   const AuthMode mode_;
-  const std::function<absl::Time()> now_;
+  const base::Clock now_;
   FailureThrottle throttle_;
   std::function<void()> on_revocation_;
 

@@ -14,7 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "store/status_macros.h"
+#include "proto/base/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
 #ifndef PANTHERD_VERSION
@@ -118,7 +118,7 @@ struct Option {
   const char* help;
   Check check;
   std::variant<std::string ServerConfig::*, int ServerConfig::*, int64_t ServerConfig::*,
-               bool ServerConfig::*, LogLevel ServerConfig::*>
+               bool ServerConfig::*, base::LogLevel ServerConfig::*>
       field;
 };
 
@@ -145,9 +145,8 @@ const std::vector<Option>& Options() {
        "threads for rule evaluation: ingested batches, uploads' and RunTests' test runs "
        "(default 4)",
        K::kPositive, &C::evaluation_threads},
-      {"evaluation_queue",
-       "evaluation tasks that may wait before calls are refused (default 256)", K::kPositive,
-       &C::evaluation_queue},
+      {"evaluation_queue", "evaluation tasks that may wait before calls are refused (default 256)",
+       K::kPositive, &C::evaluation_queue},
       {"workers", "rule worker processes (default: one per core)", K::kNonNegative, &C::workers},
       {"rule_timeout_seconds", "time limit of one call into rule code (default 5)", K::kPositive,
        &C::rule_timeout_seconds},
@@ -230,10 +229,10 @@ absl::Status ReadOption(const std::string& path, const Option& o, const YAML::No
   return std::visit(
       [&](auto member) -> absl::Status {
         using T = std::remove_reference_t<decltype(config->*member)>;
-        if constexpr (std::is_same_v<T, LogLevel>) {
+        if constexpr (std::is_same_v<T, base::LogLevel>) {
           std::string level;
           PANTHERD_RETURN_IF_ERROR(ReadScalar(path, key, value, "string", &level));
-          absl::StatusOr<LogLevel> parsed = ParseLogLevel(level);
+          absl::StatusOr<base::LogLevel> parsed = base::ParseLogLevel(level);
           if (!parsed.ok()) return YamlError(path, value.Mark(), parsed.status().message());
           config->*member = *parsed;
           return absl::OkStatus();
@@ -308,7 +307,7 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
           } else if constexpr (std::is_same_v<T, int> || std::is_same_v<T, int64_t>) {
             given[i] = std::optional<T>();
             return app.add_option(flag, std::get<std::optional<T>>(given[i]), o.help);
-          } else {  // std::string, and LogLevel read as its name
+          } else {  // std::string, and base::LogLevel read as its name
             given[i] = std::optional<std::string>();
             return app.add_option(flag, std::get<std::optional<std::string>>(given[i]), o.help);
           }
@@ -359,8 +358,8 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
             const std::optional<std::string>& value =
                 std::get<std::optional<std::string>>(given[i]);
             if (!value) return absl::OkStatus();
-            if constexpr (std::is_same_v<T, LogLevel>) {
-              absl::StatusOr<LogLevel> level = ParseLogLevel(*value);
+            if constexpr (std::is_same_v<T, base::LogLevel>) {
+              absl::StatusOr<base::LogLevel> level = base::ParseLogLevel(*value);
               if (!level.ok()) {
                 return absl::InvalidArgumentError(
                     absl::StrCat(FlagName(o), ": ", level.status().message()));

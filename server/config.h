@@ -15,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "server/log.h"
+#include "proto/base/log.h"
 
 namespace pantherd::server {
 
@@ -24,7 +24,7 @@ struct ServerConfig {
   std::string listen = "127.0.0.1:50051";
   // The RocksDB store. Empty means the default (see DefaultDataDir).
   std::string data_dir;
-  LogLevel log_level = LogLevel::kInfo;
+  base::LogLevel log_level = base::LogLevel::kInfo;
   // A folder of rule content (panther-analysis layout) loaded at start; empty
   // for none.
   std::string rules_dir;

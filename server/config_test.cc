@@ -45,7 +45,7 @@ TEST_F(ConfigTest, DefaultsWithoutFlags) {
   absl::StatusOr<ServerConfig> c = Parse({});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->listen, "127.0.0.1:50051");
-  EXPECT_EQ(c->log_level, LogLevel::kInfo);
+  EXPECT_EQ(c->log_level, base::LogLevel::kInfo);
   EXPECT_FALSE(c->data_dir.empty());
 }
 
@@ -66,7 +66,7 @@ TEST_F(ConfigTest, FileValuesApplyAndFlagsWin) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->listen, "127.0.0.1:7000");  // The flag wins over the file.
   EXPECT_EQ(c->data_dir, "/srv/pantherd");
-  EXPECT_EQ(c->log_level, LogLevel::kDebug);
+  EXPECT_EQ(c->log_level, base::LogLevel::kDebug);
   EXPECT_EQ(c->shutdown_grace_seconds, 3);
 }
 
@@ -77,11 +77,11 @@ TEST_F(ConfigTest, EveryOptionFromFileAndFromFlag) {
   const std::string clock1 = WriteFile("clock1", "1924992000\n");
   const std::string clock2 = WriteFile("clock2", "1924992001\n");
   auto text = [](const auto& value) { return absl::StrCat(value); };
-  auto level = [](LogLevel l) {
-    return l == LogLevel::kDebug  ? "debug"
-           : l == LogLevel::kInfo ? "info"
-           : l == LogLevel::kWarn ? "warn"
-                                  : "error";
+  auto level = [](base::LogLevel l) {
+    return l == base::LogLevel::kDebug  ? "debug"
+           : l == base::LogLevel::kInfo ? "info"
+           : l == base::LogLevel::kWarn ? "warn"
+                                        : "error";
   };
   struct Case {
     std::string key;

@@ -11,16 +11,16 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "engine/alert_engine.h"
@@ -35,11 +35,11 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
+#include "proto/base/log.h"
 #include "server/audit.h"
 #include "server/auth.h"
 #include "server/executor.h"
 #include "server/http_client.h"
-#include "server/log.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
 #include "server/request_limits.h"
@@ -80,8 +80,8 @@ struct PantherServer::State {
     while (!stop_flushing.WaitForNotificationWithTimeout(absl::Minutes(1))) {
       absl::Status s = auth->FlushLastUsed();
       if (!s.ok()) {
-        Log(LogLevel::kWarn, "token last-used times not stored",
-            {{"error", std::string(s.message())}});
+        base::Log(base::LogLevel::kWarn, "token last-used times not stored",
+                  {{"error", std::string(s.message())}});
       }
     }
   }
@@ -100,18 +100,18 @@ struct PantherServer::State {
       absl::StatusOr<engine::PurgeStats> purged = alerts->PurgeExpired();
       absl::StatusOr<int64_t> kv_items = kv->PurgeExpired(KvPurgeHorizon());
       if (!purged.ok() || !kv_items.ok()) {
-        Log(LogLevel::kWarn, "purge of expired state failed",
-            {{"error", std::string(!purged.ok() ? purged.status().message()
-                                                : kv_items.status().message())}});
+        base::Log(base::LogLevel::kWarn, "purge of expired state failed",
+                  {{"error", std::string(!purged.ok() ? purged.status().message()
+                                                      : kv_items.status().message())}});
       } else if (purged->processed_ids + purged->windows + purged->log_entries + *kv_items > 0) {
-        Log(LogLevel::kInfo, "expired state purged",
-            {{"processed_ids", absl::StrCat(purged->processed_ids)},
-             {"windows", absl::StrCat(purged->windows)},
-             {"alert_log_entries", absl::StrCat(purged->log_entries)},
-             {"cache_items", absl::StrCat(*kv_items)}});
+        base::Log(base::LogLevel::kInfo, "expired state purged",
+                  {{"processed_ids", absl::StrCat(purged->processed_ids)},
+                   {"windows", absl::StrCat(purged->windows)},
+                   {"alert_log_entries", absl::StrCat(purged->log_entries)},
+                   {"cache_items", absl::StrCat(*kv_items)}});
       }
       // Every run, also when nothing expired: tests wait for it.
-      Log(LogLevel::kDebug, "purge finished", {{"ok", purged.ok() ? "true" : "false"}});
+      base::Log(base::LogLevel::kDebug, "purge finished", {{"ok", purged.ok() ? "true" : "false"}});
     }
   }
   // The caching helpers' items expired at or before this time (seconds) are
@@ -122,7 +122,7 @@ struct PantherServer::State {
   engine::AlertClock window_clock = engine::AlertClock::kEventTime;
   absl::Duration late_event_retention = absl::Hours(7 * 24);
   // The processing clock (absl::Now, or --test-clock-file).
-  std::function<absl::Time()> clock = absl::Now;
+  base::Clock clock = base::RealClock();
   int64_t KvPurgeHorizon() const {
     if (window_clock == engine::AlertClock::kProcessingTime) return absl::ToUnixSeconds(clock());
     const int64_t high_water = kv->committed_high_water();
@@ -194,10 +194,10 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenCredentials(
     const ServerConfig& config) {
   if (config.tls_cert.empty()) {
     if (!IsLocalListenAddress(config.listen)) {
-      Log(LogLevel::kWarn,
-          "serving plain text (no TLS) on a non-loopback address: tokens and data cross the "
-          "network unencrypted",
-          {{"listen", config.listen}});
+      base::Log(base::LogLevel::kWarn,
+                "serving plain text (no TLS) on a non-loopback address: tokens and data cross the "
+                "network unencrypted",
+                {{"listen", config.listen}});
     }
     return grpc::InsecureServerCredentials();
   }
@@ -249,7 +249,8 @@ PantherServer::PantherServer(std::unique_ptr<State> state) : state_(std::move(st
 
 PantherServer::~PantherServer() {
   absl::Status s = Shutdown();
-  if (!s.ok()) Log(LogLevel::kError, "shutdown failed", {{"error", std::string(s.message())}});
+  if (!s.ok())
+    base::Log(base::LogLevel::kError, "shutdown failed", {{"error", std::string(s.message())}});
 }
 
 const std::string& PantherServer::listen_address() const { return state_->listen_address; }
@@ -277,7 +278,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
       store::Store::Open(config.data_dir, store::StoreOptions());
   if (!opened.ok()) return opened.status();
   state->store = std::move(*opened);
-  Log(LogLevel::kInfo, "store opened", {{"data_dir", config.data_dir}});
+  base::Log(base::LogLevel::kInfo, "store opened", {{"data_dir", config.data_dir}});
 
   // Users and tokens; on first start, the first admin and its token file.
   absl::StatusOr<std::unique_ptr<Authenticator>> auth = Authenticator::Load(
@@ -291,14 +292,15 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
       const std::string path = (std::filesystem::path(config.data_dir) / "admin.token").string();
       absl::Status written = WriteAdminToken(path, **first);
       if (!written.ok()) return written;
-      Log(LogLevel::kInfo,
-          "first start: created user admin; its API token is in the token file (owner-only); "
-          "use it with: pantherctl login --token-file <file>",
-          {{"token_file", path}});
+      base::Log(base::LogLevel::kInfo,
+                "first start: created user admin; its API token is in the token file (owner-only); "
+                "use it with: pantherctl login --token-file <file>",
+                {{"token_file", path}});
     }
   } else {
-    Log(LogLevel::kWarn, "authentication is off (--auth=none): every local caller is an admin",
-        {{"listen", config.listen}});
+    base::Log(base::LogLevel::kWarn,
+              "authentication is off (--auth=none): every local caller is an admin",
+              {{"listen", config.listen}});
   }
   state->audit = std::make_unique<AuditLog>(state->store.get());
   state->delayed = std::make_unique<DelayedRunner>();
@@ -307,14 +309,14 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   // --test-clock-file. Every time-dependent decision about alert state goes
   // through it: processing-time windows, alert and alert-log times,
   // processed-id and caching-item expiry, the purge, parse times and triage.
-  std::function<absl::Time()> clock = absl::Now;
+  base::Clock clock = base::RealClock();
   if (!config.test_clock_file.empty()) {
-    absl::StatusOr<std::function<absl::Time()>> file_clock = FileClock(config.test_clock_file);
+    absl::StatusOr<base::Clock> file_clock = FileClock(config.test_clock_file);
     if (!file_clock.ok()) return file_clock.status();
     clock = *std::move(file_clock);
-    Log(LogLevel::kWarn, "processing clock read from a file: for tests only",
-        {{"test_clock_file", config.test_clock_file},
-         {"now", absl::FormatTime(absl::RFC3339_full, clock(), absl::UTCTimeZone())}});
+    base::Log(base::LogLevel::kWarn, "processing clock read from a file: for tests only",
+              {{"test_clock_file", config.test_clock_file},
+               {"now", absl::FormatTime(absl::RFC3339_full, clock(), absl::UTCTimeZone())}});
   }
   state->env.now = clock;
   state->clock = clock;
@@ -330,12 +332,6 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   pool_options.limits.memory_bytes = int64_t{config.worker_memory_mb} << 20;
   pool_options.limits.call_time_limit = absl::Seconds(config.rule_timeout_seconds);
   pool_options.kv = state->kv.get();
-  pool_options.log = [](engine::WorkerLogLevel level, const std::string& message) {
-    Log(level == engine::WorkerLogLevel::kError  ? LogLevel::kError
-        : level == engine::WorkerLogLevel::kWarn ? LogLevel::kWarn
-                                                 : LogLevel::kInfo,
-        message, {{"component", "workers"}});
-  };
   absl::StatusOr<std::unique_ptr<engine::WorkerPool>> pool =
       engine::WorkerPool::Create(std::move(pool_options));
   if (!pool.ok()) return pool.status();
@@ -354,14 +350,14 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
       return absl::Status(installed.code(), absl::StrCat("bundled rules in ", config.rules_dir,
                                                          " were refused: ", installed.message()));
     }
-    Log(LogLevel::kInfo, "bundled rules installed",
-        {{"rules_dir", config.rules_dir},
-         {"stored", absl::StrCat(bundled.stored_size())},
-         {"unchanged", absl::StrCat(bundled.unchanged_ids_size())},
-         {"tests_passed", absl::StrCat(bundled.report().tests_passed())}});
+    base::Log(base::LogLevel::kInfo, "bundled rules installed",
+              {{"rules_dir", config.rules_dir},
+               {"stored", absl::StrCat(bundled.stored_size())},
+               {"unchanged", absl::StrCat(bundled.unchanged_ids_size())},
+               {"tests_passed", absl::StrCat(bundled.report().tests_passed())}});
   }
-  Log(LogLevel::kInfo, "rule workers ready",
-      {{"workers", absl::StrCat(state->pool->workers())}, {"worker_binary", *worker_binary}});
+  base::Log(base::LogLevel::kInfo, "rule workers ready",
+            {{"workers", absl::StrCat(state->pool->workers())}, {"worker_binary", *worker_binary}});
 
   // Step 3: live detection.
   engine::AlertEngineOptions alert_options;
@@ -385,10 +381,10 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   ingest_options.on_quarantine = [audit = state->audit.get()](
                                      const std::string& rule_id,
                                      const v1::RuleQuarantine& quarantine) {
-    Log(LogLevel::kError, "rule quarantined: events kept ending its worker",
-        {{"rule_id", rule_id},
-         {"reason", quarantine.reason()},
-         {"re_enable", absl::StrCat("pantherctl rules enable ", rule_id)}});
+    base::Log(base::LogLevel::kError, "rule quarantined: events kept ending its worker",
+              {{"rule_id", rule_id},
+               {"reason", quarantine.reason()},
+               {"re_enable", absl::StrCat("pantherctl rules enable ", rule_id)}});
     v1::AuditEvent event;
     *event.mutable_time() = quarantine.time();
     event.set_actor_user("pantherd");
@@ -399,8 +395,8 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
     audit->Record(std::move(event));
   };
   ingest_options.now = clock;
-  state->ingest = std::make_unique<engine::IngestPipeline>(
-      state->pool.get(), state->alerts.get(), state->rule_store.get(), ingest_options);
+  state->ingest = std::make_unique<engine::IngestPipeline>(state->pool.get(), state->alerts.get(),
+                                                           state->rule_store.get(), ingest_options);
 
   // Step 4: serve.
   state->executor = std::make_unique<Executor>(config.executor_threads, config.executor_queue);
@@ -467,12 +463,12 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
     }
     state->metrics_http = std::move(*http);
     if (!IsLocalListenAddress(state->metrics_http->address())) {
-      Log(LogLevel::kWarn,
-          "the metrics endpoint listens on a non-loopback address without authentication: it "
-          "names every rule id and source label",
-          {{"listen", state->metrics_http->address()}});
+      base::Log(base::LogLevel::kWarn,
+                "the metrics endpoint listens on a non-loopback address without authentication: it "
+                "names every rule id and source label",
+                {{"listen", state->metrics_http->address()}});
     }
-    Log(LogLevel::kInfo, "metrics", {{"listen", state->metrics_http->address()}});
+    base::Log(base::LogLevel::kInfo, "metrics", {{"listen", state->metrics_http->address()}});
   }
   state->detection = std::make_unique<DetectionServiceImpl>(&state->env);
   state->admin = std::make_unique<AdminServiceImpl>(&state->env);
@@ -524,13 +520,13 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   state->listen_address = WithPort(config.listen, port);
   state->env.set_listen_address(state->listen_address);
   state->grpc_server->GetHealthCheckService()->SetServingStatus(true);
-  Log(LogLevel::kInfo, "serving",
-      {{"listen", state->listen_address},
-       {"version", std::string(kVersion)},
-       {"tls", config.tls_cert.empty()        ? "off"
-               : config.tls_client_ca.empty() ? "on"
-                                              : "on, client certificates required"},
-       {"auth", config.auth}});
+  base::Log(base::LogLevel::kInfo, "serving",
+            {{"listen", state->listen_address},
+             {"version", std::string(kVersion)},
+             {"tls", config.tls_cert.empty()        ? "off"
+                     : config.tls_client_ca.empty() ? "on"
+                                                    : "on, client certificates required"},
+             {"auth", config.auth}});
   return std::unique_ptr<PantherServer>(new PantherServer(std::move(state)));
 }
 
@@ -550,14 +546,15 @@ absl::Status PantherServer::Shutdown() {
   // gRPC shutdown take.
   const auto grpc_deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(state_->grace_seconds);
-  Log(LogLevel::kInfo, "shutting down", {{"grace_seconds", absl::StrCat(state_->grace_seconds)}});
+  base::Log(base::LogLevel::kInfo, "shutting down",
+            {{"grace_seconds", absl::StrCat(state_->grace_seconds)}});
   state_->grpc_server->GetHealthCheckService()->SetServingStatus(false);
   if (state_->metrics_http != nullptr) {
     state_->metrics_http->Stop();  // It reads the components stopped below.
-    Log(LogLevel::kInfo, "metrics endpoint counters",
-        {{"answered", absl::StrCat(state_->metrics_http->answered())},
-         {"refused_or_abandoned", absl::StrCat(state_->metrics_http->failed())},
-         {"evicted", absl::StrCat(state_->metrics_http->evicted())}});
+    base::Log(base::LogLevel::kInfo, "metrics endpoint counters",
+              {{"answered", absl::StrCat(state_->metrics_http->answered())},
+               {"refused_or_abandoned", absl::StrCat(state_->metrics_http->failed())},
+               {"evicted", absl::StrCat(state_->metrics_http->evicted())}});
     state_->metrics_http.reset();
   }
   // Pollers first: their HTTP requests are cancelled, a page being stored
@@ -574,16 +571,16 @@ absl::Status PantherServer::Shutdown() {
   state_->StopPurging();
   state_->StopFlushing();
   state_->audit->Stop();
-  Log(LogLevel::kInfo, "auth and audit counters",
-      {{"failed_auth_delayed", absl::StrCat(state_->auth->throttle().delayed())},
-       {"failed_auth_peers_untracked", absl::StrCat(state_->auth->throttle().untracked())},
-       {"delayed_answers_not_delayed", absl::StrCat(state_->delayed->overflowed())},
-       {"audit_events_dropped", absl::StrCat(state_->audit->dropped())},
-       {"audit_events_not_stored", absl::StrCat(state_->audit->write_failures())}});
+  base::Log(base::LogLevel::kInfo, "auth and audit counters",
+            {{"failed_auth_delayed", absl::StrCat(state_->auth->throttle().delayed())},
+             {"failed_auth_peers_untracked", absl::StrCat(state_->auth->throttle().untracked())},
+             {"delayed_answers_not_delayed", absl::StrCat(state_->delayed->overflowed())},
+             {"audit_events_dropped", absl::StrCat(state_->audit->dropped())},
+             {"audit_events_not_stored", absl::StrCat(state_->audit->write_failures())}});
   absl::Status flushed = state_->auth->FlushLastUsed();
   if (!flushed.ok()) {
-    Log(LogLevel::kWarn, "token last-used times not stored",
-        {{"error", std::string(flushed.message())}});
+    base::Log(base::LogLevel::kWarn, "token last-used times not stored",
+              {{"error", std::string(flushed.message())}});
   }
   state_->alerts->SetPublisher(nullptr);
   state_->hub.reset();
@@ -596,7 +593,8 @@ absl::Status PantherServer::Shutdown() {
   }
   state_->pool.reset();  // Ends the rule workers.
   absl::Status closed = state_->store->Close();
-  if (closed.ok()) Log(LogLevel::kInfo, "store closed", {{"data_dir", state_->env.data_dir}});
+  if (closed.ok())
+    base::Log(base::LogLevel::kInfo, "store closed", {{"data_dir", state_->env.data_dir}});
   return closed;
 }
 
@@ -619,16 +617,17 @@ int ServerMain(int argc, char** argv) {
   absl::StatusOr<ServerConfig> config = ParseServerFlags(argc, argv, std::cout, std::cerr);
   if (!config.ok()) {
     if (absl::IsCancelled(config.status())) return 0;  // --help / --version
-    Log(LogLevel::kError, "invalid configuration",
-        {{"error", std::string(config.status().message())}});
+    base::Log(base::LogLevel::kError, "invalid configuration",
+              {{"error", std::string(config.status().message())}});
     return absl::IsInvalidArgument(config.status()) ? 2 : 1;
   }
-  SetLogLevel(config->log_level);
+  base::SetLogLevel(config->log_level);
 
   // SIGINT/SIGTERM are turned into a byte on a pipe by an async-signal-safe
   // handler, whichever thread receives them; the main thread waits on it.
   if (pipe(g_signal_pipe) != 0) {
-    Log(LogLevel::kError, "cannot create the signal pipe", {{"error", strerror(errno)}});
+    base::Log(base::LogLevel::kError, "cannot create the signal pipe",
+              {{"error", strerror(errno)}});
     return 1;
   }
   struct sigaction action = {};
@@ -639,14 +638,15 @@ int ServerMain(int argc, char** argv) {
 
   absl::StatusOr<std::unique_ptr<PantherServer>> server = PantherServer::Start(*config);
   if (!server.ok()) {
-    Log(LogLevel::kError, "pantherd could not start",
-        {{"error", std::string(server.status().message())}});
+    base::Log(base::LogLevel::kError, "pantherd could not start",
+              {{"error", std::string(server.status().message())}});
     return 1;
   }
   unsigned char received = 0;
   while (read(g_signal_pipe[0], &received, 1) < 0 && errno == EINTR) {
   }
-  Log(LogLevel::kInfo, "signal received", {{"signal", received == SIGINT ? "SIGINT" : "SIGTERM"}});
+  base::Log(base::LogLevel::kInfo, "signal received",
+            {{"signal", received == SIGINT ? "SIGINT" : "SIGTERM"}});
   // The shutdown watchdog: a second signal, or the grace running out, kills
   // the rule workers (whatever they are doing: looping, stopped with
   // SIGSTOP, in the middle of a batch), which ends the calls waiting for
@@ -670,13 +670,13 @@ int ServerMain(int argc, char** argv) {
     }
     if (shut_down.HasBeenNotified()) return;
     const int killed = (*server)->AbortWorkers();
-    Log(LogLevel::kWarn,
-        second_signal ? "second signal: rule workers killed, exiting"
-                      : "shutdown grace ran out: rule workers killed",
-        {{"worker_processes_killed", absl::StrCat(killed)}});
+    base::Log(base::LogLevel::kWarn,
+              second_signal ? "second signal: rule workers killed, exiting"
+                            : "shutdown grace ran out: rule workers killed",
+              {{"worker_processes_killed", absl::StrCat(killed)}});
     if (shut_down.WaitForNotificationWithTimeout(kForcedExitDelay)) return;
-    Log(LogLevel::kError, "shutdown did not finish; exiting without closing the store",
-        {{"waited_seconds", absl::StrCat(absl::ToInt64Seconds(kForcedExitDelay))}});
+    base::Log(base::LogLevel::kError, "shutdown did not finish; exiting without closing the store",
+              {{"waited_seconds", absl::StrCat(absl::ToInt64Seconds(kForcedExitDelay))}});
     std::fflush(stderr);
     _exit(1);
   });
@@ -684,10 +684,11 @@ int ServerMain(int argc, char** argv) {
   shut_down.Notify();
   watchdog.join();
   if (!closed.ok()) {
-    Log(LogLevel::kError, "shutdown failed", {{"error", std::string(closed.message())}});
+    base::Log(base::LogLevel::kError, "shutdown failed",
+              {{"error", std::string(closed.message())}});
     return 1;
   }
-  Log(LogLevel::kInfo, "stopped");
+  base::Log(base::LogLevel::kInfo, "stopped");
   return 0;
 }
 

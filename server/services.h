@@ -19,19 +19,20 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "engine/alert_engine.h"
+#include "engine/ingest_pipeline.h"
+#include "engine/metrics.h"
+#include "engine/rule_set_manager.h"
+#include "engine/rule_store.h"
+#include "engine/worker_pool.h"
 #include "pantherd/v1/admin_service.grpc.pb.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
+#include "proto/base/clock.h"
 #include "server/alert_hub.h"
 #include "server/audit.h"
 #include "server/auth.h"
 #include "server/executor.h"
 #include "server/source_manager.h"
-#include "engine/alert_engine.h"
-#include "engine/ingest_pipeline.h"
-#include "engine/metrics.h"
-#include "engine/worker_pool.h"
-#include "engine/rule_set_manager.h"
-#include "engine/rule_store.h"
 #include "store/store.h"
 
 namespace pantherd::server {
@@ -63,7 +64,7 @@ struct ServiceEnv {
   engine::EngineMetrics* metrics = nullptr;
   const engine::WorkerPool* pool = nullptr;
   // The processing clock (absl::Now, or --test-clock-file's): triage times.
-  std::function<absl::Time()> now = absl::Now;
+  base::Clock now = base::RealClock();
   absl::Time start_time;
   std::string data_dir;
 
@@ -82,8 +83,7 @@ class DetectionServiceImpl final : public v1::DetectionService::CallbackService 
   grpc::ServerUnaryReactor* UploadRule(grpc::CallbackServerContext* ctx,
                                        const v1::UploadRuleRequest* req,
                                        v1::UploadRuleResponse* resp) override;
-  grpc::ServerUnaryReactor* GetRule(grpc::CallbackServerContext* ctx,
-                                    const v1::GetRuleRequest* req,
+  grpc::ServerUnaryReactor* GetRule(grpc::CallbackServerContext* ctx, const v1::GetRuleRequest* req,
                                     v1::GetRuleResponse* resp) override;
   grpc::ServerUnaryReactor* ListRules(grpc::CallbackServerContext* ctx,
                                       const v1::ListRulesRequest* req,

@@ -8,10 +8,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
-#include "server/log.h"
+#include "proto/base/log.h"
+#include "proto/base/status_macros.h"
 #include "server/okta_api.h"
 #include "store/keys.h"
-#include "store/status_macros.h"
 
 namespace pantherd::server {
 namespace {
@@ -291,7 +291,8 @@ class SourceManager::Poller {
       absl::MutexLock lock(&mu_);
       progress_ = updated;
       if (state_ != v1::SOURCE_STATE_ACTIVE || !last_error_.empty()) {
-        Log(LogLevel::kInfo, "source polling again", {{"source", id_}, {"label", config_.label()}});
+        base::Log(base::LogLevel::kInfo, "source polling again",
+                  {{"source", id_}, {"label", config_.label()}});
       }
       state_ = v1::SOURCE_STATE_ACTIVE;
       last_error_.clear();
@@ -325,8 +326,8 @@ class SourceManager::Poller {
       if (state_ != v1::SOURCE_STATE_ERROR) state_ = v1::SOURCE_STATE_ACTIVE;
       ++poll_failures_;
       if (error != last_error_) {
-        Log(LogLevel::kWarn, "source poll failed; retrying",
-            {{"source", id_}, {"label", config_.label()}, {"error", error}});
+        base::Log(base::LogLevel::kWarn, "source poll failed; retrying",
+                  {{"source", id_}, {"label", config_.label()}, {"error", error}});
       }
       last_error_ = error;
     }
@@ -339,11 +340,11 @@ class SourceManager::Poller {
   void SetError(const std::string& error) {
     absl::MutexLock lock(&mu_);
     if (state_ != v1::SOURCE_STATE_ERROR || error != last_error_) {
-      Log(LogLevel::kWarn, "source in error; retrying slowly",
-          {{"source", id_},
-           {"label", config_.label()},
-           {"error", error},
-           {"retry_in", absl::FormatDuration(options_.error_retry)}});
+      base::Log(base::LogLevel::kWarn, "source in error; retrying slowly",
+                {{"source", id_},
+                 {"label", config_.label()},
+                 {"error", error},
+                 {"retry_in", absl::FormatDuration(options_.error_retry)}});
     }
     state_ = v1::SOURCE_STATE_ERROR;
     last_error_ = error;
@@ -422,12 +423,12 @@ absl::Status SourceManager::Start() {
       return stored.status();
     }
     const std::string id = config.id();
-    Log(LogLevel::kInfo, "source loaded",
-        {{"source", id},
-         {"label", config.label()},
-         {"domain", config.okta().domain()},
-         {"paused", config.paused() ? "true" : "false"},
-         {"events_ingested", absl::StrCat(progress.events_ingested())}});
+    base::Log(base::LogLevel::kInfo, "source loaded",
+              {{"source", id},
+               {"label", config.label()},
+               {"domain", config.okta().domain()},
+               {"paused", config.paused() ? "true" : "false"},
+               {"events_ingested", absl::StrCat(progress.events_ingested())}});
     std::unique_ptr<Poller> poller = MakePoller(std::move(config), std::move(progress));
     Poller* raw = poller.get();
     {
@@ -523,14 +524,14 @@ absl::StatusOr<v1::Source> SourceManager::Add(const v1::AddSourceRequest& reques
   }
   PANTHERD_RETURN_IF_ERROR(
       store_->PutMessage(Family::kSources, SourceConfigKey(config.id()), config));
-  Log(LogLevel::kInfo, "source added",
-      {{"source", config.id()},
-       {"label", config.label()},
-       {"kind", "okta"},
-       {"domain", config.okta().domain()},
-       {"base_url", BaseUrl(config)},
-       {"start_time", absl::FormatTime(absl::RFC3339_sec, FromTs(config.okta().start_time()),
-                                       absl::UTCTimeZone())}});
+  base::Log(base::LogLevel::kInfo, "source added",
+            {{"source", config.id()},
+             {"label", config.label()},
+             {"kind", "okta"},
+             {"domain", config.okta().domain()},
+             {"base_url", BaseUrl(config)},
+             {"start_time", absl::FormatTime(absl::RFC3339_sec, FromTs(config.okta().start_time()),
+                                             absl::UTCTimeZone())}});
   std::unique_ptr<Poller> poller = MakePoller(config, internal::SourceProgress());
   Poller* raw = poller.get();
   {
@@ -573,10 +574,10 @@ absl::StatusOr<v1::Source> SourceManager::SetPaused(const std::string& id_or_lab
   if (changed) {
     PANTHERD_RETURN_IF_ERROR(
         store_->PutMessage(Family::kSources, SourceConfigKey(config.id()), config));
-    Log(LogLevel::kInfo, paused ? "source paused" : "source resumed",
-        {{"source", config.id()},
-         {"label", config.label()},
-         {"token_replaced", api_token.empty() ? "false" : "true"}});
+    base::Log(base::LogLevel::kInfo, paused ? "source paused" : "source resumed",
+              {{"source", config.id()},
+               {"label", config.label()},
+               {"token_replaced", api_token.empty() ? "false" : "true"}});
   }
   poller->Update(std::move(config));
   return poller->View(options_.now());
@@ -599,7 +600,8 @@ absl::Status SourceManager::Remove(const std::string& id_or_label) {
   batch.Delete(Family::kSources, SourceConfigKey(config.id()));
   batch.Delete(Family::kSources, SourceProgressKey(config.id()));
   PANTHERD_RETURN_IF_ERROR(store_->Write(std::move(batch)));
-  Log(LogLevel::kInfo, "source removed", {{"source", config.id()}, {"label", config.label()}});
+  base::Log(base::LogLevel::kInfo, "source removed",
+            {{"source", config.id()}, {"label", config.label()}});
   return absl::OkStatus();
 }
 

@@ -48,6 +48,7 @@
 #include "engine/ingest_pipeline.h"
 #include "pantherd/internal/source.pb.h"
 #include "pantherd/v1/sources.pb.h"
+#include "proto/base/clock.h"
 #include "server/http_client.h"
 #include "store/store.h"
 
@@ -79,7 +80,7 @@ struct SourceManagerOptions {
   // it). Okta's maximum, 1000, unless a test wants small pages.
   int page_limit = 1000;
   // The clock (start times, lag, rate-limit resets).
-  std::function<absl::Time()> now = absl::Now;
+  base::Clock now = base::RealClock();
   // Sent as User-Agent.
   std::string user_agent = "pantherd";
 };

@@ -15,7 +15,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
-#include "server/log.h"
+#include "proto/base/log.h"
 #include "tests/fake_okta.h"
 #include "tests/test_util.h"
 
@@ -43,12 +43,12 @@ class SourceManagerTest : public ::testing::Test {
     options_.retry_max = absl::Milliseconds(200);
     options_.error_retry = absl::Milliseconds(300);
     options_.http_timeout = absl::Seconds(2);
-    SetLogStream(&log_);
+    base::SetLogStream(&log_);
     OpenStore();
   }
   void TearDown() override {
     manager_.reset();
-    SetLogStream(nullptr);
+    base::SetLogStream(nullptr);
   }
 
   void OpenStore() {

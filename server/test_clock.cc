@@ -50,7 +50,7 @@ absl::StatusOr<absl::Time> ParseClockText(absl::string_view text) {
       absl::StrCat("test clock: \"", t, "\" is neither Unix seconds nor an RFC 3339 time"));
 }
 
-absl::StatusOr<std::function<absl::Time()>> FileClock(const std::string& path) {
+absl::StatusOr<base::Clock> FileClock(const std::string& path) {
   std::string text;
   if (!ReadWholeFile(path, &text)) {
     return absl::NotFoundError(absl::StrCat("test clock file ", path, " cannot be read"));
@@ -66,7 +66,7 @@ absl::StatusOr<std::function<absl::Time()>> FileClock(const std::string& path) {
     absl::MutexLock lock(&state->mu);
     state->last = *first;
   }
-  return std::function<absl::Time()>([state]() {
+  return base::Clock([state]() {
     std::string content;
     absl::StatusOr<absl::Time> now = absl::InvalidArgumentError("unread");
     if (ReadWholeFile(state->path, &content)) now = ParseClockText(content);

@@ -5,7 +5,7 @@
 // days in seconds of real time: the file holds the current time, and every
 // reading of the clock reads the file again.
 //
-//   absl::StatusOr<std::function<absl::Time()>> clock = FileClock(config.test_clock_file);
+//   absl::StatusOr<base::Clock> clock = FileClock(config.test_clock_file);
 //   alert_options.now = *clock;
 //
 // The file holds one time: Unix seconds (an integer or a decimal fraction,
@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "proto/base/clock.h"
 
 namespace pantherd::server {
 
@@ -38,7 +39,7 @@ absl::StatusOr<absl::Time> ParseClockText(absl::string_view text);
 // being replaced non-atomically, or removed) returns the last time read, so
 // the clock never fails. The returned function is thread-safe (the last time
 // read is kept under a mutex) and owns what it needs; it may outlive nothing.
-absl::StatusOr<std::function<absl::Time()>> FileClock(const std::string& path);
+absl::StatusOr<base::Clock> FileClock(const std::string& path);
 
 }  // namespace pantherd::server
 

@@ -12,7 +12,7 @@
 #include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "store/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::store {
 namespace {

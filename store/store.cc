@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "proto/base/status_macros.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
@@ -24,7 +25,6 @@
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "store/keys.h"
-#include "store/status_macros.h"
 
 namespace pantherd::store {
 namespace {

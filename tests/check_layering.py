@@ -3,6 +3,8 @@
 
     proto <- store <- engine <- server        client -> proto
 
+- proto/ (the API contract and proto/base: status macros, logging, the clock
+  type) includes only proto/, so every layer may use it;
 - store/ includes only store/ and the generated protos;
 - engine/ includes engine/, store/ and the protos;
 - server/ includes server/, engine/, store/ and the protos;
@@ -24,6 +26,7 @@ import sys
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 ALLOWED = {
+    "proto": {"proto"},
     "store": {"store", "proto"},
     "engine": {"engine", "store", "proto"},
     "server": {"server", "engine", "store", "proto"},

@@ -1,4 +1,4 @@
-#include "server/log.h"
+#include "proto/base/log.h"
 
 #include <atomic>
 #include <iostream>
@@ -9,26 +9,12 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
-namespace pantherd::server {
+namespace pantherd::base {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 absl::Mutex g_mu;
 std::ostream* g_out ABSL_GUARDED_BY(g_mu) = nullptr;
-
-absl::string_view LevelName(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarn:
-      return "warn";
-    case LogLevel::kError:
-      return "error";
-  }
-  return "info";
-}
 
 bool NeedsQuotes(absl::string_view v) {
   if (v.empty()) return true;
@@ -74,7 +60,41 @@ void AppendValue(std::string* out, absl::string_view v) {
   out->push_back('"');
 }
 
+class StreamLogger : public Logger {
+ public:
+  void Write(LogLevel level, absl::string_view msg, const LogFields& fields) override {
+    if (static_cast<int>(level) < g_level.load()) return;
+    std::string line =
+        FormatLogLine(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
+                      level, msg, fields);
+    line.push_back('\n');
+    absl::MutexLock lock(&g_mu);
+    std::ostream& out = g_out != nullptr ? *g_out : std::cerr;
+    out << line;
+    out.flush();
+  }
+};
+
 }  // namespace
+
+absl::string_view LogLevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "info";
+}
+
+Logger* DefaultLogger() {
+  static Logger* const logger = new StreamLogger();
+  return logger;
+}
 
 absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name) {
   std::string n = absl::AsciiStrToLower(name);
@@ -95,7 +115,7 @@ void SetLogStream(std::ostream* out) {
 
 std::string FormatLogLine(absl::string_view time_rfc3339, LogLevel level, absl::string_view msg,
                           const LogFields& fields) {
-  std::string line = absl::StrCat("time=", time_rfc3339, " level=", LevelName(level), " msg=");
+  std::string line = absl::StrCat("time=", time_rfc3339, " level=", LogLevelName(level), " msg=");
   AppendValue(&line, msg);
   for (const auto& [key, value] : fields) {
     absl::StrAppend(&line, " ", key, "=");
@@ -105,15 +125,24 @@ std::string FormatLogLine(absl::string_view time_rfc3339, LogLevel level, absl::
 }
 
 void Log(LogLevel level, absl::string_view msg, const LogFields& fields) {
-  if (static_cast<int>(level) < g_level.load()) return;
-  std::string line = FormatLogLine(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), level, msg,
-      fields);
-  line.push_back('\n');
-  absl::MutexLock lock(&g_mu);
-  std::ostream& out = g_out != nullptr ? *g_out : std::cerr;
-  out << line;
-  out.flush();
+  DefaultLogger()->Write(level, msg, fields);
 }
 
-}  // namespace pantherd::server
+std::string CapturingLogger::Entry::Field(absl::string_view key) const {
+  for (const auto& [k, v] : fields) {
+    if (k == key) return v;
+  }
+  return "";
+}
+
+void CapturingLogger::Write(LogLevel level, absl::string_view msg, const LogFields& fields) {
+  absl::MutexLock lock(&mu_);
+  entries_.push_back({level, std::string(msg), fields});
+}
+
+std::vector<CapturingLogger::Entry> CapturingLogger::entries() const {
+  absl::MutexLock lock(&mu_);
+  return entries_;
+}
+
+}  // namespace pantherd::base

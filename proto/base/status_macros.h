@@ -1,6 +1,7 @@
-// File: store/status_macros.h
+// File: proto/base/status_macros.h
 //
-// Two macros for propagating absl::Status, used across pantherd. Abseil
+// Two macros for propagating absl::Status, used by every pantherd library and
+// by pantherctl (part of the base every library may use, docs/architecture.md). Abseil
 // 20220623 (Debian 12) predates ABSL_RETURN_IF_ERROR / ABSL_ASSIGN_OR_RETURN,
 // so we keep these two small local equivalents.
 //
@@ -13,8 +14,8 @@
 // Both may be used in any function whose return type is constructible from
 // absl::Status (absl::Status itself or any absl::StatusOr<T>).
 
-#ifndef PANTHERD_STORE_STATUS_MACROS_H_
-#define PANTHERD_STORE_STATUS_MACROS_H_
+#ifndef PANTHERD_BASE_STATUS_MACROS_H_
+#define PANTHERD_BASE_STATUS_MACROS_H_
 
 #include <utility>
 
@@ -55,4 +56,4 @@
 #define PANTHERD_STATUS_MACROS_CONCAT_INNER_(a, b) a##b
 #define PANTHERD_STATUS_MACROS_CONCAT_(a, b) PANTHERD_STATUS_MACROS_CONCAT_INNER_(a, b)
 
-#endif  // PANTHERD_STORE_STATUS_MACROS_H_
+#endif  // PANTHERD_BASE_STATUS_MACROS_H_

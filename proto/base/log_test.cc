@@ -1,11 +1,11 @@
-#include "server/log.h"
+#include "proto/base/log.h"
 
 #include <sstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace pantherd::server {
+namespace pantherd::base {
 namespace {
 
 using ::testing::HasSubstr;
@@ -40,5 +40,23 @@ TEST(LogTest, ParsesLevels) {
   EXPECT_FALSE(ParseLogLevel("verbose").ok());
 }
 
+TEST(LogTest, CapturingLoggerKeepsEventsAndFields) {
+  CapturingLogger logger;
+  logger.Write(LogLevel::kWarn, "worker output", {{"worker_pid", "42"}, {"line", "x"}});
+  std::vector<CapturingLogger::Entry> entries = logger.entries();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].level, LogLevel::kWarn);
+  EXPECT_EQ(entries[0].msg, "worker output");
+  EXPECT_EQ(entries[0].Field("worker_pid"), "42");
+  EXPECT_EQ(entries[0].Field("absent"), "");
+}
+
+TEST(LogTest, AValueCannotForgeAFieldOrALine) {
+  std::string line = FormatLogLine("t", LogLevel::kInfo, "worker output",
+                                   {{"line", "x\" msg=\"token revoked\"\nlevel=error"}});
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_THAT(line, HasSubstr("line=\"x\\\" msg=\\\"token revoked\\\"\\nlevel=error\""));
+}
+
 }  // namespace
-}  // namespace pantherd::server
+}  // namespace pantherd::base
