@@ -23,7 +23,8 @@ What this test changes, and why:
   is used as written. HOME and XDG_CONFIG_HOME point into the scratch directory, so `login`
   writes no file outside it.
 * `ALERT_ID` in `alerts update ALERT_ID` is replaced with the id of the alert the sample
-  produced, as the README tells the reader to do.
+  produced, and `TOKEN_ID` in `tokens revoke TOKEN_ID` with the id of the token the README
+  created just before, as the README tells the reader to do.
 
 Everything listens on or connects to 127.0.0.1 only, and the test stops by itself: each
 command has a time limit, and pantherd and the tail are stopped at the end.
@@ -206,6 +207,10 @@ def main():
             if "ALERT_ID" in line:
                 check(alert_id is not None, "no alert id to put in place of ALERT_ID")
                 line = line.replace("ALERT_ID", alert_id or "ALERT_ID")
+            if "TOKEN_ID" in line:
+                token_id = token_field(env, scratch, "alice-laptop", "id")
+                check(token_id is not None, "no token alice-laptop to put in place of TOKEN_ID")
+                line = line.replace("TOKEN_ID", str(token_id))
             print(f"$ {line}", flush=True)
             code, out, err, env = run_line(line, scratch, env)
             sys.stdout.write(out)
@@ -239,6 +244,15 @@ def main():
               "rules list --disabled does not list Okta.FailedLogin")
         check("Enabled Okta.FailedLogin" in by_start("pantherctl rules enable"),
               "rules enable did not report enabling Okta.FailedLogin")
+        check("alice-laptop" in by_start("pantherctl tokens list --all"),
+              "tokens list --all does not list the token alice-laptop")
+        check(token_field(env, scratch, "alice-laptop", "revoked") is True,
+              "the token alice-laptop is not revoked after tokens revoke")
+        code, out, err, _ = run_line("pantherctl --output json users list --all", scratch, env)
+        alice = [user for user in find_dicts(json.loads(out or "{}"), "name")
+                 if user["name"] == "alice"]
+        check(len(alice) == 1 and field(alice[0], "disabled") is True,
+              f"alice is not a disabled user after users disable: {alice}")
 
         # After the walkthrough: the alert is triaged and assigned, its context has no
         # data-lake query, and sending the sample again changes nothing.
@@ -286,6 +300,16 @@ def subscribers(env, scratch):
     counts = [value for holder in find_dicts(status, "subscribers")
               for value in [holder["subscribers"]] if isinstance(value, (int, str))]
     return max([int(value) for value in counts] or [0])
+
+
+def token_field(env, scratch, name, key):
+    """A field of the API token called `name`, from `pantherctl --output json tokens list`."""
+    code, out, _, _ = run_line("pantherctl --output json tokens list --all --include-revoked",
+                               scratch, env)
+    if code != 0:
+        return None
+    tokens = [token for token in find_dicts(json.loads(out), "name") if token["name"] == name]
+    return tokens[0].get(key) if len(tokens) == 1 else None
 
 
 def check_alerts(env, scratch):
