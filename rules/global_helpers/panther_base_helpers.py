@@ -331,7 +331,10 @@ def _pantherflow_list(values: Any) -> str:
 def pantherflow_investigation(event: Any, interval: str = "30m") -> str:
     """Build a PantherFlow query that finds the signals and logs sharing an indicator
     (any ``p_any_*`` field except AWS account IDs) with ``event``, within ``interval``
-    either side of its ``p_event_time``."""
+    either side of its ``p_event_time``.
+
+    Kept so that Panther content importing it loads. pantherd has no data lake to run the
+    query on, so the bundled rules do not put it in their alert context."""
     table = str(event.get("p_log_type") or "").lower().replace(".", "_")
     when = event.get("p_event_time") or ""
     lines = [

@@ -1,6 +1,7 @@
 """Helpers for detections on Okta System Log events (log type ``Okta.SystemLog``).
 
-``okta_alert_context`` returns the same keys as Panther's helper of that name, so
+``okta_alert_context`` returns the keys of Panther's helper of that name except its
+"PantherFlow Investigation" query, which searches a data lake pantherd does not have, so
 Panther's public Okta rules run on pantherd with this module in place of theirs. The
 other functions are small conveniences used by pantherd's own Okta rules.
 """
@@ -9,8 +10,6 @@ import json
 import time
 from collections.abc import Mapping
 from typing import Any, List, Optional, Set
-
-from panther_base_helpers import pantherflow_investigation
 
 # Each alert-context key and the event field it copies. Okta sends camelCase field names;
 # the event object ignores case, so either spelling finds them.
@@ -42,16 +41,16 @@ def _plain(value: Any) -> Any:
 
 
 def okta_alert_context(event: Any) -> dict:
-    """The standard context for Okta alerts: who did what, from where, to whom, and a
-    PantherFlow query (key ``"PantherFlow Investigation"``) for the surrounding activity.
+    """The standard context for Okta alerts: who did what, from where, to whom.
 
     Keys: event_type, severity, actor, client, request, outcome, target, debug_context,
-    authentication_context, security_context, ips, PantherFlow Investigation."""
+    authentication_context, security_context, ips. Panther's helper also adds a
+    "PantherFlow Investigation" query for its data lake; pantherd has no data lake to
+    run it on, so the key is left out."""
     context = {}
     for context_key, field, empty in _CONTEXT_FIELDS:
         value = event.get(field)
         context[context_key] = _plain(value) if value is not None else empty
-    context["PantherFlow Investigation"] = pantherflow_investigation(event)
     return context
 
 
