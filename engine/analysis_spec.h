@@ -70,7 +70,7 @@ struct RuleTest {
   bool expected_result = false;
   // The test's Log as JSON text (engine/yaml_json.h, YamlToJson with
   // NonFiniteFloats::kPythonTokens, so .inf becomes Infinity as Python's
-  // json.dumps would write it; engine/event.h's ParseEvent accepts that).
+  // json.dumps would write it; engine/event_document.h's ParseEvent accepts that).
   std::string log_json;
   std::vector<TestMock> mocks;
   // 1-based line of the test in its spec.

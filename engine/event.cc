@@ -1,13 +1,12 @@
 // File: engine/event.cc
 //
-// Layout:
-//   1. EventDocument and ParseEvent (pure C++, no GIL)
-//   2. DataModel
-//   3. Python conversions and case-insensitive lookup
-//   4. The Python types: ImmutableCaseInsensitiveDict, PantherEvent,
+// The Python side of events. The parsed document is event_document.cc, the
+// probe event_probe.cc, data models data_model.cc. Layout:
+//   1. Python conversions and case-insensitive lookup
+//   2. The Python types: ImmutableCaseInsensitiveDict, PantherEvent,
 //      ImmutableList, DataModel, and the embedded module
 //
-// Every function in sections 3 and 4 runs with the GIL held: they are called
+// Every function here runs with the GIL held: they are called
 // by Python, or by MakePantherEvent() whose caller holds the GIL. Python
 // errors travel as pybind11::error_already_set (or pybind11's builtin
 // exception types) up to the pybind11 dispatcher, which turns them back into
@@ -38,7 +37,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/internal/data_model_rep.h"
 #include "engine/internal/dom_fields.h"
+#include "engine/internal/event_document.h"
 #include "engine/internal/json_numbers.h"
 #include "engine/internal/json_path.h"
 #include "engine/python/panther_error_py.h"
@@ -48,239 +49,17 @@ namespace py = pybind11;
 
 namespace pantherd::engine {
 
+using internal::AsciiEqualsIgnoreCase;
 using internal::DomField;
+using internal::EndsWith;
+using internal::ParseDocument;
 using internal::FindLastField;
 using internal::JsonPath;
 using internal::UniqueFields;
 using ElementType = simdjson::dom::element_type;
 
 // ---------------------------------------------------------------------------
-// 1. EventDocument and ParseEvent
-// ---------------------------------------------------------------------------
-
-class EventDocument {
- public:
-  simdjson::dom::document dom;
-  // True if some numbers were stored as placeholder strings (see below).
-  bool has_number_placeholders = false;
-};
-
-namespace {
-
-// Debian's Abseil is built with its own absl::string_view type, so absl's
-// string helpers do not take the std::string_view that simdjson hands out.
-bool EndsWith(std::string_view text, std::string_view suffix) {
-  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
-}
-bool AsciiEqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (absl::ascii_tolower(static_cast<unsigned char>(a[i])) !=
-        absl::ascii_tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// simdjson's DOM holds 64-bit integers and finite doubles; json.loads also
-// accepts larger integers, numbers that overflow a double, and NaN/Infinity.
-// When simdjson rejects a document we rewrite each such literal into a
-// placeholder string (internal/json_numbers.h) and parse again; conversions to
-// Python turn the placeholders back into the number json.loads would produce.
-absl::StatusOr<std::shared_ptr<EventDocument>> ParseDocument(std::string_view json) {
-  thread_local simdjson::dom::parser parser;
-  auto document = std::make_shared<EventDocument>();
-  simdjson::error_code error =
-      parser.parse_into_document(document->dom, json.data(), json.size()).error();
-  if (error != simdjson::SUCCESS) {
-    std::optional<std::string> rewritten =
-        internal::RewriteUnrepresentableNumbers(json, internal::NonFiniteLiterals::kRewrite);
-    if (!rewritten.has_value() ||
-        parser.parse_into_document(document->dom, rewritten->data(), rewritten->size()).error() !=
-            simdjson::SUCCESS) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("JSON parse error: ", simdjson::error_message(error)));
-    }
-    document->has_number_placeholders = true;
-  }
-  return document;
-}
-
-simdjson::dom::object RootObject(const EventDocument& document) {
-  return document.dom.root().get_object().value_unsafe();
-}
-
-}  // namespace
-
-absl::StatusOr<std::shared_ptr<const EventDocument>> ParseEvent(std::string_view json) {
-  absl::StatusOr<std::shared_ptr<EventDocument>> document = ParseDocument(json);
-  if (!document.ok()) return document.status();
-  if ((*document)->dom.root().type() != ElementType::OBJECT) {
-    return absl::InvalidArgumentError("event is not a JSON object");
-  }
-  return std::shared_ptr<const EventDocument>(*std::move(document));
-}
-
-std::optional<std::string_view> FindTopLevelString(const EventDocument& document,
-                                                   std::string_view key) {
-  simdjson::dom::element value;
-  if (!FindLastField(RootObject(document), key, &value) || value.type() != ElementType::STRING) {
-    return std::nullopt;
-  }
-  std::string_view text = value.get_string().value_unsafe();
-  if (document.has_number_placeholders && internal::NumberPlaceholderLiteral(text).has_value()) {
-    return std::nullopt;
-  }
-  return text;
-}
-
-namespace {
-bool AllAscii(std::string_view text) {
-  for (char c : text) {
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  }
-  return true;
-}
-}  // namespace
-
-ProbeResult ProbeField(const EventDocument& document, const std::vector<std::string>& path) {
-  if (document.has_number_placeholders) return {FieldKind::kUnknown, {}};
-  simdjson::dom::element current = document.dom.root();
-  for (const std::string& key : path) {
-    if (current.type() != ElementType::OBJECT) return {FieldKind::kMissing, {}};
-    simdjson::dom::object object = current.get_object().value_unsafe();
-    simdjson::dom::element value;
-    if (!FindLastField(object, key, &value)) {
-      if (!AllAscii(key)) return {FieldKind::kUnknown, {}};
-      bool found = false;
-      std::string_view found_key;
-      for (simdjson::dom::key_value_pair field : object) {
-        // Python's lower() maps some non-ASCII letters to ASCII ones.
-        if (!AllAscii(field.key)) return {FieldKind::kUnknown, {}};
-        if (found) {
-          if (field.key == found_key) value = field.value;
-        } else if (AsciiEqualsIgnoreCase(field.key, key)) {
-          found = true;
-          found_key = field.key;
-          value = field.value;
-        }
-      }
-      if (!found) return {FieldKind::kMissing, {}};
-    }
-    current = value;
-  }
-  switch (current.type()) {
-    case ElementType::STRING:
-      return {FieldKind::kString, current.get_string().value_unsafe()};
-    case ElementType::INT64:
-    case ElementType::UINT64:
-    case ElementType::DOUBLE:
-    case ElementType::BOOL:
-      return {FieldKind::kHashable, {}};
-    case ElementType::OBJECT:
-    case ElementType::ARRAY:
-      return {FieldKind::kUnhashable, {}};
-    default:
-      return {FieldKind::kUnknown, {}};
-  }
-}
-
-// ---------------------------------------------------------------------------
-// 2. DataModel
-// ---------------------------------------------------------------------------
-
-struct DataModel::Rep {
-  struct PathMapping {
-    std::string name;
-    JsonPath path;
-  };
-  struct MethodMapping {
-    std::string name;
-    py::object callable;
-  };
-  std::vector<PathMapping> paths;
-  std::vector<MethodMapping> methods;
-
-  const JsonPath* FindPath(std::string_view name) const {
-    for (const PathMapping& mapping : paths) {
-      if (mapping.name == name) return &mapping.path;
-    }
-    return nullptr;
-  }
-  py::handle FindMethod(std::string_view name) const {
-    for (const MethodMapping& mapping : methods) {
-      if (mapping.name == name) return mapping.callable;
-    }
-    return py::handle();
-  }
-};
-
-DataModel::DataModel(std::string id) : id_(std::move(id)), rep_(std::make_unique<Rep>()) {}
-
-DataModel::~DataModel() {
-  if (rep_->methods.empty()) return;
-  if (!Py_IsInitialized()) {
-    // The interpreter is gone and its objects with it: nothing to release.
-    for (Rep::MethodMapping& mapping : rep_->methods) mapping.callable.release();
-    return;
-  }
-  py::gil_scoped_acquire gil;
-  rep_->methods.clear();
-}
-
-absl::Status DataModel::AddPath(std::string name, std::string_view json_path) {
-  if (HasMapping(name)) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("DataModel [", id_, "] maps [", name, "] more than once"));
-  }
-  absl::StatusOr<JsonPath> path = JsonPath::Parse(json_path);
-  if (!path.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("DataModel [", id_, "], mapping [", name, "]: ", path.status().message()));
-  }
-  rep_->paths.push_back(Rep::PathMapping{std::move(name), *std::move(path)});
-  return absl::OkStatus();
-}
-
-absl::Status DataModel::AddMethod(std::string name, py::handle callable) {
-  if (HasMapping(name)) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("DataModel [", id_, "] maps [", name, "] more than once"));
-  }
-  if (!callable || !PyCallable_Check(callable.ptr())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("DataModel [", id_, "], mapping [", name, "]: method is not callable"));
-  }
-  rep_->methods.push_back(
-      Rep::MethodMapping{std::move(name), py::reinterpret_borrow<py::object>(callable)});
-  return absl::OkStatus();
-}
-
-bool DataModel::HasMapping(std::string_view name) const {
-  return rep_->FindPath(name) != nullptr || rep_->FindMethod(name);
-}
-
-std::vector<std::string> DataModel::PathNames() const {
-  std::vector<std::string> names;
-  for (const Rep::PathMapping& mapping : rep_->paths) names.push_back(mapping.name);
-  return names;
-}
-
-std::vector<std::string> DataModel::MethodNames() const {
-  std::vector<std::string> names;
-  for (const Rep::MethodMapping& mapping : rep_->methods) names.push_back(mapping.name);
-  return names;
-}
-
-std::optional<std::string> DataModel::PathText(std::string_view name) const {
-  const JsonPath* path = rep_->FindPath(name);
-  if (path == nullptr) return std::nullopt;
-  return path->text();
-}
-
-// ---------------------------------------------------------------------------
-// 3. Python conversions and lookup
+// 1. Python conversions and lookup
 // ---------------------------------------------------------------------------
 
 namespace {
@@ -586,7 +365,7 @@ py::object EnsureImmutable(py::object value) {
 }
 
 // ---------------------------------------------------------------------------
-// 4. The Python types
+// 2. The Python types
 // ---------------------------------------------------------------------------
 
 const MapView& AsMap(py::handle self) { return self.cast<const MapView&>(); }

@@ -28,8 +28,8 @@
 //     the GIL is held for the whole of every call and never needs to be taken
 //     or released around one. No other thread may touch Python: threads
 //     started by rule code run only while a call into Python is in progress.
-//   - Functions of engine/event.h that need no GIL (ParseEvent,
-//     FindTopLevelString) may run on any thread; everything else needs the
+//   - engine/event_document.h and engine/event_probe.h need no GIL
+//     (ParseEvent, FindTopLevelString, ProbeField) and may run on any thread; everything else needs the
 //     owning thread.
 //
 // Time limit. Every call into rule code (a rule function, a module's

@@ -78,6 +78,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "engine/event.h"
+#include "engine/event_probe.h"
 #include "engine/python_runtime.h"
 
 namespace pantherd::engine {

@@ -82,7 +82,7 @@ enum class NonFiniteFloats {
   // Fail with InvalidArgument naming the line. Output is strict RFC 8259.
   kError,
   // Write Infinity, -Infinity and NaN, as Python's json.dumps does by default.
-  // Python's json.loads and engine/event.h's ParseEvent() accept these, so a
+  // Python's json.loads and engine/event_document.h's ParseEvent() accept these, so a
   // test Log keeps the float value pat would give the rule.
   kPythonTokens,
 };
