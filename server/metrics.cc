@@ -201,6 +201,17 @@ v1::StreamStats ToStreamStats(const AlertHubStats& hub) {
   return streams;
 }
 
+namespace {
+
+void CollectExecutor(const Executor& executor, v1::ExecutorMetrics* e) {
+  e->set_threads(executor.threads());
+  e->set_queued(executor.queued());
+  e->set_queue_capacity(executor.queue_capacity());
+  e->set_rejected(executor.rejected());
+}
+
+}  // namespace
+
 void CollectLiveStatus(const MetricsInputs& in, v1::GetServerStatusResponse* status) {
   status->set_version(in.version);
   if (in.start_time != absl::InfinitePast()) {
@@ -213,13 +224,8 @@ void CollectLiveStatus(const MetricsInputs& in, v1::GetServerStatusResponse* sta
   v1::ServerMetrics* metrics = status->mutable_metrics();
   if (in.engine != nullptr) CollectIngest(*in.engine, metrics);
   if (in.pool != nullptr) CollectWorkers(*in.pool, metrics);
-  if (in.executor != nullptr) {
-    v1::ExecutorMetrics* e = metrics->mutable_executor();
-    e->set_threads(in.executor->threads());
-    e->set_queued(in.executor->queued());
-    e->set_queue_capacity(in.executor->queue_capacity());
-    e->set_rejected(in.executor->rejected());
-  }
+  if (in.executor != nullptr) CollectExecutor(*in.executor, metrics->mutable_executor());
+  if (in.evaluation != nullptr) CollectExecutor(*in.evaluation, metrics->mutable_evaluation());
   if (in.sources != nullptr) CollectSources(*in.sources, metrics);
 }
 
@@ -324,6 +330,20 @@ std::string RenderPrometheus(const v1::GetServerStatusResponse& status) {
            "Tasks that may wait; beyond, calls get RESOURCE_EXHAUSTED.", executor.queue_capacity());
   w.Single("pantherd_executor_rejected_total", "counter",
            "Tasks refused because the executor queue was full.", executor.rejected());
+
+  // The evaluation pool.
+  const v1::ExecutorMetrics& evaluation = m.evaluation();
+  w.Single("pantherd_evaluation_threads", "gauge",
+           "Threads running work that waits on rule workers (batches, test runs).",
+           evaluation.threads());
+  w.Single("pantherd_evaluation_queue_depth", "gauge",
+           "Batches and test runs waiting for an evaluation thread.", evaluation.queued());
+  w.Single("pantherd_evaluation_queue_capacity", "gauge",
+           "Batches and test runs that may wait; beyond, calls get RESOURCE_EXHAUSTED.",
+           evaluation.queue_capacity());
+  w.Single("pantherd_evaluation_rejected_total", "counter",
+           "Batches and test runs refused because the evaluation queue was full.",
+           evaluation.rejected());
 
   // The alert feed.
   const v1::StreamStats& streams = status.streams();

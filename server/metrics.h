@@ -41,6 +41,7 @@ struct MetricsInputs {
   const engine::WorkerPool* pool = nullptr;
   const AlertHub* hub = nullptr;
   const Executor* executor = nullptr;
+  const Executor* evaluation = nullptr;
   const SourceManager* sources = nullptr;
   absl::Time start_time = absl::InfinitePast();
   std::string version;

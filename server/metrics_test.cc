@@ -167,10 +167,21 @@ TEST(CollectLiveStatusTest, ReadsTheRealComponents) {
   }
   for (auto& s : started) s.WaitForNotification();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(executor.Submit([] {}));
+  // The evaluation pool: one thread held, one batch queued, one refused.
+  Executor evaluation(1, 1);
+  absl::Notification evaluating;
+  ASSERT_TRUE(evaluation.Submit([&] {
+    evaluating.Notify();
+    release.WaitForNotification();
+  }));
+  evaluating.WaitForNotification();
+  ASSERT_TRUE(evaluation.Submit([] {}));
+  ASSERT_FALSE(evaluation.Submit([] {}));
 
   MetricsInputs in;
   in.engine = &engine;
   in.executor = &executor;
+  in.evaluation = &evaluation;
   in.start_time = absl::FromUnixSeconds(1700000000);
   in.version = "1.2.3";
   v1::GetServerStatusResponse status;
@@ -194,6 +205,10 @@ TEST(CollectLiveStatusTest, ReadsTheRealComponents) {
   EXPECT_EQ(m.executor().threads(), 2);
   EXPECT_EQ(m.executor().queued(), 3);
   EXPECT_EQ(m.executor().queue_capacity(), 8);
+  EXPECT_EQ(m.evaluation().threads(), 1);
+  EXPECT_EQ(m.evaluation().queued(), 1);
+  EXPECT_EQ(m.evaluation().queue_capacity(), 1);
+  EXPECT_EQ(m.evaluation().rejected(), 1);
   // No pool, hub or sources given: their parts stay empty.
   EXPECT_FALSE(status.has_streams());
   EXPECT_EQ(m.sources_size(), 0);
@@ -201,6 +216,9 @@ TEST(CollectLiveStatusTest, ReadsTheRealComponents) {
   std::map<std::string, std::string> samples = ParseExposition(RenderPrometheus(status));
   EXPECT_EQ(samples["pantherd_rule_seconds_total{rule=\"R.One\"}"], "2.000000001");
   EXPECT_EQ(samples["pantherd_events_rejected_total{reason=\"not_object\"}"], "2");
+  EXPECT_EQ(samples["pantherd_evaluation_queue_depth"], "1");
+  EXPECT_EQ(samples["pantherd_evaluation_rejected_total"], "1");
+  EXPECT_EQ(samples["pantherd_executor_queue_depth"], "3");
 }
 
 TEST(ToStreamStatsTest, SumsBacklogs) {

@@ -439,7 +439,8 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
       },
       source_options);
   state->env.sources = state->sources.get();
-  absl::Status sources_started = state->sources->Start();
+  absl::Status sources_started = state->env.CheckWired();
+  if (sources_started.ok()) sources_started = state->sources->Start();
   if (!sources_started.ok()) {
     state->sources->Shutdown();
     state->hub->Shutdown();

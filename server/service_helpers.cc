@@ -63,6 +63,7 @@ MetricsInputs LiveMetricsInputs(const ServiceEnv& env) {
   in.pool = env.pool;
   in.hub = env.hub;
   in.executor = env.executor;
+  in.evaluation = env.evaluation;
   in.sources = env.sources;
   in.start_time = env.start_time;
   in.version = std::string(kVersion);

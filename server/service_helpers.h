@@ -17,7 +17,7 @@
 
 namespace pantherd::server {
 
-struct ServiceEnv;
+class ServiceEnv;
 
 // Finishes a unary call at once with `status`; returns its reactor.
 grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* ctx, grpc::Status status);

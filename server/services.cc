@@ -37,13 +37,33 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+absl::Status ServiceEnv::CheckWired() const {
+  const std::pair<const char*, const void*> parts[] = {
+      {"store", store},           {"executor", executor},
+      {"evaluation", evaluation}, {"rule_store", rule_store},
+      {"rules", rules},           {"alerts", alerts},
+      {"ingest", ingest},         {"hub", hub},
+      {"sources", sources},       {"auth", auth},
+      {"audit", audit},           {"delayed", delayed},
+      {"metrics", metrics},       {"pool", pool},
+  };
+  for (const auto& [name, part] : parts) {
+    if (part == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("service environment: ", name, " is not set"));
+    }
+  }
+  if (!now) return absl::FailedPreconditionError("service environment: now is not set");
+  return absl::OkStatus();
+}
+
 void ServiceEnv::set_listen_address(std::string address) {
-  absl::MutexLock lock(&mu);
+  absl::MutexLock lock(&mu_);
   listen_address_ = std::move(address);
 }
 
 std::string ServiceEnv::listen_address() const {
-  absl::MutexLock lock(&mu);
+  absl::MutexLock lock(&mu_);
   return listen_address_;
 }
 

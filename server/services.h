@@ -37,8 +37,20 @@
 
 namespace pantherd::server {
 
-// What the services share. Not owned by the services; must outlive them.
-struct ServiceEnv {
+// What the services share: the components they call, wired once by the
+// server at start (server.cc) before any service is registered, then only
+// read. Every pointer is non-owning and, once CheckWired() has passed,
+// non-null (but `sources`, which the server clears while shutting down after
+// the gRPC server has stopped), and its target outlives the services. The
+// components are thread-safe themselves; ServiceEnv adds no locking but for
+// the listen address, which is set after the server binds.
+class ServiceEnv {
+ public:
+  // OK when every component a service may call is set; FailedPrecondition
+  // naming the first one missing otherwise. The server calls it before
+  // serving, so a wiring mistake stops start-up instead of crashing a call.
+  absl::Status CheckWired() const;
+
   store::Store* store = nullptr;
   // Blocking work (disk) off the gRPC threads.
   Executor* executor = nullptr;
@@ -68,12 +80,13 @@ struct ServiceEnv {
   absl::Time start_time;
   std::string data_dir;
 
-  // The bound address, known only once the server has started.
-  void set_listen_address(std::string address) ABSL_LOCKS_EXCLUDED(mu);
-  std::string listen_address() const ABSL_LOCKS_EXCLUDED(mu);
+  // The bound address, known only once the server has started. Thread-safe.
+  void set_listen_address(std::string address) ABSL_LOCKS_EXCLUDED(mu_);
+  std::string listen_address() const ABSL_LOCKS_EXCLUDED(mu_);
 
-  mutable absl::Mutex mu;
-  std::string listen_address_ ABSL_GUARDED_BY(mu);
+ private:
+  mutable absl::Mutex mu_;
+  std::string listen_address_ ABSL_GUARDED_BY(mu_);
 };
 
 class DetectionServiceImpl final : public v1::DetectionService::CallbackService {
