@@ -202,12 +202,9 @@ absl::StatusOr<internal::EvaluateResult> EvaluateInOneWorker(
 // cache keys across rules could observe the concurrency). `events` holds the
 // batch's events and `rules` its rule lists; each part sends `events` with
 // its own rule lists as an overlay, so the events are not copied.
-absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(WorkerPool* pool,
-                                                             const internal::WorkerRequest& events,
-                                                             const internal::EvaluateTask& rules,
-                                                             size_t count, int parts,
-                                                             uint64_t kv_txn,
-                                                             PoisonIsolation* isolation) {
+absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(
+    WorkerPool* pool, const internal::WorkerRequest& events, const internal::EvaluateTask& rules,
+    size_t count, int parts, uint64_t kv_txn, PoisonIsolation* isolation) {
   std::vector<internal::WorkerRequest> requests(parts);
   for (int p = 0; p < parts; ++p) {
     requests[p].set_kv_txn(kv_txn);
@@ -384,8 +381,7 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     const int parts = evaluating > 1 || to_evaluate < kMinEventsToSplit
                           ? 1
                           : std::min(pool_->workers(), flags.enabled_rule_ids_size());
-    PoisonIsolation isolation(std::move(labels), std::move(event_ids), &poison_, rules_,
-                              &options_);
+    PoisonIsolation isolation(std::move(labels), std::move(event_ids), &poison_, rules_, &options_);
     absl::StatusOr<internal::EvaluateResult> answer =
         parts > 1 ? EvaluateSplitByRule(pool_, evaluate, flags, to_evaluate, parts,
                                         reservation.kv_txn_, &isolation)
@@ -551,6 +547,7 @@ absl::StatusOr<IngestResult> IngestPipeline::Commit(PreparedBatch batch, const E
       response.set_alerts_updated(response.alerts_updated() + 1);
     }
   }
+  for (v1::RuleIngestStats& rule : outcome.rules) *response.add_rules() = std::move(rule);
   if (options_.metrics != nullptr) {
     options_.metrics->events_accepted.Add(response.accepted());
     options_.metrics->events_duplicate.Add(response.duplicates());

@@ -19,6 +19,12 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "engine/alert_engine.h"
+#include "engine/ingest_pipeline.h"
+#include "engine/metrics.h"
+#include "engine/rule_set_manager.h"
+#include "engine/rule_store.h"
+#include "engine/worker_pool.h"
 #include "pantherd/v1/admin_service.grpc.pb.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
 #include "server/alert_hub.h"
@@ -26,12 +32,6 @@
 #include "server/auth.h"
 #include "server/executor.h"
 #include "server/source_manager.h"
-#include "engine/alert_engine.h"
-#include "engine/ingest_pipeline.h"
-#include "engine/metrics.h"
-#include "engine/worker_pool.h"
-#include "engine/rule_set_manager.h"
-#include "engine/rule_store.h"
 #include "store/store.h"
 
 namespace pantherd::server {
@@ -82,8 +82,7 @@ class DetectionServiceImpl final : public v1::DetectionService::CallbackService 
   grpc::ServerUnaryReactor* UploadRule(grpc::CallbackServerContext* ctx,
                                        const v1::UploadRuleRequest* req,
                                        v1::UploadRuleResponse* resp) override;
-  grpc::ServerUnaryReactor* GetRule(grpc::CallbackServerContext* ctx,
-                                    const v1::GetRuleRequest* req,
+  grpc::ServerUnaryReactor* GetRule(grpc::CallbackServerContext* ctx, const v1::GetRuleRequest* req,
                                     v1::GetRuleResponse* resp) override;
   grpc::ServerUnaryReactor* ListRules(grpc::CallbackServerContext* ctx,
                                       const v1::ListRulesRequest* req,
@@ -111,6 +110,9 @@ class DetectionServiceImpl final : public v1::DetectionService::CallbackService 
   grpc::ServerUnaryReactor* SetSourcePaused(grpc::CallbackServerContext* ctx,
                                             const v1::SetSourcePausedRequest* req,
                                             v1::SetSourcePausedResponse* resp) override;
+  grpc::ServerUnaryReactor* TestSource(grpc::CallbackServerContext* ctx,
+                                       const v1::TestSourceRequest* req,
+                                       v1::TestSourceResponse* resp) override;
   grpc::ServerWriteReactor<v1::StreamAlertsResponse>* StreamAlerts(
       grpc::CallbackServerContext* ctx, const v1::StreamAlertsRequest* req) override;
   grpc::ServerUnaryReactor* ListAlerts(grpc::CallbackServerContext* ctx,
