@@ -437,6 +437,8 @@ TEST_F(SourceManagerTest, AddChecksTheConnectionAndTestRepeatsTheCheck) {
   EXPECT_THAT(refused.status().message(), HasSubstr("nothing was stored"));
   EXPECT_THAT(refused.status().message(), Not(HasSubstr("expired-token")));
   EXPECT_EQ(listed(), 0u);
+  // The fake records a request once it has answered it: wait a moment.
+  for (int i = 0; i < 200 && fake_->requests().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
   ASSERT_EQ(fake_->requests().size(), 1u);
   EXPECT_THAT(fake_->requests()[0].target, HasSubstr("limit=1"));
 
