@@ -1,6 +1,7 @@
 // `pantherctl alerts ...`: list, show and triage alerts.
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -8,9 +9,13 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/commands.h"
 #include "client/status_macros.h"
 #include "client/stream_support.h"
+#include "google/protobuf/util/time_util.h"
+#include "pantherd/v1/admin_service.grpc.pb.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
 
 namespace pantherd::client {
@@ -18,6 +23,8 @@ namespace {
 
 namespace v1 = ::pantherd::v1;
 using DetectionStub = Connection::DetectionStub;
+using AdminStub = Connection::AdminStub;
+using google::protobuf::util::TimeUtil;
 
 constexpr int kMaxPageSize = 1000;
 constexpr int kDefaultLimit = 100;
@@ -30,6 +37,11 @@ struct ListArgs {
   std::vector<std::string> statuses;
   std::string min_severity;
   int limit = kDefaultLimit;
+  bool all = false;
+  std::string page_token;
+  std::string since;
+  std::string until;
+  std::string time_field = "created";
 };
 
 struct UpdateArgs {
@@ -62,28 +74,49 @@ std::string SeverityName(v1::Severity severity) {
 }
 
 absl::Status ListAlerts(const ListArgs& args, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::ListAlertsRequest request;
   for (const std::string& id : args.rule_ids) request.add_rule_ids(id);
   for (const std::string& word : args.statuses) request.add_statuses(ParseStatus(word));
   request.set_min_severity(ParseSeverity(args.min_severity));
+  const absl::Time now = absl::Now();
+  const bool by_update = args.time_field == "updated";
+  if (!args.since.empty()) {
+    PANTHERCTL_ASSIGN_OR_RETURN(absl::Time since, ParseTimeOrAge("--since", args.since, now));
+    *(by_update ? request.mutable_updated_after() : request.mutable_created_after()) =
+        TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(since));
+  }
+  if (!args.until.empty()) {
+    PANTHERCTL_ASSIGN_OR_RETURN(absl::Time until, ParseTimeOrAge("--until", args.until, now));
+    *(by_update ? request.mutable_updated_before() : request.mutable_created_before()) =
+        TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(until));
+  }
+  request.mutable_page()->set_page_token(args.page_token);
+  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
 
-  // Follow pages until --limit alerts are in or the server has no more.
+  // Follow pages until --limit alerts are in (all of them with --all) or the
+  // server has no more. The page that may be the last one asks the server to
+  // count what remains after it, for the "N more" hint.
+  const int64_t limit = args.all ? std::numeric_limits<int64_t>::max() : args.limit;
   v1::ListAlertsResponse all;
-  while (all.alerts_size() < args.limit) {
-    request.mutable_page()->set_page_size(std::min(args.limit - all.alerts_size(), kMaxPageSize));
+  while (all.alerts_size() < limit) {
+    const int64_t wanted = limit - all.alerts_size();
+    request.mutable_page()->set_page_size(
+        static_cast<int>(std::min<int64_t>(wanted, kMaxPageSize)));
+    request.set_count_remaining(!args.all && wanted <= kMaxPageSize);
     v1::ListAlertsResponse response;
     PANTHERCTL_RETURN_IF_ERROR(conn->Call("ListAlerts", &DetectionStub::ListAlerts,
                                           conn->detection(), request, &response));
     for (v1::Alert& alert : *response.mutable_alerts()) {
-      if (all.alerts_size() == args.limit) break;
+      if (all.alerts_size() == limit) break;
       *all.add_alerts() = std::move(alert);
     }
     const std::string& next = response.next_page_token();
     all.set_next_page_token(next);
+    all.set_remaining_count(response.remaining_count());
     if (next.empty() || next == request.page().page_token() || response.alerts_size() == 0) break;
     request.mutable_page()->set_page_token(next);
   }
+  if (all.next_page_token().empty()) all.set_remaining_count(0);
   if (env.json()) return PrintJson(all, env.out());
 
   Table table({"ID", "CREATED", "SEVERITY", "STATUS", "RULE", "EVENTS", "ASSIGNEE", "TITLE"});
@@ -94,6 +127,14 @@ absl::Status ListAlerts(const ListArgs& args, CommandEnv& env) {
                   OrDash(alert.title())});
   }
   table.Print(env.out());
+  if (!all.next_page_token().empty()) {
+    // Cut by --limit: say how much is left and how to get it.
+    const std::string more = all.remaining_count() > 0
+                                 ? absl::StrCat(all.remaining_count(), " more")
+                                 : std::string("More alerts exist");
+    env.err() << more << " (use --limit or --all; next page: --page-token "
+              << EscapeForTerminal(all.next_page_token()) << ")\n";
+  }
   return absl::OkStatus();
 }
 
@@ -191,6 +232,29 @@ absl::Status ListAlertEvents(const EventsArgs& args, CommandEnv& env) {
   return absl::OkStatus();
 }
 
+// Warns on `err` when `name` is not an enabled user of the server. Only an
+// admin may list users: for other callers (and on any error) it says nothing,
+// rather than leave a denied ListUsers call in the audit log.
+void WarnIfUnknownUser(Connection& conn, const std::string& name, std::ostream& err) {
+  v1::WhoAmIResponse me;
+  if (!conn.Call("WhoAmI", &AdminStub::WhoAmI, conn.admin(), v1::WhoAmIRequest(), &me).ok()) return;
+  if (me.user().name() == name || me.user().role() != v1::ROLE_ADMIN) return;
+  v1::ListUsersRequest request;
+  request.set_include_disabled(true);
+  v1::ListUsersResponse users;
+  if (!conn.Call("ListUsers", &AdminStub::ListUsers, conn.admin(), request, &users).ok()) return;
+  for (const v1::User& user : users.users()) {
+    if (user.name() != name) continue;
+    if (user.disabled()) {
+      err << "pantherctl: warning: user " << EscapeForTerminal(name)
+          << " is disabled; the alert was assigned anyway\n";
+    }
+    return;
+  }
+  err << "pantherctl: warning: no user named " << EscapeForTerminal(name)
+      << " (see `pantherctl users list`); the alert was assigned anyway\n";
+}
+
 absl::Status UpdateAlert(const UpdateArgs& args, CommandEnv& env) {
   PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::UpdateAlertRequest request;
@@ -203,6 +267,9 @@ absl::Status UpdateAlert(const UpdateArgs& args, CommandEnv& env) {
   v1::UpdateAlertResponse response;
   PANTHERCTL_RETURN_IF_ERROR(conn->Call("UpdateAlert", &DetectionStub::UpdateAlert,
                                         conn->detection(), request, &response));
+  if (request.has_assignee() && !request.assignee().empty()) {
+    WarnIfUnknownUser(*conn, request.assignee(), env.err());
+  }
   if (env.json()) return PrintJson(response, env.out());
   PrintAlert(response.alert(), env.out());
   return absl::OkStatus();
@@ -341,9 +408,9 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
   CLI::App* alerts = registry.AddGroup(root, "alerts", "List, show and triage alerts");
 
   auto list_args = std::make_shared<ListArgs>();
-  CLI::App* list =
-      registry.AddCommand(*alerts, "list", "List alerts, newest first",
-                          [list_args](CommandEnv& env) { return ListAlerts(*list_args, env); });
+  CLI::App* list = registry.AddCommand(
+      *alerts, "list", "List alerts, newest first (at most --limit; says how many more match)",
+      [list_args](CommandEnv& env) { return ListAlerts(*list_args, env); });
   list->add_option("--rule", list_args->rule_ids, "Only alerts of this rule (repeatable)")
       ->type_name("ID");
   list->add_option("--status", list_args->statuses, "Only alerts in this status (repeatable)")
@@ -352,10 +419,28 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
   list->add_option("--min-severity", list_args->min_severity, "Only alerts at least this severe")
       ->type_name("SEVERITY")
       ->check(CLI::IsMember(kSeverityWords, CLI::ignore_case));
-  list->add_option("--limit", list_args->limit,
-                   absl::StrCat("Show at most this many alerts (default ", kDefaultLimit, ")"))
-      ->type_name("N")
-      ->check(CLI::Range(1, 1000000));
+  CLI::Option* limit_option =
+      list->add_option("--limit", list_args->limit,
+                       absl::StrCat("Show at most this many alerts (default ", kDefaultLimit, ")"))
+          ->type_name("N")
+          ->check(CLI::Range(1, 1000000));
+  list->add_flag("--all", list_args->all, "Show every matching alert (no --limit)")
+      ->excludes(limit_option);
+  list->add_option("--page-token", list_args->page_token,
+                   "Start at this page (the token a cut listing printed)")
+      ->type_name("TOKEN");
+  list->add_option("--since", list_args->since,
+                   "Only alerts created (see --time) at or after this: an RFC 3339 time or an "
+                   "age like 24h or 7d")
+      ->type_name("TIME");
+  list->add_option("--until", list_args->until,
+                   "Only alerts created (see --time) before this: an RFC 3339 time or an age")
+      ->type_name("TIME");
+  list->add_option("--time", list_args->time_field,
+                   "Which time --since and --until filter on: created (default) or updated "
+                   "(the last change: a new match or triage)")
+      ->type_name("FIELD")
+      ->check(CLI::IsMember({"created", "updated"}));
 
   auto get_id = std::make_shared<std::string>();
   CLI::App* get = registry.AddCommand(*alerts, "get", "Show one alert",
@@ -382,7 +467,9 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
       ->check(CLI::IsMember(kStatusWords, CLI::ignore_case));
   update_args->assignee_option = changes
                                      ->add_option("--assignee", update_args->assignee,
-                                                  "New assignee (an empty string unassigns)")
+                                                  "New assignee (an empty string unassigns); "
+                                                  "warns when no such user exists (checked "
+                                                  "only when the caller may list users)")
                                      ->type_name("USER");
   changes->add_option("--comment", update_args->comment, "A comment for the alert's audit trail")
       ->type_name("TEXT");

@@ -154,6 +154,8 @@ void PrintUploadResult(const UploadArgs& args, const v1::UploadRuleResponse& res
   for (const v1::Diagnostic& d : response.report().invalid()) {
     if (IsWarningDiagnostic(d)) warnings.push_back(FormatDiagnostic(d));
   }
+  // Stored items that will do nothing as written (UploadRuleResponse.warnings).
+  for (const v1::Diagnostic& d : response.warnings()) warnings.push_back(FormatDiagnostic(d));
   if (!warnings.empty()) {
     out << "Warnings:\n";
     for (const std::string& w : warnings) out << "  " << EscapeForTerminal(w) << '\n';
@@ -309,7 +311,8 @@ void AddAnalysisCommands(CLI::App& root, CommandRegistry& registry) {
   CLI::App* upload = registry.AddCommand(
       root, "upload",
       "Upload a folder of rules, globals and data models (or one file): validated, tested, "
-      "then stored and swapped in at once",
+      "then stored and swapped in at once; warns, per file, about rules that will do nothing "
+      "(LogTypes pantherd does not ingest, OutputIds without a destination)",
       [upload_args](CommandEnv& env) { return Upload(*upload_args, env); });
   upload->add_option("PATH", upload_args->path, "Folder (any depth) or file to upload")
       ->type_name("")

@@ -172,6 +172,30 @@ TEST_F(AnalysisCommandsTest, UploadSendsEveryFileOnceWithRelativePaths) {
   EXPECT_FALSE(request.skip_tests());
 }
 
+TEST_F(AnalysisCommandsTest, UploadPrintsTheServersWarningsPerFile) {
+  detection_.upload_response.add_stored()->set_id("AWS.Root");
+  v1::Diagnostic* w = detection_.upload_response.add_warnings();
+  w->set_file("okta_rules/okta_failed_login.yml");
+  w->set_field("LogTypes");
+  w->set_message("pantherd does not ingest log type AWS.CloudTrail (supported: Okta.SystemLog)");
+  w = detection_.upload_response.add_warnings();
+  w->set_file("okta_rules/deeper/admin.yml");
+  w->set_field("OutputIds");
+  w->set_message("no destination named slack-sec; destinations are not configured");
+  CliResult result = RunPantherctl(Args({"upload", root_.string()}));
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out,
+              HasSubstr("Warnings:\n"
+                        "  okta_rules/okta_failed_login.yml: LogTypes: pantherd does not ingest "
+                        "log type AWS.CloudTrail (supported: Okta.SystemLog)\n"
+                        "  okta_rules/deeper/admin.yml: OutputIds: no destination named "
+                        "slack-sec; destinations are not configured\n"));
+
+  result = RunPantherctl(Args({"--output", "json", "upload", root_.string()}));
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("\"warnings\": ["));
+}
+
 TEST_F(AnalysisCommandsTest, UploadSkipTestsFlagAndJson) {
   detection_.upload_response.add_stored()->set_id("Okta.Login.Failed");
   CliResult result = RunPantherctl(Args({"upload", root_.string(), "--skip-tests"}));

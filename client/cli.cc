@@ -209,8 +209,13 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
 }
 
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool color) {
+  return RunCli(args, out, err, color, /*err_terminal=*/false);
+}
+
+int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool color,
+           bool err_terminal) {
   try {
-    return Run(args, out, err, color, /*err_terminal=*/false);
+    return Run(args, out, err, color, err_terminal);
   } catch (const std::exception& e) {
     // Nothing below is meant to throw; keep the one-line contract if it does.
     return Fail(err, absl::StrCat("internal error: ", e.what()), kExitFailure);

@@ -55,6 +55,11 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
 // As above; `color` allows ANSI colours on `out`.
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool color);
 
+// As above; `err_terminal` tells commands that `err` is a terminal (e.g.
+// `send` then draws its progress bar there), as main() does after isatty.
+int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool color,
+           bool err_terminal);
+
 // RunCli over main()'s arguments with std::cout and std::cerr, with colours
 // when standard output is a terminal (see above). Copies the arguments, then
 // calls ScrubTokenArguments(argc, argv) before parsing them.

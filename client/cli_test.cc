@@ -94,13 +94,17 @@ INSTANTIATE_TEST_SUITE_P(
         HelpCase{{"rules", "get"}, {"ID", "--history", "--content"}},
         HelpCase{{"rules", "delete"}, {"ID"}}, HelpCase{{"rules", "enable"}, {"ID"}},
         HelpCase{{"rules", "disable"}, {"ID"}}, HelpCase{{"alerts"}, {"list", "get", "update"}},
-        HelpCase{{"alerts", "list"}, {"--rule", "--status", "--min-severity", "--limit"}},
+        HelpCase{{"alerts", "list"},
+                 {"--rule", "--status", "--min-severity", "--limit", "--all", "--page-token",
+                  "--since", "--until", "--time"}},
         HelpCase{{"alerts", "get"}, {"ID"}}, HelpCase{{"alerts", "events"}, {"ID", "--limit"}},
         HelpCase{{"alerts", "update"}, {"ID", "--status", "--assignee", "--comment"}},
-        HelpCase{{"sources"}, {"list", "add", "pause", "resume", "remove"}},
+        HelpCase{{"sources"}, {"list", "add", "pause", "resume", "remove", "test"}},
+        HelpCase{{"sources", "test"}, {"ID"}},
         HelpCase{{"sources", "list"}, {"pantherctl sources list", "--help"}},
         HelpCase{{"sources", "add", "okta"},
-                 {"--label", "--domain", "--token-file", "--since", "--interval", "--base-url"}},
+                 {"--label", "--domain", "--token-file", "--since", "--interval", "--base-url",
+                  "--no-check"}},
         HelpCase{{"sources", "resume"}, {"ID", "--token-file"}},
         HelpCase{{"sources", "remove"}, {"ID"}}),
     [](const ::testing::TestParamInfo<HelpCase>& info) {
@@ -618,6 +622,128 @@ TEST_F(PantherctlDetectionTest, AlertsListJsonKeepsNextPageTokenWhenLimited) {
   EXPECT_THAT(result.out, AllOf(HasSubstr("\"id\": \"a1\""), HasSubstr("\"id\": \"a2\""),
                                 ::testing::Not(HasSubstr("\"id\": \"a3\"")),
                                 HasSubstr("\"nextPageToken\": \"2\"")));
+}
+
+TEST_F(PantherctlDetectionTest, AlertsListSaysHowManyMoreWhenCut) {
+  detection_.alerts = {MakeAlert("a1"), MakeAlert("a2"), MakeAlert("a3"), MakeAlert("a4"),
+                       MakeAlert("a5")};
+  CliResult result =
+      RunPantherctl({"--server", server_.address(), "alerts", "list", "--limit", "2"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, AllOf(HasSubstr("a2  "), ::testing::Not(HasSubstr("a3  "))));
+  EXPECT_EQ(result.err, "3 more (use --limit or --all; next page: --page-token 2)\n");
+  {
+    std::lock_guard<std::mutex> lock(detection_.mu);
+    ASSERT_EQ(detection_.list_alerts_requests.size(), 1u);
+    EXPECT_TRUE(detection_.list_alerts_requests[0].count_remaining());
+  }
+
+  // The printed token continues the listing; the last page prints no hint.
+  result = RunPantherctl(
+      {"--server", server_.address(), "alerts", "list", "--limit", "3", "--page-token", "2"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out,
+              AllOf(HasSubstr("a3  "), HasSubstr("a5  "), ::testing::Not(HasSubstr("a2  "))));
+  EXPECT_EQ(result.err, "");
+
+  // JSON carries the count.
+  result = RunPantherctl(
+      {"--server", server_.address(), "--output", "json", "alerts", "list", "--limit", "1"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("\"remainingCount\": \"4\""));
+}
+
+TEST_F(PantherctlDetectionTest, AlertsListAllFollowsEveryPage) {
+  for (int i = 0; i < 7; ++i) detection_.alerts.push_back(MakeAlert(absl::StrCat("a", i)));
+  CliResult result = RunPantherctl({"--server", server_.address(), "alerts", "list", "--all"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, AllOf(HasSubstr("a0  "), HasSubstr("a6  ")));
+  EXPECT_EQ(result.err, "");
+  {
+    std::lock_guard<std::mutex> lock(detection_.mu);
+    EXPECT_EQ(detection_.list_alerts_requests.size(), 4u);  // Pages of two.
+    EXPECT_FALSE(detection_.list_alerts_requests[0].count_remaining());
+  }
+
+  result =
+      RunPantherctl({"--server", server_.address(), "alerts", "list", "--all", "--limit", "3"});
+  EXPECT_EQ(result.code, 2);
+}
+
+TEST_F(PantherctlDetectionTest, AlertsListTimeFiltersGoToTheServer) {
+  detection_.alerts = {MakeAlert("a1")};
+  const absl::Time before = absl::Now();
+  CliResult result = RunPantherctl({"--server", server_.address(), "alerts", "list", "--since",
+                                    "2026-03-01T10:00:00Z", "--until", "24h"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  result = RunPantherctl(
+      {"--server", server_.address(), "alerts", "list", "--since", "7d", "--time", "updated"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  result = RunPantherctl({"--server", server_.address(), "alerts", "list", "--since", "yesterday"});
+  EXPECT_EQ(result.code, 1);
+  EXPECT_THAT(result.err, HasSubstr("--since: \"yesterday\" is neither an RFC 3339 time"));
+
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  ASSERT_EQ(detection_.list_alerts_requests.size(), 2u);
+  const v1::ListAlertsRequest& created = detection_.list_alerts_requests[0];
+  EXPECT_EQ(created.created_after().seconds(), 1772359200);
+  const int64_t day_ago = absl::ToUnixSeconds(before - absl::Hours(24));
+  EXPECT_NEAR(created.created_before().seconds(), day_ago, 60);
+  EXPECT_FALSE(created.has_updated_after());
+  const v1::ListAlertsRequest& updated = detection_.list_alerts_requests[1];
+  EXPECT_FALSE(updated.has_created_after());
+  EXPECT_NEAR(updated.updated_after().seconds(), day_ago - 6 * 86400, 60);
+}
+
+// alerts update --assignee: a warning (and success) for a name that is no
+// user, checked only when the caller is an admin.
+TEST_F(PantherctlCliTest, AlertsUpdateWarnsAboutUnknownAssignee) {
+  FakeDetectionService detection;
+  FakeAdminService admin;
+  FakePantherd server({&detection, &admin});
+  ASSERT_TRUE(server.ok());
+  admin.whoami.mutable_user()->set_name("root");
+  admin.whoami.mutable_user()->set_role(v1::ROLE_ADMIN);
+  v1::User alice;
+  alice.set_name("alice");
+  v1::User bob;
+  bob.set_name("bob");
+  bob.set_disabled(true);
+  admin.users = {alice, bob};
+  auto update = [&](const std::string& assignee) {
+    return RunPantherctl(
+        {"--server", server.address(), "alerts", "update", "a1", "--assignee", assignee});
+  };
+
+  CliResult r = update("alcie");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err,
+            "pantherctl: warning: no user named alcie (see `pantherctl users list`); the alert "
+            "was assigned anyway\n");
+  EXPECT_THAT(r.out, ContainsRegex("ID: +a1\n"));
+  r = update("alice");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  r = update("bob");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("user bob is disabled"));
+  {
+    std::lock_guard<std::mutex> lock(admin.mu);
+    EXPECT_EQ(admin.list_users_calls, 3);
+  }
+
+  // An analyst cannot list users: no call, no warning.
+  {
+    std::lock_guard<std::mutex> lock(admin.mu);
+    admin.whoami.mutable_user()->set_role(v1::ROLE_ANALYST);
+  }
+  r = update("alcie");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  std::lock_guard<std::mutex> lock(admin.mu);
+  EXPECT_EQ(admin.list_users_calls, 3);
+  std::lock_guard<std::mutex> dlock(detection.mu);
+  EXPECT_EQ(detection.update_alert_requests.size(), 4u);
 }
 
 TEST_F(PantherctlDetectionTest, AlertsUpdateSendsOnlyGivenChanges) {

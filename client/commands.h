@@ -6,8 +6,11 @@
 // (see output.h for the JSON conventions). List commands follow every page
 // and print one merged response:
 //   rules list    -> ListRulesResponse with all rules, nextPageToken "".
-//   alerts list   -> ListAlertsResponse with at most --limit alerts; its
-//                    nextPageToken is non-empty when more alerts exist.
+//   alerts list   -> ListAlertsResponse with at most --limit alerts (all
+//                    with --all); its nextPageToken is non-empty when more
+//                    alerts exist, and remainingCount says how many. In a
+//                    table, a cut listing ends with "N more (use --limit or
+//                    --all; next page: --page-token T)" on the error stream.
 //   sources list  -> ListSourcesResponse.
 // `status` combines two RPCs; see PrintServerStatus.
 //
@@ -24,13 +27,15 @@
 //             [--skip-disabled-tests] [--show-failures-only]
 //   rules list [--type rule|global|datamodel] [--log-type X] [--enabled|--disabled]
 //   rules get ID [--history] [--content] | delete ID | enable ID | disable ID
-//   alerts list [--rule ID]... [--status S]... [--min-severity S] [--limit N]
+//   alerts list [--rule ID]... [--status S]... [--min-severity S] [--limit N | --all]
+//               [--page-token T] [--since T] [--until T] [--time created|updated]
 //   alerts get ID | update ID [--status S] [--assignee U] [--comment C]
 //   sources list
 //   sources add okta --label L --domain D --token-file FILE [--since TIME]
-//                    [--interval 60s] [--base-url URL]
+//                    [--interval 60s] [--base-url URL] [--no-check]
+//   sources test ID|LABEL
 //   sources pause ID|LABEL | resume ID|LABEL [--token-file FILE] | remove ID|LABEL
-//   send FILE|- [--log-type T] [--batch-size N] [--source-label L]
+//   send FILE|- [--log-type T] [--batch-size N] [--source-label L] [--quiet]
 //   alerts tail [--since SEQ] [--severity S] [--rule ID]... [--type rule|rule_error]
 //               [--count N]
 //
@@ -70,17 +75,27 @@
 //   stream_support.h). Events go in batches of --batch-size (and at most
 //   kSendMaxBatchBytes), batch_id 1, 2, ...; at most kSendMaxBatchesInFlight
 //   batches are unanswered at a time. The stream has no deadline, but fails
-//   when no answer comes for --timeout; Ctrl-C stops it. On a terminal, a
-//   progress line is drawn on the error stream. Then a summary is printed on
+//   when no answer comes for --timeout; Ctrl-C stops it. When the error
+//   stream is a terminal (and neither --quiet nor --output json is given), a
+//   progress bar (RenderProgressBar, stream_support.h: acknowledged events of
+//   the file's total, percentage, events/s, ETA; no total for standard
+//   input) is redrawn in place on it. Then a summary is printed on
 //   the output stream (also on failure): events sent, accepted, duplicates,
 //   rejected with "#INDEX (line L): reason" (INDEX is 0-based among the
-//   file's events; first 20 shown), alerts created and updated, and, when the
+//   file's events; first 20 shown), alerts created and updated, the matches
+//   per rule ("Matches by rule:" then one line per rule from the answers'
+//   IngestEventsResponse.rules, e.g. "Okta.FailedLogin: 3 matches, 0 alerts
+//   (window 3/5 open)": matches, alerts created (and updated), rule errors,
+//   and the dedup windows still below their threshold after the last batch
+//   that counted into them), and, when the
 //   stream failed, the first event not acknowledged ("Not acknowledged: events
 //   from #I (line L) on"; answers come in order, so everything from there on
 //   should be re-sent, which idempotence makes safe). JSON: one object with
 //   file, logType, events, batches, acknowledged, accepted, duplicates,
 //   rejected, rejectedEvents [{index, line, reason}] (first 1000),
-//   alertsCreated, alertsUpdated, and when set unacknowledgedFromIndex,
+//   alertsCreated, alertsUpdated, rules [{ruleId, matches, alertsCreated,
+//   alertsUpdated, errors, openWindows [{count, threshold}]}], and when set
+//   unacknowledgedFromIndex,
 //   unacknowledgedFromLine and error. Exit 0 when every event was accepted or
 //   a duplicate; 1 when any was rejected ("N of M events rejected"), the
 //   input is malformed or the stream failed.
@@ -89,8 +104,17 @@
 //   api_token (the content of --token-file without surrounding whitespace),
 //   base_url, poll_interval (--interval: a duration like 60s or 5m, a bare
 //   number is seconds), start_time (--since: RFC 3339, or an age like 2h or
-//   7d before now)}}. Prints the source ("Label: value" lines); JSON: the
-//   AddSourceResponse. The token is never printed.
+//   7d before now), skip_connection_check (--no-check)}}. The server checks
+//   the connection first and refuses the source (nothing stored) when the
+//   check fails; its assumptions (e.g. "assumed acme.okta.com for \"acme\"")
+//   are printed as "pantherctl: note: ..." on the error stream. Prints the
+//   source ("Label: value" lines) and the check ("Check: OK (ok)", "Check
+//   detail", "HTTP status", "Latency"); JSON: the AddSourceResponse. The
+//   token is never printed.
+// sources test -> DetectionService.TestSource{id}: the same check on a stored
+//   source; prints ID, Label, Domain and the check; JSON: the
+//   TestSourceResponse. Exit 1 ("connection check failed: ...") when the
+//   check failed.
 // sources pause|resume -> DetectionService.SetSourcePaused{id, paused,
 //   api_token from resume's --token-file}; prints the source. sources remove
 //   -> DetectionService.RemoveSource; prints "Removed source ID".

@@ -112,8 +112,21 @@ class FakeAdminService final : public pantherd::v1::AdminService::Service {
     return grpc::Status::OK;
   }
 
+  // Answers list_users_error when set, else `users`; counts the calls.
+  grpc::Status ListUsers(grpc::ServerContext*, const pantherd::v1::ListUsersRequest*,
+                         pantherd::v1::ListUsersResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    ++list_users_calls;
+    if (!list_users_error.ok()) return list_users_error;
+    for (const auto& user : users) *response->add_users() = user;
+    return grpc::Status::OK;
+  }
+
   std::mutex mu;
   // Set by the test before calls.
+  std::vector<pantherd::v1::User> users;
+  grpc::Status list_users_error = grpc::Status::OK;
+  int list_users_calls = 0;
   pantherd::v1::GetServerStatusResponse status;
   grpc::Status status_error = grpc::Status::OK;
   pantherd::v1::WhoAmIResponse whoami;
@@ -170,8 +183,12 @@ class FakeDetectionService final : public pantherd::v1::DetectionService::Servic
     for (int i = start; i < static_cast<int>(alerts.size()) && i < start + size; ++i) {
       *response->add_alerts() = alerts[i];
     }
-    if (start + size < static_cast<int>(alerts.size()))
+    if (start + size < static_cast<int>(alerts.size())) {
       response->set_next_page_token(std::to_string(start + size));
+      if (request->count_remaining()) {
+        response->set_remaining_count(static_cast<int64_t>(alerts.size()) - (start + size));
+      }
+    }
     return grpc::Status::OK;
   }
 
@@ -264,9 +281,9 @@ class FakeDetectionService final : public pantherd::v1::DetectionService::Servic
   // StreamAlerts: call i (0-based) sends alert_streams[i], then ends with
   // alert_stream_ends[i] (OK when missing). Calls beyond the scripts stay
   // open, sending nothing, until cancelled. Records every request.
-  grpc::Status StreamAlerts(grpc::ServerContext* context,
-                            const pantherd::v1::StreamAlertsRequest* request,
-                            grpc::ServerWriter<pantherd::v1::StreamAlertsResponse>* writer) override {
+  grpc::Status StreamAlerts(
+      grpc::ServerContext* context, const pantherd::v1::StreamAlertsRequest* request,
+      grpc::ServerWriter<pantherd::v1::StreamAlertsResponse>* writer) override {
     std::vector<pantherd::v1::StreamAlertsResponse> script;
     grpc::Status end = grpc::Status::OK;
     bool scripted = false;
@@ -304,6 +321,18 @@ class FakeDetectionService final : public pantherd::v1::DetectionService::Servic
     s->set_domain(request->okta().domain());
     s->set_base_url(request->okta().base_url());
     *s->mutable_poll_interval() = request->okta().poll_interval();
+    for (const std::string& a : add_source_assumptions) response->add_assumptions(a);
+    if (!request->skip_connection_check()) response->mutable_check()->set_ok(true);
+    return grpc::Status::OK;
+  }
+  // Records the request; answers sources_error when set, else
+  // test_source_response.
+  grpc::Status TestSource(grpc::ServerContext*, const pantherd::v1::TestSourceRequest* request,
+                          pantherd::v1::TestSourceResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    test_source_requests.push_back(*request);
+    if (!sources_error.ok()) return sources_error;
+    *response = test_source_response;
     return grpc::Status::OK;
   }
   grpc::Status ListSources(grpc::ServerContext*, const pantherd::v1::ListSourcesRequest*,
@@ -340,6 +369,9 @@ class FakeDetectionService final : public pantherd::v1::DetectionService::Servic
   std::vector<pantherd::v1::Source> sources;
   grpc::Status sources_error = grpc::Status::OK;
   std::vector<pantherd::v1::AddSourceRequest> add_source_requests;
+  std::vector<std::string> add_source_assumptions;
+  std::vector<pantherd::v1::TestSourceRequest> test_source_requests;
+  pantherd::v1::TestSourceResponse test_source_response;
   std::vector<pantherd::v1::SetSourcePausedRequest> set_paused_requests;
   std::vector<pantherd::v1::RemoveSourceRequest> remove_source_requests;
   std::function<pantherd::v1::IngestEventsResponse(const pantherd::v1::IngestEventsRequest&)>

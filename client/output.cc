@@ -4,9 +4,11 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 
 namespace pantherd::client {
@@ -264,6 +266,24 @@ std::string FormatTimestamp(const google::protobuf::Timestamp& timestamp) {
   if (timestamp.seconds() == 0 && timestamp.nanos() == 0) return "-";
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(timestamp.seconds()),
                           absl::UTCTimeZone());
+}
+
+absl::StatusOr<absl::Time> ParseTimeOrAge(absl::string_view flag, absl::string_view text,
+                                          absl::Time now) {
+  absl::Time t;
+  std::string error;
+  if (absl::ParseTime(absl::RFC3339_full, text, &t, &error)) return t;
+  absl::string_view rest = text;
+  int64_t days = 0;
+  if (absl::ConsumeSuffix(&rest, "d") && absl::SimpleAtoi(rest, &days) && days >= 0) {
+    return now - absl::Hours(24 * days);
+  }
+  absl::Duration age;
+  if (absl::ParseDuration(text, &age) && age >= absl::ZeroDuration()) return now - age;
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, ": \"", text,
+                   "\" is neither an RFC 3339 time (2026-03-01T10:00:00Z) nor an age "
+                   "(2h, 30m, 7d)"));
 }
 
 std::string OrDash(absl::string_view text) { return text.empty() ? "-" : std::string(text); }

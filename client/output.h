@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/repeated_ptr_field.h"
@@ -132,6 +133,12 @@ std::string FormatDuration(const google::protobuf::Duration& duration);
 // A Timestamp as RFC 3339 UTC to the second ("2024-05-01T12:00:00Z"), or "-"
 // when unset (zero).
 std::string FormatTimestamp(const google::protobuf::Timestamp& timestamp);
+
+// A time given on the command line for flag `flag` (e.g. "--since"): an RFC
+// 3339 time (2026-03-01T10:00:00Z) or an age such as 2h, 30m or 7d (that
+// long before `now`). InvalidArgument naming the flag otherwise.
+absl::StatusOr<absl::Time> ParseTimeOrAge(absl::string_view flag, absl::string_view text,
+                                          absl::Time now);
 
 // `text`, or "-" when empty.
 std::string OrDash(absl::string_view text);

@@ -1,13 +1,21 @@
 // `pantherctl send FILE|-`: streams events to DetectionService.IngestEvents.
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/commands.h"
 #include "client/status_macros.h"
 #include "client/stream_support.h"
@@ -23,6 +31,24 @@ struct SendArgs {
   std::string log_type = kDefaultSendLogType;
   int batch_size = kDefaultSendBatchSize;
   std::string source_label = "api";
+  bool quiet = false;
+};
+
+// One dedup window of a rule as last reported.
+struct WindowSeen {
+  int64_t count = 0;
+  int64_t threshold = 0;
+  bool alerted = false;
+};
+
+// What one rule did with the events sent, summed over the batches.
+struct RuleSummary {
+  int64_t matches = 0;
+  int64_t errors = 0;
+  int64_t alerts_created = 0;
+  int64_t alerts_updated = 0;
+  // By dedup string and window start; the latest state reported.
+  std::map<std::pair<std::string, int64_t>, WindowSeen> windows;
 };
 
 struct Rejection {
@@ -47,6 +73,7 @@ struct Summary {
   int64_t rejected = 0;
   int64_t alerts_created = 0;
   int64_t alerts_updated = 0;
+  std::map<std::string, RuleSummary> rules;
   std::vector<Rejection> rejections;  // The first kMaxRejectionsKept.
   // The first event not acknowledged (and every later one), when any.
   std::optional<std::pair<int64_t, int64_t>> unacknowledged;  // index, line
@@ -55,6 +82,87 @@ struct Summary {
 
 constexpr size_t kMaxRejectionsKept = 1000;
 constexpr size_t kMaxRejectionsShown = 20;
+constexpr absl::Duration kProgressRedrawInterval = absl::Milliseconds(100);
+// Dedup windows followed per rule for the summary.
+constexpr size_t kMaxWindowsTracked = 10000;
+
+// The windows of `rule` still below their threshold.
+std::vector<WindowSeen> OpenWindows(const RuleSummary& rule) {
+  std::vector<WindowSeen> open;
+  for (const auto& [key, w] : rule.windows) {
+    if (!w.alerted) open.push_back(w);
+  }
+  return open;
+}
+
+std::string Plural(int64_t n, absl::string_view one, absl::string_view many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
+// "Okta.FailedLogin: 3 matches, 0 alerts (window 3/5 open)".
+std::string RuleLine(const std::string& id, const RuleSummary& rule) {
+  std::string line =
+      absl::StrCat(EscapeForTerminal(id), ": ", Plural(rule.matches, "match", "matches"), ", ",
+                   Plural(rule.alerts_created, "alert", "alerts"));
+  if (rule.alerts_updated > 0) absl::StrAppend(&line, " (", rule.alerts_updated, " updated)");
+  if (rule.errors > 0) absl::StrAppend(&line, ", ", Plural(rule.errors, "error", "errors"));
+  const std::vector<WindowSeen> open = OpenWindows(rule);
+  if (open.size() == 1) {
+    absl::StrAppend(&line, " (window ", open[0].count, "/", open[0].threshold, " open)");
+  } else if (open.size() > 1) {
+    const WindowSeen& fullest =
+        *std::max_element(open.begin(), open.end(), [](const WindowSeen& a, const WindowSeen& b) {
+          return a.count * b.threshold < b.count * a.threshold;
+        });
+    absl::StrAppend(&line, " (", open.size(), " windows open, fullest ", fullest.count, "/",
+                    fullest.threshold, ")");
+  }
+  return line;
+}
+
+// Folds one answer's per-rule figures into the summary.
+void AddRuleStats(const v1::IngestEventsResponse& response,
+                  std::map<std::string, RuleSummary>& rules) {
+  for (const v1::RuleIngestStats& stats : response.rules()) {
+    RuleSummary& rule = rules[stats.rule_id()];
+    rule.matches += stats.matches();
+    rule.errors += stats.errors();
+    rule.alerts_created += stats.alerts_created();
+    rule.alerts_updated += stats.alerts_updated();
+    for (const v1::RuleWindowState& w : stats.windows()) {
+      const std::pair<std::string, int64_t> key = {
+          w.dedup_string(), w.window_start().seconds() * 1'000'000'000 + w.window_start().nanos()};
+      // Bounded memory for sends with very many dedup strings.
+      if (rule.windows.size() >= kMaxWindowsTracked && rule.windows.count(key) == 0) continue;
+      WindowSeen& seen = rule.windows[key];
+      seen.count = w.count();
+      seen.threshold = w.threshold();
+      seen.alerted = !w.alert_id().empty();
+    }
+  }
+}
+
+// The width of the terminal on standard error (80 when unknown).
+int TerminalWidth() {
+  winsize size{};
+  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+  return 80;
+}
+
+// The number of events in the file at `path`, for the progress bar; nullopt
+// for standard input or when it cannot be read to the end.
+std::optional<int64_t> CountEvents(const std::string& path) {
+  if (path == "-") return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  EventReader reader(in);
+  RawEvent event;
+  while (true) {
+    absl::StatusOr<bool> next = reader.Next(&event);
+    if (!next.ok()) return std::nullopt;
+    if (!*next) return reader.next_index();
+  }
+}
 
 void PrintSummary(const SendArgs& args, const Summary& s, CommandEnv& env) {
   std::ostream& out = env.out();
@@ -78,6 +186,25 @@ void PrintSummary(const SendArgs& args, const Summary& s, CommandEnv& env) {
         .AddRaw("rejectedEvents", rejected)
         .AddInt("alertsCreated", s.alerts_created)
         .AddInt("alertsUpdated", s.alerts_updated);
+    std::string rules = "[";
+    for (const auto& [id, rule] : s.rules) {
+      std::string windows = "[";
+      for (const WindowSeen& w : OpenWindows(rule)) {
+        absl::StrAppend(&windows, windows.size() == 1 ? "" : ", ", "{\"count\": ", w.count,
+                        ", \"threshold\": ", w.threshold, "}");
+      }
+      windows += "]";
+      JsonObject entry;
+      entry.AddString("ruleId", id)
+          .AddInt("matches", rule.matches)
+          .AddInt("alertsCreated", rule.alerts_created)
+          .AddInt("alertsUpdated", rule.alerts_updated)
+          .AddInt("errors", rule.errors)
+          .AddRaw("openWindows", windows);
+      absl::StrAppend(&rules, rules.size() == 1 ? "" : ", ", entry.ToString());
+    }
+    rules += "]";
+    object.AddRaw("rules", rules);
     if (s.unacknowledged.has_value()) {
       object.AddInt("unacknowledgedFromIndex", s.unacknowledged->first)
           .AddInt("unacknowledgedFromLine", s.unacknowledged->second);
@@ -93,6 +220,12 @@ void PrintSummary(const SendArgs& args, const Summary& s, CommandEnv& env) {
                {"Alerts created", absl::StrCat(s.alerts_created)},
                {"Alerts updated", absl::StrCat(s.alerts_updated)}},
               out);
+  if (s.rules.empty()) {
+    if (s.accepted > 0) out << "Matches by rule: none (no enabled rule matched these events)\n";
+  } else {
+    out << "Matches by rule:\n";
+    for (const auto& [id, rule] : s.rules) out << "  " << RuleLine(id, rule) << '\n';
+  }
   if (!s.rejections.empty()) {
     out << "Rejected events:\n";
     for (size_t i = 0; i < s.rejections.size() && i < kMaxRejectionsShown; ++i) {
@@ -120,7 +253,12 @@ absl::Status Send(const SendArgs& args, CommandEnv& env) {
     in = &file;
   }
   EventReader reader(*in);
+  // The progress bar: on a terminal only, not with --quiet or --output json.
+  const bool progress = env.err_terminal() && !args.quiet && !env.json();
+  const std::optional<int64_t> total = progress ? CountEvents(args.path) : std::nullopt;
   PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  const absl::Time started = absl::Now();
+  absl::Time last_drawn = absl::InfinitePast();
 
   InterruptScope interrupts;
   grpc::ClientContext context;
@@ -138,6 +276,18 @@ absl::Status Send(const SendArgs& args, CommandEnv& env) {
   uint64_t next_batch_id = 1;
   absl::Status protocol_error;
 
+  // Redraws the progress bar in place (at most every kProgressRedrawInterval
+  // unless `force`).
+  auto draw_progress = [&](bool force) {
+    if (!progress) return;
+    const absl::Time now = absl::Now();
+    if (!force && now - last_drawn < kProgressRedrawInterval) return;
+    last_drawn = now;
+    env.err() << '\r'
+              << RenderProgressBar(summary.acknowledged, total, now - started, TerminalWidth() - 1)
+              << "\033[K" << std::flush;
+  };
+
   // Applies one answer; false on a protocol violation.
   auto apply = [&](const v1::IngestEventsResponse& response) {
     if (in_flight.empty() || response.batch_id() != in_flight.front().batch_id) {
@@ -153,20 +303,17 @@ absl::Status Send(const SendArgs& args, CommandEnv& env) {
     summary.rejected += response.rejected_size();
     summary.alerts_created += response.alerts_created();
     summary.alerts_updated += response.alerts_updated();
+    AddRuleStats(response, summary.rules);
     for (const v1::RejectedEvent& r : response.rejected()) {
       if (summary.rejections.size() >= kMaxRejectionsKept) break;
       const int64_t i = r.index();
       const bool known = i >= 0 && i < static_cast<int64_t>(batch.lines.size());
-      summary.rejections.push_back(
-          {batch.first_index + i, known ? batch.lines[i] : 0, r.reason()});
+      summary.rejections.push_back({batch.first_index + i, known ? batch.lines[i] : 0, r.reason()});
     }
     summary.acknowledged += static_cast<int64_t>(batch.lines.size());
     in_flight.pop_front();
     watchdog.Touch();
-    if (env.err_terminal()) {
-      env.err() << "\rsent " << summary.sent << " events, " << summary.acknowledged
-                << " acknowledged" << std::flush;
-    }
+    draw_progress(false);
     return true;
   };
 
@@ -232,7 +379,7 @@ absl::Status Send(const SendArgs& args, CommandEnv& env) {
     if (!apply(response)) context.TryCancel();
   }
   const grpc::Status status = stream->Finish();
-  if (env.err_terminal()) env.err() << "\r\033[K" << std::flush;
+  if (progress) env.err() << "\r\033[K" << std::flush;
 
   absl::Status failure = protocol_error;
   if (failure.ok() && !status.ok()) {
@@ -276,9 +423,11 @@ absl::Status Send(const SendArgs& args, CommandEnv& env) {
 
 void AddSendCommand(CLI::App& root, CommandRegistry& registry) {
   auto args = std::make_shared<SendArgs>();
-  CLI::App* send = registry.AddCommand(
-      root, "send", "Send events (JSON lines or one JSON array) for detection",
-      [args](CommandEnv& env) { return Send(*args, env); });
+  CLI::App* send =
+      registry.AddCommand(root, "send",
+                          "Send events (JSON lines or one JSON array) for detection; the summary "
+                          "counts matches, alerts and open windows per rule",
+                          [args](CommandEnv& env) { return Send(*args, env); });
   send->add_option("FILE", args->path, "Event file, or - for standard input")
       ->type_name("")
       ->required();
@@ -289,9 +438,11 @@ void AddSendCommand(CLI::App& root, CommandRegistry& registry) {
                    absl::StrCat("Events per batch (default ", kDefaultSendBatchSize, ")"))
       ->type_name("N")
       ->check(CLI::Range(1, 100000));
-  send->add_option("--source-label", args->source_label,
-                   "Recorded as p_source_label (default api)")
+  send->add_option("--source-label", args->source_label, "Recorded as p_source_label (default api)")
       ->type_name("LABEL");
+  send->add_flag("--quiet", args->quiet,
+                 "No progress bar (it is drawn on standard error only when that is a terminal, "
+                 "and never with --output json)");
 }
 
 }  // namespace pantherd::client

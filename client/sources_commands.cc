@@ -3,6 +3,8 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -29,6 +31,7 @@ struct AddOktaArgs {
   std::string since;
   std::string interval;
   std::string base_url;
+  bool no_check = false;
 };
 
 struct PauseArgs {
@@ -59,6 +62,23 @@ void PrintSource(const v1::Source& s, std::ostream& out) {
               out);
 }
 
+// A connection check (AddSource, TestSource) as "Check: ..." lines.
+void PrintCheck(const v1::SourceCheck& check, std::ostream& out) {
+  std::string result = check.ok() ? "OK" : "FAILED";
+  if (!check.cause().empty()) absl::StrAppend(&result, " (", check.cause(), ")");
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"Check", result}, {"Check detail", OrDash(check.message())}};
+  if (check.http_status() != 0)
+    fields.emplace_back("HTTP status", absl::StrCat(check.http_status()));
+  if (check.has_latency()) {
+    fields.emplace_back(
+        "Latency",
+        absl::StrCat(google::protobuf::util::TimeUtil::DurationToMilliseconds(check.latency()),
+                     "ms"));
+  }
+  PrintFields(fields, out);
+}
+
 // The token in `path`, without surrounding whitespace (a trailing newline is
 // usual). The error never quotes the file's content.
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
@@ -85,25 +105,6 @@ absl::StatusOr<absl::Duration> ParseInterval(const std::string& text) {
         absl::StrCat("--interval: \"", text, "\" is not a duration (e.g. 60s, 5m)"));
   }
   return d;
-}
-
-// --since: an RFC 3339 time (2026-03-01T10:00:00Z) or an age such as 2h, 30m
-// or 7d (that long before now).
-absl::StatusOr<absl::Time> ParseSince(const std::string& text, absl::Time now) {
-  absl::Time t;
-  std::string error;
-  if (absl::ParseTime(absl::RFC3339_full, text, &t, &error)) return t;
-  absl::string_view rest = text;
-  int64_t days = 0;
-  if (absl::ConsumeSuffix(&rest, "d") && absl::SimpleAtoi(rest, &days) && days >= 0) {
-    return now - absl::Hours(24 * days);
-  }
-  absl::Duration age;
-  if (absl::ParseDuration(text, &age) && age >= absl::ZeroDuration()) return now - age;
-  return absl::InvalidArgumentError(
-      absl::StrCat("--since: \"", text,
-                   "\" is neither an RFC 3339 time (2026-03-01T10:00:00Z) nor an age "
-                   "(2h, 30m, 7d)"));
 }
 
 absl::Status ListSources(CommandEnv& env) {
@@ -140,15 +141,44 @@ absl::Status AddOkta(const AddOktaArgs& args, CommandEnv& env) {
         TimeUtil::MicrosecondsToDuration(absl::ToInt64Microseconds(interval));
   }
   if (!args.since.empty()) {
-    PANTHERCTL_ASSIGN_OR_RETURN(absl::Time since, ParseSince(args.since, absl::Now()));
+    PANTHERCTL_ASSIGN_OR_RETURN(absl::Time since,
+                                ParseTimeOrAge("--since", args.since, absl::Now()));
     *okta->mutable_start_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(since));
   }
+  request.set_skip_connection_check(args.no_check);
   PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::AddSourceResponse response;
   PANTHERCTL_RETURN_IF_ERROR(
       conn->Call("AddSource", &DetectionStub::AddSource, conn->detection(), request, &response));
+  for (const std::string& assumption : response.assumptions()) {
+    env.err() << "pantherctl: note: " << EscapeForTerminal(assumption) << '\n';
+  }
   if (env.json()) return PrintJson(response, env.out());
   PrintSource(response.source(), env.out());
+  if (response.has_check()) PrintCheck(response.check(), env.out());
+  return absl::OkStatus();
+}
+
+absl::Status TestSource(const std::string& id, CommandEnv& env) {
+  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  v1::TestSourceRequest request;
+  request.set_id(id);
+  v1::TestSourceResponse response;
+  PANTHERCTL_RETURN_IF_ERROR(
+      conn->Call("TestSource", &DetectionStub::TestSource, conn->detection(), request, &response));
+  if (env.json()) {
+    PANTHERCTL_RETURN_IF_ERROR(PrintJson(response, env.out()));
+  } else {
+    PrintFields({{"ID", OrDash(response.source().id())},
+                 {"Label", OrDash(response.source().label())},
+                 {"Domain", OrDash(response.source().domain())}},
+                env.out());
+    PrintCheck(response.check(), env.out());
+  }
+  if (!response.check().ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("connection check failed: ", response.check().message()));
+  }
   return absl::OkStatus();
 }
 
@@ -194,7 +224,9 @@ void AddSourcesCommands(CLI::App& root, CommandRegistry& registry) {
                           [okta_args](CommandEnv& env) { return AddOkta(*okta_args, env); });
   okta->add_option("--label", okta_args->label, "A unique name for the source (e.g. prod)")
       ->required();
-  okta->add_option("--domain", okta_args->domain, "The org's domain (e.g. acme.okta.com)")
+  okta->add_option("--domain", okta_args->domain,
+                   "The org's domain (e.g. acme.okta.com; a bare name like acme is taken as "
+                   "acme.okta.com, and a note says so)")
       ->required();
   okta->add_option("--token-file", okta_args->token_file,
                    "A file holding the Okta API token (read-only admin recommended)")
@@ -206,6 +238,16 @@ void AddSourcesCommands(CLI::App& root, CommandRegistry& registry) {
                    "Time between polls once caught up, e.g. 60s or 5m (default 60s, minimum 1s)");
   okta->add_option("--base-url", okta_args->base_url,
                    "Use this https:// base instead of https://DOMAIN (http:// only for loopback)");
+  okta->add_flag("--no-check", okta_args->no_check,
+                 "Store the source without first checking the connection (by default one "
+                 "authenticated request must succeed, or nothing is stored)");
+
+  auto test_id = std::make_shared<std::string>();
+  CLI::App* test = registry.AddCommand(
+      *sources, "test",
+      "Check a stored source's connection now (one authenticated request); exit 1 when it fails",
+      [test_id](CommandEnv& env) { return TestSource(*test_id, env); });
+  test->add_option("ID", *test_id, "Source id or label")->type_name("")->required();
 
   for (const bool paused : {true, false}) {
     auto args = std::make_shared<PauseArgs>();

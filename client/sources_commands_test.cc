@@ -81,6 +81,62 @@ TEST_F(SourcesCommandsTest, AddOktaSendsTheConfigAndNeverPrintsTheToken) {
   EXPECT_THAT(r.out, Not(HasSubstr("00secretTOKEN")));
 }
 
+TEST_F(SourcesCommandsTest, AddPrintsAssumptionsAndTheCheckAndNoCheckSkipsIt) {
+  detection_.add_source_assumptions = {"assumed acme.okta.com for \"acme\""};
+  CliResult r = Run({"sources", "add", "okta", "--label", "prod", "--domain", "acme",
+                     "--token-file", token_file_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "pantherctl: note: assumed acme.okta.com for \"acme\"\n");
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("Check: +OK\n"));
+  r = Run({"sources", "add", "okta", "--label", "p2", "--domain", "acme.okta.com", "--token-file",
+           token_file_, "--no-check"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("Check:")));
+  ASSERT_THAT(detection_.add_source_requests, SizeIs(2));
+  EXPECT_FALSE(detection_.add_source_requests[0].skip_connection_check());
+  EXPECT_TRUE(detection_.add_source_requests[1].skip_connection_check());
+
+  // A refused check is the server's error, one line.
+  detection_.sources_error =
+      grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                   "okta: token rejected by https://acme.okta.com (HTTP 401 E0000011: Invalid "
+                   "token provided); nothing was stored");
+  r = Run({"sources", "add", "okta", "--label", "p3", "--domain", "acme.okta.com", "--token-file",
+           token_file_});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("token rejected by https://acme.okta.com"));
+}
+
+TEST_F(SourcesCommandsTest, TestReportsTheCheckAndFailsWhenItFails) {
+  v1::TestSourceResponse& answer = detection_.test_source_response;
+  answer.mutable_source()->set_id("src_1");
+  answer.mutable_source()->set_label("prod");
+  answer.mutable_source()->set_domain("acme.okta.com");
+  answer.mutable_check()->set_ok(true);
+  answer.mutable_check()->set_cause("ok");
+  answer.mutable_check()->set_message("Okta at https://acme.okta.com accepted the token");
+  answer.mutable_check()->set_http_status(200);
+  *answer.mutable_check()->mutable_latency() = TimeUtil::MillisecondsToDuration(42);
+  CliResult r = Run({"sources", "test", "prod"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("Check: +OK \\(ok\\)\n"));
+  EXPECT_THAT(r.out, HasSubstr("accepted the token"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("Latency: +42ms\n"));
+  ASSERT_THAT(detection_.test_source_requests, SizeIs(1));
+  EXPECT_EQ(detection_.test_source_requests[0].id(), "prod");
+
+  answer.mutable_check()->set_ok(false);
+  answer.mutable_check()->set_cause("token_rejected");
+  answer.mutable_check()->set_message("token rejected by https://acme.okta.com (HTTP 401)");
+  r = Run({"sources", "test", "src_1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("Check: +FAILED \\(token_rejected\\)\n"));
+  EXPECT_THAT(r.err, HasSubstr("connection check failed: token rejected by"));
+  r = Run({"--output", "json", "sources", "test", "src_1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, HasSubstr("\"cause\": \"token_rejected\""));
+}
+
 TEST_F(SourcesCommandsTest, BadArgumentsFailBeforeCallingTheServer) {
   CliResult r = Run({"sources", "add", "okta", "--label", "prod", "--domain", "acme.okta.com",
                      "--token-file", (dir_ / "missing").string()});

@@ -43,11 +43,11 @@ struct CliResult {
   std::string err;
 };
 
-CliResult RunBounded(const std::vector<std::string>& args) {
-  auto run = [args] {
+CliResult RunBounded(const std::vector<std::string>& args, bool err_terminal = false) {
+  auto run = [args, err_terminal] {
     std::ostringstream out, err;
     CliResult result;
-    result.code = RunCli(args, out, err);
+    result.code = RunCli(args, out, err, /*color=*/false, err_terminal);
     result.out = out.str();
     result.err = err.str();
     return result;
@@ -68,8 +68,9 @@ class SendTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(server_.ok());
-    dir_ = fs::temp_directory_path() / ("pantherctl_send_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("pantherctl_send_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -79,10 +80,10 @@ class SendTest : public ::testing::Test {
     std::ofstream(path, std::ios::binary) << content;
     return path.string();
   }
-  CliResult Send(std::vector<std::string> extra) {
+  CliResult Send(std::vector<std::string> extra, bool err_terminal = false) {
     std::vector<std::string> args = {"--server", server_.address(), "send"};
     args.insert(args.end(), extra.begin(), extra.end());
-    return RunBounded(args);
+    return RunBounded(args, err_terminal);
   }
   std::vector<std::vector<std::string>> Batches() {
     std::lock_guard<std::mutex> lock(fake_.mu);
@@ -100,13 +101,13 @@ class SendTest : public ::testing::Test {
 
 TEST_F(SendTest, JsonLinesInBatches) {
   const std::string file = Write("{\"n\":1}\n\n{\"n\":2}\n{\"n\":3}\n  \n{\"n\":4}\n{\"n\":5}\n");
-  CliResult r = Send({file, "--batch-size", "2", "--log-type", "AWS.CloudTrail",
-                      "--source-label", "backfill"});
+  CliResult r = Send(
+      {file, "--batch-size", "2", "--log-type", "AWS.CloudTrail", "--source-label", "backfill"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, "");
-  EXPECT_THAT(Batches(), ElementsAre(ElementsAre("{\"n\":1}", "{\"n\":2}"),
-                                     ElementsAre("{\"n\":3}", "{\"n\":4}"),
-                                     ElementsAre("{\"n\":5}")));
+  EXPECT_THAT(Batches(),
+              ElementsAre(ElementsAre("{\"n\":1}", "{\"n\":2}"),
+                          ElementsAre("{\"n\":3}", "{\"n\":4}"), ElementsAre("{\"n\":5}")));
   std::lock_guard<std::mutex> lock(fake_.mu);
   for (size_t i = 0; i < fake_.ingest_requests.size(); ++i) {
     EXPECT_EQ(fake_.ingest_requests[i].batch_id(), i + 1);
@@ -168,8 +169,7 @@ TEST_F(SendTest, RejectionsAreListedAndFail) {
   EXPECT_THAT(r.out, HasSubstr("Duplicates:      1"));
   EXPECT_THAT(r.out, HasSubstr("Rejected:        1"));
   EXPECT_THAT(r.out, HasSubstr("Alerts created:  3"));
-  EXPECT_THAT(r.out,
-              HasSubstr("#3 (line 5): not a valid Okta.SystemLog event: missing uuid"));
+  EXPECT_THAT(r.out, HasSubstr("#3 (line 5): not a valid Okta.SystemLog event: missing uuid"));
   EXPECT_EQ(r.err, "pantherctl: error: 1 of 5 events rejected\n");
 }
 
@@ -199,10 +199,92 @@ TEST_F(SendTest, JsonSummary) {
   EXPECT_EQ(f.count("unacknowledgedFromIndex"), 0u);
 }
 
+// Reports, per batch, rule "Okta.FailedLogin" matching every event into one
+// window of threshold 5 (the alert comes with the fifth event).
+class FailedLoginJudge {
+ public:
+  v1::IngestEventsResponse operator()(const v1::IngestEventsRequest& request) {
+    v1::IngestEventsResponse response;
+    response.set_accepted(request.events_size());
+    v1::RuleIngestStats* rule = response.add_rules();
+    rule->set_rule_id("Okta.FailedLogin");
+    rule->set_matches(request.events_size());
+    const bool reached = count_ < 5 && count_ + request.events_size() >= 5;
+    count_ += request.events_size();
+    rule->set_alerts_created(reached ? 1 : 0);
+    v1::RuleWindowState* w = rule->add_windows();
+    w->set_dedup_string("admin");
+    w->mutable_window_start()->set_seconds(1000);
+    w->set_count(count_);
+    w->set_threshold(5);
+    if (count_ >= 5) w->set_alert_id("a1");
+    return response;
+  }
+
+ private:
+  int count_ = 0;
+};
+
+TEST_F(SendTest, SummaryCountsMatchesAndOpenWindowsPerRule) {
+  fake_.ingest_handler = FailedLoginJudge();
+  CliResult r = Send({Write("{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n"), "--batch-size", "2"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Matches by rule:\n"
+                               "  Okta.FailedLogin: 3 matches, 0 alerts (window 3/5 open)\n"));
+
+  // Two more reach the threshold: the window is no longer open.
+  r = Send({Write("{\"n\":4}\n{\"n\":5}\n")});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("  Okta.FailedLogin: 2 matches, 1 alert\n"));
+
+  fake_.ingest_handler = FailedLoginJudge();
+  r = Send({Write("{\"n\":1}\n"), "--output", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  google::protobuf::Struct summary;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &summary).ok()) << r.out;
+  const auto& rules = summary.fields().at("rules").list_value();
+  ASSERT_EQ(rules.values_size(), 1);
+  const auto& rule = rules.values(0).struct_value().fields();
+  EXPECT_EQ(rule.at("ruleId").string_value(), "Okta.FailedLogin");
+  EXPECT_EQ(rule.at("matches").number_value(), 1);
+  EXPECT_EQ(rule.at("alertsCreated").number_value(), 0);
+  const auto& open = rule.at("openWindows").list_value();
+  ASSERT_EQ(open.values_size(), 1);
+  EXPECT_EQ(open.values(0).struct_value().fields().at("count").number_value(), 1);
+  EXPECT_EQ(open.values(0).struct_value().fields().at("threshold").number_value(), 5);
+
+  // Accepted events no rule matched say so.
+  fake_.ingest_handler = nullptr;
+  r = Send({Write("{\"n\":1}\n")});
+  EXPECT_THAT(r.out, HasSubstr("Matches by rule: none"));
+}
+
+TEST_F(SendTest, ProgressBarOnlyOnATerminal) {
+  const std::string file = Write("{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n");
+  CliResult r = Send({file, "--batch-size", "2"}, /*err_terminal=*/true);
+  EXPECT_EQ(r.code, 0) << r.err;
+  // Drawn in place (carriage return, erase to end of line) with the file's
+  // total, then erased.
+  EXPECT_THAT(r.err, HasSubstr("\r["));
+  EXPECT_THAT(r.err, HasSubstr("/4 events"));
+  EXPECT_THAT(r.err, HasSubstr("\033[K"));
+  EXPECT_EQ(r.err.substr(r.err.size() - 4), "\r\033[K");
+  EXPECT_THAT(r.out, HasSubstr("Events sent:     4"));
+
+  r = Send({file, "--quiet"}, /*err_terminal=*/true);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  r = Send({file, "--output", "json"}, /*err_terminal=*/true);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  r = Send({file});
+  EXPECT_EQ(r.err, "");
+}
+
 TEST_F(SendTest, BrokenStreamReportsUnacknowledged) {
   fake_.ingest_fail_after = 1;
-  CliResult r = Send({Write("{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n"),
-                      "--batch-size", "2"});
+  CliResult r =
+      Send({Write("{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n"), "--batch-size", "2"});
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.out, HasSubstr("Accepted:        2"));
   EXPECT_THAT(r.out, HasSubstr("Not acknowledged: events from #2 (line 3) on"));
@@ -210,8 +292,8 @@ TEST_F(SendTest, BrokenStreamReportsUnacknowledged) {
 }
 
 TEST_F(SendTest, MalformedArrayFailsAfterSendingWhatCameBefore) {
-  CliResult r = Send({Write("[{\"n\":0},\n{\"n\":1},\n{\"n\":\"unterminated}\n"),
-                      "--batch-size", "1"});
+  CliResult r =
+      Send({Write("[{\"n\":0},\n{\"n\":1},\n{\"n\":\"unterminated}\n"), "--batch-size", "1"});
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(Batches(), ElementsAre(ElementsAre("{\"n\":0}"), ElementsAre("{\"n\":1}")));
   EXPECT_THAT(r.out, HasSubstr("Not acknowledged: events from #2"));
@@ -264,8 +346,8 @@ class TailTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(server_.ok()); }
   CliResult Tail(std::vector<std::string> extra) {
-    std::vector<std::string> args = {"--server", server_.address(), "--timeout", "1", "alerts",
-                                     "tail"};
+    std::vector<std::string> args = {"--server", server_.address(), "--timeout",
+                                     "1",        "alerts",          "tail"};
     args.insert(args.end(), extra.begin(), extra.end());
     return RunBounded(args);
   }
@@ -283,10 +365,10 @@ TEST_F(TailTest, PrintsChangesSkipsHeartbeatsWarnsOnGap) {
   gap.mutable_gap()->set_from_sequence(2);
   gap.mutable_gap()->set_to_sequence(3);
   gap.mutable_gap()->set_reason("subscriber fell behind");
-  fake_.alert_streams = {{Change(1, "Multiple Failed Logins for admin"), Heartbeat(1), gap,
-                          Change(4, "Later")}};
-  CliResult r = Tail({"--count", "2", "--severity", "high", "--rule", "a", "--rule", "b",
-                      "--type", "rule"});
+  fake_.alert_streams = {
+      {Change(1, "Multiple Failed Logins for admin"), Heartbeat(1), gap, Change(4, "Later")}};
+  CliResult r =
+      Tail({"--count", "2", "--severity", "high", "--rule", "a", "--rule", "b", "--type", "rule"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(Lines(r.out),
               ElementsAre("1  2024-05-01T12:00:00Z  CREATED  CRITICAL  Okta.Login.Failed  "
@@ -304,9 +386,8 @@ TEST_F(TailTest, PrintsChangesSkipsHeartbeatsWarnsOnGap) {
 }
 
 TEST_F(TailTest, ResumesAfterStreamEndsWithoutDuplicates) {
-  fake_.alert_streams = {{Change(1, "one"), Change(2, "two")},
-                         {},
-                         {Change(2, "two again"), Change(3, "three")}};
+  fake_.alert_streams = {
+      {Change(1, "one"), Change(2, "two")}, {}, {Change(2, "two again"), Change(3, "three")}};
   fake_.alert_stream_ends = {grpc::Status::OK,
                              grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting")};
   CliResult r = Tail({"--since", "0", "--count", "3"});

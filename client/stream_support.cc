@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client/output.h"
 
 namespace pantherd::client {
 namespace {
@@ -220,6 +222,47 @@ absl::StatusOr<bool> EventReader::NextElement(RawEvent* event) {
   event->index = next_index_++;
   event->line = start_line;
   return true;
+}
+
+std::string RenderProgressBar(int64_t done, std::optional<int64_t> total, absl::Duration elapsed,
+                              int width) {
+  width = std::max(width, 20);
+  done = std::max<int64_t>(done, 0);
+  const double seconds = absl::ToDoubleSeconds(elapsed);
+  const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
+  const std::string rate_text =
+      seconds > 0 ? absl::StrCat(static_cast<int64_t>(rate + 0.5), " events/s") : "- events/s";
+  if (!total.has_value()) {
+    std::string line = absl::StrCat(done, " events  ", rate_text);
+    if (static_cast<int>(line.size()) > width) line = absl::StrCat(done, " events");
+    return line.substr(0, width);
+  }
+  const int64_t all = std::max<int64_t>(*total, 0);
+  const int64_t shown = std::min(done, all);
+  const int percent = all == 0 ? 100 : static_cast<int>(shown * 100 / all);
+  std::string eta = "ETA -";
+  if (shown >= all) {
+    eta = "ETA 0s";
+  } else if (rate > 0) {
+    eta = absl::StrCat(
+        "ETA ",
+        FormatSeconds(static_cast<int64_t>(static_cast<double>(all - shown) / rate + 0.999)));
+  }
+  // The parts after the bar, most important first.
+  const std::vector<std::string> parts = {absl::StrCat(shown, "/", all, " events"),
+                                          absl::StrCat(percent, "%"), rate_text, eta};
+  std::string text;
+  for (const std::string& part : parts) {
+    const std::string next = text.empty() ? part : absl::StrCat(text, "  ", part);
+    if (static_cast<int>(next.size()) > width) break;
+    text = next;
+  }
+  // "[" bar "] " before the text, when at least 5 cells of bar fit.
+  const int bar_cells = width - static_cast<int>(text.size()) - 3;
+  if (bar_cells < 5) return text;
+  const int filled = all == 0 ? bar_cells : static_cast<int>(shown * bar_cells / all);
+  return absl::StrCat("[", std::string(filled, '#'), std::string(bar_cells - filled, '.'), "] ",
+                      text);
 }
 
 }  // namespace pantherd::client

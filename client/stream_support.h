@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <istream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -105,7 +106,7 @@ class EventReader {
  private:
   enum class Mode { kUnknown, kLines, kArray, kTrailing, kDone };
 
-  int Get();   // Next char or EOF, counting lines.
+  int Get();  // Next char or EOF, counting lines.
   int Peek();
   absl::Status Error(absl::string_view what) const;
   absl::StatusOr<bool> NextLine(RawEvent* event);
@@ -118,6 +119,18 @@ class EventReader {
   int64_t next_index_ = 0;
   int64_t line_ = 1;
 };
+
+// One frame of `send`'s progress bar, at most `width` columns (at least 20
+// are assumed), without newline or control characters:
+//   "[#########.........] 4500/10000 events  45%  1500 events/s  ETA 3s"
+// `done` events of `total` (nullopt when unknown, e.g. standard input: then
+// there is no bar, percentage or ETA, only "4500 events  1500 events/s")
+// after `elapsed`. The rate is done / elapsed ("-" before any time passed);
+// the ETA assumes that rate for the rest ("-" while the rate is 0). Parts
+// that do not fit are dropped from the right, the bar first shrinks (to
+// nothing). A pure function: the same arguments give the same frame.
+std::string RenderProgressBar(int64_t done, std::optional<int64_t> total, absl::Duration elapsed,
+                              int width);
 
 }  // namespace pantherd::client
 

@@ -77,5 +77,35 @@ TEST(EventReaderTest, MalformedArraysFail) {
   EXPECT_THAT(r.error, HasSubstr("line 2: unexpected content after the JSON array"));
 }
 
+TEST(RenderProgressBarTest, ShowsCountPercentRateAndEta) {
+  EXPECT_EQ(RenderProgressBar(4500, 10000, absl::Seconds(3), 80),
+            "[##############..................] 4500/10000 events  45%  "
+            "1500 events/s  ETA 4s");
+  EXPECT_EQ(RenderProgressBar(4500, 10000, absl::Seconds(3), 80).size(), 80u);
+  // Done: a full bar and ETA 0s; before any time passed: no rate, no ETA.
+  EXPECT_EQ(RenderProgressBar(10, 10, absl::Seconds(1), 50),
+            "[########] 10/10 events  100%  10 events/s  ETA 0s");
+  EXPECT_EQ(RenderProgressBar(0, 10, absl::ZeroDuration(), 60),
+            "[.......................] 0/10 events  0%  - events/s  ETA -");
+  // More acknowledged than counted (the file grew) never goes past 100%.
+  EXPECT_THAT(RenderProgressBar(12, 10, absl::Seconds(1), 60), HasSubstr("10/10 events  100%"));
+}
+
+TEST(RenderProgressBarTest, NarrowTerminalsDropTheBarThenTheTail) {
+  EXPECT_EQ(RenderProgressBar(4500, 10000, absl::Seconds(3), 45),
+            "4500/10000 events  45%  1500 events/s  ETA 4s");
+  EXPECT_EQ(RenderProgressBar(4500, 10000, absl::Seconds(3), 25), "4500/10000 events  45%");
+  for (int width = 20; width < 120; ++width) {
+    EXPECT_LE(RenderProgressBar(123456, 999999, absl::Seconds(7), width).size(),
+              static_cast<size_t>(width));
+  }
+}
+
+TEST(RenderProgressBarTest, UnknownTotalShowsCountAndRateOnly) {
+  EXPECT_EQ(RenderProgressBar(4500, std::nullopt, absl::Seconds(3), 80),
+            "4500 events  1500 events/s");
+  EXPECT_EQ(RenderProgressBar(4500, std::nullopt, absl::Seconds(3), 20), "4500 events");
+}
+
 }  // namespace
 }  // namespace pantherd::client

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -303,6 +304,7 @@ class AlertEngine::BatchState {
     w->last_clock = std::max(w->last_clock, t);
     w->touched = now_us_;
     w->dirty = true;
+    if (w->type == v1::ALERT_TYPE_RULE) counted_[w->key] = {w, c.threshold};
 
     v1::Alert* alert = nullptr;
     if (w->alert_id.empty()) {
@@ -368,6 +370,24 @@ class AlertEngine::BatchState {
       *alert->mutable_updated_time() = TsFromMicros(now_us_);
     }
     return absl::OkStatus();
+  }
+
+  // Adds the state of every ALERT_TYPE_RULE window this batch counted into
+  // (and that was not dropped) to its rule's entry of `stats`.
+  void ReportWindows(const std::function<v1::RuleIngestStats&(const std::string&)>& stats) const {
+    for (const auto& [key, counted] : counted_) {
+      const Window& w = *counted.first;
+      if (w.erase) continue;
+      v1::RuleIngestStats& rule = stats(w.rule_id);
+      if (rule.windows_size() >= kMaxReportedWindows) continue;
+      v1::RuleWindowState* state = rule.add_windows();
+      state->set_dedup_string(w.dedup);
+      *state->mutable_window_start() = TsFromMicros(w.start);
+      *state->mutable_window_end() = TsFromMicros(w.end);
+      state->set_count(w.count);
+      state->set_threshold(counted.second);
+      state->set_alert_id(w.alert_id);
+    }
   }
 
   // Writes everything; on success returns the changes as logged.
@@ -545,6 +565,9 @@ class AlertEngine::BatchState {
   std::map<std::string, AlertEntry> alerts_;
   absl::flat_hash_set<std::string> touched_;
   std::vector<std::string> order_;
+  // The ALERT_TYPE_RULE windows counted into, by key, with the threshold of
+  // their latest match.
+  std::map<std::string, std::pair<const Window*, int64_t>> counted_;
 };
 
 AlertEngine::AlertEngine(store::Store* store, AlertEngineOptions options)
@@ -606,6 +629,35 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
   if (extra) PANTHERD_RETURN_IF_ERROR(extra(outcome, state.batch()));
   PANTHERD_ASSIGN_OR_RETURN(outcome.changes, state.Commit(*store_));
   if (publisher_ != nullptr && !outcome.changes.empty()) publisher_->Publish(outcome.changes);
+
+  std::map<std::string, v1::RuleIngestStats> stats;
+  auto stats_of = [&stats](const std::string& rule_id) -> v1::RuleIngestStats& {
+    v1::RuleIngestStats& s = stats[rule_id];
+    if (s.rule_id().empty()) s.set_rule_id(rule_id);
+    return s;
+  };
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (outcome.events[i] == EventStatus::kDuplicate) continue;
+    for (const RuleMatch& m : events[i].matches) {
+      v1::RuleIngestStats& s = stats_of(m.rule_id);
+      s.set_matches(s.matches() + 1);
+    }
+    for (const RuleErrorResult& r : events[i].errors) {
+      v1::RuleIngestStats& s = stats_of(r.rule_id);
+      s.set_errors(s.errors() + 1);
+    }
+  }
+  for (const v1::AlertChange& change : outcome.changes) {
+    v1::RuleIngestStats& s = stats_of(change.alert().rule_id());
+    if (change.kind() == v1::AlertChange::KIND_CREATED) {
+      s.set_alerts_created(s.alerts_created() + 1);
+    } else {
+      s.set_alerts_updated(s.alerts_updated() + 1);
+    }
+  }
+  state.ReportWindows(stats_of);
+  outcome.rules.reserve(stats.size());
+  for (auto& [id, s] : stats) outcome.rules.push_back(std::move(s));
   return outcome;
 }
 
@@ -657,6 +709,12 @@ absl::StatusOr<v1::ListAlertsResponse> AlertEngine::ListAlerts(
   const std::optional<int64_t> after =
       request.has_created_after() ? std::optional<int64_t>(MicrosFromTs(request.created_after()))
                                   : std::nullopt;
+  const std::optional<int64_t> updated_after =
+      request.has_updated_after() ? std::optional<int64_t>(MicrosFromTs(request.updated_after()))
+                                  : std::nullopt;
+  const std::optional<int64_t> updated_before =
+      request.has_updated_before() ? std::optional<int64_t>(MicrosFromTs(request.updated_before()))
+                                   : std::nullopt;
   const absl::flat_hash_set<std::string> rule_ids(request.rule_ids().begin(),
                                                   request.rule_ids().end());
   const absl::flat_hash_set<int> statuses(request.statuses().begin(), request.statuses().end());
@@ -696,13 +754,24 @@ absl::StatusOr<v1::ListAlertsResponse> AlertEngine::ListAlerts(
             alert->severity() < request.min_severity()) {
           return true;
         }
+        if (updated_after.has_value() || updated_before.has_value()) {
+          const int64_t updated = MicrosFromTs(alert->updated_time());
+          if (updated_after.has_value() && updated < *updated_after) return true;
+          if (updated_before.has_value() && updated >= *updated_before) return true;
+        }
+        if (!response.next_page_token().empty()) {  // Counting the rest.
+          response.set_remaining_count(response.remaining_count() + 1);
+          return true;
+        }
         v1::Alert summary = SummaryOf(*std::move(alert));
         const size_t entry_bytes = RepeatedEntryBytes(summary);
         if (response.alerts_size() == page_size ||
             (response.alerts_size() > 0 && reply_bytes + entry_bytes > max_reply_bytes)) {
           // One more matches: the page is full and another follows.
           response.set_next_page_token(absl::BytesToHexString(last_key));
-          return false;
+          if (!request.count_remaining()) return false;
+          response.set_remaining_count(1);
+          return true;
         }
         reply_bytes += entry_bytes;
         *response.add_alerts() = std::move(summary);
@@ -786,6 +855,9 @@ absl::StatusOr<v1::AlertChange> AlertEngine::UpdateAlert(const v1::UpdateAlertRe
     entry->set_assignee(request.assignee());
   }
   entry->set_comment(request.comment());
+  // Triage is a change of the alert: updated_time moves (last_event_time,
+  // the newest matched event, does not).
+  *alert.mutable_updated_time() = TsFromMicros(now_us);
   // Bounded in bytes: the oldest entries give way (the newest always stays).
   int64_t history_bytes = 0;
   for (const v1::AlertHistoryEntry& e : alert.history()) history_bytes += e.ByteSizeLong();

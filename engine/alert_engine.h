@@ -62,8 +62,11 @@
 // and within the byte caps of AlertEngineOptions (KIND_UPDATED); title, severity and context stay
 // those of the first match. A window whose end passes below its threshold never produces an alert
 // and its count never carries over. Triage (UpdateAlert) never resets a window: later matches keep
-// updating a resolved alert. Within one ApplyBatch, all changes to one alert coalesce into one
-// change (CREATED if it was created in the batch, else UPDATED) carrying its state after the batch.
+// updating a resolved alert. Triage sets updated_time (the time of the UpdateAlert) and
+// leaves last_event_time alone: updated_time is the alert's last change of any kind,
+// last_event_time its newest matched event. Within one ApplyBatch, all changes to one alert
+// coalesce into one change (CREATED if it was created in the batch, else UPDATED) carrying its
+// state after the batch.
 //
 // Alert ids are the first 32 hex digits of SHA-256 over (type, rule id, dedup
 // string, window start in microseconds when the alert is created): the same
@@ -116,6 +119,7 @@
 #include "absl/time/time.h"
 #include "engine/alert_publisher.h"
 #include "pantherd/v1/alerts.pb.h"
+#include "pantherd/v1/sources.pb.h"
 #include "proto/base/clock.h"
 #include "store/store.h"
 
@@ -221,7 +225,16 @@ struct BatchOutcome {
   // The changes the batch committed, in strictly increasing sequence order,
   // exactly as recorded in the alert log.
   std::vector<v1::AlertChange> changes;
+  // Per rule with a match or an error on a processed (not duplicate) event of
+  // the batch, ordered by rule id: matches, errors, alerts (and signals)
+  // created and updated, and the rule's ALERT_TYPE_RULE windows the batch
+  // counted into, in their state after it (at most kMaxReportedWindows per
+  // rule; a window that expired below its threshold is not listed).
+  std::vector<v1::RuleIngestStats> rules;
 };
+
+// The most windows BatchOutcome.rules lists per rule.
+inline constexpr int kMaxReportedWindows = 100;
 
 // Whether a change is to be notified (broadcast to destinations): false for
 // signals (ALERT_TYPE_SIGNAL), true otherwise.
@@ -282,13 +295,16 @@ class AlertEngine {
 
   // Alerts matching every filter given (an empty list filters nothing, so
   // signals are listed unless `types` excludes them; created range is
-  // [created_after, created_before)), newest created first (ties by id,
+  // [created_after, created_before), last-change range [updated_after,
+  // updated_before)), newest created first (ties by id,
   // descending), as summaries (see SummaryOf). page.page_size: 0 means 100,
   // at most 1000; negative is InvalidArgument. The page also ends early when
   // the next summary would take the response above max_list_reply_bytes (at
   // least one alert per page). page_token is the next_page_token of the
   // previous call with the same filters (InvalidArgument when malformed); the
-  // response's next_page_token is empty on the last page.
+  // response's next_page_token is empty on the last page. With
+  // count_remaining, the scan goes on past a full page to count the matching
+  // alerts after it (remaining_count).
   absl::StatusOr<v1::ListAlertsResponse> ListAlerts(const v1::ListAlertsRequest& request) const;
 
   // The stored matched events of alert `request.alert_id()`, a page at a

@@ -249,6 +249,48 @@ TEST_F(AlertEngineTest, ThresholdReachedInsideTheWindowCreatesOneAlert) {
   EXPECT_EQ(changes[0].alert().event_count(), 4);
 }
 
+// BatchOutcome.rules: per rule, matches, errors, alerts and the windows still
+// below their threshold.
+TEST_F(AlertEngineTest, OutcomeReportsMatchesAlertsAndOpenWindowsPerRule) {
+  SetNow(At(1));
+  BatchOutcome out = Apply({
+      Event("e1", At(0), {Match("Failed", "admin", 5), Match("Any", "x")}),
+      Event("e2", At(0), {Match("Failed", "admin", 5)}),
+      Event("e3", At(0), {Match("Failed", "admin", 5)}, {Error("Broken", "KeyError", "k")}),
+  });
+  ASSERT_THAT(out.rules, SizeIs(3));  // By rule id.
+  EXPECT_EQ(out.rules[0].rule_id(), "Any");
+  EXPECT_EQ(out.rules[0].matches(), 1);
+  EXPECT_EQ(out.rules[0].alerts_created(), 1);
+  ASSERT_THAT(out.rules[0].windows(), SizeIs(1));
+  EXPECT_NE(out.rules[0].windows(0).alert_id(), "");
+  EXPECT_EQ(out.rules[1].rule_id(), "Broken");
+  EXPECT_EQ(out.rules[1].errors(), 1);
+  EXPECT_EQ(out.rules[1].alerts_created(), 1);  // Its RULE_ERROR alert.
+  EXPECT_THAT(out.rules[1].windows(), IsEmpty());
+  const v1::RuleIngestStats& failed = out.rules[2];
+  EXPECT_EQ(failed.rule_id(), "Failed");
+  EXPECT_EQ(failed.matches(), 3);
+  EXPECT_EQ(failed.alerts_created(), 0);
+  ASSERT_THAT(failed.windows(), SizeIs(1));
+  EXPECT_EQ(failed.windows(0).dedup_string(), "admin");
+  EXPECT_EQ(failed.windows(0).count(), 3);
+  EXPECT_EQ(failed.windows(0).threshold(), 5);
+  EXPECT_EQ(failed.windows(0).alert_id(), "");
+  EXPECT_EQ(FromTs(failed.windows(0).window_start()), At(0));
+
+  // Two more reach the threshold; a duplicate counts nothing.
+  out = Apply({Event("e3", At(0), {Match("Failed", "admin", 5)}),
+               Event("e4", At(2), {Match("Failed", "admin", 5)}),
+               Event("e5", At(3), {Match("Failed", "admin", 5)})});
+  ASSERT_THAT(out.rules, SizeIs(1));
+  EXPECT_EQ(out.rules[0].matches(), 2);
+  EXPECT_EQ(out.rules[0].alerts_created(), 1);
+  ASSERT_THAT(out.rules[0].windows(), SizeIs(1));
+  EXPECT_EQ(out.rules[0].windows(0).count(), 5);
+  EXPECT_NE(out.rules[0].windows(0).alert_id(), "");
+}
+
 TEST_F(AlertEngineTest, WindowExpiringBelowThresholdIsDropped) {
   std::vector<v1::AlertChange> changes = ApplyEach({
       Event("e1", At(0), {Match("R", "admin", 3, 60)}),
@@ -807,6 +849,37 @@ TEST_F(AlertEngineTest, ListAlertsFiltersAndPaginatesNewestFirst) {
   ASSERT_TRUE(odd.ok());
   EXPECT_THAT(odd->alerts(), SizeIs(3));
   EXPECT_EQ(odd->next_page_token(), "");
+
+  // count_remaining: the first page of 2 says 5 more match; of Odd's 3, 1 more.
+  v1::ListAlertsRequest counted;
+  counted.mutable_page()->set_page_size(2);
+  counted.set_count_remaining(true);
+  absl::StatusOr<v1::ListAlertsResponse> first = engine_->ListAlerts(counted);
+  ASSERT_TRUE(first.ok());
+  EXPECT_THAT(first->alerts(), SizeIs(2));
+  EXPECT_EQ(first->remaining_count(), 5);
+  EXPECT_NE(first->next_page_token(), "");
+  counted.add_rule_ids("Odd");
+  first = engine_->ListAlerts(counted);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->remaining_count(), 1);
+  counted.mutable_page()->set_page_size(3);
+  first = engine_->ListAlerts(counted);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->remaining_count(), 0);
+  EXPECT_EQ(first->next_page_token(), "");
+
+  // Triage moves updated_time (At(10) for ids[3]), not last_event_time.
+  v1::ListAlertsRequest by_update;
+  *by_update.mutable_updated_after() = Ts(At(10));
+  EXPECT_THAT(idsOf(List(by_update)), ElementsAre(ids[3]));
+  *by_update.mutable_updated_after() = Ts(At(5));
+  *by_update.mutable_updated_before() = Ts(At(10));
+  EXPECT_THAT(idsOf(List(by_update)), ElementsAre(ids[6], ids[5]));
+  const v1::Alert resolved = Get(ids[3]);
+  EXPECT_EQ(FromTs(resolved.updated_time()), At(10));
+  EXPECT_EQ(FromTs(resolved.last_event_time()), At(3));
+  EXPECT_EQ(FromTs(resolved.created_time()), At(3));
 
   v1::ListAlertsRequest bad;
   bad.mutable_page()->set_page_token("zz-not-a-token");

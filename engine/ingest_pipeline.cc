@@ -547,6 +547,7 @@ absl::StatusOr<IngestResult> IngestPipeline::Commit(PreparedBatch batch, const E
       response.set_alerts_updated(response.alerts_updated() + 1);
     }
   }
+  for (v1::RuleIngestStats& rule : outcome.rules) *response.add_rules() = std::move(rule);
   if (options_.metrics != nullptr) {
     options_.metrics->events_accepted.Add(response.accepted());
     options_.metrics->events_duplicate.Add(response.duplicates());

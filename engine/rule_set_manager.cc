@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "engine/analysis_spec.h"
+#include "engine/normalize.h"
 #include "proto/base/status_macros.h"
 
 namespace pantherd::engine {
@@ -58,6 +59,42 @@ std::vector<v1::Rule> ItemsOf(const AnalysisSet& set, bool with_scheduled = fals
     if (!r.scheduled || with_scheduled) items.push_back(r.rule);
   }
   return items;
+}
+
+// Warnings about the rules of `set` that will do nothing as written: a log
+// type pantherd does not ingest (no event of it ever reaches the rule), an
+// OutputIds entry (pantherd has no destinations to send its alerts to).
+std::vector<v1::Diagnostic> UploadWarnings(const AnalysisSet& set) {
+  std::vector<v1::Diagnostic> warnings;
+  const std::string supported = absl::StrJoin(SupportedLogTypes(), ", ");
+  for (const RuleSpec& r : set.rules) {
+    if (r.scheduled) continue;
+    int unsupported = 0;
+    for (const std::string& log_type : r.rule.log_types()) {
+      if (IsSupportedLogType(log_type)) continue;
+      ++unsupported;
+      v1::Diagnostic& d = warnings.emplace_back();
+      d.set_file(r.spec_path);
+      d.set_field("LogTypes");
+      d.set_message(absl::StrCat("pantherd does not ingest log type ", log_type,
+                                 " (supported: ", supported, ")"));
+    }
+    if (unsupported > 0 && unsupported == r.rule.log_types_size()) {
+      v1::Diagnostic& d = warnings.emplace_back();
+      d.set_file(r.spec_path);
+      d.set_field("LogTypes");
+      d.set_message(
+          absl::StrCat("rule ", r.rule.id(), " will never run: none of its log types is ingested"));
+    }
+    for (const std::string& output : r.rule.output_ids()) {
+      v1::Diagnostic& d = warnings.emplace_back();
+      d.set_file(r.spec_path);
+      d.set_field("OutputIds");
+      d.set_message(
+          absl::StrCat("no destination named ", output, "; destinations are not configured"));
+    }
+  }
+  return warnings;
 }
 
 // The scheduled rules of `set`, which an upload does not store, as skipped
@@ -381,6 +418,7 @@ absl::Status RuleSetManager::UploadLocked(const v1::UploadRuleRequest& request,
   }
   for (v1::Rule& r : committed->stored) *response->add_stored() = std::move(r);
   for (std::string& id : committed->unchanged_ids) response->add_unchanged_ids(std::move(id));
+  for (v1::Diagnostic& d : UploadWarnings(*set)) *response->add_warnings() = std::move(d);
   return absl::OkStatus();
 }
 

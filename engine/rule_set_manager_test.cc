@@ -160,6 +160,39 @@ TEST_F(RuleSetManagerTest, UploadTestsStoresAndSwapsThenSurvivesReopen) {
   EXPECT_TRUE(pool_->Stats().has_live_generation);
 }
 
+TEST_F(RuleSetManagerTest, UploadWarnsAboutLogTypesNotIngestedAndUnknownOutputIds) {
+  v1::UploadRuleResponse clean;
+  ASSERT_TRUE(Upload(RuleFiles("rules", "Team.Hit", kGoodRule), &clean).ok());
+  EXPECT_EQ(clean.warnings_size(), 0);
+
+  std::vector<v1::AnalysisFile> files = {
+      File("rules/aws.yml",
+           "AnalysisType: rule\nRuleID: AWS.Root\nFilename: aws.py\nEnabled: true\n"
+           "LogTypes: [AWS.CloudTrail, Okta.SystemLog]\nSeverity: High\n"
+           "OutputIds: [slack-sec]\n"),
+      File("rules/aws.py", kGoodRule),
+      File("rules/gcp.yml",
+           "AnalysisType: rule\nRuleID: GCP.Audit\nFilename: gcp.py\nEnabled: true\n"
+           "LogTypes: [GCP.AuditLog]\nSeverity: Low\n"),
+      File("rules/gcp.py", kGoodRule)};
+  v1::UploadRuleResponse resp;
+  ASSERT_TRUE(Upload(files, &resp).ok()) << resp.DebugString();
+  EXPECT_EQ(resp.stored_size(), 2);  // Stored all the same.
+  std::vector<std::string> seen;
+  for (const v1::Diagnostic& d : resp.warnings()) {
+    seen.push_back(absl::StrCat(d.file(), " ", d.field(), ": ", d.message()));
+  }
+  EXPECT_THAT(seen,
+              ElementsAre("rules/aws.yml LogTypes: pantherd does not ingest log type "
+                          "AWS.CloudTrail (supported: Okta.SystemLog)",
+                          "rules/aws.yml OutputIds: no destination named slack-sec; "
+                          "destinations are not configured",
+                          "rules/gcp.yml LogTypes: pantherd does not ingest log type "
+                          "GCP.AuditLog (supported: Okta.SystemLog)",
+                          "rules/gcp.yml LogTypes: rule GCP.Audit will never run: none of its "
+                          "log types is ingested"));
+}
+
 TEST_F(RuleSetManagerTest, FailingTestsRejectTheWholeUploadAndKeepTheLiveSet) {
   v1::UploadRuleResponse first;
   ASSERT_TRUE(Upload(RuleFiles("rules", "Team.Hit", kGoodRule), &first).ok());

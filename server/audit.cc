@@ -47,6 +47,7 @@ const absl::flat_hash_map<std::string, AsMessageFn>& RequestTypes() {
       {"pantherd.v1.DetectionService/AddSource", &AsMessage<v1::AddSourceRequest>},
       {"pantherd.v1.DetectionService/RemoveSource", &AsMessage<v1::RemoveSourceRequest>},
       {"pantherd.v1.DetectionService/SetSourcePaused", &AsMessage<v1::SetSourcePausedRequest>},
+      {"pantherd.v1.DetectionService/TestSource", &AsMessage<v1::TestSourceRequest>},
       {"pantherd.v1.DetectionService/GetAlert", &AsMessage<v1::GetAlertRequest>},
       {"pantherd.v1.DetectionService/ListAlertEvents", &AsMessage<v1::ListAlertEventsRequest>},
       {"pantherd.v1.DetectionService/UpdateAlert", &AsMessage<v1::UpdateAlertRequest>},

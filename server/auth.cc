@@ -61,6 +61,9 @@ const std::vector<MethodRule>& MethodTable() {
       {"pantherd.v1.DetectionService/ListSources", kPermSourcesRead, false, ""},
       {"pantherd.v1.DetectionService/RemoveSource", kPermSourcesWrite, true, "id"},
       {"pantherd.v1.DetectionService/SetSourcePaused", kPermSourcesWrite, true, "id"},
+      // Sends the source's stored token to its org: as sensitive as changing
+      // it, and audited though it changes nothing.
+      {"pantherd.v1.DetectionService/TestSource", kPermSourcesWrite, true, "id"},
       {"pantherd.v1.DetectionService/StreamAlerts", kPermAlertsRead, false, ""},
       {"pantherd.v1.DetectionService/ListAlerts", kPermAlertsRead, false, ""},
       {"pantherd.v1.DetectionService/GetAlert", kPermAlertsRead, false, "id"},

@@ -273,4 +273,82 @@ absl::StatusOr<std::vector<LogEvent>> ParseLogPage(absl::string_view body) {
   }
 }
 
+std::string ExpandDomain(absl::string_view domain, std::string* assumption) {
+  assumption->clear();
+  if (domain.empty() || absl::StrContains(domain, '.')) return std::string(domain);
+  std::string expanded = absl::StrCat(domain, ".okta.com");
+  *assumption = absl::StrCat("assumed ", expanded, " for \"", domain, "\"");
+  return expanded;
+}
+
+std::string CheckUrl(absl::string_view base_url, absl::Time now) {
+  return FirstPollUrl(base_url, now - absl::Minutes(1), /*limit=*/1);
+}
+
+v1::SourceCheck ClassifyCheck(const absl::StatusOr<HttpResponse>& answer,
+                              absl::string_view base_url) {
+  v1::SourceCheck check;
+  const std::string base = RedactUrlCredentials(base_url);
+  auto set = [&check](bool ok, absl::string_view cause, std::string message) {
+    check.set_ok(ok);
+    check.set_cause(std::string(cause));
+    check.set_message(std::move(message));
+  };
+  if (!answer.ok()) {
+    const bool timeout = absl::IsDeadlineExceeded(answer.status());
+    set(false, "unreachable",
+        absl::StrCat(
+            base, " is unreachable (",
+            timeout ? std::string("no answer in time") : std::string(answer.status().message()),
+            "): check the domain (e.g. acme.okta.com) and the network"));
+    return check;
+  }
+  const HttpResponse& r = *answer;
+  check.set_http_status(r.status);
+  if (r.status == 200) {
+    absl::StatusOr<std::vector<LogEvent>> page = ParseLogPage(r.body);
+    if (page.ok()) {
+      set(true, "ok", absl::StrCat("Okta at ", base, " accepted the token (System Log readable)"));
+    } else {
+      set(false, "bad_response",
+          absl::StrCat(base, " answered HTTP 200 but not with a System Log page (",
+                       page.status().message(), "): is the domain an Okta org?"));
+    }
+    return check;
+  }
+  const std::string error = DescribeError(r);
+  switch (r.status) {
+    case 401:
+      set(false, "token_rejected",
+          absl::StrCat("token rejected by ", base, " (", error,
+                       "): check the token and that it belongs to this org"));
+      break;
+    case 403:
+      set(false, "forbidden",
+          absl::StrCat("the token may not read the System Log of ", base, " (", error,
+                       "): it needs an admin role that can read logs"));
+      break;
+    case 404:
+      set(false, "not_found",
+          absl::StrCat(base, " has no System Log API (", error, "): is the domain an Okta org?"));
+      break;
+    case 429:
+      set(true, "rate_limited",
+          absl::StrCat(base, " is rate-limiting (", error,
+                       "); the org answered, the token is checked on the first poll"));
+      break;
+    default:
+      if (r.status >= 500) {
+        set(false, "server_error",
+            absl::StrCat(base, " failed to answer (", error, "); try again later"));
+      } else {
+        set(false, "bad_response",
+            absl::StrCat(base, " answered ", error,
+                         ", not a System Log page: is the domain an "
+                         "Okta org (e.g. acme.okta.com)?"));
+      }
+  }
+  return check;
+}
+
 }  // namespace pantherd::server::okta

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "pantherd/v1/sources.pb.h"
 #include "server/http_client.h"
 
 namespace pantherd::server::okta {
@@ -85,6 +86,35 @@ struct LogEvent {
 // object's text as received. InvalidArgument ("malformed page: ...") when the
 // body is not a complete JSON array, or an element is not an object.
 absl::StatusOr<std::vector<LogEvent>> ParseLogPage(absl::string_view body);
+
+// The domain to use for `domain` as given: "acme" (one label, no dot) is
+// taken as "acme.okta.com" and `*assumption` says so ("assumed
+// acme.okta.com for \"acme\""); anything else is returned unchanged and
+// `*assumption` cleared.
+std::string ExpandDomain(absl::string_view domain, std::string* assumption);
+
+// The URL of the connection check (AddSource, TestSource): one authenticated
+// request for at most one event, <base>/api/v1/logs?since=<now - 1 min>
+// &sortOrder=ASCENDING&limit=1, which needs the same permission as polling.
+std::string CheckUrl(absl::string_view base_url, absl::Time now);
+
+// What the answer to the check request (or its transport error) says about
+// the source at `base_url`, in one SourceCheck (latency not set):
+//   200 with a JSON array        ok, cause "ok"
+//   429                          ok, cause "rate_limited" (the org answered;
+//                                the token is checked on the next poll)
+//   401                          cause "token_rejected"
+//   403                          cause "forbidden" (token lacks the right)
+//   404                          cause "not_found" (no System Log there)
+//   5xx                          cause "server_error"
+//   other statuses, or 200 with a body that is not a JSON array
+//                                cause "bad_response" (not an Okta org?)
+//   transport errors (DNS, refused, TLS, timeout)
+//                                cause "unreachable"
+// The message names the base URL and the cause in one sentence and never
+// contains the token.
+v1::SourceCheck ClassifyCheck(const absl::StatusOr<HttpResponse>& answer,
+                              absl::string_view base_url);
 
 }  // namespace pantherd::server::okta
 

@@ -124,5 +124,54 @@ TEST(RedactUrlCredentialsTest, HidesTheUserPartOnly) {
   EXPECT_EQ(std::string(refused.message()).find("s3cr3t"), std::string::npos) << refused;
 }
 
+TEST(ConnectionCheckTest, BareNamesAreAssumedToBeOktaDomains) {
+  std::string assumption;
+  EXPECT_EQ(ExpandDomain("acme", &assumption), "acme.okta.com");
+  EXPECT_EQ(assumption, "assumed acme.okta.com for \"acme\"");
+  EXPECT_EQ(ExpandDomain("acme.oktapreview.com", &assumption), "acme.oktapreview.com");
+  EXPECT_EQ(assumption, "");
+  EXPECT_EQ(ExpandDomain("", &assumption), "");
+  EXPECT_EQ(CheckUrl("https://acme.okta.com", absl::FromUnixSeconds(1700000060)),
+            "https://acme.okta.com/api/v1/logs?since=2023-11-14T22:13:20.000Z"
+            "&sortOrder=ASCENDING&limit=1");
+}
+
+TEST(ConnectionCheckTest, EachAnswerNamesItsCause) {
+  const std::string base = "https://acme.okta.com";
+  auto answer = [](int status, std::string body) {
+    HttpResponse r;
+    r.status = status;
+    r.body = std::move(body);
+    return absl::StatusOr<HttpResponse>(std::move(r));
+  };
+  v1::SourceCheck c = ClassifyCheck(answer(200, "[]"), base);
+  EXPECT_TRUE(c.ok());
+  EXPECT_EQ(c.cause(), "ok");
+  EXPECT_EQ(c.http_status(), 200);
+  c = ClassifyCheck(answer(200, "<html>welcome</html>"), base);
+  EXPECT_FALSE(c.ok());
+  EXPECT_EQ(c.cause(), "bad_response");
+  c = ClassifyCheck(
+      answer(401, R"({"errorCode":"E0000011","errorSummary":"Invalid token provided"})"), base);
+  EXPECT_FALSE(c.ok());
+  EXPECT_EQ(c.cause(), "token_rejected");
+  EXPECT_EQ(c.message(),
+            "token rejected by https://acme.okta.com (HTTP 401 E0000011: Invalid token "
+            "provided): check the token and that it belongs to this org");
+  EXPECT_EQ(ClassifyCheck(answer(403, "{}"), base).cause(), "forbidden");
+  EXPECT_EQ(ClassifyCheck(answer(404, "not here"), base).cause(), "not_found");
+  EXPECT_EQ(ClassifyCheck(answer(301, ""), base).cause(), "bad_response");
+  EXPECT_EQ(ClassifyCheck(answer(503, ""), base).cause(), "server_error");
+  c = ClassifyCheck(answer(429, ""), base);
+  EXPECT_TRUE(c.ok());
+  EXPECT_EQ(c.cause(), "rate_limited");
+  c = ClassifyCheck(absl::UnavailableError("Could not resolve host: acme.okta.com"), base);
+  EXPECT_FALSE(c.ok());
+  EXPECT_EQ(c.cause(), "unreachable");
+  EXPECT_EQ(c.http_status(), 0);
+  EXPECT_THAT(c.message(), HasSubstr("https://acme.okta.com is unreachable (Could not resolve"));
+  EXPECT_EQ(ClassifyCheck(absl::DeadlineExceededError("t"), base).cause(), "unreachable");
+}
+
 }  // namespace
 }  // namespace pantherd::server::okta

@@ -124,6 +124,9 @@ class DetectionServiceImpl final : public v1::DetectionService::CallbackService 
   grpc::ServerUnaryReactor* SetSourcePaused(grpc::CallbackServerContext* ctx,
                                             const v1::SetSourcePausedRequest* req,
                                             v1::SetSourcePausedResponse* resp) override;
+  grpc::ServerUnaryReactor* TestSource(grpc::CallbackServerContext* ctx,
+                                       const v1::TestSourceRequest* req,
+                                       v1::TestSourceResponse* resp) override;
   grpc::ServerWriteReactor<v1::StreamAlertsResponse>* StreamAlerts(
       grpc::CallbackServerContext* ctx, const v1::StreamAlertsRequest* req) override;
   grpc::ServerUnaryReactor* ListAlerts(grpc::CallbackServerContext* ctx,

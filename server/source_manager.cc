@@ -441,6 +441,7 @@ absl::Status SourceManager::Start() {
 }
 
 void SourceManager::Shutdown() {
+  checks_cancelled_ = true;  // A connection check in progress ends at once.
   absl::MutexLock control(&control_mu_);
   std::map<std::string, std::unique_ptr<Poller>> pollers;
   {
@@ -467,12 +468,56 @@ absl::StatusOr<SourceManager::Poller*> SourceManager::Find(const std::string& id
   return absl::NotFoundError(absl::StrCat("no source with id or label \"", id_or_label, "\""));
 }
 
-absl::StatusOr<v1::Source> SourceManager::Add(const v1::AddSourceRequest& request) {
+v1::SourceCheck SourceManager::Check(const internal::StoredSource& config) const {
+  const std::string base = BaseUrl(config);
+  HttpRequest request;
+  request.url = okta::CheckUrl(base, options_.now());
+  request.timeout = std::min(options_.http_timeout, options_.check_timeout);
+  request.headers = {{"Accept", "application/json"},
+                     {"Content-Type", "application/json"},
+                     {"User-Agent", options_.user_agent},
+                     {"Authorization", absl::StrCat("SSWS ", config.okta().api_token())}};
+  const absl::Time started = absl::Now();
+  absl::StatusOr<HttpResponse> answer = http_->Get(request, &checks_cancelled_);
+  const absl::Duration latency = absl::Now() - started;
+  v1::SourceCheck check = okta::ClassifyCheck(answer, base);
+  *check.mutable_latency() = ToDuration(latency);
+  base::Log(check.ok() ? base::LogLevel::kInfo : base::LogLevel::kWarn, "source connection checked",
+      {{"label", config.label()},
+       {"base_url", base},
+       {"cause", check.cause()},
+       {"http_status", absl::StrCat(check.http_status())}});
+  return check;
+}
+
+absl::StatusOr<v1::TestSourceResponse> SourceManager::Test(const std::string& id_or_label) {
+  internal::StoredSource config;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (shut_down_) return absl::UnavailableError("pantherd is shutting down");
+    PANTHERD_ASSIGN_OR_RETURN(Poller * poller, Find(id_or_label));
+    config = poller->config();
+  }
+  v1::TestSourceResponse response;
+  *response.mutable_check() = Check(config);
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = pollers_.find(config.id());
+    if (it != pollers_.end()) *response.mutable_source() = it->second->View(options_.now());
+  }
+  return response;
+}
+
+absl::StatusOr<v1::AddSourceResponse> SourceManager::Add(const v1::AddSourceRequest& request) {
   PANTHERD_RETURN_IF_ERROR(ValidateLabel(request.label()));
   if (request.config_case() != v1::AddSourceRequest::kOkta) {
     return Invalid("config", "is required (okta)");
   }
-  const v1::OktaSourceConfig& okta = request.okta();
+  v1::AddSourceResponse response;
+  v1::OktaSourceConfig okta = request.okta();
+  std::string assumption;
+  okta.set_domain(okta::ExpandDomain(okta.domain(), &assumption));
+  if (!assumption.empty()) response.add_assumptions(assumption);
   absl::Status domain = okta::ValidateDomain(okta.domain());
   if (!domain.ok()) return Invalid("okta.domain", domain.message());
   PANTHERD_RETURN_IF_ERROR(ValidateToken(okta.api_token(), "okta.api_token"));
@@ -508,16 +553,37 @@ absl::StatusOr<v1::Source> SourceManager::Add(const v1::AddSourceRequest& reques
   }
   *config.mutable_created_time() = Ts(now);
 
-  absl::MutexLock control(&control_mu_);
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    if (shut_down_) return absl::UnavailableError("pantherd is shutting down");
+  // Called with mu_ held.
+  auto label_in_use = [&]() -> absl::Status {
     for (const auto& [id, poller] : pollers_) {
       if (poller->config().label() == request.label()) {
         return absl::AlreadyExistsError(
             absl::StrCat("label: a source labelled \"", request.label(), "\" exists (", id, ")"));
       }
     }
+    return absl::OkStatus();
+  };
+  if (!request.skip_connection_check()) {
+    // Checked before the (slow) request, so that a taken label fails fast;
+    // checked again below, under the control lock.
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      if (shut_down_) return absl::UnavailableError("pantherd is shutting down");
+      PANTHERD_RETURN_IF_ERROR(label_in_use());
+    }
+    *response.mutable_check() = Check(config);
+    if (!response.check().ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("okta: ", response.check().message(),
+                       "; nothing was stored (skip_connection_check stores it anyway)"));
+    }
+  }
+
+  absl::MutexLock control(&control_mu_);
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (shut_down_) return absl::UnavailableError("pantherd is shutting down");
+    PANTHERD_RETURN_IF_ERROR(label_in_use());
     do {
       config.set_id(NewSourceId());
     } while (pollers_.count(config.id()) > 0);
@@ -539,7 +605,8 @@ absl::StatusOr<v1::Source> SourceManager::Add(const v1::AddSourceRequest& reques
     pollers_[config.id()] = std::move(poller);
   }
   raw->Start();
-  return raw->View(options_.now());
+  *response.mutable_source() = raw->View(options_.now());
+  return response;
 }
 
 absl::StatusOr<std::vector<v1::Source>> SourceManager::List() const {

@@ -83,6 +83,8 @@ struct SourceManagerOptions {
   base::Clock now = base::RealClock();
   // Sent as User-Agent.
   std::string user_agent = "pantherd";
+  // Time limit of a connection check (Add, Test); at most http_timeout.
+  absl::Duration check_timeout = absl::Seconds(15);
 };
 
 class SourceManager {
@@ -105,12 +107,26 @@ class SourceManager {
   // Unavailable. Idempotent.
   void Shutdown() ABSL_LOCKS_EXCLUDED(control_mu_, mu_);
 
-  // Adds a source and starts polling it. Returns the source as ListSources
-  // shows it. Errors: InvalidArgument naming the field (label, okta.domain,
-  // okta.api_token, okta.base_url, okta.poll_interval, okta.start_time,
-  // config); AlreadyExists for a label in use; Unavailable after Shutdown;
-  // the store's.
-  absl::StatusOr<v1::Source> Add(const v1::AddSourceRequest& request)
+  // Adds a source and starts polling it. A domain without a dot ("acme") is
+  // taken as "acme.okta.com", said in the response's assumptions. Unless
+  // request.skip_connection_check(), the connection is checked first (one
+  // authenticated request, see okta::ClassifyCheck; it blocks for up to
+  // check_timeout) and a failed check stores nothing. Returns the source as
+  // ListSources shows it, the assumptions and the check. Errors:
+  // InvalidArgument naming the field (label, okta.domain, okta.api_token,
+  // okta.base_url, okta.poll_interval, okta.start_time, config);
+  // AlreadyExists for a label in use; FailedPrecondition "okta: <the
+  // check's message>; nothing was stored ..." for a failed check;
+  // Unavailable after Shutdown; the store's.
+  absl::StatusOr<v1::AddSourceResponse> Add(const v1::AddSourceRequest& request)
+      ABSL_LOCKS_EXCLUDED(control_mu_, mu_);
+
+  // Checks the connection of the source with this id or label now, as Add
+  // does, with its stored token; changes nothing (not even its state).
+  // Blocks for up to check_timeout. Returns the source and the check (a
+  // failed check is a result, not an error). Errors: NotFound for an unknown
+  // source, InvalidArgument for an empty id, Unavailable after Shutdown.
+  absl::StatusOr<v1::TestSourceResponse> Test(const std::string& id_or_label)
       ABSL_LOCKS_EXCLUDED(control_mu_, mu_);
 
   // Every source, ordered by label.
@@ -134,6 +150,8 @@ class SourceManager {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   std::unique_ptr<Poller> MakePoller(internal::StoredSource config,
                                      internal::SourceProgress progress);
+  // One connection check of `config` (see Add). Takes no lock.
+  v1::SourceCheck Check(const internal::StoredSource& config) const;
 
   store::Store* const store_;
   HttpClient* const http_;
@@ -145,6 +163,8 @@ class SourceManager {
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Poller>> pollers_ ABSL_GUARDED_BY(mu_);  // by id
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  // Set by Shutdown: cancels connection checks in progress.
+  std::atomic<bool> checks_cancelled_{false};
 };
 
 // Store keys of a source's records in family kSources.

@@ -125,13 +125,16 @@ class SourceManagerTest : public ::testing::Test {
     req.mutable_okta()->set_api_token(kToken);
     req.mutable_okta()->set_base_url(fake_->base_url());
     *req.mutable_okta()->mutable_poll_interval() = TimeUtil::SecondsToDuration(1);
+    // The poller's tests count the fake's requests and faults; the connection
+    // check has tests of its own.
+    req.set_skip_connection_check(true);
     return req;
   }
 
   v1::Source Add(const v1::AddSourceRequest& req) {
-    absl::StatusOr<v1::Source> s = manager_->Add(req);
+    absl::StatusOr<v1::AddSourceResponse> s = manager_->Add(req);
     EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? *s : v1::Source();
+    return s.ok() ? s->source() : v1::Source();
   }
 
   v1::Source Get(const std::string& label) {
@@ -408,6 +411,74 @@ TEST_F(SourceManagerTest, BadTokenIsAnErrorUntilANewTokenArrives) {
   EXPECT_THAT(Get("prod").last_error(), HasSubstr("E0000006"));
   ASSERT_TRUE(
       WaitFor("prod", [](const v1::Source& s) { return s.state() == v1::SOURCE_STATE_ACTIVE; }));
+}
+
+// Add checks the connection first (one authenticated request) and stores
+// nothing when it fails; Test repeats the check on a stored source.
+TEST_F(SourceManagerTest, AddChecksTheConnectionAndTestRepeatsTheCheck) {
+  StartManager();
+  auto checked = [&](const std::string& label) {
+    v1::AddSourceRequest req = OktaRequest(label);
+    req.set_skip_connection_check(false);
+    return req;
+  };
+  auto listed = [&]() {
+    absl::StatusOr<std::vector<v1::Source>> list = manager_->List();
+    EXPECT_TRUE(list.ok());
+    return list.ok() ? list->size() : 0u;
+  };
+
+  v1::AddSourceRequest wrong = checked("prod");
+  wrong.mutable_okta()->set_api_token("expired-token");
+  absl::StatusOr<v1::AddSourceResponse> refused = manager_->Add(wrong);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("token rejected by " + fake_->base_url()));
+  EXPECT_THAT(refused.status().message(), HasSubstr("E0000011"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("nothing was stored"));
+  EXPECT_THAT(refused.status().message(), Not(HasSubstr("expired-token")));
+  EXPECT_EQ(listed(), 0u);
+  // The fake records a request once it has answered it: wait a moment.
+  for (int i = 0; i < 200 && fake_->requests().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(fake_->requests().size(), 1u);
+  EXPECT_THAT(fake_->requests()[0].target, HasSubstr("limit=1"));
+
+  v1::AddSourceRequest unreachable = checked("prod");
+  unreachable.mutable_okta()->set_base_url("http://127.0.0.1:1");
+  refused = manager_->Add(unreachable);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("http://127.0.0.1:1 is unreachable"));
+  EXPECT_EQ(listed(), 0u);
+
+  fake_->Inject({{FakeOkta::Fault::kForbidden}});
+  refused = manager_->Add(checked("prod"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("may not read the System Log"));
+  EXPECT_EQ(listed(), 0u);
+
+  // A bare subdomain is taken as <name>.okta.com, and said so.
+  v1::AddSourceRequest bare = checked("prod");
+  bare.mutable_okta()->set_domain("acme");
+  absl::StatusOr<v1::AddSourceResponse> added = manager_->Add(bare);
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_THAT(added->assumptions(), ::testing::ElementsAre("assumed acme.okta.com for \"acme\""));
+  EXPECT_EQ(added->source().domain(), "acme.okta.com");
+  EXPECT_TRUE(added->check().ok());
+  EXPECT_EQ(added->check().cause(), "ok");
+  EXPECT_EQ(added->check().http_status(), 200);
+  EXPECT_EQ(listed(), 1u);
+
+  absl::StatusOr<v1::TestSourceResponse> tested = manager_->Test("prod");
+  ASSERT_TRUE(tested.ok()) << tested.status();
+  EXPECT_TRUE(tested->check().ok());
+  EXPECT_EQ(tested->source().label(), "prod");
+  fake_->SetToken("rotated-token");
+  tested = manager_->Test(added->source().id());
+  ASSERT_TRUE(tested.ok()) << tested.status();
+  EXPECT_FALSE(tested->check().ok());
+  EXPECT_EQ(tested->check().cause(), "token_rejected");
+  EXPECT_EQ(tested->check().http_status(), 401);
+  EXPECT_THAT(tested->SerializeAsString(), Not(HasSubstr(kToken)));
+  EXPECT_EQ(manager_->Test("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(log_.str(), Not(HasSubstr(kToken)));
 }
 
 TEST_F(SourceManagerTest, PauseResumeAndRemove) {

@@ -1,5 +1,5 @@
-// DetectionService's source RPCs: AddSource, ListSources, RemoveSource and
-// SetSourcePaused, answered by the SourceManager on the executor (the manager
+// DetectionService's source RPCs: AddSource, ListSources, RemoveSource,
+// SetSourcePaused and TestSource, answered by the SourceManager on the executor (the manager
 // writes to the store and may wait for a poller to stop).
 #include <utility>
 
@@ -23,9 +23,23 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::AddSource(grpc::CallbackServerCo
   if (env_->sources == nullptr) return FinishUnary(ctx, NoSources());
   if (req->label().empty()) return FinishUnary(ctx, InvalidField("label", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
-    absl::StatusOr<v1::Source> source = env->sources->Add(*req);
-    if (!source.ok()) return ToGrpcStatus(source.status());
-    *resp->mutable_source() = std::move(*source);
+    absl::StatusOr<v1::AddSourceResponse> added = env->sources->Add(*req);
+    if (!added.ok()) return ToGrpcStatus(added.status());
+    *resp = std::move(*added);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::TestSource(grpc::CallbackServerContext* ctx,
+                                                           const v1::TestSourceRequest* req,
+                                                           v1::TestSourceResponse* resp) {
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
+  if (env_->sources == nullptr) return FinishUnary(ctx, NoSources());
+  if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
+  return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
+    absl::StatusOr<v1::TestSourceResponse> tested = env->sources->Test(req->id());
+    if (!tested.ok()) return ToGrpcStatus(tested.status());
+    *resp = std::move(*tested);
     return grpc::Status::OK;
   });
 }

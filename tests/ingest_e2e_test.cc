@@ -2,9 +2,12 @@
 // over IngestEvents, alerts read back with ListAlerts/GetAlert/UpdateAlert.
 #include <signal.h>
 
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
@@ -29,12 +32,16 @@ std::string FailedLogin(int n, const std::string& user, const std::string& ip, i
       n, minute, user, ip);
 }
 
+absl::Time ToTime(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(t));
+}
+
 class IngestE2eTest : public ::testing::Test {
  protected:
   void Start() {
-    absl::StatusOr<ServerProcess> s = ServerProcess::Start(
-        kPantherd, tmp_.Sub("data"), tmp_.path(), {"--rules-dir", kRulesDir, "--workers", "1"},
-        absl::Seconds(60));
+    absl::StatusOr<ServerProcess> s =
+        ServerProcess::Start(kPantherd, tmp_.Sub("data"), tmp_.path(),
+                             {"--rules-dir", kRulesDir, "--workers", "1"}, absl::Seconds(60));
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = std::make_unique<ServerProcess>(std::move(*s));
     stub_ = v1::DetectionService::NewStub(
@@ -80,6 +87,18 @@ TEST_F(IngestE2eTest, FailedLoginsBecomeOneCriticalAlertThatLaterFailuresUpdate)
   EXPECT_EQ(answers[0].accepted(), 4);
   EXPECT_EQ(answers[0].alerts_created(), 0);  // Threshold 5 not reached.
   EXPECT_TRUE(Alerts().empty());
+  // The answer says which rule matched and that its window is open at 4/5.
+  const v1::RuleIngestStats* failed_login = nullptr;
+  for (const v1::RuleIngestStats& r : answers[0].rules()) {
+    if (r.rule_id() == "Okta.FailedLogin") failed_login = &r;
+  }
+  ASSERT_NE(failed_login, nullptr) << answers[0].DebugString();
+  EXPECT_EQ(failed_login->matches(), 4);
+  EXPECT_EQ(failed_login->alerts_created(), 0);
+  ASSERT_EQ(failed_login->windows_size(), 1);
+  EXPECT_EQ(failed_login->windows(0).count(), 4);
+  EXPECT_EQ(failed_login->windows(0).threshold(), 5);
+  EXPECT_EQ(failed_login->windows(0).alert_id(), "");
 
   // The fifth failure reaches the threshold; a bad event is rejected by index
   // and does not stop the batch.
@@ -137,6 +156,20 @@ TEST_F(IngestE2eTest, FailedLoginsBecomeOneCriticalAlertThatLaterFailuresUpdate)
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(updated.alert().status(), v1::ALERT_STATUS_TRIAGED);
   EXPECT_EQ(updated.alert().assignee(), "alice");
+  // Triage is a change: Updated moves, the last event's time does not.
+  EXPECT_GT(ToTime(updated.alert().updated_time()), ToTime(alerts[0].updated_time()));
+  EXPECT_EQ(ToTime(updated.alert().last_event_time()), ToTime(alerts[0].last_event_time()));
+
+  // pantherctl send prints the matches per rule, with the open window.
+  {
+    std::ofstream(tmp_.Sub("more.json")) << FailedLogin(10, "root", "198.51.100.7", 40) << "\n"
+                                         << FailedLogin(11, "root", "198.51.100.7", 41) << "\n";
+  }
+  absl::StatusOr<RunResult> sent = RunCommand(
+      server_->Ctl(kPantherctl, {"send", tmp_.Sub("more.json")}), tmp_.path(), absl::Seconds(60));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(sent->exit_code, 0) << sent->err;
+  EXPECT_THAT(sent->out, HasSubstr("Okta.FailedLogin: 2 matches, 0 alerts (window 2/5 open)"));
 
   grpc::ClientContext get_ctx;
 
@@ -174,10 +207,10 @@ TEST_F(IngestE2eTest, ARuleThatCrashesItsWorkerBecomesARuleErrorAndTheBatchLands
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
   grpc::Status status;
-  std::vector<v1::IngestEventsResponse> answers = Send(
-      {{R"({"uuid":"boom-1","published":"2026-03-01T10:00:00Z","eventType":"boom"})",
-        FailedLogin(100, "test", "198.51.100.7", 1)}},
-      &status);
+  std::vector<v1::IngestEventsResponse> answers =
+      Send({{R"({"uuid":"boom-1","published":"2026-03-01T10:00:00Z","eventType":"boom"})",
+             FailedLogin(100, "test", "198.51.100.7", 1)}},
+           &status);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers[0].accepted(), 2);

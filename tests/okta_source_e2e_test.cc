@@ -102,9 +102,9 @@ TEST_F(OktaSourceE2eTest, FailedLoginsForAdminInOktaBecomeACriticalAlertOnTail) 
                                     now - absl::Minutes(10) + absl::Seconds(i)));
   }
   Start({"--rules-dir", kRulesDir});
-  absl::StatusOr<Process> tail = Process::Start(
-      server_->Ctl(kPantherctl, {"alerts", "tail", "--count", "1"}),
-      tmp_.Sub("tail.out"), tmp_.Sub("tail.err"));
+  absl::StatusOr<Process> tail =
+      Process::Start(server_->Ctl(kPantherctl, {"alerts", "tail", "--count", "1"}),
+                     tmp_.Sub("tail.out"), tmp_.Sub("tail.err"));
   ASSERT_TRUE(tail.ok()) << tail.status();
   ASSERT_TRUE(WaitForSubscribers(*server_, 1)) << ReadFileOrEmpty(tmp_.Sub("tail.err"));
 
@@ -176,16 +176,33 @@ TEST_F(OktaSourceE2eTest, EveryServedEventIsEvaluatedExactlyOnceThroughFaultsAnd
   };
   add_events(30, absl::Minutes(20));
 
-  // A bad token: ERROR with Okta's message; the fixed token recovers.
-  RunResult added =
+  // A bad token is refused at once (the connection check), and nothing is
+  // stored.
+  RunResult refused =
       Ctl({"sources", "add", "okta", "--label", "prod", "--domain", "acme.okta.com", "--token-file",
            tmp_.Sub("bad-token"), "--interval", "1s", "--base-url", fake_->base_url()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("token rejected by " + fake_->base_url()));
+  EXPECT_THAT(refused.err, HasSubstr("E0000011"));
+  EXPECT_THAT(Ctl({"sources", "list"}).out, Not(HasSubstr("prod")));
+
+  // Stored anyway (--no-check): ERROR with Okta's message; the fixed token
+  // recovers.
+  RunResult added = Ctl({"sources", "add", "okta", "--label", "prod", "--domain", "acme.okta.com",
+                         "--token-file", tmp_.Sub("bad-token"), "--interval", "1s", "--base-url",
+                         fake_->base_url(), "--no-check"});
   ASSERT_EQ(added.exit_code, 0) << added.err;
+  RunResult tested = Ctl({"sources", "test", "prod"});
+  EXPECT_EQ(tested.exit_code, 1);
+  EXPECT_THAT(tested.out, HasSubstr("FAILED (token_rejected)"));
   ASSERT_TRUE(WaitForSource(
       "prod", [](const v1::Source& s) { return s.state() == v1::SOURCE_STATE_ERROR; }));
   EXPECT_EQ(Source("prod").last_error(), "HTTP 401 E0000011: Invalid token provided");
   RunResult resumed = Ctl({"sources", "resume", "prod", "--token-file", tmp_.Sub("token")});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  tested = Ctl({"sources", "test", "prod"});
+  EXPECT_EQ(tested.exit_code, 0) << tested.err;
+  EXPECT_THAT(tested.out, HasSubstr("OK (ok)"));
   ASSERT_TRUE(WaitForSource("prod", [&](const v1::Source& s) {
     return s.events_ingested() == total && s.state() == v1::SOURCE_STATE_ACTIVE;
   })) << Source("prod").DebugString();

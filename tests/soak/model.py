@@ -287,12 +287,14 @@ class Model:
         return accepted, duplicates
 
     def triage(self, alert, clock_s, status, assignee, comment, actor):
-        """UpdateAlert: status and assignee set, a history entry appended, a
+        """UpdateAlert: status and assignee set, a history entry appended,
+        updated_time moved to the triage time (last_event_time stays), a
         KIND_TRIAGED change logged; the window is untouched."""
         alert["history"] = alert["history"] + [
             (clock_s * 1_000_000, actor, alert["status"], status, assignee, comment)]
         alert["status"] = status
         alert["assignee"] = assignee
+        alert["updated_time"] = clock_s * 1_000_000
         self.changes.append((clock_s, "KIND_TRIAGED", dict(alert)))
 
     # --- what the store should hold --------------------------------------
