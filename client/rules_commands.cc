@@ -85,7 +85,7 @@ absl::Status ListRules(const ListArgs& args, CommandEnv& env) {
                   SeverityName(rule.severity()), JoinOrDash(rule.log_types()),
                   absl::StrCat(rule.version())});
   }
-  table.Print(env.out());
+  env.PrintTable(table);
   return absl::OkStatus();
 }
 
@@ -201,8 +201,8 @@ void AddRulesCommands(CLI::App& root, CommandRegistry& registry) {
 
   auto list_args = std::make_shared<ListArgs>();
   CLI::App* list =
-      registry.AddCommand(*rules, "list", "List stored rules, globals and data models",
-                          [list_args](CommandEnv& env) { return ListRules(*list_args, env); });
+      registry.AddListCommand(*rules, "list", "List stored rules, globals and data models",
+                              [list_args](CommandEnv& env) { return ListRules(*list_args, env); });
   list->add_option("--type", list_args->type, "Only items of this kind")
       ->type_name("KIND")
       ->check(CLI::IsMember({"rule", "global", "datamodel"}));
