@@ -92,7 +92,7 @@ INSTANTIATE_TEST_SUITE_P(
         HelpCase{{"whoami"}, {"pantherctl whoami", "--help"}},
         HelpCase{{"rules"}, {"list", "get", "delete", "enable", "disable"}},
         HelpCase{{"rules", "list"}, {"--type", "--log-type", "--enabled", "--disabled"}},
-        HelpCase{{"rules", "get"}, {"ID", "--history", "--content"}},
+        HelpCase{{"rules", "get"}, {"ID", "--history", "--content", "--include-deleted"}},
         HelpCase{{"rules", "delete"}, {"ID", "history is kept"}},
         HelpCase{{"rules", "enable"}, {"ID"}}, HelpCase{{"rules", "disable"}, {"ID"}},
         HelpCase{{"alerts"}, {"list", "get", "update"}},

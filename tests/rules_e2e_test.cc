@@ -480,6 +480,22 @@ TEST_F(RulesE2ETest, DisableThenDelete) {
   RunResult get = Ctl(server, {"rules", "get", "E2E.Beta"});
   ExpectOneLineError(get, 1, "NOT_FOUND");
   EXPECT_THAT(get.err, HasSubstr("E2E.Beta"));
+  EXPECT_THAT(get.err, HasSubstr("add --include-deleted"));
+  // The history is kept, as `rules delete --help` says: readable with
+  // --include-deleted (upload v1, disable v2, delete v3).
+  RunResult kept = Ctl(server, {"rules", "get", "E2E.Beta", "--history", "--include-deleted"});
+  ASSERT_EQ(kept.exit_code, 0) << kept.err;
+  EXPECT_THAT(kept.out, ::testing::ContainsRegex("Deleted: +yes, at version 3 by "));
+  EXPECT_THAT(kept.out, HasSubstr("\nHistory:\nVERSION  AUTHOR"));
+  v1::GetRuleResponse deleted;
+  RunResult json = Ctl(
+      server, {"--output", "json", "rules", "get", "E2E.Beta", "--history", "--include-deleted"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  ASSERT_TRUE(ParseJson(json.out, &deleted));
+  EXPECT_TRUE(deleted.rule().deleted());
+  EXPECT_EQ(deleted.rule().version(), 3);
+  ASSERT_EQ(deleted.history_size(), 3);
+  EXPECT_TRUE(deleted.history(0).deleted());
   v1::ListRulesResponse list = List(server);
   EXPECT_EQ(FindItem(list, "E2E.Beta"), nullptr);
   EXPECT_NE(FindItem(list, "E2E.Alpha"), nullptr);
