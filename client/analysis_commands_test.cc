@@ -376,6 +376,20 @@ TEST_F(AnalysisCommandsTest, TestWithoutFlagsSendsNoFilters) {
                           Pair("okta_failed_login.yml", ::testing::_)));
 }
 
+// `test x.py` sends the same request as `test x.yml`: the spec comes along.
+TEST_F(AnalysisCommandsTest, TestOfAPythonFileSendsItsSpec) {
+  *detection_.run_tests_response.mutable_report() = PassingReport();
+  CliResult result =
+      RunPantherctl(Args({"test", root_.string() + "/okta_rules/okta_failed_login.py"}));
+  ASSERT_EQ(result.code, 0) << result.err;
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  ASSERT_EQ(detection_.run_tests_requests.size(), 1u);
+  EXPECT_THAT(Pairs(detection_.run_tests_requests[0].content().files()),
+              ElementsAre(Pair("okta_failed_login.py", "def rule(event):\n    return True\n"),
+                          Pair("okta_failed_login.yml",
+                               "AnalysisType: rule\nFilename: okta_failed_login.py\n")));
+}
+
 TEST_F(AnalysisCommandsTest, TestFailureExitsOneAfterPrinting) {
   *detection_.run_tests_response.mutable_report() = FailingReport();
   CliResult result = RunPantherctl(Args({"test", root_.string()}));

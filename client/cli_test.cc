@@ -397,6 +397,27 @@ TEST_F(PantherctlStatusTest, ServerErrorIsOneLineWithCodeName) {
                                      "(token from --token)\n"));
 }
 
+// A refused token: the error says where it came from and how to fix that.
+TEST_F(PantherctlStatusTest, RefusedTokenNamesItsSource) {
+  admin_.status_error = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "unknown token");
+  FakePantherd server({&admin_, &health_});
+  ASSERT_TRUE(server.ok());
+  const std::string file = ::testing::TempDir() + "/pantherctl_cli_test_bad_token";
+  { std::ofstream(file) << "bad\n"; }
+  CliResult result = RunPantherctl({"--server", server.address(), "--token-file", file, "status"});
+  ExpectOneErrorLine(result, 1);
+  EXPECT_EQ(result.err,
+            absl::StrCat("pantherctl: error: not authenticated: unknown token (the "
+                         "token from --token-file ",
+                         file, " was refused; check that file, or run pantherctl login)\n"));
+  setenv(kTokenEnvVar, "bad", 1);
+  result = RunPantherctl({"--server", server.address(), "status"});
+  ExpectOneErrorLine(result, 1);
+  EXPECT_THAT(result.err, HasSubstr("(the token from $PANTHER_TOKEN was refused; check or unset "
+                                    "that variable, or run pantherctl login)"));
+  std::remove(file.c_str());
+}
+
 TEST_F(PantherctlStatusTest, WhoAmISendsTokenFromFlagOrEnvironment) {
   admin_.whoami.mutable_user()->set_name("alice");
   admin_.whoami.mutable_user()->set_role(v1::ROLE_ANALYST);
