@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/commands.h"
@@ -126,7 +127,7 @@ absl::Status ListAlerts(const ListArgs& args, CommandEnv& env) {
                   absl::StrCat(alert.event_count()), OrDash(alert.assignee()),
                   OrDash(alert.title())});
   }
-  table.Print(env.out());
+  env.PrintTable(table);
   if (!all.next_page_token().empty()) {
     // Cut by --limit: say how much is left and how to get it.
     const std::string more = all.remaining_count() > 0
@@ -136,6 +137,39 @@ absl::Status ListAlerts(const ListArgs& args, CommandEnv& env) {
               << EscapeForTerminal(all.next_page_token()) << ")\n";
   }
   return absl::OkStatus();
+}
+
+// The alert's triage history, oldest first, one line per entry:
+//   2024-05-01T12:00:00Z  alice  OPEN -> TRIAGED  assignee=bob  "comment"
+void PrintHistory(const v1::Alert& alert, std::ostream& out) {
+  if (alert.history_size() == 0 && alert.history_entries_dropped() == 0) {
+    out << "\nHistory: none\n";
+    return;
+  }
+  out << "\nHistory (oldest first):\n";
+  if (alert.history_entries_dropped() > 0) {
+    out << "  (" << alert.history_entries_dropped()
+        << " older entries dropped to keep the history within its byte cap)\n";
+  }
+  for (const v1::AlertHistoryEntry& entry : alert.history()) {
+    std::string line = absl::StrCat(FormatTimestamp(entry.time()), "  ", OrDash(entry.actor()));
+    if (entry.old_status() != entry.new_status()) {
+      absl::StrAppend(&line, "  ", StatusName(entry.old_status()), " -> ",
+                      StatusName(entry.new_status()));
+    }
+    if (entry.has_assignee()) {
+      absl::StrAppend(&line, "  ",
+                      entry.assignee().empty() ? std::string("unassigned")
+                                               : absl::StrCat("assignee=", entry.assignee()));
+    }
+    out << "  " << EscapeForTerminal(line) << '\n';
+    if (!entry.comment().empty()) {
+      // Comments may span lines; each is indented under its entry.
+      for (absl::string_view comment_line : absl::StrSplit(entry.comment(), '\n')) {
+        out << "      " << EscapeForTerminal(comment_line) << '\n';
+      }
+    }
+  }
 }
 
 void PrintAlert(const v1::Alert& alert, std::ostream& out) {
@@ -162,10 +196,14 @@ void PrintAlert(const v1::Alert& alert, std::ostream& out) {
       {"Description", OrDash(alert.description())},
       {"Reference", OrDash(alert.reference())},
       {"Runbook", OrDash(alert.runbook())},
-      {"Context", OrDash(alert.alert_context_json())},
   };
+  // A RULE_ERROR alert has no alert_context(); its error says what happened.
+  if (!alert.alert_context_json().empty() || !alert.has_error()) {
+    fields.emplace_back("Context", OrDash(alert.alert_context_json()));
+  }
   if (alert.has_error()) {
-    fields.emplace_back("Error", absl::StrCat(alert.error().type(), ": ", alert.error().message()));
+    fields.emplace_back(
+        "Error", absl::StrCat(OrDash(alert.error().type()), ": ", OrDash(alert.error().message())));
   }
   std::string samples = absl::StrCat(alert.matched_events_size(), " stored");
   if (alert.samples_not_stored() > 0) {
@@ -173,14 +211,31 @@ void PrintAlert(const v1::Alert& alert, std::ostream& out) {
   }
   fields.emplace_back("Matched events", samples);
   PrintFields(fields, out);
-  // The stored samples (byte-capped by the server), one line each; their
-  // JSON is in --output json and `alerts events ID --output json`.
+
+  if (alert.has_error() && !alert.error().traceback().empty()) {
+    out << "\nTraceback:\n";
+    for (absl::string_view line : absl::StrSplit(alert.error().traceback(), '\n')) {
+      if (!line.empty()) out << "  " << EscapeForTerminal(line) << '\n';
+    }
+  }
+
+  // The stored samples (byte-capped by the server): a header line each, then
+  // the event's JSON. `alerts events ID --output json` pages through them.
+  if (alert.matched_events_size() > 0) out << "\nMatched events:\n";
   for (int i = 0; i < alert.matched_events_size(); ++i) {
     const v1::MatchedEvent& m = alert.matched_events(i);
-    out << "  " << (i + 1) << ". " << EscapeForTerminal(OrDash(m.event_id())) << " "
-        << EscapeForTerminal(OrDash(m.log_type())) << " " << FormatTimestamp(m.event_time()) << " "
-        << m.original_bytes() << " bytes" << (m.truncated() ? " (truncated)" : "") << "\n";
+    out << "  " << (i + 1) << ". " << EscapeForTerminal(OrDash(m.event_id())) << "  "
+        << EscapeForTerminal(OrDash(m.log_type())) << "  " << FormatTimestamp(m.event_time())
+        << "  " << m.original_bytes() << " bytes" << (m.truncated() ? " (truncated)" : "") << "\n";
+    if (!m.json().empty()) {
+      out << "     " << EscapeForTerminal(m.json()) << (m.truncated() ? " ..." : "") << '\n';
+    }
   }
+  if (alert.matched_events_size() == 0 && !alert.sample_event_json().empty()) {
+    out << "\nSample event:\n     " << EscapeForTerminal(alert.sample_event_json())
+        << (alert.sample_event_truncated() ? " ..." : "") << '\n';
+  }
+  PrintHistory(alert, out);
 }
 
 absl::Status GetAlert(const std::string& id, CommandEnv& env) {
@@ -228,7 +283,7 @@ absl::Status ListAlertEvents(const EventsArgs& args, CommandEnv& env) {
     table.AddRow({OrDash(m.event_id()), OrDash(m.log_type()), FormatTimestamp(m.event_time()),
                   absl::StrCat(m.original_bytes()), m.truncated() ? "yes" : "no"});
   }
-  table.Print(env.out());
+  env.PrintTable(table);
   return absl::OkStatus();
 }
 
@@ -278,7 +333,7 @@ absl::Status UpdateAlert(const UpdateArgs& args, CommandEnv& env) {
 struct TailArgs {
   uint64_t since = 0;
   CLI::Option* since_option = nullptr;
-  std::string severity;
+  std::string min_severity;
   std::vector<std::string> rule_ids;
   std::string type;
   int64_t count = 0;  // 0: no limit.
@@ -306,21 +361,18 @@ bool IsPermanent(grpc::StatusCode code) {
 absl::Status PrintChange(const v1::AlertChange& change, CommandEnv& env) {
   std::ostream& out = env.out();
   if (env.json()) {
-    google::protobuf::util::JsonPrintOptions options = JsonOptions();
-    options.add_whitespace = false;
-    std::string json;
-    if (!google::protobuf::util::MessageToJsonString(change, &json, options).ok()) {
-      return absl::InternalError("cannot print an alert change as JSON");
-    }
-    out << EscapeJsonForTerminal(json) << '\n' << std::flush;
+    PANTHERCTL_ASSIGN_OR_RETURN(std::string json, MessageToJson(change, JsonStyle::kCompact));
+    out << json << '\n' << std::flush;
     return absl::OkStatus();
   }
+  // The alert id first, so that a line can be copied into `alerts get ID`
+  // or `alerts update ID`; the stream position last, for --since.
   const v1::Alert& alert = change.alert();
-  out << change.sequence() << "  " << FormatTimestamp(change.time()) << "  "
+  out << EscapeForTerminal(OrDash(alert.id())) << "  " << FormatTimestamp(change.time()) << "  "
       << ShortEnumName(v1::AlertChange::Kind_Name(change.kind()), "KIND_") << "  "
       << SeverityName(alert.severity()) << "  " << EscapeForTerminal(OrDash(alert.rule_id()))
       << "  " << EscapeForTerminal(OneLine(OrDash(alert.title())))
-      << "  events=" << alert.event_count() << '\n'
+      << "  events=" << alert.event_count() << "  seq=" << change.sequence() << '\n'
       << std::flush;
   return absl::OkStatus();
 }
@@ -329,7 +381,7 @@ absl::Status TailAlerts(const TailArgs& args, CommandEnv& env) {
   PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::StreamAlertsRequest base;
   for (const std::string& id : args.rule_ids) base.add_rule_ids(id);
-  base.set_min_severity(ParseSeverity(args.severity));
+  base.set_min_severity(ParseSeverity(args.min_severity));
   if (!args.type.empty()) {
     base.add_types(args.type == "rule" ? v1::ALERT_TYPE_RULE : v1::ALERT_TYPE_RULE_ERROR);
   }
@@ -340,6 +392,12 @@ absl::Status TailAlerts(const TailArgs& args, CommandEnv& env) {
   InterruptScope interrupts;
   int64_t printed = 0;
   absl::Duration backoff = kTailInitialBackoff;
+  // Progress goes to the error stream so that standard output holds only
+  // the changes (one per line, table or JSON).
+  env.err() << "pantherctl: connected to " << EscapeForTerminal(conn->options().server)
+            << ", waiting for alerts (Ctrl-C to stop)\n"
+            << std::flush;
+  bool reconnecting = false;  // The stream broke; say so once the next one delivers.
   while (!InterruptScope::Interrupted()) {
     v1::StreamAlertsRequest request = base;
     if (resume.has_value()) request.set_start_after_sequence(*resume);
@@ -354,6 +412,12 @@ absl::Status TailAlerts(const TailArgs& args, CommandEnv& env) {
     v1::StreamAlertsResponse response;
     while (!done && reader->Read(&response)) {
       delivered = true;
+      if (reconnecting) {
+        reconnecting = false;
+        env.err() << "pantherctl: reconnected to " << EscapeForTerminal(conn->options().server)
+                  << ", waiting for alerts\n"
+                  << std::flush;
+      }
       switch (response.message_case()) {
         case v1::StreamAlertsResponse::kChange: {
           const v1::AlertChange& change = response.change();
@@ -386,6 +450,7 @@ absl::Status TailAlerts(const TailArgs& args, CommandEnv& env) {
     if (done || InterruptScope::Interrupted()) return absl::OkStatus();
     if (IsPermanent(status.error_code())) return conn->ToStatus("StreamAlerts", status);
     if (delivered) backoff = kTailInitialBackoff;
+    reconnecting = true;
     env.err() << "pantherctl: warning: alert stream "
               << (status.ok() ? std::string("ended by the server")
                               : absl::StrCat("broken (",
@@ -408,7 +473,7 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
   CLI::App* alerts = registry.AddGroup(root, "alerts", "List, show and triage alerts");
 
   auto list_args = std::make_shared<ListArgs>();
-  CLI::App* list = registry.AddCommand(
+  CLI::App* list = registry.AddListCommand(
       *alerts, "list", "List alerts, newest first (at most --limit; says how many more match)",
       [list_args](CommandEnv& env) { return ListAlerts(*list_args, env); });
   list->add_option("--rule", list_args->rule_ids, "Only alerts of this rule (repeatable)")
@@ -416,7 +481,8 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
   list->add_option("--status", list_args->statuses, "Only alerts in this status (repeatable)")
       ->type_name("STATUS")
       ->check(CLI::IsMember(kStatusWords, CLI::ignore_case));
-  list->add_option("--min-severity", list_args->min_severity, "Only alerts at least this severe")
+  list->add_option("--min-severity,--severity", list_args->min_severity,
+                   "Only alerts at least this severe (--severity is an alias, as in alerts tail)")
       ->type_name("SEVERITY")
       ->check(CLI::IsMember(kSeverityWords, CLI::ignore_case));
   CLI::Option* limit_option =
@@ -448,7 +514,7 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
   get->add_option("ID", *get_id, "Alert id")->type_name("")->required();
 
   auto events_args = std::make_shared<EventsArgs>();
-  CLI::App* events = registry.AddCommand(
+  CLI::App* events = registry.AddListCommand(
       *alerts, "events", "Show an alert's stored matched events (byte-capped samples)",
       [events_args](CommandEnv& env) { return ListAlertEvents(*events_args, env); });
   events->add_option("ID", events_args->id, "Alert id")->type_name("")->required();
@@ -483,7 +549,8 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
       tail->add_option("--since", tail_args->since,
                        "Replay retained changes after this sequence first (0: all)")
           ->type_name("SEQ");
-  tail->add_option("--severity", tail_args->severity, "Only alerts at least this severe")
+  tail->add_option("--min-severity,--severity", tail_args->min_severity,
+                   "Only alerts at least this severe (--severity is an alias, as in alerts list)")
       ->type_name("SEVERITY")
       ->check(CLI::IsMember(kSeverityWords, CLI::ignore_case));
   tail->add_option("--rule", tail_args->rule_ids, "Only alerts of this rule (repeatable)")

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "client/analysis_folder.h"
 #include "client/commands.h"
@@ -179,6 +180,14 @@ void PrintUploadResult(const UploadArgs& args, const v1::UploadRuleResponse& res
   }
 }
 
+// `status` with the request fields the server's message may name as hints
+// ("upload with skip_tests") spelled as the pantherctl flags that set them.
+absl::Status WithCliFlagNames(const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(),
+                      absl::StrReplaceAll(status.message(), {{"skip_tests", "--skip-tests"}}));
+}
+
 absl::Status Upload(const UploadArgs& args, CommandEnv& env) {
   PANTHERCTL_ASSIGN_OR_RETURN(std::vector<v1::AnalysisFile> files, ReadAnalysisPath(args.path));
   if (files.empty()) {
@@ -206,7 +215,7 @@ absl::Status Upload(const UploadArgs& args, CommandEnv& env) {
         PrintTestReport(refused.report(), options, env.out());
       }
     }
-    return status;
+    return WithCliFlagNames(status);
   }
   if (env.json()) return PrintJson(response, env.out());
   PrintUploadResult(args, response, env.out());

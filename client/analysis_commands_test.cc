@@ -14,6 +14,7 @@
 #include "client/commands.h"
 #include "client/connection.h"
 #include "client/fake_pantherd.h"
+#include "client/output.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -205,7 +206,7 @@ TEST_F(AnalysisCommandsTest, UploadSkipTestsFlagAndJson) {
   result = RunPantherctl(Args({"--output", "json", "upload", root_.string() + "/okta_rules"}));
   ASSERT_EQ(result.code, 0) << result.err;
   v1::UploadRuleResponse parsed;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(result.out, &parsed).ok()) << result.out;
+  ASSERT_TRUE(JsonToMessage(result.out, &parsed).ok()) << result.out;
   EXPECT_EQ(parsed.stored(0).id(), "Okta.Login.Failed");
 
   std::lock_guard<std::mutex> lock(detection_.mu);
@@ -228,8 +229,7 @@ TEST_F(AnalysisCommandsTest, RefusedUploadPrintsTheReportFromErrorDetails) {
                    refused.SerializeAsString());
   CliResult result = RunPantherctl(Args({"upload", root_.string()}));
   EXPECT_EQ(result.code, 1);
-  EXPECT_EQ(result.err,
-            "pantherctl: error: FAILED_PRECONDITION: 1 test failed; nothing was stored\n");
+  EXPECT_EQ(result.err, "pantherctl: error: 1 test failed; nothing was stored\n");
   EXPECT_EQ(result.out,
             "Okta.Admin.Granted\n"
             "\t[FAIL] Admin role\n"
@@ -257,8 +257,23 @@ TEST_F(AnalysisCommandsTest, RefusedUploadPrintsTheReportFromErrorDetails) {
   result = RunPantherctl(Args({"upload", root_.string(), "--output", "json"}));
   EXPECT_EQ(result.code, 1);
   v1::UploadRuleResponse parsed;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(result.out, &parsed).ok()) << result.out;
+  ASSERT_TRUE(JsonToMessage(result.out, &parsed).ok()) << result.out;
   EXPECT_EQ(parsed.report().rules(1).tests(0).functions(1).error().type(), "KeyError");
+  EXPECT_EQ(parsed.report().rules(1).tests(0).outcome(), v1::TestCaseResult::OUTCOME_ERROR);
+  EXPECT_THAT(result.out, HasSubstr("\"outcome\": \"ERROR\""));  // Without OUTCOME_.
+}
+
+// The server's hint names the request field; pantherctl names its flag.
+TEST_F(AnalysisCommandsTest, RefusedUploadHintNamesTheFlag) {
+  detection_.upload_error =
+      grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                   "1 rule failed its tests (Okta.Admin.Granted); nothing was stored. Fix the "
+                   "rules, or upload with skip_tests.");
+  CliResult result = RunPantherctl(Args({"upload", root_.string()}));
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.err,
+            "pantherctl: error: 1 rule failed its tests (Okta.Admin.Granted); nothing was "
+            "stored. Fix the rules, or upload with --skip-tests.\n");
 }
 
 TEST_F(AnalysisCommandsTest, InvalidUploadPrintsDiagnostics) {
@@ -275,7 +290,7 @@ TEST_F(AnalysisCommandsTest, InvalidUploadPrintsDiagnostics) {
                    refused.SerializeAsString());
   CliResult result = RunPantherctl(Args({"upload", root_.string()}));
   EXPECT_EQ(result.code, 1);
-  EXPECT_THAT(result.err, StartsWith("pantherctl: error: INVALID_ARGUMENT: 1 problem in 1 file"));
+  EXPECT_THAT(result.err, StartsWith("pantherctl: error: 1 problem in 1 file"));
   EXPECT_THAT(result.out,
               AllOf(HasSubstr("Invalid Tests Summary\n"
                               "\tokta_rules/deeper/admin.yml\n"
@@ -297,7 +312,7 @@ TEST_F(AnalysisCommandsTest, LargeErrorDetailsGetThrough) {
                                          refused.SerializeAsString());
   CliResult result = RunPantherctl(Args({"upload", root_.string()}));
   EXPECT_EQ(result.code, 1);
-  EXPECT_EQ(result.err, "pantherctl: error: FAILED_PRECONDITION: tests failed\n");
+  EXPECT_EQ(result.err, "pantherctl: error: tests failed\n");
   EXPECT_THAT(result.out, HasSubstr("[FAIL] [alertContext] KeyError: 'target'\n"));
 }
 
@@ -306,7 +321,7 @@ TEST_F(AnalysisCommandsTest, ErrorWithoutDetailsIsOneLine) {
   CliResult result = RunPantherctl(Args({"upload", root_.string()}));
   EXPECT_EQ(result.code, 1);
   EXPECT_EQ(result.out, "");
-  EXPECT_EQ(result.err, "pantherctl: error: PERMISSION_DENIED: viewer may not\n");
+  EXPECT_EQ(result.err, "pantherctl: error: permission denied: viewer may not\n");
 
   // Details that are not an UploadRuleResponse are ignored.
   detection_.upload_error =
@@ -314,7 +329,7 @@ TEST_F(AnalysisCommandsTest, ErrorWithoutDetailsIsOneLine) {
   result = RunPantherctl(Args({"upload", root_.string()}));
   EXPECT_EQ(result.code, 1);
   EXPECT_EQ(result.out, "");
-  EXPECT_EQ(result.err, "pantherctl: error: INVALID_ARGUMENT: bad\n");
+  EXPECT_EQ(result.err, "pantherctl: error: bad\n");
 }
 
 TEST_F(AnalysisCommandsTest, UploadOfMissingOrEmptyPathFailsBeforeCalling) {
@@ -383,6 +398,20 @@ TEST_F(AnalysisCommandsTest, TestWithoutFlagsSendsNoFilters) {
   EXPECT_THAT(Pairs(request.content().files()),
               ElementsAre(Pair("okta_failed_login.py", ::testing::_),
                           Pair("okta_failed_login.yml", ::testing::_)));
+}
+
+// `test x.py` sends the same request as `test x.yml`: the spec comes along.
+TEST_F(AnalysisCommandsTest, TestOfAPythonFileSendsItsSpec) {
+  *detection_.run_tests_response.mutable_report() = PassingReport();
+  CliResult result =
+      RunPantherctl(Args({"test", root_.string() + "/okta_rules/okta_failed_login.py"}));
+  ASSERT_EQ(result.code, 0) << result.err;
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  ASSERT_EQ(detection_.run_tests_requests.size(), 1u);
+  EXPECT_THAT(Pairs(detection_.run_tests_requests[0].content().files()),
+              ElementsAre(Pair("okta_failed_login.py", "def rule(event):\n    return True\n"),
+                          Pair("okta_failed_login.yml",
+                               "AnalysisType: rule\nFilename: okta_failed_login.py\n")));
 }
 
 TEST_F(AnalysisCommandsTest, TestFailureExitsOneAfterPrinting) {
@@ -476,9 +505,8 @@ TEST_F(AnalysisCommandsTest, TestJsonPrintsTheResponseAndKeepsTheExitCode) {
   CliResult result = RunPantherctl(Args({"--output", "json", "test", root_.string()}));
   EXPECT_EQ(result.code, 1);
   v1::RunTestsResponse parsed;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;  // "summary", beside the response's "report".
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(result.out, &parsed, options).ok())
+  // Unknown: "summary", beside the response's "report".
+  ASSERT_TRUE(JsonToMessage(result.out, &parsed, /*ignore_unknown_fields=*/true).ok())
       << result.out;
   EXPECT_EQ(parsed.report().rules_size(), 2);
   EXPECT_THAT(result.out, HasSubstr("\"summary\": {"));
@@ -607,9 +635,7 @@ TEST_F(AnalysisCommandsTest, TableAndJsonCountACheckoutTheSame) {
   EXPECT_EQ(summary.at("importErrors").number_value(), 2);
   // The report itself is the response's, unchanged.
   v1::RunTestsResponse response;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &response, options).ok());
+  ASSERT_TRUE(JsonToMessage(json.out, &response, /*ignore_unknown_fields=*/true).ok());
   EXPECT_EQ(response.report().SerializeAsString(), CheckoutReport().SerializeAsString());
 }
 
@@ -623,7 +649,7 @@ TEST_F(AnalysisCommandsTest, RunTestsErrorDetailsArePrinted) {
                                             "1 problem in 1 file", refused.SerializeAsString());
   CliResult result = RunPantherctl(Args({"test", root_.string()}));
   EXPECT_EQ(result.code, 1);
-  EXPECT_EQ(result.err, "pantherctl: error: INVALID_ARGUMENT: 1 problem in 1 file\n");
+  EXPECT_EQ(result.err, "pantherctl: error: 1 problem in 1 file\n");
   EXPECT_THAT(result.out, HasSubstr("\t\tokta_rules/okta_failed_login.py:2: SyntaxError: invalid "
                                     "syntax\n"));
 }

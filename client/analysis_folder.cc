@@ -146,7 +146,7 @@ class Reader {
           absl::StrCat(file.string(), " is not a .yml, .yaml or .py file nor a folder"));
     }
     PANTHERCTL_RETURN_IF_ERROR(Add(file, file.filename()));
-    if (absl::EndsWith(name, ".py")) return absl::OkStatus();
+    if (absl::EndsWith(name, ".py")) return AddSpecsOf(file);
     std::optional<std::string> python = SpecFilename(files_.back().content());
     if (!python.has_value()) return absl::OkStatus();
     const fs::path relative = fs::path(*python).lexically_normal();
@@ -157,6 +157,35 @@ class Reader {
     std::error_code ec;
     if (!fs::is_regular_file(python_file, ec)) return absl::OkStatus();  // Ditto.
     return Add(python_file, relative);
+  }
+
+  // For a single Python file: adds every spec beside it (*.yml, *.yaml in
+  // the same folder, not hidden) whose `Filename:` names it, so that
+  // `pantherctl test rules/x.py` tests the rule as `test rules/x.yml` does.
+  absl::Status AddSpecsOf(const fs::path& python_file) {
+    const fs::path folder =
+        python_file.has_parent_path() ? python_file.parent_path() : fs::path(".");
+    std::error_code ec;
+    std::vector<fs::path> specs;
+    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string spec_name = it->path().filename().string();
+      if (spec_name.empty() || spec_name.front() == '.') continue;
+      if (!absl::EndsWith(spec_name, ".yml") && !absl::EndsWith(spec_name, ".yaml")) continue;
+      std::error_code type_ec;
+      if (!it->is_regular_file(type_ec)) continue;
+      specs.push_back(it->path());
+    }
+    if (ec) return IoError("cannot list", folder, ec.value());
+    std::sort(specs.begin(), specs.end());
+    for (const fs::path& spec : specs) {
+      PANTHERCTL_ASSIGN_OR_RETURN(std::string content, ReadFile(spec, options_.max_file_bytes));
+      std::optional<std::string> python = SpecFilename(content);
+      if (!python.has_value() || fs::path(*python).lexically_normal() != python_file.filename()) {
+        continue;
+      }
+      PANTHERCTL_RETURN_IF_ERROR(Add(spec, spec.filename()));
+    }
+    return absl::OkStatus();
   }
 
   std::vector<v1::AnalysisFile> Take() && {

@@ -13,7 +13,10 @@
 // A single file is sent under its own name ("okta_failed_login.yml"). When it
 // is a spec, the Python file named by its top-level `Filename:` line is sent
 // too when that file exists beside it (or below it), so that
-// `pantherctl test rules/x.yml` works without the rest of the folder.
+// `pantherctl test rules/x.yml` works without the rest of the folder. When it
+// is a Python file, every spec beside it (*.yml, *.yaml in the same folder)
+// whose `Filename:` names it is sent too, so `pantherctl test rules/x.py`
+// works like `pantherctl test rules/x.yml`.
 //
 // pantherd reads only *.yml/*.yaml as specs (docs/rule-contract.md), so .json
 // files, READMEs and the like are not sent.

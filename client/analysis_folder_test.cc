@@ -133,6 +133,24 @@ TEST_F(AnalysisFolderTest, SingleSpecBringsItsPythonFile) {
   EXPECT_EQ((*files)[1].path(), "okta_failed_login.yml");
 }
 
+// `test rules/x.py` works like `test rules/x.yml`: the spec beside the
+// Python file that names it comes along; specs naming other files do not.
+TEST_F(AnalysisFolderTest, SinglePythonFileBringsItsSpec) {
+  Write("rules/okta_failed_login.yml",
+        "AnalysisType: rule\nFilename: okta_failed_login.py  # the code\nRuleID: x\n");
+  Write("rules/okta_failed_login.py", "code");
+  Write("rules/other.yml", "AnalysisType: rule\nFilename: other.py\n");
+  Write("rules/.hidden.yml", "AnalysisType: rule\nFilename: okta_failed_login.py\n");
+  absl::StatusOr<std::vector<v1::AnalysisFile>> files =
+      ReadAnalysisPath((root_ / "rules" / "okta_failed_login.py").string());
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_THAT(Pairs(*files),
+              ElementsAre(Pair("okta_failed_login.py", "code"),
+                          Pair("okta_failed_login.yml",
+                               "AnalysisType: rule\nFilename: okta_failed_login.py  # the "
+                               "code\nRuleID: x\n")));
+}
+
 TEST_F(AnalysisFolderTest, SingleFileAlone) {
   Write("helper.py", "X = 1\n");
   Write("spec.yaml", "AnalysisType: rule\nFilename: 'missing.py'\n");  // The server reports it.

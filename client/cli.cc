@@ -24,11 +24,18 @@ namespace {
 
 constexpr char kErrorPrefix[] = "pantherctl: error: ";
 
+#ifndef PANTHERCTL_VERSION
+#error "PANTHERCTL_VERSION must be defined by the build"
+#endif
+// The project version pantherctl was built from (CMake's project() version,
+// the same as pantherd's).
+constexpr char kPantherctlVersion[] = PANTHERCTL_VERSION;
+
 // Shown under every command's --help, since CLI11 lists only a command's own
 // options there.
 constexpr char kGlobalOptionsFooter[] =
     "Global options (before or after the command): --server ADDR, --token TOKEN, "
-    "--token-file FILE, --ca-cert FILE, --output table|json, --timeout SECONDS; see "
+    "--token-file FILE, --ca-cert FILE, --output table|json|csv, --timeout SECONDS; see "
     "pantherctl --help.";
 
 // The global options as bound to CLI11.
@@ -93,9 +100,11 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& options) {
   options.client_key_option =
       app.add_option("--client-key", options.client_key, "PEM key of --client-cert")
           ->type_name("FILE");
-  app.add_option("--output", options.output, "Output format: table or json (default table)")
+  app.add_option("--output", options.output,
+                 "Output format: table, json or csv (default table; csv for list commands "
+                 "only; see docs/cli.md)")
       ->type_name("FORMAT")
-      ->check(CLI::IsMember({"table", "json"}));
+      ->check(CLI::IsMember({"table", "json", "csv"}));
   app.add_option(
          "--timeout", options.timeout_seconds,
          absl::StrCat("Deadline of each call in seconds (default ", kDefaultTimeoutSeconds, ")"))
@@ -164,6 +173,9 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   app.require_subcommand(1);
   app.footer(kGlobalOptionsFooter);
 
+  app.set_version_flag("--version", absl::StrCat("pantherctl ", kPantherctlVersion),
+                       "Print pantherctl's version and exit");
+
   GlobalOptions globals;
   AddGlobalOptions(app, globals);
   CommandRegistry registry;
@@ -190,6 +202,13 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   if (action == nullptr) return Fail(err, "no command given (see --help)", kExitUsage);
   absl::StatusOr<OutputFormat> format = ParseOutputFormat(globals.output);
   if (!format.ok()) return Fail(err, format.status().message(), kExitUsage);
+  if (*format == OutputFormat::kCsv && !registry.SelectedIsList(app)) {
+    return Fail(err,
+                absl::StrCat("--output csv is only for list commands (",
+                             absl::StrJoin(registry.list_commands(), ", "),
+                             "); use --output table or json here"),
+                kExitUsage);
+  }
 
   if (globals.token_option->count() > 0 && !globals.token.empty()) {
     err << kTokenOnCommandLineWarning << '\n' << std::flush;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "client/connection.h"
 #include "client/fake_pantherd.h"
+#include "client/output.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -91,12 +92,14 @@ INSTANTIATE_TEST_SUITE_P(
         HelpCase{{"whoami"}, {"pantherctl whoami", "--help"}},
         HelpCase{{"rules"}, {"list", "get", "delete", "enable", "disable"}},
         HelpCase{{"rules", "list"}, {"--type", "--log-type", "--enabled", "--disabled"}},
-        HelpCase{{"rules", "get"}, {"ID", "--history", "--content"}},
-        HelpCase{{"rules", "delete"}, {"ID"}}, HelpCase{{"rules", "enable"}, {"ID"}},
-        HelpCase{{"rules", "disable"}, {"ID"}}, HelpCase{{"alerts"}, {"list", "get", "update"}},
+        HelpCase{{"rules", "get"}, {"ID", "--history", "--content", "--include-deleted"}},
+        HelpCase{{"rules", "delete"}, {"ID", "history is kept"}},
+        HelpCase{{"rules", "enable"}, {"ID"}}, HelpCase{{"rules", "disable"}, {"ID"}},
+        HelpCase{{"alerts"}, {"list", "get", "update"}},
         HelpCase{{"alerts", "list"},
-                 {"--rule", "--status", "--min-severity", "--limit", "--all", "--page-token",
-                  "--since", "--until", "--time"}},
+                 {"--rule", "--status", "--min-severity", "--severity", "--limit", "--all",
+                  "--page-token", "--since", "--until", "--time"}},
+        HelpCase{{"alerts", "tail"}, {"--min-severity", "--severity", "alias"}},
         HelpCase{{"alerts", "get"}, {"ID"}}, HelpCase{{"alerts", "events"}, {"ID", "--limit"}},
         HelpCase{{"alerts", "update"}, {"ID", "--status", "--assignee", "--comment"}},
         HelpCase{{"sources"}, {"list", "add", "pause", "resume", "remove", "test"}},
@@ -385,14 +388,37 @@ TEST_F(PantherctlStatusTest, ServerErrorIsOneLineWithCodeName) {
   setenv(kTokenEnvVar, "t", 1);  // --token would add its warning line.
   CliResult result = RunPantherctl({"--server", server.address(), "status"});
   ExpectOneErrorLine(result, 1);
-  EXPECT_EQ(result.err, "pantherctl: error: PERMISSION_DENIED: viewer may not\n");
+  EXPECT_EQ(result.err,
+            "pantherctl: error: permission denied: viewer may not (token from $PANTHER_TOKEN)\n");
 
   // With --token the warning comes first, then the one error line.
   unsetenv(kTokenEnvVar);
   result = RunPantherctl({"--server", server.address(), "--token", "t", "status"});
   EXPECT_EQ(result.code, 1);
   EXPECT_EQ(result.err, absl::StrCat(kTokenOnCommandLineWarning,
-                                     "\npantherctl: error: PERMISSION_DENIED: viewer may not\n"));
+                                     "\npantherctl: error: permission denied: viewer may not "
+                                     "(token from --token)\n"));
+}
+
+// A refused token: the error says where it came from and how to fix that.
+TEST_F(PantherctlStatusTest, RefusedTokenNamesItsSource) {
+  admin_.status_error = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "unknown token");
+  FakePantherd server({&admin_, &health_});
+  ASSERT_TRUE(server.ok());
+  const std::string file = ::testing::TempDir() + "/pantherctl_cli_test_bad_token";
+  { std::ofstream(file) << "bad\n"; }
+  CliResult result = RunPantherctl({"--server", server.address(), "--token-file", file, "status"});
+  ExpectOneErrorLine(result, 1);
+  EXPECT_EQ(result.err,
+            absl::StrCat("pantherctl: error: not authenticated: unknown token (the "
+                         "token from --token-file ",
+                         file, " was refused; check that file, or run pantherctl login)\n"));
+  setenv(kTokenEnvVar, "bad", 1);
+  result = RunPantherctl({"--server", server.address(), "status"});
+  ExpectOneErrorLine(result, 1);
+  EXPECT_THAT(result.err, HasSubstr("(the token from $PANTHER_TOKEN was refused; check or unset "
+                                    "that variable, or run pantherctl login)"));
+  std::remove(file.c_str());
 }
 
 TEST_F(PantherctlStatusTest, WhoAmISendsTokenFromFlagOrEnvironment) {
@@ -571,7 +597,9 @@ TEST_F(PantherctlDetectionTest, RulesListJsonIsTheMergedResponse) {
   EXPECT_THAT(result.out,
               AllOf(HasSubstr("\"id\": \"a.rule\""), HasSubstr("\"id\": \"c.rule\""),
                     HasSubstr("\"nextPageToken\": \"\""), HasSubstr("\"totalCount\": 3"),
-                    HasSubstr("\"logTypes\": [\n"), HasSubstr("\"SEVERITY_HIGH\"")));
+                    HasSubstr("\"logTypes\": [\n"), HasSubstr("\"severity\": \"HIGH\""),
+                    HasSubstr("\"version\": 2,"), HasSubstr("\"type\": \"RULE\""),
+                    ::testing::Not(HasSubstr("SEVERITY_")), ::testing::Not(HasSubstr("\"2\""))));
   EXPECT_EQ(result.out.back(), '\n');
 }
 
@@ -579,14 +607,14 @@ TEST_F(PantherctlDetectionTest, UnimplementedRpcIsOneLine) {
   // GetRule is not overridden by the fake, like today's server.
   CliResult result = RunPantherctl({"--server", server_.address(), "rules", "get", "x"});
   ExpectOneErrorLine(result, 1);
-  EXPECT_THAT(result.err, StartsWith("pantherctl: error: UNIMPLEMENTED"));
+  EXPECT_THAT(result.err, StartsWith("pantherctl: error: "));
+  EXPECT_THAT(result.err, ::testing::Not(HasSubstr("UNIMPLEMENTED")));
 
   detection_.alerts_error =
       grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "ListAlerts is not implemented yet (issue 7)");
   result = RunPantherctl({"--server", server_.address(), "alerts", "list"});
   ExpectOneErrorLine(result, 1);
-  EXPECT_EQ(result.err,
-            "pantherctl: error: UNIMPLEMENTED: ListAlerts is not implemented yet (issue 7)\n");
+  EXPECT_EQ(result.err, "pantherctl: error: ListAlerts is not implemented yet (issue 7)\n");
 }
 
 TEST_F(PantherctlDetectionTest, AlertsListAppliesFiltersAndLimit) {
@@ -650,7 +678,7 @@ TEST_F(PantherctlDetectionTest, AlertsListSaysHowManyMoreWhenCut) {
   result = RunPantherctl(
       {"--server", server_.address(), "--output", "json", "alerts", "list", "--limit", "1"});
   ASSERT_EQ(result.code, 0) << result.err;
-  EXPECT_THAT(result.out, HasSubstr("\"remainingCount\": \"4\""));
+  EXPECT_THAT(result.out, HasSubstr("\"remainingCount\": 4"));
 }
 
 TEST_F(PantherctlDetectionTest, AlertsListAllFollowsEveryPage) {
@@ -806,7 +834,8 @@ TEST_F(PantherctlDetectionTest, ServerTextCannotDriveTheTerminal) {
   ExpectNoRawControls(json.out + json.err, "alerts get --output json");
   EXPECT_THAT(json.out, AllOf(HasSubstr("\\u001b"), HasSubstr("\\u0007")));
   v1::GetAlertResponse parsed;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok()) << json.out;
+  ASSERT_TRUE(JsonToMessage(json.out, &parsed).ok()) << json.out;
+  EXPECT_EQ(parsed.alert().severity(), v1::SEVERITY_MEDIUM);
   EXPECT_EQ(parsed.alert().title(), kTerminalAttack);
   CliResult json_list = RunPantherctl({"--server", server, "--output", "json", "alerts", "list"});
   ASSERT_EQ(json_list.code, 0) << json_list.err;
@@ -824,8 +853,103 @@ TEST_F(PantherctlDetectionTest, ServerTextCannotDriveTheTerminal) {
     CliResult failed = RunPantherctl(args);
     ExpectOneErrorLine(failed, 1);
     ExpectNoRawControls(failed.err, "error of alerts " + command[0]);
-    EXPECT_THAT(failed.err, HasSubstr("INTERNAL: \\x1b]0;pwned\\x07"));
+    EXPECT_THAT(failed.err, HasSubstr("error: \\x1b]0;pwned\\x07"));
   }
+}
+
+// --- Output formats, errors and alert details -------------------------------
+
+TEST_F(PantherctlCliTest, VersionPrintsTheClientVersion) {
+  CliResult result = RunPantherctl({"--version"});
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, ContainsRegex("^pantherctl [0-9]+\\.[0-9]+\\.[0-9]+\n$"));
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_F(PantherctlCliTest, CsvIsOnlyForListCommands) {
+  CliResult result = RunPantherctl({"--output", "csv", "status"});
+  ExpectOneErrorLine(result, 2);
+  EXPECT_THAT(result.err, HasSubstr("--output csv is only for list commands (rules list, "));
+  EXPECT_THAT(result.err, HasSubstr("alerts list"));
+}
+
+TEST_F(PantherctlDetectionTest, RulesListCsvQuotesPerRfc4180) {
+  v1::Rule quoted = MakeRule("a,\"quoted\" rule", v1::ANALYSIS_TYPE_RULE, true);
+  quoted.add_log_types("AWS.CloudTrail");
+  detection_.rules = {quoted, MakeRule("b.global", v1::ANALYSIS_TYPE_GLOBAL, false)};
+  CliResult result =
+      RunPantherctl({"--server", server_.address(), "--output", "csv", "rules", "list"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.out,
+            "ID,TYPE,ENABLED,SEVERITY,LOG TYPES,VERSION\r\n"
+            "\"a,\"\"quoted\"\" rule\",rule,yes,HIGH,\"Okta.SystemLog,AWS.CloudTrail\",2\r\n"
+            "b.global,global,-,-,-,2\r\n");
+}
+
+TEST_F(PantherctlDetectionTest, AlertsListCsvAndSeverityAlias) {
+  detection_.alerts = {MakeAlert("a1")};
+  CliResult result = RunPantherctl(
+      {"--server", server_.address(), "--output", "csv", "alerts", "list", "--severity", "high"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.out,
+            "ID,CREATED,SEVERITY,STATUS,RULE,EVENTS,ASSIGNEE,TITLE\r\n"
+            "a1,2024-05-01T12:00:00Z,MEDIUM,OPEN,okta.brute_force,5,-,Brute force a1\r\n");
+  std::lock_guard<std::mutex> lock(detection_.mu);
+  ASSERT_EQ(detection_.list_alerts_requests.size(), 1u);
+  EXPECT_EQ(detection_.list_alerts_requests[0].min_severity(), v1::SEVERITY_HIGH);
+}
+
+TEST_F(PantherctlDetectionTest, AlertJsonHasShortEnumsAndNumericCounts) {
+  v1::Alert alert = MakeAlert("a1");
+  alert.set_status(v1::ALERT_STATUS_TRIAGED);
+  alert.set_severity(v1::SEVERITY_CRITICAL);
+  alert.set_type(v1::ALERT_TYPE_RULE_ERROR);
+  alert.set_event_count(int64_t{1} << 40);
+  detection_.alerts = {alert};
+  CliResult result =
+      RunPantherctl({"--server", server_.address(), "--output", "json", "alerts", "get", "a1"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(
+      result.out,
+      AllOf(HasSubstr("\"severity\": \"CRITICAL\""), HasSubstr("\"status\": \"TRIAGED\""),
+            HasSubstr("\"type\": \"RULE_ERROR\""), HasSubstr("\"eventCount\": 1099511627776,"),
+            HasSubstr("\"createdTime\": \"2024-05-01T12:00:00Z\""), HasSubstr("\"history\": []"),
+            ::testing::Not(HasSubstr("SEVERITY_")), ::testing::Not(HasSubstr("ALERT_STATUS_"))));
+}
+
+TEST_F(PantherctlDetectionTest, AlertsGetShowsEventsHistoryAndTraceback) {
+  v1::Alert alert = MakeAlert("e1");
+  alert.set_type(v1::ALERT_TYPE_RULE_ERROR);
+  alert.mutable_error()->set_type("KeyError");
+  alert.mutable_error()->set_message("'actor'");
+  alert.mutable_error()->set_traceback(
+      "Traceback (most recent call last):\n  File \"okta.py\", line 3, in rule\nKeyError: "
+      "'actor'\n");
+  v1::MatchedEvent* event = alert.add_matched_events();
+  event->set_event_id("ev-1");
+  event->set_log_type("Okta.SystemLog");
+  event->set_json("{\"eventType\":\"user.session.start\"}");
+  event->set_original_bytes(36);
+  v1::AlertHistoryEntry* triage = alert.add_history();
+  triage->mutable_time()->set_seconds(1714568400);
+  triage->set_actor("alice");
+  triage->set_old_status(v1::ALERT_STATUS_OPEN);
+  triage->set_new_status(v1::ALERT_STATUS_TRIAGED);
+  triage->set_assignee("bob");
+  triage->set_comment("looking into it");
+  detection_.alerts = {alert};
+  CliResult result = RunPantherctl({"--server", server_.address(), "alerts", "get", "e1"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.out, ::testing::Not(ContainsRegex("Context: +-")));
+  EXPECT_THAT(result.out, ContainsRegex("Error: +KeyError: 'actor'\n"));
+  EXPECT_THAT(result.out, HasSubstr("\nTraceback:\n  Traceback (most recent call last):\n"
+                                    "    File \"okta.py\", line 3, in rule\n"
+                                    "  KeyError: 'actor'\n"));
+  EXPECT_THAT(result.out, HasSubstr("\nMatched events:\n  1. ev-1  Okta.SystemLog  -  36 bytes\n"
+                                    "     {\"eventType\":\"user.session.start\"}\n"));
+  EXPECT_THAT(result.out, HasSubstr("\nHistory (oldest first):\n"
+                                    "  2024-05-01T13:00:00Z  alice  OPEN -> TRIAGED  "
+                                    "assignee=bob\n      looking into it\n"));
 }
 
 }  // namespace

@@ -41,15 +41,44 @@ CLI::App* CommandRegistry::AddCommand(CLI::App& parent, const std::string& name,
   return command;
 }
 
-const CommandAction* CommandRegistry::Selected(const CLI::App& root) const {
+CLI::App* CommandRegistry::AddListCommand(CLI::App& parent, const std::string& name,
+                                          const std::string& description, CommandAction action) {
+  CLI::App* command = AddCommand(parent, name, description, std::move(action));
+  list_commands_.insert(command);
+  std::string path = name;
+  for (const CLI::App* app = &parent; app != nullptr && app->get_parent() != nullptr;
+       app = app->get_parent()) {
+    path = app->get_name() + " " + path;
+  }
+  list_command_paths_.push_back(path);
+  return command;
+}
+
+const CLI::App* CommandRegistry::Innermost(const CLI::App& root) {
   const CLI::App* current = &root;
   while (true) {
     std::vector<CLI::App*> selected = current->get_subcommands();
     if (selected.empty()) break;
     current = selected.front();
   }
-  auto it = actions_.find(current);
+  return current;
+}
+
+const CommandAction* CommandRegistry::Selected(const CLI::App& root) const {
+  auto it = actions_.find(Innermost(root));
   return it == actions_.end() ? nullptr : &it->second;
+}
+
+bool CommandRegistry::SelectedIsList(const CLI::App& root) const {
+  return list_commands_.count(Innermost(root)) > 0;
+}
+
+void CommandEnv::PrintTable(const Table& table) const {
+  if (csv()) {
+    table.PrintCsv(out_);
+  } else {
+    table.Print(out_);
+  }
 }
 
 }  // namespace pantherd::client

@@ -19,7 +19,9 @@
 #include <map>
 #include <memory>
 #include <ostream>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
@@ -47,6 +49,11 @@ class CommandEnv {
   bool err_terminal() const { return err_terminal_; }
   OutputFormat format() const { return format_; }
   bool json() const { return format_ == OutputFormat::kJson; }
+  bool csv() const { return format_ == OutputFormat::kCsv; }
+
+  // Prints a list command's table to out(): as CSV with --output csv
+  // (Table::PrintCsv), else aligned (Table::Print).
+  void PrintTable(const Table& table) const;
   bool color() const { return color_; }
 
   // Returns the connection, opening it on the first call from the resolved
@@ -82,12 +89,30 @@ class CommandRegistry {
   CLI::App* AddCommand(CLI::App& parent, const std::string& name, const std::string& description,
                        CommandAction action);
 
+  // As AddCommand, for a command that prints a list and so also supports
+  // --output csv (its action prints with CommandEnv::PrintTable).
+  CLI::App* AddListCommand(CLI::App& parent, const std::string& name,
+                           const std::string& description, CommandAction action);
+
   // After `root` parsed successfully: the action of the innermost selected
   // subcommand, or nullptr when it has none.
   const CommandAction* Selected(const CLI::App& root) const;
 
+  // After `root` parsed successfully: true when the selected command was
+  // added with AddListCommand.
+  bool SelectedIsList(const CLI::App& root) const;
+
+  // The paths ("rules list", ...) of the commands added with AddListCommand,
+  // in the order they were added.
+  const std::vector<std::string>& list_commands() const { return list_command_paths_; }
+
  private:
+  // The innermost selected subcommand of a parsed `root`.
+  static const CLI::App* Innermost(const CLI::App& root);
+
   std::map<const CLI::App*, CommandAction> actions_;
+  std::set<const CLI::App*> list_commands_;
+  std::vector<std::string> list_command_paths_;
 };
 
 }  // namespace pantherd::client

@@ -3,8 +3,9 @@
 // Every command is a thin call of one or two RPCs. With --output table it
 // prints an aligned table (lists) or "Label: value" lines (single items); with
 // --output json it prints the RPC's response message as one JSON document
-// (see output.h for the JSON conventions). List commands follow every page
-// and print one merged response:
+// (see output.h and docs/cli.md for the JSON conventions); list commands
+// (registered with AddListCommand) also take --output csv. List commands
+// follow every page and print one merged response:
 //   rules list    -> ListRulesResponse with all rules, nextPageToken "".
 //   alerts list   -> ListAlertsResponse with at most --limit alerts (all
 //                    with --all); its nextPageToken is non-empty when more
@@ -29,15 +30,23 @@
 //   rules get ID [--history] [--content] | delete ID | enable ID | disable ID
 //   alerts list [--rule ID]... [--status S]... [--min-severity S] [--limit N | --all]
 //               [--page-token T] [--since T] [--until T] [--time created|updated]
-//   alerts get ID | update ID [--status S] [--assignee U] [--comment C]
+//   alerts get ID | events ID [--limit N]
+//          | update ID [--status S] [--assignee U] [--comment C]
 //   sources list
 //   sources add okta --label L --domain D --token-file FILE [--since TIME]
 //                    [--interval 60s] [--base-url URL] [--no-check]
 //   sources test ID|LABEL
 //   sources pause ID|LABEL | resume ID|LABEL [--token-file FILE] | remove ID|LABEL
 //   send FILE|- [--log-type T] [--batch-size N] [--source-label L] [--quiet]
-//   alerts tail [--since SEQ] [--severity S] [--rule ID]... [--type rule|rule_error]
+//   alerts tail [--since SEQ] [--min-severity S] [--rule ID]... [--type rule|rule_error]
 //               [--count N]
+// (--severity is an alias of --min-severity on alerts list and alerts tail.)
+//
+// alerts get -> DetectionService.GetAlert. Table form: the alert's fields; for
+//   a RULE_ERROR alert its error and, when set, the Python traceback (instead
+//   of an empty Context); the stored matched events (a header line and the
+//   event's JSON each, "..." when cut to the per-event cap); and the triage
+//   history, oldest first (time, actor, status change, assignee, comment).
 //
 // `upload PATH` and `test PATH` read PATH with ReadAnalysisPath
 // (analysis_folder.h) and send every file in one request.
@@ -120,18 +129,18 @@
 //   -> DetectionService.RemoveSource; prints "Removed source ID".
 //
 // alerts tail -> DetectionService.StreamAlerts, with no deadline. Prints one
-//   line per change: "SEQ  TIME  KIND  SEVERITY  RULE  TITLE  events=N";
-//   JSON: one AlertChange per line (compact). Heartbeats print nothing; a Gap
-//   prints a warning on the error stream. When the stream ends or breaks
-//   (any code but the permanent ones: INVALID_ARGUMENT, NOT_FOUND,
-//   PERMISSION_DENIED, UNAUTHENTICATED, FAILED_PRECONDITION, OUT_OF_RANGE,
-//   UNIMPLEMENTED), it reconnects after a backoff (0.2s doubling to 10s,
-//   reset once a stream delivered something) with start_after_sequence = the
-//   last sequence seen (a change or, before any change, a heartbeat), and
-//   drops changes at or below it, so nothing is missed or printed twice.
-//   Without --since and before anything was seen it resumes live only. Runs
-//   until Ctrl-C (exit 0) or --count changes were printed (exit 0). Fails at
-//   once when the server cannot be reached at the start.
+//   line per change: "ALERT_ID  TIME  KIND  SEVERITY  RULE  TITLE  events=N
+//   seq=SEQ"; JSON: one AlertChange per line (compact). Heartbeats print
+//   nothing; a Gap prints a warning on the error stream. On the error stream
+//   it says "connected to ADDR, waiting for alerts" at the start and
+//   "reconnected to ADDR" when a stream after a break delivers something. When the stream ends or
+//   breaks (any code but the permanent ones: INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED,
+//   UNAUTHENTICATED, FAILED_PRECONDITION, OUT_OF_RANGE, UNIMPLEMENTED), it reconnects after a
+//   backoff (0.2s doubling to 10s, reset once a stream delivered something) with
+//   start_after_sequence = the last sequence seen (a change or, before any change, a heartbeat),
+//   and drops changes at or below it, so nothing is missed or printed twice. Without --since and
+//   before anything was seen it resumes live only. Runs until Ctrl-C (exit 0) or --count changes
+//   were printed (exit 0). Fails at once when the server cannot be reached at the start.
 //
 // The error-details convention: when UploadRule (or RunTests) fails, the
 // server may attach the serialized UploadRuleResponse (RunTestsResponse) as

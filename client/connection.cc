@@ -141,19 +141,26 @@ absl::StatusOr<ConnectionOptions> ResolveConnection(const ConnectionFlags& flags
   }
   const bool server_given = flags.server.has_value() || NonEmptyEnv(kServerEnvVar).has_value();
   if (login.has_value() && !server_given && !login->server.empty()) options.server = login->server;
-  // The login file's secrets go only to the server they were stored for.
-  const bool login_applies = login.has_value() && login->server == options.server;
+  // The login file's secrets go only to the server they were stored for
+  // (the same address up to the spelling of the loopback host).
+  const bool login_applies = login.has_value() && SameServer(login->server, options.server);
 
+  options.token_source.clear();
   if (flags.token.has_value()) {
     options.token = *flags.token;
+    options.token_source = "--token";
   } else if (flags.token_file.has_value()) {
     PANTHERCTL_ASSIGN_OR_RETURN(options.token, ReadTokenFile(*flags.token_file, "--token-file"));
+    options.token_source = absl::StrCat("--token-file ", *flags.token_file);
   } else if (std::optional<std::string> env = NonEmptyEnv(kTokenEnvVar)) {
     options.token = *env;
+    options.token_source = absl::StrCat("$", kTokenEnvVar);
   } else if (std::optional<std::string> file = NonEmptyEnv(kTokenFileEnvVar)) {
     PANTHERCTL_ASSIGN_OR_RETURN(options.token, ReadTokenFile(*file, kTokenFileEnvVar));
-  } else if (login_applies) {
+    options.token_source = absl::StrCat("$", kTokenFileEnvVar, " (", *file, ")");
+  } else if (login_applies && !login->token.empty()) {
     options.token = login->token;
+    options.token_source = absl::StrCat("the login file ", LoginFilePath(), " (pantherctl login)");
   }
 
   if (flags.ca_cert.has_value()) {
@@ -166,6 +173,34 @@ absl::StatusOr<ConnectionOptions> ResolveConnection(const ConnectionFlags& flags
   options.client_cert_file = flags.client_cert.value_or("");
   options.client_key_file = flags.client_key.value_or("");
   return options;
+}
+
+std::string NormalizeServerAddress(absl::string_view server) {
+  absl::string_view host = server;
+  absl::string_view port;
+  if (absl::StartsWith(server, "[")) {
+    const size_t close = server.find(']');
+    if (close != absl::string_view::npos) {
+      host = server.substr(1, close - 1);
+      port = server.substr(close + 1);  // ":PORT" or "".
+    }
+  } else if (const size_t colon = server.rfind(':');
+             colon != absl::string_view::npos && server.find(':') == colon) {
+    host = server.substr(0, colon);
+    port = server.substr(colon);
+  } else if (server.find(':') != absl::string_view::npos) {
+    port = "";  // A bare IPv6 address such as "::1".
+  }
+  if (absl::StartsWith(port, ":")) port.remove_prefix(1);
+  const std::string lower = absl::AsciiStrToLower(host);
+  if (lower == "localhost" || lower == "127.0.0.1" || lower == "::1" || lower == "ip6-localhost") {
+    return absl::StrCat("loopback:", port);
+  }
+  return std::string(server);
+}
+
+bool SameServer(absl::string_view a, absl::string_view b) {
+  return NormalizeServerAddress(a) == NormalizeServerAddress(b);
 }
 
 ConnectionOptions ResolveConnectionOptions(const ConnectionFlags& flags) {
@@ -301,22 +336,56 @@ absl::Status Connection::ToStatus(absl::string_view method, const grpc::Status& 
   if (IsConnectFailure(status)) return Unreachable(DescribeConnectFailure(status.error_message()));
 
   const auto code = static_cast<absl::StatusCode>(status.error_code());
-  std::string text = absl::StatusCodeToString(code);
-  if (text.empty()) text = absl::StrCat("CODE_", static_cast<int>(code));
-  if (status.error_message().empty()) {
-    absl::StrAppend(&text, ": ", method, " failed");
-  } else {
-    absl::StrAppend(&text, ": ", status.error_message());
+  // The server's message is written for people; the code stays in the
+  // returned status for callers, and only the codes whose meaning the message
+  // may not carry get words in front.
+  std::string text = status.error_message();
+  if (text.empty()) {
+    std::string words = absl::AsciiStrToLower(absl::StatusCodeToString(code));
+    for (char& c : words) {
+      if (c == '_') c = ' ';
+    }
+    text = absl::StrCat(method, " failed", words.empty() ? "" : absl::StrCat(" (", words, ")"));
   }
-  if (code == absl::StatusCode::kUnauthenticated && options_.token.empty()) {
-    absl::StrAppend(&text, " (no token given; use pantherctl login, --token-file or ", kTokenEnvVar,
-                    ")");
-  }
-  if (code == absl::StatusCode::kDeadlineExceeded) {
-    absl::StrAppend(&text, " (timeout ", absl::FormatDuration(options_.timeout),
-                    "; see --timeout)");
+  switch (code) {
+    case absl::StatusCode::kUnauthenticated:
+      text = absl::StrCat("not authenticated: ", text);
+      if (options_.token.empty()) {
+        absl::StrAppend(&text, " (no token given; run pantherctl login, or use --token-file or ",
+                        kTokenEnvVar, ")");
+      } else {
+        absl::StrAppend(&text, " (", TokenRefusedHint(options_.token_source), ")");
+      }
+      break;
+    case absl::StatusCode::kPermissionDenied:
+      text = absl::StrCat("permission denied: ", text);
+      if (!options_.token_source.empty()) {
+        absl::StrAppend(&text, " (token from ", options_.token_source, ")");
+      }
+      break;
+    case absl::StatusCode::kDeadlineExceeded:
+      absl::StrAppend(&text, " (timeout ", absl::FormatDuration(options_.timeout),
+                      "; see --timeout)");
+      break;
+    default:
+      break;
   }
   return absl::Status(code, OneLine(text));
+}
+
+std::string TokenRefusedHint(absl::string_view token_source) {
+  if (token_source.empty()) return "the token was refused";
+  std::string fix;
+  if (absl::StartsWith(token_source, "--token-file")) {
+    fix = "check that file, or run pantherctl login";
+  } else if (absl::StartsWith(token_source, "--token")) {
+    fix = "check the token given, or run pantherctl login";
+  } else if (absl::StartsWith(token_source, "$")) {
+    fix = "check or unset that variable, or run pantherctl login";
+  } else {
+    fix = "run pantherctl login again, or pass --token-file";
+  }
+  return absl::StrCat("the token from ", token_source, " was refused; ", fix);
 }
 
 }  // namespace pantherd::client

@@ -24,7 +24,8 @@
 //   3. $PANTHER_TOKEN
 //   4. $PANTHER_TOKEN_FILE
 //   5. the file written by `pantherctl login`, but only when the server in
-//      use is the one it was written for.
+//      use is the one it was written for (loopback names are equal:
+//      localhost, 127.0.0.1, ::1 and [::1] with the same port).
 // The server is --server, else $PANTHER_SERVER, else the login file's, else
 // 127.0.0.1:50051. The CA is --ca-cert, else $PANTHER_CA_CERT, else the login
 // file's (again only for its server).
@@ -86,6 +87,10 @@ struct ConnectionOptions {
   std::string server;
   // The API token sent as "authorization: Bearer <token>"; empty sends none.
   std::string token;
+  // Where the token came from, for error messages: "--token", "--token-file
+  // FILE", "$PANTHER_TOKEN", "$PANTHER_TOKEN_FILE (FILE)" or "the login file
+  // PATH (pantherctl login)"; empty when there is none. Never the token.
+  std::string token_source;
   // Deadline of every call, measured from its start.
   absl::Duration timeout = absl::Seconds(kDefaultTimeoutSeconds);
   // PEM file of the CA to verify the server with; empty: plain text.
@@ -136,6 +141,19 @@ ConnectionOptions ResolveConnectionOptions(const ConnectionFlags& flags);
 // into a short lowercase reason ("connection refused"). Returns "unavailable"
 // when nothing useful is found.
 std::string DescribeConnectFailure(absl::string_view grpc_message);
+
+// `server` (host:port) with the loopback host spelled one way, so that
+// "localhost:50051", "127.0.0.1:50051", "[::1]:50051" and "::1" variants
+// compare equal ("loopback:50051"); every other address is returned as is.
+std::string NormalizeServerAddress(absl::string_view server);
+
+// True when `a` and `b` name the same server per NormalizeServerAddress.
+// Decides whether the login file's token applies to the server in use.
+bool SameServer(absl::string_view a, absl::string_view b);
+
+// The hint added when pantherd refused a token: where it came from
+// (ConnectionOptions.token_source) and how to fix that.
+std::string TokenRefusedHint(absl::string_view token_source);
 
 // Replaces line breaks and tabs with spaces so that `text` fits on one line.
 std::string OneLine(absl::string_view text);
@@ -194,12 +212,15 @@ class Connection {
   }
 
   // Maps a gRPC status to an absl::Status with the same code (the two share
-  // the canonical code space) and a one-line message:
+  // the canonical code space) and a one-line message for people, without
+  // gRPC code names:
   //   - "cannot reach pantherd at <server> (<reason>)" when the call failed
   //     because no connection could be made;
-  //   - otherwise "<CODE_NAME>: <server message>", e.g. "NOT_FOUND: no rule
-  //     'x'"; "<CODE_NAME>: <method> failed" when the server sent no message;
-  //     UNAUTHENTICATED adds a hint when no token was configured and
+  //   - otherwise the server's message, e.g. "no rule 'x'", or "<method>
+  //     failed (not found)" when it sent none; UNAUTHENTICATED is prefixed
+  //     "not authenticated: " and says where the token came from and how to
+  //     fix it (or that none was given), PERMISSION_DENIED is prefixed
+  //     "permission denied: " and names the token's source, and
   //     DEADLINE_EXCEEDED names the timeout.
   absl::Status ToStatus(absl::string_view method, const grpc::Status& status) const;
 

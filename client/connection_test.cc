@@ -87,6 +87,62 @@ TEST_F(PantherctlConnectionTest, TokenPrecedenceAndTheLoginFile) {
   std::filesystem::remove_all(dir);
 }
 
+// The login stored for one spelling of the loopback address applies to the
+// others with the same port; the token's source is named for error messages.
+TEST_F(PantherctlConnectionTest, LoginAppliesToEveryLoopbackSpelling) {
+  std::string dir_template =
+      (std::filesystem::temp_directory_path() / "pantherctl-login-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir_template.data()), nullptr);
+  const std::string dir = dir_template;
+  setenv("XDG_CONFIG_HOME", dir.c_str(), 1);
+  ASSERT_TRUE(WriteLoginFile(LoginFilePath(), {"127.0.0.1:7000", "login-token", ""}).ok());
+  for (const char* server : {"localhost:7000", "127.0.0.1:7000", "[::1]:7000", "LOCALHOST:7000"}) {
+    ConnectionFlags flags;
+    flags.server = server;
+    absl::StatusOr<ConnectionOptions> o = ResolveConnection(flags);
+    ASSERT_TRUE(o.ok()) << o.status();
+    EXPECT_EQ(o->token, "login-token") << server;
+    EXPECT_EQ(o->server, server);  // Dialled as given.
+    EXPECT_THAT(o->token_source, HasSubstr("the login file " + LoginFilePath())) << server;
+  }
+  for (const char* server : {"localhost:7001", "example.com:7000", "10.0.0.1:7000"}) {
+    ConnectionFlags flags;
+    flags.server = server;
+    absl::StatusOr<ConnectionOptions> o = ResolveConnection(flags);
+    ASSERT_TRUE(o.ok()) << o.status();
+    EXPECT_EQ(o->token, "") << server;
+    EXPECT_EQ(o->token_source, "") << server;
+  }
+  ConnectionFlags flag_token;
+  flag_token.token = "t";
+  EXPECT_EQ(ResolveConnection(flag_token)->token_source, "--token");
+  setenv(kTokenEnvVar, "env-token", 1);
+  EXPECT_EQ(ResolveConnection(ConnectionFlags())->token_source, "$PANTHER_TOKEN");
+  unsetenv(kTokenEnvVar);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(NormalizeServerAddressTest, LoopbackNamesAreOne) {
+  EXPECT_EQ(NormalizeServerAddress("localhost:50051"), "loopback:50051");
+  EXPECT_EQ(NormalizeServerAddress("127.0.0.1:50051"), "loopback:50051");
+  EXPECT_EQ(NormalizeServerAddress("[::1]:50051"), "loopback:50051");
+  EXPECT_EQ(NormalizeServerAddress("::1"), "loopback:");
+  EXPECT_EQ(NormalizeServerAddress("pantherd.example:50051"), "pantherd.example:50051");
+  EXPECT_TRUE(SameServer("localhost:1", "[::1]:1"));
+  EXPECT_FALSE(SameServer("localhost:1", "localhost:2"));
+}
+
+TEST(TokenRefusedHintTest, NamesTheSourceAndTheFix) {
+  EXPECT_EQ(TokenRefusedHint("--token-file /t"),
+            "the token from --token-file /t was refused; check that file, or run pantherctl "
+            "login");
+  EXPECT_EQ(TokenRefusedHint("$PANTHER_TOKEN"),
+            "the token from $PANTHER_TOKEN was refused; check or unset that variable, or run "
+            "pantherctl login");
+  EXPECT_THAT(TokenRefusedHint("the login file /c (pantherctl login)"),
+              HasSubstr("run pantherctl login again"));
+}
+
 TEST_F(PantherctlConnectionTest, DefaultsWithoutFlagsOrEnvironment) {
   ConnectionOptions options = ResolveConnectionOptions(ConnectionFlags());
   EXPECT_EQ(options.server, "127.0.0.1:50051");
@@ -235,7 +291,6 @@ TEST_F(PantherctlConnectionLiveTest, AppliesTheDeadline) {
   absl::Status status = (*conn)->Call("WhoAmI", &Connection::AdminStub::WhoAmI, (*conn)->admin(),
                                       pantherd::v1::WhoAmIRequest(), &response);
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_THAT(std::string(status.message()), HasSubstr("DEADLINE_EXCEEDED: "));
   EXPECT_THAT(std::string(status.message()), HasSubstr("(timeout 200ms; see --timeout)"));
 }
 
@@ -248,17 +303,22 @@ TEST_F(PantherctlConnectionLiveTest, MapsServerErrorsToOneLine) {
   absl::Status s = c.ToStatus(
       "ListAlerts", grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "ListAlerts is not implemented"));
   EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(std::string(s.message()), "UNIMPLEMENTED: ListAlerts is not implemented");
+  EXPECT_EQ(std::string(s.message()), "ListAlerts is not implemented");
 
   s = c.ToStatus("GetRule", grpc::Status(grpc::StatusCode::NOT_FOUND, ""));
-  EXPECT_EQ(std::string(s.message()), "NOT_FOUND: GetRule failed");
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(std::string(s.message()), "GetRule failed (not found)");
 
   s = c.ToStatus("GetRule", grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad\nid"));
-  EXPECT_EQ(std::string(s.message()), "INVALID_ARGUMENT: bad id");
+  EXPECT_EQ(std::string(s.message()), "bad id");
+
+  s = c.ToStatus("UploadRule",
+                 grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "1 test failed"));
+  EXPECT_EQ(std::string(s.message()), "1 test failed");
 
   s = c.ToStatus("WhoAmI", grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing token"));
   EXPECT_EQ(std::string(s.message()),
-            "UNAUTHENTICATED: missing token (no token given; use pantherctl login, "
+            "not authenticated: missing token (no token given; run pantherctl login, or use "
             "--token-file or PANTHER_TOKEN)");
 
   s = c.ToStatus("WhoAmI", grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -270,7 +330,7 @@ TEST_F(PantherctlConnectionLiveTest, MapsServerErrorsToOneLine) {
             absl::StrCat("cannot reach pantherd at ", server_.address(), " (connection refused)"));
 
   s = c.ToStatus("WhoAmI", grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down"));
-  EXPECT_EQ(std::string(s.message()), "UNAVAILABLE: shutting down");
+  EXPECT_EQ(std::string(s.message()), "shutting down");
 
   EXPECT_TRUE(c.ToStatus("WhoAmI", grpc::Status::OK).ok());
 }

@@ -4,17 +4,26 @@
 // or "Label:  value" lines for a single item. Cells never contain line breaks
 // or control characters (EscapeForTerminal).
 //
-// JSON output follows the proto3 JSON mapping through
-// google::protobuf::util::MessageToJsonString with the options of
-// JsonOptions(): lowerCamelCase field names (preserve_proto_field_names =
-// false, the mapping's canonical form, so pantherctl prints the same keys as
-// any other proto3 JSON client), enum values by name, fields with default
-// values included (every key is always present and empty lists print as []),
-// and protobuf's whitespace style (one key per line, one-space indent). Note that the mapping
-// prints int64 fields as JSON strings and bytes fields as base64. Each command prints exactly one
-// JSON document: for single items and list commands that is the RPC's response message (lists are
-// therefore an object such as {"rules": [...], "nextPageToken": ""}, not a bare array); `status`
-// prints the combined object described in commands.h.
+// JSON output (--output json) is pantherctl's own rendering of the RPC's
+// response message, the same for every command (docs/cli.md, "Output
+// formats"): lowerCamelCase keys as in the proto3 JSON mapping; every scalar
+// and list field present even at its default (empty lists print as [], unset
+// sub-messages and unset optional fields are left out); enum values by name
+// without their type's prefix ("CRITICAL", "TRIAGED", "RULE_ERROR", not
+// "SEVERITY_CRITICAL"; the zero value prints as "UNSPECIFIED"); 64-bit
+// integers as JSON numbers, not the strings of the proto3 mapping; bytes as
+// base64; Timestamp and Duration as in the proto3 mapping
+// ("2024-05-01T12:00:00Z", "3.5s"). Documents are indented one space per
+// level, one key per line; `alerts tail` prints one compact document per
+// line. Each command prints exactly one JSON document: for single items and
+// list commands that is the RPC's response message (lists are therefore an
+// object such as {"rules": [...], "nextPageToken": ""}, not a bare array);
+// `status` prints the combined object described in commands.h.
+//
+// CSV output (--output csv, list commands only) is the table's header and
+// rows as RFC 4180 records: fields separated by commas, a field quoted with
+// '"' when it holds a comma, a quote, a line break or leading/trailing
+// space, quotes inside doubled, records ended by CRLF.
 //
 //   Table table({"ID", "SEVERITY"});
 //   table.AddRow({"okta.login", "HIGH"});
@@ -32,6 +41,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/repeated_ptr_field.h"
@@ -41,9 +51,10 @@
 namespace pantherd::client {
 
 // The value of --output.
-enum class OutputFormat { kTable, kJson };
+enum class OutputFormat { kTable, kJson, kCsv };
 
-// Parses "table" or "json" (exact, lowercase). INVALID_ARGUMENT otherwise.
+// Parses "table", "json" or "csv" (exact, lowercase). INVALID_ARGUMENT
+// otherwise.
 absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view name);
 
 // A table of text with columns aligned on the widest cell. Columns are
@@ -62,6 +73,9 @@ class Table {
 
   // Prints the header (if any) and every row, one line each.
   void Print(std::ostream& out) const;
+  // Prints the header (if any) and every row as RFC 4180 CSV records (see
+  // the file comment), cells as they would appear in the table.
+  void PrintCsv(std::ostream& out) const;
   std::string ToString() const;
 
  private:
@@ -88,18 +102,46 @@ std::string EscapeLinesForTerminal(absl::string_view text);
 // terminal. MessageToJson, PrintJson and JsonQuote apply it.
 std::string EscapeJsonForTerminal(absl::string_view json);
 
+// `field` as one RFC 4180 CSV field: unchanged unless it holds a comma, a
+// quote, CR, LF or leading/trailing space; then quoted with inner quotes
+// doubled.
+std::string CsvField(absl::string_view field);
+
 // Prints "Label:" / value pairs as an aligned two-column block, e.g.
 //   Version:  0.1.0
 //   Uptime:   3m12s
 void PrintFields(const std::vector<std::pair<std::string, std::string>>& fields, std::ostream& out);
 
-// The JSON options of every proto printed by pantherctl (see file comment).
+// The options of protobuf's own JSON printer closest to pantherctl's JSON
+// style; pantherctl prints with MessageToJson, which differs in enum names
+// and 64-bit integers (see the file comment).
 google::protobuf::util::JsonPrintOptions JsonOptions();
 
-// `message` as JSON with JsonOptions(), without a trailing newline, passed
-// through EscapeJsonForTerminal. INTERNAL
-// if protobuf refuses (which it does not for well-formed messages).
+// Layout of MessageToJson: kPretty is one key per line with a one-space
+// indent per level; kCompact has no whitespace (one line).
+enum class JsonStyle { kPretty, kCompact };
+
+// `message` in pantherctl's JSON style (file comment), without a trailing
+// newline, passed through EscapeJsonForTerminal. INTERNAL if protobuf cannot
+// print a well-known type (which it does not for well-formed messages).
+// Thread-safe.
 absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& message);
+absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& message,
+                                          JsonStyle style);
+
+// The name of an enum value as pantherctl's JSON prints it: without the
+// prefix its type's zero value has before "UNSPECIFIED" (SEVERITY_HIGH ->
+// "HIGH", AlertChange.KIND_CREATED -> "CREATED"); the whole name when the
+// type has no such zero value.
+std::string ShortJsonEnumName(const google::protobuf::EnumValueDescriptor& value);
+
+// Parses JSON in pantherctl's style (MessageToJson) into `message`: enum
+// values may be short ("CRITICAL") or full names, 64-bit integers numbers or
+// strings. For tests and tools that read pantherctl's output. Unknown keys
+// are an error unless `ignore_unknown_fields`. INVALID_ARGUMENT with
+// protobuf's message when `json` does not fit `message`.
+absl::Status JsonToMessage(absl::string_view json, google::protobuf::Message* message,
+                           bool ignore_unknown_fields = false);
 
 // Prints MessageToJson(message) and a newline.
 absl::Status PrintJson(const google::protobuf::Message& message, std::ostream& out);

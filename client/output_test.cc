@@ -6,6 +6,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
+#include "pantherd/v1/alerts.pb.h"
 #include "pantherd/v1/detection_service.pb.h"
 #include "pantherd/v1/rules.pb.h"
 
@@ -100,6 +101,7 @@ TEST(PantherctlOutputTest, PrintFieldsAlignsValues) {
 TEST(PantherctlOutputTest, ParsesOutputFormats) {
   EXPECT_EQ(*ParseOutputFormat("table"), OutputFormat::kTable);
   EXPECT_EQ(*ParseOutputFormat("json"), OutputFormat::kJson);
+  EXPECT_EQ(*ParseOutputFormat("csv"), OutputFormat::kCsv);
   EXPECT_EQ(ParseOutputFormat("yaml").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -163,8 +165,8 @@ TEST(PantherctlOutputTest, MessageJsonUsesLowerCamelCaseAndEnumNames) {
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_THAT(*json, HasSubstr("\"displayName\": \"Okta brute force\""));
   EXPECT_THAT(*json, HasSubstr("\"dedupPeriodMinutes\": 60"));
-  EXPECT_THAT(*json, HasSubstr("\"type\": \"ANALYSIS_TYPE_RULE\""));
-  EXPECT_THAT(*json, HasSubstr("\"version\": \"7\""));  // int64: a string in proto3 JSON.
+  EXPECT_THAT(*json, HasSubstr("\"type\": \"RULE\""));  // Without the ANALYSIS_TYPE_ prefix.
+  EXPECT_THAT(*json, HasSubstr("\"version\": 7,"));     // int64: a number, not a string.
   EXPECT_THAT(*json, Not(HasSubstr("display_name")));
   EXPECT_NE(json->back(), '\n');
 }
@@ -181,6 +183,94 @@ TEST(PantherctlOutputTest, MessageJsonPrintsEmptyListsAndDefaults) {
   std::ostringstream out;
   ASSERT_TRUE(PrintJson(response, out).ok());
   EXPECT_EQ(out.str(), *json + "\n");
+}
+
+TEST(PantherctlOutputTest, MessageJsonLayoutEnumsNumbersAndPresence) {
+  pantherd::v1::Alert alert;
+  alert.set_id("a1");
+  alert.set_severity(pantherd::v1::SEVERITY_CRITICAL);
+  alert.set_event_count(int64_t{9007199254740993});  // Beyond a double's exact range.
+  alert.mutable_created_time()->set_seconds(1714564800);
+  pantherd::v1::AlertHistoryEntry* entry = alert.add_history();
+  entry->set_new_status(pantherd::v1::ALERT_STATUS_TRIAGED);
+  absl::StatusOr<std::string> json = MessageToJson(alert);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_THAT(*json, testing::StartsWith("{\n \"id\": \"a1\",\n \"type\": \"UNSPECIFIED\",\n"));
+  EXPECT_THAT(*json, HasSubstr("\n \"severity\": \"CRITICAL\",\n"));
+  EXPECT_THAT(*json, HasSubstr("\n \"eventCount\": 9007199254740993,\n"));
+  EXPECT_THAT(*json, HasSubstr("\n \"createdTime\": \"2024-05-01T12:00:00Z\",\n"));
+  // Unset sub-messages and proto3 optional fields are left out; lists nest.
+  EXPECT_THAT(*json, Not(HasSubstr("\"updatedTime\"")));
+  EXPECT_THAT(*json, Not(HasSubstr("\"assignee\": null")));
+  EXPECT_THAT(*json,
+              HasSubstr("\n \"history\": [\n  {\n   \"actor\": \"\",\n"
+                        "   \"oldStatus\": \"UNSPECIFIED\",\n   \"newStatus\": \"TRIAGED\",\n"
+                        "   \"comment\": \"\"\n  }\n ],\n"));
+  EXPECT_THAT(*json, Not(HasSubstr("SEVERITY_")));
+
+  absl::StatusOr<std::string> compact = MessageToJson(alert, JsonStyle::kCompact);
+  ASSERT_TRUE(compact.ok()) << compact.status();
+  EXPECT_THAT(*compact, testing::StartsWith("{\"id\":\"a1\",\"type\":\"UNSPECIFIED\","));
+  EXPECT_EQ(compact->find('\n'), std::string::npos);
+}
+
+TEST(PantherctlOutputTest, MessageJsonMapsAndBytes) {
+  pantherd::v1::RunTestsRequest request;
+  (*request.mutable_filters())["Severity"] = "High";
+  (*request.mutable_filters())["Enabled"] = "true";
+  pantherd::v1::AnalysisFile* file = request.mutable_content()->add_files();
+  file->set_path("r.py");
+  file->set_content("ab");
+  absl::StatusOr<std::string> json = MessageToJson(request, JsonStyle::kCompact);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_THAT(*json, HasSubstr("\"files\":[{\"path\":\"r.py\",\"content\":\"YWI=\"}]"));
+  // Map keys sorted, so that the output is stable.
+  EXPECT_THAT(*json, HasSubstr("\"filters\":{\"Enabled\":\"true\",\"Severity\":\"High\"}"));
+}
+
+TEST(PantherctlOutputTest, JsonToMessageReadsMessageToJsonBack) {
+  pantherd::v1::AlertChange change;
+  change.set_sequence(42);
+  change.set_kind(pantherd::v1::AlertChange::KIND_TRIAGED);
+  change.mutable_alert()->set_severity(pantherd::v1::SEVERITY_LOW);
+  change.mutable_alert()->add_history()->set_new_status(pantherd::v1::ALERT_STATUS_CLOSED);
+  change.mutable_alert()->set_event_count(12);
+  for (JsonStyle style : {JsonStyle::kPretty, JsonStyle::kCompact}) {
+    absl::StatusOr<std::string> json = MessageToJson(change, style);
+    ASSERT_TRUE(json.ok()) << json.status();
+    pantherd::v1::AlertChange parsed;
+    ASSERT_TRUE(JsonToMessage(*json, &parsed).ok()) << *json;
+    EXPECT_EQ(parsed.SerializeAsString(), change.SerializeAsString()) << *json;
+  }
+  pantherd::v1::AlertChange full;  // Full enum names still read.
+  ASSERT_TRUE(JsonToMessage(R"({"kind": "KIND_CREATED"})", &full).ok());
+  EXPECT_EQ(full.kind(), pantherd::v1::AlertChange::KIND_CREATED);
+  EXPECT_EQ(JsonToMessage(R"({"bogus": 1})", &full).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(JsonToMessage(R"({"bogus": 1})", &full, /*ignore_unknown_fields=*/true).ok());
+}
+
+TEST(PantherctlOutputTest, ShortJsonEnumNamesDropTheTypePrefix) {
+  const auto* severity = pantherd::v1::Severity_descriptor();
+  EXPECT_EQ(ShortJsonEnumName(*severity->FindValueByNumber(pantherd::v1::SEVERITY_HIGH)), "HIGH");
+  EXPECT_EQ(ShortJsonEnumName(*severity->FindValueByNumber(0)), "UNSPECIFIED");
+  const auto* kind = pantherd::v1::AlertChange::Kind_descriptor();
+  EXPECT_EQ(ShortJsonEnumName(*kind->FindValueByNumber(pantherd::v1::AlertChange::KIND_CREATED)),
+            "CREATED");
+}
+
+TEST(PantherctlOutputTest, CsvQuotesPerRfc4180) {
+  EXPECT_EQ(CsvField("plain"), "plain");
+  EXPECT_EQ(CsvField(""), "");
+  EXPECT_EQ(CsvField("a,b"), "\"a,b\"");
+  EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(CsvField("two\nlines"), "\"two\nlines\"");
+  EXPECT_EQ(CsvField(" padded"), "\" padded\"");
+  Table table({"ID", "TITLE"});
+  table.AddRow({"a1", "Brute force, admin"});
+  table.AddRow({"a2", "\"quoted\""});
+  std::ostringstream out;
+  table.PrintCsv(out);
+  EXPECT_EQ(out.str(), "ID,TITLE\r\na1,\"Brute force, admin\"\r\na2,\"\"\"quoted\"\"\"\r\n");
 }
 
 }  // namespace

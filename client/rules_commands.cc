@@ -28,6 +28,7 @@ struct GetArgs {
   std::string id;
   bool history = false;
   bool content = false;
+  bool include_deleted = false;
 };
 
 v1::AnalysisType ParseType(const std::string& word) {
@@ -85,7 +86,7 @@ absl::Status ListRules(const ListArgs& args, CommandEnv& env) {
                   SeverityName(rule.severity()), JoinOrDash(rule.log_types()),
                   absl::StrCat(rule.version())});
   }
-  table.Print(env.out());
+  env.PrintTable(table);
   return absl::OkStatus();
 }
 
@@ -96,6 +97,11 @@ void PrintRule(const v1::GetRuleResponse& response, std::ostream& out) {
       {"Type", TypeWord(rule.type())},
       {"Display name", OrDash(rule.display_name())},
   };
+  if (rule.deleted()) {
+    fields.emplace_back(
+        "Deleted", absl::StrCat("yes, at version ", rule.version(), " by ", OrDash(rule.author()),
+                                " on ", FormatTimestamp(rule.updated_time())));
+  }
   if (rule.type() == v1::ANALYSIS_TYPE_RULE) {
     fields.insert(fields.end(), {{"Enabled", rule.enabled()          ? "yes"
                                              : rule.has_quarantine() ? "no (quarantined)"
@@ -150,9 +156,15 @@ absl::Status GetRule(const GetArgs& args, CommandEnv& env) {
   request.set_id(args.id);
   request.set_include_history(args.history);
   request.set_include_content(args.content);
+  request.set_include_deleted(args.include_deleted);
   v1::GetRuleResponse response;
-  PANTHERCTL_RETURN_IF_ERROR(
-      conn->Call("GetRule", &DetectionStub::GetRule, conn->detection(), request, &response));
+  absl::Status status =
+      conn->Call("GetRule", &DetectionStub::GetRule, conn->detection(), request, &response);
+  if (absl::IsNotFound(status) && !args.include_deleted) {
+    return absl::NotFoundError(
+        absl::StrCat(status.message(), " (if it was deleted, add --include-deleted)"));
+  }
+  PANTHERCTL_RETURN_IF_ERROR(status);
   if (env.json()) return PrintJson(response, env.out());
   PrintRule(response, env.out());
   return absl::OkStatus();
@@ -201,8 +213,8 @@ void AddRulesCommands(CLI::App& root, CommandRegistry& registry) {
 
   auto list_args = std::make_shared<ListArgs>();
   CLI::App* list =
-      registry.AddCommand(*rules, "list", "List stored rules, globals and data models",
-                          [list_args](CommandEnv& env) { return ListRules(*list_args, env); });
+      registry.AddListCommand(*rules, "list", "List stored rules, globals and data models",
+                              [list_args](CommandEnv& env) { return ListRules(*list_args, env); });
   list->add_option("--type", list_args->type, "Only items of this kind")
       ->type_name("KIND")
       ->check(CLI::IsMember({"rule", "global", "datamodel"}));
@@ -219,8 +231,12 @@ void AddRulesCommands(CLI::App& root, CommandRegistry& registry) {
   get->add_option("ID", get_args->id, "Rule, global or data model id")->type_name("")->required();
   get->add_flag("--history", get_args->history, "Also show the version history");
   get->add_flag("--content", get_args->content, "Also show the source files");
+  get->add_flag("--include-deleted", get_args->include_deleted,
+                "Also show a deleted item: its deletion record, and with --history its history");
 
-  AddIdCommand(registry, *rules, "delete", "Remove an item from live evaluation (history is kept)",
+  AddIdCommand(registry, *rules, "delete",
+               "Remove an item from live evaluation (its history is kept: see it with "
+               "rules get ID --history --include-deleted)",
                DeleteRule);
   AddIdCommand(registry, *rules, "enable", "Enable a rule",
                [](const std::string& id, CommandEnv& env) { return SetEnabled(id, true, env); });

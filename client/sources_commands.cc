@@ -123,7 +123,7 @@ absl::Status ListSources(CommandEnv& env) {
                   source.has_lag() ? FormatDuration(source.lag()) : std::string("-"),
                   OrDash(source.last_error())});
   }
-  table.Print(env.out());
+  env.PrintTable(table);
   return absl::OkStatus();
 }
 
@@ -215,7 +215,7 @@ absl::Status RemoveSource(const std::string& id, CommandEnv& env) {
 
 void AddSourcesCommands(CLI::App& root, CommandRegistry& registry) {
   CLI::App* sources = registry.AddGroup(root, "sources", "Manage event sources");
-  registry.AddCommand(*sources, "list", "List sources with their polling state", ListSources);
+  registry.AddListCommand(*sources, "list", "List sources with their polling state", ListSources);
 
   CLI::App* add = registry.AddGroup(*sources, "add", "Add a source that pantherd polls");
   auto okta_args = std::make_shared<AddOktaArgs>();

@@ -120,7 +120,7 @@ absl::Status ListUsers(bool all, CommandEnv& env) {
     table.AddRow({u.name(), RoleText(u.role()), u.disabled() ? "yes" : "no",
                   FormatTimestamp(u.created_time())});
   }
-  table.Print(env.out());
+  env.PrintTable(table);
   return absl::OkStatus();
 }
 
@@ -199,7 +199,7 @@ absl::Status ListTokens(const TokenArgs& args, CommandEnv& env) {
                   t.has_expire_time() ? FormatTimestamp(t.expire_time()) : std::string("never"),
                   FormatTimestamp(t.last_used_time()), t.revoked() ? "yes" : "no"});
   }
-  table.Print(env.out());
+  env.PrintTable(table);
   return absl::OkStatus();
 }
 
@@ -257,7 +257,7 @@ absl::Status ListAudit(const AuditArgs& args, CommandEnv& env) {
                   OrDash(e.actor_token()), e.action(), OrDash(e.target()), e.result(),
                   OrDash(e.detail())});
   }
-  table.Print(env.out());
+  env.PrintTable(table);
   return absl::OkStatus();
 }
 
@@ -270,8 +270,8 @@ void AddTeamCommands(CLI::App& root, CommandRegistry& registry) {
   CLI::App* users = registry.AddGroup(root, "users", "Manage users (admin)");
   auto all_users = std::make_shared<bool>(false);
   registry
-      .AddCommand(*users, "list", "List users",
-                  [all_users](CommandEnv& env) { return ListUsers(*all_users, env); })
+      .AddListCommand(*users, "list", "List users",
+                      [all_users](CommandEnv& env) { return ListUsers(*all_users, env); })
       ->add_flag("--all", *all_users, "Include disabled users");
   auto user_name = std::make_shared<std::string>();
   auto user_role = std::make_shared<std::string>();
@@ -312,8 +312,8 @@ void AddTeamCommands(CLI::App& root, CommandRegistry& registry) {
   tcreate->add_option("--owner", targs->owner, "User the token acts as (admin; default: you)");
   tcreate->add_option("--ttl", targs->ttl, "Lifetime, e.g. 30d, 12h, 90m (default: never expires)");
   CLI::App* tlist =
-      registry.AddCommand(*tokens, "list", "List API tokens (not their secrets)",
-                          [targs](CommandEnv& env) { return ListTokens(*targs, env); });
+      registry.AddListCommand(*tokens, "list", "List API tokens (not their secrets)",
+                              [targs](CommandEnv& env) { return ListTokens(*targs, env); });
   tlist->add_option("--owner", targs->owner, "Whose tokens (admin; default: yours)");
   tlist->add_flag("--all", targs->all, "Every user's tokens (admin)");
   tlist->add_flag("--include-revoked", targs->include_revoked, "Include revoked tokens");
@@ -324,8 +324,8 @@ void AddTeamCommands(CLI::App& root, CommandRegistry& registry) {
 
   auto aargs = std::make_shared<AuditArgs>();
   CLI::App* audit =
-      registry.AddCommand(root, "audit", "List the audit trail, newest first (admin)",
-                          [aargs](CommandEnv& env) { return ListAudit(*aargs, env); });
+      registry.AddListCommand(root, "audit", "List the audit trail, newest first (admin)",
+                              [aargs](CommandEnv& env) { return ListAudit(*aargs, env); });
   audit->add_option("--actor", aargs->actor, "Only calls by this user");
   audit->add_option("--action", aargs->action,
                     "Only methods starting with this, e.g. pantherd.v1.AdminService/");

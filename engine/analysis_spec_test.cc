@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/internal/spec_fields.h"
 #include "pantherd/v1/common.pb.h"
 #include "pantherd/v1/rules.pb.h"
 
@@ -581,6 +582,31 @@ TEST(AnalysisSpecTest, UnknownKeysAreErrors) {
   v1::Diagnostic typo = l.Find("r.yml", "dedupPeriodMinutes");
   EXPECT_EQ(typo.line(), 9);
   EXPECT_THAT(typo.message(), HasSubstr("did you mean DedupPeriodMinutes?"));
+}
+
+// A misspelt key (a letter missing, two swapped, another case) names the
+// closest valid key, for upload and test alike (both load specs here).
+TEST(AnalysisSpecTest, MisspeltKeysSuggestTheClosestKey) {
+  Loaded l =
+      Load({File("r.yml", RuleYaml("R", "r.py", "DedupPeriodMinuts: 5\nthresold: 2\nRunBook: x\n")),
+            File("r.py", kRulePy)});
+  ASSERT_FALSE(l.set.ok());
+  EXPECT_THAT(l.Find("r.yml", "DedupPeriodMinuts").message(),
+              HasSubstr("unknown key \"DedupPeriodMinuts\" in a rule (did you mean "
+                        "DedupPeriodMinutes?)"));
+  EXPECT_THAT(l.Find("r.yml", "thresold").message(), HasSubstr("(did you mean Threshold?)"));
+  EXPECT_THAT(l.Find("r.yml", "RunBook").message(), HasSubstr("(did you mean Runbook?)"));
+}
+
+TEST(SpecKeyDistanceTest, CaseInsensitiveWithSwaps) {
+  EXPECT_EQ(internal::KeyDistance("Severity", "severity"), 0u);
+  EXPECT_EQ(internal::KeyDistance("Sevreity", "Severity"), 1u);  // Swap.
+  EXPECT_EQ(internal::KeyDistance("Severty", "Severity"), 1u);
+  EXPECT_EQ(internal::KeyDistance("", "abc"), 3u);
+  constexpr absl::string_view kKeys[] = {"Tags", "Tests", "Severity"};
+  EXPECT_EQ(internal::ClosestKey("Test", std::begin(kKeys), std::end(kKeys)).value_or(""), "Tests");
+  EXPECT_FALSE(internal::ClosestKey("Foo", std::begin(kKeys), std::end(kKeys)).has_value());
+  EXPECT_FALSE(internal::ClosestKey("Reports", std::begin(kKeys), std::end(kKeys)).has_value());
 }
 
 TEST(AnalysisSpecTest, MissingRequiredKeys) {

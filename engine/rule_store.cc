@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -109,6 +110,32 @@ absl::StatusOr<v1::Rule> RuleStore::Get(absl::string_view id) const {
     return absl::NotFoundError(absl::StrCat("no rule, global or data model with id \"", id, "\""));
   }
   return rule;
+}
+
+absl::StatusOr<v1::Rule> RuleStore::GetIncludingDeleted(absl::string_view id) const {
+  absl::StatusOr<v1::Rule> live = Get(id);
+  if (!absl::IsNotFound(live.status())) return live;
+  std::optional<v1::Rule> newest;
+  absl::Status parse;
+  PANTHERD_RETURN_IF_ERROR(store_->ReverseScan(
+      store::Family::kRuleVersions, store::RuleVersionPrefix(id),
+      [&](absl::string_view, absl::string_view value) {
+        v1::Rule rule;
+        if (!rule.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          parse = absl::DataLossError(absl::StrCat("stored version of \"", id, "\" is unreadable"));
+          return false;
+        }
+        if (!newest.has_value()) {
+          newest = std::move(rule);
+          return newest->files_size() == 0;  // A deletion: look on for the files.
+        }
+        if (rule.files_size() == 0) return true;
+        *newest->mutable_files() = std::move(*rule.mutable_files());
+        return false;
+      }));
+  PANTHERD_RETURN_IF_ERROR(parse);
+  if (!newest.has_value()) return live.status();
+  return *std::move(newest);
 }
 
 absl::StatusOr<std::vector<v1::RuleVersion>> RuleStore::History(absl::string_view id) const {

@@ -56,6 +56,11 @@ class RuleStore {
   // existed or was deleted.
   absl::StatusOr<v1::Rule> Get(absl::string_view id) const;
 
+  // As Get for a live item. For a deleted one: its newest recorded version
+  // (the deletion, with `deleted` set), carrying the files of the last
+  // version that had them. NotFound if the item never existed.
+  absl::StatusOr<v1::Rule> GetIncludingDeleted(absl::string_view id) const;
+
   // Every version of an item, newest first (deletions included). NotFound if
   // the item never existed.
   absl::StatusOr<std::vector<v1::RuleVersion>> History(absl::string_view id) const;

@@ -122,6 +122,26 @@ TEST_F(RuleStoreTest, DeleteKeepsHistoryAndNumbersContinue) {
   EXPECT_TRUE((*history)[1].deleted());
 }
 
+// A deleted item stays readable with GetIncludingDeleted: its deletion
+// record, with the files of the version before it.
+TEST_F(RuleStoreTest, GetIncludingDeletedReturnsTheDeletion) {
+  ASSERT_TRUE(rules_->Commit({MakeRule("A", "1")}, "alice", t0_).ok());
+  absl::StatusOr<v1::Rule> live = rules_->GetIncludingDeleted("A");
+  ASSERT_TRUE(live.ok()) << live.status();
+  EXPECT_FALSE(live->deleted());
+  EXPECT_EQ(live->version(), 1);
+  ASSERT_TRUE(rules_->Delete("A", "bob", t0_).ok());
+  EXPECT_TRUE(absl::IsNotFound(rules_->Get("A").status()));
+  absl::StatusOr<v1::Rule> gone = rules_->GetIncludingDeleted("A");
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_TRUE(gone->deleted());
+  EXPECT_EQ(gone->version(), 2);
+  EXPECT_EQ(gone->author(), "bob");
+  EXPECT_EQ(gone->files_size(), live->files_size());
+  EXPECT_GT(gone->files_size(), 0);
+  EXPECT_TRUE(absl::IsNotFound(rules_->GetIncludingDeleted("Never").status()));
+}
+
 TEST_F(RuleStoreTest, EnableDisableIsAVersion) {
   ASSERT_TRUE(rules_->Commit({MakeRule("A", "1")}, "alice", t0_).ok());
   absl::StatusOr<v1::Rule> off = rules_->SetEnabled("A", false, "bob", t0_);

@@ -346,7 +346,9 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::GetRule(grpc::CallbackServerCont
   PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (req->id().empty()) return FinishUnary(ctx, InvalidField("id", "is required"));
   return RunBlocking(ctx, env_->executor, [env = env_, req, resp]() -> grpc::Status {
-    absl::StatusOr<v1::Rule> rule = env->rule_store->Get(req->id());
+    absl::StatusOr<v1::Rule> rule = req->include_deleted()
+                                        ? env->rule_store->GetIncludingDeleted(req->id())
+                                        : env->rule_store->Get(req->id());
     if (!rule.ok()) return ToGrpcStatus(rule.status());
     if (!req->include_content()) rule->clear_files();
     *resp->mutable_rule() = std::move(*rule);

@@ -167,9 +167,7 @@ TEST_F(ContentE2ETest, WholeCheckoutReportsEachProblemOnceAndRunsEveryValidRule)
   EXPECT_EQ(summary.at("importErrors").number_value(), 2);
 
   v1::RunTestsResponse response;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &response, options).ok());
+  ASSERT_TRUE(ParsePantherctlJson(json.out, &response, /*ignore_unknown_fields=*/true).ok());
   const v1::TestReport& report = response.report();
   EXPECT_EQ(report.tests_passed(), 8);
   EXPECT_EQ(report.tests_failed(), 1);

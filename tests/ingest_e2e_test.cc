@@ -123,8 +123,8 @@ TEST_F(IngestE2eTest, FailedLoginsBecomeOneCriticalAlertThatLaterFailuresUpdate)
   EXPECT_EQ(*tail_code, 0) << ReadFileOrEmpty(tmp_.Sub("tail.err"));
   std::string streamed = ReadFileOrEmpty(tmp_.Sub("tail.out"));
   EXPECT_THAT(streamed, HasSubstr("Multiple Failed Logins for admin"));
-  EXPECT_THAT(streamed, HasSubstr("KIND_CREATED"));
-  EXPECT_THAT(streamed, HasSubstr("SEVERITY_CRITICAL"));
+  EXPECT_THAT(streamed, HasSubstr("\"kind\":\"CREATED\""));
+  EXPECT_THAT(streamed, HasSubstr("\"severity\":\"CRITICAL\""));
 
   // Re-sending already processed events changes nothing.
   answers = Send({burst}, &status);

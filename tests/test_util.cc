@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "client/output.h"
 
 extern char** environ;
 
@@ -277,6 +278,11 @@ std::vector<v1::Alert> ListAlerts(v1::DetectionService::Stub& stub, const std::s
   grpc::Status s = stub.ListAlerts(&ctx, request, &resp);
   EXPECT_TRUE(s.ok()) << "ListAlerts: " << s.error_message();
   return {resp.alerts().begin(), resp.alerts().end()};
+}
+
+absl::Status ParsePantherctlJson(const std::string& json, google::protobuf::Message* message,
+                                 bool ignore_unknown_fields) {
+  return client::JsonToMessage(json, message, ignore_unknown_fields);
 }
 
 }  // namespace pantherd::testing

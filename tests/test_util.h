@@ -14,9 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "google/protobuf/message.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "pantherd/v1/admin_service.grpc.pb.h"
@@ -41,6 +43,13 @@ class TempDir {
 
 // Reads a whole file; empty when it does not exist.
 std::string ReadFileOrEmpty(const std::string& path);
+
+// Parses pantherctl's --output json (docs/cli.md, "JSON": enum values without
+// their type's prefix, 64-bit integers as numbers) into `message`, with
+// client::JsonToMessage. `ignore_unknown_fields` lets keys of pantherctl's
+// own (e.g. `status`'s uptimeSeconds) through.
+absl::Status ParsePantherctlJson(const std::string& json, google::protobuf::Message* message,
+                                 bool ignore_unknown_fields = false);
 
 // A memory figure of process `pid` from /proc/<pid>/status, in KiB: `field`
 // is e.g. "VmHWM" (peak resident set) or "VmRSS". -1 when unknown.

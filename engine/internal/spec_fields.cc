@@ -1,5 +1,6 @@
 #include "engine/internal/spec_fields.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/container/flat_hash_map.h"
@@ -168,6 +169,42 @@ std::optional<int32_t> ToInt32(int64_t v, absl::string_view field, int line, Rep
     return std::nullopt;
   }
   return static_cast<int32_t>(v);
+}
+
+size_t KeyDistance(absl::string_view a, absl::string_view b) {
+  // Optimal string alignment distance over lowercased ASCII.
+  const size_t n = a.size(), m = b.size();
+  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1, 0));
+  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
+  const auto lower = [](char c) { return absl::ascii_tolower(static_cast<unsigned char>(c)); };
+  for (size_t i = 1; i <= n; ++i) {
+    for (size_t j = 1; j <= m; ++j) {
+      const size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
+          lower(a[i - 2]) == lower(b[j - 1])) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[n][m];
+}
+
+std::optional<absl::string_view> ClosestKey(absl::string_view key,
+                                            const absl::string_view* allowed_begin,
+                                            const absl::string_view* allowed_end) {
+  const size_t limit = key.size() <= 4 ? 1 : key.size() <= 8 ? 2 : 3;
+  std::optional<absl::string_view> best;
+  size_t best_distance = limit + 1;
+  for (const absl::string_view* a = allowed_begin; a != allowed_end; ++a) {
+    const size_t distance = KeyDistance(key, *a);
+    if (distance < best_distance && 2 * distance < key.size()) {
+      best = *a;
+      best_distance = distance;
+    }
+  }
+  return best;
 }
 
 }  // namespace pantherd::engine::internal

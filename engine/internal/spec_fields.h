@@ -115,16 +115,31 @@ std::optional<T> Get(const Fields& fields, absl::string_view key, bool required,
   return *std::move(v);
 }
 
+// The case-insensitive edit distance (Damerau-Levenshtein: insertions,
+// deletions, substitutions and swaps of adjacent characters) of `a` and `b`.
+size_t KeyDistance(absl::string_view a, absl::string_view b);
+
+// The key of `allowed` closest to the unknown `key` by KeyDistance, when it
+// is close enough to be a likely typo (at most 1 edit for keys of up to 4
+// characters, 2 up to 8, else 3, and fewer than half of `key`'s length);
+// the first of equally close keys. nullopt otherwise.
+std::optional<absl::string_view> ClosestKey(absl::string_view key,
+                                            const absl::string_view* allowed_begin,
+                                            const absl::string_view* allowed_end);
+
 // Reports keys of `fields` that are not in `allowed`; `what` names the
-// mapping in the message ("a rule", "a test").
+// mapping in the message ("a rule", "a test"). A key close to an allowed one
+// (ClosestKey: other case, a typo) gets "(did you mean Key?)", others the
+// list of allowed keys.
 template <size_t N>
 void CheckKeys(const Fields& fields, const absl::string_view (&allowed)[N], absl::string_view what,
                Reporter& r, absl::string_view prefix = "") {
   for (const YamlMapEntry& e : fields.entries()) {
     if (std::find(std::begin(allowed), std::end(allowed), e.key) != std::end(allowed)) continue;
     std::string hint;
-    for (absl::string_view a : allowed) {
-      if (absl::EqualsIgnoreCase(a, e.key)) hint = absl::StrCat(" (did you mean ", a, "?)");
+    if (std::optional<absl::string_view> closest =
+            ClosestKey(e.key, std::begin(allowed), std::end(allowed))) {
+      hint = absl::StrCat(" (did you mean ", *closest, "?)");
     }
     if (hint.empty()) hint = absl::StrCat("; allowed keys: ", absl::StrJoin(allowed, ", "));
     r.Error(e.line, absl::StrCat(prefix, e.key),
