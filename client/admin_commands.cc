@@ -7,7 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/commands.h"
-#include "client/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::client {
 namespace {
@@ -17,10 +17,10 @@ using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
 
 absl::Status RunStatus(CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::GetServerStatusResponse status;
-  PANTHERCTL_RETURN_IF_ERROR(conn->Call("GetServerStatus", &Connection::AdminStub::GetServerStatus,
-                                        conn->admin(), v1::GetServerStatusRequest(), &status));
+  PANTHERD_RETURN_IF_ERROR(conn->Call("GetServerStatus", &Connection::AdminStub::GetServerStatus,
+                                      conn->admin(), v1::GetServerStatusRequest(), &status));
   // A failed health check still shows the status, with health UNKNOWN.
   HealthCheckRequest health_request;  // service "": the server as a whole.
   HealthCheckResponse health;
@@ -33,10 +33,10 @@ absl::Status RunStatus(CommandEnv& env) {
 }
 
 absl::Status RunWhoAmI(CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::WhoAmIResponse response;
-  PANTHERCTL_RETURN_IF_ERROR(conn->Call("WhoAmI", &Connection::AdminStub::WhoAmI, conn->admin(),
-                                        v1::WhoAmIRequest(), &response));
+  PANTHERD_RETURN_IF_ERROR(conn->Call("WhoAmI", &Connection::AdminStub::WhoAmI, conn->admin(),
+                                      v1::WhoAmIRequest(), &response));
   if (env.json()) return PrintJson(response, env.out());
 
   const v1::User& user = response.user();
@@ -109,6 +109,10 @@ void PrintFigures(const v1::GetServerStatusResponse& status, std::ostream& out) 
                                     {"queued", e.queued()},
                                     {"capacity", e.queue_capacity()},
                                     {"refused", e.rejected()}})},
+               {"Evaluation", Counts({{"threads", m.evaluation().threads()},
+                                      {"queued", m.evaluation().queued()},
+                                      {"capacity", m.evaluation().queue_capacity()},
+                                      {"refused", m.evaluation().rejected()}})},
                {"Alert feed", Counts({{"published", s.published()},
                                       {"backlog", s.backlog()},
                                       {"max backlog", s.max_backlog()},
@@ -186,6 +190,12 @@ absl::StatusOr<std::string> FiguresJson(const v1::GetServerStatusResponse& statu
       .AddInt("queued", e.queued())
       .AddInt("queueCapacity", e.queue_capacity())
       .AddInt("rejected", e.rejected());
+  const v1::ExecutorMetrics& ev = m.evaluation();
+  JsonObject evaluation;
+  evaluation.AddInt("threads", ev.threads())
+      .AddInt("queued", ev.queued())
+      .AddInt("queueCapacity", ev.queue_capacity())
+      .AddInt("rejected", ev.rejected());
   const v1::StreamStats& s = status.streams();
   JsonObject streams;
   streams.AddInt("subscribers", s.subscribers())
@@ -210,7 +220,7 @@ absl::StatusOr<std::string> FiguresJson(const v1::GetServerStatusResponse& statu
         .AddInt("eventsDuplicate", src.events_duplicate())
         .AddInt("eventsRejected", src.events_rejected());
     if (src.has_last_poll_time()) {
-      PANTHERCTL_ASSIGN_OR_RETURN(std::string t, MessageToJson(src.last_poll_time()));
+      PANTHERD_ASSIGN_OR_RETURN(std::string t, MessageToJson(src.last_poll_time()));
       source.AddRaw("lastPollTime", t);
     }
     if (src.has_lag()) {
@@ -224,6 +234,7 @@ absl::StatusOr<std::string> FiguresJson(const v1::GetServerStatusResponse& statu
       .AddRaw("rules", absl::StrCat("[", absl::StrJoin(rules, ", "), "]"))
       .AddRaw("workers", workers.ToString())
       .AddRaw("executor", executor.ToString())
+      .AddRaw("evaluation", evaluation.ToString())
       .AddRaw("alertFeed", streams.ToString())
       .AddRaw("sources", absl::StrCat("[", absl::StrJoin(sources, ", "), "]"));
   return figures.ToString();
@@ -266,10 +277,10 @@ absl::Status PrintServerStatus(const v1::GetServerStatusResponse& status, absl::
   JsonObject object;
   object.AddString("version", status.version());
   if (status.has_start_time()) {
-    PANTHERCTL_ASSIGN_OR_RETURN(std::string start_time, MessageToJson(status.start_time()));
+    PANTHERD_ASSIGN_OR_RETURN(std::string start_time, MessageToJson(status.start_time()));
     object.AddRaw("startTime", start_time);
   }
-  PANTHERCTL_ASSIGN_OR_RETURN(std::string uptime, MessageToJson(status.uptime()));
+  PANTHERD_ASSIGN_OR_RETURN(std::string uptime, MessageToJson(status.uptime()));
   object.AddRaw("uptime", uptime)
       .AddInt("uptimeSeconds", status.uptime().seconds())
       .AddString("dataDir", status.data_dir())
@@ -288,7 +299,7 @@ absl::Status PrintServerStatus(const v1::GetServerStatusResponse& status, absl::
     JsonObject rule;
     rule.AddString("ruleId", q.rule_id());
     if (q.quarantine().has_time()) {
-      PANTHERCTL_ASSIGN_OR_RETURN(std::string since, MessageToJson(q.quarantine().time()));
+      PANTHERD_ASSIGN_OR_RETURN(std::string since, MessageToJson(q.quarantine().time()));
       rule.AddRaw("since", since);
     }
     rule.AddInt("failures", q.quarantine().failures())
@@ -299,7 +310,7 @@ absl::Status PrintServerStatus(const v1::GetServerStatusResponse& status, absl::
     quarantined.push_back(rule.ToString());
   }
   object.AddRaw("quarantinedRules", absl::StrCat("[", absl::StrJoin(quarantined, ", "), "]"));
-  PANTHERCTL_ASSIGN_OR_RETURN(std::string figures, FiguresJson(status));
+  PANTHERD_ASSIGN_OR_RETURN(std::string figures, FiguresJson(status));
   object.AddRaw("figures", figures);
   out << object.ToString() << '\n';
   return absl::OkStatus();

@@ -13,11 +13,11 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/commands.h"
-#include "client/status_macros.h"
 #include "client/stream_support.h"
 #include "google/protobuf/util/time_util.h"
 #include "pantherd/v1/admin_service.grpc.pb.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::client {
 namespace {
@@ -82,17 +82,17 @@ absl::Status ListAlerts(const ListArgs& args, CommandEnv& env) {
   const absl::Time now = absl::Now();
   const bool by_update = args.time_field == "updated";
   if (!args.since.empty()) {
-    PANTHERCTL_ASSIGN_OR_RETURN(absl::Time since, ParseTimeOrAge("--since", args.since, now));
+    PANTHERD_ASSIGN_OR_RETURN(absl::Time since, ParseTimeOrAge("--since", args.since, now));
     *(by_update ? request.mutable_updated_after() : request.mutable_created_after()) =
         TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(since));
   }
   if (!args.until.empty()) {
-    PANTHERCTL_ASSIGN_OR_RETURN(absl::Time until, ParseTimeOrAge("--until", args.until, now));
+    PANTHERD_ASSIGN_OR_RETURN(absl::Time until, ParseTimeOrAge("--until", args.until, now));
     *(by_update ? request.mutable_updated_before() : request.mutable_created_before()) =
         TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(until));
   }
   request.mutable_page()->set_page_token(args.page_token);
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
 
   // Follow pages until --limit alerts are in (all of them with --all) or the
   // server has no more. The page that may be the last one asks the server to
@@ -105,8 +105,8 @@ absl::Status ListAlerts(const ListArgs& args, CommandEnv& env) {
         static_cast<int>(std::min<int64_t>(wanted, kMaxPageSize)));
     request.set_count_remaining(!args.all && wanted <= kMaxPageSize);
     v1::ListAlertsResponse response;
-    PANTHERCTL_RETURN_IF_ERROR(conn->Call("ListAlerts", &DetectionStub::ListAlerts,
-                                          conn->detection(), request, &response));
+    PANTHERD_RETURN_IF_ERROR(conn->Call("ListAlerts", &DetectionStub::ListAlerts, conn->detection(),
+                                        request, &response));
     for (v1::Alert& alert : *response.mutable_alerts()) {
       if (all.alerts_size() == limit) break;
       *all.add_alerts() = std::move(alert);
@@ -239,11 +239,11 @@ void PrintAlert(const v1::Alert& alert, std::ostream& out) {
 }
 
 absl::Status GetAlert(const std::string& id, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::GetAlertRequest request;
   request.set_id(id);
   v1::GetAlertResponse response;
-  PANTHERCTL_RETURN_IF_ERROR(
+  PANTHERD_RETURN_IF_ERROR(
       conn->Call("GetAlert", &DetectionStub::GetAlert, conn->detection(), request, &response));
   if (env.json()) return PrintJson(response, env.out());
   PrintAlert(response.alert(), env.out());
@@ -257,15 +257,15 @@ struct EventsArgs {
 
 // `alerts events ID`: the alert's stored matched events, following pages.
 absl::Status ListAlertEvents(const EventsArgs& args, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::ListAlertEventsRequest request;
   request.set_alert_id(args.id);
   v1::ListAlertEventsResponse all;
   while (all.events_size() < args.limit) {
     request.mutable_page()->set_page_size(std::min(args.limit - all.events_size(), kMaxPageSize));
     v1::ListAlertEventsResponse response;
-    PANTHERCTL_RETURN_IF_ERROR(conn->Call("ListAlertEvents", &DetectionStub::ListAlertEvents,
-                                          conn->detection(), request, &response));
+    PANTHERD_RETURN_IF_ERROR(conn->Call("ListAlertEvents", &DetectionStub::ListAlertEvents,
+                                        conn->detection(), request, &response));
     all.set_event_count(response.event_count());
     all.set_stored(response.stored());
     for (v1::MatchedEvent& m : *response.mutable_events()) {
@@ -311,7 +311,7 @@ void WarnIfUnknownUser(Connection& conn, const std::string& name, std::ostream& 
 }
 
 absl::Status UpdateAlert(const UpdateArgs& args, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::UpdateAlertRequest request;
   request.set_id(args.id);
   request.set_status(ParseStatus(args.status));
@@ -320,8 +320,8 @@ absl::Status UpdateAlert(const UpdateArgs& args, CommandEnv& env) {
   }
   request.set_comment(args.comment);
   v1::UpdateAlertResponse response;
-  PANTHERCTL_RETURN_IF_ERROR(conn->Call("UpdateAlert", &DetectionStub::UpdateAlert,
-                                        conn->detection(), request, &response));
+  PANTHERD_RETURN_IF_ERROR(conn->Call("UpdateAlert", &DetectionStub::UpdateAlert, conn->detection(),
+                                      request, &response));
   if (request.has_assignee() && !request.assignee().empty()) {
     WarnIfUnknownUser(*conn, request.assignee(), env.err());
   }
@@ -361,7 +361,7 @@ bool IsPermanent(grpc::StatusCode code) {
 absl::Status PrintChange(const v1::AlertChange& change, CommandEnv& env) {
   std::ostream& out = env.out();
   if (env.json()) {
-    PANTHERCTL_ASSIGN_OR_RETURN(std::string json, MessageToJson(change, JsonStyle::kCompact));
+    PANTHERD_ASSIGN_OR_RETURN(std::string json, MessageToJson(change, JsonStyle::kCompact));
     out << json << '\n' << std::flush;
     return absl::OkStatus();
   }
@@ -378,7 +378,7 @@ absl::Status PrintChange(const v1::AlertChange& change, CommandEnv& env) {
 }
 
 absl::Status TailAlerts(const TailArgs& args, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::StreamAlertsRequest base;
   for (const std::string& id : args.rule_ids) base.add_rule_ids(id);
   base.set_min_severity(ParseSeverity(args.min_severity));

@@ -18,9 +18,9 @@
 #include "client/analysis_folder.h"
 #include "client/commands.h"
 #include "client/output.h"
-#include "client/status_macros.h"
 #include "client/test_report.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::client {
 namespace {
@@ -189,12 +189,12 @@ absl::Status WithCliFlagNames(const absl::Status& status) {
 }
 
 absl::Status Upload(const UploadArgs& args, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(std::vector<v1::AnalysisFile> files, ReadAnalysisPath(args.path));
+  PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::AnalysisFile> files, ReadAnalysisPath(args.path));
   if (files.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("nothing to upload: no .yml, .yaml or .py files in ", args.path));
   }
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::UploadRuleRequest request;
   for (v1::AnalysisFile& file : files) *request.add_files() = std::move(file);
   request.set_skip_tests(args.skip_tests);
@@ -206,7 +206,7 @@ absl::Status Upload(const UploadArgs& args, CommandEnv& env) {
     v1::UploadRuleResponse refused;
     if (DecodeErrorDetails(details, &refused)) {
       if (env.json()) {
-        PANTHERCTL_RETURN_IF_ERROR(PrintJson(refused, env.out()));
+        PANTHERD_RETURN_IF_ERROR(PrintJson(refused, env.out()));
       } else {
         TestPrintOptions options;
         options.path = args.path;
@@ -244,7 +244,7 @@ absl::Status TestOutcome(const TestTally& tally) {
 // "summary", the counts the table prints (TestSummaryJson).
 absl::Status PrintTestJson(const TestArgs& args, const v1::RunTestsResponse& response,
                            const TestTally& tally, std::ostream& out) {
-  PANTHERCTL_ASSIGN_OR_RETURN(std::string report, MessageToJson(response.report()));
+  PANTHERD_ASSIGN_OR_RETURN(std::string report, MessageToJson(response.report()));
   out << JsonObject()
              .AddRaw("report", report)
              .AddRaw("summary", TestSummaryJson(tally, args.path))
@@ -257,7 +257,7 @@ absl::Status PrintTestResponse(const TestArgs& args, const v1::RunTestsResponse&
                                CommandEnv& env) {
   if (env.json()) {
     const TestTally tally = TallyTestReport(response.report(), args.minimum_tests);
-    PANTHERCTL_RETURN_IF_ERROR(PrintTestJson(args, response, tally, env.out()));
+    PANTHERD_RETURN_IF_ERROR(PrintTestJson(args, response, tally, env.out()));
     return TestOutcome(tally);
   }
   TestPrintOptions options;
@@ -269,12 +269,12 @@ absl::Status PrintTestResponse(const TestArgs& args, const v1::RunTestsResponse&
 }
 
 absl::Status Test(const TestArgs& args, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(auto filters, ParseTestFilters(args.filters));
-  PANTHERCTL_ASSIGN_OR_RETURN(std::vector<v1::AnalysisFile> files, ReadAnalysisPath(args.path));
+  PANTHERD_ASSIGN_OR_RETURN(auto filters, ParseTestFilters(args.filters));
+  PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::AnalysisFile> files, ReadAnalysisPath(args.path));
   const std::string nothing = absl::StrCat("Nothing to test in ", args.path);
   if (files.empty()) return absl::NotFoundError(nothing);
 
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::RunTestsRequest request;
   for (v1::AnalysisFile& file : files) *request.mutable_content()->add_files() = std::move(file);
   for (const auto& [key, value] : filters) (*request.mutable_filters())[key] = value;
@@ -292,7 +292,7 @@ absl::Status Test(const TestArgs& args, CommandEnv& env) {
   }
   if (IsEmptyReport(response.report())) {
     if (env.json()) {
-      PANTHERCTL_RETURN_IF_ERROR(
+      PANTHERD_RETURN_IF_ERROR(
           PrintTestJson(args, response, TallyTestReport(response.report(), 0), env.out()));
     }
     if (filters.empty()) return absl::NotFoundError(nothing);
@@ -310,7 +310,7 @@ absl::StatusOr<std::map<std::string, std::string>> ParseTestFilters(
     const std::vector<std::string>& filters) {
   std::map<std::string, std::string> parsed;
   for (const std::string& filter : filters) {
-    PANTHERCTL_RETURN_IF_ERROR(ParseOneFilter(filter, parsed));
+    PANTHERD_RETURN_IF_ERROR(ParseOneFilter(filter, parsed));
   }
   return parsed;
 }

@@ -16,7 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "client/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::client {
 namespace {
@@ -96,7 +96,7 @@ class Reader {
 
   // Reads `file` and adds it as `relative`.
   absl::Status Add(const fs::path& file, const fs::path& relative) {
-    PANTHERCTL_ASSIGN_OR_RETURN(std::string content, ReadFile(file, options_.max_file_bytes));
+    PANTHERD_ASSIGN_OR_RETURN(std::string content, ReadFile(file, options_.max_file_bytes));
     total_ += content.size();
     if (total_ > options_.max_total_bytes) {
       return absl::ResourceExhaustedError(
@@ -132,7 +132,7 @@ class Reader {
       }
       if (!IsAnalysisFileName(name)) continue;
       if (!entry.is_regular_file(type_ec)) continue;  // Sockets, dangling links, dirs via links.
-      PANTHERCTL_RETURN_IF_ERROR(Add(entry.path(), entry.path().lexically_relative(root)));
+      PANTHERD_RETURN_IF_ERROR(Add(entry.path(), entry.path().lexically_relative(root)));
     }
     if (ec) return IoError("cannot list", entering, ec.value());
     return absl::OkStatus();
@@ -145,7 +145,7 @@ class Reader {
       return absl::InvalidArgumentError(
           absl::StrCat(file.string(), " is not a .yml, .yaml or .py file nor a folder"));
     }
-    PANTHERCTL_RETURN_IF_ERROR(Add(file, file.filename()));
+    PANTHERD_RETURN_IF_ERROR(Add(file, file.filename()));
     if (absl::EndsWith(name, ".py")) return AddSpecsOf(file);
     std::optional<std::string> python = SpecFilename(files_.back().content());
     if (!python.has_value()) return absl::OkStatus();
@@ -178,12 +178,12 @@ class Reader {
     if (ec) return IoError("cannot list", folder, ec.value());
     std::sort(specs.begin(), specs.end());
     for (const fs::path& spec : specs) {
-      PANTHERCTL_ASSIGN_OR_RETURN(std::string content, ReadFile(spec, options_.max_file_bytes));
+      PANTHERD_ASSIGN_OR_RETURN(std::string content, ReadFile(spec, options_.max_file_bytes));
       std::optional<std::string> python = SpecFilename(content);
       if (!python.has_value() || fs::path(*python).lexically_normal() != python_file.filename()) {
         continue;
       }
-      PANTHERCTL_RETURN_IF_ERROR(Add(spec, spec.filename()));
+      PANTHERD_RETURN_IF_ERROR(Add(spec, spec.filename()));
     }
     return absl::OkStatus();
   }
@@ -224,9 +224,9 @@ absl::StatusOr<std::vector<v1::AnalysisFile>> ReadAnalysisPath(const std::string
   }
   Reader reader(options);
   if (fs::is_directory(status)) {
-    PANTHERCTL_RETURN_IF_ERROR(reader.ReadFolder(root));
+    PANTHERD_RETURN_IF_ERROR(reader.ReadFolder(root));
   } else if (fs::is_regular_file(status)) {
-    PANTHERCTL_RETURN_IF_ERROR(reader.ReadSingleFile(root));
+    PANTHERD_RETURN_IF_ERROR(reader.ReadSingleFile(root));
   } else {
     return absl::InvalidArgumentError(absl::StrCat(path, " is neither a file nor a folder"));
   }

@@ -228,6 +228,10 @@ class PantherctlStatusTest : public PantherctlCliTest {
     m->mutable_workers()->set_restarts(1);
     m->mutable_executor()->set_threads(4);
     m->mutable_executor()->set_queue_capacity(1024);
+    m->mutable_evaluation()->set_threads(2);
+    m->mutable_evaluation()->set_queued(5);
+    m->mutable_evaluation()->set_queue_capacity(64);
+    m->mutable_evaluation()->set_rejected(7);
     v1::SourceMetrics* src = m->add_sources();
     src->set_id("s1");
     src->set_label("prod");
@@ -271,6 +275,7 @@ TEST_F(PantherctlStatusTest, PrintsTable) {
             "Workers:     live 2, busy 0, waiting 0, started 0, crashed 0, timed out 0, "
             "restarts 1, restart failures 0, restarts delayed 0, retries 0, refused 0\n"
             "Executor:    threads 4, queued 0, capacity 1024, refused 0\n"
+            "Evaluation:  threads 2, queued 5, capacity 64, refused 7\n"
             "Alert feed:  published 7, backlog 3, max backlog 3, catching up 0, dropped 0, "
             "gaps 0\n"
             "\n"
@@ -323,6 +328,9 @@ TEST_F(PantherctlStatusTest, PrintsOneJsonObject) {
   EXPECT_EQ(rules[1].struct_value().fields().at("seconds").number_value(), 1.5);
   EXPECT_EQ(figures.at("workers").struct_value().fields().at("restarts").number_value(), 1);
   EXPECT_EQ(figures.at("alertFeed").struct_value().fields().at("published").number_value(), 7);
+  const auto& evaluation = figures.at("evaluation").struct_value().fields();
+  EXPECT_EQ(evaluation.at("queued").number_value(), 5);
+  EXPECT_EQ(evaluation.at("rejected").number_value(), 7);
   const auto& sources = figures.at("sources").list_value().values();
   ASSERT_EQ(sources.size(), 1);
   EXPECT_EQ(sources[0].struct_value().fields().at("polls").number_value(), 11);

@@ -3,7 +3,7 @@
 #include <utility>
 #include <vector>
 
-#include "client/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::client {
 
@@ -21,8 +21,8 @@ CommandEnv::CommandEnv(std::ostream& out, std::ostream& err, OutputFormat format
 
 absl::StatusOr<Connection*> CommandEnv::Connect() {
   if (connection_ == nullptr) {
-    PANTHERCTL_ASSIGN_OR_RETURN(ConnectionOptions options, ResolveConnection(flags_));
-    PANTHERCTL_ASSIGN_OR_RETURN(connection_, Connection::Open(options));
+    PANTHERD_ASSIGN_OR_RETURN(ConnectionOptions options, ResolveConnection(flags_));
+    PANTHERD_ASSIGN_OR_RETURN(connection_, Connection::Open(options));
   }
   return connection_.get();
 }

@@ -17,7 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "client/status_macros.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::client {
 namespace {
@@ -65,7 +65,7 @@ std::string LoginFilePath() {
 absl::StatusOr<std::optional<LoginFile>> ReadLoginFile(const std::string& path) {
   std::error_code ec;
   if (path.empty() || !std::filesystem::exists(path, ec)) return std::optional<LoginFile>();
-  PANTHERCTL_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, "login file"));
+  PANTHERD_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, "login file"));
   LoginFile login;
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
@@ -127,7 +127,7 @@ absl::Status WriteLoginFile(const std::string& path, const LoginFile& login) {
 }
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path, absl::string_view what) {
-  PANTHERCTL_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, what));
+  PANTHERD_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, what));
   std::string token(absl::StripAsciiWhitespace(text.substr(0, text.find('\n'))));
   if (token.empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", path, " is empty"));
   return token;
@@ -137,7 +137,7 @@ absl::StatusOr<ConnectionOptions> ResolveConnection(const ConnectionFlags& flags
   ConnectionOptions options = ResolveConnectionOptions(flags);
   std::optional<LoginFile> login;
   if (!flags.ignore_login_file) {
-    PANTHERCTL_ASSIGN_OR_RETURN(login, ReadLoginFile(LoginFilePath()));
+    PANTHERD_ASSIGN_OR_RETURN(login, ReadLoginFile(LoginFilePath()));
   }
   const bool server_given = flags.server.has_value() || NonEmptyEnv(kServerEnvVar).has_value();
   if (login.has_value() && !server_given && !login->server.empty()) options.server = login->server;
@@ -150,13 +150,13 @@ absl::StatusOr<ConnectionOptions> ResolveConnection(const ConnectionFlags& flags
     options.token = *flags.token;
     options.token_source = "--token";
   } else if (flags.token_file.has_value()) {
-    PANTHERCTL_ASSIGN_OR_RETURN(options.token, ReadTokenFile(*flags.token_file, "--token-file"));
+    PANTHERD_ASSIGN_OR_RETURN(options.token, ReadTokenFile(*flags.token_file, "--token-file"));
     options.token_source = absl::StrCat("--token-file ", *flags.token_file);
   } else if (std::optional<std::string> env = NonEmptyEnv(kTokenEnvVar)) {
     options.token = *env;
     options.token_source = absl::StrCat("$", kTokenEnvVar);
   } else if (std::optional<std::string> file = NonEmptyEnv(kTokenFileEnvVar)) {
-    PANTHERCTL_ASSIGN_OR_RETURN(options.token, ReadTokenFile(*file, kTokenFileEnvVar));
+    PANTHERD_ASSIGN_OR_RETURN(options.token, ReadTokenFile(*file, kTokenFileEnvVar));
     options.token_source = absl::StrCat("$", kTokenFileEnvVar, " (", *file, ")");
   } else if (login_applies && !login->token.empty()) {
     options.token = login->token;
@@ -253,16 +253,15 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOpt
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (!options.ca_cert_file.empty()) {
     grpc::SslCredentialsOptions ssl;
-    PANTHERCTL_ASSIGN_OR_RETURN(ssl.pem_root_certs,
-                                ReadWholeFile(options.ca_cert_file, "--ca-cert"));
+    PANTHERD_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadWholeFile(options.ca_cert_file, "--ca-cert"));
     if (options.client_cert_file.empty() != options.client_key_file.empty()) {
       return absl::InvalidArgumentError("--client-cert and --client-key must be given together");
     }
     if (!options.client_cert_file.empty()) {
-      PANTHERCTL_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
-                                  ReadWholeFile(options.client_cert_file, "--client-cert"));
-      PANTHERCTL_ASSIGN_OR_RETURN(ssl.pem_private_key,
-                                  ReadWholeFile(options.client_key_file, "--client-key"));
+      PANTHERD_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
+                                ReadWholeFile(options.client_cert_file, "--client-cert"));
+      PANTHERD_ASSIGN_OR_RETURN(ssl.pem_private_key,
+                                ReadWholeFile(options.client_key_file, "--client-key"));
     }
     credentials = grpc::SslCredentials(ssl);
   } else if (!options.client_cert_file.empty()) {
@@ -279,7 +278,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOpt
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(options.server, credentials, args);
   std::unique_ptr<Connection> connection(new Connection(options, std::move(channel)));
-  PANTHERCTL_RETURN_IF_ERROR(connection->WaitForReady(std::min(options.timeout, kMaxConnectWait)));
+  PANTHERD_RETURN_IF_ERROR(connection->WaitForReady(std::min(options.timeout, kMaxConnectWait)));
   return connection;
 }
 

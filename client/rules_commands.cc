@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/commands.h"
-#include "client/status_macros.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::client {
 namespace {
@@ -57,7 +57,7 @@ std::string SeverityName(v1::Severity severity) {
 }
 
 absl::Status ListRules(const ListArgs& args, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::ListRulesRequest request;
   request.mutable_page()->set_page_size(1000);
   request.set_type(ParseType(args.type));
@@ -69,7 +69,7 @@ absl::Status ListRules(const ListArgs& args, CommandEnv& env) {
   for (int page = 0;; ++page) {
     if (page == kMaxPages) return absl::InternalError("ListRules: too many pages");
     v1::ListRulesResponse response;
-    PANTHERCTL_RETURN_IF_ERROR(
+    PANTHERD_RETURN_IF_ERROR(
         conn->Call("ListRules", &DetectionStub::ListRules, conn->detection(), request, &response));
     all.set_total_count(response.total_count());
     all.mutable_rules()->MergeFrom(response.rules());
@@ -151,7 +151,7 @@ void PrintRule(const v1::GetRuleResponse& response, std::ostream& out) {
 }
 
 absl::Status GetRule(const GetArgs& args, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::GetRuleRequest request;
   request.set_id(args.id);
   request.set_include_history(args.history);
@@ -164,18 +164,18 @@ absl::Status GetRule(const GetArgs& args, CommandEnv& env) {
     return absl::NotFoundError(
         absl::StrCat(status.message(), " (if it was deleted, add --include-deleted)"));
   }
-  PANTHERCTL_RETURN_IF_ERROR(status);
+  PANTHERD_RETURN_IF_ERROR(status);
   if (env.json()) return PrintJson(response, env.out());
   PrintRule(response, env.out());
   return absl::OkStatus();
 }
 
 absl::Status DeleteRule(const std::string& id, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::DeleteRuleRequest request;
   request.set_id(id);
   v1::DeleteRuleResponse response;
-  PANTHERCTL_RETURN_IF_ERROR(
+  PANTHERD_RETURN_IF_ERROR(
       conn->Call("DeleteRule", &DetectionStub::DeleteRule, conn->detection(), request, &response));
   if (env.json()) return PrintJson(response, env.out());
   env.out() << "Deleted " << EscapeForTerminal(id) << " (version " << response.version() << ")\n";
@@ -183,13 +183,13 @@ absl::Status DeleteRule(const std::string& id, CommandEnv& env) {
 }
 
 absl::Status SetEnabled(const std::string& id, bool enabled, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::SetRuleEnabledRequest request;
   request.set_id(id);
   request.set_enabled(enabled);
   v1::SetRuleEnabledResponse response;
-  PANTHERCTL_RETURN_IF_ERROR(conn->Call("SetRuleEnabled", &DetectionStub::SetRuleEnabled,
-                                        conn->detection(), request, &response));
+  PANTHERD_RETURN_IF_ERROR(conn->Call("SetRuleEnabled", &DetectionStub::SetRuleEnabled,
+                                      conn->detection(), request, &response));
   if (env.json()) return PrintJson(response, env.out());
   env.out() << (enabled ? "Enabled " : "Disabled ") << EscapeForTerminal(id) << " (version "
             << response.rule().version() << ")\n";

@@ -17,9 +17,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/commands.h"
-#include "client/status_macros.h"
 #include "client/stream_support.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::client {
 namespace {
@@ -256,7 +256,7 @@ absl::Status Send(const SendArgs& args, CommandEnv& env) {
   // The progress bar: on a terminal only, not with --quiet or --output json.
   const bool progress = env.err_terminal() && !args.quiet && !env.json();
   const std::optional<int64_t> total = progress ? CountEvents(args.path) : std::nullopt;
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   const absl::Time started = absl::Now();
   absl::Time last_drawn = absl::InfinitePast();
 

@@ -13,9 +13,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/commands.h"
-#include "client/status_macros.h"
 #include "google/protobuf/util/time_util.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::client {
 namespace {
@@ -108,10 +108,10 @@ absl::StatusOr<absl::Duration> ParseInterval(const std::string& text) {
 }
 
 absl::Status ListSources(CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::ListSourcesResponse response;
-  PANTHERCTL_RETURN_IF_ERROR(conn->Call("ListSources", &DetectionStub::ListSources,
-                                        conn->detection(), v1::ListSourcesRequest(), &response));
+  PANTHERD_RETURN_IF_ERROR(conn->Call("ListSources", &DetectionStub::ListSources, conn->detection(),
+                                      v1::ListSourcesRequest(), &response));
   if (env.json()) return PrintJson(response, env.out());
 
   Table table(
@@ -133,22 +133,21 @@ absl::Status AddOkta(const AddOktaArgs& args, CommandEnv& env) {
   v1::OktaSourceConfig* okta = request.mutable_okta();
   okta->set_domain(args.domain);
   okta->set_base_url(args.base_url);
-  PANTHERCTL_ASSIGN_OR_RETURN(std::string token, ReadTokenFile(args.token_file));
+  PANTHERD_ASSIGN_OR_RETURN(std::string token, ReadTokenFile(args.token_file));
   okta->set_api_token(token);
   if (!args.interval.empty()) {
-    PANTHERCTL_ASSIGN_OR_RETURN(absl::Duration interval, ParseInterval(args.interval));
+    PANTHERD_ASSIGN_OR_RETURN(absl::Duration interval, ParseInterval(args.interval));
     *okta->mutable_poll_interval() =
         TimeUtil::MicrosecondsToDuration(absl::ToInt64Microseconds(interval));
   }
   if (!args.since.empty()) {
-    PANTHERCTL_ASSIGN_OR_RETURN(absl::Time since,
-                                ParseTimeOrAge("--since", args.since, absl::Now()));
+    PANTHERD_ASSIGN_OR_RETURN(absl::Time since, ParseTimeOrAge("--since", args.since, absl::Now()));
     *okta->mutable_start_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(since));
   }
   request.set_skip_connection_check(args.no_check);
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::AddSourceResponse response;
-  PANTHERCTL_RETURN_IF_ERROR(
+  PANTHERD_RETURN_IF_ERROR(
       conn->Call("AddSource", &DetectionStub::AddSource, conn->detection(), request, &response));
   for (const std::string& assumption : response.assumptions()) {
     env.err() << "pantherctl: note: " << EscapeForTerminal(assumption) << '\n';
@@ -160,14 +159,14 @@ absl::Status AddOkta(const AddOktaArgs& args, CommandEnv& env) {
 }
 
 absl::Status TestSource(const std::string& id, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::TestSourceRequest request;
   request.set_id(id);
   v1::TestSourceResponse response;
-  PANTHERCTL_RETURN_IF_ERROR(
+  PANTHERD_RETURN_IF_ERROR(
       conn->Call("TestSource", &DetectionStub::TestSource, conn->detection(), request, &response));
   if (env.json()) {
-    PANTHERCTL_RETURN_IF_ERROR(PrintJson(response, env.out()));
+    PANTHERD_RETURN_IF_ERROR(PrintJson(response, env.out()));
   } else {
     PrintFields({{"ID", OrDash(response.source().id())},
                  {"Label", OrDash(response.source().label())},
@@ -187,25 +186,25 @@ absl::Status SetPaused(const PauseArgs& args, bool paused, CommandEnv& env) {
   request.set_id(args.id);
   request.set_paused(paused);
   if (!args.token_file.empty()) {
-    PANTHERCTL_ASSIGN_OR_RETURN(std::string token, ReadTokenFile(args.token_file));
+    PANTHERD_ASSIGN_OR_RETURN(std::string token, ReadTokenFile(args.token_file));
     request.set_api_token(token);
   }
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::SetSourcePausedResponse response;
-  PANTHERCTL_RETURN_IF_ERROR(conn->Call("SetSourcePaused", &DetectionStub::SetSourcePaused,
-                                        conn->detection(), request, &response));
+  PANTHERD_RETURN_IF_ERROR(conn->Call("SetSourcePaused", &DetectionStub::SetSourcePaused,
+                                      conn->detection(), request, &response));
   if (env.json()) return PrintJson(response, env.out());
   PrintSource(response.source(), env.out());
   return absl::OkStatus();
 }
 
 absl::Status RemoveSource(const std::string& id, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::RemoveSourceRequest request;
   request.set_id(id);
   v1::RemoveSourceResponse response;
-  PANTHERCTL_RETURN_IF_ERROR(conn->Call("RemoveSource", &DetectionStub::RemoveSource,
-                                        conn->detection(), request, &response));
+  PANTHERD_RETURN_IF_ERROR(conn->Call("RemoveSource", &DetectionStub::RemoveSource,
+                                      conn->detection(), request, &response));
   if (env.json()) return PrintJson(response, env.out());
   env.out() << "Removed source " << EscapeForTerminal(id) << "\n";
   return absl::OkStatus();

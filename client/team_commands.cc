@@ -24,8 +24,8 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "client/commands.h"
-#include "client/status_macros.h"
 #include "google/protobuf/util/time_util.h"
+#include "proto/base/status_macros.h"
 
 namespace pantherd::client {
 namespace {
@@ -80,16 +80,16 @@ void PrintUser(const v1::User& user, std::ostream& out) {
 absl::Status Login(CommandEnv& env) {
   ConnectionFlags flags = env.flags();
   flags.ignore_login_file = true;
-  PANTHERCTL_ASSIGN_OR_RETURN(ConnectionOptions options, ResolveConnection(flags));
+  PANTHERD_ASSIGN_OR_RETURN(ConnectionOptions options, ResolveConnection(flags));
   if (options.token.empty()) {
     return absl::InvalidArgumentError(
         "login needs a token: --token-file FILE (e.g. the server's admin.token), --token or "
         "PANTHER_TOKEN");
   }
-  PANTHERCTL_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connection::Open(options));
+  PANTHERD_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connection::Open(options));
   v1::WhoAmIResponse who;
-  PANTHERCTL_RETURN_IF_ERROR(conn->Call("WhoAmI", &Connection::AdminStub::WhoAmI, conn->admin(),
-                                        v1::WhoAmIRequest(), &who));
+  PANTHERD_RETURN_IF_ERROR(conn->Call("WhoAmI", &Connection::AdminStub::WhoAmI, conn->admin(),
+                                      v1::WhoAmIRequest(), &who));
   LoginFile login{options.server, options.token, options.ca_cert_file};
   if (!login.ca_cert.empty()) {
     std::error_code ec;
@@ -97,7 +97,7 @@ absl::Status Login(CommandEnv& env) {
     if (!ec) login.ca_cert = absolute.string();
   }
   const std::string path = LoginFilePath();
-  PANTHERCTL_RETURN_IF_ERROR(WriteLoginFile(path, login));
+  PANTHERD_RETURN_IF_ERROR(WriteLoginFile(path, login));
   if (env.json()) return PrintJson(who, env.out());
   env.out() << "Logged in to " << EscapeForTerminal(options.server) << " as "
             << EscapeForTerminal(who.user().name()) << " (role " << RoleText(who.user().role())
@@ -108,11 +108,11 @@ absl::Status Login(CommandEnv& env) {
 // ---- users ----------------------------------------------------------------------
 
 absl::Status ListUsers(bool all, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::ListUsersRequest req;
   req.set_include_disabled(all);
   v1::ListUsersResponse resp;
-  PANTHERCTL_RETURN_IF_ERROR(
+  PANTHERD_RETURN_IF_ERROR(
       conn->Call("ListUsers", &Connection::AdminStub::ListUsers, conn->admin(), req, &resp));
   if (env.json()) return PrintJson(resp, env.out());
   Table table({"USER", "ROLE", "DISABLED", "CREATED"});
@@ -125,13 +125,13 @@ absl::Status ListUsers(bool all, CommandEnv& env) {
 }
 
 absl::Status CreateUser(const std::string& name, const std::string& role, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(v1::Role parsed, ParseRoleArg(role));
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(v1::Role parsed, ParseRoleArg(role));
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::CreateUserRequest req;
   req.set_name(name);
   req.set_role(parsed);
   v1::CreateUserResponse resp;
-  PANTHERCTL_RETURN_IF_ERROR(
+  PANTHERD_RETURN_IF_ERROR(
       conn->Call("CreateUser", &Connection::AdminStub::CreateUser, conn->admin(), req, &resp));
   if (env.json()) return PrintJson(resp, env.out());
   PrintUser(resp.user(), env.out());
@@ -139,9 +139,9 @@ absl::Status CreateUser(const std::string& name, const std::string& role, Comman
 }
 
 absl::Status UpdateUser(v1::UpdateUserRequest req, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::UpdateUserResponse resp;
-  PANTHERCTL_RETURN_IF_ERROR(
+  PANTHERD_RETURN_IF_ERROR(
       conn->Call("UpdateUser", &Connection::AdminStub::UpdateUser, conn->admin(), req, &resp));
   if (env.json()) return PrintJson(resp, env.out());
   PrintUser(resp.user(), env.out());
@@ -164,12 +164,12 @@ absl::Status CreateToken(const TokenArgs& args, CommandEnv& env) {
   req.set_name(args.name);
   req.set_owner(args.owner);
   if (!args.ttl.empty()) {
-    PANTHERCTL_ASSIGN_OR_RETURN(absl::Duration ttl, ParseTtl(args.ttl));
+    PANTHERD_ASSIGN_OR_RETURN(absl::Duration ttl, ParseTtl(args.ttl));
     *req.mutable_ttl() = TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(ttl));
   }
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::CreateTokenResponse resp;
-  PANTHERCTL_RETURN_IF_ERROR(
+  PANTHERD_RETURN_IF_ERROR(
       conn->Call("CreateToken", &Connection::AdminStub::CreateToken, conn->admin(), req, &resp));
   if (env.json()) return PrintJson(resp, env.out());
   const v1::Token& t = resp.token();
@@ -188,9 +188,9 @@ absl::Status ListTokens(const TokenArgs& args, CommandEnv& env) {
   v1::ListTokensRequest req;
   req.set_owner(args.all ? "*" : args.owner);
   req.set_include_revoked(args.include_revoked);
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::ListTokensResponse resp;
-  PANTHERCTL_RETURN_IF_ERROR(
+  PANTHERD_RETURN_IF_ERROR(
       conn->Call("ListTokens", &Connection::AdminStub::ListTokens, conn->admin(), req, &resp));
   if (env.json()) return PrintJson(resp, env.out());
   Table table({"ID", "NAME", "OWNER", "CREATED", "EXPIRES", "LAST USED", "REVOKED"});
@@ -204,11 +204,11 @@ absl::Status ListTokens(const TokenArgs& args, CommandEnv& env) {
 }
 
 absl::Status RevokeToken(const std::string& id, CommandEnv& env) {
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::RevokeTokenRequest req;
   req.set_id(id);
   v1::RevokeTokenResponse resp;
-  PANTHERCTL_RETURN_IF_ERROR(
+  PANTHERD_RETURN_IF_ERROR(
       conn->Call("RevokeToken", &Connection::AdminStub::RevokeToken, conn->admin(), req, &resp));
   if (env.json()) return PrintJson(resp, env.out());
   env.out() << "Revoked token " << EscapeForTerminal(resp.token().id()) << " ("
@@ -233,18 +233,18 @@ absl::Status ListAudit(const AuditArgs& args, CommandEnv& env) {
   req.set_result(args.result);
   req.set_failures_only(args.failures);
   if (!args.since.empty()) {
-    PANTHERCTL_ASSIGN_OR_RETURN(*req.mutable_since(), ParseTimeArg("--since", args.since));
+    PANTHERD_ASSIGN_OR_RETURN(*req.mutable_since(), ParseTimeArg("--since", args.since));
   }
   if (!args.until.empty()) {
-    PANTHERCTL_ASSIGN_OR_RETURN(*req.mutable_until(), ParseTimeArg("--until", args.until));
+    PANTHERD_ASSIGN_OR_RETURN(*req.mutable_until(), ParseTimeArg("--until", args.until));
   }
-  PANTHERCTL_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::ListAuditEventsResponse all;
   while (all.events_size() < args.limit) {
     req.mutable_page()->set_page_size(std::min(1000, args.limit - all.events_size()));
     v1::ListAuditEventsResponse page;
-    PANTHERCTL_RETURN_IF_ERROR(conn->Call(
-        "ListAuditEvents", &Connection::AdminStub::ListAuditEvents, conn->admin(), req, &page));
+    PANTHERD_RETURN_IF_ERROR(conn->Call("ListAuditEvents", &Connection::AdminStub::ListAuditEvents,
+                                        conn->admin(), req, &page));
     for (v1::AuditEvent& e : *page.mutable_events()) *all.add_events() = std::move(e);
     all.set_next_page_token(page.next_page_token());
     if (page.next_page_token().empty()) break;
@@ -282,7 +282,7 @@ void AddTeamCommands(CLI::App& root, CommandRegistry& registry) {
   create->add_option("--role", *user_role, "viewer, analyst, author or admin")->required();
   CLI::App* set_role = registry.AddCommand(
       *users, "set-role", "Change a user's role", [user_name, user_role](CommandEnv& env) {
-        PANTHERCTL_ASSIGN_OR_RETURN(v1::Role role, ParseRoleArg(*user_role));
+        PANTHERD_ASSIGN_OR_RETURN(v1::Role role, ParseRoleArg(*user_role));
         v1::UpdateUserRequest req;
         req.set_name(*user_name);
         req.set_role(role);

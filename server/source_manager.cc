@@ -291,7 +291,7 @@ class SourceManager::Poller {
       absl::MutexLock lock(&mu_);
       progress_ = updated;
       if (state_ != v1::SOURCE_STATE_ACTIVE || !last_error_.empty()) {
-        base::Log(base::LogLevel::kInfo, "source polling again",
+        options_.logger->Write(base::LogLevel::kInfo, "source polling again",
                   {{"source", id_}, {"label", config_.label()}});
       }
       state_ = v1::SOURCE_STATE_ACTIVE;
@@ -326,7 +326,7 @@ class SourceManager::Poller {
       if (state_ != v1::SOURCE_STATE_ERROR) state_ = v1::SOURCE_STATE_ACTIVE;
       ++poll_failures_;
       if (error != last_error_) {
-        base::Log(base::LogLevel::kWarn, "source poll failed; retrying",
+        options_.logger->Write(base::LogLevel::kWarn, "source poll failed; retrying",
                   {{"source", id_}, {"label", config_.label()}, {"error", error}});
       }
       last_error_ = error;
@@ -340,7 +340,7 @@ class SourceManager::Poller {
   void SetError(const std::string& error) {
     absl::MutexLock lock(&mu_);
     if (state_ != v1::SOURCE_STATE_ERROR || error != last_error_) {
-      base::Log(base::LogLevel::kWarn, "source in error; retrying slowly",
+      options_.logger->Write(base::LogLevel::kWarn, "source in error; retrying slowly",
                 {{"source", id_},
                  {"label", config_.label()},
                  {"error", error},
@@ -423,7 +423,7 @@ absl::Status SourceManager::Start() {
       return stored.status();
     }
     const std::string id = config.id();
-    base::Log(base::LogLevel::kInfo, "source loaded",
+    options_.logger->Write(base::LogLevel::kInfo, "source loaded",
               {{"source", id},
                {"label", config.label()},
                {"domain", config.okta().domain()},
@@ -482,7 +482,7 @@ v1::SourceCheck SourceManager::Check(const internal::StoredSource& config) const
   const absl::Duration latency = absl::Now() - started;
   v1::SourceCheck check = okta::ClassifyCheck(answer, base);
   *check.mutable_latency() = ToDuration(latency);
-  base::Log(check.ok() ? base::LogLevel::kInfo : base::LogLevel::kWarn, "source connection checked",
+  options_.logger->Write(check.ok() ? base::LogLevel::kInfo : base::LogLevel::kWarn, "source connection checked",
       {{"label", config.label()},
        {"base_url", base},
        {"cause", check.cause()},
@@ -590,7 +590,7 @@ absl::StatusOr<v1::AddSourceResponse> SourceManager::Add(const v1::AddSourceRequ
   }
   PANTHERD_RETURN_IF_ERROR(
       store_->PutMessage(Family::kSources, SourceConfigKey(config.id()), config));
-  base::Log(base::LogLevel::kInfo, "source added",
+  options_.logger->Write(base::LogLevel::kInfo, "source added",
             {{"source", config.id()},
              {"label", config.label()},
              {"kind", "okta"},
@@ -641,7 +641,7 @@ absl::StatusOr<v1::Source> SourceManager::SetPaused(const std::string& id_or_lab
   if (changed) {
     PANTHERD_RETURN_IF_ERROR(
         store_->PutMessage(Family::kSources, SourceConfigKey(config.id()), config));
-    base::Log(base::LogLevel::kInfo, paused ? "source paused" : "source resumed",
+    options_.logger->Write(base::LogLevel::kInfo, paused ? "source paused" : "source resumed",
               {{"source", config.id()},
                {"label", config.label()},
                {"token_replaced", api_token.empty() ? "false" : "true"}});
@@ -667,7 +667,7 @@ absl::Status SourceManager::Remove(const std::string& id_or_label) {
   batch.Delete(Family::kSources, SourceConfigKey(config.id()));
   batch.Delete(Family::kSources, SourceProgressKey(config.id()));
   PANTHERD_RETURN_IF_ERROR(store_->Write(std::move(batch)));
-  base::Log(base::LogLevel::kInfo, "source removed",
+  options_.logger->Write(base::LogLevel::kInfo, "source removed",
             {{"source", config.id()}, {"label", config.label()}});
   return absl::OkStatus();
 }

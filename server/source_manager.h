@@ -49,6 +49,7 @@
 #include "pantherd/internal/source.pb.h"
 #include "pantherd/v1/sources.pb.h"
 #include "proto/base/clock.h"
+#include "proto/base/log.h"
 #include "server/http_client.h"
 #include "store/store.h"
 
@@ -85,6 +86,10 @@ struct SourceManagerOptions {
   std::string user_agent = "pantherd";
   // Time limit of a connection check (Add, Test); at most http_timeout.
   absl::Duration check_timeout = absl::Seconds(15);
+  // Where the manager and its pollers log (sources loaded, added, paused,
+  // removed; polls failing and recovering; connection checks). Not owned;
+  // must outlive the manager; never null.
+  base::Logger* logger = base::DefaultLogger();
 };
 
 class SourceManager {
