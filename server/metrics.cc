@@ -210,6 +210,21 @@ void CollectExecutor(const Executor& executor, v1::ExecutorMetrics* e) {
   e->set_rejected(executor.rejected());
 }
 
+// A bounded pool's four figures, as pantherd_<name>_threads, _queue_depth,
+// _queue_capacity and _rejected_total; `work` says what it runs.
+void WritePool(TextWriter& w, absl::string_view name, absl::string_view work,
+               const v1::ExecutorMetrics& pool) {
+  const std::string prefix = absl::StrCat("pantherd_", name);
+  w.Single(absl::StrCat(prefix, "_threads"), "gauge", absl::StrCat("Threads running ", work, "."),
+           pool.threads());
+  w.Single(absl::StrCat(prefix, "_queue_depth"), "gauge",
+           absl::StrCat("Tasks waiting for a thread of the ", name, " pool."), pool.queued());
+  w.Single(absl::StrCat(prefix, "_queue_capacity"), "gauge",
+           "Tasks that may wait; beyond, calls get RESOURCE_EXHAUSTED.", pool.queue_capacity());
+  w.Single(absl::StrCat(prefix, "_rejected_total"), "counter",
+           absl::StrCat("Tasks refused because the ", name, " queue was full."), pool.rejected());
+}
+
 }  // namespace
 
 void CollectLiveStatus(const MetricsInputs& in, v1::GetServerStatusResponse* status) {
@@ -320,30 +335,10 @@ std::string RenderPrometheus(const v1::GetServerStatusResponse& status) {
            "Requests refused because too many already waited for a rule worker.",
            workers.rejected());
 
-  // The executor.
-  const v1::ExecutorMetrics& executor = m.executor();
-  w.Single("pantherd_executor_threads", "gauge", "Threads running blocking work.",
-           executor.threads());
-  w.Single("pantherd_executor_queue_depth", "gauge", "Tasks waiting for an executor thread.",
-           executor.queued());
-  w.Single("pantherd_executor_queue_capacity", "gauge",
-           "Tasks that may wait; beyond, calls get RESOURCE_EXHAUSTED.", executor.queue_capacity());
-  w.Single("pantherd_executor_rejected_total", "counter",
-           "Tasks refused because the executor queue was full.", executor.rejected());
-
-  // The evaluation pool.
-  const v1::ExecutorMetrics& evaluation = m.evaluation();
-  w.Single("pantherd_evaluation_threads", "gauge",
-           "Threads running work that waits on rule workers (batches, test runs).",
-           evaluation.threads());
-  w.Single("pantherd_evaluation_queue_depth", "gauge",
-           "Batches and test runs waiting for an evaluation thread.", evaluation.queued());
-  w.Single("pantherd_evaluation_queue_capacity", "gauge",
-           "Batches and test runs that may wait; beyond, calls get RESOURCE_EXHAUSTED.",
-           evaluation.queue_capacity());
-  w.Single("pantherd_evaluation_rejected_total", "counter",
-           "Batches and test runs refused because the evaluation queue was full.",
-           evaluation.rejected());
+  // The two bounded pools.
+  WritePool(w, "executor", "blocking work (disk)", m.executor());
+  WritePool(w, "evaluation", "work that waits on rule workers (batches, test runs)",
+            m.evaluation());
 
   // The alert feed.
   const v1::StreamStats& streams = status.streams();
