@@ -114,6 +114,7 @@ absl::Status ListAlerts(const ListArgs& args, CommandEnv& env) {
     const std::string& next = response.next_page_token();
     all.set_next_page_token(next);
     all.set_remaining_count(response.remaining_count());
+    all.set_remaining_count_is_lower_bound(response.remaining_count_is_lower_bound());
     if (next.empty() || next == request.page().page_token() || response.alerts_size() == 0) break;
     request.mutable_page()->set_page_token(next);
   }
@@ -130,9 +131,11 @@ absl::Status ListAlerts(const ListArgs& args, CommandEnv& env) {
   env.PrintTable(table);
   if (!all.next_page_token().empty()) {
     // Cut by --limit: say how much is left and how to get it.
-    const std::string more = all.remaining_count() > 0
-                                 ? absl::StrCat(all.remaining_count(), " more")
-                                 : std::string("More alerts exist");
+    const std::string more =
+        all.remaining_count() > 0
+            ? absl::StrCat(all.remaining_count_is_lower_bound() ? "At least " : "",
+                           all.remaining_count(), " more")
+            : std::string("More alerts exist");
     env.err() << more << " (use --limit or --all; next page: --page-token "
               << EscapeForTerminal(all.next_page_token()) << ")\n";
   }

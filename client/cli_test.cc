@@ -687,6 +687,15 @@ TEST_F(PantherctlDetectionTest, AlertsListSaysHowManyMoreWhenCut) {
       {"--server", server_.address(), "--output", "json", "alerts", "list", "--limit", "1"});
   ASSERT_EQ(result.code, 0) << result.err;
   EXPECT_THAT(result.out, HasSubstr("\"remainingCount\": 4"));
+
+  // Past the server's counting cap the hint says "at least".
+  {
+    std::lock_guard<std::mutex> lock(detection_.mu);
+    detection_.max_alerts_counted = 2;
+  }
+  result = RunPantherctl({"--server", server_.address(), "alerts", "list", "--limit", "1"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err, "At least 2 more (use --limit or --all; next page: --page-token 1)\n");
 }
 
 TEST_F(PantherctlDetectionTest, AlertsListAllFollowsEveryPage) {

@@ -186,7 +186,10 @@ class FakeDetectionService final : public pantherd::v1::DetectionService::Servic
     if (start + size < static_cast<int>(alerts.size())) {
       response->set_next_page_token(std::to_string(start + size));
       if (request->count_remaining()) {
-        response->set_remaining_count(static_cast<int64_t>(alerts.size()) - (start + size));
+        const int64_t remaining = static_cast<int64_t>(alerts.size()) - (start + size);
+        // As pantherd: beyond max_alerts_counted the count is a lower bound.
+        response->set_remaining_count(std::min(remaining, max_alerts_counted));
+        response->set_remaining_count_is_lower_bound(remaining > max_alerts_counted);
       }
     }
     return grpc::Status::OK;
@@ -396,6 +399,7 @@ class FakeDetectionService final : public pantherd::v1::DetectionService::Servic
   grpc::Status alerts_error = grpc::Status::OK;
   std::vector<pantherd::v1::ListRulesRequest> list_rules_requests;
   std::vector<pantherd::v1::ListAlertsRequest> list_alerts_requests;
+  int64_t max_alerts_counted = 10000;
   std::vector<pantherd::v1::UpdateAlertRequest> update_alert_requests;
 };
 

@@ -31,6 +31,18 @@ using store::Family;
 constexpr absl::string_view kCreatedIndexPrefix("t\0", 2);
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
+
+// InvalidArgument naming `field` unless `ts` is a valid Timestamp (years
+// 0001 to 9999, nanos in [0, 1e9)), so that converting it cannot overflow.
+absl::Status CheckTimestamp(const Timestamp& ts, absl::string_view field) {
+  if (ts.seconds() < TimeUtil::kTimestampMinSeconds ||
+      ts.seconds() > TimeUtil::kTimestampMaxSeconds || ts.nanos() < 0 ||
+      ts.nanos() > 999999999) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is not a valid time (years 0001 to 9999)"));
+  }
+  return absl::OkStatus();
+}
 constexpr int kDefaultEventsPageSize = 10;
 // PurgeExpired deletes in write batches of this many keys.
 constexpr size_t kPurgeChunk = 1000;
@@ -686,6 +698,18 @@ absl::StatusOr<v1::ListAlertsResponse> AlertEngine::ListAlerts(
   }
   if (page_size == 0) page_size = kDefaultPageSize;
   page_size = std::min(page_size, kMaxPageSize);
+  if (request.has_created_after()) {
+    PANTHERD_RETURN_IF_ERROR(CheckTimestamp(request.created_after(), "created_after"));
+  }
+  if (request.has_created_before()) {
+    PANTHERD_RETURN_IF_ERROR(CheckTimestamp(request.created_before(), "created_before"));
+  }
+  if (request.has_updated_after()) {
+    PANTHERD_RETURN_IF_ERROR(CheckTimestamp(request.updated_after(), "updated_after"));
+  }
+  if (request.has_updated_before()) {
+    PANTHERD_RETURN_IF_ERROR(CheckTimestamp(request.updated_before(), "updated_before"));
+  }
 
   std::string start;  // ReverseScan from the last key <= start.
   std::string token_key;
@@ -726,11 +750,16 @@ absl::StatusOr<v1::ListAlertsResponse> AlertEngine::ListAlerts(
   // 2 hex digits per index-key byte).
   size_t reply_bytes = 0;
   const size_t max_reply_bytes = ReplyBudget();
+  int64_t counted = 0;  // alerts read past the page, to count them
   absl::Status error;
   PANTHERD_RETURN_IF_ERROR(store_->ReverseScan(
       Family::kAlerts, kCreatedIndexPrefix,
       [&](absl::string_view key, absl::string_view) {
         if (key == token_key) return true;
+        if (!response.next_page_token().empty() && ++counted > options_.max_alerts_counted) {
+          response.set_remaining_count_is_lower_bound(true);
+          return false;
+        }
         absl::StatusOr<int64_t> created =
             store::DecodeInt64(key.substr(kCreatedIndexPrefix.size(), store::kEncodedInt64Size));
         if (!created.ok()) {

@@ -166,6 +166,9 @@ struct AlertEngineOptions {
   // entries are removed (counted in history_entries_dropped); the newest is
   // always kept.
   int64_t max_history_bytes = int64_t{64} << 10;
+  // ListAlerts with count_remaining reads at most this many alerts past the
+  // page; beyond, remaining_count is a lower bound.
+  int64_t max_alerts_counted = 10000;
 };
 
 // One rule that returned True for an event, with its generated fields

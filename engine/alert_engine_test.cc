@@ -887,6 +887,45 @@ TEST_F(AlertEngineTest, ListAlertsFiltersAndPaginatesNewestFirst) {
   bad.mutable_page()->set_page_token("");
   bad.mutable_page()->set_page_size(-1);
   EXPECT_EQ(engine_->ListAlerts(bad).status().code(), absl::StatusCode::kInvalidArgument);
+
+  // A time out of Timestamp's range is refused by name (it would overflow).
+  v1::ListAlertsRequest far;
+  far.mutable_updated_before()->set_seconds(int64_t{1} << 62);
+  absl::Status refused = engine_->ListAlerts(far).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("updated_before"));
+  far.clear_updated_before();
+  far.mutable_created_after()->set_nanos(-1);
+  EXPECT_THAT(std::string(engine_->ListAlerts(far).status().message()),
+              ::testing::HasSubstr("created_after"));
+}
+
+TEST_F(AlertEngineTest, CountingTheRestStopsAtTheCapAndSaysItIsALowerBound) {
+  options_.max_alerts_counted = 3;
+  MakeEngine();
+  for (int i = 0; i < 8; ++i) {
+    SetNow(At(i));
+    ASSERT_THAT(Apply({Event(absl::StrCat("e", i), At(i), {Match("R", absl::StrCat("u", i))})})
+                    .changes,
+                SizeIs(1));
+  }
+  v1::ListAlertsRequest counted;
+  counted.mutable_page()->set_page_size(2);
+  counted.set_count_remaining(true);
+  absl::StatusOr<v1::ListAlertsResponse> page = engine_->ListAlerts(counted);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(page->alerts(), SizeIs(2));
+  EXPECT_NE(page->next_page_token(), "");
+  // 6 remain; counting found the one that ends the page, read 3 more, and
+  // stopped.
+  EXPECT_EQ(page->remaining_count(), 4);
+  EXPECT_TRUE(page->remaining_count_is_lower_bound());
+  // Under the cap the count is exact.
+  counted.mutable_page()->set_page_size(5);
+  page = engine_->ListAlerts(counted);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->remaining_count(), 3);
+  EXPECT_FALSE(page->remaining_count_is_lower_bound());
 }
 
 // Records what the engine publishes.
