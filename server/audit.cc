@@ -13,6 +13,7 @@
 #include "google/protobuf/message.h"
 #include "google/protobuf/util/time_util.h"
 #include "pantherd/v1/alerts.pb.h"
+#include "pantherd/v1/destinations.pb.h"
 #include "pantherd/v1/rules.pb.h"
 #include "pantherd/v1/sources.pb.h"
 #include "proto/base/log.h"
@@ -51,6 +52,12 @@ const absl::flat_hash_map<std::string, AsMessageFn>& RequestTypes() {
       {"pantherd.v1.DetectionService/GetAlert", &AsMessage<v1::GetAlertRequest>},
       {"pantherd.v1.DetectionService/ListAlertEvents", &AsMessage<v1::ListAlertEventsRequest>},
       {"pantherd.v1.DetectionService/UpdateAlert", &AsMessage<v1::UpdateAlertRequest>},
+      {"pantherd.v1.DetectionService/AddDestination", &AsMessage<v1::AddDestinationRequest>},
+      {"pantherd.v1.DetectionService/GetDestination", &AsMessage<v1::GetDestinationRequest>},
+      {"pantherd.v1.DetectionService/UpdateDestination", &AsMessage<v1::UpdateDestinationRequest>},
+      {"pantherd.v1.DetectionService/RemoveDestination", &AsMessage<v1::RemoveDestinationRequest>},
+      {"pantherd.v1.DetectionService/TestDestination", &AsMessage<v1::TestDestinationRequest>},
+      {"pantherd.v1.DetectionService/ResendAlert", &AsMessage<v1::ResendAlertRequest>},
       {"pantherd.v1.AdminService/CreateUser", &AsMessage<v1::CreateUserRequest>},
       {"pantherd.v1.AdminService/UpdateUser", &AsMessage<v1::UpdateUserRequest>},
       {"pantherd.v1.AdminService/CreateToken", &AsMessage<v1::CreateTokenRequest>},

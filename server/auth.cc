@@ -69,6 +69,18 @@ const std::vector<MethodRule>& MethodTable() {
       {"pantherd.v1.DetectionService/GetAlert", kPermAlertsRead, false, "id"},
       {"pantherd.v1.DetectionService/ListAlertEvents", kPermAlertsRead, false, "alert_id"},
       {"pantherd.v1.DetectionService/UpdateAlert", kPermAlertsTriage, true, "id"},
+      {"pantherd.v1.DetectionService/AddDestination", kPermDestinationsManage, true, "name"},
+      {"pantherd.v1.DetectionService/ListDestinations", kPermDestinationsRead, false, ""},
+      {"pantherd.v1.DetectionService/GetDestination", kPermDestinationsRead, false, "destination"},
+      {"pantherd.v1.DetectionService/UpdateDestination", kPermDestinationsManage, true,
+       "destination"},
+      {"pantherd.v1.DetectionService/RemoveDestination", kPermDestinationsManage, true,
+       "destination"},
+      // Sends the stored secret to the receiver: as sensitive as changing it.
+      {"pantherd.v1.DetectionService/TestDestination", kPermDestinationsManage, true,
+       "destination"},
+      // Causes deliveries again: a triage action, audited.
+      {"pantherd.v1.DetectionService/ResendAlert", kPermAlertsTriage, true, "alert_id"},
       // AdminService
       {"pantherd.v1.AdminService/GetServerStatus", kPermServerStatus, false, ""},
       {"pantherd.v1.AdminService/WhoAmI", kPermSelf, false, ""},
@@ -119,12 +131,18 @@ const std::vector<absl::string_view>& PermissionsOf(v1::Role role) {
       kPermServerStatus, kPermSelf,      kPermRulesRead,   kPermSourcesRead,
       kPermAlertsRead,   kPermRulesTest, kPermAlertsTriage};
   static const auto* author = new std::vector<absl::string_view>{
-      kPermServerStatus, kPermSelf,         kPermRulesRead,  kPermSourcesRead,  kPermAlertsRead,
-      kPermRulesTest,    kPermAlertsTriage, kPermRulesWrite, kPermEventsIngest, kPermSourcesWrite};
-  static const auto* admin = new std::vector<absl::string_view>{
-      kPermServerStatus, kPermSelf,         kPermRulesRead,  kPermSourcesRead,  kPermAlertsRead,
-      kPermRulesTest,    kPermAlertsTriage, kPermRulesWrite, kPermEventsIngest, kPermSourcesWrite,
-      kPermUsersManage,  kPermTokensManage, kPermAuditRead};
+      kPermServerStatus, kPermSelf,         kPermRulesRead,       kPermSourcesRead,
+      kPermAlertsRead,   kPermRulesTest,    kPermAlertsTriage,    kPermRulesWrite,
+      kPermEventsIngest, kPermSourcesWrite, kPermDestinationsRead};
+  static const auto* admin =
+      new std::vector<absl::string_view>{kPermServerStatus,      kPermSelf,
+                                         kPermRulesRead,         kPermSourcesRead,
+                                         kPermAlertsRead,        kPermRulesTest,
+                                         kPermAlertsTriage,      kPermRulesWrite,
+                                         kPermEventsIngest,      kPermSourcesWrite,
+                                         kPermUsersManage,       kPermTokensManage,
+                                         kPermAuditRead,         kPermDestinationsRead,
+                                         kPermDestinationsManage};
   static const auto* none = new std::vector<absl::string_view>{};
   switch (role) {
     case v1::ROLE_VIEWER:

@@ -73,6 +73,10 @@ inline constexpr absl::string_view kPermAlertsTriage = "alerts.triage";
 inline constexpr absl::string_view kPermUsersManage = "users.manage";
 inline constexpr absl::string_view kPermTokensManage = "tokens.manage";
 inline constexpr absl::string_view kPermAuditRead = "audit.read";
+// Listing and reading destinations (never their secrets): author and above.
+inline constexpr absl::string_view kPermDestinationsRead = "destinations.read";
+// Adding, changing, removing and testing destinations: admin.
+inline constexpr absl::string_view kPermDestinationsManage = "destinations.manage";
 
 // One RPC's entry in the permission table.
 struct MethodRule {

@@ -32,6 +32,11 @@ void InitHttpClients() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+absl::StatusOr<HttpResponse> HttpClient::Post(const HttpRequest&, absl::string_view,
+                                              const std::atomic<bool>*) {
+  return absl::UnimplementedError("this HTTP client does not send POST requests");
+}
+
 namespace {
 
 struct Transfer {

@@ -59,6 +59,14 @@ class HttpClient {
   // body over max_body_bytes. Thread-safe: concurrent calls are independent.
   virtual absl::StatusOr<HttpResponse> Get(const HttpRequest& request,
                                            const std::atomic<bool>* cancel) = 0;
+
+  // Performs a POST of `body` (request.headers should carry its
+  // Content-Type). Same answers and errors as Get; in no error message does
+  // the request's URL appear (it may hold a secret, e.g. a Slack webhook
+  // path). The default implementation answers Unimplemented (clients that
+  // only poll need not provide it). Thread-safe.
+  virtual absl::StatusOr<HttpResponse> Post(const HttpRequest& request, absl::string_view body,
+                                            const std::atomic<bool>* cancel);
 };
 
 // The libcurl client: HTTP/1.1 and HTTPS with certificate and host-name

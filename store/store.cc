@@ -35,8 +35,8 @@ namespace fs = std::filesystem;
 constexpr size_t kBlockCacheBytes = size_t{32} << 20;
 
 constexpr absl::string_view kFamilyNames[kFamilyCount] = {
-    "meta",      "rules",   "rule_versions", "dedup",  "alerts", "alert_log",
-    "processed", "sources", "users",         "tokens", "audit",  "kv",
+    "meta",    "rules", "rule_versions", "dedup", "alerts", "alert_log",    "processed",
+    "sources", "users", "tokens",        "audit", "kv",     "destinations", "deliveries",
 };
 
 rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
