@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "engine/delivery_outbox.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/util/time_util.h"
 #include "proto/base/status_macros.h"
@@ -448,6 +449,9 @@ class AlertEngine::BatchState {
             *change.mutable_time() = TsFromMicros(now_us_);
             batch.PutMessage(Family::kAlertLog, store::SequenceKey(seq), change);
             batch.PutMessage(Family::kAlerts, entry.alert.id(), entry.alert);
+            // The outbox: the decision to notify lands with the alert.
+            AddDeliveryIntent(change, v1::ALERT_STATUS_UNSPECIFIED, absl::FromUnixMicros(now_us_),
+                              batch);
             if (entry.created) {
               batch.Put(Family::kAlerts, CreatedIndexKey(now_us_, entry.alert.id()), "");
             }
@@ -873,6 +877,7 @@ absl::StatusOr<v1::AlertChange> AlertEngine::UpdateAlert(const v1::UpdateAlertRe
   absl::MutexLock lock(&mu_);
   PANTHERD_ASSIGN_OR_RETURN(v1::Alert alert, GetAlert(request.id()));
   const int64_t now_us = absl::ToUnixMicros(now);
+  const v1::AlertStatus old_status = alert.status();
   v1::AlertHistoryEntry* entry = alert.add_history();
   *entry->mutable_time() = TsFromMicros(now_us);
   entry->set_actor(std::string(actor));
@@ -914,6 +919,7 @@ absl::StatusOr<v1::AlertChange> AlertEngine::UpdateAlert(const v1::UpdateAlertRe
                                 batch.PutMessage(Family::kAlertLog, store::SequenceKey(seq),
                                                  change);
                                 batch.PutMessage(Family::kAlerts, alert.id(), alert);
+                                AddDeliveryIntent(change, old_status, now, batch);
                                 return absl::OkStatus();
                               })
           .status());

@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "engine/delivery_outbox.h"
 #include "store/keys.h"
 #include "tests/test_util.h"
 
@@ -1257,6 +1258,76 @@ TEST_F(AlertEngineTest, PurgeExpiredDeletesOldIdsWindowsAndLogEntries) {
   ASSERT_THAT(out.changes, SizeIs(1));
   EXPECT_EQ(out.changes[0].kind(), v1::AlertChange::KIND_UPDATED);
   EXPECT_THAT(List(), SizeIs(1));
+}
+
+// The outbox (engine/delivery_outbox.h): the decision to notify is written
+// with the change that causes it, keyed by that change's sequence.
+TEST(DeliveryOutboxTest, IntentsAreWrittenWithTheChangesThatCauseThem) {
+  pantherd::testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
+  AlertEngineOptions options;
+  options.now = [] { return At(1); };
+  AlertEngine engine(store.get(), options);
+  auto intents = [&] {
+    std::vector<std::pair<uint64_t, internal::DeliveryIntent>> out;
+    EXPECT_TRUE(store
+                    ->Scan(store::Family::kDeliveries, kOutboxPrefix,
+                           [&](absl::string_view key, absl::string_view value) {
+                             internal::DeliveryIntent intent;
+                             EXPECT_TRUE(intent.ParseFromArray(value.data(), value.size()));
+                             key.remove_prefix(kOutboxPrefix.size());
+                             out.emplace_back(*store::DecodeUint64(key), intent);
+                             return true;
+                           })
+                    .ok());
+    return out;
+  };
+  RuleMatch signal = Match("S", "x");
+  signal.create_alert = false;
+  absl::StatusOr<BatchOutcome> out = engine.ApplyBatch(
+      {Event("e1", At(0), {Match("R", "admin"), signal}, {Error("E", "KeyError", "k")})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_THAT(out->changes, SizeIs(3));
+  auto after_create = intents();
+  // The rule alert and the rule error notify; the signal does not.
+  ASSERT_THAT(after_create, SizeIs(2));
+  std::set<std::string> ids;
+  for (const auto& [seq, intent] : after_create) {
+    EXPECT_EQ(intent.action(), internal::DeliveryIntent::ACTION_TRIGGER);
+    ids.insert(intent.alert_id());
+    bool found = false;
+    for (const v1::AlertChange& c : out->changes) {
+      if (c.sequence() == seq) {
+        found = true;
+        EXPECT_EQ(c.alert().id(), intent.alert_id());
+        EXPECT_NE(c.alert().type(), v1::ALERT_TYPE_SIGNAL);
+      }
+    }
+    EXPECT_TRUE(found) << seq;
+  }
+  // More matches in the window: an update, no new intent.
+  ASSERT_TRUE(engine.ApplyBatch({Event("e2", At(2), {Match("R", "admin")})}).ok());
+  EXPECT_THAT(intents(), SizeIs(2));
+  const std::string rule_alert = out->changes[0].alert().type() == v1::ALERT_TYPE_RULE
+                                     ? out->changes[0].alert().id()
+                                     : out->changes[1].alert().id();
+  v1::UpdateAlertRequest triage;
+  triage.set_id(rule_alert);
+  triage.set_status(v1::ALERT_STATUS_TRIAGED);
+  ASSERT_TRUE(engine.UpdateAlert(triage, "ann", At(3)).ok());
+  EXPECT_THAT(intents(), SizeIs(2));  // not an ended status
+  triage.set_status(v1::ALERT_STATUS_RESOLVED);
+  absl::StatusOr<v1::AlertChange> resolved = engine.UpdateAlert(triage, "ann", At(4));
+  ASSERT_TRUE(resolved.ok());
+  auto after_resolve = intents();
+  ASSERT_THAT(after_resolve, SizeIs(3));
+  EXPECT_EQ(after_resolve.back().first, resolved->sequence());
+  EXPECT_EQ(after_resolve.back().second.action(), internal::DeliveryIntent::ACTION_RESOLVE);
+  EXPECT_EQ(after_resolve.back().second.alert_id(), rule_alert);
+  // Ended to ended (resolved -> invalid) resolves nothing new.
+  triage.set_status(v1::ALERT_STATUS_INVALID);
+  ASSERT_TRUE(engine.UpdateAlert(triage, "ann", At(5)).ok());
+  EXPECT_THAT(intents(), SizeIs(3));
 }
 
 }  // namespace

@@ -63,8 +63,9 @@ std::vector<v1::Rule> ItemsOf(const AnalysisSet& set, bool with_scheduled = fals
 
 // Warnings about the rules of `set` that will do nothing as written: a log
 // type pantherd does not ingest (no event of it ever reaches the rule), an
-// OutputIds entry (pantherd has no destinations to send its alerts to).
-std::vector<v1::Diagnostic> UploadWarnings(const AnalysisSet& set) {
+// OutputIds entry that names no destination (`known`; null: none is known).
+std::vector<v1::Diagnostic> UploadWarnings(const AnalysisSet& set,
+                                           const std::function<bool(absl::string_view)>& known) {
   std::vector<v1::Diagnostic> warnings;
   const std::string supported = absl::StrJoin(SupportedLogTypes(), ", ");
   for (const RuleSpec& r : set.rules) {
@@ -87,11 +88,14 @@ std::vector<v1::Diagnostic> UploadWarnings(const AnalysisSet& set) {
           absl::StrCat("rule ", r.rule.id(), " will never run: none of its log types is ingested"));
     }
     for (const std::string& output : r.rule.output_ids()) {
+      if (output == "SKIP") continue;  // suppresses delivery, by design
+      if (known && known(output)) continue;
       v1::Diagnostic& d = warnings.emplace_back();
       d.set_file(r.spec_path);
       d.set_field("OutputIds");
-      d.set_message(
-          absl::StrCat("no destination named ", output, "; destinations are not configured"));
+      d.set_message(absl::StrCat("no destination named ", output,
+                                 "; its alerts will record a failed delivery until one is added "
+                                 "(pantherctl destinations add)"));
     }
   }
   return warnings;
@@ -418,7 +422,7 @@ absl::Status RuleSetManager::UploadLocked(const v1::UploadRuleRequest& request,
   }
   for (v1::Rule& r : committed->stored) *response->add_stored() = std::move(r);
   for (std::string& id : committed->unchanged_ids) response->add_unchanged_ids(std::move(id));
-  for (v1::Diagnostic& d : UploadWarnings(*set)) *response->add_warnings() = std::move(d);
+  for (v1::Diagnostic& d : UploadWarnings(*set, destination_known_)) *response->add_warnings() = std::move(d);
   return absl::OkStatus();
 }
 

@@ -14,6 +14,7 @@
 #define PANTHERD_ENGINE_RULE_SET_MANAGER_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,13 @@ class RuleSetManager {
  public:
   // Neither argument is owned; both must outlive the manager.
   RuleSetManager(RuleStore* rules, RuleExecutor* executor) : rules_(rules), executor_(executor) {}
+
+  // How Upload learns whether an OutputIds entry names a destination (a name
+  // or id; the server's destination registry). Without one, every entry is
+  // warned about. Set once before the first Upload; not thread-safe.
+  void set_destination_lookup(std::function<bool(absl::string_view)> known) {
+    destination_known_ = std::move(known);
+  }
 
   // Loads the stored items into the live workers (at start). Errors: those of
   // the store; FailedPrecondition with the first diagnostic when stored
@@ -100,6 +108,7 @@ class RuleSetManager {
 
   RuleStore* rules_;
   RuleExecutor* executor_;
+  std::function<bool(absl::string_view)> destination_known_;
   absl::Mutex mu_;
   uint64_t live_version_ ABSL_GUARDED_BY(mu_) = 0;
 };

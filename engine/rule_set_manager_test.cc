@@ -185,8 +185,9 @@ TEST_F(RuleSetManagerTest, UploadWarnsAboutLogTypesNotIngestedAndUnknownOutputId
   EXPECT_THAT(seen,
               ElementsAre("rules/aws.yml LogTypes: pantherd does not ingest log type "
                           "AWS.CloudTrail (supported: Okta.SystemLog)",
-                          "rules/aws.yml OutputIds: no destination named slack-sec; "
-                          "destinations are not configured",
+                          "rules/aws.yml OutputIds: no destination named slack-sec; its alerts "
+                          "will record a failed delivery until one is added (pantherctl "
+                          "destinations add)",
                           "rules/gcp.yml LogTypes: pantherd does not ingest log type "
                           "GCP.AuditLog (supported: Okta.SystemLog)",
                           "rules/gcp.yml LogTypes: rule GCP.Audit will never run: none of its "

@@ -78,6 +78,15 @@ struct ServerConfig {
   int source_retry_max_seconds = 300;
   int source_error_retry_seconds = 300;
   int source_http_timeout_seconds = 60;
+  // Alert delivery (docs/destinations.md): the base URL of alert links in
+  // payloads (empty: no link); attempts per delivery before it fails; the
+  // first retry delay (tripling with jitter up to the max); the time limit of
+  // one request to a receiver.
+  std::string external_url;
+  int delivery_attempts = 10;
+  int delivery_retry_base_ms = 30000;
+  int delivery_retry_max_seconds = 6 * 3600;
+  int delivery_timeout_seconds = 10;
   // "tokens" (every call needs an API token; the default) or "none" (no
   // tokens, every caller is the local admin; only on loopback or a Unix
   // socket).

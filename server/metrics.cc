@@ -242,6 +242,11 @@ void CollectLiveStatus(const MetricsInputs& in, v1::GetServerStatusResponse* sta
   if (in.executor != nullptr) CollectExecutor(*in.executor, metrics->mutable_executor());
   if (in.evaluation != nullptr) CollectExecutor(*in.evaluation, metrics->mutable_evaluation());
   if (in.sources != nullptr) CollectSources(*in.sources, metrics);
+  if (in.deliveries != nullptr) {
+    for (v1::DestinationMetrics& d : in.deliveries->Metrics()) {
+      *metrics->add_destinations() = std::move(d);
+    }
+  }
 }
 
 std::string RenderPrometheus(const v1::GetServerStatusResponse& status) {
@@ -410,6 +415,30 @@ std::string RenderPrometheus(const v1::GetServerStatusResponse& status) {
            "1 for the source's current state (active, paused, error).");
   for (const v1::SourceMetrics& s : m.sources()) {
     w.Sample("pantherd_source_state", {{"source", s.label()}, {"state", StateName(s.state())}}, 1);
+  }
+
+  // Destinations (docs/destinations.md).
+  w.Family("pantherd_deliveries_total", "counter",
+           "Delivery attempts to the destination since the server started, by outcome "
+           "(delivered, retried, failed).");
+  for (const v1::DestinationMetrics& d : m.destinations()) {
+    const std::pair<const char*, int64_t> outcomes[] = {
+        {"delivered", d.delivered()}, {"retried", d.retried()}, {"failed", d.failed()}};
+    for (const auto& [outcome, value] : outcomes) {
+      w.Sample("pantherd_deliveries_total",
+               {{"destination", d.name()}, {"kind", d.kind()}, {"outcome", outcome}}, value);
+    }
+  }
+  w.Family("pantherd_delivery_queue_depth", "gauge",
+           "Deliveries to the destination waiting for their next attempt.");
+  for (const v1::DestinationMetrics& d : m.destinations()) {
+    w.Sample("pantherd_delivery_queue_depth", {{"destination", d.name()}}, d.pending());
+  }
+  w.Family("pantherd_delivery_oldest_pending_seconds", "gauge",
+           "How long the oldest waiting delivery to the destination has waited (0: none).");
+  for (const v1::DestinationMetrics& d : m.destinations()) {
+    w.Sample("pantherd_delivery_oldest_pending_seconds", {{"destination", d.name()}},
+             FormatSeconds(d.oldest_pending_age().seconds(), d.oldest_pending_age().nanos()));
   }
   return w.Take();
 }

@@ -28,6 +28,7 @@
 #include "engine/worker_pool.h"
 #include "pantherd/v1/admin_service.pb.h"
 #include "server/alert_hub.h"
+#include "server/delivery_manager.h"
 #include "server/executor.h"
 #include "server/source_manager.h"
 
@@ -43,6 +44,7 @@ struct MetricsInputs {
   const Executor* executor = nullptr;
   const Executor* evaluation = nullptr;
   const SourceManager* sources = nullptr;
+  const DeliveryManager* deliveries = nullptr;
   absl::Time start_time = absl::InfinitePast();
   std::string version;
 };

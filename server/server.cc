@@ -39,6 +39,8 @@
 #include "server/audit.h"
 #include "server/auth.h"
 #include "server/executor.h"
+#include "server/delivery_manager.h"
+#include "server/destination_registry.h"
 #include "server/http_client.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
@@ -47,6 +49,7 @@
 #include "server/services.h"
 #include "server/source_manager.h"
 #include "server/test_clock.h"
+#include "proto/base/status_macros.h"
 #include "server/version.h"
 #include "store/store.h"
 
@@ -68,6 +71,8 @@ struct PantherServer::State {
   std::unique_ptr<AlertHub> hub;
   std::unique_ptr<HttpClient> http;
   std::unique_ptr<SourceManager> sources;
+  std::unique_ptr<DestinationRegistry> destinations;
+  std::unique_ptr<DeliveryManager> deliveries;
   std::unique_ptr<Authenticator> auth;
   std::unique_ptr<AuditLog> audit;
   std::unique_ptr<DelayedRunner> delayed;
@@ -431,6 +436,25 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   source_options.http_timeout = absl::Seconds(config.source_http_timeout_seconds);
   source_options.user_agent = absl::StrCat("pantherd/", kVersion);
   state->http = NewCurlHttpClient();
+  // Alert delivery: destinations and the durable outbox's sender.
+  if (!config.external_url.empty()) {
+    PANTHERD_RETURN_IF_ERROR(CheckHttpUrl("--external-url", config.external_url, false));
+  }
+  state->destinations = std::make_unique<DestinationRegistry>(state->store.get(), clock);
+  PANTHERD_RETURN_IF_ERROR(state->destinations->Load());
+  state->rules->set_destination_lookup([registry = state->destinations.get()](absl::string_view name) {
+    return registry->Find(name).ok();
+  });
+  DeliveryOptions delivery_options;
+  delivery_options.max_attempts = config.delivery_attempts;
+  delivery_options.retry_base = absl::Milliseconds(config.delivery_retry_base_ms);
+  delivery_options.retry_max = absl::Seconds(config.delivery_retry_max_seconds);
+  delivery_options.request_timeout = absl::Seconds(config.delivery_timeout_seconds);
+  delivery_options.external_url = config.external_url;
+  delivery_options.now = clock;
+  state->deliveries = std::make_unique<DeliveryManager>(
+      state->store.get(), state->destinations.get(), state->http.get(), delivery_options);
+  state->env.deliveries = state->deliveries.get();
   state->sources = std::make_unique<SourceManager>(
       state->store.get(), state->http.get(),
       [env = &state->env](const v1::IngestEventsRequest& request,
@@ -441,7 +465,9 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   state->env.sources = state->sources.get();
   absl::Status sources_started = state->env.CheckWired();
   if (sources_started.ok()) sources_started = state->sources->Start();
+  if (sources_started.ok()) sources_started = state->deliveries->Start();
   if (!sources_started.ok()) {
+    state->deliveries->Stop();
     state->sources->Shutdown();
     state->hub->Shutdown();
     state->executor->Shutdown();
@@ -456,6 +482,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
           return RenderPrometheus(status);
         });
     if (!http.ok()) {
+      state->deliveries->Stop();
       state->sources->Shutdown();
       state->hub->Shutdown();
       state->executor->Shutdown();
@@ -501,6 +528,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   state->grpc_server = builder.BuildAndStart();
   if (state->grpc_server == nullptr || port == 0) {
     state->metrics_http.reset();
+    state->deliveries->Stop();
     state->sources->Shutdown();
     state->hub->Shutdown();
     state->executor->Shutdown();
@@ -567,6 +595,9 @@ absl::Status PantherServer::Shutdown() {
   state_->delayed->Stop();
   state_->executor->Shutdown();
   state_->evaluation->Shutdown();
+  // After the calls that use it ended; a request in flight is cancelled and
+  // its delivery stays pending in the store for the next start.
+  state_->deliveries->Stop();
   state_->env.sources = nullptr;
   state_->sources.reset();
   state_->StopPurging();

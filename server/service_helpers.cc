@@ -43,6 +43,10 @@ absl::StatusOr<engine::IngestResult> CommitAndPublish(ServiceEnv& env, engine::P
   if (env.metrics != nullptr) {
     (result.ok() ? env.metrics->batches : env.metrics->batches_failed).Add();
   }
+  // New alerts wrote outbox intents in the same commit: route them now.
+  if (result.ok() && !result->changes.empty() && env.deliveries != nullptr) {
+    env.deliveries->Wake();
+  }
   return result;
 }
 
@@ -62,6 +66,7 @@ MetricsInputs LiveMetricsInputs(const ServiceEnv& env) {
   in.engine = env.metrics;
   in.pool = env.pool;
   in.hub = env.hub;
+  in.deliveries = env.deliveries;
   in.executor = env.executor;
   in.evaluation = env.evaluation;
   in.sources = env.sources;

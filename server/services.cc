@@ -46,6 +46,7 @@ absl::Status ServiceEnv::CheckWired() const {
       {"sources", sources},       {"auth", auth},
       {"audit", audit},           {"delayed", delayed},
       {"metrics", metrics},       {"pool", pool},
+      {"deliveries", deliveries},
   };
   for (const auto& [name, part] : parts) {
     if (part == nullptr) {
@@ -282,6 +283,10 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::GetAlert(grpc::CallbackServerCon
     absl::StatusOr<v1::Alert> alert = env->alerts->GetAlert(req->id());
     if (!alert.ok()) return ToGrpcStatus(alert.status());
     *resp->mutable_alert() = std::move(*alert);
+    absl::StatusOr<std::vector<v1::AlertDelivery>> deliveries =
+        env->deliveries->DeliveriesOf(req->id());
+    if (!deliveries.ok()) return ToGrpcStatus(deliveries.status());
+    for (v1::AlertDelivery& d : *deliveries) *resp->add_deliveries() = std::move(d);
     return grpc::Status::OK;
   });
 }
@@ -313,6 +318,7 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::UpdateAlert(grpc::CallbackServer
     absl::StatusOr<v1::AlertChange> change =
         env->alerts->UpdateAlert(*req, caller.user, env->now());
     if (!change.ok()) return ToGrpcStatus(change.status());
+    env->deliveries->Wake();  // a resolve may have written an outbox intent
     *resp->mutable_alert() = change->alert();
     return grpc::Status::OK;
   });

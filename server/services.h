@@ -31,6 +31,7 @@
 #include "server/alert_hub.h"
 #include "server/audit.h"
 #include "server/auth.h"
+#include "server/delivery_manager.h"
 #include "server/executor.h"
 #include "server/source_manager.h"
 #include "store/store.h"
@@ -66,6 +67,10 @@ class ServiceEnv {
   AlertHub* hub = nullptr;
   // Event sources and their pollers (source_service.cc).
   SourceManager* sources = nullptr;
+  // Alert destinations and the delivery of alerts to them
+  // (destination_service.cc); woken after every commit that may have
+  // written outbox intents.
+  DeliveryManager* deliveries = nullptr;
   // Who may call what (server/call_auth.h), the audit trail, and the runner
   // that delays answers to callers presenting unknown tokens.
   Authenticator* auth = nullptr;
@@ -138,6 +143,27 @@ class DetectionServiceImpl final : public v1::DetectionService::CallbackService 
   grpc::ServerUnaryReactor* ListAlertEvents(grpc::CallbackServerContext* ctx,
                                             const v1::ListAlertEventsRequest* req,
                                             v1::ListAlertEventsResponse* resp) override;
+  grpc::ServerUnaryReactor* AddDestination(grpc::CallbackServerContext* ctx,
+                                           const v1::AddDestinationRequest* req,
+                                           v1::AddDestinationResponse* resp) override;
+  grpc::ServerUnaryReactor* ListDestinations(grpc::CallbackServerContext* ctx,
+                                             const v1::ListDestinationsRequest* req,
+                                             v1::ListDestinationsResponse* resp) override;
+  grpc::ServerUnaryReactor* GetDestination(grpc::CallbackServerContext* ctx,
+                                           const v1::GetDestinationRequest* req,
+                                           v1::GetDestinationResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateDestination(grpc::CallbackServerContext* ctx,
+                                              const v1::UpdateDestinationRequest* req,
+                                              v1::UpdateDestinationResponse* resp) override;
+  grpc::ServerUnaryReactor* RemoveDestination(grpc::CallbackServerContext* ctx,
+                                              const v1::RemoveDestinationRequest* req,
+                                              v1::RemoveDestinationResponse* resp) override;
+  grpc::ServerUnaryReactor* TestDestination(grpc::CallbackServerContext* ctx,
+                                            const v1::TestDestinationRequest* req,
+                                            v1::TestDestinationResponse* resp) override;
+  grpc::ServerUnaryReactor* ResendAlert(grpc::CallbackServerContext* ctx,
+                                        const v1::ResendAlertRequest* req,
+                                        v1::ResendAlertResponse* resp) override;
   grpc::ServerUnaryReactor* UpdateAlert(grpc::CallbackServerContext* ctx,
                                         const v1::UpdateAlertRequest* req,
                                         v1::UpdateAlertResponse* resp) override;
