@@ -90,6 +90,10 @@ std::string Description(const AlertMessage& message) {
 
 absl::StatusOr<OutgoingRequest> Build(const AlertMessage& message,
                                       const DestinationConfig& config) {
+  // The delivery manager validated the config when it was stored; check
+  // again so that a bad value can never reach a request (e.g. CR/LF in a
+  // header).
+  if (absl::Status s = Validate(config); !s.ok()) return s;
   const std::string base = di::Field(config, "url", false);
   const std::string project = di::Field(config, "project", false);
   const std::string user = di::Field(config, "user", false);

@@ -279,9 +279,9 @@ const DestinationKind* FindDestinationKind(absl::string_view name) {
 
 namespace {
 
-// A name from a request, safe to quote in a message (escaped, bounded).
+// A name from a request, safe to put in a message (escaped, bounded).
 std::string QuoteName(absl::string_view name) {
-  return absl::StrCat("\"", absl::CHexEscape(di::TruncateUtf8(name, 64)), "\"");
+  return absl::CHexEscape(di::TruncateUtf8(name, 64));
 }
 
 const DestinationFieldSpec* FindField(const DestinationKind& kind, absl::string_view name) {

@@ -292,9 +292,9 @@ TEST(ValidationTest, ErrorsNameTheFieldAndNeverTheSecret) {
                "settings.url");
   expect_error(
       ValidateDestinationConfig(slack, Config({}, {{"url", kSlackUrl}, {"token", "SECRETVALUE"}})),
-      "secrets.\"token\"");
+      "secrets.token:");
   expect_error(ValidateDestinationConfig(slack, Config({{"channel", "x"}}, {{"url", kSlackUrl}})),
-               "settings.\"channel\"");
+               "settings.channel:");
   DestinationConfig with_headers = Config({}, {{"url", kSlackUrl}});
   with_headers.headers = {{"X-A", "b"}};
   expect_error(ValidateDestinationConfig(slack, with_headers), "headers");
@@ -302,6 +302,10 @@ TEST(ValidationTest, ErrorsNameTheFieldAndNeverTheSecret) {
   DestinationConfig hook = Config({}, {{"url", kSlackUrl}, {"hmac_secret", "SECRETVALUE"}});
   hook.headers = {{"X-Token", "SECRETVALUE\r\nX-Evil: 1"}};
   expect_error(ValidateDestinationConfig(webhook, hook), "headers.X-Token");
+  // Build refuses it too: a bad value never reaches a request.
+  absl::StatusOr<OutgoingRequest> built = webhook.build(SampleMessage(), hook);
+  ASSERT_FALSE(built.ok());
+  expect_error(built.status(), "headers.X-Token");
   hook.headers = {{"Bad Name", "SECRETVALUE"}};
   expect_error(ValidateDestinationConfig(webhook, hook), "headers");
   for (const char* reserved : {"content-type", "Idempotency-Key", "X-Pantherd-Signature"}) {
@@ -722,6 +726,14 @@ TEST(CurlPostTest, FaultsTimeoutsDownAndRestart) {
   resp = http->Post(req, "{}", nullptr);
   ASSERT_TRUE(resp.ok()) << resp.status();
   EXPECT_EQ(resp->status, 200);
+
+  // An empty body.
+  resp = http->Post(req, "", nullptr);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(resp->status, 200);
+  ASSERT_TRUE(r.WaitForRequests(before + 2, absl::Seconds(5)));
+  EXPECT_EQ(r.requests().back().body, "");
+  EXPECT_EQ(r.requests().back().Header("Content-Length"), "0");
 
   // Stop, then a new receiver on the same port.
   r.Stop();

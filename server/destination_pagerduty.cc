@@ -40,6 +40,10 @@ absl::Status Validate(const DestinationConfig& config) {
 
 absl::StatusOr<OutgoingRequest> Build(const AlertMessage& message,
                                       const DestinationConfig& config) {
+  // The delivery manager validated the config when it was stored; check
+  // again so that a bad value can never reach a request (e.g. CR/LF in a
+  // header).
+  if (absl::Status s = Validate(config); !s.ok()) return s;
   const std::string key = di::Field(config, "routing_key", true);
   if (key.empty()) {
     return absl::InvalidArgumentError("secrets.routing_key: required by kind pagerduty");

@@ -64,6 +64,10 @@ absl::Status Validate(const DestinationConfig& config) {
 
 absl::StatusOr<OutgoingRequest> Build(const AlertMessage& message,
                                       const DestinationConfig& config) {
+  // The delivery manager validated the config when it was stored; check
+  // again so that a bad value can never reach a request (e.g. CR/LF in a
+  // header).
+  if (absl::Status s = Validate(config); !s.ok()) return s;
   OutgoingRequest req;
   req.url = di::Field(config, "url", true);
   if (req.url.empty()) return absl::InvalidArgumentError("secrets.url: required by kind webhook");

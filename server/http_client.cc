@@ -153,7 +153,8 @@ class CurlHttpClient final : public HttpClient {
       curl_easy_setopt(curl, CURLOPT_POST, 1L);
       curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
       // `body` outlives curl_easy_perform, so curl may read it in place.
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+      // Never null: curl would then read the body from stdin.
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.empty() ? "" : body.data());
     } else {
       curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
     }

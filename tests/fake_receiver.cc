@@ -134,6 +134,7 @@ absl::StatusOr<std::unique_ptr<FakeReceiver>> FakeReceiver::Start(Options option
 FakeReceiver::~FakeReceiver() { Stop(); }
 
 void FakeReceiver::Stop() {
+  absl::MutexLock stop_lock(&stop_mu_);
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;

@@ -161,6 +161,8 @@ class FakeReceiver {
   int port_ = 0;
   std::thread thread_;
 
+  // Serialises Stop (it joins threads and closes the listener).
+  absl::Mutex stop_mu_;
   // Set with stopping_, for reads that poll it without the lock.
   std::atomic<bool> stop_flag_{false};
 
