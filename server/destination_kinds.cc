@@ -13,8 +13,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "server/destination_kind.h"
 #include "server/destination_util.h"
 
@@ -64,6 +62,142 @@ bool IsValidUtf8(absl::string_view s) {
   }
   return true;
 }
+
+// A strict RFC 8259 reader that only checks: Value() consumes one value at
+// pos_ and says whether it was well formed (nested at most kMaxDepth deep).
+class JsonChecker {
+ public:
+  explicit JsonChecker(absl::string_view text) : s_(text) {}
+
+  // True if the whole text is one JSON object (surrounding whitespace
+  // allowed).
+  bool IsObject() {
+    SkipSpace();
+    if (pos_ >= s_.size() || s_[pos_] != '{') return false;
+    if (!Value(0)) return false;
+    SkipSpace();
+    return pos_ == s_.size();
+  }
+
+ private:
+  static constexpr int kMaxDepth = 64;
+
+  void SkipSpace() {
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) {
+      ++pos_;
+    }
+  }
+  bool Eat(char c) {
+    if (pos_ < s_.size() && s_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  bool Literal(absl::string_view word) {
+    if (s_.substr(pos_, word.size()) != word) return false;
+    pos_ += word.size();
+    return true;
+  }
+  bool Digits() {
+    const size_t start = pos_;
+    while (pos_ < s_.size() && absl::ascii_isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+    return pos_ > start;
+  }
+  bool Number() {
+    Eat('-');
+    if (Eat('0')) {
+      // No leading zeros.
+    } else if (!Digits()) {
+      return false;
+    }
+    if (Eat('.') && !Digits()) return false;
+    if (Eat('e') || Eat('E')) {
+      if (!Eat('+')) Eat('-');
+      if (!Digits()) return false;
+    }
+    return true;
+  }
+  // Four hex digits after "\u"; -1 when malformed.
+  int Hex4() {
+    if (pos_ + 4 > s_.size()) return -1;
+    int v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char c = s_[pos_ + i];
+      if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return -1;
+      v = v * 16 + (absl::ascii_isdigit(static_cast<unsigned char>(c))
+                        ? c - '0'
+                        : absl::ascii_tolower(static_cast<unsigned char>(c)) - 'a' + 10);
+    }
+    pos_ += 4;
+    return v;
+  }
+  bool String() {
+    if (!Eat('"')) return false;
+    while (pos_ < s_.size()) {
+      const unsigned char c = static_cast<unsigned char>(s_[pos_++]);
+      if (c == '"') return true;
+      if (c < 0x20) return false;
+      if (c != '\\') continue;
+      if (pos_ >= s_.size()) return false;
+      const char e = s_[pos_++];
+      if (e == 'u') {
+        const int v = Hex4();
+        if (v < 0 || (v >= 0xDC00 && v <= 0xDFFF)) return false;
+        if (v >= 0xD800 && v <= 0xDBFF) {  // A high surrogate needs its low half.
+          if (!Literal("\\u")) return false;
+          const int low = Hex4();
+          if (low < 0xDC00 || low > 0xDFFF) return false;
+        }
+      } else if (absl::string_view("\"\\/bfnrt").find(e) == absl::string_view::npos) {
+        return false;
+      }
+    }
+    return false;
+  }
+  bool Value(int depth) {
+    if (depth > kMaxDepth) return false;
+    SkipSpace();
+    if (pos_ >= s_.size()) return false;
+    switch (s_[pos_]) {
+      case '{':
+        ++pos_;
+        SkipSpace();
+        if (Eat('}')) return true;
+        do {
+          SkipSpace();
+          if (!String()) return false;
+          SkipSpace();
+          if (!Eat(':') || !Value(depth + 1)) return false;
+          SkipSpace();
+        } while (Eat(','));
+        return Eat('}');
+      case '[':
+        ++pos_;
+        SkipSpace();
+        if (Eat(']')) return true;
+        do {
+          if (!Value(depth + 1)) return false;
+          SkipSpace();
+        } while (Eat(','));
+        return Eat(']');
+      case '"':
+        return String();
+      case 't':
+        return Literal("true");
+      case 'f':
+        return Literal("false");
+      case 'n':
+        return Literal("null");
+      default:
+        return Number();
+    }
+  }
+
+  absl::string_view s_;
+  size_t pos_ = 0;
+};
 
 std::string TimeOrDash(const google::protobuf::Timestamp& t) {
   std::string s = Rfc3339(t);
@@ -144,11 +278,7 @@ std::string OneLine(absl::string_view s) {
 }
 
 bool IsJsonObject(absl::string_view json) {
-  if (!IsValidUtf8(json)) return false;
-  const absl::string_view trimmed = absl::StripAsciiWhitespace(json);
-  if (trimmed.empty() || trimmed.front() != '{') return false;
-  google::protobuf::Struct parsed;
-  return google::protobuf::util::JsonStringToMessage(std::string(trimmed), &parsed).ok();
+  return IsValidUtf8(json) && JsonChecker(json).IsObject();
 }
 
 void JsonObject::Key(absl::string_view key) {

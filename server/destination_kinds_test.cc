@@ -238,8 +238,23 @@ TEST(WebhookTest, PayloadHasPantherFieldsAndOurs) {
   EXPECT_EQ(Str(e, "error.type"), "KeyError");
   EXPECT_EQ(Str(e, "error.message"), "'ip'");
   EXPECT_EQ(Str(e, "context"), "not json {");
-  m.alert.set_alert_context_json("[1,2]");  // Not an object: a string.
-  EXPECT_EQ(Str(Parse(WebhookPayloadJson(m)), "context"), "[1,2]");
+  // Not one JSON object: kept as a string, and the payload stays valid.
+  for (const char* text :
+       {"[1,2]", R"({"a":1} {"b":2})", R"({"a":1},)", R"({"a":1}])", R"({"a":NaN})",
+        R"({"a":"\ud800"})", R"({"a":01})", R"({"a":1.})", R"({"a":tru})", R"({"a":"\x"})",
+        R"({"a" 1})", "{\"a\":1} // c", R"({'a':1})", R"({"a":1,})", "{\"a\":\"\x01\"}"}) {
+    m.alert.set_alert_context_json(text);
+    EXPECT_EQ(Str(Parse(WebhookPayloadJson(m)), "context"), text) << text;
+  }
+  const std::string deep =
+      absl::StrCat("{\"a\":", std::string(100, '['), std::string(100, ']'), "}");
+  m.alert.set_alert_context_json(deep);
+  EXPECT_EQ(Str(Parse(WebhookPayloadJson(m)), "context"), deep);
+  m.alert.set_alert_context_json(
+      R"({"s":"\ud83d\ude00 \u00e9 \/ \b","n":-0.5e+3,"t":true,"f":false,"z":null,"e":{},"l":[]})");
+  EXPECT_EQ(Str(Parse(WebhookPayloadJson(m)), "context.s"), "😀 é / \b");
+  m.alert.set_alert_context_json("  {\"pretty\": [1,\n 2]}\n");
+  EXPECT_EQ(At(Parse(WebhookPayloadJson(m)), "context.pretty").list_value().values_size(), 2);
   m.alert.clear_alert_context_json();
   EXPECT_TRUE(At(Parse(WebhookPayloadJson(m)), "context").has_struct_value());
 }
@@ -747,6 +762,18 @@ TEST(CurlPostTest, FaultsTimeoutsDownAndRestart) {
   ASSERT_TRUE((*again)->WaitForRequests(1, absl::Seconds(5)));
   EXPECT_EQ((*again)->requests()[0].body, "{\"n\":1}");
   EXPECT_FALSE((*again)->WaitForRequests(2, absl::Milliseconds(50)));
+}
+
+TEST(CurlPostTest, BadUrlsAreRefusedWithoutQuotingThem) {
+  std::unique_ptr<HttpClient> http = NewCurlHttpClient();
+  for (const char* url :
+       {"htp://127.0.0.1:1/T000/SECRETVALUE", "http://127.0.0.1:1/se cret/SECRETVALUE",
+        "http://[::1/SECRETVALUE", "http:///SECRETVALUE"}) {
+    absl::StatusOr<HttpResponse> resp = http->Post({.url = url}, "{}", nullptr);
+    ASSERT_FALSE(resp.ok()) << url;
+    EXPECT_THAT(std::string(resp.status().message()), Not(HasSubstr("SECRETVALUE")))
+        << resp.status();
+  }
 }
 
 TEST(CurlPostTest, CancelledPost) {

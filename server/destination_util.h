@@ -30,7 +30,10 @@ std::string TruncateUtf8(absl::string_view s, size_t max_bytes);
 // summaries that must be one line).
 std::string OneLine(absl::string_view s);
 
-// Returns true if `json` is a JSON object (parsed strictly) in valid UTF-8.
+// Returns true if `json` is one JSON object (strict RFC 8259: no comments,
+// single quotes, trailing commas, raw control characters or lone surrogate
+// escapes; nested at most 64 deep; whitespace around it allowed) in valid
+// UTF-8.
 bool IsJsonObject(absl::string_view json);
 
 // Writes one JSON object, members in the order added. Keys and string values

@@ -94,6 +94,8 @@ std::string Scrub(std::string text, absl::string_view url) {
     const size_t path = url.find_first_of("/?#", scheme + 3);
     if (path != absl::string_view::npos && url.size() - path > 1) {
       secrets.emplace_back(url.substr(path));
+      // Without its slash too (in "http:///x", curl takes x for the host).
+      if (url.size() - path > 6) secrets.emplace_back(url.substr(path + 1));
       const size_t query = url.find_first_of("?#", path);
       if (query != absl::string_view::npos && query - path > 1) {
         secrets.emplace_back(url.substr(path, query - path));
