@@ -321,6 +321,11 @@ TEST(ValidationTest, ErrorsNameTheFieldAndNeverTheSecret) {
   absl::StatusOr<OutgoingRequest> built = webhook.build(SampleMessage(), hook);
   ASSERT_FALSE(built.ok());
   expect_error(built.status(), "headers.X-Token");
+  hook.headers = {{"X-Long", std::string(9000, 'v')}};
+  expect_error(ValidateDestinationConfig(webhook, hook), "headers.X-Long");
+  hook.headers.clear();
+  for (int i = 0; i < 33; ++i) hook.headers[absl::StrCat("X-H", i)] = "v";
+  expect_error(ValidateDestinationConfig(webhook, hook), "headers: at most 32");
   hook.headers = {{"Bad Name", "SECRETVALUE"}};
   expect_error(ValidateDestinationConfig(webhook, hook), "headers");
   for (const char* reserved : {"content-type", "Idempotency-Key", "X-Pantherd-Signature"}) {

@@ -12,6 +12,8 @@ namespace {
 namespace di = destination_internal;
 
 constexpr char kDefaultSignatureHeader[] = "X-Pantherd-Signature";
+constexpr size_t kMaxHeaders = 32;
+constexpr size_t kMaxHeaderValueBytes = 8192;
 
 // RFC 9110 token characters.
 bool IsToken(absl::string_view s) {
@@ -36,7 +38,15 @@ absl::Status Validate(const DestinationConfig& config) {
     return absl::InvalidArgumentError(
         "settings.signature_header: must be an HTTP header name (letters, digits, -, _ ...)");
   }
+  if (config.headers.size() > kMaxHeaders) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("headers: at most ", kMaxHeaders, " custom headers"));
+  }
   for (const auto& [name, value] : config.headers) {
+    if (value.size() > kMaxHeaderValueBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "headers.", name, ": the value is longer than ", kMaxHeaderValueBytes, " bytes"));
+    }
     if (!IsToken(name)) {
       return absl::InvalidArgumentError(
           "headers: a header name is not an HTTP token (letters, digits, -, _ ...)");
