@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 
 namespace pantherd::server {
@@ -84,10 +85,48 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return 0;
 }
 
+// `text` with every occurrence of `url`, and of its path and query, replaced by
+// "<url>" (curl's error buffer may quote them; they can hold secrets).
+std::string Scrub(std::string text, absl::string_view url) {
+  std::vector<std::string> secrets = {std::string(url)};
+  const size_t scheme = url.find("://");
+  if (scheme != absl::string_view::npos) {
+    const size_t path = url.find_first_of("/?#", scheme + 3);
+    if (path != absl::string_view::npos && url.size() - path > 1) {
+      secrets.emplace_back(url.substr(path));
+      // Without its slash too (in "http:///x", curl takes x for the host).
+      if (url.size() - path > 6) secrets.emplace_back(url.substr(path + 1));
+      const size_t query = url.find_first_of("?#", path);
+      if (query != absl::string_view::npos && query - path > 1) {
+        secrets.emplace_back(url.substr(path, query - path));
+      }
+    }
+  }
+  for (const std::string& secret : secrets) {
+    if (secret.empty()) continue;
+    text = absl::StrReplaceAll(text, {{secret, "<url>"}});
+  }
+  return text;
+}
+
 class CurlHttpClient final : public HttpClient {
  public:
   absl::StatusOr<HttpResponse> Get(const HttpRequest& request,
                                    const std::atomic<bool>* cancel) override {
+    return Perform(request, /*post=*/false, "", cancel);
+  }
+
+  absl::StatusOr<HttpResponse> Post(const HttpRequest& request, absl::string_view body,
+                                    const std::atomic<bool>* cancel) override {
+    return Perform(request, /*post=*/true, body, cancel);
+  }
+
+ private:
+  // One exchange: a GET, or a POST of `body`. Errors as documented at Get;
+  // no message quotes the URL or its path.
+  static absl::StatusOr<HttpResponse> Perform(const HttpRequest& request, bool post,
+                                              absl::string_view body,
+                                              const std::atomic<bool>* cancel) {
     CURL* curl = curl_easy_init();
     if (curl == nullptr) return absl::InternalError("libcurl could not create a handle");
     Transfer t;
@@ -97,6 +136,10 @@ class CurlHttpClient final : public HttpClient {
     curl_slist* headers = nullptr;
     for (const auto& [name, value] : request.headers) {
       headers = curl_slist_append(headers, absl::StrCat(name, ": ", value).c_str());
+    }
+    if (post) {
+      // No "Expect: 100-continue" round trip before the body.
+      headers = curl_slist_append(headers, "Expect:");
     }
     // Loopback is never proxied; otherwise curl's proxy variables apply.
     std::string no_proxy = "localhost,127.0.0.1,::1";
@@ -108,7 +151,15 @@ class CurlHttpClient final : public HttpClient {
       }
     }
     curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
-    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    if (post) {
+      curl_easy_setopt(curl, CURLOPT_POST, 1L);
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+      // `body` outlives curl_easy_perform, so curl may read it in place.
+      // Never null: curl would then read the body from stdin.
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.empty() ? "" : body.data());
+    } else {
+      curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    }
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
@@ -137,7 +188,8 @@ class CurlHttpClient final : public HttpClient {
       t.response.status = static_cast<int>(status);
       return std::move(t.response);
     }
-    const std::string detail = error[0] != '\0' ? error : curl_easy_strerror(code);
+    const std::string detail =
+        Scrub(error[0] != '\0' ? error : curl_easy_strerror(code), request.url);
     if (t.cancelled || code == CURLE_ABORTED_BY_CALLBACK) {
       return absl::CancelledError("the request was cancelled");
     }

@@ -1,6 +1,6 @@
-// A minimal HTTP GET client for pollers of external APIs (the Okta System
-// Log), behind an interface so that the poller's logic does not depend on the
-// transport. The implementation uses libcurl with TLS peer and host
+// A minimal HTTP client: GET for pollers of external APIs (the Okta System
+// Log), POST for alert destinations; behind an interface so that their logic
+// does not depend on the transport. The implementation uses libcurl with TLS peer and host
 // verification always on.
 //
 //   std::unique_ptr<HttpClient> http = NewCurlHttpClient();
