@@ -162,7 +162,9 @@
 #include "absl/strings/string_view.h"
 #include "client/command.h"
 #include "client/output.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "pantherd/v1/admin_service.pb.h"
+#include "pantherd/v1/alerts.pb.h"
 
 namespace pantherd::client {
 
@@ -182,6 +184,34 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry);
 
 // `sources list|add okta|pause|resume|remove` (DetectionService source RPCs).
 void AddSourcesCommands(CLI::App& root, CommandRegistry& registry);
+
+// `destinations add|list|get|update|test|remove|kinds` (DetectionService
+// destination RPCs). See destinations_commands.cc.
+void AddDestinationsCommands(CLI::App& root, CommandRegistry& registry);
+
+// `alerts resend ID [--destination D]` (DetectionService.ResendAlert), added
+// to the `alerts` group by AddAlertsCommands.
+void AddAlertsResendCommand(CLI::App& alerts, CommandRegistry& registry);
+
+// The "Deliveries" section of `alerts get` and `alerts resend`: a blank line,
+// "Deliveries:" and an indented table (DESTINATION, KIND, ACTION, STATUS,
+// ATTEMPTS, HTTP, WHEN, ROUTED BY, LAST ERROR), or "Deliveries: none".
+void PrintDeliveries(
+    const google::protobuf::RepeatedPtrField<pantherd::v1::AlertDelivery>& deliveries,
+    std::ostream& out);
+
+// The words of --min-severity: info, low, medium, high, critical (checked
+// case-insensitively with CLI::IsMember).
+const std::vector<std::string>& SeverityWords();
+// "high" (any case) -> SEVERITY_HIGH; SEVERITY_UNSPECIFIED for "" or an
+// unknown word.
+pantherd::v1::Severity ParseSeverityWord(const std::string& word);
+// The words of --type (alerts tail) and --alert-type (destinations): rule,
+// rule_error. Signals never notify, so they are not among them.
+const std::vector<std::string>& AlertTypeWords();
+// "rule" -> ALERT_TYPE_RULE, "rule_error" -> ALERT_TYPE_RULE_ERROR;
+// ALERT_TYPE_UNSPECIFIED otherwise.
+pantherd::v1::AlertType ParseAlertTypeWord(const std::string& word);
 
 // `send FILE|-` (DetectionService.IngestEvents).
 inline constexpr char kDefaultSendLogType[] = "Okta.SystemLog";
