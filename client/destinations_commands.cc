@@ -11,7 +11,6 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -93,6 +92,13 @@ bool Contains(const std::vector<std::string>& names, absl::string_view name) {
 // hmac_secret"); errors name the file, never its content.
 absl::StatusOr<std::string> ReadSecretFile(absl::string_view flag, const std::string& path) {
   if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": no file given"));
+  if (absl::StrContains(path, "://")) {
+    // The secret itself (a webhook URL) in place of its file: not repeated.
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag,
+                     ": expected a file holding the secret, not the secret itself (a URL "
+                     "was given; save it in a file and pass the file's path)"));
+  }
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is a directory"));

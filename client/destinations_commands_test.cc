@@ -294,6 +294,15 @@ TEST_F(DestinationsCommandsTest, SecretFileErrorsNameTheFlagAndTheFile) {
   r = Run({"destinations", "add", "webhook", "--name", "w", "--secret-file", secret_file_,
            "--hmac-secret-file", empty});
   EXPECT_THAT(r.err, HasSubstr(absl::StrCat("--hmac-secret-file: ", empty, " is empty")));
+  // The secret itself in place of its file is refused without repeating it.
+  r = Run({"destinations", "add", "slack", "--name", "s", "--secret-file", kSecretUrl});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("--secret-file: expected a file holding the secret"));
+  ExpectNoSecret(r);
+  r = Run({"destinations", "add", "slack", "--name", "s", "--secret",
+           absl::StrCat("url=", kSecretUrl)});
+  EXPECT_THAT(r.err, HasSubstr("--secret url: expected a file holding the secret"));
+  ExpectNoSecret(r);
   r = Run({"destinations", "add", "pagerduty", "--name", "p"});
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.err, HasSubstr("--secret-file FILE is required"));
