@@ -31,7 +31,6 @@ constexpr int kMaxPageSize = 1000;
 constexpr int kDefaultLimit = 100;
 
 const std::vector<std::string> kStatusWords = {"open", "triaged", "closed", "resolved"};
-const std::vector<std::string> kSeverityWords = {"info", "low", "medium", "high", "critical"};
 
 struct ListArgs {
   std::vector<std::string> rule_ids;
@@ -60,12 +59,6 @@ v1::AlertStatus ParseStatus(const std::string& word) {
   return status;
 }
 
-v1::Severity ParseSeverity(const std::string& word) {
-  v1::Severity severity = v1::SEVERITY_UNSPECIFIED;
-  if (!word.empty()) v1::Severity_Parse("SEVERITY_" + absl::AsciiStrToUpper(word), &severity);
-  return severity;
-}
-
 std::string StatusName(v1::AlertStatus status) {
   return ShortEnumName(v1::AlertStatus_Name(status), "ALERT_STATUS_");
 }
@@ -78,7 +71,7 @@ absl::Status ListAlerts(const ListArgs& args, CommandEnv& env) {
   v1::ListAlertsRequest request;
   for (const std::string& id : args.rule_ids) request.add_rule_ids(id);
   for (const std::string& word : args.statuses) request.add_statuses(ParseStatus(word));
-  request.set_min_severity(ParseSeverity(args.min_severity));
+  request.set_min_severity(ParseSeverityWord(args.min_severity));
   const absl::Time now = absl::Now();
   const bool by_update = args.time_field == "updated";
   if (!args.since.empty()) {
@@ -250,6 +243,7 @@ absl::Status GetAlert(const std::string& id, CommandEnv& env) {
       conn->Call("GetAlert", &DetectionStub::GetAlert, conn->detection(), request, &response));
   if (env.json()) return PrintJson(response, env.out());
   PrintAlert(response.alert(), env.out());
+  PrintDeliveries(response.deliveries(), env.out());
   return absl::OkStatus();
 }
 
@@ -384,10 +378,8 @@ absl::Status TailAlerts(const TailArgs& args, CommandEnv& env) {
   PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
   v1::StreamAlertsRequest base;
   for (const std::string& id : args.rule_ids) base.add_rule_ids(id);
-  base.set_min_severity(ParseSeverity(args.min_severity));
-  if (!args.type.empty()) {
-    base.add_types(args.type == "rule" ? v1::ALERT_TYPE_RULE : v1::ALERT_TYPE_RULE_ERROR);
-  }
+  base.set_min_severity(ParseSeverityWord(args.min_severity));
+  if (!args.type.empty()) base.add_types(ParseAlertTypeWord(args.type));
   // The last sequence seen; the stream resumes after it.
   std::optional<uint64_t> resume;
   if (args.since_option != nullptr && args.since_option->count() > 0) resume = args.since;
@@ -472,8 +464,32 @@ absl::Status TailAlerts(const TailArgs& args, CommandEnv& env) {
 
 }  // namespace
 
+const std::vector<std::string>& SeverityWords() {
+  static const auto* const kWords =
+      new std::vector<std::string>{"info", "low", "medium", "high", "critical"};
+  return *kWords;
+}
+
+v1::Severity ParseSeverityWord(const std::string& word) {
+  v1::Severity severity = v1::SEVERITY_UNSPECIFIED;
+  if (!word.empty()) v1::Severity_Parse("SEVERITY_" + absl::AsciiStrToUpper(word), &severity);
+  return severity;
+}
+
+const std::vector<std::string>& AlertTypeWords() {
+  static const auto* const kWords = new std::vector<std::string>{"rule", "rule_error"};
+  return *kWords;
+}
+
+v1::AlertType ParseAlertTypeWord(const std::string& word) {
+  const std::string lower = absl::AsciiStrToLower(word);
+  if (lower == "rule") return v1::ALERT_TYPE_RULE;
+  if (lower == "rule_error") return v1::ALERT_TYPE_RULE_ERROR;
+  return v1::ALERT_TYPE_UNSPECIFIED;
+}
+
 void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
-  CLI::App* alerts = registry.AddGroup(root, "alerts", "List, show and triage alerts");
+  CLI::App* alerts = registry.AddGroup(root, "alerts", "List, show, triage and re-send alerts");
 
   auto list_args = std::make_shared<ListArgs>();
   CLI::App* list = registry.AddListCommand(
@@ -487,7 +503,7 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
   list->add_option("--min-severity,--severity", list_args->min_severity,
                    "Only alerts at least this severe (--severity is an alias, as in alerts tail)")
       ->type_name("SEVERITY")
-      ->check(CLI::IsMember(kSeverityWords, CLI::ignore_case));
+      ->check(CLI::IsMember(SeverityWords(), CLI::ignore_case));
   CLI::Option* limit_option =
       list->add_option("--limit", list_args->limit,
                        absl::StrCat("Show at most this many alerts (default ", kDefaultLimit, ")"))
@@ -555,15 +571,17 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
   tail->add_option("--min-severity,--severity", tail_args->min_severity,
                    "Only alerts at least this severe (--severity is an alias, as in alerts list)")
       ->type_name("SEVERITY")
-      ->check(CLI::IsMember(kSeverityWords, CLI::ignore_case));
+      ->check(CLI::IsMember(SeverityWords(), CLI::ignore_case));
   tail->add_option("--rule", tail_args->rule_ids, "Only alerts of this rule (repeatable)")
       ->type_name("ID");
   tail->add_option("--type", tail_args->type, "Only alerts of this type: rule or rule_error")
       ->type_name("TYPE")
-      ->check(CLI::IsMember({"rule", "rule_error"}));
+      ->check(CLI::IsMember(AlertTypeWords()));
   tail->add_option("--count", tail_args->count, "Exit after printing this many changes")
       ->type_name("N")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 62));
+
+  AddAlertsResendCommand(*alerts, registry);
 }
 
 }  // namespace pantherd::client

@@ -183,6 +183,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   AddRulesCommands(app, registry);
   AddAlertsCommands(app, registry);
   AddSourcesCommands(app, registry);
+  AddDestinationsCommands(app, registry);
   AddSendCommand(app, registry);
   AddAnalysisCommands(app, registry);
   AddTeamCommands(app, registry);

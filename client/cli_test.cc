@@ -81,9 +81,10 @@ TEST_P(PantherctlHelpTest, HelpExitsZeroAndMentionsOptions) {
 INSTANTIATE_TEST_SUITE_P(
     Pantherctl, PantherctlHelpTest,
     ::testing::Values(
-        HelpCase{{},
-                 {"--server", "--token", "--output", "--timeout", "PANTHER_SERVER", "PANTHER_TOKEN",
-                  "status", "whoami", "rules", "alerts", "sources", "upload", "test"}},
+        HelpCase{
+            {},
+            {"--server", "--token", "--output", "--timeout", "PANTHER_SERVER", "PANTHER_TOKEN",
+             "status", "whoami", "rules", "alerts", "sources", "destinations", "upload", "test"}},
         HelpCase{{"upload"}, {"PATH", "--skip-tests"}},
         HelpCase{{"test"},
                  {"PATH", "--filter", "--minimum-tests", "--skip-disabled-tests",
@@ -109,7 +110,19 @@ INSTANTIATE_TEST_SUITE_P(
                  {"--label", "--domain", "--token-file", "--since", "--interval", "--base-url",
                   "--no-check"}},
         HelpCase{{"sources", "resume"}, {"ID", "--token-file"}},
-        HelpCase{{"sources", "remove"}, {"ID"}}),
+        HelpCase{{"sources", "remove"}, {"ID"}},
+        HelpCase{{"destinations"}, {"add", "list", "get", "update", "test", "remove", "kinds"}},
+        HelpCase{{"destinations", "add"},
+                 {"KIND", "webhook, slack, pagerduty, teams, jira", "--name", "--secret-file",
+                  "--secret", "--hmac-secret-file", "--header", "--set", "--min-severity",
+                  "--alert-type", "--rule", "--log-type"}},
+        HelpCase{
+            {"destinations", "update"},
+            {"ID", "--name", "--secret-file", "--secret", "--remove-secret", "--header", "--set",
+             "--min-severity", "--alert-type", "--rule", "--log-type", "--clear-filters"}},
+        HelpCase{{"destinations", "get"}, {"ID"}}, HelpCase{{"destinations", "test"}, {"ID"}},
+        HelpCase{{"destinations", "remove"}, {"ID"}},
+        HelpCase{{"alerts", "resend"}, {"ID", "--destination"}}),
     [](const ::testing::TestParamInfo<HelpCase>& info) {
       return info.param.command.empty() ? std::string("pantherctl")
                                         : absl::StrJoin(info.param.command, "_");

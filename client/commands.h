@@ -13,6 +13,7 @@
 //                    table, a cut listing ends with "N more (use --limit or
 //                    --all; next page: --page-token T)" on the error stream.
 //   sources list  -> ListSourcesResponse.
+//   destinations list -> ListDestinationsResponse (destinations and kinds).
 // `status` combines two RPCs; see PrintServerStatus.
 //
 // The command tree:
@@ -32,21 +33,38 @@
 //               [--page-token T] [--since T] [--until T] [--time created|updated]
 //   alerts get ID | events ID [--limit N]
 //          | update ID [--status S] [--assignee U] [--comment C]
+//          | resend ID [--destination ID|NAME]
 //   sources list
 //   sources add okta --label L --domain D --token-file FILE [--since TIME]
 //                    [--interval 60s] [--base-url URL] [--no-check]
 //   sources test ID|LABEL
 //   sources pause ID|LABEL | resume ID|LABEL [--token-file FILE] | remove ID|LABEL
+//   destinations list | kinds | get ID|NAME | test ID|NAME | remove ID|NAME
+//   destinations add webhook|slack|pagerduty|teams|jira --name N --secret-file FILE
+//                    [--secret NAME=FILE]... [--hmac-secret-file FILE]
+//                    [--header 'Name: value']... [--set KEY=VALUE]... [FILTERS]
+//   destinations update ID|NAME [--name N] [--secret-file FILE] [--secret NAME=FILE]...
+//                    [--hmac-secret-file FILE] [--remove-secret NAME]...
+//                    [--header 'Name: value']... [--set KEY=VALUE]... [FILTERS | --clear-filters]
+//     FILTERS: [--min-severity S] [--alert-type rule|rule_error]... [--rule ID]...
+//              [--log-type T]...
 //   send FILE|- [--log-type T] [--batch-size N] [--source-label L] [--quiet]
 //   alerts tail [--since SEQ] [--min-severity S] [--rule ID]... [--type rule|rule_error]
 //               [--count N]
-// (--severity is an alias of --min-severity on alerts list and alerts tail.)
+// (--severity is an alias of --min-severity on alerts list, alerts tail and
+// destinations add|update.)
 //
 // alerts get -> DetectionService.GetAlert. Table form: the alert's fields; for
 //   a RULE_ERROR alert its error and, when set, the Python traceback (instead
 //   of an empty Context); the stored matched events (a header line and the
 //   event's JSON each, "..." when cut to the per-event cap); and the triage
-//   history, oldest first (time, actor, status change, assignee, comment).
+//   history, oldest first (time, actor, status change, assignee, comment);
+//   then its deliveries (PrintDeliveries: destination, kind, action, status,
+//   attempts, last HTTP status, next attempt / delivered / last attempt time,
+//   routed by, last error), or "Deliveries: none".
+// alerts resend -> DetectionService.ResendAlert{alert_id, destination (empty:
+//   every destination the alert was routed to)}; prints "Re-sending alert ID:
+//   N deliveries pending" and the deliveries; JSON: the ResendAlertResponse.
 //
 // `upload PATH` and `test PATH` read PATH with ReadAnalysisPath
 // (analysis_folder.h) and send every file in one request.
@@ -128,6 +146,45 @@
 //   api_token from resume's --token-file}; prints the source. sources remove
 //   -> DetectionService.RemoveSource; prints "Removed source ID".
 //
+// Destinations (destinations_commands.cc). Secrets are write-only: read from
+//   files, sent once and never printed (the server returns only their names;
+//   errors name the flag and the file, never the content, and never quote a
+//   --header value).
+// destinations add KIND -> DetectionService.AddDestination{name, kind,
+//   settings (--set KEY=VALUE, each key once), secrets, headers (--header
+//   'Name: value', webhook only, each name once, case-insensitively), filters}.
+//   The secrets: --secret-file fills the kind's main secret (webhook, slack,
+//   teams: "url"; pagerduty: "routing_key"; jira: "api_token"), required;
+//   --secret NAME=FILE any other, --hmac-secret-file "hmac_secret" (webhook).
+//   A secret file is read whole, without trailing whitespace; a missing,
+//   empty or over-64-KiB file is refused. Refused before any call: an unknown
+//   kind (usage error listing the kinds), a secret of the kind given with
+//   --set, a setting given with --secret, --header or --hmac-secret-file for
+//   another kind than webhook. Filters: --min-severity, --alert-type (rule,
+//   rule_error), --rule, --log-type (repeatable). Prints the stored
+//   destination ("Label: value" lines: ID, Name, Kind, Settings, Secrets
+//   "url: (set)", Headers, the filters, Created, Created by, Updated); JSON:
+//   the AddDestinationResponse.
+// destinations list -> ListDestinations; table ID NAME KIND MIN-SEVERITY
+//   FILTERS ("types=RULE rules=A,B log_types=T", "-" for none).
+// destinations get -> GetDestination{destination: id or name}; the fields of
+//   add plus the stats: Pending, Oldest pending ("2m5s ago (TIME)"),
+//   Delivered, Failed, Retried.
+// destinations update -> UpdateDestination: only what is given. --set
+//   'KEY=', --header 'Name:' and --remove-secret NAME send empty values,
+//   which remove the entry; any filter flag sends all the filters (they
+//   replace the stored ones as a whole), --clear-filters empty ones. With
+//   --secret-file or --set it first asks GetDestination for the kind (the
+//   main secret's name; the --set check of add).
+// destinations test -> TestDestination; prints "ok: HTTP 200 in 35 ms" or
+//   "failed: HTTP 404 in 120 ms" ("no HTTP answer" without one) with Error
+//   and Response lines, then exits 1 ("test delivery to D failed: ...").
+// destinations remove -> RemoveDestination; prints "Removed destination D; N
+//   pending deliveries marked failed".
+// destinations kinds -> ListDestinations; per kind its description and
+//   fields (name, secret or setting, required or optional, help); JSON: the
+//   ListDestinationsResponse with only its kinds.
+//
 // alerts tail -> DetectionService.StreamAlerts, with no deadline. Prints one
 //   line per change: "ALERT_ID  TIME  KIND  SEVERITY  RULE  TITLE  events=N
 //   seq=SEQ"; JSON: one AlertChange per line (compact). Heartbeats print
@@ -162,7 +219,9 @@
 #include "absl/strings/string_view.h"
 #include "client/command.h"
 #include "client/output.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "pantherd/v1/admin_service.pb.h"
+#include "pantherd/v1/alerts.pb.h"
 
 namespace pantherd::client {
 
@@ -182,6 +241,34 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry);
 
 // `sources list|add okta|pause|resume|remove` (DetectionService source RPCs).
 void AddSourcesCommands(CLI::App& root, CommandRegistry& registry);
+
+// `destinations add|list|get|update|test|remove|kinds` (DetectionService
+// destination RPCs). See destinations_commands.cc.
+void AddDestinationsCommands(CLI::App& root, CommandRegistry& registry);
+
+// `alerts resend ID [--destination D]` (DetectionService.ResendAlert), added
+// to the `alerts` group by AddAlertsCommands.
+void AddAlertsResendCommand(CLI::App& alerts, CommandRegistry& registry);
+
+// The "Deliveries" section of `alerts get` and `alerts resend`: a blank line,
+// "Deliveries:" and an indented table (DESTINATION, KIND, ACTION, STATUS,
+// ATTEMPTS, HTTP, WHEN, ROUTED BY, LAST ERROR), or "Deliveries: none".
+void PrintDeliveries(
+    const google::protobuf::RepeatedPtrField<pantherd::v1::AlertDelivery>& deliveries,
+    std::ostream& out);
+
+// The words of --min-severity: info, low, medium, high, critical (checked
+// case-insensitively with CLI::IsMember).
+const std::vector<std::string>& SeverityWords();
+// "high" (any case) -> SEVERITY_HIGH; SEVERITY_UNSPECIFIED for "" or an
+// unknown word.
+pantherd::v1::Severity ParseSeverityWord(const std::string& word);
+// The words of --type (alerts tail) and --alert-type (destinations): rule,
+// rule_error. Signals never notify, so they are not among them.
+const std::vector<std::string>& AlertTypeWords();
+// "rule" -> ALERT_TYPE_RULE, "rule_error" -> ALERT_TYPE_RULE_ERROR;
+// ALERT_TYPE_UNSPECIFIED otherwise.
+pantherd::v1::AlertType ParseAlertTypeWord(const std::string& word);
 
 // `send FILE|-` (DetectionService.IngestEvents).
 inline constexpr char kDefaultSendLogType[] = "Okta.SystemLog";

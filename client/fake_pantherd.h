@@ -151,9 +151,10 @@ class FakeHealthService final : public grpc::health::v1::Health::Service {
   std::string last_service = "<no call>";
 };
 
-// Answers the rule, test, alert and source RPCs pantherctl uses. ListRules and
-// ListAlerts serve their lists in pages of page_size items (tokens "1", "2",
-// ...); methods not overridden answer UNIMPLEMENTED like a young server.
+// Answers the rule, test, alert, source and destination RPCs pantherctl uses.
+// ListRules and ListAlerts serve their lists in pages of page_size items
+// (tokens "1", "2", ...); methods not overridden answer UNIMPLEMENTED like a
+// young server.
 class FakeDetectionService final : public pantherd::v1::DetectionService::Service {
  public:
   grpc::Status ListRules(grpc::ServerContext*, const pantherd::v1::ListRulesRequest* request,
@@ -204,6 +205,7 @@ class FakeDetectionService final : public pantherd::v1::DetectionService::Servic
     for (const pantherd::v1::Alert& alert : alerts) {
       if (alert.id() == request->id()) {
         *response->mutable_alert() = alert;
+        for (const auto& d : alert_deliveries) *response->add_deliveries() = d;
         return grpc::Status::OK;
       }
     }
@@ -363,12 +365,123 @@ class FakeDetectionService final : public pantherd::v1::DetectionService::Servic
     return sources_error;
   }
 
+  // Destination RPCs: record the request; answer destinations_error when
+  // set, else: AddDestination and UpdateDestination a destination built from
+  // the request (id "d000000000000001", the secret and header names but
+  // never their values); ListDestinations `destinations` and
+  // `destination_kinds`; GetDestination the first of `destinations` whose id
+  // or name matches (NOT_FOUND otherwise) with `destination_stats`;
+  // RemoveDestination remove_destination_response; TestDestination
+  // test_destination_response; ResendAlert resend_response.
+  grpc::Status AddDestination(grpc::ServerContext*,
+                              const pantherd::v1::AddDestinationRequest* request,
+                              pantherd::v1::AddDestinationResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    add_destination_requests.push_back(*request);
+    if (!destinations_error.ok()) return destinations_error;
+    pantherd::v1::Destination* d = response->mutable_destination();
+    d->set_id("d000000000000001");
+    d->set_name(request->name());
+    d->set_kind(request->kind());
+    *d->mutable_settings() = request->settings();
+    std::vector<std::string> names;
+    for (const auto& [name, value] : request->secrets()) names.push_back(name);
+    std::sort(names.begin(), names.end());
+    for (const std::string& name : names) d->add_secrets_set(name);
+    names.clear();
+    for (const auto& [name, value] : request->headers()) names.push_back(name);
+    std::sort(names.begin(), names.end());
+    for (const std::string& name : names) d->add_header_names(name);
+    *d->mutable_filters() = request->filters();
+    d->set_created_by("admin");
+    return grpc::Status::OK;
+  }
+  grpc::Status ListDestinations(grpc::ServerContext*, const pantherd::v1::ListDestinationsRequest*,
+                                pantherd::v1::ListDestinationsResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    ++list_destinations_calls;
+    if (!destinations_error.ok()) return destinations_error;
+    for (const auto& d : destinations) *response->add_destinations() = d;
+    for (const auto& k : destination_kinds) *response->add_kinds() = k;
+    return grpc::Status::OK;
+  }
+  grpc::Status GetDestination(grpc::ServerContext*,
+                              const pantherd::v1::GetDestinationRequest* request,
+                              pantherd::v1::GetDestinationResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    get_destination_requests.push_back(*request);
+    if (!destinations_error.ok()) return destinations_error;
+    for (const auto& d : destinations) {
+      if (d.id() == request->destination() || d.name() == request->destination()) {
+        *response->mutable_destination() = d;
+        *response->mutable_stats() = destination_stats;
+        return grpc::Status::OK;
+      }
+    }
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such destination");
+  }
+  grpc::Status UpdateDestination(grpc::ServerContext*,
+                                 const pantherd::v1::UpdateDestinationRequest* request,
+                                 pantherd::v1::UpdateDestinationResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    update_destination_requests.push_back(*request);
+    if (!destinations_error.ok()) return destinations_error;
+    pantherd::v1::Destination* d = response->mutable_destination();
+    d->set_id("d000000000000001");
+    d->set_name(request->has_name() ? request->name() : request->destination());
+    *d->mutable_settings() = request->settings();
+    if (request->has_filters()) *d->mutable_filters() = request->filters();
+    return grpc::Status::OK;
+  }
+  grpc::Status RemoveDestination(grpc::ServerContext*,
+                                 const pantherd::v1::RemoveDestinationRequest* request,
+                                 pantherd::v1::RemoveDestinationResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    remove_destination_requests.push_back(*request);
+    if (!destinations_error.ok()) return destinations_error;
+    *response = remove_destination_response;
+    return grpc::Status::OK;
+  }
+  grpc::Status TestDestination(grpc::ServerContext*,
+                               const pantherd::v1::TestDestinationRequest* request,
+                               pantherd::v1::TestDestinationResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    test_destination_requests.push_back(*request);
+    if (!destinations_error.ok()) return destinations_error;
+    *response = test_destination_response;
+    return grpc::Status::OK;
+  }
+  grpc::Status ResendAlert(grpc::ServerContext*, const pantherd::v1::ResendAlertRequest* request,
+                           pantherd::v1::ResendAlertResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    resend_requests.push_back(*request);
+    if (!destinations_error.ok()) return destinations_error;
+    *response = resend_response;
+    return grpc::Status::OK;
+  }
+
   size_t StreamAlertsCalls() {
     std::lock_guard<std::mutex> lock(mu);
     return stream_alerts_requests.size();
   }
 
   std::mutex mu;
+  std::vector<pantherd::v1::Destination> destinations;
+  std::vector<pantherd::v1::DestinationKindInfo> destination_kinds;
+  pantherd::v1::DestinationStats destination_stats;
+  grpc::Status destinations_error = grpc::Status::OK;
+  int list_destinations_calls = 0;
+  std::vector<pantherd::v1::AddDestinationRequest> add_destination_requests;
+  std::vector<pantherd::v1::GetDestinationRequest> get_destination_requests;
+  std::vector<pantherd::v1::UpdateDestinationRequest> update_destination_requests;
+  std::vector<pantherd::v1::RemoveDestinationRequest> remove_destination_requests;
+  pantherd::v1::RemoveDestinationResponse remove_destination_response;
+  std::vector<pantherd::v1::TestDestinationRequest> test_destination_requests;
+  pantherd::v1::TestDestinationResponse test_destination_response;
+  std::vector<pantherd::v1::ResendAlertRequest> resend_requests;
+  pantherd::v1::ResendAlertResponse resend_response;
+  // GetAlert adds these to its answer.
+  std::vector<pantherd::v1::AlertDelivery> alert_deliveries;
   std::vector<pantherd::v1::Source> sources;
   grpc::Status sources_error = grpc::Status::OK;
   std::vector<pantherd::v1::AddSourceRequest> add_source_requests;
