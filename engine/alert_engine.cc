@@ -37,8 +37,7 @@ constexpr int kMaxPageSize = 1000;
 // 0001 to 9999, nanos in [0, 1e9)), so that converting it cannot overflow.
 absl::Status CheckTimestamp(const Timestamp& ts, absl::string_view field) {
   if (ts.seconds() < TimeUtil::kTimestampMinSeconds ||
-      ts.seconds() > TimeUtil::kTimestampMaxSeconds || ts.nanos() < 0 ||
-      ts.nanos() > 999999999) {
+      ts.seconds() > TimeUtil::kTimestampMaxSeconds || ts.nanos() < 0 || ts.nanos() > 999999999) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, " is not a valid time (years 0001 to 9999)"));
   }

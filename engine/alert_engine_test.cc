@@ -11,10 +11,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/delivery_outbox.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
-#include "engine/delivery_outbox.h"
 #include "store/keys.h"
 #include "tests/test_util.h"
 
@@ -906,9 +906,9 @@ TEST_F(AlertEngineTest, CountingTheRestStopsAtTheCapAndSaysItIsALowerBound) {
   MakeEngine();
   for (int i = 0; i < 8; ++i) {
     SetNow(At(i));
-    ASSERT_THAT(Apply({Event(absl::StrCat("e", i), At(i), {Match("R", absl::StrCat("u", i))})})
-                    .changes,
-                SizeIs(1));
+    ASSERT_THAT(
+        Apply({Event(absl::StrCat("e", i), At(i), {Match("R", absl::StrCat("u", i))})}).changes,
+        SizeIs(1));
   }
   v1::ListAlertsRequest counted;
   counted.mutable_page()->set_page_size(2);

@@ -422,7 +422,8 @@ absl::Status RuleSetManager::UploadLocked(const v1::UploadRuleRequest& request,
   }
   for (v1::Rule& r : committed->stored) *response->add_stored() = std::move(r);
   for (std::string& id : committed->unchanged_ids) response->add_unchanged_ids(std::move(id));
-  for (v1::Diagnostic& d : UploadWarnings(*set, destination_known_)) *response->add_warnings() = std::move(d);
+  for (v1::Diagnostic& d : UploadWarnings(*set, destination_known_))
+    *response->add_warnings() = std::move(d);
   return absl::OkStatus();
 }
 

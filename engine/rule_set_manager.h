@@ -87,8 +87,7 @@ class RuleSetManager {
 
   // DeleteRule and SetRuleEnabled, applied to the live set too.
   absl::StatusOr<int64_t> Delete(absl::string_view id, absl::string_view author);
-  absl::StatusOr<v1::Rule> SetEnabled(absl::string_view id, bool enabled,
-                                      absl::string_view author);
+  absl::StatusOr<v1::Rule> SetEnabled(absl::string_view id, bool enabled, absl::string_view author);
 
   // Installs the bundled pack found under `dir` (panther-analysis layout):
   // items that are not stored yet, or whose stored version was itself bundled,

@@ -61,8 +61,8 @@ int64_t Micros(const google::protobuf::Timestamp& t) {
 
 std::string RecordKey(absl::string_view alert_id, absl::string_view action,
                       absl::string_view dest) {
-  return absl::StrCat(kRecordPrefix, alert_id, std::string(1, kSep), action,
-                      std::string(1, kSep), dest);
+  return absl::StrCat(kRecordPrefix, alert_id, std::string(1, kSep), action, std::string(1, kSep),
+                      dest);
 }
 std::string RecordPrefixOf(absl::string_view alert_id) {
   return absl::StrCat(kRecordPrefix, alert_id, std::string(1, kSep));
@@ -96,8 +96,29 @@ std::optional<IndexEntry> ParseIndexRest(absl::string_view rest) {
 // Removes every secret value of `config` from `text`, and cuts it.
 std::string Scrub(std::string text, const DestinationConfig& config, size_t max_bytes) {
   std::vector<std::pair<std::string, std::string>> replacements;
+  auto add_one = [&](absl::string_view secret) {
+    if (secret.size() >= 4) replacements.emplace_back(std::string(secret), "[redacted]");
+  };
   auto add = [&](const std::string& secret) {
-    if (secret.size() >= 4) replacements.emplace_back(secret, "[redacted]");
+    add_one(secret);
+    // A URL's secret parts may be echoed alone: everything after its host,
+    // and each long path segment, query value and user-info part.
+    const size_t scheme = secret.find("://");
+    if (scheme == std::string::npos) return;
+    const size_t host_start = scheme + 3;
+    const size_t path = secret.find_first_of("/?#", host_start);
+    const absl::string_view authority = absl::string_view(secret).substr(
+        host_start, path == std::string::npos ? std::string::npos : path - host_start);
+    const size_t at = authority.rfind('@');
+    if (at != absl::string_view::npos) {
+      for (absl::string_view part : absl::StrSplit(authority.substr(0, at), ':')) add_one(part);
+    }
+    if (path == std::string::npos) return;
+    const absl::string_view rest = absl::string_view(secret).substr(path);
+    if (rest.size() > 1) add_one(rest);
+    for (absl::string_view part : absl::StrSplit(rest, absl::ByAnyChar("/?&=#"))) {
+      if (part.size() >= 8) add_one(part);
+    }
   };
   for (const auto& [name, value] : config.secrets) add(value);
   for (const auto& [name, value] : config.headers) add(value);
@@ -171,9 +192,8 @@ bool FiltersAccept(const v1::DestinationFilters& filters, const v1::Alert& alert
     }
     if (!any) return false;
   }
-  if (filters.rule_ids_size() > 0 &&
-      std::find(filters.rule_ids().begin(), filters.rule_ids().end(), alert.rule_id()) ==
-          filters.rule_ids().end()) {
+  if (filters.rule_ids_size() > 0 && std::find(filters.rule_ids().begin(), filters.rule_ids().end(),
+                                               alert.rule_id()) == filters.rule_ids().end()) {
     return false;
   }
   return true;
@@ -236,8 +256,8 @@ std::vector<Route> RouteAlert(const v1::Alert& alert, const v1::Rule* rule,
 
 std::string IdempotencyKey(absl::string_view alert_id, absl::string_view destination_id,
                            absl::string_view action) {
-  const std::string input = absl::StrCat(alert_id, std::string(1, '\0'), destination_id,
-                                         std::string(1, '\0'), action);
+  const std::string input =
+      absl::StrCat(alert_id, std::string(1, '\0'), destination_id, std::string(1, '\0'), action);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(input.data(), input.size(), digest, &len, EVP_sha256(), nullptr);
@@ -379,14 +399,14 @@ void DeliveryManager::RouterLoop() {
     }
     absl::StatusOr<int> routed = RouteOutbox(100);
     if (!routed.ok()) {
-      logger().Write(base::LogLevel::kWarn, "routing alert deliveries failed",
-                {{"component", "delivery"}, {"error", std::string(routed.status().message())}});
+      logger().Write(
+          base::LogLevel::kWarn, "routing alert deliveries failed",
+          {{"component", "delivery"}, {"error", std::string(routed.status().message())}});
     }
     if (routed.ok() && *routed == 100) continue;  // more may be waiting
     absl::MutexLock lock(&lanes_mu_);
-    auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lanes_mu_) {
-      return router_wake_ || stopping_;
-    };
+    auto woken = [this]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(lanes_mu_) { return router_wake_ || stopping_; };
     lanes_mu_.AwaitWithTimeout(absl::Condition(&woken), options_.poll_interval);
   }
 }
@@ -394,19 +414,19 @@ void DeliveryManager::RouterLoop() {
 absl::StatusOr<int> DeliveryManager::RouteOutbox(int limit) {
   std::vector<std::pair<std::string, internal::DeliveryIntent>> intents;
   absl::Status parse;
-  PANTHERD_RETURN_IF_ERROR(store_->Scan(
-      Family::kDeliveries, engine::kOutboxPrefix,
-      [&](absl::string_view key, absl::string_view value) {
-        internal::DeliveryIntent intent;
-        if (!intent.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-          parse = absl::DataLossError(
-              absl::StrCat("outbox entry ", absl::CEscape(key), " does not parse"));
-          // A corrupt intent is dropped (logged), never retried forever.
-          intent.Clear();
-        }
-        intents.emplace_back(std::string(key), std::move(intent));
-        return static_cast<int>(intents.size()) < limit;
-      }));
+  PANTHERD_RETURN_IF_ERROR(
+      store_->Scan(Family::kDeliveries, engine::kOutboxPrefix,
+                   [&](absl::string_view key, absl::string_view value) {
+                     internal::DeliveryIntent intent;
+                     if (!intent.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+                       parse = absl::DataLossError(
+                           absl::StrCat("outbox entry ", absl::CEscape(key), " does not parse"));
+                       // A corrupt intent is dropped (logged), never retried forever.
+                       intent.Clear();
+                     }
+                     intents.emplace_back(std::string(key), std::move(intent));
+                     return static_cast<int>(intents.size()) < limit;
+                   }));
   int routed = 0;
   absl::MutexLock lock(&records_mu_);
   for (const auto& [key, intent] : intents) {
@@ -416,7 +436,7 @@ absl::StatusOr<int> DeliveryManager::RouteOutbox(int limit) {
   }
   if (!parse.ok()) {
     logger().Write(base::LogLevel::kError, "dropped a corrupt delivery intent",
-              {{"component", "delivery"}, {"error", std::string(parse.message())}});
+                   {{"component", "delivery"}, {"error", std::string(parse.message())}});
   }
   return routed;
 }
@@ -427,7 +447,8 @@ absl::Status DeliveryManager::RouteIntent(absl::string_view key,
   batch.Delete(Family::kDeliveries, key);
   const absl::Time now = options_.now();
   std::set<std::string> wake;
-  absl::StatusOr<v1::Alert> alert = store_->GetMessage<v1::Alert>(Family::kAlerts, intent.alert_id());
+  absl::StatusOr<v1::Alert> alert =
+      store_->GetMessage<v1::Alert>(Family::kAlerts, intent.alert_id());
   if (absl::IsNotFound(alert.status()) || intent.alert_id().empty()) {
     return store_->Write(std::move(batch));  // nothing to deliver
   }
@@ -449,18 +470,17 @@ absl::Status DeliveryManager::RouteIntent(absl::string_view key,
     // Resolve where the alert was triggered and the kind resolves.
     std::vector<internal::DeliveryRecord> triggers;
     absl::Status parse;
-    PANTHERD_RETURN_IF_ERROR(store_->Scan(
-        Family::kDeliveries, RecordKey(alert->id(), kTrigger, ""),
-        [&](absl::string_view, absl::string_view value) {
-          internal::DeliveryRecord rec;
-          if (rec.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-            triggers.push_back(std::move(rec));
-          }
-          return true;
-        }));
+    PANTHERD_RETURN_IF_ERROR(
+        store_->Scan(Family::kDeliveries, RecordKey(alert->id(), kTrigger, ""),
+                     [&](absl::string_view, absl::string_view value) {
+                       internal::DeliveryRecord rec;
+                       if (rec.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+                         triggers.push_back(std::move(rec));
+                       }
+                       return true;
+                     }));
     for (const internal::DeliveryRecord& t : triggers) {
-      std::optional<internal::StoredDestination> d =
-          registry_->ById(t.delivery().destination_id());
+      std::optional<internal::StoredDestination> d = registry_->ById(t.delivery().destination_id());
       if (!d.has_value()) continue;
       const DestinationKind* kind = FindDestinationKind(d->destination().kind());
       if (kind == nullptr || !kind->resolves) continue;
@@ -510,10 +530,10 @@ void DeliveryManager::AddPending(const v1::Alert& alert, const Route& route,
     d.set_last_error(route.error);
     CountersOf(route.destination_id).failed++;
     logger().Write(base::LogLevel::kWarn, "alert delivery failed",
-              {{"component", "delivery"},
-               {"alert_id", alert.id()},
-               {"destination", route.destination_name},
-               {"error", route.error}});
+                   {{"component", "delivery"},
+                    {"alert_id", alert.id()},
+                    {"destination", route.destination_name},
+                    {"error", route.error}});
   } else {
     d.set_status(v1::DELIVERY_STATUS_PENDING);
     *d.mutable_next_attempt_time() = Ts(now);
@@ -523,22 +543,21 @@ void DeliveryManager::AddPending(const v1::Alert& alert, const Route& route,
 }
 
 void DeliveryManager::PutRecord(const internal::DeliveryRecord* before,
-                                const internal::DeliveryRecord& record,
-                                store::WriteBatch& batch) {
+                                const internal::DeliveryRecord& record, store::WriteBatch& batch) {
   const v1::AlertDelivery& d = record.delivery();
   if (before != nullptr && before->delivery().status() == v1::DELIVERY_STATUS_PENDING) {
     const v1::AlertDelivery& b = before->delivery();
-    batch.Delete(Family::kDeliveries, IndexKey(kDuePrefix, b.destination_id(),
-                                               Micros(b.next_attempt_time()), b.alert_id(),
-                                               b.action()));
+    batch.Delete(Family::kDeliveries,
+                 IndexKey(kDuePrefix, b.destination_id(), Micros(b.next_attempt_time()),
+                          b.alert_id(), b.action()));
     batch.Delete(Family::kDeliveries,
                  IndexKey(kPendingPrefix, b.destination_id(), Micros(before->pending_since()),
                           b.alert_id(), b.action()));
   }
   if (d.status() == v1::DELIVERY_STATUS_PENDING) {
     batch.Put(Family::kDeliveries,
-              IndexKey(kDuePrefix, d.destination_id(), Micros(d.next_attempt_time()),
-                       d.alert_id(), d.action()),
+              IndexKey(kDuePrefix, d.destination_id(), Micros(d.next_attempt_time()), d.alert_id(),
+                       d.action()),
               "");
     batch.Put(Family::kDeliveries,
               IndexKey(kPendingPrefix, d.destination_id(), Micros(record.pending_since()),
@@ -571,9 +590,8 @@ void DeliveryManager::LaneLoop(Lane* lane) {
     absl::Duration wait = std::min(options_.poll_interval, next - options_.now());
     absl::MutexLock lock(&lane->mu);
     if (wait <= absl::ZeroDuration()) continue;
-    auto woken = [lane]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lane->mu) {
-      return lane->wake || lane->stop;
-    };
+    auto woken = [lane]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(lane->mu) { return lane->wake || lane->stop; };
     lane->mu.AwaitWithTimeout(absl::Condition(&woken), wait);
   }
 }
@@ -583,18 +601,18 @@ absl::Time DeliveryManager::ProcessDue(Lane* lane) {
   for (int done = 0; done < kAttemptsPerPass;) {
     if (lane->cancel) return absl::InfiniteFuture();
     std::optional<IndexEntry> first;
-    absl::Status s = store_->Scan(Family::kDeliveries, prefix,
-                                  [&](absl::string_view key, absl::string_view) {
-                                    first = ParseIndexRest(key.substr(prefix.size()));
-                                    if (!first.has_value()) {
-                                      // Not ours to parse: remove it.
-                                      (void)store_->Delete(Family::kDeliveries, key);
-                                    }
-                                    return false;
-                                  });
+    absl::Status s =
+        store_->Scan(Family::kDeliveries, prefix, [&](absl::string_view key, absl::string_view) {
+          first = ParseIndexRest(key.substr(prefix.size()));
+          if (!first.has_value()) {
+            // Not ours to parse: remove it.
+            (void)store_->Delete(Family::kDeliveries, key);
+          }
+          return false;
+        });
     if (!s.ok()) {
       logger().Write(base::LogLevel::kWarn, "reading due deliveries failed",
-                {{"component", "delivery"}, {"error", std::string(s.message())}});
+                     {{"component", "delivery"}, {"error", std::string(s.message())}});
       return options_.now() + options_.poll_interval;
     }
     if (!first.has_value()) return absl::InfiniteFuture();
@@ -618,16 +636,15 @@ void DeliveryManager::Attempt(Lane* lane, const std::string& alert_id, const std
     if (!rec.has_value() || rec->delivery().status() != v1::DELIVERY_STATUS_PENDING) {
       // A stale index entry (the record moved on): drop it.
       store::WriteBatch batch;
-      absl::Status s = store_->Scan(
-          Family::kDeliveries, IndexPrefix(kDuePrefix, dest_id),
-          [&](absl::string_view key, absl::string_view) {
-            std::optional<IndexEntry> e =
-                ParseIndexRest(key.substr(IndexPrefix(kDuePrefix, dest_id).size()));
-            if (e && e->alert_id == alert_id && e->action == action) {
-              batch.Delete(Family::kDeliveries, key);
-            }
-            return true;
-          });
+      absl::Status s = store_->Scan(Family::kDeliveries, IndexPrefix(kDuePrefix, dest_id),
+                                    [&](absl::string_view key, absl::string_view) {
+                                      std::optional<IndexEntry> e = ParseIndexRest(
+                                          key.substr(IndexPrefix(kDuePrefix, dest_id).size()));
+                                      if (e && e->alert_id == alert_id && e->action == action) {
+                                        batch.Delete(Family::kDeliveries, key);
+                                      }
+                                      return true;
+                                    });
       if (s.ok()) (void)store_->Write(std::move(batch));
       return;
     }
@@ -653,9 +670,9 @@ void DeliveryManager::Attempt(Lane* lane, const std::string& alert_id, const std
       outcome = absl::IsNotFound(alert.status()) ? Outcome::kFailed : Outcome::kRetry;
       error = absl::StrCat("reading the alert: ", alert.status().message());
     } else {
-      absl::StatusOr<AlertMessage> message =
-          MessageFor(*alert, action == kResolve ? DeliveryAction::kResolve : DeliveryAction::kTrigger,
-                     rec->delivery().idempotency_key(), rec->delivery().attempts() + 1);
+      absl::StatusOr<AlertMessage> message = MessageFor(
+          *alert, action == kResolve ? DeliveryAction::kResolve : DeliveryAction::kTrigger,
+          rec->delivery().idempotency_key(), rec->delivery().attempts() + 1);
       absl::StatusOr<OutgoingRequest> request =
           message.ok() ? kind->build(*message, config) : message.status();
       if (!request.ok()) {
@@ -740,16 +757,16 @@ void DeliveryManager::Attempt(Lane* lane, const std::string& alert_id, const std
   PutRecord(&before, after, batch);
   absl::Status written = store_->Write(std::move(batch));
   logger().Write(outcome == Outcome::kDelivered ? base::LogLevel::kInfo : base::LogLevel::kWarn,
-            "alert delivery attempt",
-            {{"component", "delivery"},
-             {"alert_id", alert_id},
-             {"destination", d.destination_name()},
-             {"action", action},
-             {"attempt", absl::StrCat(d.attempts())},
-             {"status", StatusName(d.status())},
-             {"http_status", absl::StrCat(http_status)},
-             {"error", d.last_error()},
-             {"write_error", written.ok() ? "" : std::string(written.message())}});
+                 "alert delivery attempt",
+                 {{"component", "delivery"},
+                  {"alert_id", alert_id},
+                  {"destination", d.destination_name()},
+                  {"action", action},
+                  {"attempt", absl::StrCat(d.attempts())},
+                  {"status", StatusName(d.status())},
+                  {"http_status", absl::StrCat(http_status)},
+                  {"error", d.last_error()},
+                  {"write_error", written.ok() ? "" : std::string(written.message())}});
 }
 
 absl::StatusOr<AlertMessage> DeliveryManager::MessageFor(const v1::Alert& alert,
@@ -787,10 +804,10 @@ absl::StatusOr<v1::Destination> DeliveryManager::AddDestination(
   PANTHERD_ASSIGN_OR_RETURN(internal::StoredDestination d, registry_->Add(request, actor));
   StartLane(d.destination().id());
   logger().Write(base::LogLevel::kInfo, "destination added",
-            {{"component", "delivery"},
-             {"destination", d.destination().name()},
-             {"id", d.destination().id()},
-             {"kind", d.destination().kind()}});
+                 {{"component", "delivery"},
+                  {"destination", d.destination().name()},
+                  {"id", d.destination().id()},
+                  {"kind", d.destination().kind()}});
   return DestinationRegistry::PublicView(d);
 }
 
@@ -808,13 +825,12 @@ absl::StatusOr<int64_t> DeliveryManager::RemoveDestination(absl::string_view id_
   absl::MutexLock lock(&records_mu_);
   const std::string prefix = IndexPrefix(kDuePrefix, id);
   std::vector<IndexEntry> pending;
-  PANTHERD_RETURN_IF_ERROR(store_->Scan(Family::kDeliveries, prefix,
-                                        [&](absl::string_view key, absl::string_view) {
-                                          std::optional<IndexEntry> e =
-                                              ParseIndexRest(key.substr(prefix.size()));
-                                          if (e.has_value()) pending.push_back(*std::move(e));
-                                          return true;
-                                        }));
+  PANTHERD_RETURN_IF_ERROR(
+      store_->Scan(Family::kDeliveries, prefix, [&](absl::string_view key, absl::string_view) {
+        std::optional<IndexEntry> e = ParseIndexRest(key.substr(prefix.size()));
+        if (e.has_value()) pending.push_back(*std::move(e));
+        return true;
+      }));
   int64_t failed = 0;
   const absl::Time now = options_.now();
   for (size_t i = 0; i < pending.size(); i += 256) {
@@ -835,10 +851,10 @@ absl::StatusOr<int64_t> DeliveryManager::RemoveDestination(absl::string_view id_
   }
   CountersOf(id).failed += failed;
   logger().Write(base::LogLevel::kInfo, "destination removed",
-            {{"component", "delivery"},
-             {"destination", d.destination().name()},
-             {"id", id},
-             {"pending_failed", absl::StrCat(failed)}});
+                 {{"component", "delivery"},
+                  {"destination", d.destination().name()},
+                  {"id", id},
+                  {"pending_failed", absl::StrCat(failed)}});
   return failed;
 }
 
@@ -855,9 +871,8 @@ absl::StatusOr<v1::GetDestinationResponse> DeliveryManager::GetDestination(
     s.set_failed(m.failed());
     s.set_retried(m.retried());
     if (m.pending() > 0) {
-      const absl::Time oldest =
-          options_.now() - absl::Seconds(m.oldest_pending_age().seconds()) -
-          absl::Nanoseconds(m.oldest_pending_age().nanos());
+      const absl::Time oldest = options_.now() - absl::Seconds(m.oldest_pending_age().seconds()) -
+                                absl::Nanoseconds(m.oldest_pending_age().nanos());
       *s.mutable_oldest_pending_time() = Ts(oldest);
     }
   }
@@ -896,8 +911,8 @@ absl::StatusOr<v1::TestDestinationResponse> DeliveryManager::TestDestination(
   const absl::Time now = options_.now();
   AlertMessage m;
   v1::Alert& a = m.alert;
-  a.set_id(absl::StrCat("test", IdempotencyKey(d.destination().id(), "", absl::FormatTime(now))
-                                     .substr(0, 28)));
+  a.set_id(absl::StrCat(
+      "test", IdempotencyKey(d.destination().id(), "", absl::FormatTime(now)).substr(0, 28)));
   a.set_type(v1::ALERT_TYPE_RULE);
   a.set_rule_id("pantherd.DestinationTest");
   a.set_rule_version(1);
@@ -943,7 +958,8 @@ absl::StatusOr<v1::TestDestinationResponse> DeliveryManager::TestDestination(
   response.set_http_status(answer->status);
   response.set_response_body(Scrub(answer->body, config, kMaxTestBodyBytes));
   response.set_ok(answer->status >= 200 && answer->status < 300);
-  if (!response.ok()) response.set_error(absl::StrCat("the receiver answered HTTP ", answer->status));
+  if (!response.ok())
+    response.set_error(absl::StrCat("the receiver answered HTTP ", answer->status));
   return response;
 }
 
@@ -951,19 +967,18 @@ absl::StatusOr<std::vector<v1::AlertDelivery>> DeliveryManager::DeliveriesOf(
     absl::string_view alert_id) const {
   std::vector<v1::AlertDelivery> out;
   absl::Status parse;
-  PANTHERD_RETURN_IF_ERROR(store_->Scan(Family::kDeliveries, RecordPrefixOf(alert_id),
-                                        [&](absl::string_view key, absl::string_view value) {
-                                          internal::DeliveryRecord rec;
-                                          if (!rec.ParseFromArray(value.data(),
-                                                                  static_cast<int>(value.size()))) {
-                                            parse = absl::DataLossError(absl::StrCat(
-                                                "delivery record ", absl::CEscape(key),
-                                                " does not parse"));
-                                            return false;
-                                          }
-                                          out.push_back(rec.delivery());
-                                          return true;
-                                        }));
+  PANTHERD_RETURN_IF_ERROR(
+      store_->Scan(Family::kDeliveries, RecordPrefixOf(alert_id),
+                   [&](absl::string_view key, absl::string_view value) {
+                     internal::DeliveryRecord rec;
+                     if (!rec.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+                       parse = absl::DataLossError(
+                           absl::StrCat("delivery record ", absl::CEscape(key), " does not parse"));
+                       return false;
+                     }
+                     out.push_back(rec.delivery());
+                     return true;
+                   }));
   PANTHERD_RETURN_IF_ERROR(parse);
   std::sort(out.begin(), out.end(), [](const v1::AlertDelivery& a, const v1::AlertDelivery& b) {
     // trigger before resolve, then by destination name
@@ -997,15 +1012,15 @@ absl::StatusOr<std::vector<v1::AlertDelivery>> DeliveryManager::Resend(
   {
     absl::MutexLock lock(&records_mu_);
     std::vector<internal::DeliveryRecord> records;
-    PANTHERD_RETURN_IF_ERROR(store_->Scan(Family::kDeliveries, RecordPrefixOf(alert_id),
-                                          [&](absl::string_view, absl::string_view value) {
-                                            internal::DeliveryRecord rec;
-                                            if (rec.ParseFromArray(value.data(),
-                                                                   static_cast<int>(value.size()))) {
-                                              records.push_back(std::move(rec));
-                                            }
-                                            return true;
-                                          }));
+    PANTHERD_RETURN_IF_ERROR(
+        store_->Scan(Family::kDeliveries, RecordPrefixOf(alert_id),
+                     [&](absl::string_view, absl::string_view value) {
+                       internal::DeliveryRecord rec;
+                       if (rec.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+                         records.push_back(std::move(rec));
+                       }
+                       return true;
+                     }));
     store::WriteBatch batch;
     const std::vector<internal::StoredDestination> all = registry_->All();
     bool has_trigger_for_only = false;
@@ -1018,8 +1033,8 @@ absl::StatusOr<std::vector<v1::AlertDelivery>> DeliveryManager::Resend(
         const internal::StoredDestination* named = ResolveName(d.destination_name(), all);
         if (named != nullptr) target = *named;
       }
-      if (only.has_value() && (!target.has_value() ||
-                               target->destination().id() != only->destination().id())) {
+      if (only.has_value() &&
+          (!target.has_value() || target->destination().id() != only->destination().id())) {
         continue;
       }
       if (!target.has_value()) continue;  // removed, or still unknown: nothing to send to
@@ -1084,10 +1099,10 @@ absl::StatusOr<std::vector<v1::AlertDelivery>> DeliveryManager::Resend(
       }
     }
     if (touched.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "alert ", alert_id, " has no delivery to re-send",
-          only.has_value() ? absl::StrCat(" to ", only->destination().name()) : "",
-          registry_->All().empty() ? " (no destinations are configured)" : ""));
+      return absl::FailedPreconditionError(
+          absl::StrCat("alert ", alert_id, " has no delivery to re-send",
+                       only.has_value() ? absl::StrCat(" to ", only->destination().name()) : "",
+                       registry_->All().empty() ? " (no destinations are configured)" : ""));
     }
     PANTHERD_RETURN_IF_ERROR(store_->Write(std::move(batch)));
   }

@@ -196,8 +196,9 @@ class DeliveryManager {
   // Writes `record` over its former state `before` (index keys moved).
   void PutRecord(const internal::DeliveryRecord* before, const internal::DeliveryRecord& record,
                  store::WriteBatch& batch);
-  absl::StatusOr<std::optional<internal::DeliveryRecord>> ReadRecord(
-      absl::string_view alert_id, absl::string_view action, absl::string_view dest) const;
+  absl::StatusOr<std::optional<internal::DeliveryRecord>> ReadRecord(absl::string_view alert_id,
+                                                                     absl::string_view action,
+                                                                     absl::string_view dest) const;
   absl::StatusOr<AlertMessage> MessageFor(const v1::Alert& alert, DeliveryAction action,
                                           absl::string_view idempotency_key, int attempt) const;
   Counters& CountersOf(const std::string& destination_id) ABSL_LOCKS_EXCLUDED(counters_mu_);

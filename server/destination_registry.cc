@@ -60,8 +60,7 @@ absl::Status ValidateName(absl::string_view name) {
         "name: SKIP is reserved (a rule returning it suppresses delivery)");
   }
   if (IsHexId(name)) {
-    return absl::InvalidArgumentError(
-        "name: must not look like a destination id (16 hex digits)");
+    return absl::InvalidArgumentError("name: must not look like a destination id (16 hex digits)");
   }
   return absl::OkStatus();
 }
@@ -78,8 +77,8 @@ absl::Status ValidateMap(absl::string_view field, const std::map<std::string, st
           absl::StrCat(field, ".", key, ": at most ", kMaxValueBytes, " bytes"));
     }
     if (value.find('\0') != std::string::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ".", key, secret ? ": contains a NUL byte" : ": contains a NUL byte"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ".", key, secret ? ": contains a NUL byte" : ": contains a NUL byte"));
     }
   }
   return absl::OkStatus();
@@ -106,8 +105,8 @@ void Merge(const ProtoMap& changes, TargetMap* target) {
 
 absl::Status ValidateFilters(const v1::DestinationFilters& filters) {
   if (!v1::Severity_IsValid(filters.min_severity())) {
-    return absl::InvalidArgumentError(absl::StrCat("filters.min_severity: ",
-                                                   filters.min_severity(), " is not a severity"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("filters.min_severity: ", filters.min_severity(), " is not a severity"));
   }
   for (int t : filters.alert_types()) {
     if (t == v1::ALERT_TYPE_SIGNAL) {
@@ -116,9 +115,9 @@ absl::Status ValidateFilters(const v1::DestinationFilters& filters) {
           "ALERT_TYPE_RULE_ERROR");
     }
     if (t != v1::ALERT_TYPE_RULE && t != v1::ALERT_TYPE_RULE_ERROR) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("filters.alert_types: ", t, " is not ALERT_TYPE_RULE or "
-                                                   "ALERT_TYPE_RULE_ERROR"));
+      return absl::InvalidArgumentError(absl::StrCat("filters.alert_types: ", t,
+                                                     " is not ALERT_TYPE_RULE or "
+                                                     "ALERT_TYPE_RULE_ERROR"));
     }
   }
   auto check = [](absl::string_view field, const auto& items) -> absl::Status {
@@ -145,18 +144,18 @@ DestinationRegistry::DestinationRegistry(store::Store* store, base::Clock now)
 absl::Status DestinationRegistry::Load() {
   std::map<std::string, internal::StoredDestination> loaded;
   absl::Status parse_error;
-  PANTHERD_RETURN_IF_ERROR(store_->Scan(
-      store::Family::kDestinations, kDestinationConfigPrefix,
-      [&](absl::string_view key, absl::string_view value) {
-        internal::StoredDestination d;
-        if (!d.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-          parse_error = absl::DataLossError(
-              absl::StrCat("destination record ", absl::CEscape(key), " does not parse"));
-          return false;
-        }
-        loaded[d.destination().id()] = std::move(d);
-        return true;
-      }));
+  PANTHERD_RETURN_IF_ERROR(
+      store_->Scan(store::Family::kDestinations, kDestinationConfigPrefix,
+                   [&](absl::string_view key, absl::string_view value) {
+                     internal::StoredDestination d;
+                     if (!d.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+                       parse_error = absl::DataLossError(absl::StrCat(
+                           "destination record ", absl::CEscape(key), " does not parse"));
+                       return false;
+                     }
+                     loaded[d.destination().id()] = std::move(d);
+                     return true;
+                   }));
   PANTHERD_RETURN_IF_ERROR(parse_error);
   absl::MutexLock lock(&mu_);
   by_id_ = std::move(loaded);
@@ -190,10 +189,10 @@ absl::Status DestinationRegistry::Validate(const internal::StoredDestination& d,
   if (kind == nullptr) {
     std::vector<std::string> names;
     for (const DestinationKind* k : DestinationKinds()) names.push_back(k->name);
-    return absl::InvalidArgumentError(
-        absl::StrCat("kind: ", dest.kind().empty() ? "is required" : "unknown kind",
-                     dest.kind().empty() ? "" : absl::StrCat(" \"", absl::CEscape(dest.kind()), "\""),
-                     " (one of: ", absl::StrJoin(names, ", "), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kind: ", dest.kind().empty() ? "is required" : "unknown kind",
+        dest.kind().empty() ? "" : absl::StrCat(" \"", absl::CEscape(dest.kind()), "\""),
+        " (one of: ", absl::StrJoin(names, ", "), ")"));
   }
   PANTHERD_RETURN_IF_ERROR(ValidateMap("settings", ToMap(dest.settings()), false));
   PANTHERD_RETURN_IF_ERROR(ValidateMap("secrets", ToMap(d.secrets()), true));
@@ -203,9 +202,9 @@ absl::Status DestinationRegistry::Validate(const internal::StoredDestination& d,
   for (const auto& [id, other] : by_id_) {
     if (id == skip_id) continue;
     if (absl::EqualsIgnoreCase(other.destination().name(), dest.name())) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("name: a destination named ", other.destination().name(),
-                       " already exists (id ", id, ")"));
+      return absl::AlreadyExistsError(absl::StrCat("name: a destination named ",
+                                                   other.destination().name(),
+                                                   " already exists (id ", id, ")"));
     }
   }
   return absl::OkStatus();
@@ -225,7 +224,8 @@ absl::StatusOr<internal::StoredDestination> DestinationRegistry::Add(
   *dest.mutable_filters() = request.filters();
   *d.mutable_secrets() = request.secrets();
   *d.mutable_headers() = request.headers();
-  const google::protobuf::Timestamp now = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now_()));
+  const google::protobuf::Timestamp now =
+      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now_()));
   *dest.mutable_created_time() = now;
   *dest.mutable_updated_time() = now;
   dest.set_created_by(std::string(actor));

@@ -52,8 +52,7 @@ class DestinationRegistry {
   // filters.X), never quoting a secret; AlreadyExists for a name in use
   // (names compare case-insensitively); the store's errors.
   absl::StatusOr<internal::StoredDestination> Add(const v1::AddDestinationRequest& request,
-                                                  absl::string_view actor)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                                                  absl::string_view actor) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Applies an update (see UpdateDestinationRequest) and stores it. NotFound
   // for an unknown destination; InvalidArgument / AlreadyExists as Add.

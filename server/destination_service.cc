@@ -11,9 +11,9 @@
 
 namespace pantherd::server {
 
-grpc::ServerUnaryReactor* DetectionServiceImpl::AddDestination(
-    grpc::CallbackServerContext* ctx, const v1::AddDestinationRequest* req,
-    v1::AddDestinationResponse* resp) {
+grpc::ServerUnaryReactor* DetectionServiceImpl::AddDestination(grpc::CallbackServerContext* ctx,
+                                                               const v1::AddDestinationRequest* req,
+                                                               v1::AddDestinationResponse* resp) {
   PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (req->name().empty()) return FinishUnary(ctx, InvalidField("name", "is required"));
   if (req->kind().empty()) return FinishUnary(ctx, InvalidField("kind", "is required"));
@@ -36,9 +36,9 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ListDestinations(
   });
 }
 
-grpc::ServerUnaryReactor* DetectionServiceImpl::GetDestination(
-    grpc::CallbackServerContext* ctx, const v1::GetDestinationRequest* req,
-    v1::GetDestinationResponse* resp) {
+grpc::ServerUnaryReactor* DetectionServiceImpl::GetDestination(grpc::CallbackServerContext* ctx,
+                                                               const v1::GetDestinationRequest* req,
+                                                               v1::GetDestinationResponse* resp) {
   PANTHERD_AUTHORIZE_REQUEST(caller, req);
   if (req->destination().empty()) {
     return FinishUnary(ctx, InvalidField("destination", "is required"));

@@ -36,11 +36,12 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
 #include "proto/base/log.h"
+#include "proto/base/status_macros.h"
 #include "server/audit.h"
 #include "server/auth.h"
-#include "server/executor.h"
 #include "server/delivery_manager.h"
 #include "server/destination_registry.h"
+#include "server/executor.h"
 #include "server/http_client.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
@@ -49,7 +50,6 @@
 #include "server/services.h"
 #include "server/source_manager.h"
 #include "server/test_clock.h"
-#include "proto/base/status_macros.h"
 #include "server/version.h"
 #include "store/store.h"
 
@@ -442,9 +442,10 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   }
   state->destinations = std::make_unique<DestinationRegistry>(state->store.get(), clock);
   PANTHERD_RETURN_IF_ERROR(state->destinations->Load());
-  state->rules->set_destination_lookup([registry = state->destinations.get()](absl::string_view name) {
-    return registry->Find(name).ok();
-  });
+  state->rules->set_destination_lookup(
+      [registry = state->destinations.get()](absl::string_view name) {
+        return registry->Find(name).ok();
+      });
   DeliveryOptions delivery_options;
   delivery_options.max_attempts = config.delivery_attempts;
   delivery_options.retry_base = absl::Milliseconds(config.delivery_retry_base_ms);

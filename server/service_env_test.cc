@@ -33,6 +33,7 @@ void Wire(ServiceEnv& env) {
   env.delayed = Fake<DelayedRunner>(11);
   env.metrics = Fake<engine::EngineMetrics>(12);
   env.pool = Fake<const engine::WorkerPool>(13);
+  env.deliveries = Fake<DeliveryManager>(14);
 }
 
 TEST(ServiceEnvTest, CompleteWiringPasses) {
@@ -52,6 +53,10 @@ TEST(ServiceEnvTest, EachMissingComponentIsNamed) {
   Wire(env);
   env.sources = nullptr;
   EXPECT_THAT(std::string(env.CheckWired().message()), HasSubstr("sources is not set"));
+
+  Wire(env);
+  env.deliveries = nullptr;
+  EXPECT_THAT(std::string(env.CheckWired().message()), HasSubstr("deliveries is not set"));
 
   Wire(env);
   env.now = nullptr;
