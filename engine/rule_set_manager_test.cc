@@ -194,6 +194,21 @@ TEST_F(RuleSetManagerTest, UploadWarnsAboutLogTypesNotIngestedAndUnknownOutputId
                           "log types is ingested"));
 }
 
+TEST_F(RuleSetManagerTest, OutputIdsNamingAConfiguredDestinationOrSkipAreNotWarnedAbout) {
+  manager_->set_destination_lookup([](absl::string_view name) { return name == "team-slack"; });
+  std::vector<v1::AnalysisFile> files = {
+      File("rules/hit.yml",
+           "AnalysisType: rule\nRuleID: Team.Hit\nFilename: hit.py\nEnabled: true\n"
+           "LogTypes: [Okta.SystemLog]\nSeverity: High\n"
+           "OutputIds: [team-slack, SKIP, pager-team]\n"),
+      File("rules/hit.py", kGoodRule)};
+  v1::UploadRuleResponse resp;
+  ASSERT_TRUE(Upload(files, &resp).ok()) << resp.DebugString();
+  ASSERT_EQ(resp.warnings_size(), 1) << resp.DebugString();
+  EXPECT_EQ(resp.warnings(0).field(), "OutputIds");
+  EXPECT_THAT(resp.warnings(0).message(), HasSubstr("no destination named pager-team"));
+}
+
 TEST_F(RuleSetManagerTest, FailingTestsRejectTheWholeUploadAndKeepTheLiveSet) {
   v1::UploadRuleResponse first;
   ASSERT_TRUE(Upload(RuleFiles("rules", "Team.Hit", kGoodRule), &first).ok());
