@@ -1,0 +1,385 @@
+// Alert destinations end to end (docs/destinations.md): the real pantherd
+// delivering to real HTTP receivers on 127.0.0.1 (tests/fake_receiver.h):
+// the seed story (Slack and PagerDuty, once each, then the incident
+// resolved), retries and permanent failures, at-least-once delivery across
+// SIGKILLs, secrets kept out of every answer, log, audit entry and metric, and
+// the roles of the destination RPCs.
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "pantherd/v1/admin_service.grpc.pb.h"
+#include "pantherd/v1/detection_service.grpc.pb.h"
+#include "tests/fake_receiver.h"
+#include "tests/test_util.h"
+
+namespace pantherd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kPantherd[] = PANTHERD_BINARY;
+constexpr char kPantherctl[] = PANTHERCTL_BINARY;
+constexpr char kRulesDir[] = PANTHERD_SOURCE_DIR "/rules";
+constexpr char kDeliveryRulesDir[] = PANTHERD_SOURCE_DIR "/tests/testdata/destination_rules";
+
+// A failed Okta sign-in of `user` from `ip` (Okta.FailedLogin counts them).
+std::string FailedLogin(int n, const std::string& user, const std::string& ip, int minute) {
+  return absl::StrFormat(
+      R"({"uuid":"dest-%d","published":"2026-03-01T10:%02d:00.000Z","eventType":"user.session.start",)"
+      R"("displayMessage":"User login to Okta","severity":"WARN","legacyEventType":null,)"
+      R"("actor":{"id":"00u1","type":"User","alternateId":"%s","displayName":"Admin"},)"
+      R"("client":{"ipAddress":"%s","userAgent":{"rawUserAgent":"curl/8"}},)"
+      R"("outcome":{"result":"FAILURE","reason":"INVALID_CREDENTIALS"},"target":null})",
+      n, minute, user, ip);
+}
+
+// A sign-in: Delivery.EveryLogin and Delivery.Suppressed make one alert each.
+std::string Login(const std::string& uuid, int n) {
+  return absl::StrFormat(
+      R"({"uuid":"%s","published":"2026-03-01T11:%02d:%02d.000Z","eventType":"user.session.start",)"
+      R"("actor":{"id":"00u2","type":"User","alternateId":"user%d@example.com"},)"
+      R"("client":{"ipAddress":"198.51.100.%d"},"outcome":{"result":"SUCCESS"}})",
+      uuid, (n / 60) % 60, n % 60, n % 7, 1 + n % 200);
+}
+
+// `json` as a Struct; an unparsable body is a test failure and gives {}.
+google::protobuf::Struct ParseJson(const std::string& json) {
+  google::protobuf::Struct s;
+  auto status = google::protobuf::util::JsonStringToMessage(json, &s);
+  EXPECT_TRUE(status.ok()) << status.ToString() << "\n" << json;
+  return s;
+}
+
+// The string field `key` of `s` ("" when absent or not a string).
+std::string Str(const google::protobuf::Struct& s, const std::string& key) {
+  auto it = s.fields().find(key);
+  if (it == s.fields().end() || !it->second.has_string_value()) return "";
+  return it->second.string_value();
+}
+
+std::string HmacSha256Hex(const std::string& key, const std::string& body) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest, &length);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
+void WriteFile(const std::string& path, const std::string& text, bool owner_only = false) {
+  {
+    std::ofstream out(path);
+    out << text << "\n";
+  }
+  if (owner_only) chmod(path.c_str(), 0600);
+}
+
+std::unique_ptr<FakeReceiver> StartReceiver(int port = 0) {
+  FakeReceiver::Options options;
+  options.port = port;
+  absl::StatusOr<std::unique_ptr<FakeReceiver>> r = FakeReceiver::Start(options);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? std::move(*r) : nullptr;
+}
+
+class DestinationsE2eTest : public ::testing::Test {
+ protected:
+  // Starts pantherd on the test's data directory with `args`; the same
+  // arguments are used by Restart.
+  void Start(std::vector<std::string> args) {
+    args_ = std::move(args);
+    Restart();
+  }
+  void Restart() {
+    absl::StatusOr<ServerProcess> s =
+        ServerProcess::Start(kPantherd, tmp_.Sub("data"), tmp_.path(), args_, absl::Seconds(60));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::make_unique<ServerProcess>(std::move(*s));
+    auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    stub_ = v1::DetectionService::NewStub(channel);
+    admin_ = v1::AdminService::NewStub(channel);
+  }
+  // SIGKILL; the log of every run is kept in logs_.
+  void Kill() {
+    server_->process().Signal(SIGKILL);
+    ASSERT_TRUE(server_->process().Wait(absl::Seconds(30)).ok());
+    logs_ += server_->Log();
+    server_.reset();
+  }
+  void Stop() {
+    if (server_ == nullptr) return;
+    server_->process().Signal(SIGTERM);
+    absl::StatusOr<int> code = server_->process().Wait(absl::Seconds(30));
+    ASSERT_TRUE(code.ok());
+    EXPECT_EQ(*code, 0) << server_->Log();
+    logs_ += server_->Log();
+    server_.reset();
+  }
+  void TearDown() override {
+    if (server_ != nullptr) Stop();
+  }
+
+  // A context for one call as `bearer` (default: the admin).
+  std::unique_ptr<grpc::ClientContext> Ctx(const std::string& bearer = "") {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->AddMetadata("authorization", bearer.empty() ? server_->bearer() : bearer);
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    return ctx;
+  }
+
+  std::vector<v1::IngestEventsResponse> Send(const std::vector<std::vector<std::string>>& batches) {
+    grpc::Status status;
+    std::vector<v1::IngestEventsResponse> answers =
+        IngestBatches(*stub_, server_->bearer(), batches, &batch_id_, &status, absl::Seconds(60));
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return answers;
+  }
+
+  v1::GetAlertResponse GetAlert(const std::string& id) {
+    v1::GetAlertRequest req;
+    req.set_id(id);
+    v1::GetAlertResponse resp;
+    grpc::Status s = stub_->GetAlert(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  // The alert's delivery to destination `name` for `action` (null if none).
+  static const v1::AlertDelivery* DeliveryTo(const v1::GetAlertResponse& alert,
+                                             const std::string& name,
+                                             const std::string& action = "trigger") {
+    for (const v1::AlertDelivery& d : alert.deliveries()) {
+      if (d.destination_name() == name && d.action() == action) return &d;
+    }
+    return nullptr;
+  }
+
+  // Waits until the alert's delivery to `name` has `status`.
+  ::testing::AssertionResult WaitForDelivery(const std::string& alert_id, const std::string& name,
+                                             v1::DeliveryStatus status,
+                                             absl::Duration timeout = absl::Seconds(20),
+                                             const std::string& action = "trigger") {
+    v1::GetAlertResponse last;
+    ::testing::AssertionResult r = WaitUntil(
+        [&] {
+          last = GetAlert(alert_id);
+          const v1::AlertDelivery* d = DeliveryTo(last, name, action);
+          return d != nullptr && d->status() == status;
+        },
+        timeout, absl::StrCat("delivery of ", alert_id, " to ", name, " (", action, ") ",
+                              v1::DeliveryStatus_Name(status)));
+    if (!r) r << "\n" << last.DebugString();
+    return r;
+  }
+
+  v1::Destination AddDestination(const v1::AddDestinationRequest& req) {
+    v1::AddDestinationResponse resp;
+    grpc::Status s = stub_->AddDestination(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.destination();
+  }
+
+  v1::Destination AddWebhook(const std::string& name, const std::string& url,
+                             const std::string& hmac_secret = "") {
+    v1::AddDestinationRequest req;
+    req.set_name(name);
+    req.set_kind("webhook");
+    (*req.mutable_secrets())["url"] = url;
+    if (!hmac_secret.empty()) (*req.mutable_secrets())["hmac_secret"] = hmac_secret;
+    return AddDestination(req);
+  }
+
+  RunResult Ctl(const std::vector<std::string>& args) {
+    absl::StatusOr<RunResult> r =
+        RunCommand(server_->Ctl(kPantherctl, args), tmp_.path(), absl::Seconds(60));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *std::move(r) : RunResult();
+  }
+
+  // The alerts of rule `rule_id`.
+  std::vector<v1::Alert> AlertsOf(const std::string& rule_id) {
+    std::vector<v1::Alert> out;
+    for (v1::Alert& a : ListAlerts(*stub_, server_->bearer())) {
+      if (a.rule_id() == rule_id) out.push_back(std::move(a));
+    }
+    return out;
+  }
+
+  TempDir tmp_;
+  std::vector<std::string> args_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<v1::DetectionService::Stub> stub_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+  uint64_t batch_id_ = 0;
+  std::string logs_;  // the logs of the runs that ended
+};
+
+// ---- 1. The seed story -------------------------------------------------------
+
+TEST_F(DestinationsE2eTest, SeedStoryReachesSlackAndPagerDutyOnceAndResolvesTheIncident) {
+  std::unique_ptr<FakeReceiver> slack = StartReceiver();
+  std::unique_ptr<FakeReceiver> pd = StartReceiver();
+  ASSERT_TRUE(slack && pd);
+  pd->SetDefaultAnswer({202, R"({"status":"success","message":"Event processed"})", {}});
+  Start({"--rules-dir", kRulesDir, "--workers", "1", "--external-url",
+         "https://pantherd.example.test", "--delivery-retry-base-ms", "200"});
+
+  // Slack through pantherctl, with the webhook URL in a file.
+  const std::string slack_url = slack->url("/services/T000/B000/xyzSlackHook");
+  WriteFile(tmp_.Sub("slack-url.txt"), slack_url, /*owner_only=*/true);
+  RunResult added = Ctl({"destinations", "add", "slack", "--name", "team-slack", "--secret-file",
+                         tmp_.Sub("slack-url.txt")});
+  ASSERT_EQ(added.exit_code, 0) << added.out << added.err;
+  EXPECT_THAT(added.out, HasSubstr("team-slack"));
+  EXPECT_THAT(added.out + added.err, Not(HasSubstr("xyzSlackHook")));
+
+  // PagerDuty through the RPC.
+  const std::string routing_key = "R0UT1NGKEY0123456789abcdefABCDEF";
+  ASSERT_EQ(routing_key.size(), 32u);
+  v1::AddDestinationRequest add_pd;
+  add_pd.set_name("oncall-pagerduty");
+  add_pd.set_kind("pagerduty");
+  (*add_pd.mutable_secrets())["routing_key"] = routing_key;
+  (*add_pd.mutable_settings())["url"] = pd->url("/v2/enqueue");
+  v1::Destination pd_dest = AddDestination(add_pd);
+  EXPECT_EQ(pd_dest.kind(), "pagerduty");
+  EXPECT_THAT(pd_dest.secrets_set(), ::testing::ElementsAre("routing_key"));
+
+  // Five failed logins of admin from one IP: one CRITICAL alert.
+  std::vector<std::string> burst;
+  for (int i = 0; i < 5; ++i) burst.push_back(FailedLogin(i, "admin", "203.0.113.9", i));
+  std::vector<v1::IngestEventsResponse> answers = Send({burst});
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].alerts_created(), 1);
+  std::vector<v1::Alert> alerts = AlertsOf("Okta.FailedLogin");
+  ASSERT_EQ(alerts.size(), 1u);
+  const v1::Alert alert = alerts[0];
+  EXPECT_EQ(alert.title(), "Multiple Failed Logins for admin");
+  EXPECT_EQ(alert.severity(), v1::SEVERITY_CRITICAL);
+
+  ASSERT_TRUE(WaitUntil([&] { return slack->request_count() >= 1 && pd->request_count() >= 1; },
+                        absl::Seconds(20), "Slack and PagerDuty to receive the alert"))
+      << server_->Log();
+  absl::SleepFor(absl::Milliseconds(1500));
+  EXPECT_EQ(slack->request_count(), 1);
+  EXPECT_EQ(pd->request_count(), 1);
+  // A sixth failure updates the alert; updates do not notify again.
+  answers = Send({{FailedLogin(5, "admin", "203.0.113.9", 30)}});
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].alerts_updated(), 1);
+  EXPECT_EQ(answers[0].alerts_created(), 0);
+  absl::SleepFor(absl::Milliseconds(1000));
+  EXPECT_EQ(slack->request_count(), 1);
+  EXPECT_EQ(pd->request_count(), 1);
+
+  // Slack's message.
+  const FakeReceiver::Request slack_req = slack->requests().at(0);
+  EXPECT_EQ(slack_req.method, "POST");
+  EXPECT_EQ(slack_req.path, "/services/T000/B000/xyzSlackHook");
+  EXPECT_THAT(slack_req.Header("Content-Type"), HasSubstr("application/json"));
+  EXPECT_FALSE(slack_req.Header("Idempotency-Key").empty());
+  EXPECT_THAT(slack_req.body, HasSubstr("Multiple Failed Logins for admin"));
+  google::protobuf::Struct slack_body = ParseJson(slack_req.body);
+  EXPECT_TRUE(slack_body.fields().contains("blocks")) << slack_req.body;
+  EXPECT_TRUE(slack_body.fields().at("blocks").has_list_value()) << slack_req.body;
+  EXPECT_THAT(Str(slack_body, "text"), HasSubstr("Multiple Failed Logins for admin"));
+  EXPECT_THAT(slack_req.body, HasSubstr("https://pantherd.example.test/alerts/" + alert.id()));
+
+  // PagerDuty's event.
+  const FakeReceiver::Request pd_req = pd->requests().at(0);
+  EXPECT_EQ(pd_req.path, "/v2/enqueue");
+  EXPECT_FALSE(pd_req.Header("Idempotency-Key").empty());
+  EXPECT_NE(pd_req.Header("Idempotency-Key"), slack_req.Header("Idempotency-Key"));
+  google::protobuf::Struct pd_body = ParseJson(pd_req.body);
+  EXPECT_EQ(Str(pd_body, "event_action"), "trigger");
+  EXPECT_EQ(Str(pd_body, "dedup_key"), alert.id());
+  EXPECT_EQ(Str(pd_body, "routing_key"), routing_key);
+  ASSERT_TRUE(pd_body.fields().contains("payload")) << pd_req.body;
+  const google::protobuf::Struct& payload = pd_body.fields().at("payload").struct_value();
+  EXPECT_EQ(Str(payload, "severity"), "critical");
+  EXPECT_THAT(Str(payload, "summary"), HasSubstr("Multiple Failed Logins for admin"));
+  ASSERT_TRUE(pd_body.fields().contains("links")) << pd_req.body;
+  ASSERT_GE(pd_body.fields().at("links").list_value().values_size(), 1) << pd_req.body;
+  EXPECT_EQ(Str(pd_body.fields().at("links").list_value().values(0).struct_value(), "href"),
+            "https://pantherd.example.test/alerts/" + alert.id());
+
+  // The alert's record: two deliveries, delivered at the first attempt.
+  v1::GetAlertResponse got = GetAlert(alert.id());
+  ASSERT_EQ(got.deliveries_size(), 2) << got.DebugString();
+  for (const v1::AlertDelivery& d : got.deliveries()) {
+    SCOPED_TRACE(d.destination_name());
+    EXPECT_EQ(d.action(), "trigger");
+    EXPECT_EQ(d.status(), v1::DELIVERY_STATUS_DELIVERED);
+    EXPECT_EQ(d.attempts(), 1);
+    EXPECT_EQ(d.routed_by(), "filters");
+    EXPECT_EQ(d.last_error(), "");
+  }
+  const v1::AlertDelivery* slack_delivery = DeliveryTo(got, "team-slack");
+  const v1::AlertDelivery* pd_delivery = DeliveryTo(got, "oncall-pagerduty");
+  ASSERT_TRUE(slack_delivery && pd_delivery) << got.DebugString();
+  EXPECT_EQ(slack_delivery->idempotency_key(), slack_req.Header("Idempotency-Key"));
+  EXPECT_EQ(pd_delivery->idempotency_key(), pd_req.Header("Idempotency-Key"));
+  EXPECT_EQ(slack_delivery->last_http_status(), 200);
+  EXPECT_EQ(pd_delivery->last_http_status(), 202);
+
+  // Resolving the alert resolves the PagerDuty incident; Slack hears nothing.
+  v1::UpdateAlertRequest update;
+  update.set_id(alert.id());
+  update.set_status(v1::ALERT_STATUS_RESOLVED);
+  v1::UpdateAlertResponse updated;
+  grpc::Status s = stub_->UpdateAlert(Ctx().get(), update, &updated);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(pd->WaitForRequests(2, absl::Seconds(20))) << server_->Log();
+  const FakeReceiver::Request resolve_req = pd->requests().at(1);
+  google::protobuf::Struct resolve_body = ParseJson(resolve_req.body);
+  EXPECT_EQ(Str(resolve_body, "event_action"), "resolve");
+  EXPECT_EQ(Str(resolve_body, "dedup_key"), alert.id());
+  EXPECT_EQ(Str(resolve_body, "routing_key"), routing_key);
+  EXPECT_FALSE(resolve_req.Header("Idempotency-Key").empty());
+  EXPECT_NE(resolve_req.Header("Idempotency-Key"), pd_req.Header("Idempotency-Key"));
+  ASSERT_TRUE(WaitForDelivery(alert.id(), "oncall-pagerduty", v1::DELIVERY_STATUS_DELIVERED,
+                              absl::Seconds(10), "resolve"));
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(slack->request_count(), 1);
+  EXPECT_EQ(pd->request_count(), 2);
+  got = GetAlert(alert.id());
+  EXPECT_EQ(got.deliveries_size(), 3) << got.DebugString();
+  EXPECT_EQ(DeliveryTo(got, "team-slack", "resolve"), nullptr) << got.DebugString();
+
+  // pantherctl shows the deliveries.
+  RunResult shown = Ctl({"alerts", "get", alert.id()});
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_THAT(shown.out, HasSubstr("Deliveries:"));
+  EXPECT_THAT(shown.out, HasSubstr("team-slack"));
+  EXPECT_THAT(shown.out, HasSubstr("oncall-pagerduty"));
+  EXPECT_THAT(shown.out, HasSubstr("resolve"));
+  EXPECT_THAT(shown.out, HasSubstr("DELIVERED"));
+  EXPECT_THAT(shown.out, Not(HasSubstr(routing_key)));
+  EXPECT_THAT(shown.out, Not(HasSubstr("xyzSlackHook")));
+}
+
+}  // namespace
+}  // namespace pantherd::testing
