@@ -381,5 +381,250 @@ TEST_F(DestinationsE2eTest, SeedStoryReachesSlackAndPagerDutyOnceAndResolvesTheI
   EXPECT_THAT(shown.out, Not(HasSubstr("xyzSlackHook")));
 }
 
+
+// ---- 2. Retries, permanent failures, timeouts --------------------------------
+
+TEST_F(DestinationsE2eTest, RetriesHonourRetryAfterAndGiveUpOnPermanentErrors) {
+  std::unique_ptr<FakeReceiver> signed_rx = StartReceiver();
+  std::unique_ptr<FakeReceiver> broken_rx = StartReceiver();
+  std::unique_ptr<FakeReceiver> slow_rx = StartReceiver();
+  ASSERT_TRUE(signed_rx && broken_rx && slow_rx);
+  // 500, then 429 with Retry-After: 1, then the usual 200.
+  signed_rx->Inject({FakeReceiver::Status(500, "internal error"),
+                     FakeReceiver::Status(429, "slow down", {{"Retry-After", "1"}})});
+  broken_rx->SetDefaultAnswer({404, "no such hook", {}});
+  // Longer than --delivery-timeout-seconds: the first attempt times out.
+  slow_rx->Inject({FakeReceiver::Delay(absl::Seconds(3))});
+  Start({"--rules-dir", kDeliveryRulesDir, "--workers", "1", "--delivery-retry-base-ms", "200",
+         "--delivery-timeout-seconds", "1"});
+  const std::string hmac_key = "k3y-of-the-signed-hook";
+  AddWebhook("signed", signed_rx->url("/in"), hmac_key);
+  AddWebhook("broken", broken_rx->url("/gone"));
+  AddWebhook("slow", slow_rx->url("/slow"));
+
+  std::vector<v1::IngestEventsResponse> answers = Send({{Login("retry-1", 1)}});
+  ASSERT_EQ(answers.size(), 1u);
+  std::vector<v1::Alert> alerts = AlertsOf("Delivery.EveryLogin");
+  ASSERT_EQ(alerts.size(), 1u);
+  const std::string id = alerts[0].id();
+
+  // The signed hook: delivered at the third attempt.
+  ASSERT_TRUE(WaitForDelivery(id, "signed", v1::DELIVERY_STATUS_DELIVERED)) << server_->Log();
+  std::vector<FakeReceiver::Request> reqs = signed_rx->requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_EQ(reqs[0].status, 500);
+  EXPECT_EQ(reqs[1].status, 429);
+  EXPECT_EQ(reqs[2].status, 200);
+  const std::string key = reqs[0].Header("Idempotency-Key");
+  EXPECT_EQ(key.size(), 32u);
+  for (const FakeReceiver::Request& r : reqs) {
+    SCOPED_TRACE(r.attempt);
+    EXPECT_EQ(r.Header("Idempotency-Key"), key);
+    EXPECT_EQ(r.Header("X-Pantherd-Signature"), "sha256=" + HmacSha256Hex(hmac_key, r.body));
+    google::protobuf::Struct body = ParseJson(r.body);
+    EXPECT_EQ(Str(body, "alertId"), id);
+    EXPECT_EQ(Str(body, "idempotencyKey"), key);
+    EXPECT_EQ(Str(body, "action"), "trigger");
+    EXPECT_EQ(Str(body, "id"), "Delivery.EveryLogin");
+  }
+  EXPECT_EQ(reqs[2].attempt, 3);
+  // Retry-After: 1 was honoured (the backoff alone would be about 0.6 s).
+  EXPECT_GE(reqs[2].time - reqs[1].time, absl::Milliseconds(950));
+  v1::GetAlertResponse got = GetAlert(id);
+  const v1::AlertDelivery* d = DeliveryTo(got, "signed");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->attempts(), 3);
+  EXPECT_EQ(d->last_http_status(), 200);
+  EXPECT_EQ(d->idempotency_key(), key);
+
+  // The broken hook: a 404 fails at once.
+  ASSERT_TRUE(WaitForDelivery(id, "broken", v1::DELIVERY_STATUS_FAILED)) << server_->Log();
+  got = GetAlert(id);
+  d = DeliveryTo(got, "broken");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->attempts(), 1);
+  EXPECT_EQ(d->last_http_status(), 404);
+  EXPECT_THAT(d->last_error(), HasSubstr("404"));
+  absl::SleepFor(absl::Milliseconds(800));
+  EXPECT_EQ(broken_rx->request_count(), 1);
+  // Fixed, then resent.
+  broken_rx->SetDefaultAnswer({200, "ok", {}});
+  RunResult resent = Ctl({"alerts", "resend", id, "--destination", "broken"});
+  EXPECT_EQ(resent.exit_code, 0) << resent.out << resent.err;
+  EXPECT_THAT(resent.out, HasSubstr("broken"));
+  ASSERT_TRUE(WaitForDelivery(id, "broken", v1::DELIVERY_STATUS_DELIVERED)) << server_->Log();
+  got = GetAlert(id);
+  d = DeliveryTo(got, "broken");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->resends(), 1);
+  EXPECT_EQ(d->last_http_status(), 200);
+  reqs = broken_rx->requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].Header("Idempotency-Key"), reqs[1].Header("Idempotency-Key"));
+  // Resending one destination leaves the others alone.
+  EXPECT_EQ(signed_rx->request_count(), 3);
+
+  // The slow hook: the first attempt timed out, the second was delivered.
+  ASSERT_TRUE(WaitForDelivery(id, "slow", v1::DELIVERY_STATUS_DELIVERED)) << server_->Log();
+  got = GetAlert(id);
+  d = DeliveryTo(got, "slow");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->attempts(), 2);
+  reqs = slow_rx->requests();
+  ASSERT_GE(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].Header("Idempotency-Key"), reqs[1].Header("Idempotency-Key"));
+  EXPECT_THAT(server_->Log(), HasSubstr("alert delivery attempt"));
+}
+
+// ---- 5. Roles ---------------------------------------------------------------
+
+TEST_F(DestinationsE2eTest, PermissionsFollowTheTable) {
+  std::unique_ptr<FakeReceiver> rx = StartReceiver();
+  ASSERT_TRUE(rx);
+  Start({"--rules-dir", kDeliveryRulesDir, "--workers", "1", "--delivery-retry-base-ms", "200"});
+  AddWebhook("hook", rx->url("/hook"));
+  Send({{Login("perm-1", 1)}});
+  std::vector<v1::Alert> alerts = AlertsOf("Delivery.EveryLogin");
+  ASSERT_EQ(alerts.size(), 1u);
+  ASSERT_TRUE(WaitForDelivery(alerts[0].id(), "hook", v1::DELIVERY_STATUS_DELIVERED));
+
+  auto token_of = [&](const std::string& name, v1::Role role) {
+    v1::CreateUserRequest cu;
+    cu.set_name(name);
+    cu.set_role(role);
+    v1::CreateUserResponse user;
+    grpc::Status s = admin_->CreateUser(Ctx().get(), cu, &user);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    v1::CreateTokenRequest ct;
+    ct.set_name(name + "-token");
+    ct.set_owner(name);
+    v1::CreateTokenResponse token;
+    s = admin_->CreateToken(Ctx().get(), ct, &token);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return "Bearer " + token.secret();
+  };
+  const std::string viewer = token_of("vera", v1::ROLE_VIEWER);
+  const std::string analyst = token_of("anna", v1::ROLE_ANALYST);
+  const std::string author = token_of("otto", v1::ROLE_AUTHOR);
+
+  auto add = [&](const std::string& bearer) {
+    v1::AddDestinationRequest req;
+    req.set_name("another");
+    req.set_kind("webhook");
+    (*req.mutable_secrets())["url"] = rx->url("/another");
+    v1::AddDestinationResponse resp;
+    return stub_->AddDestination(Ctx(bearer).get(), req, &resp).error_code();
+  };
+  auto test = [&](const std::string& bearer) {
+    v1::TestDestinationRequest req;
+    req.set_destination("hook");
+    v1::TestDestinationResponse resp;
+    return stub_->TestDestination(Ctx(bearer).get(), req, &resp).error_code();
+  };
+  auto list = [&](const std::string& bearer) {
+    v1::ListDestinationsResponse resp;
+    return stub_->ListDestinations(Ctx(bearer).get(), v1::ListDestinationsRequest(), &resp)
+        .error_code();
+  };
+  auto get = [&](const std::string& bearer) {
+    v1::GetDestinationRequest req;
+    req.set_destination("hook");
+    v1::GetDestinationResponse resp;
+    return stub_->GetDestination(Ctx(bearer).get(), req, &resp).error_code();
+  };
+  auto resend = [&](const std::string& bearer) {
+    v1::ResendAlertRequest req;
+    req.set_alert_id(alerts[0].id());
+    v1::ResendAlertResponse resp;
+    return stub_->ResendAlert(Ctx(bearer).get(), req, &resp).error_code();
+  };
+  auto update = [&](const std::string& bearer) {
+    v1::UpdateDestinationRequest req;
+    req.set_destination("hook");
+    req.set_name("renamed");
+    v1::UpdateDestinationResponse resp;
+    return stub_->UpdateDestination(Ctx(bearer).get(), req, &resp).error_code();
+  };
+  auto remove = [&](const std::string& bearer) {
+    v1::RemoveDestinationRequest req;
+    req.set_destination("hook");
+    v1::RemoveDestinationResponse resp;
+    return stub_->RemoveDestination(Ctx(bearer).get(), req, &resp).error_code();
+  };
+  constexpr grpc::StatusCode kDenied = grpc::StatusCode::PERMISSION_DENIED;
+  for (const std::string* who : {&viewer, &analyst, &author}) {
+    EXPECT_EQ(add(*who), kDenied);
+    EXPECT_EQ(test(*who), kDenied);
+    EXPECT_EQ(update(*who), kDenied);
+    EXPECT_EQ(remove(*who), kDenied);
+  }
+  EXPECT_EQ(list(viewer), kDenied);
+  EXPECT_EQ(get(viewer), kDenied);
+  EXPECT_EQ(list(analyst), kDenied);
+  EXPECT_EQ(get(analyst), kDenied);
+  EXPECT_EQ(list(author), grpc::StatusCode::OK);
+  EXPECT_EQ(get(author), grpc::StatusCode::OK);
+  EXPECT_EQ(resend(viewer), kDenied);
+  EXPECT_EQ(rx->request_count(), 1);  // nothing was tested or resent so far
+  EXPECT_EQ(resend(analyst), grpc::StatusCode::OK);
+  ASSERT_TRUE(rx->WaitForRequests(2, absl::Seconds(10)));
+  // Resend again only once that attempt is recorded (see
+  // DISABLED_AResendDuringAnAttemptInFlightIsNotLost).
+  ASSERT_TRUE(WaitForDelivery(alerts[0].id(), "hook", v1::DELIVERY_STATUS_DELIVERED));
+  EXPECT_EQ(resend(author), grpc::StatusCode::OK);
+  ASSERT_TRUE(rx->WaitForRequests(3, absl::Seconds(10)));
+  // The admin may do everything.
+  EXPECT_EQ(test(""), grpc::StatusCode::OK);
+  EXPECT_EQ(add(""), grpc::StatusCode::OK);
+  // pantherctl as the viewer is refused too.
+  const std::string viewer_file = tmp_.Sub("viewer.token");
+  WriteFile(viewer_file, viewer.substr(std::string("Bearer ").size()), /*owner_only=*/true);
+  absl::StatusOr<RunResult> denied =
+      RunCommand({kPantherctl, "--server", server_->address(), "--token-file", viewer_file,
+                  "destinations", "list"},
+                 tmp_.path());
+  ASSERT_TRUE(denied.ok());
+  EXPECT_NE(denied->exit_code, 0);
+  EXPECT_THAT(denied->out + denied->err, HasSubstr("destinations.read"));
+}
+
+
+// BUG (server/delivery_manager.cc, DeliveryManager::Resend and ::Attempt): a
+// resend asked for while an attempt of the same delivery is in flight is
+// lost. Resend makes the record PENDING (attempts 0, due now) and answers so,
+// but when the attempt in flight finishes, Attempt reads that PENDING record
+// and writes its own outcome over it: FAILED here (the 404 it got before the
+// destination was fixed), or DELIVERED. No request is ever made for the
+// resend, so "fix the destination, then resend" can silently do nothing.
+// Enable when fixed.
+TEST_F(DestinationsE2eTest, DISABLED_AResendDuringAnAttemptInFlightIsNotLost) {
+  std::unique_ptr<FakeReceiver> rx = StartReceiver();
+  ASSERT_TRUE(rx);
+  // The first request is answered 404, slowly.
+  rx->SetDefaultAnswer({404, "no such hook", {}});
+  rx->Inject({FakeReceiver::Delay(absl::Milliseconds(1500))});
+  Start({"--rules-dir", kDeliveryRulesDir, "--workers", "1", "--delivery-retry-base-ms", "200"});
+  AddWebhook("hook", rx->url("/hook"));
+  Send({{Login("inflight-1", 1)}});
+  std::vector<v1::Alert> alerts = AlertsOf("Delivery.EveryLogin");
+  ASSERT_EQ(alerts.size(), 1u);
+  const std::string id = alerts[0].id();
+  // While the first attempt waits for its 404, the receiver is fixed and the
+  // alert resent.
+  ASSERT_TRUE(rx->WaitForRequests(1, absl::Seconds(10)));
+  rx->SetDefaultAnswer({200, "ok", {}});
+  v1::ResendAlertRequest req;
+  req.set_alert_id(id);
+  v1::ResendAlertResponse resp;
+  grpc::Status s = stub_->ResendAlert(Ctx().get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(resp.deliveries_size(), 1);
+  EXPECT_EQ(resp.deliveries(0).status(), v1::DELIVERY_STATUS_PENDING);
+  // The resend must be sent, and delivered.
+  EXPECT_TRUE(rx->WaitForRequests(2, absl::Seconds(10)))
+      << GetAlert(id).DebugString() << server_->Log();
+  EXPECT_TRUE(WaitForDelivery(id, "hook", v1::DELIVERY_STATUS_DELIVERED, absl::Seconds(5)));
+}
+
 }  // namespace
 }  // namespace pantherd::testing
