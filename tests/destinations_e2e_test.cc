@@ -476,6 +476,148 @@ TEST_F(DestinationsE2eTest, RetriesHonourRetryAfterAndGiveUpOnPermanentErrors) {
   EXPECT_THAT(server_->Log(), HasSubstr("alert delivery attempt"));
 }
 
+// ---- 3. At least once across SIGKILLs ------------------------------------------
+
+TEST_F(DestinationsE2eTest, KilledDuringDeliveryEveryAlertArrivesAtLeastOnceAndSuppressedNever) {
+  std::unique_ptr<FakeReceiver> rx = StartReceiver();
+  ASSERT_TRUE(rx);
+  const int port = rx->port();
+  rx->SetDown(true);
+  // What receivers that were stopped had recorded.
+  std::vector<FakeReceiver::Request> earlier;
+  Start({"--rules-dir", kDeliveryRulesDir, "--workers", "1", "--delivery-retry-base-ms", "100",
+         "--delivery-retry-max-seconds", "1", "--delivery-attempts", "1000"});
+  AddWebhook("sink", rx->url("/sink"));
+
+  int next_event = 0;
+  auto batch = [&](int n) {
+    std::vector<std::string> b;
+    for (int i = 0; i < n; ++i, ++next_event) {
+      b.push_back(Login(absl::StrFormat("kill-%03d", next_event), next_event));
+    }
+    return b;
+  };
+  auto slow_answers = [&](int n, absl::Duration delay) {
+    std::vector<FakeReceiver::Fault> faults;
+    for (int i = 0; i < n; ++i) faults.push_back(FakeReceiver::Delay(delay));
+    rx->Inject(std::move(faults));
+  };
+  int kills = 0;
+  auto kill_and_restart = [&] {
+    Kill();
+    ++kills;
+    Restart();
+  };
+
+  // 1. The receiver is down: deliveries are being retried when pantherd dies.
+  Send({batch(5), batch(5)});
+  absl::SleepFor(absl::Milliseconds(400));
+  ASSERT_NO_FATAL_FAILURE(kill_and_restart());
+
+  // 2. The receiver is up but slow: killed with requests in flight.
+  slow_answers(30, absl::Milliseconds(200));
+  rx->SetDown(false);
+  Send({batch(5), batch(5)});
+  ASSERT_TRUE(WaitUntil([&] { return rx->request_count() >= 3; }, absl::Seconds(20),
+                        "deliveries to start"))
+      << server_->Log();
+  Kill();
+  ++kills;
+  const int delivered_before_kill_2 = rx->request_count();
+  rx->SetDown(true);
+  ASSERT_NO_FATAL_FAILURE(Restart());
+
+  // 3. Down again, more alerts, killed while they are retried.
+  Send({batch(5), batch(5)});
+  absl::SleepFor(absl::Milliseconds(500));
+  ASSERT_NO_FATAL_FAILURE(kill_and_restart());
+
+  // 4. The receiver is gone (connections refused), then comes back on its
+  // port while pantherd is down, and pantherd is killed mid-delivery again.
+  for (const FakeReceiver::Request& r : rx->requests()) earlier.push_back(r);
+  rx->Stop();
+  rx.reset();
+  Send({batch(5), batch(5)});
+  absl::SleepFor(absl::Milliseconds(300));
+  Kill();
+  ++kills;
+  rx = StartReceiver(port);
+  ASSERT_TRUE(rx);
+  slow_answers(10, absl::Milliseconds(150));
+  ASSERT_NO_FATAL_FAILURE(Restart());
+  ASSERT_TRUE(WaitUntil([&] { return rx->request_count() >= 2; }, absl::Seconds(20),
+                        "deliveries to resume"))
+      << server_->Log();
+  ASSERT_NO_FATAL_FAILURE(kill_and_restart());
+  EXPECT_GE(kills, 3);
+  EXPECT_GE(delivered_before_kill_2, 3);
+
+  // Up for good: every alert of Delivery.EveryLogin arrives.
+  const std::vector<v1::Alert> every = AlertsOf("Delivery.EveryLogin");
+  const std::vector<v1::Alert> suppressed = AlertsOf("Delivery.Suppressed");
+  ASSERT_EQ(every.size(), static_cast<size_t>(next_event));
+  ASSERT_EQ(suppressed.size(), static_cast<size_t>(next_event));
+  auto all_requests = [&] {
+    std::vector<FakeReceiver::Request> all = earlier;
+    for (const FakeReceiver::Request& r : rx->requests()) all.push_back(r);
+    return all;
+  };
+  std::set<std::string> missing;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::set<std::string> received;
+        for (const FakeReceiver::Request& r : all_requests()) {
+          received.insert(Str(ParseJson(r.body), "alertId"));
+        }
+        missing.clear();
+        for (const v1::Alert& a : every) {
+          if (!received.count(a.id())) missing.insert(a.id());
+        }
+        return missing.empty();
+      },
+      absl::Seconds(60), "every Delivery.EveryLogin alert to be received"))
+      << missing.size() << " missing\n"
+      << server_->Log();
+
+  // Per alert: at least once, and always under one idempotency key.
+  std::map<std::string, std::set<std::string>> keys;
+  std::map<std::string, int> count;
+  std::set<std::string> suppressed_ids;
+  for (const v1::Alert& a : suppressed) suppressed_ids.insert(a.id());
+  const std::vector<FakeReceiver::Request> all = all_requests();
+  for (const FakeReceiver::Request& r : all) {
+    google::protobuf::Struct body = ParseJson(r.body);
+    const std::string id = Str(body, "alertId");
+    EXPECT_FALSE(suppressed_ids.count(id)) << "a suppressed alert was delivered: " << r.body;
+    EXPECT_FALSE(absl::StartsWith(Str(body, "title"), "Suppressed")) << r.body;
+    EXPECT_EQ(Str(body, "id"), "Delivery.EveryLogin") << r.body;
+    EXPECT_EQ(Str(body, "idempotencyKey"), r.Header("Idempotency-Key"));
+    keys[id].insert(r.Header("Idempotency-Key"));
+    ++count[id];
+  }
+  int duplicates = 0;
+  for (const v1::Alert& a : every) {
+    SCOPED_TRACE(a.id());
+    EXPECT_GE(count[a.id()], 1);
+    duplicates += std::max(0, count[a.id()] - 1);
+    ASSERT_EQ(keys[a.id()].size(), 1u);
+    ASSERT_TRUE(WaitForDelivery(a.id(), "sink", v1::DELIVERY_STATUS_DELIVERED, absl::Seconds(10)));
+    v1::GetAlertResponse got = GetAlert(a.id());
+    ASSERT_EQ(got.deliveries_size(), 1) << got.DebugString();
+    EXPECT_EQ(got.deliveries(0).idempotency_key(), *keys[a.id()].begin());
+    EXPECT_GE(got.deliveries(0).attempts(), 1);
+  }
+  for (const v1::Alert& a : suppressed) {
+    EXPECT_EQ(GetAlert(a.id()).deliveries_size(), 0) << a.id();
+  }
+  std::cout << "alerts delivered: " << every.size() << ", requests received: " << all.size()
+            << ", duplicates: " << duplicates << ", SIGKILLs: " << kills << "\n";
+  // Nothing more arrives once every delivery is recorded.
+  const int settled = static_cast<int>(all_requests().size());
+  absl::SleepFor(absl::Milliseconds(1500));
+  EXPECT_EQ(static_cast<int>(all_requests().size()), settled);
+}
+
 // ---- 5. Roles ---------------------------------------------------------------
 
 TEST_F(DestinationsE2eTest, PermissionsFollowTheTable) {
