@@ -6,8 +6,13 @@
 // the roles of the destination RPCs.
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -23,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -616,6 +622,287 @@ TEST_F(DestinationsE2eTest, KilledDuringDeliveryEveryAlertArrivesAtLeastOnceAndS
   const int settled = static_cast<int>(all_requests().size());
   absl::SleepFor(absl::Milliseconds(1500));
   EXPECT_EQ(static_cast<int>(all_requests().size()), settled);
+}
+
+// ---- 4. Secrets ---------------------------------------------------------------
+
+// GET `path` from 127.0.0.1:`port`: the whole answer.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval tv{20, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request =
+        absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[8192];
+      for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) answer.append(buf, n);
+    }
+  }
+  close(fd);
+  return answer;
+}
+
+TEST_F(DestinationsE2eTest, SecretsNeverAppearInLogsAnswersAuditOrMetrics) {
+  // Every secret holds "SECRET-", which nothing else in this test does.
+  constexpr char kMark[] = "SECRET-";
+  const std::string hmac = "SECRET-hmac-key-91bd";
+  const std::string header_value = "Bearer SECRET-header-token-5c2e";
+  const std::string routing_key = "SECRET-pd-routing-key-0123456789";
+  const std::string jira_token = "SECRET-jira-api-token-8e8e";
+  std::unique_ptr<FakeReceiver> echo_rx = StartReceiver();  // answers 400, echoing
+  std::unique_ptr<FakeReceiver> down_rx = StartReceiver();  // down
+  std::unique_ptr<FakeReceiver> ok_rx = StartReceiver();    // PagerDuty 400; Teams, Jira fine
+  ASSERT_TRUE(echo_rx && down_rx && ok_rx);
+  const std::string webhook_url = echo_rx->url("/hooks/SECRET-webhook-url-7f3a");
+  const std::string slack_url = down_rx->url("/services/SECRET-slack-hooks-T000-B000-xyz");
+  const std::string teams_url = ok_rx->url("/teams/SECRET-teams-webhook-4d4d");
+  // The receiver echoes every secret it was sent, whole.
+  echo_rx->SetDefaultAnswer({400,
+                             absl::StrCat("refused POST to ", webhook_url, " with Authorization: ",
+                                          header_value, " signed with ", hmac),
+                             {}});
+  down_rx->SetDown(true);
+  ok_rx->SetAnswer("/v2/enqueue",
+                   {400,
+                    absl::StrCat(R"({"status":"invalid event","message":"routing key )",
+                                 routing_key, R"( is unknown"})"),
+                    {}});
+  ok_rx->SetAnswer("/rest/api/2/issue", {201, R"({"id":"10001","key":"SEC-1"})", {}});
+  Start({"--rules-dir", kDeliveryRulesDir, "--workers", "1", "--metrics-listen", "127.0.0.1:0",
+         "--delivery-retry-base-ms", "200", "--delivery-attempts", "2",
+         "--delivery-timeout-seconds", "2"});
+  int metrics_port = 0;
+  {
+    const std::string log = server_->Log();
+    const std::string kMetrics = "msg=metrics listen=127.0.0.1:";
+    const size_t at = log.find(kMetrics);
+    ASSERT_NE(at, std::string::npos) << log;
+    const size_t end = log.find_first_of(" \n", at + kMetrics.size());
+    ASSERT_TRUE(absl::SimpleAtoi(log.substr(at + kMetrics.size(), end - at - kMetrics.size()),
+                                 &metrics_port))
+        << log;
+  }
+
+  // What pantherd said, by where it said it.
+  std::vector<std::pair<std::string, std::string>> said;
+  auto add = [&](const v1::AddDestinationRequest& req) {
+    v1::AddDestinationResponse resp;
+    grpc::Status s = stub_->AddDestination(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    said.emplace_back("AddDestination " + req.name(), resp.DebugString());
+  };
+  {
+    v1::AddDestinationRequest req;
+    req.set_name("hook");
+    req.set_kind("webhook");
+    (*req.mutable_secrets())["url"] = webhook_url;
+    (*req.mutable_secrets())["hmac_secret"] = hmac;
+    (*req.mutable_headers())["Authorization"] = header_value;
+    add(req);
+    req.Clear();
+    req.set_name("team-slack");
+    req.set_kind("slack");
+    (*req.mutable_secrets())["url"] = slack_url;
+    add(req);
+    req.Clear();
+    req.set_name("pager");
+    req.set_kind("pagerduty");
+    (*req.mutable_secrets())["routing_key"] = routing_key;
+    (*req.mutable_settings())["url"] = ok_rx->url("/v2/enqueue");
+    add(req);
+    req.Clear();
+    req.set_name("teams");
+    req.set_kind("teams");
+    (*req.mutable_secrets())["url"] = teams_url;
+    add(req);
+    req.Clear();
+    req.set_name("jira");
+    req.set_kind("jira");
+    (*req.mutable_settings())["url"] = ok_rx->base_url();
+    (*req.mutable_settings())["project"] = "SEC";
+    (*req.mutable_settings())["user"] = "bot@example.com";
+    (*req.mutable_secrets())["api_token"] = jira_token;
+    add(req);
+  }
+  // Refused secrets: the errors must not repeat them.
+  auto refused = [&](v1::AddDestinationRequest req) {
+    v1::AddDestinationResponse resp;
+    grpc::Status s = stub_->AddDestination(Ctx().get(), req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << req.name();
+    said.emplace_back("refused AddDestination " + req.name(),
+                      s.error_message() + s.error_details() + resp.DebugString());
+  };
+  {
+    v1::AddDestinationRequest req;
+    req.set_name("bad-slack");
+    req.set_kind("slack");
+    (*req.mutable_secrets())["url"] = "not a url SECRET-bad-slack";
+    refused(req);
+    req.Clear();
+    req.set_name("bad-pager");
+    req.set_kind("pagerduty");
+    (*req.mutable_secrets())["routing_key"] = "SECRET-bad pager key";
+    refused(req);
+    req.Clear();
+    req.set_name("bad-header");
+    req.set_kind("webhook");
+    (*req.mutable_secrets())["url"] = echo_rx->url("/x");
+    (*req.mutable_headers())["X-Token"] = "SECRET-bad-header\r\nInjected: yes";
+    refused(req);
+  }
+
+  // Each destination tested.
+  for (const std::string name : {"hook", "team-slack", "pager", "teams", "jira"}) {
+    v1::TestDestinationRequest req;
+    req.set_destination(name);
+    v1::TestDestinationResponse resp;
+    grpc::Status s = stub_->TestDestination(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << name << ": " << s.error_message();
+    said.emplace_back("TestDestination " + name, resp.DebugString() + s.error_message());
+    const std::string n = name;
+    if (n == "hook" || n == "pager") {
+      EXPECT_FALSE(resp.ok()) << n;
+      EXPECT_EQ(resp.http_status(), 400) << n;
+      EXPECT_THAT(resp.response_body(), HasSubstr("[redacted]")) << n;
+    } else if (n == "team-slack") {
+      EXPECT_FALSE(resp.ok());
+      EXPECT_EQ(resp.http_status(), 0);
+      EXPECT_NE(resp.error(), "");
+    } else {
+      EXPECT_TRUE(resp.ok()) << n << ": " << resp.DebugString();
+    }
+  }
+  {
+    RunResult tested = Ctl({"destinations", "test", "hook"});
+    EXPECT_EQ(tested.exit_code, 1) << tested.out << tested.err;
+    said.emplace_back("pantherctl destinations test hook", tested.out + tested.err);
+  }
+
+  // An alert: delivered to Teams and Jira, refused by the hook and PagerDuty
+  // (answers echoing secrets), unreachable on Slack.
+  Send({{Login("secret-1", 1)}});
+  std::vector<v1::Alert> alerts = AlertsOf("Delivery.EveryLogin");
+  ASSERT_EQ(alerts.size(), 1u);
+  const std::string id = alerts[0].id();
+  EXPECT_TRUE(WaitForDelivery(id, "teams", v1::DELIVERY_STATUS_DELIVERED));
+  EXPECT_TRUE(WaitForDelivery(id, "jira", v1::DELIVERY_STATUS_DELIVERED));
+  EXPECT_TRUE(WaitForDelivery(id, "hook", v1::DELIVERY_STATUS_FAILED));
+  EXPECT_TRUE(WaitForDelivery(id, "pager", v1::DELIVERY_STATUS_FAILED));
+  EXPECT_TRUE(WaitForDelivery(id, "team-slack", v1::DELIVERY_STATUS_FAILED));
+  {
+    v1::GetAlertResponse got = GetAlert(id);
+    const v1::AlertDelivery* hook = DeliveryTo(got, "hook");
+    ASSERT_NE(hook, nullptr);
+    EXPECT_EQ(hook->last_http_status(), 400);
+    // The echo was stored, with the secrets replaced.
+    EXPECT_THAT(hook->last_error(), HasSubstr("[redacted]"));
+    const v1::AlertDelivery* pager = DeliveryTo(got, "pager");
+    ASSERT_NE(pager, nullptr);
+    EXPECT_THAT(pager->last_error(), HasSubstr("[redacted]"));
+  }
+  // The jira request used basic authentication with the token.
+  bool jira_seen = false;
+  for (const FakeReceiver::Request& r : ok_rx->requests()) {
+    if (r.path != "/rest/api/2/issue") continue;
+    jira_seen = true;
+    EXPECT_EQ(r.Header("Authorization"),
+              "Basic " + absl::Base64Escape("bot@example.com:" + jira_token));
+  }
+  EXPECT_TRUE(jira_seen);
+  // The hook's requests carry the secrets (the receiver may see them).
+  ASSERT_GE(echo_rx->request_count(), 1);
+  EXPECT_EQ(echo_rx->requests().back().Header("Authorization"), header_value);
+
+  // A secret changed, then the alert resent to it.
+  {
+    v1::UpdateDestinationRequest req;
+    req.set_destination("team-slack");
+    (*req.mutable_secrets())["url"] = down_rx->url("/services/SECRET-slack-rotated-T111");
+    v1::UpdateDestinationResponse resp;
+    grpc::Status s = stub_->UpdateDestination(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    said.emplace_back("UpdateDestination", resp.DebugString());
+    RunResult resent = Ctl({"alerts", "resend", id, "--destination", "team-slack"});
+    EXPECT_EQ(resent.exit_code, 0) << resent.err;
+    said.emplace_back("pantherctl alerts resend", resent.out + resent.err);
+    EXPECT_TRUE(WaitForDelivery(id, "team-slack", v1::DELIVERY_STATUS_FAILED));
+  }
+
+  // Everything pantherd shows.
+  said.emplace_back("GetAlert", GetAlert(id).DebugString());
+  {
+    v1::ListDestinationsResponse resp;
+    EXPECT_TRUE(stub_->ListDestinations(Ctx().get(), v1::ListDestinationsRequest(), &resp).ok());
+    EXPECT_EQ(resp.destinations_size(), 5);
+    said.emplace_back("ListDestinations", resp.DebugString());
+  }
+  for (const std::string name : {"hook", "team-slack", "pager", "teams", "jira"}) {
+    v1::GetDestinationRequest req;
+    req.set_destination(name);
+    v1::GetDestinationResponse resp;
+    EXPECT_TRUE(stub_->GetDestination(Ctx().get(), req, &resp).ok());
+    said.emplace_back("GetDestination " + name, resp.DebugString());
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"--output", "json", "destinations", "get", name},
+          std::vector<std::string>{"destinations", "get", name}}) {
+      RunResult r = Ctl(args);
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      said.emplace_back("pantherctl " + absl::StrJoin(args, " "), r.out + r.err);
+    }
+  }
+  {
+    v1::GetDestinationResponse resp;
+    v1::GetDestinationRequest req;
+    req.set_destination("hook");
+    ASSERT_TRUE(stub_->GetDestination(Ctx().get(), req, &resp).ok());
+    EXPECT_THAT(resp.destination().secrets_set(), ::testing::ElementsAre("hmac_secret", "url"));
+    EXPECT_THAT(resp.destination().header_names(), ::testing::ElementsAre("Authorization"));
+  }
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--output", "json", "destinations", "list"},
+        std::vector<std::string>{"destinations", "list"},
+        std::vector<std::string>{"--output", "json", "alerts", "get", id},
+        std::vector<std::string>{"alerts", "get", id}}) {
+    RunResult r = Ctl(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    said.emplace_back("pantherctl " + absl::StrJoin(args, " "), r.out + r.err);
+  }
+  {
+    v1::ListAuditEventsRequest req;
+    req.mutable_page()->set_page_size(1000);
+    v1::ListAuditEventsResponse resp;
+    grpc::Status s = admin_->ListAuditEvents(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_THAT(resp.DebugString(), HasSubstr("AddDestination"));
+    EXPECT_THAT(resp.DebugString(), HasSubstr("UpdateDestination"));
+    said.emplace_back("ListAuditEvents", resp.DebugString());
+  }
+  {
+    absl::StatusOr<v1::GetServerStatusResponse> st = GetServerStatus(*admin_, server_->bearer());
+    ASSERT_TRUE(st.ok()) << st.status();
+    said.emplace_back("GetServerStatus", st->DebugString());
+  }
+  {
+    const std::string metrics = HttpGet(metrics_port, "/metrics");
+    EXPECT_THAT(metrics, HasSubstr("pantherd_deliveries_total"));
+    EXPECT_THAT(metrics, HasSubstr("destination=\"team-slack\""));
+    said.emplace_back("/metrics", metrics);
+  }
+  Stop();
+  said.emplace_back("the server's log", logs_);
+  EXPECT_THAT(logs_, HasSubstr("alert delivery attempt"));
+
+  for (const auto& [where, text] : said) {
+    EXPECT_THAT(text, Not(HasSubstr(kMark))) << "a secret in " << where << ":\n" << text;
+  }
 }
 
 // ---- 5. Roles ---------------------------------------------------------------
