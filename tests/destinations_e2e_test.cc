@@ -137,6 +137,9 @@ class DestinationsE2eTest : public ::testing::Test {
   }
   void Stop() {
     if (server_ == nullptr) return;
+    // Close the test's channel first: pantherd's shutdown waits for it.
+    stub_.reset();
+    admin_.reset();
     server_->process().Signal(SIGTERM);
     absl::StatusOr<int> code = server_->process().Wait(absl::Seconds(30));
     ASSERT_TRUE(code.ok());
