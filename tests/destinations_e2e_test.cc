@@ -485,6 +485,54 @@ TEST_F(DestinationsE2eTest, RetriesHonourRetryAfterAndGiveUpOnPermanentErrors) {
   EXPECT_THAT(server_->Log(), HasSubstr("alert delivery attempt"));
 }
 
+// A graceful shutdown cancels the request in flight without counting it; the
+// delivery is sent after the restart. Removing a destination fails what was
+// pending for it.
+TEST_F(DestinationsE2eTest, ShutdownCancelsTheAttemptInFlightAndRemovalFailsWhatIsPending) {
+  std::unique_ptr<FakeReceiver> slow_rx = StartReceiver();
+  std::unique_ptr<FakeReceiver> down_rx = StartReceiver();
+  ASSERT_TRUE(slow_rx && down_rx);
+  slow_rx->Inject({FakeReceiver::Delay(absl::Seconds(8))});
+  down_rx->SetDown(true);
+  Start({"--rules-dir", kDeliveryRulesDir, "--workers", "1", "--delivery-retry-base-ms", "200",
+         "--delivery-timeout-seconds", "10"});
+  AddWebhook("slow", slow_rx->url("/slow"));
+  AddWebhook("gone", down_rx->url("/gone"));
+  Send({{Login("shutdown-1", 1)}});
+  std::vector<v1::Alert> alerts = AlertsOf("Delivery.EveryLogin");
+  ASSERT_EQ(alerts.size(), 1u);
+  const std::string id = alerts[0].id();
+  ASSERT_TRUE(slow_rx->WaitForRequests(1, absl::Seconds(10)));
+  const absl::Time stopping = absl::Now();
+  ASSERT_NO_FATAL_FAILURE(Stop());
+  EXPECT_LT(absl::Now() - stopping, absl::Seconds(4)) << "the request in flight held the shutdown";
+  ASSERT_NO_FATAL_FAILURE(Restart());
+  ASSERT_TRUE(WaitForDelivery(id, "slow", v1::DELIVERY_STATUS_DELIVERED)) << server_->Log();
+  v1::GetAlertResponse got = GetAlert(id);
+  const v1::AlertDelivery* d = DeliveryTo(got, "slow");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->attempts(), 1) << "the cancelled attempt was counted";
+  std::vector<FakeReceiver::Request> reqs = slow_rx->requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].Header("Idempotency-Key"), reqs[1].Header("Idempotency-Key"));
+
+  // "gone" is still being retried; removing it fails the delivery.
+  d = DeliveryTo(got, "gone");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->status(), v1::DELIVERY_STATUS_PENDING);
+  v1::RemoveDestinationRequest remove;
+  remove.set_destination("gone");
+  v1::RemoveDestinationResponse removed;
+  grpc::Status s = stub_->RemoveDestination(Ctx().get(), remove, &removed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(removed.pending_failed(), 1);
+  got = GetAlert(id);
+  d = DeliveryTo(got, "gone");
+  ASSERT_NE(d, nullptr) << got.DebugString();
+  EXPECT_EQ(d->status(), v1::DELIVERY_STATUS_FAILED);
+  EXPECT_THAT(d->last_error(), HasSubstr("removed"));
+}
+
 // ---- 3. At least once across SIGKILLs ------------------------------------------
 
 TEST_F(DestinationsE2eTest, KilledDuringDeliveryEveryAlertArrivesAtLeastOnceAndSuppressedNever) {
