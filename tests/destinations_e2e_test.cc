@@ -378,6 +378,21 @@ TEST_F(DestinationsE2eTest, SeedStoryReachesSlackAndPagerDutyOnceAndResolvesTheI
   EXPECT_EQ(got.deliveries_size(), 3) << got.DebugString();
   EXPECT_EQ(DeliveryTo(got, "team-slack", "resolve"), nullptr) << got.DebugString();
 
+  // Reopened and resolved again: the resolve is sent again.
+  for (v1::AlertStatus status : {v1::ALERT_STATUS_OPEN, v1::ALERT_STATUS_RESOLVED}) {
+    update.set_status(status);
+    s = stub_->UpdateAlert(Ctx().get(), update, &updated);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  ASSERT_TRUE(pd->WaitForRequests(3, absl::Seconds(20))) << server_->Log();
+  EXPECT_EQ(Str(ParseJson(pd->requests().at(2).body), "event_action"), "resolve");
+  EXPECT_EQ(Str(ParseJson(pd->requests().at(2).body), "dedup_key"), alert.id());
+  ASSERT_TRUE(WaitForDelivery(alert.id(), "oncall-pagerduty", v1::DELIVERY_STATUS_DELIVERED,
+                              absl::Seconds(10), "resolve"));
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(slack->request_count(), 1);
+  EXPECT_EQ(pd->request_count(), 3);
+
   // pantherctl shows the deliveries.
   RunResult shown = Ctl({"alerts", "get", alert.id()});
   EXPECT_EQ(shown.exit_code, 0) << shown.err;
