@@ -548,6 +548,133 @@ TEST_F(DestinationsE2eTest, ShutdownCancelsTheAttemptInFlightAndRemovalFailsWhat
   EXPECT_THAT(d->last_error(), HasSubstr("removed"));
 }
 
+// Panther's routing order: a rule's destinations() names, else its
+// OutputIds, else the destinations' filters. Named destinations skip the
+// severity filter; an unknown name fails the delivery until the destination
+// exists and the alert is resent.
+class DestinationsRoutingE2eTest : public DestinationsE2eTest {
+ protected:
+  // Starts pantherd with two rules, one naming "Named-Hook" in destinations(),
+  // one "later-hook" in OutputIds (which does not exist yet), and two
+  // destinations: named-hook (CRITICAL only) and all (no filters). Sends one
+  // event to each rule, checks the routing, then adds later-hook and resends
+  // the second alert, whose id is returned.
+  void RouteAndResend(FakeReceiver& rx, std::string* resent_id) {
+    Start({"--workers", "1", "--delivery-retry-base-ms", "200"});
+    {
+      v1::AddDestinationRequest req;
+      req.set_name("named-hook");
+      req.set_kind("webhook");
+      (*req.mutable_secrets())["url"] = rx.url("/named");
+      req.mutable_filters()->set_min_severity(v1::SEVERITY_CRITICAL);
+      AddDestination(req);
+    }
+    AddWebhook("all", rx.url("/all"));
+    v1::UploadRuleRequest upload;
+    auto file = [&](const std::string& path, const std::string& content) {
+      v1::AnalysisFile* f = upload.add_files();
+      f->set_path(path);
+      f->set_content(content);
+    };
+    file("routing/by_destinations.yml",
+         "AnalysisType: rule\nRuleID: Routing.ByDestinations\nFilename: by_destinations.py\n"
+         "Enabled: true\nLogTypes: [Okta.SystemLog]\nSeverity: Low\nTests:\n"
+         "  - Name: a lock\n    ExpectedResult: true\n    Log: {eventType: user.account.lock}\n");
+    file("routing/by_destinations.py",
+         "def rule(event):\n    return event.get('eventType') == 'user.account.lock'\n\n"
+         "def title(event):\n    return 'Locked ' + event.get('uuid', '')\n\n"
+         "def destinations(event):\n    return ['Named-Hook']\n");
+    file("routing/by_output_ids.yml",
+         "AnalysisType: rule\nRuleID: Routing.ByOutputIds\nFilename: by_output_ids.py\n"
+         "Enabled: true\nLogTypes: [Okta.SystemLog]\nSeverity: Info\nOutputIds: [later-hook]\n"
+         "Tests:\n  - Name: a reset\n    ExpectedResult: true\n"
+         "    Log: {eventType: user.mfa.factor.reset}\n");
+    file("routing/by_output_ids.py",
+         "def rule(event):\n    return event.get('eventType') == 'user.mfa.factor.reset'\n\n"
+         "def title(event):\n    return 'Reset ' + event.get('uuid', '')\n");
+    {
+      v1::UploadRuleResponse resp;
+      grpc::Status s = stub_->UploadRule(Ctx().get(), upload, &resp);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+    }
+    Send({{R"({"uuid":"lock-1","published":"2026-03-01T10:00:00Z","eventType":"user.account.lock"})",
+           R"({"uuid":"reset-1","published":"2026-03-01T10:00:01Z","eventType":"user.mfa.factor.reset"})"}});
+    std::vector<v1::Alert> locked = AlertsOf("Routing.ByDestinations");
+    std::vector<v1::Alert> reset = AlertsOf("Routing.ByOutputIds");
+    ASSERT_EQ(locked.size(), 1u);
+    ASSERT_EQ(reset.size(), 1u);
+    *resent_id = reset[0].id();
+
+    // destinations(): to named-hook whatever its severity filter, and only
+    // there.
+    ASSERT_TRUE(WaitForDelivery(locked[0].id(), "named-hook", v1::DELIVERY_STATUS_DELIVERED))
+        << server_->Log();
+    v1::GetAlertResponse got = GetAlert(locked[0].id());
+    ASSERT_EQ(got.deliveries_size(), 1) << got.DebugString();
+    EXPECT_EQ(got.deliveries(0).routed_by(), "destinations()");
+
+    // OutputIds naming a destination that does not exist: failed, with the
+    // name.
+    ASSERT_TRUE(WaitForDelivery(reset[0].id(), "later-hook", v1::DELIVERY_STATUS_FAILED))
+        << server_->Log();
+    got = GetAlert(reset[0].id());
+    ASSERT_EQ(got.deliveries_size(), 1) << got.DebugString();
+    EXPECT_EQ(got.deliveries(0).routed_by(), "OutputIds");
+    EXPECT_THAT(got.deliveries(0).last_error(), HasSubstr("no destination named later-hook"));
+    // Added, then resent.
+    v1::Destination later = AddWebhook("later-hook", rx.url("/later"));
+    RunResult resent = Ctl({"alerts", "resend", reset[0].id()});
+    EXPECT_EQ(resent.exit_code, 0) << resent.out << resent.err;
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          const v1::GetAlertResponse now = GetAlert(reset[0].id());
+          for (const v1::AlertDelivery& d : now.deliveries()) {
+            if (d.destination_id() == later.id() &&
+                d.status() == v1::DELIVERY_STATUS_DELIVERED) {
+              return true;
+            }
+          }
+          return false;
+        },
+        absl::Seconds(20), "the resent alert delivered to later-hook"))
+        << GetAlert(reset[0].id()).DebugString() << server_->Log();
+  }
+};
+
+TEST_F(DestinationsRoutingE2eTest, RulesNameTheirDestinationsAndUnknownNamesAreResolvedOnResend) {
+  std::unique_ptr<FakeReceiver> rx = StartReceiver();
+  ASSERT_TRUE(rx);
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(RouteAndResend(*rx, &id));
+  absl::SleepFor(absl::Milliseconds(500));
+  std::map<std::string, int> by_path;
+  for (const FakeReceiver::Request& r : rx->requests()) ++by_path[r.path];
+  EXPECT_EQ(by_path["/named"], 1);
+  EXPECT_EQ(by_path["/later"], 1);
+  EXPECT_EQ(by_path["/all"], 0) << "a rule that names its destinations went to the filters too";
+}
+
+// BUG (server/delivery_manager.cc, DeliveryManager::Resend): resending an
+// alert whose rule named a destination that did not exist yet creates a new
+// record for the destination now found, but keeps the old one (destination id
+// "?later-hook", FAILED, "no destination named later-hook"). The alert then
+// shows two deliveries to later-hook, one delivered and one failed forever
+// (GetAlert, pantherctl alerts get), and later resends skip the stale one.
+// docs/destinations.md: "An unknown name recorded at routing time is resolved
+// again." Enable when fixed.
+TEST_F(DestinationsRoutingE2eTest, DISABLED_AResolvedUnknownNameLeavesNoFailedDeliveryBehind) {
+  std::unique_ptr<FakeReceiver> rx = StartReceiver();
+  ASSERT_TRUE(rx);
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(RouteAndResend(*rx, &id));
+  v1::GetAlertResponse got = GetAlert(id);
+  EXPECT_EQ(got.deliveries_size(), 1) << got.DebugString();
+  for (const v1::AlertDelivery& d : got.deliveries()) {
+    EXPECT_EQ(d.status(), v1::DELIVERY_STATUS_DELIVERED) << d.DebugString();
+    EXPECT_FALSE(absl::StartsWith(d.destination_id(), "?")) << d.DebugString();
+  }
+}
+
 // ---- 3. At least once across SIGKILLs ------------------------------------------
 
 TEST_F(DestinationsE2eTest, KilledDuringDeliveryEveryAlertArrivesAtLeastOnceAndSuppressedNever) {
