@@ -111,6 +111,30 @@ std::unique_ptr<FakeReceiver> StartReceiver(int port = 0) {
   return r.ok() ? std::move(*r) : nullptr;
 }
 
+// GET `path` from 127.0.0.1:`port`: the whole answer.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval tv{20, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request =
+        absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[8192];
+      for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) answer.append(buf, n);
+    }
+  }
+  close(fd);
+  return answer;
+}
+
 class DestinationsE2eTest : public ::testing::Test {
  protected:
   // Starts pantherd on the test's data directory with `args`; the same
@@ -149,6 +173,21 @@ class DestinationsE2eTest : public ::testing::Test {
   }
   void TearDown() override {
     if (server_ != nullptr) Stop();
+  }
+
+  // The port of --metrics-listen 127.0.0.1:0, from the log.
+  int MetricsPort() {
+    const std::string log = server_->Log();
+    const std::string kMetrics = "msg=metrics listen=127.0.0.1:";
+    const size_t at = log.find(kMetrics);
+    EXPECT_NE(at, std::string::npos) << log;
+    if (at == std::string::npos) return 0;
+    const size_t end = log.find_first_of(" \n", at + kMetrics.size());
+    int port = 0;
+    EXPECT_TRUE(absl::SimpleAtoi(log.substr(at + kMetrics.size(), end - at - kMetrics.size()),
+                                 &port))
+        << log;
+    return port;
   }
 
   // A context for one call as `bearer` (default: the admin).
@@ -420,7 +459,7 @@ TEST_F(DestinationsE2eTest, RetriesHonourRetryAfterAndGiveUpOnPermanentErrors) {
   // Longer than --delivery-timeout-seconds: the first attempt times out.
   slow_rx->Inject({FakeReceiver::Delay(absl::Seconds(3))});
   Start({"--rules-dir", kDeliveryRulesDir, "--workers", "1", "--delivery-retry-base-ms", "200",
-         "--delivery-timeout-seconds", "1"});
+         "--delivery-timeout-seconds", "1", "--metrics-listen", "127.0.0.1:0"});
   const std::string hmac_key = "k3y-of-the-signed-hook";
   AddWebhook("signed", signed_rx->url("/in"), hmac_key);
   AddWebhook("broken", broken_rx->url("/gone"));
@@ -498,6 +537,35 @@ TEST_F(DestinationsE2eTest, RetriesHonourRetryAfterAndGiveUpOnPermanentErrors) {
   ASSERT_GE(reqs.size(), 2u);
   EXPECT_EQ(reqs[0].Header("Idempotency-Key"), reqs[1].Header("Idempotency-Key"));
   EXPECT_THAT(server_->Log(), HasSubstr("alert delivery attempt"));
+
+  // The figures: GetDestination's stats and /metrics count every attempt.
+  struct Figures {
+    std::string name;
+    int64_t delivered, retried, failed;
+  };
+  const std::string metrics = HttpGet(MetricsPort(), "/metrics");
+  for (const Figures& f : {Figures{"signed", 1, 2, 0}, Figures{"broken", 1, 0, 1},
+                           Figures{"slow", 1, 1, 0}}) {
+    SCOPED_TRACE(f.name);
+    v1::GetDestinationRequest req;
+    req.set_destination(f.name);
+    v1::GetDestinationResponse resp;
+    grpc::Status s = stub_->GetDestination(Ctx().get(), req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.stats().delivered(), f.delivered);
+    EXPECT_EQ(resp.stats().retried(), f.retried);
+    EXPECT_EQ(resp.stats().failed(), f.failed);
+    EXPECT_EQ(resp.stats().pending(), 0);
+    for (const auto& [outcome, value] : {std::pair<std::string, int64_t>{"delivered", f.delivered},
+                                         {"retried", f.retried},
+                                         {"failed", f.failed}}) {
+      EXPECT_THAT(metrics, HasSubstr(absl::StrCat("pantherd_deliveries_total{destination=\"",
+                                                  f.name, "\",kind=\"webhook\",outcome=\"",
+                                                  outcome, "\"} ", value, "\n")));
+    }
+    EXPECT_THAT(metrics, HasSubstr(absl::StrCat("pantherd_delivery_queue_depth{destination=\"",
+                                                f.name, "\"} 0\n")));
+  }
 }
 
 // A graceful shutdown cancels the request in flight without counting it; the
@@ -819,30 +887,6 @@ TEST_F(DestinationsE2eTest, KilledDuringDeliveryEveryAlertArrivesAtLeastOnceAndS
 
 // ---- 4. Secrets ---------------------------------------------------------------
 
-// GET `path` from 127.0.0.1:`port`: the whole answer.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  timeval tv{20, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string answer;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request =
-        absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(request.size())) {
-      char buf[8192];
-      for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) answer.append(buf, n);
-    }
-  }
-  close(fd);
-  return answer;
-}
-
 TEST_F(DestinationsE2eTest, SecretsNeverAppearInLogsAnswersAuditOrMetrics) {
   // Every secret holds "SECRET-", which nothing else in this test does.
   constexpr char kMark[] = "SECRET-";
@@ -872,17 +916,8 @@ TEST_F(DestinationsE2eTest, SecretsNeverAppearInLogsAnswersAuditOrMetrics) {
   Start({"--rules-dir", kDeliveryRulesDir, "--workers", "1", "--metrics-listen", "127.0.0.1:0",
          "--delivery-retry-base-ms", "200", "--delivery-attempts", "2",
          "--delivery-timeout-seconds", "2"});
-  int metrics_port = 0;
-  {
-    const std::string log = server_->Log();
-    const std::string kMetrics = "msg=metrics listen=127.0.0.1:";
-    const size_t at = log.find(kMetrics);
-    ASSERT_NE(at, std::string::npos) << log;
-    const size_t end = log.find_first_of(" \n", at + kMetrics.size());
-    ASSERT_TRUE(absl::SimpleAtoi(log.substr(at + kMetrics.size(), end - at - kMetrics.size()),
-                                 &metrics_port))
-        << log;
-  }
+  const int metrics_port = MetricsPort();
+  ASSERT_NE(metrics_port, 0);
 
   // What pantherd said, by where it said it.
   std::vector<std::pair<std::string, std::string>> said;
