@@ -568,6 +568,39 @@ TEST_F(DestinationsE2eTest, RetriesHonourRetryAfterAndGiveUpOnPermanentErrors) {
   }
 }
 
+// A receiver that hangs holds only its own lane: ingestion answers at once
+// and another destination receives every alert meanwhile.
+TEST_F(DestinationsE2eTest, AHangingReceiverHoldsOnlyItsOwnLane) {
+  std::unique_ptr<FakeReceiver> hanging = StartReceiver();
+  std::unique_ptr<FakeReceiver> fine = StartReceiver();
+  ASSERT_TRUE(hanging && fine);
+  std::vector<FakeReceiver::Fault> faults;
+  for (int i = 0; i < 10; ++i) faults.push_back(FakeReceiver::Delay(absl::Seconds(20)));
+  hanging->Inject(std::move(faults));
+  Start({"--rules-dir", kDeliveryRulesDir, "--workers", "1", "--delivery-retry-base-ms", "200",
+         "--delivery-timeout-seconds", "10"});
+  AddWebhook("hanging", hanging->url("/h"));
+  AddWebhook("fine", fine->url("/f"));
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 5; ++i) Send({{Login(absl::StrCat("lane-", i), i)}});
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "ingestion waited for delivery";
+  ASSERT_TRUE(fine->WaitForRequests(5, absl::Seconds(5))) << server_->Log();
+  // One request at a time in the hanging lane, still unanswered.
+  EXPECT_EQ(hanging->request_count(), 1);
+  for (const v1::Alert& a : AlertsOf("Delivery.EveryLogin")) {
+    ASSERT_TRUE(WaitForDelivery(a.id(), "fine", v1::DELIVERY_STATUS_DELIVERED, absl::Seconds(5)));
+    const v1::GetAlertResponse got = GetAlert(a.id());
+    const v1::AlertDelivery* d = DeliveryTo(got, "hanging");
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(d->status(), v1::DELIVERY_STATUS_PENDING);
+  }
+  v1::GetDestinationRequest req;
+  req.set_destination("hanging");
+  v1::GetDestinationResponse resp;
+  ASSERT_TRUE(stub_->GetDestination(Ctx().get(), req, &resp).ok());
+  EXPECT_EQ(resp.stats().pending(), 5);
+}
+
 // A graceful shutdown cancels the request in flight without counting it; the
 // delivery is sent after the restart. Removing a destination fails what was
 // pending for it.
