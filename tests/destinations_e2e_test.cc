@@ -1020,6 +1020,30 @@ TEST_F(DestinationsE2eTest, SecretsNeverAppearInLogsAnswersAuditOrMetrics) {
     refused(req);
   }
 
+  // pantherctl: a bad secret file, a URL given for a file, a header value.
+  {
+    WriteFile(tmp_.Sub("bad-url.txt"), "not a url SECRET-cli-bad-url", true);
+    RunResult bad = Ctl({"destinations", "add", "slack", "--name", "cli-bad", "--secret-file",
+                         tmp_.Sub("bad-url.txt")});
+    EXPECT_NE(bad.exit_code, 0);
+    said.emplace_back("pantherctl destinations add (bad secret)", bad.out + bad.err);
+    RunResult url = Ctl({"destinations", "add", "slack", "--name", "cli-url", "--secret-file",
+                         "https://hooks.slack.com/services/SECRET-cli-url-given"});
+    EXPECT_NE(url.exit_code, 0);
+    said.emplace_back("pantherctl destinations add (URL for a file)", url.out + url.err);
+    WriteFile(tmp_.Sub("cli-hook.txt"), echo_rx->url("/cli/SECRET-cli-hook-url"), true);
+    RunResult hook = Ctl({"destinations", "add", "webhook", "--name", "cli-hook", "--secret-file",
+                          tmp_.Sub("cli-hook.txt"), "--header",
+                          "X-Api-Key: SECRET-cli-header-value", "--alert-type", "rule_error"});
+    EXPECT_EQ(hook.exit_code, 0) << hook.out << hook.err;
+    EXPECT_THAT(hook.out, HasSubstr("X-Api-Key"));
+    said.emplace_back("pantherctl destinations add webhook", hook.out + hook.err);
+    RunResult json = Ctl({"--output", "json", "destinations", "update", "cli-hook", "--header",
+                          "X-Api-Key: SECRET-cli-header-rotated"});
+    EXPECT_EQ(json.exit_code, 0) << json.out << json.err;
+    said.emplace_back("pantherctl --output json destinations update", json.out + json.err);
+  }
+
   // Each destination tested.
   for (const std::string name : {"hook", "team-slack", "pager", "teams", "jira"}) {
     v1::TestDestinationRequest req;
@@ -1102,7 +1126,7 @@ TEST_F(DestinationsE2eTest, SecretsNeverAppearInLogsAnswersAuditOrMetrics) {
   {
     v1::ListDestinationsResponse resp;
     EXPECT_TRUE(stub_->ListDestinations(Ctx().get(), v1::ListDestinationsRequest(), &resp).ok());
-    EXPECT_EQ(resp.destinations_size(), 5);
+    EXPECT_EQ(resp.destinations_size(), 6);
     said.emplace_back("ListDestinations", resp.DebugString());
   }
   for (const std::string name : {"hook", "team-slack", "pager", "teams", "jira"}) {
@@ -1144,6 +1168,8 @@ TEST_F(DestinationsE2eTest, SecretsNeverAppearInLogsAnswersAuditOrMetrics) {
     EXPECT_TRUE(s.ok()) << s.error_message();
     EXPECT_THAT(resp.DebugString(), HasSubstr("AddDestination"));
     EXPECT_THAT(resp.DebugString(), HasSubstr("UpdateDestination"));
+    EXPECT_THAT(resp.DebugString(), HasSubstr("TestDestination"));
+    EXPECT_THAT(resp.DebugString(), HasSubstr("ResendAlert"));
     said.emplace_back("ListAuditEvents", resp.DebugString());
   }
   {
