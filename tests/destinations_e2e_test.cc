@@ -4,10 +4,10 @@
 // resolved), retries and permanent failures, at-least-once delivery across
 // SIGKILLs, secrets kept out of every answer, log, audit entry and metric, and
 // the roles of the destination RPCs.
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -184,8 +184,8 @@ class DestinationsE2eTest : public ::testing::Test {
     if (at == std::string::npos) return 0;
     const size_t end = log.find_first_of(" \n", at + kMetrics.size());
     int port = 0;
-    EXPECT_TRUE(absl::SimpleAtoi(log.substr(at + kMetrics.size(), end - at - kMetrics.size()),
-                                 &port))
+    EXPECT_TRUE(
+        absl::SimpleAtoi(log.substr(at + kMetrics.size(), end - at - kMetrics.size()), &port))
         << log;
     return port;
   }
@@ -237,8 +237,9 @@ class DestinationsE2eTest : public ::testing::Test {
           const v1::AlertDelivery* d = DeliveryTo(last, name, action);
           return d != nullptr && d->status() == status;
         },
-        timeout, absl::StrCat("delivery of ", alert_id, " to ", name, " (", action, ") ",
-                              v1::DeliveryStatus_Name(status)));
+        timeout,
+        absl::StrCat("delivery of ", alert_id, " to ", name, " (", action, ") ",
+                     v1::DeliveryStatus_Name(status)));
     if (!r) r << "\n" << last.DebugString();
     return r;
   }
@@ -444,7 +445,6 @@ TEST_F(DestinationsE2eTest, SeedStoryReachesSlackAndPagerDutyOnceAndResolvesTheI
   EXPECT_THAT(shown.out, Not(HasSubstr("xyzSlackHook")));
 }
 
-
 // ---- 2. Retries, permanent failures, timeouts --------------------------------
 
 TEST_F(DestinationsE2eTest, RetriesHonourRetryAfterAndGiveUpOnPermanentErrors) {
@@ -544,8 +544,8 @@ TEST_F(DestinationsE2eTest, RetriesHonourRetryAfterAndGiveUpOnPermanentErrors) {
     int64_t delivered, retried, failed;
   };
   const std::string metrics = HttpGet(MetricsPort(), "/metrics");
-  for (const Figures& f : {Figures{"signed", 1, 2, 0}, Figures{"broken", 1, 0, 1},
-                           Figures{"slow", 1, 1, 0}}) {
+  for (const Figures& f :
+       {Figures{"signed", 1, 2, 0}, Figures{"broken", 1, 0, 1}, Figures{"slow", 1, 1, 0}}) {
     SCOPED_TRACE(f.name);
     v1::GetDestinationRequest req;
     req.set_destination(f.name);
@@ -560,8 +560,8 @@ TEST_F(DestinationsE2eTest, RetriesHonourRetryAfterAndGiveUpOnPermanentErrors) {
                                          {"retried", f.retried},
                                          {"failed", f.failed}}) {
       EXPECT_THAT(metrics, HasSubstr(absl::StrCat("pantherd_deliveries_total{destination=\"",
-                                                  f.name, "\",kind=\"webhook\",outcome=\"",
-                                                  outcome, "\"} ", value, "\n")));
+                                                  f.name, "\",kind=\"webhook\",outcome=\"", outcome,
+                                                  "\"} ", value, "\n")));
     }
     EXPECT_THAT(metrics, HasSubstr(absl::StrCat("pantherd_delivery_queue_depth{destination=\"",
                                                 f.name, "\"} 0\n")));
@@ -698,8 +698,9 @@ class DestinationsRoutingE2eTest : public DestinationsE2eTest {
       grpc::Status s = stub_->UploadRule(Ctx().get(), upload, &resp);
       ASSERT_TRUE(s.ok()) << s.error_message();
     }
-    Send({{R"({"uuid":"lock-1","published":"2026-03-01T10:00:00Z","eventType":"user.account.lock"})",
-           R"({"uuid":"reset-1","published":"2026-03-01T10:00:01Z","eventType":"user.mfa.factor.reset"})"}});
+    Send(
+        {{R"({"uuid":"lock-1","published":"2026-03-01T10:00:00Z","eventType":"user.account.lock"})",
+          R"({"uuid":"reset-1","published":"2026-03-01T10:00:01Z","eventType":"user.mfa.factor.reset"})"}});
     std::vector<v1::Alert> locked = AlertsOf("Routing.ByDestinations");
     std::vector<v1::Alert> reset = AlertsOf("Routing.ByOutputIds");
     ASSERT_EQ(locked.size(), 1u);
@@ -730,8 +731,7 @@ class DestinationsRoutingE2eTest : public DestinationsE2eTest {
         [&] {
           const v1::GetAlertResponse now = GetAlert(reset[0].id());
           for (const v1::AlertDelivery& d : now.deliveries()) {
-            if (d.destination_id() == later.id() &&
-                d.status() == v1::DELIVERY_STATUS_DELIVERED) {
+            if (d.destination_id() == later.id() && d.status() == v1::DELIVERY_STATUS_DELIVERED) {
               return true;
             }
           }
@@ -818,8 +818,8 @@ TEST_F(DestinationsE2eTest, KilledDuringDeliveryEveryAlertArrivesAtLeastOnceAndS
   slow_answers(30, absl::Milliseconds(200));
   rx->SetDown(false);
   Send({batch(5), batch(5)});
-  ASSERT_TRUE(WaitUntil([&] { return rx->request_count() >= 3; }, absl::Seconds(20),
-                        "deliveries to start"))
+  ASSERT_TRUE(
+      WaitUntil([&] { return rx->request_count() >= 3; }, absl::Seconds(20), "deliveries to start"))
       << server_->Log();
   Kill();
   ++kills;
@@ -1338,7 +1338,6 @@ TEST_F(DestinationsE2eTest, PermissionsFollowTheTable) {
   EXPECT_NE(denied->exit_code, 0);
   EXPECT_THAT(denied->out + denied->err, HasSubstr("destinations.read"));
 }
-
 
 // BUG (server/delivery_manager.cc, DeliveryManager::Resend and ::Attempt): a
 // resend asked for while an attempt of the same delivery is in flight is
