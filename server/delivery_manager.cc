@@ -726,6 +726,9 @@ void DeliveryManager::Attempt(Lane* lane, const std::string& alert_id, const std
   if (!read.ok() || !read->has_value()) return;
   const internal::DeliveryRecord before = **read;
   if (before.delivery().status() != v1::DELIVERY_STATUS_PENDING) return;
+  // Re-sent while this attempt was in flight: the resend stands (pending,
+  // due now, fresh budget); this attempt's outcome is not recorded over it.
+  if (before.delivery().resends() != rec->delivery().resends()) return;
   internal::DeliveryRecord after = before;
   v1::AlertDelivery& d = *after.mutable_delivery();
   const absl::Time now = options_.now();
@@ -1048,6 +1051,8 @@ absl::StatusOr<std::vector<v1::AlertDelivery>> DeliveryManager::Resend(
         if (!existing.ok()) return existing.status();
         if (existing->has_value()) continue;  // handled through its own record
         after = rec;
+        // The failed record of the unknown name is replaced by the new one.
+        batch.Delete(Family::kDeliveries, RecordKey(alert_id, d.action(), dest_id));
         v1::AlertDelivery& n = *after.mutable_delivery();
         n.set_destination_id(target->destination().id());
         n.set_idempotency_key(IdempotencyKey(alert_id, target->destination().id(), d.action()));

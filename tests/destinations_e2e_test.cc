@@ -755,15 +755,12 @@ TEST_F(DestinationsRoutingE2eTest, RulesNameTheirDestinationsAndUnknownNamesAreR
   EXPECT_EQ(by_path["/all"], 0) << "a rule that names its destinations went to the filters too";
 }
 
-// BUG (server/delivery_manager.cc, DeliveryManager::Resend): resending an
-// alert whose rule named a destination that did not exist yet creates a new
-// record for the destination now found, but keeps the old one (destination id
-// "?later-hook", FAILED, "no destination named later-hook"). The alert then
-// shows two deliveries to later-hook, one delivered and one failed forever
-// (GetAlert, pantherctl alerts get), and later resends skip the stale one.
-// docs/destinations.md: "An unknown name recorded at routing time is resolved
-// again." Enable when fixed.
-TEST_F(DestinationsRoutingE2eTest, DISABLED_AResolvedUnknownNameLeavesNoFailedDeliveryBehind) {
+// Found by this file: resending an alert whose rule named a destination that
+// did not exist yet created a record for the destination now found but kept
+// the old one ("?later-hook", FAILED), so the alert showed a delivery failed
+// forever. docs/destinations.md: "An unknown name recorded at routing time is
+// resolved again."
+TEST_F(DestinationsRoutingE2eTest, AResolvedUnknownNameLeavesNoFailedDeliveryBehind) {
   std::unique_ptr<FakeReceiver> rx = StartReceiver();
   ASSERT_TRUE(rx);
   std::string id;
@@ -1195,12 +1192,10 @@ TEST_F(DestinationsE2eTest, SecretsNeverAppearInLogsAnswersAuditOrMetrics) {
 // A receiver that echoes only the path of its URL (the secret part of a
 // Slack or Teams webhook URL: /services/T.../B.../token), as many web
 // frameworks' default 404 does ("Cannot POST /path").
-// BUG (server/delivery_manager.cc, Scrub): only whole secret values are
-// replaced by [redacted], so the echoed path, which is the secret part of the
-// URL, is stored in the delivery's last_error (GetAlert, pantherctl alerts
-// get), returned in TestDestinationResponse.response_body and logged in the
-// "alert delivery attempt" line. Enable when fixed.
-TEST_F(DestinationsE2eTest, DISABLED_APathEchoedByTheReceiverIsNotShown) {
+// Found by this file: only whole secret values used to be replaced by
+// [redacted], so the echoed path, the secret part of the URL, reached the
+// delivery's last_error, TestDestinationResponse.response_body and the log.
+TEST_F(DestinationsE2eTest, APathEchoedByTheReceiverIsNotShown) {
   std::unique_ptr<FakeReceiver> rx = StartReceiver();
   ASSERT_TRUE(rx);
   const std::string path = "/services/T000/B000/SECRET-path-echo-1a2b";
@@ -1319,8 +1314,8 @@ TEST_F(DestinationsE2eTest, PermissionsFollowTheTable) {
   EXPECT_EQ(rx->request_count(), 1);  // nothing was tested or resent so far
   EXPECT_EQ(resend(analyst), grpc::StatusCode::OK);
   ASSERT_TRUE(rx->WaitForRequests(2, absl::Seconds(10)));
-  // Resend again only once that attempt is recorded (see
-  // DISABLED_AResendDuringAnAttemptInFlightIsNotLost).
+  // Resend again once that attempt is recorded (a resend during an attempt
+  // in flight is tested in AResendDuringAnAttemptInFlightIsNotLost).
   ASSERT_TRUE(WaitForDelivery(alerts[0].id(), "hook", v1::DELIVERY_STATUS_DELIVERED));
   EXPECT_EQ(resend(author), grpc::StatusCode::OK);
   ASSERT_TRUE(rx->WaitForRequests(3, absl::Seconds(10)));
@@ -1339,15 +1334,11 @@ TEST_F(DestinationsE2eTest, PermissionsFollowTheTable) {
   EXPECT_THAT(denied->out + denied->err, HasSubstr("destinations.read"));
 }
 
-// BUG (server/delivery_manager.cc, DeliveryManager::Resend and ::Attempt): a
-// resend asked for while an attempt of the same delivery is in flight is
-// lost. Resend makes the record PENDING (attempts 0, due now) and answers so,
-// but when the attempt in flight finishes, Attempt reads that PENDING record
-// and writes its own outcome over it: FAILED here (the 404 it got before the
-// destination was fixed), or DELIVERED. No request is ever made for the
-// resend, so "fix the destination, then resend" can silently do nothing.
-// Enable when fixed.
-TEST_F(DestinationsE2eTest, DISABLED_AResendDuringAnAttemptInFlightIsNotLost) {
+// Found by this file: a resend asked for while an attempt of the same
+// delivery was in flight was lost: the attempt's outcome (a 404 from before
+// the destination was fixed) was written over the pending record. The
+// attempt's outcome now yields to the resend.
+TEST_F(DestinationsE2eTest, AResendDuringAnAttemptInFlightIsNotLost) {
   std::unique_ptr<FakeReceiver> rx = StartReceiver();
   ASSERT_TRUE(rx);
   // The first request is answered 404, slowly.
