@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/delivery_outbox.h"
+#include "engine/event_store.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/util/time_util.h"
 #include "proto/base/status_macros.h"
@@ -273,8 +274,10 @@ class AlertEngine::BatchState {
   }
 
   // Counts one contribution of event `e` (event time `event_us`) at window
-  // clock time `t`.
-  absl::Status Count(const Contribution& c, int64_t t, int64_t event_us, const EventResult& e) {
+  // clock time `t`. `event_key`, when not empty, is the event's key in the
+  // event store: it is indexed under the window, or its alert.
+  absl::Status Count(const Contribution& c, int64_t t, int64_t event_us, const EventResult& e,
+                     const std::string& event_key) {
     const std::string prefix = GroupPrefix(c.type, *c.rule_id, *c.dedup);
     PANTHERD_ASSIGN_OR_RETURN(Window * prev, Neighbour(prefix, t, /*before=*/true));
     if (prev != nullptr && prev->erase) prev = nullptr;
@@ -319,6 +322,7 @@ class AlertEngine::BatchState {
     if (w->type == v1::ALERT_TYPE_RULE) counted_[w->key] = {w, c.threshold};
 
     v1::Alert* alert = nullptr;
+    const bool had_alert = !w->alert_id.empty();
     if (w->alert_id.empty()) {
       AppendSample(w->draft, e, event_us, /*draft=*/true);
       AddLogType(w->draft, e.log_type);
@@ -373,6 +377,9 @@ class AlertEngine::BatchState {
       AddLogType(*alert, e.log_type);
       Touch(w->alert_id);
     }
+    if (!event_key.empty()) {
+      PANTHERD_RETURN_IF_ERROR(IndexEvent(*w, had_alert, event_key));
+    }
     if (alert != nullptr) {
       alert->set_event_count(w->count);
       *alert->mutable_window_start() = TsFromMicros(w->start);
@@ -381,6 +388,37 @@ class AlertEngine::BatchState {
       *alert->mutable_last_event_time() = TsFromMicros(w->last);
       *alert->mutable_updated_time() = TsFromMicros(now_us_);
     }
+    return absl::OkStatus();
+  }
+
+  // Records that the event with key `event_key` was counted into window `w`
+  // (engine/event_store.h). When the window's alert was created by this
+  // count, its earlier events move from the window's entries to the alert's.
+  absl::Status IndexEvent(const Window& w, bool had_alert, const std::string& event_key) {
+    if (w.alert_id.empty()) {
+      batch_.Put(Family::kWindowEvents, WindowEventKey(w.key, event_key), "");
+      window_events_[w.key].push_back(event_key);
+      return absl::OkStatus();
+    }
+    if (!had_alert) {
+      const std::string prefix = WindowEventPrefix(w.key);
+      std::vector<std::string> earlier;
+      PANTHERD_RETURN_IF_ERROR(
+          store_.Scan(Family::kWindowEvents, prefix, [&](absl::string_view key, absl::string_view) {
+            earlier.emplace_back(key.substr(prefix.size()));
+            return true;
+          }));
+      auto pending = window_events_.find(w.key);
+      if (pending != window_events_.end()) {
+        for (std::string& k : pending->second) earlier.push_back(std::move(k));
+        window_events_.erase(pending);
+      }
+      for (const std::string& k : earlier) {
+        batch_.Delete(Family::kWindowEvents, WindowEventKey(w.key, k));
+        batch_.Put(Family::kWindowEvents, AlertEventKey(w.alert_id, k), "");
+      }
+    }
+    batch_.Put(Family::kWindowEvents, AlertEventKey(w.alert_id, event_key), "");
     return absl::OkStatus();
   }
 
@@ -583,6 +621,9 @@ class AlertEngine::BatchState {
   // The ALERT_TYPE_RULE windows counted into, by key, with the threshold of
   // their latest match.
   std::map<std::string, std::pair<const Window*, int64_t>> counted_;
+  // Events indexed under a window (below its threshold) in this batch, not
+  // yet in the store: moved to the alert if it is created later in the batch.
+  std::map<std::string, std::vector<std::string>> window_events_;
 };
 
 AlertEngine::AlertEngine(store::Store* store, AlertEngineOptions options)
@@ -620,6 +661,13 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
             ? now_us
             : absl::ToUnixMicros(e.event_time);
     const int64_t t = options_.clock == AlertClock::kEventTime ? event_us : now_us;
+    // The event store (engine/event_store.h): within the retention only.
+    std::string event_key;
+    if (options_.event_retention > absl::ZeroDuration() &&
+        absl::FromUnixMicros(event_us) >= absl::FromUnixMicros(now_us) - options_.event_retention) {
+      event_key = EventKey(e.log_type, absl::FromUnixMicros(event_us), e.event_id, e.event_json);
+      state.batch().Put(Family::kEvents, event_key, e.event_json);
+    }
     for (const RuleMatch& m : e.matches) {
       Contribution c;
       c.type = m.create_alert ? v1::ALERT_TYPE_RULE : v1::ALERT_TYPE_SIGNAL;
@@ -628,7 +676,7 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
       c.period_us = period_us(m.dedup_period_minutes);
       c.threshold = m.create_alert ? std::max<int64_t>(1, m.threshold) : 1;
       c.match = &m;
-      PANTHERD_RETURN_IF_ERROR(state.Count(c, t, event_us, e));
+      PANTHERD_RETURN_IF_ERROR(state.Count(c, t, event_us, e, event_key));
     }
     for (const RuleErrorResult& r : e.errors) {
       Contribution c;
@@ -638,7 +686,7 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
       c.period_us = period_us(r.dedup_period_minutes);
       c.threshold = 1;
       c.error = &r;
-      PANTHERD_RETURN_IF_ERROR(state.Count(c, t, event_us, e));
+      PANTHERD_RETURN_IF_ERROR(state.Count(c, t, event_us, e, event_key));
     }
   }
   if (extra) PANTHERD_RETURN_IF_ERROR(extra(outcome, state.batch()));
@@ -1101,6 +1149,37 @@ absl::StatusOr<PurgeStats> AlertEngine::PurgeExpired() {
       }));
   PANTHERD_RETURN_IF_ERROR(error);
   PANTHERD_RETURN_IF_ERROR(store_->Write(std::move(batch)));
+
+  // The event store: events older than the retention (all of them with a
+  // retention of 0), and the window-index entries of windows purged above.
+  // Stored events are immutable, so neither needs the lock.
+  const absl::Time event_cutoff = options_.event_retention > absl::ZeroDuration()
+                                      ? now - options_.event_retention
+                                      : absl::InfiniteFuture();
+  PANTHERD_ASSIGN_OR_RETURN(stats.events, PurgeEventsBefore(*store_, event_cutoff));
+  store::WriteBatch orphans;
+  std::string last_window;
+  bool last_exists = true;
+  const std::string window_prefix("w\0", 2);
+  PANTHERD_RETURN_IF_ERROR(store_->Scan(
+      Family::kWindowEvents, window_prefix, [&](absl::string_view key, absl::string_view) {
+        // "w\0" <rule id> "\0" <k><hex32> "\0" i64(anchor) "\0" <event key>
+        absl::string_view rest = key.substr(window_prefix.size());
+        const size_t rule_end = rest.find('\0');
+        const size_t window_len = rule_end + 1 + 33 + 1 + 8;
+        if (rule_end == absl::string_view::npos || rest.size() <= window_len) return true;
+        const absl::string_view window = rest.substr(0, window_len);
+        if (window != last_window) {
+          last_window = std::string(window);
+          last_exists = store_->Get(Family::kDedup, window).ok();
+        }
+        if (!last_exists) {
+          orphans.Delete(Family::kWindowEvents, key);
+          ++stats.window_index_entries;
+        }
+        return true;
+      }));
+  PANTHERD_RETURN_IF_ERROR(store_->Write(std::move(orphans)));
   return stats;
 }
 

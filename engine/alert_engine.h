@@ -169,6 +169,12 @@ struct AlertEngineOptions {
   // ListAlerts with count_remaining reads at most this many alerts past the
   // page; beyond, remaining_count is a lower bound.
   int64_t max_alerts_counted = 10000;
+  // The event store (engine/event_store.h): processed events whose event
+  // time is within this of the engine clock are stored in the batch's write,
+  // and indexed under the windows they were counted into; PurgeExpired
+  // deletes older ones. Zero (the default here; the server keeps 30 days)
+  // stores none.
+  absl::Duration event_retention = absl::ZeroDuration();
 };
 
 // One rule that returned True for an event, with its generated fields
@@ -248,6 +254,8 @@ struct PurgeStats {
   int64_t processed_ids = 0;
   int64_t windows = 0;
   int64_t log_entries = 0;
+  int64_t events = 0;
+  int64_t window_index_entries = 0;
 };
 
 // Writes a caller adds to the atomic write of one ApplyBatch (e.g. a source's

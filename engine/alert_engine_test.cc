@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/delivery_outbox.h"
+#include "engine/event_store.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
@@ -1328,6 +1329,100 @@ TEST(DeliveryOutboxTest, IntentsAreWrittenWithTheChangesThatCauseThem) {
   triage.set_status(v1::ALERT_STATUS_INVALID);
   ASSERT_TRUE(engine.UpdateAlert(triage, "ann", At(5)).ok());
   EXPECT_THAT(intents(), SizeIs(3));
+}
+
+// The event store (engine/event_store.h): every processed event is stored in
+// the batch's write; the events counted into a window become the alert's.
+TEST(EventStoreTest, EventsAreStoredWithTheBatchAndIndexedUnderTheirAlert) {
+  pantherd::testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
+  AlertEngineOptions options;
+  absl::Time now = At(10);
+  options.now = [&now] { return now; };
+  options.event_retention = absl::Hours(24);
+  AlertEngine engine(store.get(), options);
+  // Threshold 3: two events below it (in two batches), the third creates the
+  // alert, a fourth updates it; one event matches nothing; one is a
+  // duplicate; one is older than the retention (not stored).
+  ASSERT_TRUE(
+      engine.ApplyBatch({Event("e1", At(0), {Match("R", "admin", 3)}), Event("quiet", At(0), {})})
+          .ok());
+  ASSERT_TRUE(engine
+                  .ApplyBatch({Event("e2", At(1), {Match("R", "admin", 3)}),
+                               Event("e1", At(0), {Match("R", "admin", 3)})})
+                  .ok());
+  absl::StatusOr<BatchOutcome> out = engine.ApplyBatch(
+      {Event("e3", At(2), {Match("R", "admin", 3)}), Event("e4", At(3), {Match("R", "admin", 3)}),
+       Event("old", At(0) - absl::Hours(48), {})});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_THAT(out->changes, SizeIs(1));
+  const std::string alert_id = out->changes[0].alert().id();
+  EXPECT_EQ(out->changes[0].alert().event_count(), 4);
+
+  std::vector<std::string> stored;
+  ASSERT_TRUE(ScanEvents(*store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
+                         [&](const StoredEvent& e) {
+                           stored.emplace_back(e.id);
+                           EXPECT_THAT(std::string(e.json),
+                                       ::testing::HasSubstr(std::string(e.id)));
+                           return true;
+                         })
+                  .ok());
+  EXPECT_THAT(stored, ElementsAre("e1", "quiet", "e2", "e3", "e4"));
+  // A time range reads only that range.
+  int64_t scanned = 0;
+  stored.clear();
+  ASSERT_TRUE(ScanEvents(
+                  *store, "Okta.SystemLog", At(1), At(3),
+                  [&](const StoredEvent& e) {
+                    stored.emplace_back(e.id);
+                    return true;
+                  },
+                  &scanned)
+                  .ok());
+  EXPECT_THAT(stored, ElementsAre("e2", "e3"));
+  EXPECT_EQ(scanned, 2);
+
+  std::vector<std::string> indexed;
+  const std::string prefix = AlertEventPrefix(alert_id);
+  ASSERT_TRUE(store
+                  ->Scan(store::Family::kWindowEvents, "",
+                         [&](absl::string_view key, absl::string_view) {
+                           EXPECT_TRUE(absl::StartsWith(key, prefix)) << "a window entry is left";
+                           indexed.emplace_back(key.substr(prefix.size()));
+                           return true;
+                         })
+                  .ok());
+  ASSERT_THAT(indexed, SizeIs(4));
+  for (const std::string& k : indexed) EXPECT_TRUE(store->Get(store::Family::kEvents, k).ok());
+
+  // Retention: a day later the first events are purged, the store shrinks.
+  now = At(0) + absl::Hours(24) + absl::Seconds(30);
+  absl::StatusOr<PurgeStats> purged = engine.PurgeExpired();
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  EXPECT_EQ(purged->events, 2);  // e1 and quiet (at 10:00); e2 is at 10:01
+  EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 3);
+}
+
+TEST(EventStoreTest, NoRetentionStoresNothingAndPurgesWhatWasStored) {
+  pantherd::testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
+  AlertEngineOptions options;
+  options.now = [] { return At(10); };
+  options.event_retention = absl::Hours(24);
+  {
+    AlertEngine engine(store.get(), options);
+    ASSERT_TRUE(engine.ApplyBatch({Event("e1", At(0), {}), Event("", At(1), {})}).ok());
+    EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 2);
+  }
+  options.event_retention = absl::ZeroDuration();
+  AlertEngine engine(store.get(), options);
+  ASSERT_TRUE(engine.ApplyBatch({Event("e2", At(2), {})}).ok());
+  EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 2);
+  absl::StatusOr<PurgeStats> purged = engine.PurgeExpired();
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(purged->events, 2);
+  EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 0);
 }
 
 }  // namespace

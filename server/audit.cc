@@ -14,6 +14,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "pantherd/v1/alerts.pb.h"
 #include "pantherd/v1/destinations.pb.h"
+#include "pantherd/v1/events.pb.h"
 #include "pantherd/v1/rules.pb.h"
 #include "pantherd/v1/sources.pb.h"
 #include "proto/base/log.h"
@@ -58,6 +59,9 @@ const absl::flat_hash_map<std::string, AsMessageFn>& RequestTypes() {
       {"pantherd.v1.DetectionService/RemoveDestination", &AsMessage<v1::RemoveDestinationRequest>},
       {"pantherd.v1.DetectionService/TestDestination", &AsMessage<v1::TestDestinationRequest>},
       {"pantherd.v1.DetectionService/ResendAlert", &AsMessage<v1::ResendAlertRequest>},
+      {"pantherd.v1.DetectionService/SearchEvents", &AsMessage<v1::SearchEventsRequest>},
+      {"pantherd.v1.DetectionService/StreamAlertEvents", &AsMessage<v1::StreamAlertEventsRequest>},
+      {"pantherd.v1.DetectionService/ListWindows", &AsMessage<v1::ListWindowsRequest>},
       {"pantherd.v1.AdminService/CreateUser", &AsMessage<v1::CreateUserRequest>},
       {"pantherd.v1.AdminService/UpdateUser", &AsMessage<v1::UpdateUserRequest>},
       {"pantherd.v1.AdminService/CreateToken", &AsMessage<v1::CreateTokenRequest>},

@@ -81,6 +81,10 @@ const std::vector<MethodRule>& MethodTable() {
        "destination"},
       // Causes deliveries again: a triage action, audited.
       {"pantherd.v1.DetectionService/ResendAlert", kPermAlertsTriage, true, "alert_id"},
+      // Audited with its text (the target), though it changes nothing.
+      {"pantherd.v1.DetectionService/SearchEvents", kPermEventsSearch, true, "sql"},
+      {"pantherd.v1.DetectionService/StreamAlertEvents", kPermAlertsRead, false, "alert_id"},
+      {"pantherd.v1.DetectionService/ListWindows", kPermAlertsRead, false, "rule_id"},
       // AdminService
       {"pantherd.v1.AdminService/GetServerStatus", kPermServerStatus, false, ""},
       {"pantherd.v1.AdminService/WhoAmI", kPermSelf, false, ""},
@@ -128,21 +132,21 @@ const std::vector<absl::string_view>& PermissionsOf(v1::Role role) {
   static const auto* viewer = new std::vector<absl::string_view>{
       kPermServerStatus, kPermSelf, kPermRulesRead, kPermSourcesRead, kPermAlertsRead};
   static const auto* analyst = new std::vector<absl::string_view>{
-      kPermServerStatus, kPermSelf,      kPermRulesRead,   kPermSourcesRead,
-      kPermAlertsRead,   kPermRulesTest, kPermAlertsTriage};
+      kPermServerStatus, kPermSelf,      kPermRulesRead,    kPermSourcesRead,
+      kPermAlertsRead,   kPermRulesTest, kPermAlertsTriage, kPermEventsSearch};
   static const auto* author = new std::vector<absl::string_view>{
-      kPermServerStatus, kPermSelf,         kPermRulesRead,       kPermSourcesRead,
-      kPermAlertsRead,   kPermRulesTest,    kPermAlertsTriage,    kPermRulesWrite,
-      kPermEventsIngest, kPermSourcesWrite, kPermDestinationsRead};
+      kPermServerStatus, kPermSelf,         kPermRulesRead,        kPermSourcesRead,
+      kPermAlertsRead,   kPermRulesTest,    kPermAlertsTriage,     kPermRulesWrite,
+      kPermEventsIngest, kPermSourcesWrite, kPermDestinationsRead, kPermEventsSearch};
   static const auto* admin =
-      new std::vector<absl::string_view>{kPermServerStatus,      kPermSelf,
-                                         kPermRulesRead,         kPermSourcesRead,
-                                         kPermAlertsRead,        kPermRulesTest,
-                                         kPermAlertsTriage,      kPermRulesWrite,
-                                         kPermEventsIngest,      kPermSourcesWrite,
-                                         kPermUsersManage,       kPermTokensManage,
-                                         kPermAuditRead,         kPermDestinationsRead,
-                                         kPermDestinationsManage};
+      new std::vector<absl::string_view>{kPermServerStatus,       kPermSelf,
+                                         kPermRulesRead,          kPermSourcesRead,
+                                         kPermAlertsRead,         kPermRulesTest,
+                                         kPermAlertsTriage,       kPermRulesWrite,
+                                         kPermEventsIngest,       kPermSourcesWrite,
+                                         kPermUsersManage,        kPermTokensManage,
+                                         kPermAuditRead,          kPermDestinationsRead,
+                                         kPermDestinationsManage, kPermEventsSearch};
   static const auto* none = new std::vector<absl::string_view>{};
   switch (role) {
     case v1::ROLE_VIEWER:

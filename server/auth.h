@@ -77,6 +77,8 @@ inline constexpr absl::string_view kPermAuditRead = "audit.read";
 inline constexpr absl::string_view kPermDestinationsRead = "destinations.read";
 // Adding, changing, removing and testing destinations: admin.
 inline constexpr absl::string_view kPermDestinationsManage = "destinations.manage";
+// Searching stored events with SQL (SearchEvents): analyst and above.
+inline constexpr absl::string_view kPermEventsSearch = "events.search";
 
 // One RPC's entry in the permission table.
 struct MethodRule {

@@ -193,6 +193,10 @@ const std::vector<Option>& Options() {
        &C::source_error_retry_seconds},
       {"source_http_timeout_seconds", "time limit of one source HTTP request (default 60)",
        K::kPositive, &C::source_http_timeout_seconds},
+      {"event_retention",
+       "how long ingested events are kept for search, alert events and replay: 30d, 12h, 90m, "
+       "3600s; 0 keeps none (default 30d)",
+       K::kNone, &C::event_retention},
       {"external_url",
        "base URL of alert links in delivered payloads, e.g. https://pantherd.example.com "
        "(default: no link)",
@@ -261,6 +265,32 @@ absl::Status ReadOption(const std::string& path, const Option& o, const YAML::No
 }
 
 }  // namespace
+
+absl::StatusOr<absl::Duration> ParseRetention(absl::string_view flag, absl::string_view value) {
+  if (value == "0") return absl::ZeroDuration();
+  auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": \"", value,
+        "\" is not a retention; use a number with a unit: 30d, 12h, 90m, 3600s, or 0"));
+  };
+  if (value.size() < 2) return bad();
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(value.substr(0, value.size() - 1), &n) || n < 0 || n > 100000) {
+    return bad();
+  }
+  switch (value.back()) {
+    case 'd':
+      return absl::Hours(24 * n);
+    case 'h':
+      return absl::Hours(n);
+    case 'm':
+      return absl::Minutes(n);
+    case 's':
+      return absl::Seconds(n);
+    default:
+      return bad();
+  }
+}
 
 absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
   std::error_code ec;
@@ -390,6 +420,11 @@ absl::StatusOr<ServerConfig> ParseServerFlags(int argc, const char* const* argv,
   if (config.window_clock != "event" && config.window_clock != "processing") {
     return absl::InvalidArgumentError(absl::StrCat("--window-clock: \"", config.window_clock,
                                                    "\" is not one of event, processing"));
+  }
+  if (absl::StatusOr<absl::Duration> r =
+          ParseRetention("--event-retention", config.event_retention);
+      !r.ok()) {
+    return r.status();
   }
   if (config.stream_buffer < 1) {
     return absl::InvalidArgumentError(absl::StrCat("stream_buffer: ", config.stream_buffer,

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "proto/base/log.h"
 
 namespace pantherd::server {
@@ -83,6 +84,9 @@ struct ServerConfig {
   // first retry delay (tripling with jitter up to the max); the time limit of
   // one request to a receiver.
   std::string external_url;
+  // How long ingested events are kept in the event store for search, alert
+  // events and replay ("30d", "12h", "90m", "3600s"; "0" keeps nothing).
+  std::string event_retention = "30d";
   int delivery_attempts = 10;
   int delivery_retry_base_ms = 30000;
   int delivery_retry_max_seconds = 6 * 3600;
@@ -115,6 +119,11 @@ struct ServerConfig {
 
 // True for a Unix socket or a loopback host (127.0.0.0/8, ::1, localhost).
 bool IsLocalListenAddress(absl::string_view address);
+
+// Parses a retention such as "30d", "12h", "90m", "3600s" or "0" (a
+// non-negative integer with a unit; a bare "0"). InvalidArgument naming
+// `flag` otherwise.
+absl::StatusOr<absl::Duration> ParseRetention(absl::string_view flag, absl::string_view value);
 
 // Checks the combination of listen address, auth mode and TLS options.
 // InvalidArgument naming the option otherwise.

@@ -108,11 +108,15 @@ struct PantherServer::State {
         base::Log(base::LogLevel::kWarn, "purge of expired state failed",
                   {{"error", std::string(!purged.ok() ? purged.status().message()
                                                       : kv_items.status().message())}});
-      } else if (purged->processed_ids + purged->windows + purged->log_entries + *kv_items > 0) {
+      } else if (purged->processed_ids + purged->windows + purged->log_entries + purged->events +
+                     purged->window_index_entries + *kv_items >
+                 0) {
         base::Log(base::LogLevel::kInfo, "expired state purged",
                   {{"processed_ids", absl::StrCat(purged->processed_ids)},
                    {"windows", absl::StrCat(purged->windows)},
                    {"alert_log_entries", absl::StrCat(purged->log_entries)},
+                   {"events", absl::StrCat(purged->events)},
+                   {"window_index_entries", absl::StrCat(purged->window_index_entries)},
                    {"cache_items", absl::StrCat(*kv_items)}});
       }
       // Every run, also when nothing expired: tests wait for it.
@@ -373,6 +377,8 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   alert_options.processed_retention = absl::Seconds(config.processed_retention_seconds);
   alert_options.window_retention = absl::Seconds(config.window_retention_seconds);
   alert_options.alert_log_retention = absl::Seconds(config.alert_log_retention_seconds);
+  PANTHERD_ASSIGN_OR_RETURN(alert_options.event_retention,
+                            ParseRetention("--event-retention", config.event_retention));
   state->alerts = std::make_unique<engine::AlertEngine>(state->store.get(), alert_options);
   state->window_clock = alert_options.clock;
   state->late_event_retention = alert_options.window_retention;

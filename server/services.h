@@ -164,6 +164,13 @@ class DetectionServiceImpl final : public v1::DetectionService::CallbackService 
   grpc::ServerUnaryReactor* ResendAlert(grpc::CallbackServerContext* ctx,
                                         const v1::ResendAlertRequest* req,
                                         v1::ResendAlertResponse* resp) override;
+  grpc::ServerWriteReactor<v1::SearchEventsResponse>* SearchEvents(
+      grpc::CallbackServerContext* ctx, const v1::SearchEventsRequest* req) override;
+  grpc::ServerWriteReactor<v1::StreamAlertEventsResponse>* StreamAlertEvents(
+      grpc::CallbackServerContext* ctx, const v1::StreamAlertEventsRequest* req) override;
+  grpc::ServerUnaryReactor* ListWindows(grpc::CallbackServerContext* ctx,
+                                        const v1::ListWindowsRequest* req,
+                                        v1::ListWindowsResponse* resp) override;
   grpc::ServerUnaryReactor* UpdateAlert(grpc::CallbackServerContext* ctx,
                                         const v1::UpdateAlertRequest* req,
                                         v1::UpdateAlertResponse* resp) override;

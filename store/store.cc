@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "proto/base/status_macros.h"
 #include "rocksdb/cache.h"
+#include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/iterator.h"
@@ -35,8 +36,9 @@ namespace fs = std::filesystem;
 constexpr size_t kBlockCacheBytes = size_t{32} << 20;
 
 constexpr absl::string_view kFamilyNames[kFamilyCount] = {
-    "meta",    "rules", "rule_versions", "dedup", "alerts", "alert_log",    "processed",
-    "sources", "users", "tokens",        "audit", "kv",     "destinations", "deliveries",
+    "meta",         "rules",      "rule_versions", "dedup",         "alerts", "alert_log",
+    "processed",    "sources",    "users",         "tokens",        "audit",  "kv",
+    "destinations", "deliveries", "events",        "window_events",
 };
 
 rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
@@ -101,6 +103,21 @@ rocksdb::ColumnFamilyOptions FamilyOptions(Family family,
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.whole_key_filtering = true;
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  if (family == Family::kEvents) {
+    // Events are the bulk of the store and are read in ranges: larger
+    // blocks, ZSTD where this RocksDB has it (LZ4 or Snappy otherwise).
+    table.block_size = 32 << 10;
+    options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    const std::vector<rocksdb::CompressionType> supported = rocksdb::GetSupportedCompressions();
+    auto has = [&](rocksdb::CompressionType t) {
+      return std::find(supported.begin(), supported.end(), t) != supported.end();
+    };
+    if (has(rocksdb::kZSTD)) {
+      options.compression = rocksdb::kZSTD;
+    } else if (has(rocksdb::kLZ4Compression)) {
+      options.compression = rocksdb::kLZ4Compression;
+    }
+  }
   if (family == Family::kProcessed) {
     options.memtable_prefix_bloom_size_ratio = 0.02;
     options.memtable_whole_key_filtering = true;

@@ -78,17 +78,20 @@ enum class Family {
   kKv,            // key-value space for stateful detections (caching helpers)
   kDestinations,  // alert destinations (with their secrets), by id
   kDeliveries,    // the delivery outbox and each alert's delivery records
+  kEvents,        // every accepted event, normalised, by (log type, event time)
+  kWindowEvents,  // which stored events were counted into which window / alert
 };
 
 // Number of Family values.
-inline constexpr int kFamilyCount = static_cast<int>(Family::kDeliveries) + 1;
+inline constexpr int kFamilyCount = static_cast<int>(Family::kWindowEvents) + 1;
 
 // Returns every Family, in declaration order.
 const std::vector<Family>& AllFamilies();
 
 // Returns the column family name of `f` ("meta", "rules", "rule_versions",
 // "dedup", "alerts", "alert_log", "processed", "sources", "users", "tokens",
-// "audit", "kv", "destinations", "deliveries"), or "unknown" for a value outside the enum.
+// "audit", "kv", "destinations", "deliveries", "events", "window_events"), or
+// "unknown" for a value outside the enum.
 absl::string_view FamilyName(Family f);
 
 // The schema version this build writes and understands. Stored in kMeta under

@@ -1,0 +1,138 @@
+#include "engine/event_store.h"
+
+#include <openssl/evp.h>
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "proto/base/status_macros.h"
+#include "store/keys.h"
+
+namespace pantherd::engine {
+namespace {
+
+using store::Family;
+
+constexpr char kSep = '\0';
+constexpr size_t kPurgeChunk = 1000;
+
+std::string Sep() { return std::string(1, kSep); }
+
+std::string ContentId(absl::string_view json) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(json.data(), json.size(), digest, &len, EVP_sha256(), nullptr);
+  return absl::StrCat(
+      "#", absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), 8)));
+}
+
+}  // namespace
+
+std::string EventKey(absl::string_view log_type, absl::Time event_time, absl::string_view event_id,
+                     absl::string_view json) {
+  return absl::StrCat(EventTimeKey(log_type, event_time),
+                      event_id.empty() ? ContentId(json) : std::string(event_id));
+}
+
+std::string EventTimeKey(absl::string_view log_type, absl::Time t) {
+  return absl::StrCat(log_type, Sep(), store::EncodeInt64(absl::ToUnixMicros(t)));
+}
+
+absl::StatusOr<StoredEvent> ParseStoredEvent(absl::string_view key, absl::string_view value) {
+  const size_t sep = key.find(kSep);
+  if (sep == absl::string_view::npos || key.size() < sep + 1 + 8) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an event key: \"", absl::CHexEscape(key.substr(0, 80)), "\""));
+  }
+  PANTHERD_ASSIGN_OR_RETURN(int64_t micros, store::DecodeInt64(key.substr(sep + 1, 8)));
+  StoredEvent e;
+  e.key = key;
+  e.log_type = key.substr(0, sep);
+  e.event_time = absl::FromUnixMicros(micros);
+  e.id = key.substr(sep + 1 + 8);
+  e.json = value;
+  return e;
+}
+
+absl::Status ScanEvents(const store::Store& store, absl::string_view log_type, absl::Time since,
+                        absl::Time until, absl::FunctionRef<bool(const StoredEvent&)> fn,
+                        int64_t* scanned) {
+  const std::string prefix = absl::StrCat(log_type, Sep());
+  const std::string start = EventTimeKey(log_type, since);
+  const std::string end = EventTimeKey(log_type, until);
+  absl::Status error;
+  PANTHERD_RETURN_IF_ERROR(store.Scan(
+      Family::kEvents, prefix,
+      [&](absl::string_view key, absl::string_view value) {
+        if (key >= absl::string_view(end)) return false;
+        absl::StatusOr<StoredEvent> e = ParseStoredEvent(key, value);
+        if (!e.ok()) {
+          error = absl::DataLossError(e.status().message());
+          return false;
+        }
+        if (scanned != nullptr) ++*scanned;
+        return fn(*e);
+      },
+      start));
+  return error;
+}
+
+absl::StatusOr<std::vector<std::string>> StoredLogTypes(const store::Store& store) {
+  std::vector<std::string> types;
+  std::string from;
+  while (true) {
+    std::string found;
+    PANTHERD_RETURN_IF_ERROR(store.Scan(
+        Family::kEvents, "",
+        [&](absl::string_view key, absl::string_view) {
+          const size_t sep = key.find(kSep);
+          found = std::string(key.substr(0, sep));
+          return false;
+        },
+        from));
+    if (found.empty()) break;
+    types.push_back(found);
+    // The next log type starts after every key "<found>\0...": "<found>\1".
+    from = absl::StrCat(found, std::string(1, '\1'));
+  }
+  return types;
+}
+
+absl::StatusOr<int64_t> PurgeEventsBefore(store::Store& store, absl::Time cutoff) {
+  PANTHERD_ASSIGN_OR_RETURN(std::vector<std::string> types, StoredLogTypes(store));
+  int64_t deleted = 0;
+  for (const std::string& log_type : types) {
+    while (true) {
+      std::vector<std::string> keys;
+      PANTHERD_RETURN_IF_ERROR(
+          ScanEvents(store, log_type, absl::InfinitePast(), cutoff, [&](const StoredEvent& e) {
+            keys.emplace_back(e.key);
+            return keys.size() < kPurgeChunk;
+          }));
+      if (keys.empty()) break;
+      store::WriteBatch batch;
+      for (const std::string& k : keys) batch.Delete(Family::kEvents, k);
+      PANTHERD_RETURN_IF_ERROR(store.Write(std::move(batch)));
+      deleted += static_cast<int64_t>(keys.size());
+      if (keys.size() < kPurgeChunk) break;
+    }
+  }
+  return deleted;
+}
+
+std::string WindowEventKey(absl::string_view window_key, absl::string_view event_key) {
+  return absl::StrCat(WindowEventPrefix(window_key), event_key);
+}
+std::string WindowEventPrefix(absl::string_view window_key) {
+  return absl::StrCat("w", Sep(), window_key, Sep());
+}
+std::string AlertEventKey(absl::string_view alert_id, absl::string_view event_key) {
+  return absl::StrCat(AlertEventPrefix(alert_id), event_key);
+}
+std::string AlertEventPrefix(absl::string_view alert_id) {
+  return absl::StrCat("a", Sep(), alert_id, Sep());
+}
+
+}  // namespace pantherd::engine
