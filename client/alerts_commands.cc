@@ -249,24 +249,36 @@ absl::Status GetAlert(const std::string& id, CommandEnv& env) {
 
 struct EventsArgs {
   std::string id;
-  int limit = 10;
+  // 0: every event (the stream); with --samples, 10.
+  int limit = 0;
+  bool samples = false;
 };
 
-// `alerts events ID`: the alert's stored matched events, following pages.
-absl::Status ListAlertEvents(const EventsArgs& args, CommandEnv& env) {
-  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+void PrintEventsTable(const google::protobuf::RepeatedPtrField<v1::MatchedEvent>& events,
+                      CommandEnv& env) {
+  Table table({"EVENT ID", "LOG TYPE", "EVENT TIME", "BYTES", "TRUNCATED"});
+  for (const v1::MatchedEvent& m : events) {
+    table.AddRow({OrDash(m.event_id()), OrDash(m.log_type()), FormatTimestamp(m.event_time()),
+                  absl::StrCat(m.original_bytes()), m.truncated() ? "yes" : "no"});
+  }
+  env.PrintTable(table);
+}
+
+// `alerts events ID --samples`: the alert's stored samples, following pages.
+absl::Status ListAlertSamples(const EventsArgs& args, Connection* conn, CommandEnv& env) {
+  const int limit = args.limit > 0 ? args.limit : 10;
   v1::ListAlertEventsRequest request;
   request.set_alert_id(args.id);
   v1::ListAlertEventsResponse all;
-  while (all.events_size() < args.limit) {
-    request.mutable_page()->set_page_size(std::min(args.limit - all.events_size(), kMaxPageSize));
+  while (all.events_size() < limit) {
+    request.mutable_page()->set_page_size(std::min(limit - all.events_size(), kMaxPageSize));
     v1::ListAlertEventsResponse response;
     PANTHERD_RETURN_IF_ERROR(conn->Call("ListAlertEvents", &DetectionStub::ListAlertEvents,
                                         conn->detection(), request, &response));
     all.set_event_count(response.event_count());
     all.set_stored(response.stored());
     for (v1::MatchedEvent& m : *response.mutable_events()) {
-      if (all.events_size() == args.limit) break;
+      if (all.events_size() == limit) break;
       *all.add_events() = std::move(m);
     }
     const std::string& next = response.next_page_token();
@@ -275,12 +287,82 @@ absl::Status ListAlertEvents(const EventsArgs& args, CommandEnv& env) {
     request.mutable_page()->set_page_token(next);
   }
   if (env.json()) return PrintJson(all, env.out());
-  Table table({"EVENT ID", "LOG TYPE", "EVENT TIME", "BYTES", "TRUNCATED"});
-  for (const v1::MatchedEvent& m : all.events()) {
-    table.AddRow({OrDash(m.event_id()), OrDash(m.log_type()), FormatTimestamp(m.event_time()),
-                  absl::StrCat(m.original_bytes()), m.truncated() ? "yes" : "no"});
+  PrintEventsTable(all.events(), env);
+  return absl::OkStatus();
+}
+
+// `alerts events ID`: every stored event counted into the alert's window
+// (StreamAlertEvents), or its stored samples with --samples.
+absl::Status ListAlertEvents(const EventsArgs& args, CommandEnv& env) {
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  if (args.samples) return ListAlertSamples(args, conn, env);
+  v1::StreamAlertEventsRequest request;
+  request.set_alert_id(args.id);
+  grpc::ClientContext context;
+  conn->PrepareStreamContext(&context);
+  std::unique_ptr<grpc::ClientReader<v1::StreamAlertEventsResponse>> reader =
+      conn->detection().StreamAlertEvents(&context, request);
+  v1::StreamAlertEventsResponse all;
+  v1::StreamAlertEventsResponse response;
+  bool cut = false;
+  while (reader->Read(&response)) {
+    for (v1::MatchedEvent& m : *response.mutable_events()) {
+      if (args.limit > 0 && all.events_size() >= args.limit) {
+        cut = true;
+        break;
+      }
+      *all.add_events() = std::move(m);
+    }
+    all.set_events_not_retained(all.events_not_retained() + response.events_not_retained());
+    if (cut) {
+      context.TryCancel();
+      break;
+    }
+  }
+  const grpc::Status status = reader->Finish();
+  if (!cut && status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    env.err() << "pantherctl: this server does not keep events; showing the alert's stored "
+                 "samples\n";
+    return ListAlertSamples(args, conn, env);
+  }
+  if (!cut && !status.ok()) return conn->ToStatus("StreamAlertEvents", status);
+  if (env.json()) return PrintJson(all, env.out());
+  PrintEventsTable(all.events(), env);
+  if (all.events_not_retained() > 0) {
+    env.err() << all.events_not_retained()
+              << " more counted events are no longer stored (past the event retention)\n";
+  }
+  if (cut) env.err() << "cut at --limit " << args.limit << '\n';
+  return absl::OkStatus();
+}
+
+struct WindowsArgs {
+  std::string rule;
+  bool all = false;
+};
+
+// `windows list`: open dedup windows and their counts against the threshold.
+absl::Status ListWindows(const WindowsArgs& args, CommandEnv& env) {
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  v1::ListWindowsRequest request;
+  request.set_rule_id(args.rule);
+  request.set_include_alerted(args.all);
+  v1::ListWindowsResponse response;
+  PANTHERD_RETURN_IF_ERROR(conn->Call("ListWindows", &DetectionStub::ListWindows, conn->detection(),
+                                      request, &response));
+  if (env.json()) return PrintJson(response, env.out());
+  Table table({"RULE", "TYPE", "DEDUP", "COUNT", "THRESHOLD", "WINDOW START", "WINDOW END",
+               "LAST EVENT", "ALERT"});
+  for (const v1::WindowView& w : response.windows()) {
+    std::string type = v1::AlertType_Name(w.type());
+    if (absl::StartsWith(type, "ALERT_TYPE_")) type = type.substr(11);
+    table.AddRow({w.rule_id(), absl::AsciiStrToLower(type), w.dedup_string(),
+                  absl::StrCat(w.count()), absl::StrCat(w.threshold()), FormatTimestamp(w.start()),
+                  FormatTimestamp(w.end()), FormatTimestamp(w.last_event_time()),
+                  OrDash(w.alert_id())});
   }
   env.PrintTable(table);
+  if (response.truncated()) env.err() << "only the first 10000 windows are shown\n";
   return absl::OkStatus();
 }
 
@@ -534,12 +616,29 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
 
   auto events_args = std::make_shared<EventsArgs>();
   CLI::App* events = registry.AddListCommand(
-      *alerts, "events", "Show an alert's stored matched events (byte-capped samples)",
+      *alerts, "events",
+      "Show every stored event counted into an alert's window (with --samples: the alert's "
+      "byte-capped samples)",
       [events_args](CommandEnv& env) { return ListAlertEvents(*events_args, env); });
   events->add_option("ID", events_args->id, "Alert id")->type_name("")->required();
-  events->add_option("--limit", events_args->limit, "Show at most this many events (default 10)")
+  events
+      ->add_option("--limit", events_args->limit,
+                   "Show at most this many events (default: all; 10 with --samples)")
       ->type_name("N")
       ->check(CLI::Range(1, 1000000));
+  events->add_flag("--samples", events_args->samples,
+                   "Show the samples stored on the alert instead of the event store's events");
+
+  CLI::App* windows = registry.AddGroup(root, "windows", "Dedup windows of the live rules");
+  auto windows_args = std::make_shared<WindowsArgs>();
+  CLI::App* windows_list = registry.AddListCommand(
+      *windows, "list",
+      "Open dedup windows with their counts against the threshold (why a rule has not fired)",
+      [windows_args](CommandEnv& env) { return ListWindows(*windows_args, env); });
+  windows_list->add_option("--rule", windows_args->rule, "Only this rule's windows")
+      ->type_name("ID");
+  windows_list->add_flag("--all", windows_args->all,
+                         "Also windows that reached their threshold (with their alert)");
 
   auto update_args = std::make_shared<UpdateArgs>();
   CLI::App* update = registry.AddCommand(

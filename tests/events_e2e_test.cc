@@ -1,0 +1,161 @@
+// Stored events end to end (docs/events.md): the real pantherd with the
+// bundled rules keeps every accepted event, `pantherctl windows list` shows a
+// window below its threshold, `pantherctl alerts events` streams every event
+// counted into an alert (not just its samples), and --event-retention purges.
+// Event times are relative to now: the retention is measured against the
+// server clock.
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "pantherd/v1/detection_service.grpc.pb.h"
+#include "tests/test_util.h"
+
+namespace pantherd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kPantherd[] = PANTHERD_BINARY;
+constexpr char kPantherctl[] = PANTHERCTL_BINARY;
+constexpr char kRulesDir[] = PANTHERD_SOURCE_DIR "/rules";
+
+std::string FailedLogin(int n, absl::Time published) {
+  return absl::StrFormat(
+      R"({"uuid":"ev-%d","published":"%s","eventType":"user.session.start",)"
+      R"("displayMessage":"User login to Okta","severity":"WARN",)"
+      R"("actor":{"id":"00u1","type":"User","alternateId":"admin","displayName":"Admin"},)"
+      R"("client":{"ipAddress":"203.0.113.9","userAgent":{"rawUserAgent":"curl/8"}},)"
+      R"("outcome":{"result":"FAILURE","reason":"INVALID_CREDENTIALS"}})",
+      n, absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", published, absl::UTCTimeZone()));
+}
+
+class EventsE2eTest : public ::testing::Test {
+ protected:
+  void Start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--rules-dir", kRulesDir, "--workers", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    absl::StatusOr<ServerProcess> s =
+        ServerProcess::Start(kPantherd, tmp_.Sub("data"), tmp_.path(), args, absl::Seconds(60));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::make_unique<ServerProcess>(std::move(*s));
+    stub_ = v1::DetectionService::NewStub(
+        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  }
+  void Stop() {
+    stub_.reset();
+    server_->process().Signal(SIGTERM);
+    absl::StatusOr<int> code = server_->process().Wait(absl::Seconds(30));
+    ASSERT_TRUE(code.ok());
+    EXPECT_EQ(*code, 0) << server_->Log();
+    server_.reset();
+  }
+  void Send(const std::vector<std::string>& events) {
+    grpc::Status status;
+    IngestBatches(*stub_, server_->bearer(), {events}, &batch_id_, &status);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  RunResult Ctl(const std::vector<std::string>& args) {
+    absl::StatusOr<RunResult> r = RunCommand(server_->Ctl(kPantherctl, args), tmp_.path());
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : RunResult();
+  }
+
+  TempDir tmp_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<v1::DetectionService::Stub> stub_;
+  uint64_t batch_id_ = 0;
+};
+
+TEST_F(EventsE2eTest, WindowsExplainSilenceAndAlertsStreamEveryCountedEvent) {
+  Start({"--alert-sample-events", "3"});
+  const absl::Time base = absl::Now() - absl::Hours(2);
+  std::vector<std::string> first;
+  for (int i = 0; i < 4; ++i) first.push_back(FailedLogin(i, base + absl::Minutes(i)));
+  Send(first);
+
+  // Four failures against a threshold of five: no alert, but a window says so.
+  RunResult windows = Ctl({"windows", "list", "--rule", "Okta.FailedLogin"});
+  ASSERT_EQ(windows.exit_code, 0) << windows.err;
+  EXPECT_THAT(windows.out, HasSubstr("Okta.FailedLogin"));
+  EXPECT_THAT(windows.out, HasSubstr("203.0.113.9"));
+  v1::ListWindowsResponse listed;
+  RunResult json = Ctl({"--output", "json", "windows", "list", "--rule", "Okta.FailedLogin"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  ASSERT_TRUE(ParsePantherctlJson(json.out, &listed).ok()) << json.out;
+  ASSERT_EQ(listed.windows_size(), 1) << json.out;
+  EXPECT_EQ(listed.windows(0).count(), 4);
+  EXPECT_EQ(listed.windows(0).threshold(), 5);
+  EXPECT_EQ(listed.windows(0).alert_id(), "");
+
+  std::vector<std::string> second;
+  for (int i = 4; i < 8; ++i) second.push_back(FailedLogin(i, base + absl::Minutes(i)));
+  Send(second);
+  std::vector<v1::Alert> alerts = ListAlerts(*stub_, server_->bearer());
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].event_count(), 8);
+  EXPECT_EQ(alerts[0].matched_events_stored(), 3);  // --alert-sample-events 3
+  // The window has its alert now: listed only with --all.
+  json = Ctl({"--output", "json", "windows", "list"});
+  listed.Clear();
+  ASSERT_TRUE(ParsePantherctlJson(json.out, &listed).ok()) << json.out;
+  EXPECT_EQ(listed.windows_size(), 0) << json.out;
+  json = Ctl({"--output", "json", "windows", "list", "--all"});
+  listed.Clear();
+  ASSERT_TRUE(ParsePantherctlJson(json.out, &listed).ok()) << json.out;
+  ASSERT_GE(listed.windows_size(), 1) << json.out;
+
+  // Every counted event, in event-time order, not just the three samples.
+  json = Ctl({"--output", "json", "alerts", "events", alerts[0].id()});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  v1::StreamAlertEventsResponse events;
+  ASSERT_TRUE(ParsePantherctlJson(json.out, &events).ok()) << json.out;
+  ASSERT_EQ(events.events_size(), 8) << json.out;
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(events.events(i).event_id(), absl::StrCat("ev-", i));
+    EXPECT_THAT(events.events(i).json(), HasSubstr("\"p_event_time\""));
+  }
+  RunResult samples = Ctl({"--output", "json", "alerts", "events", alerts[0].id(), "--samples"});
+  ASSERT_EQ(samples.exit_code, 0) << samples.err;
+  v1::ListAlertEventsResponse stored;
+  ASSERT_TRUE(ParsePantherctlJson(samples.out, &stored).ok()) << samples.out;
+  EXPECT_EQ(stored.events_size(), 3);
+  RunResult table = Ctl({"alerts", "events", alerts[0].id(), "--limit", "5"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("ev-4"));
+  EXPECT_THAT(table.out, ::testing::Not(HasSubstr("ev-5")));
+  EXPECT_THAT(table.err, HasSubstr("--limit 5"));
+  // An unknown alert is refused by name.
+  RunResult unknown = Ctl({"alerts", "events", "0123456789abcdef0123456789abcdef"});
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_THAT(unknown.err, HasSubstr("not found"));
+
+  // A retention of 0 keeps nothing: the next purge deletes the stored events;
+  // the alert still counts them.
+  Stop();
+  Start({"--event-retention", "0", "--purge-interval-seconds", "1"});
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        RunResult r = Ctl({"--output", "json", "alerts", "events", alerts[0].id()});
+        v1::StreamAlertEventsResponse e;
+        return r.exit_code == 0 && ParsePantherctlJson(r.out, &e).ok() && e.events_size() == 0 &&
+               e.events_not_retained() == 8;
+      },
+      absl::Seconds(30), "the events purged"));
+  EXPECT_THAT(server_->Log(), HasSubstr("events=8"));
+  RunResult bad = Ctl({"status"});
+  EXPECT_EQ(bad.exit_code, 0);
+  Stop();
+  absl::StatusOr<ServerProcess> refused =
+      ServerProcess::Start(kPantherd, tmp_.Sub("data"), tmp_.path(),
+                           {"--event-retention", "30 days"}, absl::Seconds(30));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--event-retention"));
+}
+
+}  // namespace
+}  // namespace pantherd::testing
