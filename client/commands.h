@@ -31,7 +31,8 @@
 //   rules get ID [--history] [--content] | delete ID | enable ID | disable ID
 //   alerts list [--rule ID]... [--status S]... [--min-severity S] [--limit N | --all]
 //               [--page-token T] [--since T] [--until T] [--time created|updated]
-//   alerts get ID | events ID [--limit N]
+//   alerts get ID | events ID [--limit N] [--samples]
+//   windows list [--rule ID] [--all]
 //          | update ID [--status S] [--assignee U] [--comment C]
 //          | resend ID [--destination ID|NAME]
 //   sources list
