@@ -181,7 +181,7 @@ class Sampler(threading.Thread):
 
 
 class Pantherd:
-    def __init__(self, build, work, name, workers, data_root=None):
+    def __init__(self, build, work, name, workers, data_root=None, extra=()):
         self.build = build
         self.data = os.path.join(data_root or work, f"data-{name}")
         self.remove_data = data_root is not None
@@ -191,7 +191,7 @@ class Pantherd:
         self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
             [os.path.join(build, "server", "pantherd"), "--listen", "127.0.0.1:0",
              "--data-dir", self.data, "--workers", str(workers), "--log-level", "info",
-             "--metrics-listen", "127.0.0.1:0"],
+             "--metrics-listen", "127.0.0.1:0"] + list(extra),
             stdout=self.log_file, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         self.address = None
@@ -252,6 +252,8 @@ class Pantherd:
                 self.proc.kill()
                 self.proc.wait()
         self.log_file.close()
+        # The store once closed (memtables flushed into compressed files).
+        self.closed_bytes = directory_bytes(self.data)
         if self.remove_data:
             shutil.rmtree(self.data, ignore_errors=True)
 
@@ -341,11 +343,19 @@ def send(build, server, files, batch_size, window, extra=()):
     return result
 
 
-def run_pantherd(args, name, workers, files, rules, n_events, send_flags=(), read_back=True):
+def run_pantherd(args, name, workers, files, rules, n_events, send_flags=(), read_back=True,
+                 event_retention=None):
     """One pantherd run: start, upload `rules` (None: no rules), send `files` (with
     `send_flags` for pantherd-bench-send), read alerts (unless `read_back` is false),
-    stop. Returns a dict of figures and the alerts."""
-    server = Pantherd(args.build, args.work, name, workers, args.data_root)
+    stop. Returns a dict of figures and the alerts.
+
+    The generated events are dated (--start), often further back than pantherd's
+    default event retention: so that every run stores every event, as a live
+    server stores its recent ones, runs use --event-retention 36500d unless
+    `event_retention` says otherwise ("0": store none)."""
+    retention = event_retention if event_retention is not None else "36500d"
+    server = Pantherd(args.build, args.work, name, workers, args.data_root,
+                      extra=("--event-retention", retention))
     try:
         upload_seconds = None
         if rules is not None:
@@ -367,6 +377,7 @@ def run_pantherd(args, name, workers, files, rules, n_events, send_flags=(), rea
         own = summarize_metrics(server.scrape())
     finally:
         server.stop()
+    closed_bytes = getattr(server, "closed_bytes", 0)
     if sent["accepted"] != n_events:
         raise SetupError(f"{name}: pantherd accepted {sent['accepted']} of {n_events} events "
                          f"({sent['duplicates']} duplicates, {sent['rejected']} rejected)")
@@ -384,6 +395,7 @@ def run_pantherd(args, name, workers, files, rules, n_events, send_flags=(), rea
         "peak_rss_mb": peak_kb / 1024.0,
         "end_rss_mb": end_kb / 1024.0,
         "data_mb": data_bytes / 1e6,
+        "closed_data_mb": closed_bytes / 1e6,
         "sender": sent,
         "server_cpu_seconds": server_cpu,
         "client_cpu_seconds": sent["client_cpu_seconds"],
@@ -718,6 +730,27 @@ def run(args, worker_counts, cores):
             result["alerts"] = len(alerts)
             result["alerts_identical"] = None
             figures["runs"].append(result)
+            # The cost of the event store: the same run keeping no events.
+            log("running pantherd with no rules and no event store (--event-retention 0)")
+            bare, _ = run_pantherd(args, "norules-nostore-w1", 1, [events_path], None, n_events,
+                                   event_retention="0")
+            bare["alerts"] = 0
+            bare["alerts_identical"] = None
+            figures["runs"].append(bare)
+            stored_bytes = (result["closed_data_mb"] - bare["closed_data_mb"]) * 1e6
+            figures["event_store"] = {
+                "events": n_events,
+                "events_per_second_stored": result["events_per_second"],
+                "events_per_second_not_stored": bare["events_per_second"],
+                "cost_percent": 100.0 * (1 - result["events_per_second"] /
+                                         bare["events_per_second"]),
+                "bytes_per_event": stored_bytes / n_events,
+            }
+            log("event store: %.0f ev/s stored, %.0f ev/s not stored (cost %.1f%%), "
+                "%.0f bytes per stored event (closed data directories' difference)" % (
+                    result["events_per_second"], bare["events_per_second"],
+                    figures["event_store"]["cost_percent"],
+                    figures["event_store"]["bytes_per_event"]))
 
         # 5. Latency probe: one event per batch, one batch at a time.
         if not args.no_latency_probe:
