@@ -1,6 +1,8 @@
 // `pantherctl alerts ...`: list, show and triage alerts.
 #include <algorithm>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -14,6 +16,7 @@
 #include "absl/time/time.h"
 #include "client/commands.h"
 #include "client/stream_support.h"
+#include "client/test_report.h"
 #include "google/protobuf/util/time_util.h"
 #include "pantherd/v1/admin_service.grpc.pb.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
@@ -366,6 +369,89 @@ absl::Status ListWindows(const WindowsArgs& args, CommandEnv& env) {
   return absl::OkStatus();
 }
 
+// The raw event of `explain --event FILE` (at most 4 MiB).
+absl::StatusOr<std::string> ReadEventFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("--event: cannot read ", path));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (data.size() > (size_t{4} << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat("--event: ", path, " is larger than 4 MiB"));
+  }
+  return data;
+}
+
+struct ExplainArgs {
+  std::string rule;
+  std::string event_id;
+  std::string event_file;
+  std::string log_type;
+};
+
+// `explain RULE_ID (EVENT_ID | --event FILE)`: what the stored rule computes
+// for one event, and the state of its dedup window.
+absl::Status Explain(const ExplainArgs& args, CommandEnv& env) {
+  if (args.event_id.empty() == args.event_file.empty()) {
+    return absl::InvalidArgumentError("give either EVENT_ID (a stored event) or --event FILE");
+  }
+  v1::ExplainEventRequest request;
+  request.set_rule_id(args.rule);
+  request.set_log_type(args.log_type);
+  if (!args.event_file.empty()) {
+    PANTHERD_ASSIGN_OR_RETURN(std::string raw, ReadEventFile(args.event_file));
+    request.set_event_json(std::move(raw));
+  } else {
+    request.set_event_id(args.event_id);
+  }
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  v1::ExplainEventResponse response;
+  PANTHERD_RETURN_IF_ERROR(conn->Call("ExplainEvent", &DetectionStub::ExplainEvent,
+                                      conn->detection(), request, &response));
+  if (env.json()) return PrintJson(response, env.out());
+  std::ostream& out = env.out();
+  std::vector<std::pair<std::string, std::string>> fields;
+  fields.emplace_back("Rule",
+                      absl::StrCat(response.rule_id(), " (version ", response.rule_version(), ")"));
+  fields.emplace_back("Log type", response.log_type());
+  fields.emplace_back("Live ingestion", response.skipped_reason().empty()
+                                            ? "runs the rule on this event"
+                                            : "skips it: " + response.skipped_reason());
+  fields.emplace_back(
+      "Verdict", response.matched() ? "MATCH (rule() returned True)" : "no alert from this event");
+  PrintFields(fields, out);
+  out << "\nFunctions:\n";
+  for (const v1::FunctionResult& f : response.result().functions()) {
+    if (f.has_error()) {
+      out << "  " << FunctionLabel(f.function()) << ": raised "
+          << EscapeForTerminal(f.error().type()) << ": " << EscapeForTerminal(f.error().message())
+          << '\n';
+      if (!f.error().traceback().empty()) {
+        out << EscapeLinesForTerminal(f.error().traceback()) << '\n';
+      }
+      continue;
+    }
+    std::optional<std::string> shown = FormatFunctionOutput(f.output_json());
+    if (!shown.has_value()) continue;
+    out << "  " << FunctionLabel(f.function()) << (f.defined() ? "" : " (default)") << ": "
+        << EscapeForTerminal(*shown) << '\n';
+  }
+  if (!response.result().output().empty()) {
+    out << "\nPrinted:\n" << EscapeLinesForTerminal(response.result().output()) << '\n';
+  }
+  out << "\nDedup window (" << EscapeForTerminal(response.dedup_string()) << ", threshold "
+      << response.threshold() << ", " << response.dedup_period_minutes() << " min):\n";
+  if (response.windows_size() == 0) {
+    out << "  none open: a match would open a new window\n";
+  }
+  for (const v1::WindowView& w : response.windows()) {
+    out << "  " << FormatTimestamp(w.start()) << " to " << FormatTimestamp(w.end()) << ": "
+        << w.count() << " of " << w.threshold()
+        << (w.alert_id().empty() ? std::string(" (below the threshold)")
+                                 : absl::StrCat(" (alert ", w.alert_id(), ")"))
+        << '\n';
+  }
+  return absl::OkStatus();
+}
+
 // Warns on `err` when `name` is not an enabled user of the server. Only an
 // admin may list users: for other callers (and on any error) it says nothing,
 // rather than leave a denied ListUsers call in the audit log.
@@ -628,6 +714,18 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
       ->check(CLI::Range(1, 1000000));
   events->add_flag("--samples", events_args->samples,
                    "Show the samples stored on the alert instead of the event store's events");
+
+  auto explain_args = std::make_shared<ExplainArgs>();
+  CLI::App* explain = registry.AddCommand(
+      root, "explain",
+      "Run a stored rule on one event (stored, or --event FILE) and show what it computed and "
+      "its dedup window",
+      [explain_args](CommandEnv& env) { return Explain(*explain_args, env); });
+  explain->add_option("RULE_ID", explain_args->rule, "The stored rule")->required();
+  explain->add_option("EVENT_ID", explain_args->event_id, "A stored event's id (Okta uuid)");
+  explain->add_option("--event", explain_args->event_file, "A raw event in a JSON file")
+      ->type_name("FILE");
+  explain->add_option("--log-type", explain_args->log_type, "The event's log type")->type_name("T");
 
   CLI::App* windows = registry.AddGroup(root, "windows", "Dedup windows of the live rules");
   auto windows_args = std::make_shared<WindowsArgs>();

@@ -62,6 +62,7 @@ const absl::flat_hash_map<std::string, AsMessageFn>& RequestTypes() {
       {"pantherd.v1.DetectionService/SearchEvents", &AsMessage<v1::SearchEventsRequest>},
       {"pantherd.v1.DetectionService/StreamAlertEvents", &AsMessage<v1::StreamAlertEventsRequest>},
       {"pantherd.v1.DetectionService/ListWindows", &AsMessage<v1::ListWindowsRequest>},
+      {"pantherd.v1.DetectionService/ExplainEvent", &AsMessage<v1::ExplainEventRequest>},
       {"pantherd.v1.AdminService/CreateUser", &AsMessage<v1::CreateUserRequest>},
       {"pantherd.v1.AdminService/UpdateUser", &AsMessage<v1::UpdateUserRequest>},
       {"pantherd.v1.AdminService/CreateToken", &AsMessage<v1::CreateTokenRequest>},

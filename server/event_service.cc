@@ -1,16 +1,24 @@
 // DetectionService's stored-event RPCs: StreamAlertEvents and ListWindows
 // (here), SearchEvents (event_search.h). They read the store on executor
 // threads; streams are written one message at a time (producer_stream.h).
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "engine/event_store.h"
+#include "engine/normalize.h"
+#include "engine/yaml_json.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "proto/base/status_macros.h"
 #include "server/call_auth.h"
 #include "server/producer_stream.h"
 #include "server/service_helpers.h"
 #include "server/services.h"
+#include "yaml-cpp/yaml.h"
 
 namespace pantherd::server {
 namespace {
@@ -23,6 +31,161 @@ constexpr int kEventsPerMessage = 100;
 constexpr size_t kEventBytesPerMessage = size_t{1} << 20;
 // ListWindows returns at most this many windows.
 constexpr int kMaxWindows = 10000;
+
+// Whether `path` is a spec file (*.yml, *.yaml).
+bool IsSpecFile(absl::string_view path) {
+  return absl::EndsWith(path, ".yml") || absl::EndsWith(path, ".yaml");
+}
+
+// The JSON string value of a function's output ("" when it has none or it is
+// not a string).
+std::string OutputString(const v1::TestCaseResult& result, absl::string_view function) {
+  for (const v1::FunctionResult& f : result.functions()) {
+    if (f.function() != function || f.output_json().empty() || f.has_error()) continue;
+    google::protobuf::Value v;
+    if (!google::protobuf::util::JsonStringToMessage(f.output_json(), &v).ok()) return "";
+    return v.kind_case() == google::protobuf::Value::kStringValue ? v.string_value() : "";
+  }
+  return "";
+}
+
+// ExplainEvent: the stored rule run on one event through RunTests (a one-shot
+// test worker with a private caching space), plus its live windows.
+absl::StatusOr<v1::ExplainEventResponse> Explain(ServiceEnv& env,
+                                                 const v1::ExplainEventRequest& req) {
+  v1::ExplainEventResponse out;
+  absl::StatusOr<v1::Rule> rule = env.rule_store->Get(req.rule_id());
+  if (absl::IsNotFound(rule.status())) {
+    return absl::NotFoundError(absl::StrCat("rule_id: no stored rule ", req.rule_id()));
+  }
+  if (!rule.ok()) return rule.status();
+  if (rule->type() != v1::ANALYSIS_TYPE_RULE) {
+    return absl::InvalidArgumentError(absl::StrCat("rule_id: ", req.rule_id(), " is not a rule"));
+  }
+  out.set_rule_id(rule->id());
+  out.set_rule_version(rule->version());
+  const std::string log_type =
+      req.log_type().empty() ? std::string(engine::kOktaSystemLog) : req.log_type();
+  if (!engine::IsSupportedLogType(log_type)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log_type: pantherd does not ingest ", log_type));
+  }
+  out.set_log_type(log_type);
+  // The event, normalised as the rules see it.
+  if (req.event_case() == v1::ExplainEventRequest::kEventJson) {
+    engine::NormalizeContext ctx;
+    ctx.parse_time = env.now();
+    absl::StatusOr<engine::NormalizedEvent> n =
+        engine::NormalizeEvent(req.event_json(), log_type, ctx);
+    if (!n.ok())
+      return absl::InvalidArgumentError(absl::StrCat("event_json: ", n.status().message()));
+    out.set_event_json(n->json);
+  } else {
+    bool found = false;
+    PANTHERD_RETURN_IF_ERROR(engine::ScanEvents(*env.store, log_type, absl::InfinitePast(),
+                                                absl::InfiniteFuture(),
+                                                [&](const engine::StoredEvent& e) {
+                                                  if (e.id != req.event_id()) return true;
+                                                  out.set_event_json(std::string(e.json));
+                                                  found = true;
+                                                  return false;
+                                                }));
+    if (!found) {
+      return absl::NotFoundError(absl::StrCat(
+          "event_id: no stored ", log_type, " event ", req.event_id(),
+          " (never ingested, or older than the event retention); pass the event itself instead"));
+    }
+  }
+  // Would live ingestion run the rule at all?
+  if (!rule->enabled()) {
+    out.set_skipped_reason("the rule is disabled");
+  } else if (rule->has_quarantine() && !rule->quarantine().reason().empty()) {
+    out.set_skipped_reason(absl::StrCat("the rule is quarantined: ", rule->quarantine().reason()));
+  } else if (std::find(rule->log_types().begin(), rule->log_types().end(), log_type) ==
+             rule->log_types().end()) {
+    out.set_skipped_reason(absl::StrCat("the rule does not take log type ", log_type,
+                                        " (its LogTypes: ", absl::StrJoin(rule->log_types(), ", "),
+                                        ")"));
+  }
+  // The rule's files with its spec's Tests replaced by this one event. JSON
+  // is YAML, so the spec keeps its path.
+  v1::RunTestsRequest run;
+  bool have_spec = false;
+  for (const v1::AnalysisFile& f : rule->files()) {
+    v1::AnalysisFile* file = run.mutable_content()->add_files();
+    *file = f;
+    if (!IsSpecFile(f.path()) || have_spec) continue;
+    have_spec = true;
+    YAML::Node node;
+    try {
+      node = YAML::Load(f.content());
+    } catch (const YAML::Exception& e) {
+      return absl::DataLossError(
+          absl::StrCat("the stored spec ", f.path(), " does not parse: ", e.what()));
+    }
+    PANTHERD_ASSIGN_OR_RETURN(std::string spec_json, engine::YamlToJson(node));
+    google::protobuf::Struct spec;
+    if (!google::protobuf::util::JsonStringToMessage(spec_json, &spec).ok()) {
+      return absl::DataLossError(absl::StrCat("the stored spec ", f.path(), " is not a mapping"));
+    }
+    spec.mutable_fields()->erase("Tests");
+    spec.mutable_fields()->erase("tests");
+    std::string text;
+    if (!google::protobuf::util::MessageToJsonString(spec, &text).ok() || text.size() < 2) {
+      return absl::InternalError("re-encoding the spec failed");
+    }
+    text.pop_back();  // the closing brace
+    absl::StrAppend(&text, text.size() > 1 ? "," : "",
+                    R"("Tests":[{"Name":"explain","ExpectedResult":true,"Log":)", out.event_json(),
+                    "}]}");
+    file->set_content(std::move(text));
+  }
+  if (!have_spec)
+    return absl::DataLossError(absl::StrCat("rule ", rule->id(), " has no stored spec"));
+  PANTHERD_ASSIGN_OR_RETURN(v1::TestReport report, env.rules->RunTests(run));
+  if (report.invalid_size() > 0) {
+    const v1::Diagnostic& d = report.invalid(0);
+    return absl::FailedPreconditionError(
+        absl::StrCat("the rule could not be run: ", d.file(),
+                     d.line() > 0 ? absl::StrCat(":", d.line()) : "", " ", d.message()));
+  }
+  if (report.rules_size() == 0 || report.rules(0).tests_size() == 0) {
+    return absl::InternalError("the test worker returned no result");
+  }
+  *out.mutable_result() = report.rules(0).tests(0);
+  out.set_matched(out.result().outcome() == v1::TestCaseResult::OUTCOME_PASSED);
+  std::string dedup = OutputString(out.result(), "dedup");
+  if (dedup.empty()) dedup = OutputString(out.result(), "title");
+  if (dedup.empty()) dedup = rule->display_name().empty() ? rule->id() : rule->display_name();
+  out.set_dedup_string(dedup);
+  out.set_threshold(std::max<int64_t>(1, rule->threshold()));
+  out.set_dedup_period_minutes(rule->dedup_period_minutes() > 0 ? rule->dedup_period_minutes()
+                                                                : 60);
+  // The live windows of that dedup string.
+  absl::Status parse;
+  PANTHERD_RETURN_IF_ERROR(
+      env.store->Scan(store::Family::kDedup, absl::StrCat(rule->id(), std::string(1, '\0')),
+                      [&](absl::string_view, absl::string_view value) {
+                        v1::DedupWindow w;
+                        if (!w.ParseFromArray(value.data(), static_cast<int>(value.size())))
+                          return true;
+                        if (w.type() != v1::ALERT_TYPE_RULE || w.dedup_string() != dedup)
+                          return true;
+                        v1::WindowView& v = *out.add_windows();
+                        v.set_rule_id(w.rule_id());
+                        v.set_type(w.type());
+                        v.set_dedup_string(w.dedup_string());
+                        *v.mutable_start() = w.start();
+                        *v.mutable_end() = w.end();
+                        v.set_count(w.event_count());
+                        v.set_threshold(out.threshold());
+                        *v.mutable_first_event_time() = w.first_event_time();
+                        *v.mutable_last_event_time() = w.last_event_time();
+                        v.set_alert_id(w.alert_id());
+                        return true;
+                      }));
+  return out;
+}
 
 }  // namespace
 
@@ -122,6 +285,23 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ListWindows(grpc::CallbackServer
         });
     if (!scanned.ok()) return ToGrpcStatus(scanned);
     if (!error.ok()) return ToGrpcStatus(error);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* DetectionServiceImpl::ExplainEvent(grpc::CallbackServerContext* ctx,
+                                                             const v1::ExplainEventRequest* req,
+                                                             v1::ExplainEventResponse* resp) {
+  PANTHERD_AUTHORIZE_REQUEST(caller, req);
+  if (req->rule_id().empty()) return FinishUnary(ctx, InvalidField("rule_id", "is required"));
+  if (req->event_case() == v1::ExplainEventRequest::EVENT_NOT_SET) {
+    return FinishUnary(ctx, InvalidField("event", "give event_id or event_json"));
+  }
+  // It waits on a test worker, like RunTests.
+  return RunBlocking(ctx, env_->evaluation, [env = env_, req, resp]() -> grpc::Status {
+    absl::StatusOr<v1::ExplainEventResponse> explained = Explain(*env, *req);
+    if (!explained.ok()) return ToGrpcStatus(explained.status());
+    *resp = std::move(*explained);
     return grpc::Status::OK;
   });
 }

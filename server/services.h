@@ -171,6 +171,9 @@ class DetectionServiceImpl final : public v1::DetectionService::CallbackService 
   grpc::ServerUnaryReactor* ListWindows(grpc::CallbackServerContext* ctx,
                                         const v1::ListWindowsRequest* req,
                                         v1::ListWindowsResponse* resp) override;
+  grpc::ServerUnaryReactor* ExplainEvent(grpc::CallbackServerContext* ctx,
+                                         const v1::ExplainEventRequest* req,
+                                         v1::ExplainEventResponse* resp) override;
   grpc::ServerUnaryReactor* UpdateAlert(grpc::CallbackServerContext* ctx,
                                         const v1::UpdateAlertRequest* req,
                                         v1::UpdateAlertResponse* resp) override;

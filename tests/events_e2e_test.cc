@@ -6,8 +6,11 @@
 // server clock.
 #include <signal.h>
 
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -91,6 +94,49 @@ TEST_F(EventsE2eTest, WindowsExplainSilenceAndAlertsStreamEveryCountedEvent) {
   EXPECT_EQ(listed.windows(0).count(), 4);
   EXPECT_EQ(listed.windows(0).threshold(), 5);
   EXPECT_EQ(listed.windows(0).alert_id(), "");
+
+  // Explain: the stored event matched, with its dedup string, and its window
+  // is at 4 of 5.
+  RunResult explained = Ctl({"explain", "Okta.FailedLogin", "ev-1"});
+  ASSERT_EQ(explained.exit_code, 0) << explained.err;
+  EXPECT_THAT(explained.out, HasSubstr("MATCH"));
+  EXPECT_THAT(explained.out, HasSubstr("runs the rule on this event"));
+  EXPECT_THAT(explained.out, HasSubstr("Multiple Failed Logins for admin"));
+  EXPECT_THAT(explained.out, HasSubstr("4 of 5 (below the threshold)"));
+  json = Ctl({"--output", "json", "explain", "Okta.FailedLogin", "ev-1"});
+  v1::ExplainEventResponse why;
+  ASSERT_TRUE(ParsePantherctlJson(json.out, &why).ok()) << json.out << json.err;
+  EXPECT_TRUE(why.matched());
+  EXPECT_EQ(why.dedup_string(), "203.0.113.9");
+  EXPECT_EQ(why.threshold(), 5);
+  ASSERT_EQ(why.windows_size(), 1);
+  EXPECT_EQ(why.windows(0).count(), 4);
+  EXPECT_THAT(why.event_json(), HasSubstr("p_event_time"));
+  // A raw event from a file that does not match.
+  const std::string success_file = tmp_.Sub("success.json");
+  {
+    std::string success = FailedLogin(99, base);
+    absl::StrReplaceAll({{"FAILURE", "SUCCESS"}}, &success);
+    std::ofstream(success_file) << success;
+  }
+  json = Ctl({"--output", "json", "explain", "Okta.FailedLogin", "--event", success_file});
+  why.Clear();
+  ASSERT_TRUE(ParsePantherctlJson(json.out, &why).ok()) << json.out << json.err;
+  EXPECT_FALSE(why.matched());
+  bool saw_rule = false;
+  for (const v1::FunctionResult& f : why.result().functions()) {
+    if (f.function() == "rule") {
+      saw_rule = true;
+      EXPECT_EQ(f.output_json(), "false");
+    }
+  }
+  EXPECT_TRUE(saw_rule) << json.out;
+  RunResult missing = Ctl({"explain", "Okta.FailedLogin", "no-such-event"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_THAT(missing.err, HasSubstr("no stored Okta.SystemLog event no-such-event"));
+  RunResult no_rule = Ctl({"explain", "No.Such.Rule", "ev-1"});
+  EXPECT_NE(no_rule.exit_code, 0);
+  EXPECT_THAT(no_rule.err, HasSubstr("no stored rule No.Such.Rule"));
 
   std::vector<std::string> second;
   for (int i = 4; i < 8; ++i) second.push_back(FailedLogin(i, base + absl::Minutes(i)));
