@@ -8,6 +8,7 @@
 #include "engine/event_store.h"
 #include "google/protobuf/util/time_util.h"
 #include "server/call_auth.h"
+#include "server/event_search.h"
 #include "server/producer_stream.h"
 #include "server/service_helpers.h"
 #include "server/services.h"
@@ -129,10 +130,55 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ListWindows(grpc::CallbackServer
 grpc::ServerWriteReactor<v1::SearchEventsResponse>* DetectionServiceImpl::SearchEvents(
     grpc::CallbackServerContext* ctx, const v1::SearchEventsRequest* req) {
   PANTHERD_AUTHORIZE_REQUEST(caller, req);
+  const v1::SearchEventsRequest request = *req;
   return StartProducerStream<v1::SearchEventsResponse>(
-      env_->executor, [](const ProducerEmit<v1::SearchEventsResponse>&, const std::atomic<bool>&) {
-        return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                            "SearchEvents is not built yet in this server");
+      env_->executor,
+      [env = env_, request](const ProducerEmit<v1::SearchEventsResponse>& emit,
+                            const std::atomic<bool>& cancelled) -> grpc::Status {
+        if (request.sql().empty()) return InvalidField("sql", "is required");
+        if (request.limit() < 0 || request.limit() > kSearchMaxLimit) {
+          return InvalidField("limit",
+                              absl::StrCat("must be between 0 (the default, ", kSearchDefaultLimit,
+                                           ") and ", kSearchMaxLimit));
+        }
+        if (request.timeout_seconds() < 0 || request.timeout_seconds() > kSearchMaxTimeoutSeconds) {
+          return InvalidField("timeout_seconds", absl::StrCat("must be between 0 (the default, ",
+                                                              kSearchDefaultTimeoutSeconds,
+                                                              ") and ", kSearchMaxTimeoutSeconds));
+        }
+        for (const char* field : {"since", "until"}) {
+          const google::protobuf::Timestamp& t =
+              absl::string_view(field) == "since" ? request.since() : request.until();
+          if (t.seconds() < TimeUtil::kTimestampMinSeconds ||
+              t.seconds() > TimeUtil::kTimestampMaxSeconds || t.nanos() < 0 ||
+              t.nanos() > 999999999) {
+            return InvalidField(field, "is not a valid time");
+          }
+        }
+        if (request.has_since() && request.has_until() &&
+            TimeUtil::TimestampToMicroseconds(request.since()) >
+                TimeUtil::TimestampToMicroseconds(request.until())) {
+          return InvalidField("since", "is after until");
+        }
+        auto on_header = [&](v1::SearchHeader header) {
+          v1::SearchEventsResponse message;
+          *message.mutable_header() = std::move(header);
+          return emit(std::move(message));
+        };
+        auto on_row = [&](v1::SearchRow row) {
+          v1::SearchEventsResponse message;
+          *message.mutable_row() = std::move(row);
+          return emit(std::move(message));
+        };
+        absl::StatusOr<v1::SearchSummary> summary =
+            RunEventSearch(*env->store, request, env->now(), cancelled, {on_header, on_row});
+        if (!summary.ok()) return ToGrpcStatus(summary.status());
+        v1::SearchEventsResponse message;
+        *message.mutable_summary() = std::move(*summary);
+        if (!emit(std::move(message))) {
+          return grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading");
+        }
+        return grpc::Status::OK;
       });
 }
 
