@@ -411,6 +411,7 @@ const sqlite3_module kModule = MakeModule();
 // What the authorizer refused, for the error message.
 struct AuthorizerState {
   std::string refused;
+  bool schema_change = false;  // a write of the schema table (CREATE, DROP)
 };
 
 const char* ActionName(int action) {
@@ -440,12 +441,19 @@ const char* ActionName(int action) {
     default:
       break;
   }
-  if (action >= SQLITE_CREATE_INDEX && action <= SQLITE_DROP_VIEW) return "CREATE/DROP";
-  if (action == SQLITE_CREATE_VTABLE || action == SQLITE_DROP_VTABLE) return "CREATE/DROP";
+  if ((action >= SQLITE_CREATE_INDEX && action <= SQLITE_CREATE_VIEW) ||
+      action == SQLITE_CREATE_VTABLE) {
+    return "CREATE";
+  }
+  if ((action >= SQLITE_DROP_INDEX && action <= SQLITE_DROP_VIEW) || action == SQLITE_DROP_VTABLE) {
+    return "DROP";
+  }
   return "this statement";
 }
 
-int Authorize(void* user, int action, const char* a1, const char*, const char*, const char*) {
+// For SQLITE_FUNCTION, SQLite passes the function's name as the second
+// argument.
+int Authorize(void* user, int action, const char* a1, const char* a2, const char*, const char*) {
   auto* state = static_cast<AuthorizerState*>(user);
   switch (action) {
     case SQLITE_SELECT:
@@ -453,13 +461,20 @@ int Authorize(void* user, int action, const char* a1, const char*, const char*, 
     case SQLITE_RECURSIVE:
       return SQLITE_OK;
     case SQLITE_FUNCTION:
-      if (a1 != nullptr && absl::EqualsIgnoreCase(a1, "load_extension")) {
+      if (a2 != nullptr && absl::EqualsIgnoreCase(a2, "load_extension")) {
         state->refused = "load_extension()";
         return SQLITE_DENY;
       }
       return SQLITE_OK;
     default:
-      if (state->refused.empty()) state->refused = ActionName(action);
+      if (!state->refused.empty()) return SQLITE_DENY;
+      // CREATE and DROP first write the schema table: name the statement
+      // (its first keyword), not that write.
+      if ((action == SQLITE_INSERT || action == SQLITE_UPDATE || action == SQLITE_DELETE) &&
+          a1 != nullptr && absl::StartsWithIgnoreCase(a1, "sqlite_")) {
+        state->schema_change = true;
+      }
+      state->refused = ActionName(action);
       return SQLITE_DENY;
   }
 }
@@ -806,8 +821,14 @@ absl::StatusOr<v1::SearchSummary> RunEventSearch(const store::Store& store,
   auto sql_error = [&](absl::string_view what) {
     std::string message = sqlite3_errmsg(db.get());
     if (!auth.refused.empty()) {
-      message = absl::StrCat(auth.refused,
-                             " is not allowed: a search is one read-only SELECT statement (",
+      std::string what = auth.refused;
+      if (auth.schema_change) {
+        const size_t start = SkipSpace(*sql, 0);
+        size_t end = start;
+        while (end < sql->size() && IsWordChar((*sql)[end])) ++end;
+        what = absl::AsciiStrToUpper(absl::string_view(*sql).substr(start, end - start));
+      }
+      message = absl::StrCat(what, " is not allowed: a search is one read-only SELECT statement (",
                              message, ")");
     }
     const int offset = sqlite3_error_offset(db.get());

@@ -357,6 +357,18 @@ TEST_F(EventSearchTest, RefusesEverythingButReading) {
   EXPECT_THAT(r.status().message(), HasSubstr("exactly one statement"));
   r = Search("ATTACH DATABASE 'x.db' AS x");
   EXPECT_THAT(r.status().message(), HasSubstr("ATTACH is not allowed"));
+  r = Search("SELECT load_extension('libevil')");
+  EXPECT_THAT(r.status().message(), HasSubstr("load_extension() is not allowed"));
+  r = Search("DROP TABLE okta_systemlog");
+  EXPECT_THAT(r.status().message(), HasSubstr("DROP is not allowed"));
+  r = Search("CREATE TABLE t (a)");
+  EXPECT_THAT(r.status().message(), HasSubstr("CREATE is not allowed"));
+  r = Search("PRAGMA table_info(okta_systemlog)");
+  EXPECT_THAT(r.status().message(), HasSubstr("PRAGMA is not allowed"));
+  // The table is still there.
+  r = Search("SELECT count(*) FROM okta_systemlog");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(Rows(*r), ElementsAre(absl::StrCat(kEvents)));
   // A trailing ';' and comments are fine.
   r = Search("SELECT 1; -- done\n");
   EXPECT_TRUE(r.ok()) << r.status();
@@ -365,8 +377,7 @@ TEST_F(EventSearchTest, RefusesEverythingButReading) {
 TEST_F(EventSearchTest, SqlErrorsSayWhere) {
   absl::StatusOr<Result> r = Search("SELECT uuid FRM okta_systemlog");
   ASSERT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
-  EXPECT_THAT(r.status().message(), HasSubstr("syntax error"));
-  EXPECT_THAT(r.status().message(), HasSubstr("at offset"));
+  EXPECT_EQ(r.status().message(), "near \"okta_systemlog\": syntax error at offset 16");
   r = Search("SELECT nope FROM okta_systemlog");
   EXPECT_THAT(r.status().message(), HasSubstr("no such column: nope"));
 }
