@@ -113,6 +113,12 @@ absl::Status Search(const SearchArgs& args, CommandEnv& env) {
     }
   }
   const grpc::Status status = reader->Finish();
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+      !status.error_message().empty()) {
+    // The server stopped the query at its own timeout (not the call's).
+    return absl::DeadlineExceededError(
+        absl::StrCat(status.error_message(), "; --query-timeout sets it (at most 300 seconds)"));
+  }
   if (!status.ok()) return conn->ToStatus("SearchEvents", status);
 
   if (env.json()) {

@@ -162,10 +162,10 @@ def main():
             if sent.returncode != 0:
                 raise RuntimeError("pantherctl send failed:\n" + sent.stdout + sent.stderr)
 
-            def search(sql, limit=100000):
+            def search(sql, limit=100000, extra=()):
                 return subprocess.run(ctl + ["--output", "json", "search", sql, "--since", since,
-                                             "--until", until, "--limit", str(limit)],
-                                      capture_output=True, text=True, timeout=120)
+                                             "--until", until, "--limit", str(limit)]
+                                      + list(extra), capture_output=True, text=True, timeout=120)
 
             for query, window in QUERIES:
                 if window is not None:
@@ -203,6 +203,19 @@ def main():
                     failures.append("not refused: %s\n  %s" % (sql, got.stdout))
                 else:
                     print("refused  %s: %s" % (sql, got.stderr.strip()))
+            # The server's checks: a missing statement, the query timeout.
+            got = search("")
+            if got.returncode == 0 or "sql" not in got.stderr or "required" not in got.stderr:
+                failures.append("an empty sql was not refused: %s %s" % (got.stdout, got.stderr))
+            started = time.monotonic()
+            got = search("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                         "SELECT count(*) FROM c", extra=["--query-timeout", "1"])
+            took = time.monotonic() - started
+            if got.returncode == 0 or "timeout of 1 s" not in got.stderr or took > 20:
+                failures.append("an endless query was not stopped at its timeout (%.1f s): %s %s"
+                                % (took, got.stdout, got.stderr))
+            else:
+                print("stopped after %.1f s: %s" % (took, got.stderr.strip()))
             got = search("SELECT count(*) FROM okta_systemlog")
             if got.returncode != 0 or json.loads(got.stdout)["rows"] != [[len(events)]]:
                 failures.append("the table changed after the hostile statements: " + got.stdout)
