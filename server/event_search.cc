@@ -737,6 +737,36 @@ absl::StatusOr<std::string> RewriteHelpers(absl::string_view sql, absl::Time now
   return out;
 }
 
+absl::Status ValidateSearchRequest(const v1::SearchEventsRequest& request) {
+  auto invalid = [](absl::string_view field, absl::string_view problem) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+  };
+  if (request.sql().empty()) return invalid("sql", "is required");
+  if (request.limit() < 0 || request.limit() > kSearchMaxLimit) {
+    return invalid("limit", absl::StrCat("must be between 0 (the default, ", kSearchDefaultLimit,
+                                         ") and ", kSearchMaxLimit));
+  }
+  if (request.timeout_seconds() < 0 || request.timeout_seconds() > kSearchMaxTimeoutSeconds) {
+    return invalid("timeout_seconds",
+                   absl::StrCat("must be between 0 (the default, ", kSearchDefaultTimeoutSeconds,
+                                ") and ", kSearchMaxTimeoutSeconds));
+  }
+  const std::pair<absl::string_view, const google::protobuf::Timestamp*> times[] = {
+      {"since", &request.since()}, {"until", &request.until()}};
+  for (const auto& [field, t] : times) {
+    if (t->seconds() < TimeUtil::kTimestampMinSeconds ||
+        t->seconds() > TimeUtil::kTimestampMaxSeconds || t->nanos() < 0 || t->nanos() > 999999999) {
+      return invalid(field, "is not a valid time");
+    }
+  }
+  if (request.has_since() && request.has_until() &&
+      TimeUtil::TimestampToMicroseconds(request.since()) >
+          TimeUtil::TimestampToMicroseconds(request.until())) {
+    return invalid("since", "is after until");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::SearchSummary> RunEventSearch(const store::Store& store,
                                                  const v1::SearchEventsRequest& request,
                                                  absl::Time now, const std::atomic<bool>& cancelled,

@@ -71,6 +71,11 @@ std::optional<absl::Time> ParseStoredEventTime(absl::string_view text);
 // call (its arguments must be string literals).
 absl::StatusOr<std::string> RewriteHelpers(absl::string_view sql, absl::Time now);
 
+// Checks a request's fields: sql set; limit in [0, kSearchMaxLimit];
+// timeout_seconds in [0, kSearchMaxTimeoutSeconds]; since and until valid
+// times, since not after until. InvalidArgument "<field>: <problem>".
+absl::Status ValidateSearchRequest(const v1::SearchEventsRequest& request);
+
 // One search (the request was validated: sql set, limit and timeout in range;
 // 0 means the default).
 struct SearchCallbacks {

@@ -408,6 +408,27 @@ TEST_F(EventSearchTest, CancellationStopsTheQuery) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 
+TEST(EventSearchParseTest, RequestsAreCheckedFieldByField) {
+  v1::SearchEventsRequest request;
+  EXPECT_EQ(ValidateSearchRequest(request).message(), "sql: is required");
+  request.set_sql("SELECT 1");
+  EXPECT_TRUE(ValidateSearchRequest(request).ok());
+  request.set_limit(kSearchMaxLimit + 1);
+  EXPECT_THAT(ValidateSearchRequest(request).message(), HasSubstr("limit: must be between 0"));
+  request.set_limit(-1);
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateSearchRequest(request)));
+  request.set_limit(kSearchMaxLimit);
+  request.set_timeout_seconds(kSearchMaxTimeoutSeconds + 1);
+  EXPECT_THAT(ValidateSearchRequest(request).message(), HasSubstr("timeout_seconds: must be"));
+  request.set_timeout_seconds(kSearchMaxTimeoutSeconds);
+  EXPECT_TRUE(ValidateSearchRequest(request).ok());
+  *request.mutable_since() = TimeUtil::SecondsToTimestamp(200);
+  *request.mutable_until() = TimeUtil::SecondsToTimestamp(100);
+  EXPECT_EQ(ValidateSearchRequest(request).message(), "since: is after until");
+  request.mutable_until()->set_nanos(-5);
+  EXPECT_EQ(ValidateSearchRequest(request).message(), "until: is not a valid time");
+}
+
 TEST(EventSearchParseTest, StoredEventTimes) {
   const absl::Time t =
       absl::FromCivil(absl::CivilSecond(2026, 3, 1, 10, 5, 0), absl::UTCTimeZone());

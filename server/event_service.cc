@@ -135,30 +135,8 @@ grpc::ServerWriteReactor<v1::SearchEventsResponse>* DetectionServiceImpl::Search
       env_->executor,
       [env = env_, request](const ProducerEmit<v1::SearchEventsResponse>& emit,
                             const std::atomic<bool>& cancelled) -> grpc::Status {
-        if (request.sql().empty()) return InvalidField("sql", "is required");
-        if (request.limit() < 0 || request.limit() > kSearchMaxLimit) {
-          return InvalidField("limit",
-                              absl::StrCat("must be between 0 (the default, ", kSearchDefaultLimit,
-                                           ") and ", kSearchMaxLimit));
-        }
-        if (request.timeout_seconds() < 0 || request.timeout_seconds() > kSearchMaxTimeoutSeconds) {
-          return InvalidField("timeout_seconds", absl::StrCat("must be between 0 (the default, ",
-                                                              kSearchDefaultTimeoutSeconds,
-                                                              ") and ", kSearchMaxTimeoutSeconds));
-        }
-        for (const char* field : {"since", "until"}) {
-          const google::protobuf::Timestamp& t =
-              absl::string_view(field) == "since" ? request.since() : request.until();
-          if (t.seconds() < TimeUtil::kTimestampMinSeconds ||
-              t.seconds() > TimeUtil::kTimestampMaxSeconds || t.nanos() < 0 ||
-              t.nanos() > 999999999) {
-            return InvalidField(field, "is not a valid time");
-          }
-        }
-        if (request.has_since() && request.has_until() &&
-            TimeUtil::TimestampToMicroseconds(request.since()) >
-                TimeUtil::TimestampToMicroseconds(request.until())) {
-          return InvalidField("since", "is after until");
+        if (absl::Status valid = ValidateSearchRequest(request); !valid.ok()) {
+          return ToGrpcStatus(valid);
         }
         auto on_header = [&](v1::SearchHeader header) {
           v1::SearchEventsResponse message;
