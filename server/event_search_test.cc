@@ -101,6 +101,18 @@ class EventSearchTest : public ::testing::Test {
         batch.clear();
       }
     }
+    AddCustomEvent(engine);
+  }
+  // One event of a log type without a known schema.
+  static void AddCustomEvent(engine::AlertEngine& engine) {
+    engine::EventResult e;
+    e.event_id = "custom-1";
+    e.log_type = "Custom.Web-Logs";
+    e.event_time = EventTime(1);
+    e.event_json = absl::StrCat(R"({"path":"/x","p_log_type":"Custom.Web-Logs","p_event_time":")",
+                                engine::FormatPantherTime(EventTime(1)), R"("})");
+    absl::StatusOr<engine::BatchOutcome> out = engine.ApplyBatch({e});
+    ASSERT_TRUE(out.ok()) << out.status();
   }
   static void TearDownTestSuite() {
     delete store_;
@@ -380,6 +392,27 @@ TEST_F(EventSearchTest, SqlErrorsSayWhere) {
   EXPECT_EQ(r.status().message(), "near \"okta_systemlog\": syntax error at offset 16");
   r = Search("SELECT nope FROM okta_systemlog");
   EXPECT_THAT(r.status().message(), HasSubstr("no such column: nope"));
+}
+
+TEST_F(EventSearchTest, EveryStoredLogTypeHasATable) {
+  absl::StatusOr<Result> r = Search("SELECT p_log_type, p_event_time FROM custom_web_logs");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(Rows(*r), ElementsAre("Custom.Web-Logs|2026-03-01 00:10:00.000000000"));
+  EXPECT_EQ(r->summary.events_scanned(), 1);
+  // Its fields beyond the p_ ones are not columns (no known schema).
+  r = Search("SELECT path FROM custom_web_logs");
+  EXPECT_THAT(r.status().message(), HasSubstr("no such column: path"));
+}
+
+TEST_F(EventSearchTest, RuntimeErrorsAndTheValueLimit) {
+  absl::StatusOr<Result> r = Search("SELECT json_extract('{', '$')");
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("malformed JSON"));
+  r = Search("SELECT length(randomblob(20000000))");
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("too big"));
+  r = Search("SELECT length(randomblob(1000000))");
+  EXPECT_TRUE(r.ok()) << r.status();
 }
 
 constexpr char kEndless[] =
