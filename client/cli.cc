@@ -185,6 +185,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   AddSourcesCommands(app, registry);
   AddDestinationsCommands(app, registry);
   AddSendCommand(app, registry);
+  AddSearchCommand(app, registry);
   AddAnalysisCommands(app, registry);
   AddTeamCommands(app, registry);
   app.footer("");  // The top-level help lists the global options itself.

@@ -50,6 +50,7 @@
 //     FILTERS: [--min-severity S] [--alert-type rule|rule_error]... [--rule ID]...
 //              [--log-type T]...
 //   send FILE|- [--log-type T] [--batch-size N] [--source-label L] [--quiet]
+//   search SQL [--since T] [--until T] [--limit N] [--query-timeout S]
 //   alerts tail [--since SEQ] [--min-severity S] [--rule ID]... [--type rule|rule_error]
 //               [--count N]
 // (--severity is an alias of --min-severity on alerts list, alerts tail and
@@ -277,6 +278,13 @@ inline constexpr int kDefaultSendBatchSize = 500;
 inline constexpr int kSendMaxBatchesInFlight = 4;
 inline constexpr size_t kSendMaxBatchBytes = 4 << 20;
 void AddSendCommand(CLI::App& root, CommandRegistry& registry);
+
+// `search "SQL" [--since T] [--until T] [--limit N] [--query-timeout S]`
+// (DetectionService.SearchEvents). Table and CSV: the result's columns; the
+// effective range, events read and "N rows (truncated at the limit)" on the
+// error stream. JSON: one object {columns, since, until, rows (arrays of
+// typed values: null, numbers, strings; blobs as base64), summary}.
+void AddSearchCommand(CLI::App& root, CommandRegistry& registry);
 
 // `upload PATH` (DetectionService.UploadRule) and `test PATH`
 // (DetectionService.RunTests with content).

@@ -15,6 +15,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "proto/base/status_macros.h"
 #include "server/call_auth.h"
+#include "server/event_search.h"
 #include "server/producer_stream.h"
 #include "server/service_helpers.h"
 #include "server/services.h"
@@ -309,10 +310,33 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ExplainEvent(grpc::CallbackServe
 grpc::ServerWriteReactor<v1::SearchEventsResponse>* DetectionServiceImpl::SearchEvents(
     grpc::CallbackServerContext* ctx, const v1::SearchEventsRequest* req) {
   PANTHERD_AUTHORIZE_REQUEST(caller, req);
+  const v1::SearchEventsRequest request = *req;
   return StartProducerStream<v1::SearchEventsResponse>(
-      env_->executor, [](const ProducerEmit<v1::SearchEventsResponse>&, const std::atomic<bool>&) {
-        return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                            "SearchEvents is not built yet in this server");
+      env_->executor,
+      [env = env_, request](const ProducerEmit<v1::SearchEventsResponse>& emit,
+                            const std::atomic<bool>& cancelled) -> grpc::Status {
+        if (absl::Status valid = ValidateSearchRequest(request); !valid.ok()) {
+          return ToGrpcStatus(valid);
+        }
+        auto on_header = [&](v1::SearchHeader header) {
+          v1::SearchEventsResponse message;
+          *message.mutable_header() = std::move(header);
+          return emit(std::move(message));
+        };
+        auto on_row = [&](v1::SearchRow row) {
+          v1::SearchEventsResponse message;
+          *message.mutable_row() = std::move(row);
+          return emit(std::move(message));
+        };
+        absl::StatusOr<v1::SearchSummary> summary =
+            RunEventSearch(*env->store, request, env->now(), cancelled, {on_header, on_row});
+        if (!summary.ok()) return ToGrpcStatus(summary.status());
+        v1::SearchEventsResponse message;
+        *message.mutable_summary() = std::move(*summary);
+        if (!emit(std::move(message))) {
+          return grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading");
+        }
+        return grpc::Status::OK;
       });
 }
 
