@@ -244,8 +244,9 @@ TEST_F(ReadAmplificationE2eTest, LargeMatchedEventsDoNotAmplifyReads) {
   ASSERT_TRUE(ctl.ok()) << ctl.status();
   EXPECT_EQ(ctl->exit_code, 0) << ctl->err;
   EXPECT_THAT(ctl->out, HasSubstr("(truncated)"));
-  ctl = RunCommand(server_->Ctl(kPantherctl, {"--output", "json", "alerts", "events", get.id()}),
-                   tmp_.path());
+  ctl = RunCommand(
+      server_->Ctl(kPantherctl, {"--output", "json", "alerts", "events", get.id(), "--samples"}),
+      tmp_.path());
   ASSERT_TRUE(ctl.ok()) << ctl.status();
   EXPECT_EQ(ctl->exit_code, 0) << ctl->err;
   EXPECT_THAT(ctl->out, HasSubstr("\"truncated\": true"));
