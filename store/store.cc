@@ -112,11 +112,10 @@ rocksdb::ColumnFamilyOptions FamilyOptions(Family family,
     auto has = [&](rocksdb::CompressionType t) {
       return std::find(supported.begin(), supported.end(), t) != supported.end();
     };
-    if (has(rocksdb::kZSTD)) {
-      options.compression = rocksdb::kZSTD;
-    } else if (has(rocksdb::kLZ4Compression)) {
-      options.compression = rocksdb::kLZ4Compression;
-    }
+    // Flushes and upper levels use LZ4 (cheap: ingestion pays for them);
+    // the bottom level, where nearly all events end up, ZSTD.
+    if (has(rocksdb::kLZ4Compression)) options.compression = rocksdb::kLZ4Compression;
+    if (has(rocksdb::kZSTD)) options.bottommost_compression = rocksdb::kZSTD;
   }
   if (family == Family::kProcessed) {
     options.memtable_prefix_bloom_size_ratio = 0.02;
