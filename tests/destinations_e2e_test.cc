@@ -111,30 +111,6 @@ std::unique_ptr<FakeReceiver> StartReceiver(int port = 0) {
   return r.ok() ? std::move(*r) : nullptr;
 }
 
-// GET `path` from 127.0.0.1:`port`: the whole answer.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  timeval tv{20, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string answer;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request =
-        absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(request.size())) {
-      char buf[8192];
-      for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) answer.append(buf, n);
-    }
-  }
-  close(fd);
-  return answer;
-}
-
 class DestinationsE2eTest : public ::testing::Test {
  protected:
   // Starts pantherd on the test's data directory with `args`; the same
@@ -543,7 +519,7 @@ TEST_F(DestinationsE2eTest, RetriesHonourRetryAfterAndGiveUpOnPermanentErrors) {
     std::string name;
     int64_t delivered, retried, failed;
   };
-  const std::string metrics = HttpGet(MetricsPort(), "/metrics");
+  const std::string metrics = LoopbackHttpGet(MetricsPort(), "/metrics");
   for (const Figures& f :
        {Figures{"signed", 1, 2, 0}, Figures{"broken", 1, 0, 1}, Figures{"slow", 1, 1, 0}}) {
     SCOPED_TRACE(f.name);
@@ -1175,7 +1151,7 @@ TEST_F(DestinationsE2eTest, SecretsNeverAppearInLogsAnswersAuditOrMetrics) {
     said.emplace_back("GetServerStatus", st->DebugString());
   }
   {
-    const std::string metrics = HttpGet(metrics_port, "/metrics");
+    const std::string metrics = LoopbackHttpGet(metrics_port, "/metrics");
     EXPECT_THAT(metrics, HasSubstr("pantherd_deliveries_total"));
     EXPECT_THAT(metrics, HasSubstr("destination=\"team-slack\""));
     said.emplace_back("/metrics", metrics);

@@ -45,30 +45,6 @@ std::string Event(const std::string& uuid, const std::string& who) {
                       R"("eventType":"user.session.start","who":")", who, R"("})");
 }
 
-// GET `path` from 127.0.0.1:`port`; the whole answer (headers and body).
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  timeval tv{20, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string answer;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request =
-        absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(request.size())) {
-      char buf[8192];
-      for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) answer.append(buf, n);
-    }
-  }
-  close(fd);
-  return answer;
-}
-
 // The samples of an exposition text, by "name{labels}".
 std::map<std::string, std::string> Samples(const std::string& body) {
   std::map<std::string, std::string> samples;
@@ -147,13 +123,13 @@ class MetricsE2eTest : public ::testing::Test {
 
 TEST_F(MetricsE2eTest, CountersMatchWhatWasSentInMetricsAndStatus) {
   // Nothing ingested yet: the figures are there, at zero.
-  std::string answer = HttpGet(metrics_port_, "/metrics");
+  std::string answer = LoopbackHttpGet(metrics_port_, "/metrics");
   ASSERT_THAT(answer, StartsWith("HTTP/1.1 200 OK\r\n"));
   EXPECT_THAT(answer, HasSubstr("Content-Type: text/plain; version=0.0.4"));
   std::map<std::string, std::string> before = Samples(answer.substr(answer.find("\r\n\r\n") + 4));
   EXPECT_EQ(before["pantherd_events_accepted_total"], "0");
   EXPECT_EQ(before["pantherd_workers_live"], "2");
-  EXPECT_THAT(HttpGet(metrics_port_, "/"), StartsWith("HTTP/1.1 404 "));
+  EXPECT_THAT(LoopbackHttpGet(metrics_port_, "/"), StartsWith("HTTP/1.1 404 "));
 
   // Two rules and two workers.
   const std::string rules = tmp_.Sub("rules");
@@ -181,7 +157,7 @@ TEST_F(MetricsE2eTest, CountersMatchWhatWasSentInMetricsAndStatus) {
   r = Send({Event("m-1", "x")});
   EXPECT_EQ(r.duplicates(), 1);
 
-  answer = HttpGet(metrics_port_, "/metrics");
+  answer = LoopbackHttpGet(metrics_port_, "/metrics");
   ASSERT_THAT(answer, StartsWith("HTTP/1.1 200 OK\r\n"));
   std::map<std::string, std::string> m = Samples(answer.substr(answer.find("\r\n\r\n") + 4));
   EXPECT_EQ(m["pantherd_ingest_batches_total"], "3");

@@ -1,9 +1,13 @@
 #include "tests/test_util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,7 +29,8 @@ namespace pantherd::testing {
 
 TempDir::TempDir() {
   const char* base = getenv("TMPDIR");
-  std::string tmpl = absl::StrCat(base != nullptr && *base ? base : "/tmp", "/pantherd-test-XXXXXX");
+  std::string tmpl =
+      absl::StrCat(base != nullptr && *base ? base : "/tmp", "/pantherd-test-XXXXXX");
   if (mkdtemp(tmpl.data()) == nullptr) abort();
   path_ = tmpl;
 }
@@ -61,10 +66,10 @@ absl::StatusOr<Process> Process::Start(const std::vector<std::string>& argv,
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -183,9 +188,8 @@ absl::StatusOr<ServerProcess> ServerProcess::Start(const std::string& binary,
           absl::StrCat("pantherd exited with code ", *exited, " before serving; log:\n", log));
     }
     if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("pantherd not serving after ",
-                                                      absl::FormatDuration(timeout), "; log:\n",
-                                                      log));
+      return absl::DeadlineExceededError(absl::StrCat(
+          "pantherd not serving after ", absl::FormatDuration(timeout), "; log:\n", log));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -248,8 +252,8 @@ absl::StatusOr<v1::GetServerStatusResponse> GetServerStatus(v1::AdminService::St
 
 std::vector<v1::IngestEventsResponse> IngestBatches(
     v1::DetectionService::Stub& stub, const std::string& bearer,
-    const std::vector<std::vector<std::string>>& batches, uint64_t* batch_id,
-    grpc::Status* status, absl::Duration timeout) {
+    const std::vector<std::vector<std::string>>& batches, uint64_t* batch_id, grpc::Status* status,
+    absl::Duration timeout) {
   grpc::ClientContext ctx;
   Authorize(ctx, bearer, timeout);
   auto stream = stub.IngestEvents(&ctx);
@@ -283,6 +287,29 @@ std::vector<v1::Alert> ListAlerts(v1::DetectionService::Stub& stub, const std::s
 absl::Status ParsePantherctlJson(const std::string& json, google::protobuf::Message* message,
                                  bool ignore_unknown_fields) {
   return client::JsonToMessage(json, message, ignore_unknown_fields);
+}
+
+std::string LoopbackHttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval tv{20, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request =
+        absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[8192];
+      for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) answer.append(buf, n);
+    }
+  }
+  close(fd);
+  return answer;
 }
 
 }  // namespace pantherd::testing

@@ -55,6 +55,11 @@ absl::Status ParsePantherctlJson(const std::string& json, google::protobuf::Mess
 // is e.g. "VmHWM" (peak resident set) or "VmRSS". -1 when unknown.
 int64_t StatusKib(pid_t pid, const std::string& field);
 
+// GET `path` from 127.0.0.1:`port` over plain HTTP/1.1 (Connection: close):
+// the whole answer, status line and headers included; "" when the
+// connection fails. Waits at most 20 s for data.
+std::string LoopbackHttpGet(int port, const std::string& path);
+
 // Polls `condition` (every 10 ms) until it holds or `timeout` has passed.
 // Tests wait on something they can observe instead of sleeping and hoping:
 //
