@@ -1,6 +1,7 @@
 // `pantherctl alerts ...`: list, show and triage alerts.
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -14,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/analysis_folder.h"
 #include "client/commands.h"
 #include "client/stream_support.h"
 #include "client/test_report.h"
@@ -452,6 +454,67 @@ absl::Status Explain(const ExplainArgs& args, CommandEnv& env) {
   return absl::OkStatus();
 }
 
+struct ReplayArgs {
+  std::string target;
+  std::string since = "24h";
+  std::string until;
+  std::string log_type;
+};
+
+// `replay PATH_OR_RULE_ID --since 7d`: what the rules would have alerted on
+// over stored events (ReplayRules).
+absl::Status Replay(const ReplayArgs& args, CommandEnv& env) {
+  v1::ReplayRulesRequest request;
+  std::error_code ec;
+  if (std::filesystem::exists(args.target, ec)) {
+    PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::AnalysisFile> files, ReadAnalysisPath(args.target));
+    for (v1::AnalysisFile& f : files) *request.mutable_content()->add_files() = std::move(f);
+  } else {
+    request.mutable_stored()->add_rule_ids(args.target);
+  }
+  const absl::Time now = absl::Now();
+  PANTHERD_ASSIGN_OR_RETURN(absl::Time since, ParseTimeOrAge("--since", args.since, now));
+  *request.mutable_since() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(since));
+  if (!args.until.empty()) {
+    PANTHERD_ASSIGN_OR_RETURN(absl::Time until, ParseTimeOrAge("--until", args.until, now));
+    *request.mutable_until() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(until));
+  }
+  request.set_log_type(args.log_type);
+  PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  v1::ReplayRulesResponse response;
+  grpc::ClientContext context;
+  conn->PrepareStreamContext(&context);  // a replay may take longer than --timeout
+  const grpc::Status status = conn->detection().ReplayRules(&context, request, &response);
+  if (!status.ok()) return conn->ToStatus("ReplayRules", status);
+  if (env.json()) return PrintJson(response, env.out());
+  Table alerts({"RULE", "SEVERITY", "TITLE", "DEDUP", "EVENTS", "FIRST EVENT", "LAST EVENT"});
+  for (const v1::Alert& a : response.alerts()) {
+    std::string severity = v1::Severity_Name(a.severity());
+    if (absl::StartsWith(severity, "SEVERITY_")) severity = severity.substr(9);
+    std::string rule = a.rule_id();
+    if (a.type() == v1::ALERT_TYPE_RULE_ERROR) rule += " (error)";
+    if (a.type() == v1::ALERT_TYPE_SIGNAL) rule += " (signal)";
+    alerts.AddRow({rule, severity, a.title(), a.dedup_string(), absl::StrCat(a.event_count()),
+                   FormatTimestamp(a.first_event_time()), FormatTimestamp(a.last_event_time())});
+  }
+  env.PrintTable(alerts);
+  env.out() << '\n';
+  Table rules({"RULE", "MATCHES", "ERRORS", "ALERTS"});
+  for (const v1::ReplayRuleStats& r : response.rules()) {
+    rules.AddRow({r.rule_id(), absl::StrCat(r.matches()), absl::StrCat(r.errors()),
+                  absl::StrCat(r.alerts())});
+  }
+  env.PrintTable(rules);
+  for (const v1::Diagnostic& d : response.invalid()) {
+    env.err() << "pantherctl: not replayed: " << EscapeForTerminal(FormatDiagnostic(d)) << '\n';
+  }
+  env.err() << response.events() << " events from " << FormatTimestamp(response.since()) << " to "
+            << FormatTimestamp(response.until()) << ", "
+            << static_cast<int64_t>(response.events_per_second()) << " events/s; "
+            << response.alerts_size() << " alerts (nothing was stored or notified)\n";
+  return absl::OkStatus();
+}
+
 // Warns on `err` when `name` is not an enabled user of the server. Only an
 // admin may list users: for other callers (and on any error) it says nothing,
 // rather than leave a denied ListUsers call in the audit log.
@@ -726,6 +789,22 @@ void AddAlertsCommands(CLI::App& root, CommandRegistry& registry) {
   explain->add_option("--event", explain_args->event_file, "A raw event in a JSON file")
       ->type_name("FILE");
   explain->add_option("--log-type", explain_args->log_type, "The event's log type")->type_name("T");
+
+  auto replay_args = std::make_shared<ReplayArgs>();
+  CLI::App* replay = registry.AddCommand(
+      root, "replay",
+      "Backtest: run a rule folder or a stored rule over stored events, in isolation, and show "
+      "the alerts it would have produced",
+      [replay_args](CommandEnv& env) { return Replay(*replay_args, env); });
+  replay
+      ->add_option("PATH_OR_RULE_ID", replay_args->target,
+                   "A rule folder or file, or a stored rule id")
+      ->required();
+  replay->add_option("--since", replay_args->since, "Start: an age (24h, 7d) or RFC 3339 time")
+      ->type_name("T");
+  replay->add_option("--until", replay_args->until, "End (default now)")->type_name("T");
+  replay->add_option("--log-type", replay_args->log_type, "Log type (Okta.SystemLog)")
+      ->type_name("T");
 
   CLI::App* windows = registry.AddGroup(root, "windows", "Dedup windows of the live rules");
   auto windows_args = std::make_shared<WindowsArgs>();

@@ -33,6 +33,8 @@
 //               [--page-token T] [--since T] [--until T] [--time created|updated]
 //   alerts get ID | events ID [--limit N] [--samples]
 //   windows list [--rule ID] [--all]
+//   explain RULE_ID (EVENT_ID | --event FILE) [--log-type T]
+//   replay PATH_OR_RULE_ID [--since 24h] [--until T] [--log-type T]
 //          | update ID [--status S] [--assignee U] [--comment C]
 //          | resend ID [--destination ID|NAME]
 //   sources list

@@ -87,6 +87,7 @@ const std::vector<MethodRule>& MethodTable() {
       {"pantherd.v1.DetectionService/ListWindows", kPermAlertsRead, false, "rule_id"},
       // Runs rule code on an event, as RunTests does.
       {"pantherd.v1.DetectionService/ExplainEvent", kPermRulesTest, false, "rule_id"},
+      {"pantherd.v1.DetectionService/ReplayRules", kPermRulesTest, false, ""},
       // AdminService
       {"pantherd.v1.AdminService/GetServerStatus", kPermServerStatus, false, ""},
       {"pantherd.v1.AdminService/WhoAmI", kPermSelf, false, ""},

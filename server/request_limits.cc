@@ -7,6 +7,7 @@ namespace pantherd::server {
 int64_t MaxRequestBytes(absl::string_view method) {
   if (method == "pantherd.v1.DetectionService/UploadRule" ||
       method == "pantherd.v1.DetectionService/RunTests" ||
+      method == "pantherd.v1.DetectionService/ReplayRules" ||
       method == "pantherd.v1.DetectionService/IngestEvents") {
     return kMaxUploadMessageBytes;
   }

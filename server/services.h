@@ -174,6 +174,9 @@ class DetectionServiceImpl final : public v1::DetectionService::CallbackService 
   grpc::ServerUnaryReactor* ExplainEvent(grpc::CallbackServerContext* ctx,
                                          const v1::ExplainEventRequest* req,
                                          v1::ExplainEventResponse* resp) override;
+  grpc::ServerUnaryReactor* ReplayRules(grpc::CallbackServerContext* ctx,
+                                        const v1::ReplayRulesRequest* req,
+                                        v1::ReplayRulesResponse* resp) override;
   grpc::ServerUnaryReactor* UpdateAlert(grpc::CallbackServerContext* ctx,
                                         const v1::UpdateAlertRequest* req,
                                         v1::UpdateAlertResponse* resp) override;
