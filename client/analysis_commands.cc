@@ -19,6 +19,7 @@
 #include "client/commands.h"
 #include "client/output.h"
 #include "client/test_report.h"
+#include "google/protobuf/util/time_util.h"
 #include "pantherd/v1/detection_service.grpc.pb.h"
 #include "proto/base/status_macros.h"
 
@@ -111,7 +112,67 @@ std::string TypeWord(v1::AnalysisType type) {
 struct UploadArgs {
   std::string path;
   bool skip_tests = false;
+  // An age ("7d"): replay the new and the live versions over it first.
+  std::string backtest;
 };
+
+// `upload --backtest AGE`: what the new versions (the folder) would have
+// alerted on over the stored events of the last AGE, next to what the stored
+// (live) versions of the same rules give over the same events, on the error
+// stream. Both are isolated replays (ReplayRules): nothing changes.
+absl::Status Backtest(const UploadArgs& args, const std::vector<v1::AnalysisFile>& files,
+                      Connection& conn, CommandEnv& env) {
+  const absl::Time now = absl::Now();
+  PANTHERD_ASSIGN_OR_RETURN(absl::Time since, ParseTimeOrAge("--backtest", args.backtest, now));
+  auto replay = [&](v1::ReplayRulesRequest request) -> absl::StatusOr<v1::ReplayRulesResponse> {
+    *request.mutable_since() =
+        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(since));
+    *request.mutable_until() =
+        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
+    v1::ReplayRulesResponse response;
+    grpc::ClientContext context;
+    conn.PrepareStreamContext(&context);  // a replay may outlast --timeout
+    const grpc::Status status = conn.detection().ReplayRules(&context, request, &response);
+    if (!status.ok()) return conn.ToStatus("ReplayRules", status);
+    return response;
+  };
+  v1::ReplayRulesRequest fresh;
+  for (const v1::AnalysisFile& f : files) *fresh.mutable_content()->add_files() = f;
+  PANTHERD_ASSIGN_OR_RETURN(v1::ReplayRulesResponse proposed, replay(std::move(fresh)));
+  // The live versions of the rules the folder replaced, where stored.
+  v1::ListRulesResponse stored;
+  PANTHERD_RETURN_IF_ERROR(conn.Call("ListRules", &DetectionStub::ListRules, conn.detection(),
+                                     v1::ListRulesRequest(), &stored));
+  std::set<std::string> stored_ids;
+  for (const v1::Rule& r : stored.rules()) stored_ids.insert(r.id());
+  v1::ReplayRulesRequest live_request;
+  for (const v1::ReplayRuleStats& r : proposed.rules()) {
+    if (stored_ids.count(r.rule_id()) > 0) {
+      live_request.mutable_stored()->add_rule_ids(r.rule_id());
+    }
+  }
+  std::map<std::string, const v1::ReplayRuleStats*> live_by_rule;
+  v1::ReplayRulesResponse live;
+  if (live_request.stored().rule_ids_size() > 0) {
+    PANTHERD_ASSIGN_OR_RETURN(live, replay(std::move(live_request)));
+    for (const v1::ReplayRuleStats& r : live.rules()) live_by_rule[r.rule_id()] = &r;
+  }
+  std::ostream& err = env.err();
+  err << "Backtest over " << proposed.events() << " stored events since "
+      << FormatTimestamp(proposed.since()) << " (nothing is stored or notified):\n";
+  Table table({"RULE", "NEW ALERTS", "NEW MATCHES", "NEW ERRORS", "LIVE ALERTS", "LIVE MATCHES",
+               "LIVE ERRORS"});
+  for (const v1::ReplayRuleStats& r : proposed.rules()) {
+    auto it = live_by_rule.find(r.rule_id());
+    const bool known = it != live_by_rule.end();
+    table.AddRow({r.rule_id(), absl::StrCat(r.alerts()), absl::StrCat(r.matches()),
+                  absl::StrCat(r.errors()), known ? absl::StrCat(it->second->alerts()) : "new",
+                  known ? absl::StrCat(it->second->matches()) : "-",
+                  known ? absl::StrCat(it->second->errors()) : "-"});
+  }
+  table.Print(err);
+  return absl::OkStatus();
+}
 
 // Counts of the tests in `report`.
 std::pair<int, int> CountTests(const v1::TestReport& report) {
@@ -195,6 +256,7 @@ absl::Status Upload(const UploadArgs& args, CommandEnv& env) {
         absl::StrCat("nothing to upload: no .yml, .yaml or .py files in ", args.path));
   }
   PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
+  if (!args.backtest.empty()) PANTHERD_RETURN_IF_ERROR(Backtest(args, files, *conn, env));
   v1::UploadRuleRequest request;
   for (v1::AnalysisFile& file : files) *request.add_files() = std::move(file);
   request.set_skip_tests(args.skip_tests);
@@ -328,6 +390,11 @@ void AddAnalysisCommands(CLI::App& root, CommandRegistry& registry) {
       ->required();
   upload->add_flag("--skip-tests", upload_args->skip_tests,
                    "Store even if unit tests fail (invalid specs are still refused)");
+  upload
+      ->add_option("--backtest", upload_args->backtest,
+                   "Before storing, replay the new and the live versions over the stored events "
+                   "of this age (e.g. 7d) and print their alerts side by side")
+      ->type_name("AGE");
 
   auto test_args = std::make_shared<TestArgs>();
   CLI::App* test = registry.AddCommand(

@@ -24,7 +24,7 @@
 //          | revoke ID
 //   audit [--actor U] [--action PREFIX] [--target T] [--result R] [--failures]
 //         [--since T] [--until T] [--limit N]
-//   upload PATH [--skip-tests]
+//   upload PATH [--skip-tests] [--backtest AGE]
 //   test PATH [--filter KEY=V1,V2 | --filter KEY!=V]... [--minimum-tests N]
 //             [--skip-disabled-tests] [--show-failures-only]
 //   rules list [--type rule|global|datamodel] [--log-type X] [--enabled|--disabled]

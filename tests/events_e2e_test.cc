@@ -263,6 +263,15 @@ TEST_F(EventsE2eTest, ReplayingADayGivesTheAlertsOfIngestingItWithTheRules) {
   RunResult unknown = Ctl({"replay", "No.Such.Rule", "--since", "30d"});
   EXPECT_NE(unknown.exit_code, 0);
   EXPECT_THAT(unknown.err, HasSubstr("no stored rule No.Such.Rule"));
+
+  // upload --backtest: the new versions next to the live ones, then stored.
+  RunResult first = Ctl({"upload", kRulesDir, "--backtest", "3650d"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_THAT(first.err, HasSubstr("Backtest over 345 stored events"));
+  EXPECT_THAT(first.err, ::testing::ContainsRegex("Okta.FailedLogin +1 +[0-9]+ +0 +new"));
+  RunResult again = Ctl({"upload", kRulesDir, "--backtest", "3650d"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.err, ::testing::ContainsRegex("Okta.FailedLogin +1 +[0-9]+ +0 +1 +[0-9]+ +0"));
 }
 
 }  // namespace
