@@ -18,6 +18,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -288,6 +289,16 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   if (!opened.ok()) return opened.status();
   state->store = std::move(*opened);
   base::Log(base::LogLevel::kInfo, "store opened", {{"data_dir", config.data_dir}});
+  // The scratch stores of replays a crash interrupted (ReplayRules removes
+  // its own when it ends).
+  for (const auto& entry : std::filesystem::directory_iterator(config.data_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!absl::StartsWith(name, "replay-")) continue;
+    std::error_code removed;
+    std::filesystem::remove_all(entry.path(), removed);
+    base::Log(base::LogLevel::kInfo, "removed an unfinished replay's scratch store",
+              {{"dir", entry.path().string()}});
+  }
 
   // Users and tokens; on first start, the first admin and its token file.
   absl::StatusOr<std::unique_ptr<Authenticator>> auth = Authenticator::Load(

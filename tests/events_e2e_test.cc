@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -192,7 +193,12 @@ TEST_F(EventsE2eTest, WindowsExplainSilenceAndAlertsStreamEveryCountedEvent) {
   // A retention of 0 keeps nothing: the next purge deletes the stored events;
   // the alert still counts them.
   Stop();
+  // A replay's scratch store left by a crash is removed at start.
+  const std::string scratch = tmp_.Sub("data") + "/replay-00112233aabbccdd";
+  std::filesystem::create_directories(scratch);
+  std::ofstream(scratch + "/CURRENT") << "MANIFEST-000001\n";
   Start({"--event-retention", "0", "--purge-interval-seconds", "1"});
+  EXPECT_FALSE(std::filesystem::exists(scratch));
   ASSERT_TRUE(WaitUntil(
       [&] {
         RunResult r = Ctl({"--output", "json", "alerts", "events", alerts[0].id()});
