@@ -13,17 +13,19 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TEST(RequestLimitsTest, OnlyUploadsTestsAndIngestionTakeLargeMessages) {
+TEST(RequestLimitsTest, OnlyUploadsTestsReplaysAndIngestionTakeLargeMessages) {
   int large = 0;
   for (const std::string& method : ServiceMethods()) {
     const int64_t limit = MaxRequestBytes(method);
     EXPECT_TRUE(limit == kMaxSmallRequestBytes || limit == kMaxUploadMessageBytes) << method;
     if (limit == kMaxUploadMessageBytes) ++large;
   }
-  EXPECT_EQ(large, 3);
+  EXPECT_EQ(large, 4);
   EXPECT_EQ(MaxRequestBytes("pantherd.v1.DetectionService/UploadRule"), 64 << 20);
   EXPECT_EQ(MaxRequestBytes("pantherd.v1.DetectionService/RunTests"), 64 << 20);
   EXPECT_EQ(MaxRequestBytes("pantherd.v1.DetectionService/IngestEvents"), 64 << 20);
+  // A replay carries a rule folder, as RunTests does.
+  EXPECT_EQ(MaxRequestBytes("pantherd.v1.DetectionService/ReplayRules"), 64 << 20);
   EXPECT_EQ(MaxRequestBytes("pantherd.v1.AdminService/WhoAmI"), 4 << 20);
 }
 
