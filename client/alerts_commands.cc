@@ -481,11 +481,7 @@ absl::Status Replay(const ReplayArgs& args, CommandEnv& env) {
   }
   request.set_log_type(args.log_type);
   PANTHERD_ASSIGN_OR_RETURN(Connection * conn, env.Connect());
-  v1::ReplayRulesResponse response;
-  grpc::ClientContext context;
-  conn->PrepareStreamContext(&context);  // a replay may take longer than --timeout
-  const grpc::Status status = conn->detection().ReplayRules(&context, request, &response);
-  if (!status.ok()) return conn->ToStatus("ReplayRules", status);
+  PANTHERD_ASSIGN_OR_RETURN(v1::ReplayRulesResponse response, CallReplayRules(*conn, request, env));
   if (env.json()) return PrintJson(response, env.out());
   Table alerts({"RULE", "SEVERITY", "TITLE", "DEDUP", "EVENTS", "FIRST EVENT", "LAST EVENT"});
   for (const v1::Alert& a : response.alerts()) {
@@ -508,10 +504,18 @@ absl::Status Replay(const ReplayArgs& args, CommandEnv& env) {
   for (const v1::Diagnostic& d : response.invalid()) {
     env.err() << "pantherctl: not replayed: " << EscapeForTerminal(FormatDiagnostic(d)) << '\n';
   }
+  if (response.alerts_total() > response.alerts_size()) {
+    env.err() << "pantherctl: the newest " << response.alerts_size() << " of "
+              << response.alerts_total() << " alerts are listed\n";
+  }
+  if (response.worker_restarts() > 0) {
+    env.err() << "pantherctl: rules ended the replay's worker " << response.worker_restarts()
+              << " times; each restart emptied the replay's caching state\n";
+  }
   env.err() << response.events() << " events from " << FormatTimestamp(response.since()) << " to "
             << FormatTimestamp(response.until()) << ", "
             << static_cast<int64_t>(response.events_per_second()) << " events/s; "
-            << response.alerts_size() << " alerts (nothing was stored or notified)\n";
+            << response.alerts_total() << " alerts (nothing was stored or notified)\n";
   return absl::OkStatus();
 }
 
@@ -694,6 +698,37 @@ absl::Status TailAlerts(const TailArgs& args, CommandEnv& env) {
 }
 
 }  // namespace
+
+absl::StatusOr<v1::ReplayRulesResponse> CallReplayRules(Connection& conn,
+                                                        const v1::ReplayRulesRequest& request,
+                                                        CommandEnv& env) {
+  grpc::ClientContext context;
+  conn.PrepareStreamContext(&context);  // a replay may take longer than --timeout
+  std::unique_ptr<grpc::ClientReader<v1::ReplayRulesResponse>> reader =
+      conn.detection().ReplayRules(&context, request);
+  const bool draw = env.err_terminal() && !env.json();
+  bool drawn = false;
+  std::optional<v1::ReplayRulesResponse> result;
+  v1::ReplayRulesResponse message;
+  while (reader->Read(&message)) {
+    if (!message.has_progress()) {
+      result = std::move(message);
+      continue;
+    }
+    if (!draw) continue;
+    const v1::ReplayProgress& p = message.progress();
+    env.err() << "\r\033[Kreplaying: " << static_cast<int>(p.fraction() * 100)
+              << "% of the range (to " << FormatTimestamp(p.reached()) << "), " << p.events()
+              << " events, " << static_cast<int64_t>(p.events_per_second()) << " events/s, "
+              << p.alerts() << " alerts so far" << std::flush;
+    drawn = true;
+  }
+  const grpc::Status status = reader->Finish();
+  if (drawn) env.err() << "\r\033[K" << std::flush;
+  if (!status.ok()) return conn.ToStatus("ReplayRules", status);
+  if (!result.has_value()) return absl::InternalError("ReplayRules ended without a result");
+  return *std::move(result);
+}
 
 const std::vector<std::string>& SeverityWords() {
   static const auto* const kWords =

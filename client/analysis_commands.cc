@@ -129,12 +129,7 @@ absl::Status Backtest(const UploadArgs& args, const std::vector<v1::AnalysisFile
         google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(since));
     *request.mutable_until() =
         google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
-    v1::ReplayRulesResponse response;
-    grpc::ClientContext context;
-    conn.PrepareStreamContext(&context);  // a replay may outlast --timeout
-    const grpc::Status status = conn.detection().ReplayRules(&context, request, &response);
-    if (!status.ok()) return conn.ToStatus("ReplayRules", status);
-    return response;
+    return CallReplayRules(conn, request, env);
   };
   v1::ReplayRulesRequest fresh;
   for (const v1::AnalysisFile& f : files) *fresh.mutable_content()->add_files() = f;

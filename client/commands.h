@@ -226,6 +226,7 @@
 #include "google/protobuf/repeated_ptr_field.h"
 #include "pantherd/v1/admin_service.pb.h"
 #include "pantherd/v1/alerts.pb.h"
+#include "pantherd/v1/events.pb.h"
 
 namespace pantherd::client {
 
@@ -260,6 +261,15 @@ void AddAlertsResendCommand(CLI::App& alerts, CommandRegistry& registry);
 void PrintDeliveries(
     const google::protobuf::RepeatedPtrField<pantherd::v1::AlertDelivery>& deliveries,
     std::ostream& out);
+
+// Calls ReplayRules (`replay`, `upload --backtest`) and returns its last
+// message, the result. While the replay runs, its progress messages redraw
+// one line on the error stream ("replaying: 42% of the range, 12000 events,
+// 3100 events/s, 4 alerts so far") when that is a terminal and the output
+// is not JSON; the line is cleared before returning. Errors: the RPC's
+// (Connection::ToStatus); Internal when the stream ended without a result.
+absl::StatusOr<pantherd::v1::ReplayRulesResponse> CallReplayRules(
+    Connection& conn, const pantherd::v1::ReplayRulesRequest& request, CommandEnv& env);
 
 // The words of --min-severity: info, low, medium, high, critical (checked
 // case-insensitively with CLI::IsMember).

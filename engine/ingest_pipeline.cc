@@ -13,6 +13,11 @@
 #include "store/keys.h"
 
 namespace pantherd::engine {
+
+int64_t EvaluationCalls(size_t events, size_t rules) {
+  return static_cast<int64_t>(events) * static_cast<int64_t>(rules == 0 ? 1 : rules) * 10;
+}
+
 namespace {
 
 // Batches with fewer events are evaluated whole by one worker, never split by
@@ -21,12 +26,6 @@ constexpr size_t kMinEventsToSplit = 200;
 
 // The author of the rule version a quarantine records.
 constexpr char kQuarantineAuthor[] = "pantherd";
-
-// Rule-function calls an evaluation of `events` may make: every routed rule
-// runs rule() and, on a match, up to nine more functions.
-int64_t EvaluationCalls(size_t events, size_t rules) {
-  return static_cast<int64_t>(events) * static_cast<int64_t>(rules == 0 ? 1 : rules) * 10;
-}
 
 // The narrowing down of one batch's poison events (see the file comment of
 // engine/ingest_pipeline.h), shared by the parts of a batch split by rule,
@@ -258,6 +257,53 @@ absl::StatusOr<internal::EvaluateResult> EvaluateSplitByRule(
 
 }  // namespace
 
+void AddWorkerResult(const internal::EventResult& result,
+                     const absl::flat_hash_map<std::string, const v1::Rule*>& rules,
+                     EventResult* event) {
+  // Matches and errors in rule id order, whichever worker produced them.
+  std::vector<const internal::RuleMatch*> matches;
+  for (const internal::RuleMatch& m : result.matches()) matches.push_back(&m);
+  std::sort(matches.begin(), matches.end(),
+            [](const auto* a, const auto* b) { return a->rule_id() < b->rule_id(); });
+  std::vector<const internal::RuleErrorResult*> errors;
+  for (const internal::RuleErrorResult& e : result.errors()) errors.push_back(&e);
+  std::sort(errors.begin(), errors.end(),
+            [](const auto* a, const auto* b) { return a->rule_id() < b->rule_id(); });
+  for (const internal::RuleMatch* match_ptr : matches) {
+    const internal::RuleMatch& m = *match_ptr;
+    auto rule = rules.find(m.rule_id());
+    if (rule == rules.end()) continue;  // Deleted since the worker loaded it.
+    RuleMatch match;
+    match.rule_id = m.rule_id();
+    match.rule_version = rule->second->version();
+    match.dedup_period_minutes = rule->second->dedup_period_minutes();
+    match.threshold = rule->second->threshold();
+    match.create_alert = m.create_alert();
+    match.title = m.title();
+    match.dedup_string = m.dedup();
+    match.severity = m.severity();
+    match.description = m.description();
+    match.reference = m.reference();
+    match.runbook = m.runbook();
+    match.destinations.assign(m.destinations().begin(), m.destinations().end());
+    match.destinations_overridden = m.destinations_overridden();
+    match.alert_context_json = m.alert_context_json();
+    event->matches.push_back(std::move(match));
+  }
+  for (const internal::RuleErrorResult* error_ptr : errors) {
+    const internal::RuleErrorResult& e = *error_ptr;
+    auto rule = rules.find(e.rule_id());
+    if (rule == rules.end()) continue;
+    RuleErrorResult error;
+    error.rule_id = e.rule_id();
+    error.rule_version = rule->second->version();
+    error.dedup_period_minutes = rule->second->dedup_period_minutes();
+    error.severity = rule->second->severity();
+    error.error = e.error();
+    event->errors.push_back(std::move(error));
+  }
+}
+
 absl::StatusOr<IngestResult> IngestPipeline::Ingest(const v1::IngestEventsRequest& request,
                                                     const ExtraWrites& extra) {
   PANTHERD_ASSIGN_OR_RETURN(PreparedBatch batch, Prepare(request));
@@ -418,15 +464,6 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     const int at = evaluated_at[i];
     const internal::EventResult& r = evaluated.results(at);
     if (metrics != nullptr && !r.error().empty()) metrics->events_unevaluated.Add();
-    // Matches and errors in rule id order, whichever worker produced them.
-    std::vector<const internal::RuleMatch*> matches;
-    for (const internal::RuleMatch& m : r.matches()) matches.push_back(&m);
-    std::sort(matches.begin(), matches.end(),
-              [](const auto* a, const auto* b) { return a->rule_id() < b->rule_id(); });
-    std::vector<const internal::RuleErrorResult*> errors;
-    for (const internal::RuleErrorResult& e : r.errors()) errors.push_back(&e);
-    std::sort(errors.begin(), errors.end(),
-              [](const auto* a, const auto* b) { return a->rule_id() < b->rule_id(); });
     EventResult event;
     event.event_id = n.event_id;
     if (!n.event_id.empty()) event.id_check = IdCheck::kNew;  // reserved above
@@ -434,39 +471,7 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     event.event_time = n.event_time;
     event.event_json =
         std::move(*evaluate.mutable_evaluate()->mutable_events(at)->mutable_normalized_json());
-    for (const internal::RuleMatch* match_ptr : matches) {
-      const internal::RuleMatch& m = *match_ptr;
-      auto rule = rules.find(m.rule_id());
-      if (rule == rules.end()) continue;  // Deleted since the worker loaded it.
-      RuleMatch match;
-      match.rule_id = m.rule_id();
-      match.rule_version = rule->second->version();
-      match.dedup_period_minutes = rule->second->dedup_period_minutes();
-      match.threshold = rule->second->threshold();
-      match.create_alert = m.create_alert();
-      match.title = m.title();
-      match.dedup_string = m.dedup();
-      match.severity = m.severity();
-      match.description = m.description();
-      match.reference = m.reference();
-      match.runbook = m.runbook();
-      match.destinations.assign(m.destinations().begin(), m.destinations().end());
-      match.destinations_overridden = m.destinations_overridden();
-      match.alert_context_json = m.alert_context_json();
-      event.matches.push_back(std::move(match));
-    }
-    for (const internal::RuleErrorResult* error_ptr : errors) {
-      const internal::RuleErrorResult& e = *error_ptr;
-      auto rule = rules.find(e.rule_id());
-      if (rule == rules.end()) continue;
-      RuleErrorResult error;
-      error.rule_id = e.rule_id();
-      error.rule_version = rule->second->version();
-      error.dedup_period_minutes = rule->second->dedup_period_minutes();
-      error.severity = rule->second->severity();
-      error.error = e.error();
-      event.errors.push_back(std::move(error));
-    }
+    AddWorkerResult(r, rules, &event);
     events.push_back(std::move(event));
   }
 
@@ -557,3 +562,5 @@ absl::StatusOr<IngestResult> IngestPipeline::Commit(PreparedBatch batch, const E
 }
 
 }  // namespace pantherd::engine
+
+// MISSING

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -57,6 +58,19 @@
 #include "proto/base/clock.h"
 
 namespace pantherd::engine {
+
+// Rule-function calls an evaluation of `events` by `rules` rules may make
+// (its budget, WorkerPool::DispatchLive): every routed rule runs rule() and,
+// on a match, up to nine more functions.
+int64_t EvaluationCalls(size_t events, size_t rules);
+
+// Adds the matches and errors of a worker's `result` to `event`, in rule id
+// order, with each rule's stored metadata (version, threshold, dedup period,
+// severity) from `rules`; a rule missing there (deleted since the worker
+// loaded it) is left out.
+void AddWorkerResult(const internal::EventResult& result,
+                     const absl::flat_hash_map<std::string, const v1::Rule*>& rules,
+                     EventResult* event);
 
 struct IngestOptions {
   // Events larger than this are rejected (by index, with a reason).

@@ -509,6 +509,81 @@ absl::StatusOr<v1::TestReport> RuleSetManager::RunTests(const v1::RunTestsReques
   return report;
 }
 
+void RuleSetManager::StripLayoutPaths(v1::Diagnostic* diagnostic) { StripLayout(diagnostic); }
+
+absl::StatusOr<RuleSetManager::ReplaySet> RuleSetManager::PrepareReplay(
+    const v1::ContentSelector* content, const std::vector<std::string>& stored_ids,
+    absl::string_view log_type) {
+  ReplaySet out;
+  auto takes = [&](const v1::Rule& rule) {
+    return std::find(rule.log_types().begin(), rule.log_types().end(), log_type) !=
+           rule.log_types().end();
+  };
+  PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::Rule> stored, rules_->ListCurrent());
+  std::vector<v1::Rule> support;  // globals and data models
+  if (content != nullptr) {
+    std::vector<v1::Diagnostic> diagnostics;
+    std::optional<AnalysisSet> set = LoadValidAnalysisFiles(content->files(), &diagnostics);
+    for (v1::Diagnostic& d : diagnostics) {
+      if (!IsWarning(d)) out.invalid.push_back(std::move(d));
+    }
+    std::vector<v1::Rule> items = ItemsOf(*set);
+    std::set<std::string> content_ids;
+    std::set<std::string> content_log_types;
+    std::vector<v1::Rule> content_support;
+    for (v1::Rule& item : items) {
+      content_ids.insert(item.id());
+      if (item.type() == v1::ANALYSIS_TYPE_RULE) {
+        if (item.enabled() && takes(item)) out.rules.push_back(std::move(item));
+        continue;
+      }
+      if (item.type() == v1::ANALYSIS_TYPE_DATA_MODEL && item.enabled()) {
+        content_log_types.insert(item.log_types().begin(), item.log_types().end());
+      }
+      content_support.push_back(std::move(item));
+    }
+    // As RunTests: the content's own items win; a stored data model whose
+    // log type an enabled data model of the content covers is left out.
+    for (const v1::Rule& item : stored) {
+      if (item.type() == v1::ANALYSIS_TYPE_RULE || content_ids.count(item.id()) > 0) continue;
+      bool covered = false;
+      if (item.type() == v1::ANALYSIS_TYPE_DATA_MODEL && item.enabled()) {
+        for (const std::string& t : item.log_types()) covered |= content_log_types.count(t) > 0;
+      }
+      if (!covered) support.push_back(item);
+    }
+    for (v1::Rule& item : content_support) support.push_back(std::move(item));
+  } else {
+    std::set<std::string> wanted(stored_ids.begin(), stored_ids.end());
+    for (v1::Rule& item : stored) {
+      if (item.type() != v1::ANALYSIS_TYPE_RULE) {
+        support.push_back(std::move(item));
+        continue;
+      }
+      const bool named = wanted.erase(item.id()) > 0;
+      if (named || (stored_ids.empty() && item.enabled() && takes(item))) {
+        out.rules.push_back(std::move(item));
+      }
+    }
+    if (!wanted.empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("stored.rule_ids: no stored rule ", absl::StrJoin(wanted, ", ")));
+    }
+  }
+  if (out.rules.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "no rules to replay: none ", content != nullptr ? "in the content" : "stored",
+        " is enabled and takes log type ", log_type,
+        out.invalid.empty() ? "" : absl::StrCat(" (", out.invalid.size(), " problems in it)")));
+  }
+  std::sort(out.rules.begin(), out.rules.end(),
+            [](const v1::Rule& a, const v1::Rule& b) { return a.id() < b.id(); });
+  std::vector<v1::Rule> loaded = support;
+  loaded.insert(loaded.end(), out.rules.begin(), out.rules.end());
+  out.files = LayOut(loaded);
+  return out;
+}
+
 absl::StatusOr<int64_t> RuleSetManager::Delete(absl::string_view id, absl::string_view author) {
   absl::MutexLock lock(&mu_);
   PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::Rule> stored, rules_->ListCurrent());

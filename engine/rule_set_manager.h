@@ -85,6 +85,37 @@ class RuleSetManager {
   // report, not as an error.
   absl::StatusOr<v1::TestReport> RunTests(const v1::RunTestsRequest& request);
 
+  // What a replay runs (ReplayRules, engine/replay.h).
+  struct ReplaySet {
+    // The replayed rules with the globals and data models they use, laid
+    // out as for the live workers (paths are folder-prefixed; see
+    // StripLayoutPaths).
+    std::vector<v1::AnalysisFile> files;
+    // The replayed rules (metadata: threshold, dedup period, severity, ...),
+    // in id order.
+    std::vector<v1::Rule> rules;
+    // Content that could not be read (each with file, line and field).
+    std::vector<v1::Diagnostic> invalid;
+  };
+
+  // The set a replay of `log_type` runs. With `content` (a local folder's
+  // files): its rules that take `log_type` and are enabled in their YAML,
+  // with its globals and data models, the stored ones filling in as for
+  // RunTests; invalid specs are reported in `invalid` and the valid rules
+  // still replay. Without: the stored rules `stored_ids` names (whether
+  // enabled or not: they were asked for), or, when empty, every enabled
+  // stored rule that takes `log_type`, with the stored globals and data
+  // models. Errors: NotFound naming a stored id that is not a stored rule;
+  // InvalidArgument when no rule is left to replay; those of the store.
+  absl::StatusOr<ReplaySet> PrepareReplay(const v1::ContentSelector* content,
+                                          const std::vector<std::string>& stored_ids,
+                                          absl::string_view log_type);
+
+  // Removes the layout's folder prefixes from a diagnostic's file and
+  // message (what the worker says of a laid-out set), so it names the
+  // user's own paths.
+  static void StripLayoutPaths(v1::Diagnostic* diagnostic);
+
   // DeleteRule and SetRuleEnabled, applied to the live set too.
   absl::StatusOr<int64_t> Delete(absl::string_view id, absl::string_view author);
   absl::StatusOr<v1::Rule> SetEnabled(absl::string_view id, bool enabled, absl::string_view author);

@@ -2,10 +2,13 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
@@ -485,33 +488,38 @@ absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::StartLoaded(
 
 // One-shot test runs ---------------------------------------------------------------
 
+absl::Status WorkerPool::AcquireIsolatedSlot() {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("worker pool is shutting down");
+  if (isolated_running_ >= max_isolated_runs_) {
+    if (waiting_ >= options_.max_waiting) {
+      ++rejected_;
+      return absl::ResourceExhaustedError(absl::StrCat("too many test runs: ", isolated_running_,
+                                                       " running and ", waiting_, " waiting"));
+    }
+    ++waiting_;
+    mu_.Await(absl::Condition(
+        +[](WorkerPool* pool) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return pool->stopping_ || pool->isolated_running_ < pool->max_isolated_runs_;
+        },
+        this));
+    --waiting_;
+    if (stopping_) return absl::UnavailableError("worker pool is shutting down");
+  }
+  ++isolated_running_;
+  ++isolated_runs_;
+  return absl::OkStatus();
+}
+
+void WorkerPool::ReleaseIsolatedSlot() {
+  absl::MutexLock lock(&mu_);
+  --isolated_running_;
+}
+
 absl::StatusOr<v1::TestReport> WorkerPool::RunTestsIsolated(
     const std::vector<v1::AnalysisFile>& files, const internal::RunTestsTask& task) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return absl::UnavailableError("worker pool is shutting down");
-    if (isolated_running_ >= max_isolated_runs_) {
-      if (waiting_ >= options_.max_waiting) {
-        ++rejected_;
-        return absl::ResourceExhaustedError(absl::StrCat("too many test runs: ", isolated_running_,
-                                                         " running and ", waiting_, " waiting"));
-      }
-      ++waiting_;
-      mu_.Await(absl::Condition(
-          +[](WorkerPool* pool) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return pool->stopping_ || pool->isolated_running_ < pool->max_isolated_runs_;
-          },
-          this));
-      --waiting_;
-      if (stopping_) return absl::UnavailableError("worker pool is shutting down");
-    }
-    ++isolated_running_;
-  }
-  auto release = absl::MakeCleanup([this] {
-    absl::MutexLock lock(&mu_);
-    --isolated_running_;
-  });
-  ++isolated_runs_;
+  PANTHERD_RETURN_IF_ERROR(AcquireIsolatedSlot());
+  auto release = absl::MakeCleanup([this] { ReleaseIsolatedSlot(); });
 
   internal::LoadRuleSet load;
   load.set_version(0);
@@ -623,6 +631,104 @@ absl::StatusOr<v1::TestReport> WorkerPool::RunTestsIsolated(
   return report;
 }
 
+namespace {
+
+// `status` carrying the WorkerFailureKind of `kind` (see WorkerFailureOf).
+absl::Status WithFailureKind(absl::Status status, WorkerFailureKind kind) {
+  status.SetPayload(kFailurePayload, absl::Cord(WorkerFailureType(kind)));
+  return status;
+}
+
+// Sets the niceness of every thread of every process in the worker's
+// process group (its watchdog, and the init and Python processes it forks,
+// which keep the group) to `nice`. PRIO_PGRP reaches every thread; threads
+// started later inherit it.
+absl::Status LowerPriority(pid_t pid, int nice) {
+  const pid_t group = getpgid(pid);
+  if (group < 0) return absl::ErrnoToStatus(errno, "getpgid");
+  if (setpriority(PRIO_PGRP, static_cast<id_t>(group), nice) != 0) {
+    return absl::ErrnoToStatus(errno, "setpriority");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// Isolated workers kept for a series of requests ---------------------------------------
+
+absl::StatusOr<std::unique_ptr<IsolatedWorker>> WorkerPool::StartIsolated(
+    const std::vector<v1::AnalysisFile>& files, int nice) {
+  if (nice < 0 || nice > 19) return absl::InvalidArgumentError("nice: must be 0 to 19");
+  internal::LoadRuleSet load;
+  load.set_version(0);
+  for (const v1::AnalysisFile& f : files) *load.add_files() = f;
+  PANTHERD_RETURN_IF_ERROR(AcquireIsolatedSlot());
+  // From here the IsolatedWorker owns the slot.
+  std::unique_ptr<IsolatedWorker> isolated(new IsolatedWorker(this, std::move(load), nice));
+  PANTHERD_RETURN_IF_ERROR(isolated->Start());
+  return isolated;
+}
+
+IsolatedWorker::IsolatedWorker(WorkerPool* pool, internal::LoadRuleSet load, int nice)
+    : pool_(pool), load_(std::move(load)), nice_(nice) {}
+
+IsolatedWorker::~IsolatedWorker() {
+  if (worker_ != nullptr) pool_->Retire(std::move(worker_));
+  pool_->ReleaseIsolatedSlot();
+}
+
+absl::Status IsolatedWorker::Start() {
+  // A load that crashes its worker is retried once, as RunTestsIsolated does.
+  for (int attempt = 0;; ++attempt) {
+    absl::Status failure;
+    absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> started =
+        pool_->StartLoaded(load_, &loaded_, &failure, /*isolated_kv=*/true);
+    if (started.ok()) {
+      worker_ = *std::move(started);
+      if (nice_ > 0) {
+        if (absl::Status s = LowerPriority(worker_->pid, nice_); !s.ok()) {
+          pool_->Log(base::LogLevel::kWarn, "could not lower an isolated worker's priority",
+                     {{"worker_pid", absl::StrCat(worker_->pid)}, {"error", s.ToString()}});
+        }
+      }
+      if (started_once_) ++restarts_;
+      started_once_ = true;
+      return absl::OkStatus();
+    }
+    if (failure.ok() || !absl::IsAborted(failure) || attempt > 0) return started.status();
+    ++pool_->retries_;
+  }
+}
+
+absl::StatusOr<internal::WorkerResponse> IsolatedWorker::Exchange(
+    const internal::WorkerRequest& request, int64_t calls) {
+  if (worker_ == nullptr) PANTHERD_RETURN_IF_ERROR(Start());
+  {
+    absl::MutexLock lock(&pool_->mu_);
+    if (pool_->stopping_) return absl::UnavailableError("worker pool is shutting down");
+  }
+  const absl::Duration budget = pool_->Budget(calls);
+  absl::StatusOr<internal::WorkerResponse> response =
+      pool_->Exchange(*worker_, request, absl::Now() + budget);
+  if (response.ok()) {
+    if (response->has_error()) {
+      return absl::FailedPreconditionError(absl::StrCat("rule worker: ", response->error()));
+    }
+    return response;
+  }
+  WorkerEnd failure = pool_->EndFailedWorker(*worker_, response.status(), budget);
+  worker_.reset();
+  const WorkerFailureKind kind =
+      failure.kind == WorkerEnd::kTimeout       ? WorkerFailureKind::kTimeout
+      : failure.kind == WorkerEnd::kOutOfMemory ? WorkerFailureKind::kOutOfMemory
+      : failure.kind == WorkerEnd::kProtocol    ? WorkerFailureKind::kProtocol
+                                                : WorkerFailureKind::kCrash;
+  return WithFailureKind(failure.kind == WorkerEnd::kTimeout
+                             ? absl::DeadlineExceededError(failure.description)
+                             : absl::AbortedError(failure.description),
+                         kind);
+}
+
 // The live generation -----------------------------------------------------------------
 
 absl::StatusOr<internal::LoadResult> WorkerPool::LoadLive(
@@ -702,16 +808,6 @@ bool WorkerPool::HasIdleLiveWorkerOrNone() const {
   }
   return false;
 }
-
-namespace {
-
-// `status` carrying the WorkerFailureKind of `kind` (see WorkerFailureOf).
-absl::Status WithFailureKind(absl::Status status, WorkerFailureKind kind) {
-  status.SetPayload(kFailurePayload, absl::Cord(WorkerFailureType(kind)));
-  return status;
-}
-
-}  // namespace
 
 void WorkerPool::MarkSlotDeadLocked(Slot& slot) {
   slot.worker.reset();  // the supervisor replaces it

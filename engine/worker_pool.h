@@ -199,6 +199,8 @@ struct LiveResponse {
 // does not start with "warning: "), i.e. the set was not loaded.
 bool HasLoadErrors(const internal::LoadResult& result);
 
+class IsolatedWorker;
+
 class WorkerPool {
  public:
   // Validates `options` (InvalidArgument for a missing or non-executable
@@ -234,6 +236,17 @@ class WorkerPool {
   // worker refused a request (FailedPrecondition with its `error`).
   absl::StatusOr<v1::TestReport> RunTestsIsolated(const std::vector<v1::AnalysisFile>& files,
                                                   const internal::RunTestsTask& task);
+
+  // Starts a one-shot worker loaded with `files` that stays for a series of
+  // requests (IsolatedWorker), counted among max_isolated_runs like
+  // RunTestsIsolated (waiting for a slot the same way). `nice` (0..19) is
+  // added to the worker's scheduling niceness so that, on a busy machine,
+  // the kernel gives live workers and pantherd precedence. Load errors are
+  // in loaded() (the rules that loaded still run). Errors: as
+  // RunTestsIsolated's when no worker could be started or loading it
+  // crashed twice or timed out (Aborted, DeadlineExceeded).
+  absl::StatusOr<std::unique_ptr<IsolatedWorker>> StartIsolated(
+      const std::vector<v1::AnalysisFile>& files, int nice = 0);
 
   // Starts a new generation of `workers` processes, loads `files` as
   // `version` in each, and only when every one loaded it without error
@@ -297,6 +310,7 @@ class WorkerPool {
   int workers() const { return workers_; }
 
  private:
+  friend class IsolatedWorker;
   struct Worker;
   struct Slot;
   struct Generation;
@@ -343,6 +357,10 @@ class WorkerPool {
                                                       bool isolated_kv = false);
 
   absl::Duration Budget(int64_t calls) const;
+  // Takes one of the max_isolated_runs slots, waiting like other callers
+  // (ResourceExhausted beyond max_waiting; Unavailable when stopping).
+  absl::Status AcquireIsolatedSlot();
+  void ReleaseIsolatedSlot();
   int64_t LoadCalls(const internal::LoadRuleSet& load) const;
 
   void SupervisorLoop();
@@ -400,6 +418,48 @@ class WorkerPool {
 
   std::thread spawner_;
   std::thread supervisor_;
+};
+
+// A one-shot worker kept for a series of requests (a replay's evaluator,
+// WorkerPool::StartIsolated): loaded with one set, its rules see a private
+// key-value space that starts empty and lives as long as the worker (never
+// the live one), and it holds one of the pool's one-shot slots until
+// destroyed. Use from one thread at a time; destroy before the pool.
+class IsolatedWorker {
+ public:
+  ~IsolatedWorker();
+  IsolatedWorker(const IsolatedWorker&) = delete;
+  IsolatedWorker& operator=(const IsolatedWorker&) = delete;
+
+  // What loading the set said (diagnostics; rule_count).
+  const internal::LoadResult& loaded() const { return loaded_; }
+
+  // Sends `request` (an evaluation) and returns the final response, within
+  // the budget of `calls` rule-function calls. Errors: FailedPrecondition
+  // when the worker answered with `error` (the worker stays usable);
+  // DeadlineExceeded or Aborted when the request ended the worker, carrying
+  // its WorkerFailureKind (WorkerFailureOf): the worker is gone, and the
+  // next call starts a new one loaded with the same set, whose private
+  // key-value space starts empty again (counted in restarts()); Unavailable
+  // when the pool is stopping; a start's errors.
+  absl::StatusOr<internal::WorkerResponse> Exchange(const internal::WorkerRequest& request,
+                                                    int64_t calls);
+
+  // Workers started after one ended.
+  int restarts() const { return restarts_; }
+
+ private:
+  friend class WorkerPool;
+  IsolatedWorker(WorkerPool* pool, internal::LoadRuleSet load, int nice);
+  absl::Status Start();
+
+  WorkerPool* const pool_;
+  const internal::LoadRuleSet load_;
+  const int nice_;
+  std::shared_ptr<WorkerPool::Worker> worker_;  // null: start one at the next call
+  internal::LoadResult loaded_;
+  bool started_once_ = false;
+  int restarts_ = 0;
 };
 
 }  // namespace pantherd::engine

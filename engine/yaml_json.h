@@ -157,6 +157,16 @@ std::string JsonQuote(absl::string_view s);
 // U+10FFFF).
 bool IsValidUtf8(absl::string_view s);
 
+// The length of the well-formed UTF-8 sequence that starts at s[i] (1 for
+// ASCII), or 0 when none starts there: a continuation byte, an overlong
+// form, a surrogate, a value above U+10FFFF, or a sequence cut short.
+// Requires i < s.size().
+size_t Utf8SequenceLength(absl::string_view s, size_t i);
+
+// `s` with each byte that starts no well-formed UTF-8 sequence replaced by
+// U+FFFD, so that the result is valid UTF-8 (e.g. for JsonQuote).
+std::string ReplaceInvalidUtf8(absl::string_view s);
+
 // One entry of a YAML mapping, as YamlMappingEntries() returns it.
 struct YamlMapEntry {
   // The key as a string: the text of a string key, else the resolved

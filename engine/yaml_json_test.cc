@@ -337,6 +337,22 @@ TEST(YamlJsonTest, Utf8Validation) {
   EXPECT_THAT(ToJsonError("v: \"\xFF\"\n").message(), HasSubstr("UTF-8"));
 }
 
+TEST(YamlJsonTest, Utf8SequencesAndReplacement) {
+  const std::string text = "a\xC3\xA9\xE2\x98\x83\xF0\x9F\x98\x80";
+  EXPECT_EQ(Utf8SequenceLength(text, 0), 1u);
+  EXPECT_EQ(Utf8SequenceLength(text, 1), 2u);
+  EXPECT_EQ(Utf8SequenceLength(text, 2), 0u);  // a continuation byte
+  EXPECT_EQ(Utf8SequenceLength(text, 3), 3u);
+  EXPECT_EQ(Utf8SequenceLength(text, 6), 4u);
+  EXPECT_EQ(Utf8SequenceLength("\xF0\x9F\x98", 0), 0u);  // cut short
+  EXPECT_EQ(Utf8SequenceLength("\xC0\xAF", 0), 0u);      // overlong
+  EXPECT_EQ(Utf8SequenceLength("\xED\xA0\x80", 0), 0u);  // surrogate
+  EXPECT_EQ(ReplaceInvalidUtf8(text), text);
+  EXPECT_EQ(ReplaceInvalidUtf8("bad \xFF\xC3 end\xE2\x98"),
+            "bad \xEF\xBF\xBD\xEF\xBF\xBD end\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_TRUE(IsValidUtf8(ReplaceInvalidUtf8("\xC0\xAF\xED\xA0\x80\xF4\x90\x80\x80")));
+}
+
 TEST(YamlJsonTest, CollectionKeysAreErrors) {
   EXPECT_THAT(ToJsonError("? [1, 2]\n: v\n").message(), HasSubstr("key must be a scalar"));
 }

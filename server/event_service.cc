@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "engine/event_store.h"
 #include "engine/normalize.h"
+#include "engine/replay.h"
 #include "engine/yaml_json.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -206,284 +207,42 @@ absl::StatusOr<v1::ExplainEventResponse> Explain(ServiceEnv& env,
 
 // ---- Replay -------------------------------------------------------------------
 
-// A replay's content may be at most this large (events times rules).
-constexpr size_t kMaxReplayBytes = size_t{48} << 20;
-
-// What the spec of a rule says when its functions do not (production
-// defaults, as engine/rule_runner.h applies them).
-struct RuleDefaults {
-  std::string display_name;
-  v1::Severity severity = v1::SEVERITY_INFO;
-  std::string description, reference, runbook;
-  int64_t threshold = 1;
-  int64_t period_minutes = 60;
-  bool create_alert = true;
-};
-
-v1::Severity SeverityOf(const std::string& word, v1::Severity fallback) {
-  const std::string upper = absl::AsciiStrToUpper(word);
-  if (upper == "INFO") return v1::SEVERITY_INFO;
-  if (upper == "LOW") return v1::SEVERITY_LOW;
-  if (upper == "MEDIUM") return v1::SEVERITY_MEDIUM;
-  if (upper == "HIGH") return v1::SEVERITY_HIGH;
-  if (upper == "CRITICAL") return v1::SEVERITY_CRITICAL;
-  return fallback;  // "DEFAULT", empty or not a severity
-}
-
-// The spec fields RuleDefaults needs, from the spec's JSON.
-RuleDefaults DefaultsOf(const google::protobuf::Struct& spec) {
-  RuleDefaults d;
-  auto str = [&](const char* key) -> std::string {
-    auto it = spec.fields().find(key);
-    return it != spec.fields().end() && it->second.has_string_value() ? it->second.string_value()
-                                                                      : "";
-  };
-  auto num = [&](const char* key, int64_t fallback) -> int64_t {
-    auto it = spec.fields().find(key);
-    if (it == spec.fields().end() || !it->second.has_number_value()) return fallback;
-    const int64_t v = static_cast<int64_t>(it->second.number_value());
-    return v > 0 ? v : fallback;
-  };
-  d.display_name = str("DisplayName");
-  d.severity = SeverityOf(str("Severity"), v1::SEVERITY_INFO);
-  d.description = str("Description");
-  d.reference = str("Reference");
-  d.runbook = str("Runbook");
-  d.threshold = num("Threshold", 1);
-  d.period_minutes = num("DedupPeriodMinutes", 60);
-  auto create = spec.fields().find("CreateAlert");
-  if (create != spec.fields().end() && create->second.has_bool_value()) {
-    d.create_alert = create->second.bool_value();
-  }
-  return d;
-}
-
-const v1::FunctionResult* FunctionOf(const v1::TestCaseResult& t, absl::string_view name) {
-  for (const v1::FunctionResult& f : t.functions()) {
-    if (f.function() == name) return &f;
-  }
-  return nullptr;
-}
-
-absl::StatusOr<v1::ReplayRulesResponse> Replay(ServiceEnv& env, const v1::ReplayRulesRequest& req) {
-  v1::ReplayRulesResponse out;
+// ReplayRules (engine/replay.h): the set, then the replay in an isolated
+// worker and a scratch store under the data directory, with progress.
+absl::StatusOr<v1::ReplayRulesResponse> Replay(ServiceEnv& env, const v1::ReplayRulesRequest& req,
+                                               const std::atomic<bool>& cancelled,
+                                               const engine::ReplayProgressFn& progress) {
   const std::string log_type =
       req.log_type().empty() ? std::string(engine::kOktaSystemLog) : req.log_type();
   if (!engine::IsSupportedLogType(log_type)) {
     return absl::InvalidArgumentError(
         absl::StrCat("log_type: pantherd does not ingest ", log_type));
   }
-  const absl::Time until =
-      req.has_until() ? absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(req.until()))
+  engine::ReplayOptions options;
+  options.until = req.has_until()
+                      ? absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(req.until()))
                       : env.now();
-  const absl::Time since =
-      req.has_since() ? absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(req.since()))
-                      : until - absl::Hours(24);
-  if (since >= until) return absl::InvalidArgumentError("since: must be before until");
-  *out.mutable_since() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(since));
-  *out.mutable_until() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(until));
-
-  // The files: a local folder, or the stored rules asked for.
-  std::vector<v1::AnalysisFile> files;
-  if (req.target_case() == v1::ReplayRulesRequest::kContent) {
-    files.assign(req.content().files().begin(), req.content().files().end());
-  } else {
-    std::set<std::string> wanted(req.stored().rule_ids().begin(), req.stored().rule_ids().end());
-    PANTHERD_ASSIGN_OR_RETURN(std::vector<v1::Rule> stored, env.rule_store->ListCurrent());
-    std::set<std::string> found;
-    for (const v1::Rule& r : stored) {
-      if (r.type() != v1::ANALYSIS_TYPE_RULE) continue;
-      if (!wanted.empty() && wanted.count(r.id()) == 0) continue;
-      absl::StatusOr<v1::Rule> whole = env.rule_store->Get(r.id());
-      if (!whole.ok()) return whole.status();
-      for (const v1::AnalysisFile& f : whole->files()) files.push_back(f);
-      found.insert(r.id());
-    }
-    for (const std::string& id : wanted) {
-      if (found.count(id) == 0) {
-        return absl::NotFoundError(absl::StrCat("stored.rule_ids: no stored rule ", id));
-      }
-    }
-  }
-  if (files.empty()) return absl::InvalidArgumentError("no rules to replay");
-
-  // The events, in event-time order.
-  struct Event {
-    std::string id;
-    absl::Time time;
-    std::string json;
-  };
-  std::vector<Event> events;
-  size_t event_bytes = 0;
-  PANTHERD_RETURN_IF_ERROR(
-      engine::ScanEvents(*env.store, log_type, since, until, [&](const engine::StoredEvent& e) {
-        events.push_back({std::string(e.id), e.event_time, std::string(e.json)});
-        event_bytes += e.json.size();
-        return event_bytes <= kMaxReplayBytes;
-      }));
-  out.set_events(static_cast<int64_t>(events.size()));
-  const absl::Time started = absl::Now();
-
-  // Every rule spec of the log type gets the events as its tests; other
-  // specs run no tests.
-  std::string tests = "[";
-  for (size_t i = 0; i < events.size(); ++i) {
-    absl::StrAppend(&tests, i == 0 ? "" : ",", R"({"Name":"event )", i,
-                    R"(","ExpectedResult":true,"Log":)", events[i].json, "}");
-  }
-  tests += "]";
-  std::map<std::string, RuleDefaults> defaults;  // by RuleID
-  size_t total = 0;
-  v1::RunTestsRequest run;
-  for (v1::AnalysisFile& f : files) {
-    v1::AnalysisFile* file = run.mutable_content()->add_files();
-    *file = std::move(f);
-    if (!IsSpecFile(file->path())) continue;
-    YAML::Node node;
-    try {
-      node = YAML::Load(file->content());
-    } catch (const YAML::Exception& e) {
-      continue;  // RunTests reports it
-    }
-    absl::StatusOr<std::string> spec_json = engine::YamlToJson(node);
-    google::protobuf::Struct spec;
-    if (!spec_json.ok() || !google::protobuf::util::JsonStringToMessage(*spec_json, &spec).ok()) {
-      continue;
-    }
-    auto field = [&](const char* key) -> std::string {
-      auto it = spec.fields().find(key);
-      return it != spec.fields().end() && it->second.has_string_value() ? it->second.string_value()
-                                                                        : "";
-    };
-    bool takes = false;
-    auto lt = spec.fields().find("LogTypes");
-    if (lt != spec.fields().end() && lt->second.has_list_value()) {
-      for (const auto& v : lt->second.list_value().values()) {
-        if (v.string_value() == log_type) takes = true;
-      }
-    }
-    const bool rule = absl::AsciiStrToLower(field("AnalysisType")) == "rule";
-    if (!rule) continue;  // globals and data models as they are
-    const bool replayed = takes && !events.empty();
-    PANTHERD_ASSIGN_OR_RETURN(std::string text, WithTests(*file, replayed ? tests : "[]"));
-    if (replayed) defaults[field("RuleID")] = DefaultsOf(spec);
-    total += text.size();
-    if (total > kMaxReplayBytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the replay is too large: ", events.size(), " events for ", defaults.size(),
-                       " rules is more than 48 MiB; narrow the time range or replay fewer rules"));
-    }
-    file->set_content(std::move(text));
-  }
-  PANTHERD_ASSIGN_OR_RETURN(v1::TestReport report, env.rules->RunTests(run));
-  for (const v1::Diagnostic& d : report.invalid()) *out.add_invalid() = d;
-
-  // Verdicts per event, with production's defaults.
-  std::vector<engine::EventResult> results(events.size());
-  for (size_t i = 0; i < events.size(); ++i) {
-    engine::EventResult& r = results[i];
-    if (!absl::StartsWith(events[i].id, "#")) r.event_id = events[i].id;
-    r.log_type = log_type;
-    r.event_time = events[i].time;
-    r.event_json = events[i].json;
-  }
-  std::map<std::string, v1::ReplayRuleStats> stats;
-  for (const v1::RuleTestResult& rule : report.rules()) {
-    auto d = defaults.find(rule.rule_id());
-    if (d == defaults.end()) continue;
-    v1::ReplayRuleStats& st = stats[rule.rule_id()];
-    st.set_rule_id(rule.rule_id());
-    for (const v1::TestCaseResult& t : rule.tests()) {
-      size_t index = 0;
-      if (!absl::SimpleAtoi(absl::StripPrefix(t.name(), "event "), &index) ||
-          index >= results.size()) {
-        continue;
-      }
-      const v1::FunctionResult* verdict = FunctionOf(t, "rule");
-      if (verdict == nullptr) continue;
-      if (verdict->has_error()) {
-        engine::RuleErrorResult e;
-        e.rule_id = rule.rule_id();
-        e.rule_version = 0;
-        e.dedup_period_minutes = d->second.period_minutes;
-        e.severity = d->second.severity;
-        e.error = verdict->error();
-        results[index].errors.push_back(std::move(e));
-        st.set_errors(st.errors() + 1);
-        continue;
-      }
-      if (verdict->output_json() != "true") continue;
-      auto text = [&](absl::string_view name) -> std::string {
-        const v1::FunctionResult* f = FunctionOf(t, name);
-        if (f == nullptr || f->has_error() || f->output_json().empty()) return "";
-        google::protobuf::Value v;
-        if (!google::protobuf::util::JsonStringToMessage(f->output_json(), &v).ok()) return "";
-        return v.has_string_value() ? v.string_value() : "";
-      };
-      engine::RuleMatch m;
-      m.rule_id = rule.rule_id();
-      m.dedup_period_minutes = d->second.period_minutes;
-      m.threshold = d->second.threshold;
-      m.create_alert = d->second.create_alert;
-      m.title = text("title");
-      if (m.title.empty())
-        m.title = d->second.display_name.empty() ? m.rule_id : d->second.display_name;
-      m.dedup_string = text("dedup");
-      if (m.dedup_string.empty()) m.dedup_string = m.title;
-      if (m.dedup_string.size() > 1000) m.dedup_string.resize(1000);
-      m.severity = SeverityOf(text("severity"), d->second.severity);
-      m.description = text("description");
-      if (m.description.empty()) m.description = d->second.description;
-      m.reference = text("reference");
-      if (m.reference.empty()) m.reference = d->second.reference;
-      m.runbook = text("runbook");
-      if (m.runbook.empty()) m.runbook = d->second.runbook;
-      const v1::FunctionResult* context = FunctionOf(t, "alert_context");
-      if (context != nullptr && !context->has_error())
-        m.alert_context_json = context->output_json();
-      results[index].matches.push_back(std::move(m));
-      st.set_matches(st.matches() + 1);
-    }
-  }
-
-  // Windows and alerts in a store of the replay's own, removed afterwards.
+  options.since = req.has_since()
+                      ? absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(req.since()))
+                      : options.until - absl::Hours(24);
+  if (options.since >= options.until)
+    return absl::InvalidArgumentError("since: must be before until");
+  const std::vector<std::string> ids(req.stored().rule_ids().begin(),
+                                     req.stored().rule_ids().end());
+  PANTHERD_ASSIGN_OR_RETURN(
+      engine::RuleSetManager::ReplaySet set,
+      env.rules->PrepareReplay(req.has_content() ? &req.content() : nullptr, ids, log_type));
   unsigned char nonce[8];
   RAND_bytes(nonce, sizeof(nonce));
-  const std::string dir = absl::StrCat(env.data_dir, "/replay-",
-                                       absl::BytesToHexString(absl::string_view(
-                                           reinterpret_cast<const char*>(nonce), sizeof(nonce))));
-  {
-    store::StoreOptions options;
-    options.sync_writes = false;
-    PANTHERD_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> scratch,
-                              store::Store::Open(dir, options));
-    engine::AlertEngineOptions alert_options;
-    alert_options.now = env.now;
-    engine::AlertEngine engine(scratch.get(), alert_options);
-    absl::Status applied = engine.ApplyBatch(results).status();
-    absl::StatusOr<v1::ListAlertsResponse> alerts;
-    if (applied.ok()) {
-      v1::ListAlertsRequest list;
-      list.mutable_page()->set_page_size(1000);
-      alerts = engine.ListAlerts(list);
-    }
-    (void)scratch->Close();
-    scratch.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-    PANTHERD_RETURN_IF_ERROR(applied);
-    if (!alerts.ok()) return alerts.status();
-    for (const v1::Alert& a : alerts->alerts()) {
-      *out.add_alerts() = a;
-      if (stats.count(a.rule_id()) > 0) {
-        stats[a.rule_id()].set_alerts(stats[a.rule_id()].alerts() + 1);
-      }
-    }
-  }
-  for (auto& [id, st] : stats) *out.add_rules() = std::move(st);
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - started);
-  out.set_events_per_second(seconds > 0 ? static_cast<double>(events.size()) / seconds : 0);
-  return out;
+  options.scratch_dir = absl::StrCat(env.data_dir, "/replay-",
+                                     absl::BytesToHexString(absl::string_view(
+                                         reinterpret_cast<const char*>(nonce), sizeof(nonce))));
+  options.events = env.store;
+  options.pool = env.pool;
+  options.log_type = log_type;
+  options.now = env.now;
+  options.cancelled = &cancelled;
+  return engine::RunReplay(set, options, progress);
 }
 
 }  // namespace
@@ -605,21 +364,32 @@ grpc::ServerUnaryReactor* DetectionServiceImpl::ExplainEvent(grpc::CallbackServe
   });
 }
 
-grpc::ServerUnaryReactor* DetectionServiceImpl::ReplayRules(grpc::CallbackServerContext* ctx,
-                                                            const v1::ReplayRulesRequest* req,
-                                                            v1::ReplayRulesResponse* resp) {
+grpc::ServerWriteReactor<v1::ReplayRulesResponse>* DetectionServiceImpl::ReplayRules(
+    grpc::CallbackServerContext* ctx, const v1::ReplayRulesRequest* req) {
   PANTHERD_AUTHORIZE_REQUEST(caller, req);
-  if (req->target_case() == v1::ReplayRulesRequest::TARGET_NOT_SET) {
-    return FinishUnary(ctx, InvalidField("target", "give stored rule ids or content"));
-  }
-  // It waits on a test worker, like RunTests: the evaluation pool, never the
-  // live batches' workers.
-  return RunBlocking(ctx, env_->evaluation, [env = env_, req, resp]() -> grpc::Status {
-    absl::StatusOr<v1::ReplayRulesResponse> replayed = Replay(*env, *req);
-    if (!replayed.ok()) return ToGrpcStatus(replayed.status());
-    *resp = std::move(*replayed);
-    return grpc::Status::OK;
-  });
+  const v1::ReplayRulesRequest request = *req;
+  // It waits on its own isolated worker, like RunTests: the evaluation
+  // executor, never the live batches' workers.
+  return StartProducerStream<v1::ReplayRulesResponse>(
+      env_->evaluation,
+      [env = env_, request](const ProducerEmit<v1::ReplayRulesResponse>& emit,
+                            const std::atomic<bool>& cancelled) -> grpc::Status {
+        if (request.target_case() == v1::ReplayRulesRequest::TARGET_NOT_SET) {
+          return InvalidField("target", "give stored rule ids or content");
+        }
+        auto progress = [&](const v1::ReplayProgress& p) {
+          v1::ReplayRulesResponse message;
+          *message.mutable_progress() = p;
+          return emit(std::move(message));
+        };
+        absl::StatusOr<v1::ReplayRulesResponse> replayed =
+            Replay(*env, request, cancelled, progress);
+        if (!replayed.ok()) return ToGrpcStatus(replayed.status());
+        if (!emit(std::move(*replayed))) {
+          return grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading");
+        }
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerWriteReactor<v1::SearchEventsResponse>* DetectionServiceImpl::SearchEvents(

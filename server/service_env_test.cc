@@ -32,7 +32,7 @@ void Wire(ServiceEnv& env) {
   env.audit = Fake<AuditLog>(10);
   env.delayed = Fake<DelayedRunner>(11);
   env.metrics = Fake<engine::EngineMetrics>(12);
-  env.pool = Fake<const engine::WorkerPool>(13);
+  env.pool = Fake<engine::WorkerPool>(13);
   env.deliveries = Fake<DeliveryManager>(14);
 }
 

@@ -79,7 +79,7 @@ class ServiceEnv {
   // pantherd's own figures (GetServerStatus, GET /metrics): the ingestion
   // counters, and the worker pool whose Stats() they include.
   engine::EngineMetrics* metrics = nullptr;
-  const engine::WorkerPool* pool = nullptr;
+  engine::WorkerPool* pool = nullptr;
   // The processing clock (absl::Now, or --test-clock-file's): triage times.
   base::Clock now = base::RealClock();
   absl::Time start_time;
@@ -174,9 +174,8 @@ class DetectionServiceImpl final : public v1::DetectionService::CallbackService 
   grpc::ServerUnaryReactor* ExplainEvent(grpc::CallbackServerContext* ctx,
                                          const v1::ExplainEventRequest* req,
                                          v1::ExplainEventResponse* resp) override;
-  grpc::ServerUnaryReactor* ReplayRules(grpc::CallbackServerContext* ctx,
-                                        const v1::ReplayRulesRequest* req,
-                                        v1::ReplayRulesResponse* resp) override;
+  grpc::ServerWriteReactor<v1::ReplayRulesResponse>* ReplayRules(
+      grpc::CallbackServerContext* ctx, const v1::ReplayRulesRequest* req) override;
   grpc::ServerUnaryReactor* UpdateAlert(grpc::CallbackServerContext* ctx,
                                         const v1::UpdateAlertRequest* req,
                                         v1::UpdateAlertResponse* resp) override;
