@@ -343,8 +343,74 @@ def send(build, server, files, batch_size, window, extra=()):
     return result
 
 
+def replay_figures(server, rules, alerts):
+    """Replays `rules` over every stored event (`pantherctl replay`, an isolated worker at
+    a lower priority) on a server that ingested them with those rules, and compares the
+    alerts per rule with `alerts`, what live ingestion produced."""
+    t0 = time.time()
+    code, out, err = server.ctl("--output", "json", "replay", rules, "--since", "3650d",
+                                timeout=3600)
+    seconds = time.time() - t0
+    if code != 0:
+        raise SetupError(f"pantherctl replay failed ({code}): {err.strip()}")
+    answer = json.loads(out)
+    replayed = {r["ruleId"]: int(r.get("alerts", 0)) for r in answer.get("rules", [])}
+    live = {}
+    for alert in alerts:
+        live[alert["rule_id"]] = live.get(alert["rule_id"], 0) + 1
+    differ = sorted(rule for rule in set(replayed) | set(live)
+                    if replayed.get(rule, 0) != live.get(rule, 0))
+    return {
+        "events": int(answer.get("events", 0)),
+        "events_per_second": float(answer.get("eventsPerSecond", 0)),
+        "seconds": seconds,
+        "alerts": int(answer.get("alertsTotal", 0)),
+        "live_alerts": len(alerts),
+        "rules_differing": differ,
+    }
+
+
+def replay_impact(args, server, rules, n_events):
+    """How much replays slow live ingestion: the same server ingests two more generated
+    files of `n_events`, one alone and one while replays of `rules` over the stored
+    events run back to back (each in its own isolated worker at niceness 10)."""
+    alone_path, _ = generate_events(args, n_events, args.seed + 2000)
+    during_path, _ = generate_events(args, n_events, args.seed + 3000)
+    alone = send(args.build, server, [alone_path], args.batch_size, args.window)
+    stop = threading.Event()
+    replays = {"done": 0, "failed": 0, "events_per_second": []}
+
+    def replay_loop():
+        while not stop.is_set():
+            code, out, _ = server.ctl("--output", "json", "replay", rules, "--since", "3650d",
+                                      timeout=3600)
+            if code != 0:
+                replays["failed"] += 1
+                continue
+            replays["done"] += 1
+            replays["events_per_second"].append(float(json.loads(out).get("eventsPerSecond", 0)))
+
+    thread = threading.Thread(target=replay_loop)
+    thread.start()
+    time.sleep(1.0)  # the first replay is under way
+    try:
+        during = send(args.build, server, [during_path], args.batch_size, args.window)
+    finally:
+        stop.set()
+        thread.join()
+    return {
+        "live_events_per_second_alone": alone["events_per_second"],
+        "live_events_per_second_during_replays": during["events_per_second"],
+        "slowdown_percent": 100.0 * (1 - during["events_per_second"] /
+                                     alone["events_per_second"]),
+        "replays": replays["done"],
+        "replays_failed": replays["failed"],
+        "replay_events_per_second": replays["events_per_second"],
+    }
+
+
 def run_pantherd(args, name, workers, files, rules, n_events, send_flags=(), read_back=True,
-                 event_retention=None):
+                 event_retention=None, replay=False):
     """One pantherd run: start, upload `rules` (None: no rules), send `files` (with
     `send_flags` for pantherd-bench-send), read alerts (unless `read_back` is false),
     stop. Returns a dict of figures and the alerts.
@@ -375,6 +441,9 @@ def run_pantherd(args, name, workers, files, rules, n_events, send_flags=(), rea
         data_bytes = directory_bytes(server.data)
         alerts = read_alerts(server) if read_back else []
         own = summarize_metrics(server.scrape())
+        replayed = replay_figures(server, rules, alerts) if replay and rules else None
+        if replayed is not None and not args.no_replay_impact:
+            replayed["impact"] = replay_impact(args, server, rules, n_events)
     finally:
         server.stop()
     closed_bytes = getattr(server, "closed_bytes", 0)
@@ -401,6 +470,7 @@ def run_pantherd(args, name, workers, files, rules, n_events, send_flags=(), rea
         "client_cpu_seconds": sent["client_cpu_seconds"],
         "events_per_server_cpu_second": n_events / server_cpu if server_cpu > 0 else None,
         "metrics": own,
+        "replay": replayed,
     }, alerts
 
 
@@ -566,6 +636,8 @@ def main(argv=None):
     parser.add_argument("--window", type=int, default=4, help="batches in flight per stream (4)")
     parser.add_argument("--skip-tests", action="store_true", help="upload with --skip-tests")
     parser.add_argument("--no-pieces", action="store_true", help="skip the no-rules run")
+    parser.add_argument("--no-replay-impact", action="store_true",
+                        help="skip measuring live ingestion while replays run")
     parser.add_argument("--no-latency-probe", action="store_true",
                         help="skip the one-event-per-batch latency probe")
     parser.add_argument("--probe-events", type=int, default=2000,
@@ -710,8 +782,28 @@ def run(args, worker_counts, cores):
             log(f"running pantherd with {workers} worker(s)")
             if workers not in shards:
                 shards[workers] = write_shards(events_path, workers, args.work)
+            # The first run also replays the rules over the events it stored.
             result, alerts = run_pantherd(args, name, workers, shards[workers], args.rules,
-                                          n_events)
+                                          n_events, replay=workers == worker_counts[0])
+            if result["replay"] is not None:
+                rp = result["replay"]
+                log("replay of the rules over the %d stored events: %.0f events/s against "
+                    "%.0f live (%.2fx); %d alerts against %d live%s" % (
+                        rp["events"], rp["events_per_second"], result["events_per_second"],
+                        rp["events_per_second"] / result["events_per_second"], rp["alerts"],
+                        rp["live_alerts"],
+                        "" if not rp["rules_differing"] else
+                        "; DIFFERENT for " + ", ".join(rp["rules_differing"])))
+                if "impact" in rp:
+                    im = rp["impact"]
+                    log("live ingestion while replays run back to back: %.0f events/s against "
+                        "%.0f alone (%.1f%% slower; %d replays, %d failed)" % (
+                            im["live_events_per_second_during_replays"],
+                            im["live_events_per_second_alone"], im["slowdown_percent"],
+                            im["replays"], im["replays_failed"]))
+                if rp["rules_differing"]:
+                    failures.append((name + " replay", ["  alerts per rule differ: " +
+                                                        ", ".join(rp["rules_differing"])]))
             same, diff = compare(reference["alerts"], alerts)
             with open(os.path.join(args.work, f"alerts-{name}.json"), "w") as f:
                 json.dump(alerts, f, indent=1)

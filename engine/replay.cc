@@ -1,10 +1,15 @@
 #include "engine/replay.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -158,11 +163,35 @@ class Replayer {
   std::map<std::string, int> failures_;
 };
 
+// The replay itself, on the calling thread.
+absl::StatusOr<v1::ReplayRulesResponse> RunReplayHere(const RuleSetManager::ReplaySet& set,
+                                                      const ReplayOptions& options,
+                                                      const ReplayProgressFn& progress);
+
 }  // namespace
 
 absl::StatusOr<v1::ReplayRulesResponse> RunReplay(const RuleSetManager::ReplaySet& set,
                                                   const ReplayOptions& options,
                                                   const ReplayProgressFn& progress) {
+  // pantherd's side of the replay (reading events, the scratch store) runs
+  // on a thread of its own at the worker's niceness, so that it too yields
+  // to live ingestion; the caller's thread waits for it.
+  absl::StatusOr<v1::ReplayRulesResponse> result = absl::UnknownError("the replay did not run");
+  std::thread replay([&] {
+    if (options.nice > 0) {
+      (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), options.nice);
+    }
+    result = RunReplayHere(set, options, progress);
+  });
+  replay.join();
+  return result;
+}
+
+namespace {
+
+absl::StatusOr<v1::ReplayRulesResponse> RunReplayHere(const RuleSetManager::ReplaySet& set,
+                                                      const ReplayOptions& options,
+                                                      const ReplayProgressFn& progress) {
   if (options.events == nullptr || options.pool == nullptr || options.scratch_dir.empty()) {
     return absl::InvalidArgumentError("a replay needs an event store, a pool and a scratch dir");
   }
@@ -283,5 +312,7 @@ absl::StatusOr<v1::ReplayRulesResponse> RunReplay(const RuleSetManager::ReplaySe
   for (auto& [id, st] : stats) *out.add_rules() = std::move(st);
   return out;
 }
+
+}  // namespace
 
 }  // namespace pantherd::engine

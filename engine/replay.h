@@ -18,11 +18,13 @@
 //                               return SendToClient(p);  // false stops the replay
 //                             }));
 //
-// Priority. The replay's worker runs at a lower scheduling priority
+// Priority. The replay's worker, and pantherd's side of the replay (a thread
+// of its own that reads the events and runs the scratch store; the caller's
+// thread waits for it), run at a lower scheduling priority
 // (ReplayOptions::nice) than the live workers and pantherd, so on a busy
-// machine the kernel gives it only the CPU that live ingestion leaves: at
-// nice 10 a replay competing with a live worker for one core gets about a
-// tenth of it. It takes one of the pool's one-shot slots, never a live worker.
+// machine the kernel gives them only the CPU that live ingestion leaves: at
+// nice 10 a replay competing with live work for one core gets about a tenth
+// of it. It takes one of the pool's one-shot slots, never a live worker.
 //
 // Failures. A batch that ends the replay's worker (a crash, the memory
 // limit, a call ignoring its time limit) is narrowed down as live ingestion
@@ -72,7 +74,7 @@ struct ReplayOptions {
   base::Clock now = base::RealClock();
   // Events per EvaluateTask.
   int batch_events = 500;
-  // Scheduling niceness added to the replay's worker (0 to 19).
+  // Scheduling niceness of the replay's worker and thread (0 to 19).
   int nice = 10;
   // How often progress is reported (after the batch that crosses it).
   absl::Duration progress_interval = absl::Seconds(1);

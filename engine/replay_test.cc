@@ -3,6 +3,10 @@
 // pantherd-worker program with embedded CPython.
 #include "engine/replay.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <map>
 
@@ -225,12 +229,19 @@ TEST_F(ReplayTest, ReportsProgressAndStopsWhenTheCallerDoes) {
   options.batch_events = 5;
   options.progress_interval = absl::ZeroDuration();
   std::vector<v1::ReplayProgress> seen;
-  absl::StatusOr<v1::ReplayRulesResponse> r = Replay(Content({Rule("Okta.Failed", kFailedLogin)}),
-                                                     options, [&](const v1::ReplayProgress& p) {
-                                                       seen.push_back(p);
-                                                       return true;
-                                                     });
+  int thread_nice = -100;
+  auto record = [&](const v1::ReplayProgress& p) {
+    seen.push_back(p);
+    thread_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+    return true;
+  };
+  absl::StatusOr<v1::ReplayRulesResponse> r =
+      Replay(Content({Rule("Okta.Failed", kFailedLogin)}), options, record);
   ASSERT_TRUE(r.ok()) << r.status();
+  // pantherd's side of the replay runs at the worker's niceness too, and
+  // the caller's thread keeps its own.
+  EXPECT_EQ(thread_nice, 10);
+  EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid))), 0);
   ASSERT_EQ(seen.size(), 7u);  // after each batch but the last
   for (size_t i = 0; i < seen.size(); ++i) {
     EXPECT_EQ(seen[i].events(), static_cast<int64_t>(5 * (i + 1)));
