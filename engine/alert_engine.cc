@@ -1156,7 +1156,9 @@ absl::StatusOr<PurgeStats> AlertEngine::PurgeExpired() {
   const absl::Time event_cutoff = options_.event_retention > absl::ZeroDuration()
                                       ? now - options_.event_retention
                                       : absl::InfiniteFuture();
+  // It also compacts what it purged; all of it outside mu_.
   PANTHERD_ASSIGN_OR_RETURN(stats.events, PurgeEventsBefore(*store_, event_cutoff));
+  PANTHERD_ASSIGN_OR_RETURN(stats.event_store_bytes, store_->FamilyDiskBytes(Family::kEvents));
   store::WriteBatch orphans;
   std::string last_window;
   bool last_exists = true;

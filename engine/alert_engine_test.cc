@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -1402,6 +1404,75 @@ TEST(EventStoreTest, EventsAreStoredWithTheBatchAndIndexedUnderTheirAlert) {
   ASSERT_TRUE(purged.ok()) << purged.status();
   EXPECT_EQ(purged->events, 2);  // e1 and quiet (at 10:00); e2 is at 10:01
   EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 3);
+}
+
+// Retention reclaims space: purged events leave no tombstones or stale files
+// behind; the event store's files shrink to what is still retained.
+TEST(EventStoreTest, PurgeCompactsSoTheEventStoreShrinks) {
+  pantherd::testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
+  AlertEngineOptions options;
+  absl::Time now = At(0) + absl::Hours(3);
+  options.now = [&now] { return now; };
+  options.event_retention = absl::Hours(24);
+  AlertEngine engine(store.get(), options);
+  // 3000 events of about 2 KB, one a second from 10:00, with varied content
+  // (random text compresses about as little as real events), and 10 events
+  // two hours later that stay.
+  std::mt19937_64 random(2024);
+  constexpr absl::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  auto event = [&](int n, absl::Time t) {
+    std::string blob(1900, ' ');
+    for (char& c : blob) c = kAlphabet[random() % kAlphabet.size()];
+    EventResult e = Event(absl::StrCat("ev-", n), t, {});
+    e.event_json = absl::StrCat(R"({"uuid":"ev-)", n, R"(","actor":{"alternateId":"user)",
+                                random() % 500, R"(@example.com"},"client":{"ipAddress":"10.)",
+                                random() % 256, ".", random() % 256, R"("},"debugContext":)",
+                                R"({"debugData":{"blob":")", blob, R"("}}})");
+    return e;
+  };
+  for (int batch = 0; batch < 6; ++batch) {
+    std::vector<EventResult> events;
+    for (int i = 0; i < 500; ++i) {
+      const int n = batch * 500 + i;
+      events.push_back(event(n, At(0) + absl::Seconds(n)));
+    }
+    ASSERT_TRUE(engine.ApplyBatch(events).ok());
+  }
+  std::vector<EventResult> later;
+  for (int n = 3000; n < 3010; ++n) later.push_back(event(n, At(120) + absl::Seconds(n)));
+  ASSERT_TRUE(engine.ApplyBatch(later).ok());
+  ASSERT_EQ(*store->Count(store::Family::kEvents, ""), 3010);
+  ASSERT_TRUE(store->Flush().ok());
+  const uint64_t before = *store->FamilyDiskBytes(store::Family::kEvents);
+  EXPECT_GT(before, uint64_t{3} << 20);
+
+  // A day and an hour later, the first 3000 are past the retention.
+  now = At(0) + absl::Hours(25);
+  absl::StatusOr<PurgeStats> purged = engine.PurgeExpired();
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  EXPECT_EQ(purged->events, 3000);
+  EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 10);
+  const uint64_t after = *store->FamilyDiskBytes(store::Family::kEvents);
+  EXPECT_EQ(purged->event_store_bytes, after);
+  EXPECT_LT(after, before / 5) << "before " << before << ", after " << after;
+  std::cout << "event store: " << before << " bytes before the purge, " << after << " after\n";
+  // What is retained still reads back.
+  int retained = 0;
+  ASSERT_TRUE(ScanEvents(*store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
+                         [&](const StoredEvent& e) {
+                           EXPECT_THAT(std::string(e.json), ::testing::HasSubstr("debugData"));
+                           ++retained;
+                           return true;
+                         })
+                  .ok());
+  EXPECT_EQ(retained, 10);
+  // Nothing more to purge: nothing is compacted, the size stays.
+  purged = engine.PurgeExpired();
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  EXPECT_EQ(purged->events, 0);
+  EXPECT_EQ(purged->event_store_bytes, after);
 }
 
 TEST(EventStoreTest, NoRetentionStoresNothingAndPurgesWhatWasStored) {

@@ -104,20 +104,37 @@ absl::StatusOr<int64_t> PurgeEventsBefore(store::Store& store, absl::Time cutoff
   PANTHERD_ASSIGN_OR_RETURN(std::vector<std::string> types, StoredLogTypes(store));
   int64_t deleted = 0;
   for (const std::string& log_type : types) {
+    const std::string prefix = absl::StrCat(log_type, Sep());
+    const std::string end = EventTimeKey(log_type, cutoff);
+    // Each chunk's scan resumes after the last key deleted, so it never
+    // walks over the tombstones of the chunks before it.
+    std::string resume = prefix;
+    int64_t deleted_here = 0;
     while (true) {
       std::vector<std::string> keys;
-      PANTHERD_RETURN_IF_ERROR(
-          ScanEvents(store, log_type, absl::InfinitePast(), cutoff, [&](const StoredEvent& e) {
-            keys.emplace_back(e.key);
+      PANTHERD_RETURN_IF_ERROR(store.Scan(
+          Family::kEvents, prefix,
+          [&](absl::string_view key, absl::string_view) {
+            if (key >= absl::string_view(end)) return false;
+            keys.emplace_back(key);
             return keys.size() < kPurgeChunk;
-          }));
+          },
+          resume));
       if (keys.empty()) break;
       store::WriteBatch batch;
       for (const std::string& k : keys) batch.Delete(Family::kEvents, k);
       PANTHERD_RETURN_IF_ERROR(store.Write(std::move(batch)));
-      deleted += static_cast<int64_t>(keys.size());
+      deleted_here += static_cast<int64_t>(keys.size());
       if (keys.size() < kPurgeChunk) break;
+      resume = absl::StrCat(keys.back(), Sep());  // the smallest key after it
     }
+    // Deletes only write tombstones: the events' bytes stay on disk until a
+    // compaction rewrites their files. Compact the purged range now, so the
+    // store shrinks by what was purged.
+    if (deleted_here > 0) {
+      PANTHERD_RETURN_IF_ERROR(store.CompactRange(Family::kEvents, prefix, end));
+    }
+    deleted += deleted_here;
   }
   return deleted;
 }

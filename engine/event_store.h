@@ -71,8 +71,16 @@ absl::Status ScanEvents(const store::Store& store, absl::string_view log_type, a
 absl::StatusOr<std::vector<std::string>> StoredLogTypes(const store::Store& store);
 
 // Deletes every stored event whose event time is before `cutoff`, a chunk
-// per write; returns how many. Window-index entries are small and kept: one
-// whose event is gone reads as "not retained".
+// per write; returns how many. Then, for each log type with deleted events,
+// compacts the purged key range (Store::CompactRange), so the space the
+// events held on disk is freed now rather than whenever RocksDB would next
+// compact those files. Runs for as long as that takes (it rewrites at most
+// the files holding the purged range): call it from a background thread,
+// never under a lock that ingestion takes. Point deletes rather than a range
+// delete: the count is exact, and the tombstones are gone with the
+// compaction anyway. Window-index entries are small and kept: one whose
+// event is gone reads as "not retained". Errors: the store's; a failed
+// compaction leaves the events deleted (only their space is not freed yet).
 absl::StatusOr<int64_t> PurgeEventsBefore(store::Store& store, absl::Time cutoff);
 
 // The window index keys (see the file comment).
