@@ -93,7 +93,9 @@
 //              "t\0" i64(created µs) <alert id> -> "" (newest-first index).
 //   alert_log  be64(sequence) -> v1::AlertChange (counter "alert_seq"; the
 //              alert omits matched_events except on KIND_CREATED).
-//   processed  log_type \0 event_id -> be64(expiry, unix seconds).
+//   processed  log_type \0 event_id -> be64(expiry, unix seconds) followed by
+//              i64(the event's store-key time, unix µs) (engine/event_store.h,
+//              ProcessedRecord; records written before hold the expiry only).
 //
 // THREAD-SAFETY. All methods may be called from any thread. ApplyBatch,
 // UpdateAlert and the deleting part of PurgeExpired serialise on one internal

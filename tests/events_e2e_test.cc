@@ -214,6 +214,12 @@ TEST_F(EventsE2eTest, WindowsExplainSilenceAndAlertsStreamEveryCountedEvent) {
   ASSERT_TRUE(WaitUntil([&] { return absl::StrContains(server_->Log(), "events=8"); },
                         absl::Seconds(30), "the purge logged"));
   EXPECT_THAT(server_->Log(), HasSubstr("event_store_bytes=0"));
+  // Explain by id still knows the event from its processed record: ingested,
+  // no longer stored.
+  RunResult gone = Ctl({"explain", "Okta.FailedLogin", "ev-1"});
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_THAT(gone.err, HasSubstr("no stored Okta.SystemLog event ev-1: it was ingested"));
+  EXPECT_THAT(gone.err, HasSubstr("has been purged since"));
   RunResult bad = Ctl({"status"});
   EXPECT_EQ(bad.exit_code, 0);
   Stop();
