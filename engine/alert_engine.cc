@@ -247,29 +247,30 @@ class AlertEngine::BatchState {
   BatchState(const store::Store& store, const AlertEngineOptions& options, int64_t now_us)
       : store_(store), options_(options), now_us_(now_us) {}
 
-  // Whether the event is a duplicate; if not, records its id as processed.
-  absl::StatusOr<bool> CheckAndMarkProcessed(const EventResult& e) {
+  // Whether the event is a duplicate; if not, records its id as processed,
+  // with `event_us`, the time of its event-store key.
+  absl::StatusOr<bool> CheckAndMarkProcessed(const EventResult& e, int64_t event_us) {
     if (e.event_id.empty()) return false;
     if (e.id_check == IdCheck::kDuplicate) return true;
     std::string key = store::Join(e.log_type, e.event_id);
     if (!seen_.insert(key).second) return true;
     if (e.id_check == IdCheck::kNew) {  // checked and reserved by the caller
-      processed_.push_back(std::move(key));
+      processed_.emplace_back(std::move(key), event_us);
       return false;
     }
     absl::StatusOr<std::string> value = store_.Get(Family::kProcessed, key);
     if (value.ok()) {
-      absl::StatusOr<uint64_t> expiry = store::DecodeUint64(*value);
-      if (!expiry.ok()) {
+      absl::StatusOr<ProcessedRecord> record = DecodeProcessedRecord(*value);
+      if (!record.ok()) {
         return absl::DataLossError(absl::StrCat("processed-event record for log type ", e.log_type,
                                                 " event ", e.event_id, ": ",
-                                                expiry.status().message()));
+                                                record.status().message()));
       }
-      if (static_cast<int64_t>(*expiry) > now_us_ / 1'000'000) return true;
+      if (record->expiry_seconds > now_us_ / 1'000'000) return true;
     } else if (!absl::IsNotFound(value.status())) {
       return value.status();
     }
-    processed_.push_back(std::move(key));
+    processed_.emplace_back(std::move(key), event_us);
     return false;
   }
 
@@ -451,9 +452,11 @@ class AlertEngine::BatchState {
     if (!processed_.empty()) {
       const int64_t expiry =
           absl::ToUnixSeconds(absl::FromUnixMicros(now_us_) + options_.processed_retention);
-      const std::string value = store::EncodeUint64(static_cast<uint64_t>(expiry));
       std::sort(processed_.begin(), processed_.end());
-      for (const std::string& key : processed_) batch_.Put(Family::kProcessed, key, value);
+      for (const auto& [key, event_us] : processed_) {
+        batch_.Put(Family::kProcessed, key,
+                   EncodeProcessedRecord(expiry, absl::FromUnixMicros(event_us)));
+      }
     }
     for (auto& [prefix, group] : windows_) {
       for (auto& [anchor, w] : group) {
@@ -611,8 +614,9 @@ class AlertEngine::BatchState {
   const int64_t now_us_;
   store::WriteBatch batch_;
   absl::flat_hash_set<std::string> seen_;
-  // Ids first processed by this batch (Commit writes them).
-  std::vector<std::string> processed_;
+  // Ids first processed by this batch, with the time of their event-store
+  // key in µs (Commit writes them).
+  std::vector<std::pair<std::string, int64_t>> processed_;
   // std::map: pointers to elements stay valid while others are inserted.
   std::map<std::string, std::map<int64_t, Window>> windows_;
   std::map<std::string, AlertEntry> alerts_;
@@ -650,16 +654,16 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
     return (minutes > 0 ? minutes : 60) * 60'000'000;
   };
   for (const EventResult& e : events) {
-    PANTHERD_ASSIGN_OR_RETURN(const bool duplicate, state.CheckAndMarkProcessed(e));
+    const int64_t event_us =
+        e.event_time == absl::InfinitePast() || e.event_time == absl::InfiniteFuture()
+            ? now_us
+            : absl::ToUnixMicros(e.event_time);
+    PANTHERD_ASSIGN_OR_RETURN(const bool duplicate, state.CheckAndMarkProcessed(e, event_us));
     if (duplicate) {
       outcome.events.push_back(EventStatus::kDuplicate);
       continue;
     }
     outcome.events.push_back(EventStatus::kProcessed);
-    const int64_t event_us =
-        e.event_time == absl::InfinitePast() || e.event_time == absl::InfiniteFuture()
-            ? now_us
-            : absl::ToUnixMicros(e.event_time);
     const int64_t t = options_.clock == AlertClock::kEventTime ? event_us : now_us;
     // The event store (engine/event_store.h): within the retention only.
     std::string event_key;
@@ -1059,12 +1063,12 @@ absl::StatusOr<bool> AlertEngine::IsProcessed(absl::string_view log_type,
       store_->Get(Family::kProcessed, store::Join(log_type, event_id));
   if (absl::IsNotFound(value.status())) return false;
   if (!value.ok()) return value.status();
-  absl::StatusOr<uint64_t> expiry = store::DecodeUint64(*value);
-  if (!expiry.ok()) {
+  absl::StatusOr<ProcessedRecord> record = DecodeProcessedRecord(*value);
+  if (!record.ok()) {
     return absl::DataLossError(absl::StrCat("processed-event record for log type ", log_type,
-                                            " event ", event_id, ": ", expiry.status().message()));
+                                            " event ", event_id, ": ", record.status().message()));
   }
-  return static_cast<int64_t>(*expiry) > absl::ToUnixSeconds(options_.now());
+  return record->expiry_seconds > absl::ToUnixSeconds(options_.now());
 }
 
 absl::StatusOr<PurgeStats> AlertEngine::PurgeExpired() {
@@ -1096,8 +1100,8 @@ absl::StatusOr<PurgeStats> AlertEngine::PurgeExpired() {
   };
 
   auto processed_expired = [&](absl::string_view value) {
-    absl::StatusOr<uint64_t> expiry = store::DecodeUint64(value);
-    return !expiry.ok() || static_cast<int64_t>(*expiry) <= absl::ToUnixSeconds(now);
+    absl::StatusOr<ProcessedRecord> record = DecodeProcessedRecord(value);
+    return !record.ok() || record->expiry_seconds <= absl::ToUnixSeconds(now);
   };
   std::vector<std::string> keys;
   PANTHERD_RETURN_IF_ERROR(
@@ -1156,7 +1160,9 @@ absl::StatusOr<PurgeStats> AlertEngine::PurgeExpired() {
   const absl::Time event_cutoff = options_.event_retention > absl::ZeroDuration()
                                       ? now - options_.event_retention
                                       : absl::InfiniteFuture();
+  // It also compacts what it purged; all of it outside mu_.
   PANTHERD_ASSIGN_OR_RETURN(stats.events, PurgeEventsBefore(*store_, event_cutoff));
+  PANTHERD_ASSIGN_OR_RETURN(stats.event_store_bytes, store_->FamilyDiskBytes(Family::kEvents));
   store::WriteBatch orphans;
   std::string last_window;
   bool last_exists = true;

@@ -93,7 +93,9 @@
 //              "t\0" i64(created µs) <alert id> -> "" (newest-first index).
 //   alert_log  be64(sequence) -> v1::AlertChange (counter "alert_seq"; the
 //              alert omits matched_events except on KIND_CREATED).
-//   processed  log_type \0 event_id -> be64(expiry, unix seconds).
+//   processed  log_type \0 event_id -> be64(expiry, unix seconds) followed by
+//              i64(the event's store-key time, unix µs) (engine/event_store.h,
+//              ProcessedRecord; records written before hold the expiry only).
 //
 // THREAD-SAFETY. All methods may be called from any thread. ApplyBatch,
 // UpdateAlert and the deleting part of PurgeExpired serialise on one internal
@@ -256,6 +258,9 @@ struct PurgeStats {
   int64_t log_entries = 0;
   int64_t events = 0;
   int64_t window_index_entries = 0;
+  // The event store's size on disk after the purge (its compaction
+  // included): Store::FamilyDiskBytes(kEvents).
+  uint64_t event_store_bytes = 0;
 };
 
 // Writes a caller adds to the atomic write of one ApplyBatch (e.g. a source's
@@ -365,7 +370,12 @@ class AlertEngine {
   absl::StatusOr<uint64_t> FirstSequenceAtOrAfter(absl::Time t) const;
 
   // Deletes expired processed ids, windows and alert-log entries (see the
-  // file comment). Safe to run while batches are applied.
+  // file comment), and stored events older than event_retention, then
+  // compacts the purged event ranges so their disk space is freed
+  // (PurgeEventsBefore). Safe to run while batches are applied: the engine's
+  // mutex is taken only for a chunk of deletes at a time, never during the
+  // event purge or its compaction, which may take seconds per GB purged; so
+  // call it from a background thread (the server's purge thread).
   absl::StatusOr<PurgeStats> PurgeExpired();
 
  private:

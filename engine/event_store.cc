@@ -104,22 +104,92 @@ absl::StatusOr<int64_t> PurgeEventsBefore(store::Store& store, absl::Time cutoff
   PANTHERD_ASSIGN_OR_RETURN(std::vector<std::string> types, StoredLogTypes(store));
   int64_t deleted = 0;
   for (const std::string& log_type : types) {
+    const std::string prefix = absl::StrCat(log_type, Sep());
+    const std::string end = EventTimeKey(log_type, cutoff);
+    // Each chunk's scan resumes after the last key deleted, so it never
+    // walks over the tombstones of the chunks before it.
+    std::string resume = prefix;
+    int64_t deleted_here = 0;
     while (true) {
       std::vector<std::string> keys;
-      PANTHERD_RETURN_IF_ERROR(
-          ScanEvents(store, log_type, absl::InfinitePast(), cutoff, [&](const StoredEvent& e) {
-            keys.emplace_back(e.key);
+      PANTHERD_RETURN_IF_ERROR(store.Scan(
+          Family::kEvents, prefix,
+          [&](absl::string_view key, absl::string_view) {
+            if (key >= absl::string_view(end)) return false;
+            keys.emplace_back(key);
             return keys.size() < kPurgeChunk;
-          }));
+          },
+          resume));
       if (keys.empty()) break;
       store::WriteBatch batch;
       for (const std::string& k : keys) batch.Delete(Family::kEvents, k);
       PANTHERD_RETURN_IF_ERROR(store.Write(std::move(batch)));
-      deleted += static_cast<int64_t>(keys.size());
+      deleted_here += static_cast<int64_t>(keys.size());
       if (keys.size() < kPurgeChunk) break;
+      resume = absl::StrCat(keys.back(), Sep());  // the smallest key after it
     }
+    // Deletes only write tombstones: the events' bytes stay on disk until a
+    // compaction rewrites their files. Compact the purged range now, so the
+    // store shrinks by what was purged.
+    if (deleted_here > 0) {
+      PANTHERD_RETURN_IF_ERROR(store.CompactRange(Family::kEvents, prefix, end));
+    }
+    deleted += deleted_here;
   }
   return deleted;
+}
+
+std::string EncodeProcessedRecord(int64_t expiry_seconds, absl::Time event_time) {
+  std::string value = store::EncodeUint64(static_cast<uint64_t>(expiry_seconds));
+  store::AppendInt64(&value, absl::ToUnixMicros(event_time));
+  return value;
+}
+
+absl::StatusOr<ProcessedRecord> DecodeProcessedRecord(absl::string_view value) {
+  if (value.size() != store::kEncodedInt64Size && value.size() != 2 * store::kEncodedInt64Size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a processed-event record is 8 or 16 bytes, this one is ", value.size()));
+  }
+  ProcessedRecord record;
+  PANTHERD_ASSIGN_OR_RETURN(const uint64_t expiry,
+                            store::DecodeUint64(value.substr(0, store::kEncodedInt64Size)));
+  record.expiry_seconds = static_cast<int64_t>(expiry);
+  if (value.size() > store::kEncodedInt64Size) {
+    PANTHERD_ASSIGN_OR_RETURN(const int64_t micros,
+                              store::DecodeInt64(value.substr(store::kEncodedInt64Size)));
+    record.event_time = absl::FromUnixMicros(micros);
+  }
+  return record;
+}
+
+absl::StatusOr<EventLookup> FindStoredEvent(const store::Store& store, absl::string_view log_type,
+                                            absl::string_view event_id) {
+  EventLookup lookup;
+  if (event_id.empty()) return lookup;  // kNoRecord: such events have no id
+  absl::StatusOr<std::string> value =
+      store.Get(Family::kProcessed, store::Join(log_type, event_id));
+  if (absl::IsNotFound(value.status())) return lookup;
+  if (!value.ok()) return value.status();
+  absl::StatusOr<ProcessedRecord> record = DecodeProcessedRecord(*value);
+  if (!record.ok()) {
+    return absl::DataLossError(absl::StrCat("processed-event record for log type ", log_type,
+                                            " event ", event_id, ": ", record.status().message()));
+  }
+  if (!record->event_time.has_value()) {
+    lookup.result = EventLookup::Result::kNoEventTime;
+    return lookup;
+  }
+  lookup.event_time = *record->event_time;
+  absl::StatusOr<std::string> json =
+      store.Get(Family::kEvents, EventKey(log_type, lookup.event_time, event_id, ""));
+  if (absl::IsNotFound(json.status())) {
+    lookup.result = EventLookup::Result::kNotStored;
+    return lookup;
+  }
+  if (!json.ok()) return json.status();
+  lookup.result = EventLookup::Result::kFound;
+  lookup.json = *std::move(json);
+  return lookup;
 }
 
 std::string WindowEventKey(absl::string_view window_key, absl::string_view event_key) {

@@ -27,6 +27,7 @@
 #define PANTHERD_ENGINE_EVENT_STORE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,9 +72,64 @@ absl::Status ScanEvents(const store::Store& store, absl::string_view log_type, a
 absl::StatusOr<std::vector<std::string>> StoredLogTypes(const store::Store& store);
 
 // Deletes every stored event whose event time is before `cutoff`, a chunk
-// per write; returns how many. Window-index entries are small and kept: one
-// whose event is gone reads as "not retained".
+// per write; returns how many. Then, for each log type with deleted events,
+// compacts the purged key range (Store::CompactRange), so the space the
+// events held on disk is freed now rather than whenever RocksDB would next
+// compact those files. Runs for as long as that takes (it rewrites at most
+// the files holding the purged range): call it from a background thread,
+// never under a lock that ingestion takes. Point deletes rather than a range
+// delete: the count is exact, and the tombstones are gone with the
+// compaction anyway. Window-index entries are small and kept: one whose
+// event is gone reads as "not retained". Errors: the store's; a failed
+// compaction leaves the events deleted (only their space is not freed yet).
 absl::StatusOr<int64_t> PurgeEventsBefore(store::Store& store, absl::Time cutoff);
+
+// PROCESSED-ID RECORDS (family kProcessed; written by AlertEngine::ApplyBatch
+// for every processed event with an id, read by its duplicate check and
+// purge and by FindStoredEvent):
+//   log_type \0 event_id  ->  be64(expiry, unix s) i64(event time, unix µs)
+// The event time is the one in the event's kEvents key (its p_event_time, or
+// the processing time for an event without one), so the stored event can be
+// found from its id. Records written before the time was added hold only the
+// expiry (8 bytes); both forms are read.
+struct ProcessedRecord {
+  int64_t expiry_seconds = 0;
+  std::optional<absl::Time> event_time;  // absent in an 8-byte record
+};
+
+// The 16-byte record for an id processed until `expiry_seconds` whose event
+// is keyed at `event_time` (µs precision).
+std::string EncodeProcessedRecord(int64_t expiry_seconds, absl::Time event_time);
+
+// Decodes an 8- or 16-byte record; InvalidArgument for any other value.
+absl::StatusOr<ProcessedRecord> DecodeProcessedRecord(absl::string_view value);
+
+// What FindStoredEvent found.
+struct EventLookup {
+  enum class Result {
+    kFound,        // `json` is the stored event, at `event_time`
+    kNotStored,    // the id was processed (its event time is `event_time`) but
+                   // no event is stored under it: it was older than the event
+                   // retention when it arrived, has been purged since, or
+                   // events were not being stored
+    kNoEventTime,  // the id's record predates event times in records
+    kNoRecord,     // no record: never processed, processed longer ago than
+                   // the processed-id retention (then purged), or empty id
+  };
+  Result result = Result::kNoRecord;
+  absl::Time event_time = absl::InfinitePast();  // kFound, kNotStored
+  std::string json;                              // kFound
+};
+
+// Finds the stored event `event_id` of `log_type` without scanning: reads the
+// id's processed record for its event time, then Gets its kEvents key (two
+// point reads). For kNoEventTime and kNoRecord the event may still be stored
+// (its record expired or is old): a caller that must know scans the log type
+// (ScanEvents), O(its events). Events without an id are stored under a hash
+// of their JSON and cannot be found by id. Errors: DataLoss for a record that
+// does not decode; the store's.
+absl::StatusOr<EventLookup> FindStoredEvent(const store::Store& store, absl::string_view log_type,
+                                            absl::string_view event_id);
 
 // The window index keys (see the file comment).
 std::string WindowEventKey(absl::string_view window_key, absl::string_view event_key);

@@ -117,19 +117,47 @@ absl::StatusOr<v1::ExplainEventResponse> Explain(ServiceEnv& env,
       return absl::InvalidArgumentError(absl::StrCat("event_json: ", n.status().message()));
     out.set_event_json(n->json);
   } else {
-    bool found = false;
-    PANTHERD_RETURN_IF_ERROR(engine::ScanEvents(*env.store, log_type, absl::InfinitePast(),
-                                                absl::InfiniteFuture(),
-                                                [&](const engine::StoredEvent& e) {
-                                                  if (e.id != req.event_id()) return true;
-                                                  out.set_event_json(std::string(e.json));
-                                                  found = true;
-                                                  return false;
-                                                }));
-    if (!found) {
-      return absl::NotFoundError(absl::StrCat(
-          "event_id: no stored ", log_type, " event ", req.event_id(),
-          " (never ingested, or older than the event retention); pass the event itself instead"));
+    // Two point reads through the id's processed record, which holds the
+    // event's time (its store key); a scan of the log type only when that
+    // record is gone (processed ids are kept 7 days, events 30) or was
+    // written before records held event times.
+    PANTHERD_ASSIGN_OR_RETURN(const engine::EventLookup lookup,
+                              engine::FindStoredEvent(*env.store, log_type, req.event_id()));
+    switch (lookup.result) {
+      case engine::EventLookup::Result::kFound:
+        out.set_event_json(lookup.json);
+        break;
+      case engine::EventLookup::Result::kNotStored:
+        return absl::NotFoundError(absl::StrCat(
+            "event_id: no stored ", log_type, " event ", req.event_id(),
+            ": it was ingested (event time ",
+            absl::FormatTime(absl::RFC3339_full, lookup.event_time, absl::UTCTimeZone()),
+            ") but is not stored: it was older than the event retention when it arrived, or "
+            "has been purged since; pass the event itself instead"));
+      case engine::EventLookup::Result::kNoEventTime:
+      case engine::EventLookup::Result::kNoRecord: {
+        bool found = false;
+        PANTHERD_RETURN_IF_ERROR(engine::ScanEvents(*env.store, log_type, absl::InfinitePast(),
+                                                    absl::InfiniteFuture(),
+                                                    [&](const engine::StoredEvent& e) {
+                                                      if (e.id != req.event_id()) return true;
+                                                      out.set_event_json(std::string(e.json));
+                                                      found = true;
+                                                      return false;
+                                                    }));
+        if (!found) {
+          const absl::string_view why =
+              lookup.result == engine::EventLookup::Result::kNoRecord
+                  ? "no processed-id record of it is left (those are kept for "
+                    "--processed-retention-seconds, 7 days by default)"
+                  : "its processed-id record, written by an older pantherd, has no event time";
+          return absl::NotFoundError(absl::StrCat(
+              "event_id: no stored ", log_type, " event ", req.event_id(),
+              " (never ingested, or older than the event retention; ", why, ", so every stored ",
+              log_type, " event was searched); pass the event itself instead"));
+        }
+        break;
+      }
     }
   }
   // Would live ingestion run the rule at all?

@@ -117,6 +117,7 @@ struct PantherServer::State {
                    {"windows", absl::StrCat(purged->windows)},
                    {"alert_log_entries", absl::StrCat(purged->log_entries)},
                    {"events", absl::StrCat(purged->events)},
+                   {"event_store_bytes", absl::StrCat(purged->event_store_bytes)},
                    {"window_index_entries", absl::StrCat(purged->window_index_entries)},
                    {"cache_items", absl::StrCat(*kv_items)}});
       }

@@ -653,6 +653,37 @@ absl::Status Store::Flush() {
   return FromRocksDB(db_->Flush(flush_options, ours), dir_, "flushing all families");
 }
 
+absl::Status Store::CompactRange(Family family, absl::string_view begin, absl::string_view end) {
+  PANTHERD_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle* const handle, Handle(family));
+  rocksdb::CompactRangeOptions options;
+  // Background compactions of every family keep running meanwhile, so
+  // writers are not stalled behind this one.
+  options.exclusive_manual_compaction = false;
+  // Bottom-level files in the range are rewritten too (once), so tombstones
+  // that already reached the bottom level, with the data they delete, are
+  // dropped as well.
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+  const rocksdb::Slice begin_slice = ToSlice(begin);
+  const rocksdb::Slice end_slice = ToSlice(end);
+  return FromRocksDB(db_->CompactRange(options, handle, begin.empty() ? nullptr : &begin_slice,
+                                       end.empty() ? nullptr : &end_slice),
+                     dir_,
+                     absl::StrFormat("compacting %s keys %s to %s", FamilyName(family),
+                                     QuoteKey(begin), QuoteKey(end)));
+}
+
+absl::StatusOr<uint64_t> Store::FamilyDiskBytes(Family family) const {
+  PANTHERD_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle* const handle, Handle(family));
+  uint64_t bytes = 0;
+  if (!db_->GetIntProperty(handle, rocksdb::DB::Properties::kTotalSstFilesSize, &bytes)) {
+    return absl::InternalError(
+        absl::StrFormat("data directory %s: RocksDB does not report the "
+                        "SST file size of family %s",
+                        dir_, FamilyName(family)));
+  }
+  return bytes;
+}
+
 absl::Status Store::Close() {
   if (db_ == nullptr) return absl::OkStatus();
   absl::Status result = Flush();

@@ -297,6 +297,27 @@ class Store {
   // Not needed for durability (the write-ahead log provides it).
   [[nodiscard]] absl::Status Flush();
 
+  // Compacts the keys of `family` from `begin` through `end` (an empty
+  // `begin` means from the first key, an empty `end` to the last): flushes
+  // the family's memtable when it overlaps the range, then rewrites the
+  // range's files down to the bottom level, dropping deleted and overwritten
+  // entries, so the space they held is freed. Blocks the caller until done
+  // (seconds per GB rewritten); other reads and writes, and background
+  // compactions, go on meanwhile. Deleted keys still visible to a scan that
+  // is running stay on disk until it ends. Errors: InvalidArgument for an
+  // unknown family, FailedPrecondition when closed, otherwise a mapped
+  // RocksDB error (the data is unchanged by a failed compaction).
+  [[nodiscard]] absl::Status CompactRange(Family family, absl::string_view begin,
+                                          absl::string_view end);
+
+  // The bytes on disk of `family`'s SST files, including files that a
+  // compaction replaced but a running read still uses (they are deleted when
+  // it ends). Data only in the memtable (written since the last flush, and
+  // on disk only in the shared write-ahead log) is not counted. Errors:
+  // InvalidArgument for an unknown family, FailedPrecondition when closed,
+  // Internal when RocksDB does not report the figure.
+  absl::StatusOr<uint64_t> FamilyDiskBytes(Family family) const;
+
   // Flushes, then closes the database and releases the directory lock.
   // Afterwards every other method returns FailedPrecondition. Idempotent:
   // later calls return OK. Must not run concurrently with any other call on

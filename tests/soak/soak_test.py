@@ -491,7 +491,9 @@ def model_windows(m, keep=lambda w: True):
 
 
 def stored_processed(rows):
-    return [(k.split(b"\0", 1)[1].decode(), struct.unpack(">Q", v)[0]) for k, v in rows]
+    """log_type\\0<uuid> -> be64 expiry, then (16-byte records) i64 event time µs."""
+    assert all(len(v) in (8, 16) for _, v in rows), "processed records are 8 or 16 bytes"
+    return [(k.split(b"\0", 1)[1].decode(), struct.unpack(">Q", v[:8])[0]) for k, v in rows]
 
 
 def stored_kv(rows):
