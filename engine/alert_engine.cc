@@ -627,7 +627,7 @@ class AlertEngine::BatchState {
 };
 
 AlertEngine::AlertEngine(store::Store* store, AlertEngineOptions options)
-    : store_(store), options_(std::move(options)) {}
+    : store_(store), options_(std::move(options)), event_encoder_(store) {}
 
 absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResult>& events,
                                                      const ExtraWrites& extra) {
@@ -641,6 +641,16 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
       PANTHERD_RETURN_IF_ERROR(store::ValidateKeyPart(r.rule_id, "rule id"));
     }
   }
+  // The stored form of each event (engine/event_codec.h), compressed before
+  // the lock: other batches commit meanwhile.
+  std::vector<std::string> stored_values;
+  if (options_.event_retention > absl::ZeroDuration()) {
+    stored_values.resize(events.size());
+    for (size_t i = 0; i < events.size(); ++i) {
+      PANTHERD_RETURN_IF_ERROR(
+          event_encoder_.Encode(events[i].log_type, events[i].event_json, &stored_values[i]));
+    }
+  }
   absl::MutexLock lock(&mu_);
   const int64_t now_us = absl::ToUnixMicros(options_.now());
   BatchState state(*store_, options_, now_us);
@@ -649,7 +659,8 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
   auto period_us = [](int64_t minutes) -> int64_t {
     return (minutes > 0 ? minutes : 60) * 60'000'000;
   };
-  for (const EventResult& e : events) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    const EventResult& e = events[i];
     PANTHERD_ASSIGN_OR_RETURN(const bool duplicate, state.CheckAndMarkProcessed(e));
     if (duplicate) {
       outcome.events.push_back(EventStatus::kDuplicate);
@@ -666,7 +677,7 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
     if (options_.event_retention > absl::ZeroDuration() &&
         absl::FromUnixMicros(event_us) >= absl::FromUnixMicros(now_us) - options_.event_retention) {
       event_key = EventKey(e.log_type, absl::FromUnixMicros(event_us), e.event_id, e.event_json);
-      state.batch().Put(Family::kEvents, event_key, e.event_json);
+      state.batch().Put(Family::kEvents, event_key, stored_values[i]);
     }
     for (const RuleMatch& m : e.matches) {
       Contribution c;

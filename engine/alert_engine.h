@@ -118,6 +118,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/alert_publisher.h"
+#include "engine/event_codec.h"
 #include "pantherd/v1/alerts.pb.h"
 #include "pantherd/v1/sources.pb.h"
 #include "proto/base/clock.h"
@@ -376,6 +377,8 @@ class AlertEngine {
 
   store::Store* const store_;
   const AlertEngineOptions options_;
+  // Compresses stored events; thread-safe on its own, used before mu_.
+  EventEncoder event_encoder_;
   // Serialises every read-modify-write of windows, alerts and processed ids,
   // and the publication of their changes.
   absl::Mutex mu_;
