@@ -641,14 +641,15 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
       PANTHERD_RETURN_IF_ERROR(store::ValidateKeyPart(r.rule_id, "rule id"));
     }
   }
-  // The stored form of each event (engine/event_codec.h), compressed before
-  // the lock: other batches commit meanwhile.
-  std::vector<std::string> stored_values;
+  // The stored form of each event not encoded ahead (EncodeStoredEvents),
+  // compressed before the lock.
+  std::vector<std::string> encoded;
   if (options_.event_retention > absl::ZeroDuration()) {
-    stored_values.resize(events.size());
+    encoded.resize(events.size());
     for (size_t i = 0; i < events.size(); ++i) {
-      PANTHERD_RETURN_IF_ERROR(
-          event_encoder_.Encode(events[i].log_type, events[i].event_json, &stored_values[i]));
+      const EventResult& e = events[i];
+      if (!e.stored_value.empty() || e.id_check == IdCheck::kDuplicate) continue;
+      PANTHERD_RETURN_IF_ERROR(event_encoder_.Encode(e.log_type, e.event_json, &encoded[i]));
     }
   }
   absl::MutexLock lock(&mu_);
@@ -677,7 +678,8 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
     if (options_.event_retention > absl::ZeroDuration() &&
         absl::FromUnixMicros(event_us) >= absl::FromUnixMicros(now_us) - options_.event_retention) {
       event_key = EventKey(e.log_type, absl::FromUnixMicros(event_us), e.event_id, e.event_json);
-      state.batch().Put(Family::kEvents, event_key, stored_values[i]);
+      state.batch().Put(Family::kEvents, event_key,
+                        e.stored_value.empty() ? encoded[i] : e.stored_value);
     }
     for (const RuleMatch& m : e.matches) {
       Contribution c;
@@ -733,6 +735,15 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
   outcome.rules.reserve(stats.size());
   for (auto& [id, s] : stats) outcome.rules.push_back(std::move(s));
   return outcome;
+}
+
+absl::Status AlertEngine::EncodeStoredEvents(std::vector<EventResult>& events) {
+  if (options_.event_retention <= absl::ZeroDuration()) return absl::OkStatus();
+  for (EventResult& e : events) {
+    if (!e.stored_value.empty() || e.id_check == IdCheck::kDuplicate) continue;
+    PANTHERD_RETURN_IF_ERROR(event_encoder_.Encode(e.log_type, e.event_json, &e.stored_value));
+  }
+  return absl::OkStatus();
 }
 
 void AlertEngine::SetPublisher(AlertPublisher* publisher) {

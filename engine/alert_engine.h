@@ -220,6 +220,10 @@ struct EventResult {
   std::string log_type;  // must satisfy store::ValidateKeyPart when event_id is set
   absl::Time event_time = absl::InfinitePast();  // p_event_time
   std::string event_json;                        // the normalised event
+  // The event's stored form (engine/event_codec.h), when
+  // AlertEngine::EncodeStoredEvents made it ahead of ApplyBatch; empty:
+  // ApplyBatch encodes event_json itself.
+  std::string stored_value;
   std::vector<RuleMatch> matches;
   std::vector<RuleErrorResult> errors;
 };
@@ -294,6 +298,14 @@ class AlertEngine {
   // `extra` writes only what `extra` adds.
   absl::StatusOr<BatchOutcome> ApplyBatch(const std::vector<EventResult>& events,
                                           const ExtraWrites& extra = nullptr);
+
+  // Sets stored_value of each event ApplyBatch would store (with an event
+  // retention, unless id_check is kDuplicate) that has none: the compression
+  // is then done by the caller's thread, e.g. while the batch before
+  // commits, instead of on the path that commits batches one by one. Takes
+  // no engine lock; thread-safe. Errors: the encoder's (store errors when
+  // reading the stored dictionaries, Internal from zstd).
+  absl::Status EncodeStoredEvents(std::vector<EventResult>& events);
 
   // Whether (log_type, event_id) was processed within processed_retention
   // (by the engine clock), i.e. ApplyBatch would skip it as a duplicate.

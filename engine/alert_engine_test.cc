@@ -1474,5 +1474,34 @@ TEST(EventStoreTest, ValuesAreCompressedAndRawValuesStillRead) {
   EXPECT_THAT(std::string(scanned.message()), ::testing::HasSubstr("zstd"));
 }
 
+// EncodeStoredEvents compresses ahead of ApplyBatch (the ingest pipeline
+// calls it while preparing a batch); ApplyBatch stores what it made.
+TEST(EventStoreTest, EventsEncodedAheadAreStoredAsEncoded) {
+  pantherd::testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
+  AlertEngineOptions options;
+  options.now = [] { return At(10); };
+  options.event_retention = absl::Hours(24);
+  AlertEngine engine(store.get(), options);
+  std::vector<EventResult> events = {Event("e1", At(1), {}), Event("e2", At(2), {})};
+  events[1].id_check = IdCheck::kDuplicate;
+  ASSERT_TRUE(engine.EncodeStoredEvents(events).ok());
+  ASSERT_FALSE(events[0].stored_value.empty());
+  EXPECT_EQ(events[0].stored_value.front(), kEventValueZstd);
+  EXPECT_TRUE(events[1].stored_value.empty());  // never stored
+  ASSERT_TRUE(engine.ApplyBatch({events[0]}).ok());
+  absl::StatusOr<std::string> value = store->Get(
+      store::Family::kEvents, EventKey("Okta.SystemLog", At(1), "e1", events[0].event_json));
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(*value, events[0].stored_value);
+
+  // Without a retention nothing is encoded.
+  options.event_retention = absl::ZeroDuration();
+  AlertEngine no_store(store.get(), options);
+  std::vector<EventResult> more = {Event("e3", At(3), {})};
+  ASSERT_TRUE(no_store.EncodeStoredEvents(more).ok());
+  EXPECT_TRUE(more[0].stored_value.empty());
+}
+
 }  // namespace
 }  // namespace pantherd::engine

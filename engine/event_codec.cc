@@ -1,5 +1,9 @@
 #include "engine/event_codec.h"
 
+// ZDICT_trainFromBuffer_fastCover with fixed parameters: zstd's "static
+// linking only" API, exported by Debian 12's libzstd (1.5.4) and declared by
+// the headers of the same package.
+#define ZDICT_STATIC_LINKING_ONLY
 #include <zdict.h>
 #include <zstd.h>
 
@@ -69,6 +73,7 @@ struct EventEncoder::Training {
   std::string samples;  // concatenated
   std::vector<size_t> sizes;
   size_t dictionary_bytes = 0;
+  int level = 0;       // the level the dictionary's values are compressed at
   std::string result;  // the dictionary; empty when training failed
   absl::Notification done;
 };
@@ -112,7 +117,8 @@ absl::Status EventEncoder::LoadLocked() {
       }));
   PANTHERD_RETURN_IF_ERROR(error);
   for (auto& [log_type, dict] : latest) {
-    ZSTD_CDict* cdict = ZSTD_createCDict(dict.second.data(), dict.second.size(), options_.level);
+    ZSTD_CDict* cdict =
+        ZSTD_createCDict(dict.second.data(), dict.second.size(), options_.dictionary_level);
     if (cdict == nullptr) {
       return absl::InternalError(absl::StrCat("zstd cannot load event dictionary ", dict.first));
     }
@@ -132,7 +138,7 @@ absl::Status EventEncoder::InstallLocked(absl::string_view log_type, LogTypeStat
     state.settled = true;
     return absl::OkStatus();
   }
-  ZSTD_CDict* cdict = ZSTD_createCDict(dict.data(), dict.size(), options_.level);
+  ZSTD_CDict* cdict = ZSTD_createCDict(dict.data(), dict.size(), options_.dictionary_level);
   if (cdict == nullptr) return absl::InternalError("zstd cannot load a new event dictionary");
   // The dictionary is durable before any value uses it.
   absl::StatusOr<uint64_t> id = store_->WriteWithSequence(
@@ -173,10 +179,11 @@ absl::Status EventEncoder::Encode(absl::string_view log_type, absl::string_view 
         training->samples = std::move(state.samples);
         training->sizes = std::move(state.sizes);
         training->dictionary_bytes = options_.dictionary_bytes;
+        training->level = options_.dictionary_level;
         state.samples = std::string();
         state.sizes = std::vector<size_t>();
         state.training = training;
-        // Off the ingest path: training takes about a second.
+        // Off the ingest path (about 20 ms for Okta events).
         std::thread([training] { TrainDictionary(*training); }).detach();
       }
     }
@@ -189,7 +196,8 @@ absl::Status EventEncoder::Encode(absl::string_view log_type, absl::string_view 
   if (cctx == nullptr) {
     cctx.reset(ZSTD_createCCtx());
     if (cctx == nullptr) return absl::InternalError("zstd cannot create a compression context");
-    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, options_.level);
+    // The level without a dictionary; a dictionary's own level supersedes it.
+    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, options_.plain_level);
     // The value names its dictionary itself.
     ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_dictIDFlag, 0);
   }
@@ -220,8 +228,18 @@ absl::Status EventEncoder::Encode(absl::string_view log_type, absl::string_view 
 
 void EventEncoder::TrainDictionary(Training& t) {
   std::string dict(t.dictionary_bytes, '\0');
-  const size_t n = ZDICT_trainFromBuffer(dict.data(), dict.size(), t.samples.data(), t.sizes.data(),
-                                         static_cast<unsigned>(t.sizes.size()));
+  // One fastCover pass with fixed parameters: about 20 ms for 1,000 Okta
+  // events, and as good on them as ZDICT_trainFromBuffer's search over k
+  // (which takes about 5 times as long).
+  ZDICT_fastCover_params_t params = {};
+  params.k = 1024;  // segment size
+  params.d = 8;     // dmer size
+  params.f = 18;    // log2 of the frequency table's entries (1 MB)
+  params.accel = 1;
+  params.zParams.compressionLevel = t.level;
+  const size_t n =
+      ZDICT_trainFromBuffer_fastCover(dict.data(), dict.size(), t.samples.data(), t.sizes.data(),
+                                      static_cast<unsigned>(t.sizes.size()), params);
   if (ZDICT_isError(n)) {
     dict.clear();
   } else {

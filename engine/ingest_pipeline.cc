@@ -469,6 +469,9 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     }
     events.push_back(std::move(event));
   }
+  // Stored events are compressed here, not in the commit: batches commit
+  // one at a time, while the next batch is prepared.
+  if (alerts_ != nullptr) PANTHERD_RETURN_IF_ERROR(alerts_->EncodeStoredEvents(events));
 
   return result;
 }
