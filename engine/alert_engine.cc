@@ -746,6 +746,13 @@ absl::Status AlertEngine::EncodeStoredEvents(std::vector<EventResult>& events) {
   return absl::OkStatus();
 }
 
+absl::Status AlertEngine::EncodeStoredEvent(absl::string_view log_type, absl::string_view json,
+                                            std::string* out) {
+  out->clear();
+  if (options_.event_retention <= absl::ZeroDuration()) return absl::OkStatus();
+  return event_encoder_.Encode(log_type, json, out);
+}
+
 void AlertEngine::SetPublisher(AlertPublisher* publisher) {
   absl::MutexLock lock(&mu_);
   publisher_ = publisher;

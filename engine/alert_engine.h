@@ -307,6 +307,12 @@ class AlertEngine {
   // reading the stored dictionaries, Internal from zstd).
   absl::Status EncodeStoredEvents(std::vector<EventResult>& events);
 
+  // The same for one event: sets *out to the stored form of `json`, an event
+  // of `log_type`, or clears it when the engine stores no events (no event
+  // retention). Thread-safe; takes no engine lock.
+  absl::Status EncodeStoredEvent(absl::string_view log_type, absl::string_view json,
+                                 std::string* out);
+
   // Whether (log_type, event_id) was processed within processed_retention
   // (by the engine clock), i.e. ApplyBatch would skip it as a duplicate.
   // Reads committed state only; takes no lock. Errors: DataLoss for a

@@ -4,6 +4,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -376,6 +377,23 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
   // cost more than its rules. A batch evaluated alone prefers worker 0, so
   // that one stream's rules keep their detection-cache items in one worker.
   internal::EvaluateResult evaluated;
+  // The events to store are compressed on a thread of their own while the
+  // workers evaluate them (this thread only waits meanwhile), instead of
+  // on the path that commits batches one by one.
+  std::vector<std::string> stored(to_evaluate);
+  absl::Status encoded;
+  std::thread encoder;
+  if (alerts_ != nullptr && to_evaluate > 0) {
+    encoder = std::thread([&] {
+      for (size_t j = 0; j < to_evaluate && encoded.ok(); ++j) {
+        const internal::EventToEvaluate& e = evaluate.evaluate().events(static_cast<int>(j));
+        encoded = alerts_->EncodeStoredEvent(e.log_type(), e.normalized_json(), &stored[j]);
+      }
+    });
+  }
+  absl::Cleanup join_encoder = [&encoder] {
+    if (encoder.joinable()) encoder.join();
+  };
   if (to_evaluate > 0) {
     const int evaluating = evaluating_.fetch_add(1) + 1;
     const int parts = evaluating > 1 || to_evaluate < kMinEventsToSplit
@@ -395,6 +413,8 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     }
     evaluated = std::move(*answer);
   }
+  std::move(join_encoder).Invoke();
+  PANTHERD_RETURN_IF_ERROR(encoded);
   if (metrics != nullptr) metrics->AddRuleStats(evaluated.rule_stats());
   if (evaluated.results_size() != static_cast<int>(to_evaluate)) {
     return absl::InternalError(absl::StrCat("a worker answered ", evaluated.results_size(),
@@ -434,6 +454,7 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     event.event_time = n.event_time;
     event.event_json =
         std::move(*evaluate.mutable_evaluate()->mutable_events(at)->mutable_normalized_json());
+    event.stored_value = std::move(stored[at]);
     for (const internal::RuleMatch* match_ptr : matches) {
       const internal::RuleMatch& m = *match_ptr;
       auto rule = rules.find(m.rule_id());
@@ -469,9 +490,6 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     }
     events.push_back(std::move(event));
   }
-  // Stored events are compressed here, not in the commit: batches commit
-  // one at a time, while the next batch is prepared.
-  if (alerts_ != nullptr) PANTHERD_RETURN_IF_ERROR(alerts_->EncodeStoredEvents(events));
 
   return result;
 }
