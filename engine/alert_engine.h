@@ -313,6 +313,9 @@ class AlertEngine {
   absl::Status EncodeStoredEvent(absl::string_view log_type, absl::string_view json,
                                  std::string* out);
 
+  // Whether ApplyBatch stores events (it has an event retention).
+  bool StoresEvents() const { return options_.event_retention > absl::ZeroDuration(); }
+
   // Whether (log_type, event_id) was processed within processed_retention
   // (by the engine clock), i.e. ApplyBatch would skip it as a duplicate.
   // Reads committed state only; takes no lock. Errors: DataLoss for a

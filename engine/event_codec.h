@@ -97,9 +97,10 @@ class EventEncoder {
   // plain zstd. May start a dictionary training (in the background), or
   // write a finished dictionary to the store (once per log type) before
   // using it. Errors: the store's when reading the stored dictionaries
-  // fails (then nothing is set); Internal when zstd fails. A failure to
-  // write a new dictionary is not an error: the value uses plain zstd and
-  // the write is retried by a later call.
+  // fails, DataLoss for a malformed dictionary record (then nothing is
+  // set; the next call reads them again); Internal when zstd fails. A
+  // failure to write a new dictionary is not an error: the value uses
+  // plain zstd and the write is retried by a later call.
   absl::Status Encode(absl::string_view log_type, absl::string_view json, std::string* out)
       ABSL_LOCKS_EXCLUDED(mu_);
 

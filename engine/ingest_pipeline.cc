@@ -383,7 +383,7 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
   std::vector<std::string> stored(to_evaluate);
   absl::Status encoded;
   std::thread encoder;
-  if (alerts_ != nullptr && to_evaluate > 0) {
+  if (alerts_ != nullptr && alerts_->StoresEvents() && to_evaluate > 0) {
     encoder = std::thread([&] {
       for (size_t j = 0; j < to_evaluate && encoded.ok(); ++j) {
         const internal::EventToEvaluate& e = evaluate.evaluate().events(static_cast<int>(j));
