@@ -65,9 +65,10 @@ inline constexpr absl::string_view kEventDictionarySequence = "event_dict";
 std::string EventDictionaryKey(uint64_t id);
 
 struct EventEncoderOptions {
-  // zstd level of values compressed with a dictionary (cheap: about 3 µs
-  // for a 2 KB Okta event).
-  int dictionary_level = 3;
+  // zstd level of values compressed with a dictionary: about 2.5 µs for a
+  // 2 KB Okta event at level 1, measurably cheaper in ingestion than level 3
+  // for values about 5% larger.
+  int dictionary_level = 1;
   // zstd level of values compressed without one (the first events of a log
   // type; several times dearer per event, so the fastest standard level).
   int plain_level = 1;

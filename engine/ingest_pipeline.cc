@@ -369,14 +369,6 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     rule_lists.set_kv_txn(reservation.kv_txn_);
   }
 
-  // With several live workers and no other batch being evaluated, the
-  // enabled rules are split between the workers. Batches evaluated at the
-  // same time (other streams, pollers) each go whole to one worker instead:
-  // splitting them would make every worker parse every event of both.
-  // A small batch is not split either: two workers parsing every event of it
-  // cost more than its rules. A batch evaluated alone prefers worker 0, so
-  // that one stream's rules keep their detection-cache items in one worker.
-  internal::EvaluateResult evaluated;
   // The events to store are compressed on a thread of their own while the
   // workers evaluate them (this thread only waits meanwhile), instead of
   // on the path that commits batches one by one.
@@ -394,6 +386,15 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
   absl::Cleanup join_encoder = [&encoder] {
     if (encoder.joinable()) encoder.join();
   };
+
+  // With several live workers and no other batch being evaluated, the
+  // enabled rules are split between the workers. Batches evaluated at the
+  // same time (other streams, pollers) each go whole to one worker instead:
+  // splitting them would make every worker parse every event of both.
+  // A small batch is not split either: two workers parsing every event of it
+  // cost more than its rules. A batch evaluated alone prefers worker 0, so
+  // that one stream's rules keep their detection-cache items in one worker.
+  internal::EvaluateResult evaluated;
   if (to_evaluate > 0) {
     const int evaluating = evaluating_.fetch_add(1) + 1;
     const int parts = evaluating > 1 || to_evaluate < kMinEventsToSplit
