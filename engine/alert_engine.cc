@@ -631,7 +631,7 @@ class AlertEngine::BatchState {
 };
 
 AlertEngine::AlertEngine(store::Store* store, AlertEngineOptions options)
-    : store_(store), options_(std::move(options)) {}
+    : store_(store), options_(std::move(options)), event_encoder_(store) {}
 
 absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResult>& events,
                                                      const ExtraWrites& extra) {
@@ -645,6 +645,17 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
       PANTHERD_RETURN_IF_ERROR(store::ValidateKeyPart(r.rule_id, "rule id"));
     }
   }
+  // The stored form of each event not encoded ahead (EncodeStoredEvents),
+  // compressed before the lock.
+  std::vector<std::string> encoded;
+  if (options_.event_retention > absl::ZeroDuration()) {
+    encoded.resize(events.size());
+    for (size_t i = 0; i < events.size(); ++i) {
+      const EventResult& e = events[i];
+      if (!e.stored_value.empty() || e.id_check == IdCheck::kDuplicate) continue;
+      PANTHERD_RETURN_IF_ERROR(event_encoder_.Encode(e.log_type, e.event_json, &encoded[i]));
+    }
+  }
   absl::MutexLock lock(&mu_);
   const int64_t now_us = absl::ToUnixMicros(options_.now());
   BatchState state(*store_, options_, now_us);
@@ -653,7 +664,8 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
   auto period_us = [](int64_t minutes) -> int64_t {
     return (minutes > 0 ? minutes : 60) * 60'000'000;
   };
-  for (const EventResult& e : events) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    const EventResult& e = events[i];
     const int64_t event_us =
         e.event_time == absl::InfinitePast() || e.event_time == absl::InfiniteFuture()
             ? now_us
@@ -670,7 +682,8 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
     if (options_.event_retention > absl::ZeroDuration() &&
         absl::FromUnixMicros(event_us) >= absl::FromUnixMicros(now_us) - options_.event_retention) {
       event_key = EventKey(e.log_type, absl::FromUnixMicros(event_us), e.event_id, e.event_json);
-      state.batch().Put(Family::kEvents, event_key, e.event_json);
+      state.batch().Put(Family::kEvents, event_key,
+                        e.stored_value.empty() ? encoded[i] : e.stored_value);
     }
     for (const RuleMatch& m : e.matches) {
       Contribution c;
@@ -726,6 +739,22 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
   outcome.rules.reserve(stats.size());
   for (auto& [id, s] : stats) outcome.rules.push_back(std::move(s));
   return outcome;
+}
+
+absl::Status AlertEngine::EncodeStoredEvents(std::vector<EventResult>& events) {
+  if (options_.event_retention <= absl::ZeroDuration()) return absl::OkStatus();
+  for (EventResult& e : events) {
+    if (!e.stored_value.empty() || e.id_check == IdCheck::kDuplicate) continue;
+    PANTHERD_RETURN_IF_ERROR(event_encoder_.Encode(e.log_type, e.event_json, &e.stored_value));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AlertEngine::EncodeStoredEvent(absl::string_view log_type, absl::string_view json,
+                                            std::string* out) {
+  out->clear();
+  if (options_.event_retention <= absl::ZeroDuration()) return absl::OkStatus();
+  return event_encoder_.Encode(log_type, json, out);
 }
 
 void AlertEngine::SetPublisher(AlertPublisher* publisher) {

@@ -120,6 +120,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/alert_publisher.h"
+#include "engine/event_codec.h"
 #include "pantherd/v1/alerts.pb.h"
 #include "pantherd/v1/sources.pb.h"
 #include "proto/base/clock.h"
@@ -221,6 +222,10 @@ struct EventResult {
   std::string log_type;  // must satisfy store::ValidateKeyPart when event_id is set
   absl::Time event_time = absl::InfinitePast();  // p_event_time
   std::string event_json;                        // the normalised event
+  // The event's stored form (engine/event_codec.h), when
+  // AlertEngine::EncodeStoredEvents made it ahead of ApplyBatch; empty:
+  // ApplyBatch encodes event_json itself.
+  std::string stored_value;
   std::vector<RuleMatch> matches;
   std::vector<RuleErrorResult> errors;
 };
@@ -298,6 +303,23 @@ class AlertEngine {
   // `extra` writes only what `extra` adds.
   absl::StatusOr<BatchOutcome> ApplyBatch(const std::vector<EventResult>& events,
                                           const ExtraWrites& extra = nullptr);
+
+  // Sets stored_value of each event ApplyBatch would store (with an event
+  // retention, unless id_check is kDuplicate) that has none: the compression
+  // is then done by the caller's thread, e.g. while the batch before
+  // commits, instead of on the path that commits batches one by one. Takes
+  // no engine lock; thread-safe. Errors: the encoder's (store errors when
+  // reading the stored dictionaries, Internal from zstd).
+  absl::Status EncodeStoredEvents(std::vector<EventResult>& events);
+
+  // The same for one event: sets *out to the stored form of `json`, an event
+  // of `log_type`, or clears it when the engine stores no events (no event
+  // retention). Thread-safe; takes no engine lock.
+  absl::Status EncodeStoredEvent(absl::string_view log_type, absl::string_view json,
+                                 std::string* out);
+
+  // Whether ApplyBatch stores events (it has an event retention).
+  bool StoresEvents() const { return options_.event_retention > absl::ZeroDuration(); }
 
   // Whether (log_type, event_id) was processed within processed_retention
   // (by the engine clock), i.e. ApplyBatch would skip it as a duplicate.
@@ -386,6 +408,8 @@ class AlertEngine {
 
   store::Store* const store_;
   const AlertEngineOptions options_;
+  // Compresses stored events; thread-safe on its own, used before mu_.
+  EventEncoder event_encoder_;
   // Serialises every read-modify-write of windows, alerts and processed ids,
   // and the publication of their changes.
   absl::Mutex mu_;

@@ -1593,5 +1593,83 @@ TEST(EventStoreTest, NoRetentionStoresNothingAndPurgesWhatWasStored) {
   EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 0);
 }
 
+// Stored values are compressed (engine/event_codec.h); values stored before
+// that (the raw JSON) read the same; a value that does not decode stops a
+// scan with DataLoss.
+TEST(EventStoreTest, ValuesAreCompressedAndRawValuesStillRead) {
+  pantherd::testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
+  AlertEngineOptions options;
+  options.now = [] { return At(10); };
+  options.event_retention = absl::Hours(24);
+  AlertEngine engine(store.get(), options);
+  EventResult big = Event("big", At(1), {});
+  big.event_json = absl::StrCat(R"({"uuid":"big","padding":")", std::string(4000, 'x'), R"("})");
+  ASSERT_TRUE(engine.ApplyBatch({big}).ok());
+  const std::string key = EventKey("Okta.SystemLog", At(1), "big", big.event_json);
+  absl::StatusOr<std::string> value = store->Get(store::Family::kEvents, key);
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(value->front(), kEventValueZstd);
+  EXPECT_LT(value->size(), 200u);
+  // An event stored as raw JSON by an earlier version.
+  const std::string old_json = R"({"uuid":"old"})";
+  ASSERT_TRUE(store
+                  ->Put(store::Family::kEvents, EventKey("Okta.SystemLog", At(0), "old", old_json),
+                        old_json)
+                  .ok());
+  std::vector<std::pair<std::string, std::string>> read;
+  ASSERT_TRUE(ScanEvents(*store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
+                         [&](const StoredEvent& e) {
+                           read.emplace_back(e.id, e.json);
+                           return true;
+                         })
+                  .ok());
+  EXPECT_THAT(read, ElementsAre(std::pair<std::string, std::string>("old", old_json),
+                                std::pair<std::string, std::string>("big", big.event_json)));
+  EventDecoder decoder(*store);
+  absl::StatusOr<StoredEvent> e = ParseStoredEvent(key, *value, decoder);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->json, big.event_json);
+
+  ASSERT_TRUE(store
+                  ->Put(store::Family::kEvents, EventKey("Okta.SystemLog", At(2), "bad", ""),
+                        std::string(1, kEventValueZstd) + "garbage")
+                  .ok());
+  absl::Status scanned =
+      ScanEvents(*store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
+                 [](const StoredEvent&) { return true; });
+  EXPECT_TRUE(absl::IsDataLoss(scanned)) << scanned;
+  EXPECT_THAT(std::string(scanned.message()), ::testing::HasSubstr("zstd"));
+}
+
+// EncodeStoredEvents compresses ahead of ApplyBatch (the ingest pipeline
+// calls it while preparing a batch); ApplyBatch stores what it made.
+TEST(EventStoreTest, EventsEncodedAheadAreStoredAsEncoded) {
+  pantherd::testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
+  AlertEngineOptions options;
+  options.now = [] { return At(10); };
+  options.event_retention = absl::Hours(24);
+  AlertEngine engine(store.get(), options);
+  std::vector<EventResult> events = {Event("e1", At(1), {}), Event("e2", At(2), {})};
+  events[1].id_check = IdCheck::kDuplicate;
+  ASSERT_TRUE(engine.EncodeStoredEvents(events).ok());
+  ASSERT_FALSE(events[0].stored_value.empty());
+  EXPECT_EQ(events[0].stored_value.front(), kEventValueZstd);
+  EXPECT_TRUE(events[1].stored_value.empty());  // never stored
+  ASSERT_TRUE(engine.ApplyBatch({events[0]}).ok());
+  absl::StatusOr<std::string> value = store->Get(
+      store::Family::kEvents, EventKey("Okta.SystemLog", At(1), "e1", events[0].event_json));
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(*value, events[0].stored_value);
+
+  // Without a retention nothing is encoded.
+  options.event_retention = absl::ZeroDuration();
+  AlertEngine no_store(store.get(), options);
+  std::vector<EventResult> more = {Event("e3", At(3), {})};
+  ASSERT_TRUE(no_store.EncodeStoredEvents(more).ok());
+  EXPECT_TRUE(more[0].stored_value.empty());
+}
+
 }  // namespace
 }  // namespace pantherd::engine

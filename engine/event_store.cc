@@ -40,7 +40,7 @@ std::string EventTimeKey(absl::string_view log_type, absl::Time t) {
   return absl::StrCat(log_type, Sep(), store::EncodeInt64(absl::ToUnixMicros(t)));
 }
 
-absl::StatusOr<StoredEvent> ParseStoredEvent(absl::string_view key, absl::string_view value) {
+absl::StatusOr<StoredEvent> ParseStoredEventKey(absl::string_view key) {
   const size_t sep = key.find(kSep);
   if (sep == absl::string_view::npos || key.size() < sep + 1 + 8) {
     return absl::InvalidArgumentError(
@@ -52,7 +52,13 @@ absl::StatusOr<StoredEvent> ParseStoredEvent(absl::string_view key, absl::string
   e.log_type = key.substr(0, sep);
   e.event_time = absl::FromUnixMicros(micros);
   e.id = key.substr(sep + 1 + 8);
-  e.json = value;
+  return e;
+}
+
+absl::StatusOr<StoredEvent> ParseStoredEvent(absl::string_view key, absl::string_view value,
+                                             EventDecoder& decoder) {
+  PANTHERD_ASSIGN_OR_RETURN(StoredEvent e, ParseStoredEventKey(key));
+  PANTHERD_ASSIGN_OR_RETURN(e.json, decoder.Decode(value));
   return e;
 }
 
@@ -62,14 +68,16 @@ absl::Status ScanEvents(const store::Store& store, absl::string_view log_type, a
   const std::string prefix = absl::StrCat(log_type, Sep());
   const std::string start = EventTimeKey(log_type, since);
   const std::string end = EventTimeKey(log_type, until);
+  EventDecoder decoder(store);
   absl::Status error;
   PANTHERD_RETURN_IF_ERROR(store.Scan(
       Family::kEvents, prefix,
       [&](absl::string_view key, absl::string_view value) {
         if (key >= absl::string_view(end)) return false;
-        absl::StatusOr<StoredEvent> e = ParseStoredEvent(key, value);
+        absl::StatusOr<StoredEvent> e = ParseStoredEvent(key, value, decoder);
         if (!e.ok()) {
-          error = absl::DataLossError(e.status().message());
+          error = absl::IsInvalidArgument(e.status()) ? absl::DataLossError(e.status().message())
+                                                      : e.status();
           return false;
         }
         if (scanned != nullptr) ++*scanned;
@@ -111,6 +119,7 @@ absl::StatusOr<int64_t> PurgeEventsBefore(store::Store& store, absl::Time cutoff
     std::string resume = prefix;
     int64_t deleted_here = 0;
     while (true) {
+      // Keys only: the values are not decoded.
       std::vector<std::string> keys;
       PANTHERD_RETURN_IF_ERROR(store.Scan(
           Family::kEvents, prefix,
@@ -180,15 +189,17 @@ absl::StatusOr<EventLookup> FindStoredEvent(const store::Store& store, absl::str
     return lookup;
   }
   lookup.event_time = *record->event_time;
-  absl::StatusOr<std::string> json =
+  absl::StatusOr<std::string> stored =
       store.Get(Family::kEvents, EventKey(log_type, lookup.event_time, event_id, ""));
-  if (absl::IsNotFound(json.status())) {
+  if (absl::IsNotFound(stored.status())) {
     lookup.result = EventLookup::Result::kNotStored;
     return lookup;
   }
-  if (!json.ok()) return json.status();
+  if (!stored.ok()) return stored.status();
+  EventDecoder decoder(store);
+  PANTHERD_ASSIGN_OR_RETURN(absl::string_view json, decoder.Decode(*stored));
   lookup.result = EventLookup::Result::kFound;
-  lookup.json = *std::move(json);
+  lookup.json = std::string(json);
   return lookup;
 }
 

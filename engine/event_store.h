@@ -9,7 +9,12 @@
 // (already processed ids) are not stored again.
 //
 // Layout (store family kEvents, compressed with ZSTD; docs/storage.md):
-//   <log type> \0 i64(p_event_time, unix µs) <id>  ->  the normalised JSON
+//   <log type> \0 i64(p_event_time, unix µs) <id>  ->  the normalised JSON,
+//                                                     compressed on its own
+// Values are compressed by EventEncoder (engine/event_codec.h), with a zstd
+// dictionary trained per log type once enough events were seen; readers
+// decode them with EventDecoder (ParseStoredEvent, ScanEvents). Values
+// stored before that format (the raw JSON) still read.
 // where <id> is the event's id (Okta's uuid) or, for an event without one,
 // "#" and 16 hex digits of SHA-256 of its JSON. Keys of one log type sort by
 // event time, so a time range of one log type is one range scan.
@@ -35,6 +40,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "engine/event_codec.h"
 #include "store/store.h"
 
 namespace pantherd::engine {
@@ -47,23 +53,34 @@ std::string EventKey(absl::string_view log_type, absl::Time event_time, absl::st
 // The smallest key of `log_type` at or after `t` (a scan start or end).
 std::string EventTimeKey(absl::string_view log_type, absl::Time t);
 
-// One stored event.
+// One stored event. The views point into the key and value read (or the
+// decoder's buffer) and are valid only as long as those are.
 struct StoredEvent {
   absl::string_view key;
   absl::string_view log_type;
   absl::Time event_time;
   absl::string_view id;    // the event id, or "#<hex>" for one without
-  absl::string_view json;  // the normalised event
+  absl::string_view json;  // the normalised event (decoded)
 };
 
-// Parses a key of family kEvents (and its value). InvalidArgument when the
-// key is not one.
-absl::StatusOr<StoredEvent> ParseStoredEvent(absl::string_view key, absl::string_view value);
+// Parses a key of family kEvents; `json` stays empty. InvalidArgument when
+// the key is not one.
+absl::StatusOr<StoredEvent> ParseStoredEventKey(absl::string_view key);
+
+// Parses a key of family kEvents and its stored value, which `decoder`
+// decodes: `json` points into `value` (a raw JSON value) or into the
+// decoder's buffer, valid until its next Decode. Errors: InvalidArgument
+// when the key is not one; the decoder's (DataLoss for a value that does
+// not decode).
+absl::StatusOr<StoredEvent> ParseStoredEvent(absl::string_view key, absl::string_view value,
+                                             EventDecoder& decoder);
 
 // Calls `fn` for every stored event of `log_type` with since <= event time
 // < until, in event-time order (ties by id), until it returns false. Reads
-// exactly that range. `scanned`, when not null, counts the events read.
-// Errors: the store's; DataLoss for a key that does not parse.
+// exactly that range, decoding each value with one decoder (the event's
+// `json` is valid only during its call). `scanned`, when not null, counts
+// the events read. Errors: the store's; DataLoss for a key or value that
+// does not parse.
 absl::Status ScanEvents(const store::Store& store, absl::string_view log_type, absl::Time since,
                         absl::Time until, absl::FunctionRef<bool(const StoredEvent&)> fn,
                         int64_t* scanned = nullptr);

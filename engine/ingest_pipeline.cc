@@ -4,6 +4,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -414,6 +415,24 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     rule_lists.set_kv_txn(reservation.kv_txn_);
   }
 
+  // The events to store are compressed on a thread of their own while the
+  // workers evaluate them (this thread only waits meanwhile), instead of
+  // on the path that commits batches one by one.
+  std::vector<std::string> stored(to_evaluate);
+  absl::Status encoded;
+  std::thread encoder;
+  if (alerts_ != nullptr && alerts_->StoresEvents() && to_evaluate > 0) {
+    encoder = std::thread([&] {
+      for (size_t j = 0; j < to_evaluate && encoded.ok(); ++j) {
+        const internal::EventToEvaluate& e = evaluate.evaluate().events(static_cast<int>(j));
+        encoded = alerts_->EncodeStoredEvent(e.log_type(), e.normalized_json(), &stored[j]);
+      }
+    });
+  }
+  absl::Cleanup join_encoder = [&encoder] {
+    if (encoder.joinable()) encoder.join();
+  };
+
   // With several live workers and no other batch being evaluated, the
   // enabled rules are split between the workers. Batches evaluated at the
   // same time (other streams, pollers) each go whole to one worker instead:
@@ -441,6 +460,8 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     }
     evaluated = std::move(*answer);
   }
+  std::move(join_encoder).Invoke();
+  PANTHERD_RETURN_IF_ERROR(encoded);
   if (metrics != nullptr) metrics->AddRuleStats(evaluated.rule_stats());
   if (evaluated.results_size() != static_cast<int>(to_evaluate)) {
     return absl::InternalError(absl::StrCat("a worker answered ", evaluated.results_size(),
@@ -471,6 +492,7 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     event.event_time = n.event_time;
     event.event_json =
         std::move(*evaluate.mutable_evaluate()->mutable_events(at)->mutable_normalized_json());
+    event.stored_value = std::move(stored[at]);
     AddWorkerResult(r, rules, &event);
     events.push_back(std::move(event));
   }

@@ -168,12 +168,13 @@ class IngestPipeline {
   // Commit(Prepare(r), x). Prepare normalises, recognises events already
   // processed (or being evaluated by another batch, or repeated in this
   // one) as duplicates before any rule runs on them, reserves the ids of
-  // the others, and evaluates them; it writes nothing (the rules' cache
-  // writes are held in the batch's key-value transaction). Its errors are
-  // Ingest's. Commit makes the batch durable in one atomic write (windows,
-  // alerts, alert log, processed ids and the rules' cache writes) and fills
-  // the response; its errors are the store's (nothing of the batch was
-  // stored).
+  // the others, evaluates them and compresses the events to store
+  // (AlertEngine::EncodeStoredEvents); it writes nothing of the batch (the
+  // rules' cache writes are held in the batch's key-value transaction; the
+  // one write it may make is a log type's new compression dictionary,
+  // engine/event_codec.h). Its errors are Ingest's. Commit makes the batch durable in one atomic
+  // write (windows, alerts, alert log, processed ids and the rules' cache writes) and fills the
+  // response; its errors are the store's (nothing of the batch was stored).
   absl::StatusOr<PreparedBatch> Prepare(const v1::IngestEventsRequest& request);
   absl::StatusOr<IngestResult> Commit(PreparedBatch batch, const ExtraWrites& extra = nullptr);
 

@@ -105,13 +105,14 @@ struct EventsCursor {
   sqlite3_vtab_cursor base;  // first: SQLite casts
   EventsVtab* table = nullptr;
   std::vector<std::string> keys;
-  std::vector<std::string> values;
+  std::vector<std::string> values;  // as stored (engine/event_codec.h)
   size_t pos = 0;
   std::string next_start;  // the next chunk starts at this key
   std::string end_key;     // the scan stops before this key
   bool exhausted = true;   // no more chunks
   int64_t rowid = 0;
-  // The current row, parsed on first use.
+  // The current row, decoded and parsed on first use.
+  std::unique_ptr<engine::EventDecoder> decoder;
   bool parsed = false;
   simdjson::dom::parser parser;
   std::vector<simdjson::dom::element> fields;
@@ -214,6 +215,7 @@ int OpenCursor(sqlite3_vtab* vtab, sqlite3_vtab_cursor** out) {
   auto* cursor = new EventsCursor();
   std::memset(&cursor->base, 0, sizeof(cursor->base));
   cursor->table = reinterpret_cast<EventsVtab*>(vtab);
+  cursor->decoder = std::make_unique<engine::EventDecoder>(*cursor->table->state->store);
   *out = &cursor->base;
   return SQLITE_OK;
 }
@@ -326,10 +328,15 @@ int EnsureParsed(EventsCursor* c) {
   const size_t n = c->table->def->columns.size();
   c->fields.assign(n, simdjson::dom::element());
   c->present.assign(n, false);
-  const std::string& json = c->values[c->pos];
+  absl::StatusOr<absl::string_view> json = c->decoder->Decode(c->values[c->pos]);
+  if (!json.ok()) {
+    c->table->state->store_error = json.status();
+    SetVtabError(&c->table->base, std::string(json.status().message()));
+    return SQLITE_ERROR;
+  }
   simdjson::dom::element doc;
   simdjson::dom::object object;
-  if (c->parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS ||
+  if (c->parser.parse(json->data(), json->size()).get(doc) != simdjson::SUCCESS ||
       doc.get_object().get(object) != simdjson::SUCCESS) {
     SetVtabError(&c->table->base, "a stored event is not a JSON object");
     return SQLITE_ERROR;

@@ -298,24 +298,26 @@ grpc::ServerWriteReactor<v1::StreamAlertEventsResponse>* DetectionServiceImpl::S
         v1::StreamAlertEventsResponse message;
         size_t bytes = 0;
         int64_t not_retained = 0;
+        engine::EventDecoder decoder(*env->store);
         for (const std::string& key : keys) {
           if (cancelled) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-          absl::StatusOr<std::string> json = env->store->Get(store::Family::kEvents, key);
-          if (absl::IsNotFound(json.status())) {
+          absl::StatusOr<std::string> value = env->store->Get(store::Family::kEvents, key);
+          if (absl::IsNotFound(value.status())) {
             ++not_retained;
             continue;
           }
-          if (!json.ok()) return ToGrpcStatus(json.status());
-          absl::StatusOr<engine::StoredEvent> e = engine::ParseStoredEvent(key, *json);
+          if (!value.ok()) return ToGrpcStatus(value.status());
+          absl::StatusOr<engine::StoredEvent> e = engine::ParseStoredEvent(key, *value, decoder);
           if (!e.ok()) return ToGrpcStatus(e.status());
+          std::string json(e->json);
           v1::MatchedEvent* m = message.add_events();
           if (!absl::StartsWith(e->id, "#")) m->set_event_id(std::string(e->id));
           m->set_log_type(std::string(e->log_type));
           *m->mutable_event_time() =
               TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(e->event_time));
-          m->set_original_bytes(static_cast<int64_t>(json->size()));
-          bytes += json->size();
-          m->set_json(std::move(*json));
+          m->set_original_bytes(static_cast<int64_t>(json.size()));
+          bytes += json.size();
+          m->set_json(std::move(json));
           if (message.events_size() >= kEventsPerMessage || bytes >= kEventBytesPerMessage) {
             if (!emit(std::move(message))) {
               return grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading");
