@@ -216,6 +216,7 @@ absl::StatusOr<v1::ReplayRulesResponse> RunReplayHere(const RuleSetManager::Repl
   // Windows and alerts in a store of the replay's own.
   store::StoreOptions store_options;
   store_options.sync_writes = false;
+  store_options.write_ahead_log = false;  // deleted afterwards: no log, no disk I/O
   PANTHERD_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> scratch,
                             store::Store::Open(options.scratch_dir, store_options));
   auto remove_scratch = absl::MakeCleanup([&] {

@@ -279,7 +279,9 @@ struct Store::Counter {
 };
 
 Store::Store(std::string dir, const StoreOptions& options)
-    : dir_(std::move(dir)), sync_writes_(options.sync_writes) {}
+    : dir_(std::move(dir)),
+      sync_writes_(options.sync_writes),
+      write_ahead_log_(options.write_ahead_log) {}
 
 Store::~Store() { Close().IgnoreError(); }
 
@@ -493,7 +495,8 @@ absl::Status Store::Write(WriteBatch batch, Durability durability) {
     if (touched[FamilyIndex(f)]) families.push_back(FamilyName(f));
   }
   rocksdb::WriteOptions write_options;
-  write_options.sync = sync_writes_ && durability == Durability::kDurable;
+  write_options.sync = write_ahead_log_ && sync_writes_ && durability == Durability::kDurable;
+  write_options.disableWAL = !write_ahead_log_;
   return FromRocksDB(db_->Write(write_options, &rocks_batch), dir_,
                      absl::StrFormat("writing a batch of %d operations to %s", batch.Count(),
                                      absl::StrJoin(families, ", ")));

@@ -161,6 +161,11 @@ struct StoreOptions {
   // write survives a power loss. When false, writes survive a process crash
   // but the last few may be lost on power loss or an OS crash.
   bool sync_writes = true;
+  // Write the write-ahead log at all. False (for scratch stores that are
+  // deleted after use, such as a replay's): writes go to the memtables only,
+  // so they cost no disk I/O until a memtable fills, and everything not yet
+  // flushed is lost when the process ends, whatever sync_writes says.
+  bool write_ahead_log = true;
 };
 
 // A persistent, ordered key-value store with one keyspace per Family. Keys and
@@ -345,6 +350,7 @@ class Store {
 
   const std::string dir_;
   const bool sync_writes_;
+  const bool write_ahead_log_;
   rocksdb::DB* db_ = nullptr;  // owned; null once closed
   // Indexed by Family; owned. Followed by handles of families this build
   // does not know (opened because RocksDB requires all to be).

@@ -695,6 +695,30 @@ TEST_F(store_test, DataPersistsAcrossReopen) {
 
 // Deleting keys leaves tombstones and frees nothing; compacting their range
 // drops both, and FamilyDiskBytes sees the files shrink.
+TEST_F(store_test, WithoutTheWriteAheadLogWritesReachNoLogFile) {
+  StoreOptions options;
+  options.write_ahead_log = false;
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  auto log_bytes = [&] {
+    uintmax_t bytes = 0;
+    for (const fs::directory_entry& e : fs::directory_iterator(dir_)) {
+      if (e.path().extension() == ".log") bytes += e.file_size();
+    }
+    return bytes;
+  };
+  const uintmax_t before = log_bytes();
+  for (int i = 0; i < 100; ++i) {
+    WriteBatch b;
+    b.Put(Family::kAlerts, absl::StrCat("a", i), std::string(1000, 'x'));
+    ASSERT_TRUE(store->Write(std::move(b)).ok());
+  }
+  EXPECT_EQ(log_bytes(), before);  // 100 KB written, none of it logged
+  absl::StatusOr<std::string> got = store->Get(Family::kAlerts, "a99");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->size(), 1000u);
+}
+
 TEST_F(store_test, CompactRangeReclaimsTheSpaceOfDeletedKeys) {
   std::unique_ptr<Store> store = OpenOrDie();
   ASSERT_NE(store, nullptr);
