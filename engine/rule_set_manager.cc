@@ -131,6 +131,32 @@ std::vector<v1::Rule> Overlay(std::vector<v1::Rule> base, const std::vector<v1::
   return out;
 }
 
+// The stored globals and data models that `content` (an upload's or a test
+// run's items) leaves in place: the content's own items win, and a stored
+// data model whose log type an enabled data model of the content covers is
+// left out too (at most one per log type).
+std::vector<v1::Rule> StoredSupport(const std::vector<v1::Rule>& stored,
+                                    const std::vector<v1::Rule>& content) {
+  std::set<std::string> content_ids;
+  std::set<std::string> content_log_types;
+  for (const v1::Rule& item : content) {
+    content_ids.insert(item.id());
+    if (item.type() == v1::ANALYSIS_TYPE_DATA_MODEL && item.enabled()) {
+      content_log_types.insert(item.log_types().begin(), item.log_types().end());
+    }
+  }
+  std::vector<v1::Rule> support;
+  for (const v1::Rule& item : stored) {
+    if (item.type() == v1::ANALYSIS_TYPE_RULE || content_ids.count(item.id()) > 0) continue;
+    bool covered = false;
+    if (item.type() == v1::ANALYSIS_TYPE_DATA_MODEL && item.enabled()) {
+      for (const std::string& t : item.log_types()) covered |= content_log_types.count(t) > 0;
+    }
+    if (!covered) support.push_back(item);
+  }
+  return support;
+}
+
 // Filter keys accepted by RunTests, as spec field names, with how to read
 // each from stored metadata. Values compare case-insensitively.
 std::vector<std::string> FilterValues(const v1::Rule& rule, absl::string_view key) {
@@ -458,27 +484,7 @@ absl::StatusOr<v1::TestReport> RuleSetManager::RunTests(const v1::RunTestsReques
     for (const v1::SkippedContent& s : set->skipped) *report.add_skipped() = s;
     invalid_globals = set->invalid_globals;
     std::vector<v1::Rule> content = ItemsOf(*set, /*with_scheduled=*/true);
-    // The content's own items win; stored globals and data models fill in.
-    // A stored data model whose log type an enabled data model of the
-    // content covers is left out too (at most one per log type).
-    std::set<std::string> content_ids;
-    std::set<std::string> content_log_types;
-    for (const v1::Rule& item : content) {
-      content_ids.insert(item.id());
-      if (item.type() == v1::ANALYSIS_TYPE_DATA_MODEL && item.enabled()) {
-        content_log_types.insert(item.log_types().begin(), item.log_types().end());
-      }
-    }
-    std::vector<v1::Rule> support;
-    for (const v1::Rule& item : stored) {
-      if (item.type() == v1::ANALYSIS_TYPE_RULE || content_ids.count(item.id()) > 0) continue;
-      bool covered = false;
-      if (item.type() == v1::ANALYSIS_TYPE_DATA_MODEL && item.enabled()) {
-        for (const std::string& t : item.log_types()) covered |= content_log_types.count(t) > 0;
-      }
-      if (!covered) support.push_back(item);
-    }
-    files = LayOut(Overlay(support, content));
+    files = LayOut(Overlay(StoredSupport(stored, content), content));
     for (const RuleSpec& r : set->rules) {
       PANTHERD_ASSIGN_OR_RETURN(bool selected, select(r.rule, r.scheduled));
       if (selected) ids.push_back(r.rule.id());
@@ -528,31 +534,14 @@ absl::StatusOr<RuleSetManager::ReplaySet> RuleSetManager::PrepareReplay(
       if (!IsWarning(d)) out.invalid.push_back(std::move(d));
     }
     std::vector<v1::Rule> items = ItemsOf(*set);
-    std::set<std::string> content_ids;
-    std::set<std::string> content_log_types;
-    std::vector<v1::Rule> content_support;
+    support = StoredSupport(stored, items);  // as RunTests
     for (v1::Rule& item : items) {
-      content_ids.insert(item.id());
-      if (item.type() == v1::ANALYSIS_TYPE_RULE) {
-        if (item.enabled() && takes(item)) out.rules.push_back(std::move(item));
-        continue;
+      if (item.type() != v1::ANALYSIS_TYPE_RULE) {
+        support.push_back(std::move(item));
+      } else if (item.enabled() && takes(item)) {
+        out.rules.push_back(std::move(item));
       }
-      if (item.type() == v1::ANALYSIS_TYPE_DATA_MODEL && item.enabled()) {
-        content_log_types.insert(item.log_types().begin(), item.log_types().end());
-      }
-      content_support.push_back(std::move(item));
     }
-    // As RunTests: the content's own items win; a stored data model whose
-    // log type an enabled data model of the content covers is left out.
-    for (const v1::Rule& item : stored) {
-      if (item.type() == v1::ANALYSIS_TYPE_RULE || content_ids.count(item.id()) > 0) continue;
-      bool covered = false;
-      if (item.type() == v1::ANALYSIS_TYPE_DATA_MODEL && item.enabled()) {
-        for (const std::string& t : item.log_types()) covered |= content_log_types.count(t) > 0;
-      }
-      if (!covered) support.push_back(item);
-    }
-    for (v1::Rule& item : content_support) support.push_back(std::move(item));
   } else {
     std::set<std::string> wanted(stored_ids.begin(), stored_ids.end());
     for (v1::Rule& item : stored) {
