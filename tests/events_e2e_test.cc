@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -290,6 +291,77 @@ TEST_F(EventsE2eTest, ReplayingADayGivesTheAlertsOfIngestingItWithTheRules) {
   RunResult again = Ctl({"upload", kRulesDir, "--backtest", "3650d"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_THAT(again.err, ::testing::ContainsRegex("Okta.FailedLogin +1 +[0-9]+ +0 +1 +[0-9]+ +0"));
+}
+
+// A replay streams progress while it runs; a client that cancels stops it
+// (after its current batch), and its scratch store is removed. Rule code
+// that is slow on purpose makes the replay last long enough to cancel.
+TEST_F(EventsE2eTest, AReplayStreamsProgressAndACancelledOneLeavesNothingBehind) {
+  StartWith("data-cancel", {"--event-retention", "36500d"});
+  const absl::Time now = absl::Now();
+  std::vector<std::string> events;
+  for (int i = 0; i < 3000; ++i) {
+    events.push_back(FailedLogin(i, now - absl::Minutes(50) + absl::Milliseconds(10 * i)));
+  }
+  Send(events);
+  v1::ReplayRulesRequest request;
+  v1::AnalysisFile* spec = request.mutable_content()->add_files();
+  spec->set_path("slow.yml");
+  spec->set_content(
+      "AnalysisType: rule\nRuleID: Slow.Rule\nFilename: slow.py\nEnabled: true\n"
+      "LogTypes: [Okta.SystemLog]\nSeverity: Low\n");
+  v1::AnalysisFile* code = request.mutable_content()->add_files();
+  code->set_path("slow.py");
+  code->set_content("import time\ndef rule(event):\n    time.sleep(0.005)\n    return False\n");
+  *request.mutable_since() =
+      TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now - absl::Hours(2)));
+  *request.mutable_until() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
+
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", server_->bearer());
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  std::unique_ptr<grpc::ClientReader<v1::ReplayRulesResponse>> reader =
+      stub_->ReplayRules(&context, request);
+  v1::ReplayRulesResponse message;
+  ASSERT_TRUE(reader->Read(&message));
+  ASSERT_TRUE(message.has_progress()) << message.DebugString();
+  EXPECT_GE(message.progress().events(), 500);
+  EXPECT_LT(message.progress().events(), 3000);
+  EXPECT_GT(message.progress().fraction(), 0);
+  EXPECT_LT(message.progress().fraction(), 1);
+  // While it runs, its scratch store is in the data directory.
+  auto scratch_stores = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(tmp_.Sub("data-cancel"))) {
+      n += absl::StartsWith(e.path().filename().string(), "replay-");
+    }
+    return n;
+  };
+  EXPECT_EQ(scratch_stores(), 1);
+  context.TryCancel();
+  while (reader->Read(&message)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // A batch takes about 2.5 s (500 events, 5 ms each); the rest of the
+  // replay would take 10 s more. Gone well before that: it stopped early.
+  const absl::Time deadline = absl::Now() + absl::Seconds(7);
+  while (scratch_stores() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(scratch_stores(), 0) << "the replay went on after its client cancelled";
+  // The server goes on: a replay of a quick rule runs to its end.
+  code->set_content("def rule(event):\n    return False\n");
+  grpc::ClientContext again;
+  again.AddMetadata("authorization", server_->bearer());
+  again.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  reader = stub_->ReplayRules(&again, request);
+  std::optional<v1::ReplayRulesResponse> result;
+  while (reader->Read(&message)) {
+    if (!message.has_progress()) result = message;
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->events(), 3000);
+  EXPECT_EQ(result->alerts_total(), 0);
+  EXPECT_TRUE(ListAlerts(*stub_, server_->bearer()).empty());
 }
 
 }  // namespace
