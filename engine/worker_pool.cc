@@ -136,6 +136,8 @@ WorkerPool::WorkerPool(WorkerPoolOptions options)
                    ? options_.workers
                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
       max_isolated_runs_(options_.max_isolated_runs > 0 ? options_.max_isolated_runs : workers_),
+      max_isolated_sessions_(options_.max_isolated_sessions > 0 ? options_.max_isolated_sessions
+                                                                : 1),
       processes_(std::make_shared<WorkerProcessList>()) {
   if (options_.worker_output_to_stderr) {
     WorkerOutputSink sink;
@@ -236,8 +238,8 @@ absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::Spawn() {
   {
     absl::MutexLock lock(&spawn_mu_);
     if (spawn_stopping_) return absl::UnavailableError("worker pool is shutting down");
-    const size_t bound =
-        static_cast<size_t>(options_.max_waiting) + 2 * workers_ + max_isolated_runs_;
+    const size_t bound = static_cast<size_t>(options_.max_waiting) + 2 * workers_ +
+                         max_isolated_runs_ + max_isolated_sessions_;
     if (spawn_queue_.size() >= bound) {
       ++rejected_;
       return absl::ResourceExhaustedError(
@@ -488,38 +490,37 @@ absl::StatusOr<std::shared_ptr<WorkerPool::Worker>> WorkerPool::StartLoaded(
 
 // One-shot test runs ---------------------------------------------------------------
 
-absl::Status WorkerPool::AcquireIsolatedSlot() {
+absl::Status WorkerPool::AcquireSlot(int* running, int limit) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("worker pool is shutting down");
-  if (isolated_running_ >= max_isolated_runs_) {
+  if (*running >= limit) {
     if (waiting_ >= options_.max_waiting) {
       ++rejected_;
-      return absl::ResourceExhaustedError(absl::StrCat("too many test runs: ", isolated_running_,
-                                                       " running and ", waiting_, " waiting"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("too many ", running == &sessions_running_ ? "replays" : "test runs", ": ",
+                       *running, " running and ", waiting_, " waiting"));
     }
     ++waiting_;
-    mu_.Await(absl::Condition(
-        +[](WorkerPool* pool) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return pool->stopping_ || pool->isolated_running_ < pool->max_isolated_runs_;
-        },
-        this));
+    auto free = [this, running, limit]()
+                    ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping_ || *running < limit; };
+    mu_.Await(absl::Condition(&free));
     --waiting_;
     if (stopping_) return absl::UnavailableError("worker pool is shutting down");
   }
-  ++isolated_running_;
+  ++*running;
   ++isolated_runs_;
   return absl::OkStatus();
 }
 
-void WorkerPool::ReleaseIsolatedSlot() {
+void WorkerPool::ReleaseSlot(int* running) {
   absl::MutexLock lock(&mu_);
-  --isolated_running_;
+  --*running;
 }
 
 absl::StatusOr<v1::TestReport> WorkerPool::RunTestsIsolated(
     const std::vector<v1::AnalysisFile>& files, const internal::RunTestsTask& task) {
-  PANTHERD_RETURN_IF_ERROR(AcquireIsolatedSlot());
-  auto release = absl::MakeCleanup([this] { ReleaseIsolatedSlot(); });
+  PANTHERD_RETURN_IF_ERROR(AcquireSlot(&isolated_running_, max_isolated_runs_));
+  auto release = absl::MakeCleanup([this] { ReleaseSlot(&isolated_running_); });
 
   internal::LoadRuleSet load;
   load.set_version(0);
@@ -662,7 +663,7 @@ absl::StatusOr<std::unique_ptr<IsolatedWorker>> WorkerPool::StartIsolated(
   internal::LoadRuleSet load;
   load.set_version(0);
   for (const v1::AnalysisFile& f : files) *load.add_files() = f;
-  PANTHERD_RETURN_IF_ERROR(AcquireIsolatedSlot());
+  PANTHERD_RETURN_IF_ERROR(AcquireSlot(&sessions_running_, max_isolated_sessions_));
   // From here the IsolatedWorker owns the slot.
   std::unique_ptr<IsolatedWorker> isolated(new IsolatedWorker(this, std::move(load), nice));
   PANTHERD_RETURN_IF_ERROR(isolated->Start());
@@ -674,7 +675,7 @@ IsolatedWorker::IsolatedWorker(WorkerPool* pool, internal::LoadRuleSet load, int
 
 IsolatedWorker::~IsolatedWorker() {
   if (worker_ != nullptr) pool_->Retire(std::move(worker_));
-  pool_->ReleaseIsolatedSlot();
+  pool_->ReleaseSlot(&pool_->sessions_running_);
 }
 
 absl::Status IsolatedWorker::Start() {

@@ -146,6 +146,10 @@ struct WorkerPoolOptions {
   bool worker_output_to_stderr = true;
   // One-shot workers running at once; 0 means `workers`.
   int max_isolated_runs = 0;
+  // Workers kept for a series of requests (StartIsolated: replays) running
+  // at once, apart from max_isolated_runs so that a long replay never holds
+  // up test runs; 0 means 1.
+  int max_isolated_sessions = 1;
   // Callers allowed to wait (for a live worker, or a one-shot slot) at once.
   int max_waiting = 64;
   // Where the pool logs (worker crashes, timeouts, replacements, rule set
@@ -238,8 +242,8 @@ class WorkerPool {
                                                   const internal::RunTestsTask& task);
 
   // Starts a one-shot worker loaded with `files` that stays for a series of
-  // requests (IsolatedWorker), counted among max_isolated_runs like
-  // RunTestsIsolated (waiting for a slot the same way). `nice` (0..19) is
+  // requests (IsolatedWorker), counted among max_isolated_sessions (waiting
+  // for a slot as RunTestsIsolated does for its own). `nice` (0..19) is
   // added to the worker's scheduling niceness so that, on a busy machine,
   // the kernel gives live workers and pantherd precedence. Load errors are
   // in loaded() (the rules that loaded still run). Errors: as
@@ -357,10 +361,11 @@ class WorkerPool {
                                                       bool isolated_kv = false);
 
   absl::Duration Budget(int64_t calls) const;
-  // Takes one of the max_isolated_runs slots, waiting like other callers
-  // (ResourceExhausted beyond max_waiting; Unavailable when stopping).
-  absl::Status AcquireIsolatedSlot();
-  void ReleaseIsolatedSlot();
+  // Takes one of `limit` slots counted in `*running` (isolated_running_ or
+  // sessions_running_), waiting like other callers (ResourceExhausted
+  // beyond max_waiting; Unavailable when stopping).
+  absl::Status AcquireSlot(int* running, int limit) ABSL_LOCKS_EXCLUDED(mu_);
+  void ReleaseSlot(int* running) ABSL_LOCKS_EXCLUDED(mu_);
   int64_t LoadCalls(const internal::LoadRuleSet& load) const;
 
   void SupervisorLoop();
@@ -371,6 +376,7 @@ class WorkerPool {
   const WorkerPoolOptions options_;
   const int workers_;
   const int max_isolated_runs_;
+  const int max_isolated_sessions_;
 
   // Serialises LoadLive.
   absl::Mutex load_mu_;
@@ -387,6 +393,7 @@ class WorkerPool {
   std::vector<Retiring> retiring_ ABSL_GUARDED_BY(mu_);
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;
   int isolated_running_ ABSL_GUARDED_BY(mu_) = 0;
+  int sessions_running_ ABSL_GUARDED_BY(mu_) = 0;
   bool supervisor_wake_ ABSL_GUARDED_BY(mu_) = false;
 
   // Spawn requests for the spawner thread (bounded by max_waiting plus the

@@ -241,6 +241,30 @@ TEST_F(WorkerPoolTest, LoadErrorsAreReportedAsInvalidAndTheRestIsTested) {
   EXPECT_EQ(report->invalid(1).message(), "no rule [broken] in the loaded set");
 }
 
+TEST_F(WorkerPoolTest, AnIsolatedSessionHasItsOwnSlotApartFromTestRuns) {
+  WorkerPoolOptions options = Options();
+  options.max_isolated_runs = 1;
+  options.max_waiting = 0;  // no waiting: a second caller is refused at once
+  std::unique_ptr<WorkerPool> pool = MakePool(options);
+  absl::StatusOr<std::unique_ptr<IsolatedWorker>> session =
+      pool->StartIsolated(Files({{"a", "ok"}}), /*nice=*/5);
+  ASSERT_TRUE(session.ok()) << session.status();
+  // A test run still gets the one test-run slot while the session lives.
+  absl::StatusOr<v1::TestReport> report = pool->RunTestsIsolated(Files({{"a", "ok"}}), Task({"a"}));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->rules(0).passed());
+  // A second session is one too many.
+  absl::StatusOr<std::unique_ptr<IsolatedWorker>> second =
+      pool->StartIsolated(Files({{"a", "ok"}}));
+  EXPECT_TRUE(absl::IsResourceExhausted(second.status())) << second.status();
+  EXPECT_THAT(second.status().message(), HasSubstr("too many replays"));
+  // Once the first ends, its slot is free again.
+  session->reset();
+  second = pool->StartIsolated(Files({{"a", "ok"}}));
+  EXPECT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(absl::IsInvalidArgument(pool->StartIsolated(Files({{"a", "ok"}}), 20).status()));
+}
+
 TEST_F(WorkerPoolTest, WhenNothingLoadsOnlyTheLoadErrorsAreReported) {
   std::unique_ptr<WorkerPool> pool = MakePool(Options());
   absl::StatusOr<v1::TestReport> report =

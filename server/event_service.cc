@@ -398,10 +398,10 @@ grpc::ServerWriteReactor<v1::ReplayRulesResponse>* DetectionServiceImpl::ReplayR
     grpc::CallbackServerContext* ctx, const v1::ReplayRulesRequest* req) {
   PANTHERD_AUTHORIZE_REQUEST(caller, req);
   const v1::ReplayRulesRequest request = *req;
-  // It waits on its own isolated worker, like RunTests: the evaluation
-  // executor, never the live batches' workers.
+  // It runs on the replay executor (one replay at a time), never on the
+  // threads or workers of live batches and test runs.
   return StartProducerStream<v1::ReplayRulesResponse>(
-      env_->evaluation,
+      env_->replays,
       [env = env_, request](const ProducerEmit<v1::ReplayRulesResponse>& emit,
                             const std::atomic<bool>& cancelled) -> grpc::Status {
         if (request.target_case() == v1::ReplayRulesRequest::TARGET_NOT_SET) {

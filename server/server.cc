@@ -56,6 +56,9 @@
 
 namespace pantherd::server {
 
+// Replays waiting for the replay executor before ReplayRules refuses more.
+constexpr int kReplaysQueued = 8;
+
 struct PantherServer::State {
   // pantherd's own figures; counted into from start to shutdown.
   std::unique_ptr<engine::EngineMetrics> metrics = std::make_unique<engine::EngineMetrics>();
@@ -69,6 +72,7 @@ struct PantherServer::State {
   std::unique_ptr<engine::IngestPipeline> ingest;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<Executor> evaluation;
+  std::unique_ptr<Executor> replays;
   std::unique_ptr<AlertHub> hub;
   std::unique_ptr<HttpClient> http;
   std::unique_ptr<SourceManager> sources;
@@ -425,6 +429,8 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   state->executor = std::make_unique<Executor>(config.executor_threads, config.executor_queue);
   state->evaluation =
       std::make_unique<Executor>(config.evaluation_threads, config.evaluation_queue);
+  // One replay at a time, up to kReplaysQueued more waiting.
+  state->replays = std::make_unique<Executor>(1, kReplaysQueued);
   AlertHubOptions hub_options;
   hub_options.buffer_capacity = static_cast<size_t>(config.stream_buffer);
   state->hub = std::make_unique<AlertHub>(state->alerts.get(), state->executor.get(), hub_options);
@@ -432,6 +438,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
   state->env.store = state->store.get();
   state->env.executor = state->executor.get();
   state->env.evaluation = state->evaluation.get();
+  state->env.replays = state->replays.get();
   state->env.rule_store = state->rule_store.get();
   state->env.rules = state->rules.get();
   state->env.alerts = state->alerts.get();
@@ -491,6 +498,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
     state->hub->Shutdown();
     state->executor->Shutdown();
     state->evaluation->Shutdown();
+    state->replays->Shutdown();
     return sources_started;
   }
   if (!config.metrics_listen.empty()) {
@@ -506,6 +514,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
       state->hub->Shutdown();
       state->executor->Shutdown();
       state->evaluation->Shutdown();
+      state->replays->Shutdown();
       return http.status();
     }
     state->metrics_http = std::move(*http);
@@ -552,6 +561,7 @@ absl::StatusOr<std::unique_ptr<PantherServer>> PantherServer::Start(const Server
     state->hub->Shutdown();
     state->executor->Shutdown();
     state->evaluation->Shutdown();
+    state->replays->Shutdown();
     state->StopFlushing();
     state->delayed->Stop();
     state->audit->Stop();
@@ -614,6 +624,7 @@ absl::Status PantherServer::Shutdown() {
   state_->delayed->Stop();
   state_->executor->Shutdown();
   state_->evaluation->Shutdown();
+  state_->replays->Shutdown();
   // After the calls that use it ended; a request in flight is cancelled and
   // its delivery stays pending in the store for the next start.
   state_->deliveries->Stop();

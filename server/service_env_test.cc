@@ -34,6 +34,7 @@ void Wire(ServiceEnv& env) {
   env.metrics = Fake<engine::EngineMetrics>(12);
   env.pool = Fake<engine::WorkerPool>(13);
   env.deliveries = Fake<DeliveryManager>(14);
+  env.replays = Fake<Executor>(15);
 }
 
 TEST(ServiceEnvTest, CompleteWiringPasses) {
@@ -57,6 +58,10 @@ TEST(ServiceEnvTest, EachMissingComponentIsNamed) {
   Wire(env);
   env.deliveries = nullptr;
   EXPECT_THAT(std::string(env.CheckWired().message()), HasSubstr("deliveries is not set"));
+
+  Wire(env);
+  env.replays = nullptr;
+  EXPECT_THAT(std::string(env.CheckWired().message()), HasSubstr("replays is not set"));
 
   Wire(env);
   env.now = nullptr;

@@ -46,7 +46,7 @@ absl::Status ServiceEnv::CheckWired() const {
       {"sources", sources},       {"auth", auth},
       {"audit", audit},           {"delayed", delayed},
       {"metrics", metrics},       {"pool", pool},
-      {"deliveries", deliveries},
+      {"deliveries", deliveries}, {"replays", replays},
   };
   for (const auto& [name, part] : parts) {
     if (part == nullptr) {

@@ -58,6 +58,10 @@ class ServiceEnv {
   // Work that waits on rule workers (ingested batches, test runs), bounded
   // on its own so the rest of the API never queues behind it.
   Executor* evaluation = nullptr;
+  // Replays (ReplayRules), one at a time on a thread of their own: a replay
+  // may run for minutes and must never hold a thread that live batches
+  // need. Queued replays wait; beyond its queue, RESOURCE_EXHAUSTED.
+  Executor* replays = nullptr;
   engine::RuleStore* rule_store = nullptr;
   engine::RuleSetManager* rules = nullptr;
   engine::AlertEngine* alerts = nullptr;
