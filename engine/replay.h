@@ -24,7 +24,8 @@
 // (ReplayOptions::nice) than the live workers and pantherd, so on a busy
 // machine the kernel gives them only the CPU that live ingestion leaves: at
 // nice 10 a replay competing with live work for one core gets about a tenth
-// of it. It takes one of the pool's one-shot slots, never a live worker.
+// of it. Its worker has a slot of its own (WorkerPoolOptions::
+// max_isolated_sessions), never a live worker's or a test run's.
 //
 // Failures. A batch that ends the replay's worker (a crash, the memory
 // limit, a call ignoring its time limit) is narrowed down as live ingestion

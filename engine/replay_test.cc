@@ -247,7 +247,9 @@ TEST_F(ReplayTest, ReportsProgressAndStopsWhenTheCallerDoes) {
     EXPECT_EQ(seen[i].events(), static_cast<int64_t>(5 * (i + 1)));
     EXPECT_GT(seen[i].fraction(), 0);
     EXPECT_LT(seen[i].fraction(), 1);
-    if (i > 0) EXPECT_GT(seen[i].fraction(), seen[i - 1].fraction());
+    if (i > 0) {
+      EXPECT_GT(seen[i].fraction(), seen[i - 1].fraction());
+    }
   }
   EXPECT_EQ(r->events(), 40);
   // A caller that stops reading stops the replay.

@@ -39,6 +39,9 @@
 //     DispatchLive sends a request to an idle worker of the current
 //     generation; evaluation of events will use it. A live worker that dies
 //     (while busy or idle) is replaced by a new one loaded with the same set.
+//   - Isolated sessions (StartIsolated, for replays) are one-shot workers
+//     kept for a series of evaluations, with a private key-value space, at
+//     a lower scheduling priority, on slots of their own.
 //
 // Failures and time limits. A request's budget is
 //   limits.call_time_limit × (number of calls it implies) + limits.kill_grace

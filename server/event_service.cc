@@ -1,21 +1,16 @@
-// DetectionService's stored-event RPCs: StreamAlertEvents and ListWindows
-// (here), SearchEvents (event_search.h). They read the store on executor
-// threads; streams are written one message at a time (producer_stream.h).
+// DetectionService's stored-event RPCs: StreamAlertEvents, ListWindows,
+// ExplainEvent and ReplayRules (engine/replay.h) here, SearchEvents
+// (event_search.h). They read the store on executor threads (replays on
+// their own); streams are written one message at a time (producer_stream.h).
 #include <openssl/rand.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <map>
-#include <set>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "engine/event_store.h"
 #include "engine/normalize.h"
 #include "engine/replay.h"
