@@ -636,6 +636,11 @@ def main(argv=None):
     parser.add_argument("--window", type=int, default=4, help="batches in flight per stream (4)")
     parser.add_argument("--skip-tests", action="store_true", help="upload with --skip-tests")
     parser.add_argument("--no-pieces", action="store_true", help="skip the no-rules run")
+    parser.add_argument("--store-cost-pairs", type=int, default=0, metavar="N",
+                        help="measure the event store's cost with N pairs of no-rules runs "
+                             "(stored, not stored), interleaved, the order alternating; the "
+                             "cost is the median pair's. Also runs with --no-main (default: "
+                             "one pair, in the no-rules piece)")
     parser.add_argument("--no-replay-impact", action="store_true",
                         help="skip measuring live ingestion while replays run")
     parser.add_argument("--no-latency-probe", action="store_true",
@@ -709,6 +714,62 @@ def main(argv=None):
             shutil.rmtree(temp, ignore_errors=True)
 
 
+def measure_event_store(args, events_path, n_events, figures, pairs):
+    """The cost of the event store: `pairs` pairs of no-rules runs on the same events,
+    one storing every event as pantherd does by default, one with --event-retention 0.
+    The two runs of a pair follow each other, the order alternating from pair to pair,
+    so that a slow spell of a shared machine weighs on both sides; the cost is the
+    median of the pairs' costs. Adds the runs and figures["event_store"]."""
+    log(f"running pantherd with no rules, storing events and not, {pairs} pair(s)")
+    pair_figures = []
+    for k in range(pairs):
+        order = ("stored", "bare") if k % 2 == 0 else ("bare", "stored")
+        runs = {}
+        for which in order:
+            if which == "stored":
+                result, alerts = run_pantherd(args, "norules-w1", 1, [events_path], None,
+                                              n_events)
+                result["alerts"] = len(alerts)
+            else:
+                result, _ = run_pantherd(args, "norules-nostore-w1", 1, [events_path], None,
+                                         n_events, event_retention="0")
+                result["alerts"] = 0
+            result["alerts_identical"] = None
+            runs[which] = result
+            if k == 0:
+                figures["runs"].append(result)
+        stored, bare = runs["stored"], runs["bare"]
+        cpu_us = {w: 1e6 * runs[w]["server_cpu_seconds"] / n_events for w in runs}
+        pair = {
+            "events_per_second_stored": stored["events_per_second"],
+            "events_per_second_not_stored": bare["events_per_second"],
+            "cost_percent": 100.0 * (1 - stored["events_per_second"] /
+                                     bare["events_per_second"]),
+            "cpu_us_per_event_stored": cpu_us["stored"],
+            "cpu_us_per_event_not_stored": cpu_us["bare"],
+            "bytes_per_event": (stored["closed_data_mb"] - bare["closed_data_mb"]) * 1e6 /
+                               n_events,
+        }
+        pair_figures.append(pair)
+        log("  pair %d: %.0f ev/s stored, %.0f not stored (cost %.1f%%); pantherd and "
+            "workers %.1f / %.1f CPU-us per event; %.0f bytes per stored event" % (
+                k + 1, pair["events_per_second_stored"], pair["events_per_second_not_stored"],
+                pair["cost_percent"], pair["cpu_us_per_event_stored"],
+                pair["cpu_us_per_event_not_stored"], pair["bytes_per_event"]))
+    by_cost = sorted(pair_figures, key=lambda p: p["cost_percent"])
+    median = by_cost[len(by_cost) // 2] if len(by_cost) % 2 else None
+    costs = [p["cost_percent"] for p in by_cost]
+    median_cost = (costs[len(costs) // 2] if len(costs) % 2 else
+                   (costs[len(costs) // 2 - 1] + costs[len(costs) // 2]) / 2)
+    summary = dict(median or by_cost[len(by_cost) // 2])
+    summary.update({"events": n_events, "pairs": pair_figures, "cost_percent": median_cost,
+                    "cost_percent_min": costs[0], "cost_percent_max": costs[-1]})
+    figures["event_store"] = summary
+    log("event store: cost %.1f%% of the no-rules rate (median of %d pair(s); %.1f%% to "
+        "%.1f%%), %.0f bytes per stored event (closed data directories' difference)" % (
+            median_cost, len(costs), costs[0], costs[-1], summary["bytes_per_event"]))
+
+
 def generate_events(args, count, seed):
     """Generates `count` events with `seed` into the work directory (reused when
     already there); returns (path, the generator's summary)."""
@@ -747,7 +808,7 @@ def run(args, worker_counts, cores):
     figures = {"machine": {"cores": cores}, "runs": []}
     # 1. Events (not needed when only the memory runs run).
     events_path, n_events, size = None, 0, 0
-    if args.no_main and args.latency_rate <= 0:
+    if args.no_main and args.latency_rate <= 0 and not args.store_cost_pairs:
         pass
     elif args.events_file:
         events_path = os.path.abspath(args.events_file)
@@ -815,34 +876,10 @@ def run(args, worker_counts, cores):
                 failures.append((name, diff))
             figures["runs"].append(result)
 
-        # 4. Pieces: no rules at all.
+        # 4. Pieces: no rules at all, with and without the event store.
         if not args.no_pieces:
-            log("running pantherd with no rules (parse, normalise, state)")
-            result, alerts = run_pantherd(args, "norules-w1", 1, [events_path], None, n_events)
-            result["alerts"] = len(alerts)
-            result["alerts_identical"] = None
-            figures["runs"].append(result)
-            # The cost of the event store: the same run keeping no events.
-            log("running pantherd with no rules and no event store (--event-retention 0)")
-            bare, _ = run_pantherd(args, "norules-nostore-w1", 1, [events_path], None, n_events,
-                                   event_retention="0")
-            bare["alerts"] = 0
-            bare["alerts_identical"] = None
-            figures["runs"].append(bare)
-            stored_bytes = (result["closed_data_mb"] - bare["closed_data_mb"]) * 1e6
-            figures["event_store"] = {
-                "events": n_events,
-                "events_per_second_stored": result["events_per_second"],
-                "events_per_second_not_stored": bare["events_per_second"],
-                "cost_percent": 100.0 * (1 - result["events_per_second"] /
-                                         bare["events_per_second"]),
-                "bytes_per_event": stored_bytes / n_events,
-            }
-            log("event store: %.0f ev/s stored, %.0f ev/s not stored (cost %.1f%%), "
-                "%.0f bytes per stored event (closed data directories' difference)" % (
-                    result["events_per_second"], bare["events_per_second"],
-                    figures["event_store"]["cost_percent"],
-                    figures["event_store"]["bytes_per_event"]))
+            measure_event_store(args, events_path, n_events, figures,
+                                args.store_cost_pairs or 1)
 
         # 5. Latency probe: one event per batch, one batch at a time.
         if not args.no_latency_probe:
@@ -856,6 +893,9 @@ def run(args, worker_counts, cores):
             figures["latency_probe"] = {"events": args.probe_events,
                                         "event_latency_us": result["batch_latency_us"],
                                         "events_per_second": result["events_per_second"]}
+
+    elif args.store_cost_pairs:
+        measure_event_store(args, events_path, n_events, figures, args.store_cost_pairs)
 
     # 6. Alert latency: paced ingestion with a StreamAlerts subscriber.
     if args.latency_rate > 0:

@@ -233,6 +233,25 @@ v1::Alert DraftFor(const Contribution& c) {
   return a;
 }
 
+// An event's time in unix µs; an event without one counts as `now_us`.
+int64_t EventMicros(absl::Time event_time, int64_t now_us) {
+  return event_time == absl::InfinitePast() || event_time == absl::InfiniteFuture()
+             ? now_us
+             : absl::ToUnixMicros(event_time);
+}
+
+// Whether the event store keeps an event of `event_us` at `now_us`.
+bool InEventRetention(const AlertEngineOptions& options, int64_t event_us, int64_t now_us) {
+  return options.event_retention > absl::ZeroDuration() &&
+         absl::FromUnixMicros(event_us) >= absl::FromUnixMicros(now_us) - options.event_retention;
+}
+
+// Whether `e` is to be stored and has no stored form yet.
+bool NeedsEncoding(const AlertEngineOptions& options, const EventResult& e, int64_t now_us) {
+  return e.stored_value.empty() && e.id_check != IdCheck::kDuplicate &&
+         InEventRetention(options, EventMicros(e.event_time, now_us), now_us);
+}
+
 }  // namespace
 
 bool ShouldNotify(const v1::AlertChange& change) {
@@ -645,15 +664,16 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
       PANTHERD_RETURN_IF_ERROR(store::ValidateKeyPart(r.rule_id, "rule id"));
     }
   }
-  // The stored form of each event not encoded ahead (EncodeStoredEvents),
-  // compressed before the lock.
+  // The stored form of each event to store that was not encoded ahead
+  // (EncodeStoredEvents), compressed before the lock.
   std::vector<std::string> encoded;
   if (options_.event_retention > absl::ZeroDuration()) {
     encoded.resize(events.size());
+    const int64_t now_us = absl::ToUnixMicros(options_.now());
     for (size_t i = 0; i < events.size(); ++i) {
-      const EventResult& e = events[i];
-      if (!e.stored_value.empty() || e.id_check == IdCheck::kDuplicate) continue;
-      PANTHERD_RETURN_IF_ERROR(event_encoder_.Encode(e.log_type, e.event_json, &encoded[i]));
+      if (!NeedsEncoding(options_, events[i], now_us)) continue;
+      PANTHERD_RETURN_IF_ERROR(
+          event_encoder_.Encode(events[i].log_type, events[i].event_json, &encoded[i]));
     }
   }
   absl::MutexLock lock(&mu_);
@@ -666,10 +686,7 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
   };
   for (size_t i = 0; i < events.size(); ++i) {
     const EventResult& e = events[i];
-    const int64_t event_us =
-        e.event_time == absl::InfinitePast() || e.event_time == absl::InfiniteFuture()
-            ? now_us
-            : absl::ToUnixMicros(e.event_time);
+    const int64_t event_us = EventMicros(e.event_time, now_us);
     PANTHERD_ASSIGN_OR_RETURN(const bool duplicate, state.CheckAndMarkProcessed(e, event_us));
     if (duplicate) {
       outcome.events.push_back(EventStatus::kDuplicate);
@@ -679,11 +696,16 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
     const int64_t t = options_.clock == AlertClock::kEventTime ? event_us : now_us;
     // The event store (engine/event_store.h): within the retention only.
     std::string event_key;
-    if (options_.event_retention > absl::ZeroDuration() &&
-        absl::FromUnixMicros(event_us) >= absl::FromUnixMicros(now_us) - options_.event_retention) {
+    if (InEventRetention(options_, event_us, now_us)) {
       event_key = EventKey(e.log_type, absl::FromUnixMicros(event_us), e.event_id, e.event_json);
-      state.batch().Put(Family::kEvents, event_key,
-                        e.stored_value.empty() ? encoded[i] : e.stored_value);
+      const std::string* value = e.stored_value.empty() ? &encoded[i] : &e.stored_value;
+      // Left unencoded as out of the retention a moment ago: only a clock
+      // that went back, so this is rare enough to do under the lock.
+      if (value->empty()) {
+        PANTHERD_RETURN_IF_ERROR(event_encoder_.Encode(e.log_type, e.event_json, &encoded[i]));
+        value = &encoded[i];
+      }
+      state.batch().Put(Family::kEvents, event_key, *value);
     }
     for (const RuleMatch& m : e.matches) {
       Contribution c;
@@ -743,18 +765,25 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
 
 absl::Status AlertEngine::EncodeStoredEvents(std::vector<EventResult>& events) {
   if (options_.event_retention <= absl::ZeroDuration()) return absl::OkStatus();
+  const int64_t now_us = absl::ToUnixMicros(options_.now());
   for (EventResult& e : events) {
-    if (!e.stored_value.empty() || e.id_check == IdCheck::kDuplicate) continue;
+    if (!NeedsEncoding(options_, e, now_us)) continue;
     PANTHERD_RETURN_IF_ERROR(event_encoder_.Encode(e.log_type, e.event_json, &e.stored_value));
   }
   return absl::OkStatus();
 }
 
-absl::Status AlertEngine::EncodeStoredEvent(absl::string_view log_type, absl::string_view json,
-                                            std::string* out) {
+absl::Status AlertEngine::EncodeStoredEvent(absl::string_view log_type, absl::Time event_time,
+                                            absl::string_view json, std::string* out) {
   out->clear();
-  if (options_.event_retention <= absl::ZeroDuration()) return absl::OkStatus();
+  if (!WouldStoreEvent(event_time)) return absl::OkStatus();
   return event_encoder_.Encode(log_type, json, out);
+}
+
+bool AlertEngine::WouldStoreEvent(absl::Time event_time) const {
+  if (options_.event_retention <= absl::ZeroDuration()) return false;
+  const int64_t now_us = absl::ToUnixMicros(options_.now());
+  return InEventRetention(options_, EventMicros(event_time, now_us), now_us);
 }
 
 void AlertEngine::SetPublisher(AlertPublisher* publisher) {

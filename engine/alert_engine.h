@@ -305,18 +305,26 @@ class AlertEngine {
                                           const ExtraWrites& extra = nullptr);
 
   // Sets stored_value of each event ApplyBatch would store (with an event
-  // retention, unless id_check is kDuplicate) that has none: the compression
-  // is then done by the caller's thread, e.g. while the batch before
-  // commits, instead of on the path that commits batches one by one. Takes
-  // no engine lock; thread-safe. Errors: the encoder's (store errors when
-  // reading the stored dictionaries, Internal from zstd).
+  // retention, unless id_check is kDuplicate or the event is older than the
+  // retention) that has none: the compression is then done by the caller's
+  // thread, e.g. while the batch before commits, instead of on the path that
+  // commits batches one by one. Takes no engine lock; thread-safe. Errors:
+  // the encoder's (store errors when reading the stored dictionaries,
+  // Internal from zstd).
   absl::Status EncodeStoredEvents(std::vector<EventResult>& events);
 
   // The same for one event: sets *out to the stored form of `json`, an event
-  // of `log_type`, or clears it when the engine stores no events (no event
-  // retention). Thread-safe; takes no engine lock.
-  absl::Status EncodeStoredEvent(absl::string_view log_type, absl::string_view json,
-                                 std::string* out);
+  // of `log_type` with p_event_time `event_time`, or clears it when
+  // ApplyBatch would not store it (no event retention, or an event older
+  // than the retention by the engine clock: a backfill of old events pays
+  // no compression). Thread-safe; takes no engine lock.
+  absl::Status EncodeStoredEvent(absl::string_view log_type, absl::Time event_time,
+                                 absl::string_view json, std::string* out);
+
+  // Whether ApplyBatch, run now, would store an event of p_event_time
+  // `event_time` (not a duplicate): there is an event retention and the
+  // event is within it (an event without a time counts as now).
+  bool WouldStoreEvent(absl::Time event_time) const;
 
   // Whether ApplyBatch stores events (it has an event retention).
   bool StoresEvents() const { return options_.event_retention > absl::ZeroDuration(); }

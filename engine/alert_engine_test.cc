@@ -1671,5 +1671,52 @@ TEST(EventStoreTest, EventsEncodedAheadAreStoredAsEncoded) {
   EXPECT_TRUE(more[0].stored_value.empty());
 }
 
+// Events older than the retention are not compressed ahead (a backfill of
+// old events pays nothing for them) and not stored; an event left
+// unencoded that is within the retention at commit (the clock went back)
+// is still stored, encoded then.
+TEST(EventStoreTest, EventsOutsideTheRetentionAreNotEncodedAhead) {
+  pantherd::testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
+  std::atomic<int> now_minutes{120};
+  AlertEngineOptions options;
+  options.now = [&now_minutes] { return At(now_minutes.load()); };
+  options.event_retention = absl::Minutes(60);
+  AlertEngine engine(store.get(), options);
+  EXPECT_FALSE(engine.WouldStoreEvent(At(59)));
+  EXPECT_TRUE(engine.WouldStoreEvent(At(60)));
+  EXPECT_TRUE(engine.WouldStoreEvent(absl::InfinitePast()));  // no time: now
+
+  std::string out = "stale";
+  ASSERT_TRUE(engine.EncodeStoredEvent("Okta.SystemLog", At(30), R"({"uuid":"old"})", &out).ok());
+  EXPECT_TRUE(out.empty());
+  ASSERT_TRUE(engine.EncodeStoredEvent("Okta.SystemLog", At(90), R"({"uuid":"new"})", &out).ok());
+  EXPECT_FALSE(out.empty());
+
+  std::vector<EventResult> events = {Event("old", At(30), {}), Event("new", At(90), {})};
+  ASSERT_TRUE(engine.EncodeStoredEvents(events).ok());
+  EXPECT_TRUE(events[0].stored_value.empty());
+  EXPECT_FALSE(events[1].stored_value.empty());
+  ASSERT_TRUE(engine.ApplyBatch(events).ok());
+  EXPECT_TRUE(absl::IsNotFound(
+      store->Get(store::Family::kEvents, EventKey("Okta.SystemLog", At(30), "old", "")).status()));
+  EXPECT_TRUE(
+      store->Get(store::Family::kEvents, EventKey("Okta.SystemLog", At(90), "new", "")).ok());
+
+  // Left unencoded at minute 120, committed at minute 80: stored all the same.
+  std::vector<EventResult> late = {Event("late", At(40), {})};
+  ASSERT_TRUE(engine.EncodeStoredEvents(late).ok());
+  ASSERT_TRUE(late[0].stored_value.empty());
+  now_minutes = 80;
+  ASSERT_TRUE(engine.ApplyBatch(late).ok());
+  absl::StatusOr<std::string> value =
+      store->Get(store::Family::kEvents, EventKey("Okta.SystemLog", At(40), "late", ""));
+  ASSERT_TRUE(value.ok()) << value.status();
+  EventDecoder decoder(*store);
+  absl::StatusOr<absl::string_view> json = decoder.Decode(*value);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(*json, late[0].event_json);
+}
+
 }  // namespace
 }  // namespace pantherd::engine

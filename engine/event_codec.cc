@@ -160,7 +160,7 @@ absl::Status EventEncoder::InstallLocked(absl::string_view log_type, LogTypeStat
 absl::Status EventEncoder::Encode(absl::string_view log_type, absl::string_view json,
                                   std::string* out) {
   std::shared_ptr<const Dictionary> dictionary;
-  CCtxPtr cctx;
+  std::unique_ptr<Context> context;
   {
     absl::MutexLock lock(&mu_);
     PANTHERD_RETURN_IF_ERROR(LoadLocked());
@@ -188,41 +188,47 @@ absl::Status EventEncoder::Encode(absl::string_view log_type, absl::string_view 
       }
     }
     dictionary = state.dictionary;
-    if (!free_cctx_.empty()) {
-      cctx = std::move(free_cctx_.back());
-      free_cctx_.pop_back();
+    if (!free_contexts_.empty()) {
+      context = std::move(free_contexts_.back());
+      free_contexts_.pop_back();
     }
   }
-  if (cctx == nullptr) {
-    cctx.reset(ZSTD_createCCtx());
-    if (cctx == nullptr) return absl::InternalError("zstd cannot create a compression context");
+  if (context == nullptr) {
+    context = std::make_unique<Context>();
+    context->cctx.reset(ZSTD_createCCtx());
+    if (context->cctx == nullptr) {
+      return absl::InternalError("zstd cannot create a compression context");
+    }
     // The level without a dictionary; a dictionary's own level supersedes it.
-    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, options_.plain_level);
+    ZSTD_CCtx_setParameter(context->cctx.get(), ZSTD_c_compressionLevel, options_.plain_level);
     // The value names its dictionary itself.
-    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_dictIDFlag, 0);
+    ZSTD_CCtx_setParameter(context->cctx.get(), ZSTD_c_dictIDFlag, 0);
   }
+  ZSTD_CCtx* const cctx = context->cctx.get();
+  std::string& scratch = context->scratch;
+  const size_t bound = ZSTD_compressBound(json.size());
+  if (scratch.size() < bound) scratch.resize(bound);
+  ZSTD_CCtx_refCDict(cctx, dictionary != nullptr ? dictionary->cdict : nullptr);
+  const size_t n = ZSTD_compress2(cctx, scratch.data(), bound, json.data(), json.size());
+  ZSTD_CCtx_refCDict(cctx, nullptr);
   out->clear();
-  if (dictionary != nullptr) {
-    out->push_back(kEventValueZstdDictionary);
-    AppendVarint(out, dictionary->id);
-  } else {
-    out->push_back(kEventValueZstd);
+  if (!ZSTD_isError(n)) {
+    out->reserve(1 + 10 + n);  // tag, varint dictionary id, frame
+    if (dictionary != nullptr) {
+      out->push_back(kEventValueZstdDictionary);
+      AppendVarint(out, dictionary->id);
+    } else {
+      out->push_back(kEventValueZstd);
+    }
+    out->append(scratch.data(), n);
   }
-  const size_t header = out->size();
-  out->resize(header + ZSTD_compressBound(json.size()));
-  ZSTD_CCtx_refCDict(cctx.get(), dictionary != nullptr ? dictionary->cdict : nullptr);
-  const size_t n = ZSTD_compress2(cctx.get(), out->data() + header, out->size() - header,
-                                  json.data(), json.size());
-  ZSTD_CCtx_refCDict(cctx.get(), nullptr);
+  // A rare huge event does not pin its buffer in the pool.
+  if (scratch.size() > (1 << 20)) scratch = std::string();
   {
     absl::MutexLock lock(&mu_);
-    free_cctx_.push_back(std::move(cctx));
+    free_contexts_.push_back(std::move(context));
   }
-  if (ZSTD_isError(n)) {
-    out->clear();
-    return absl::InternalError(absl::StrCat("zstd: ", ZSTD_getErrorName(n)));
-  }
-  out->resize(header + n);
+  if (ZSTD_isError(n)) return absl::InternalError(absl::StrCat("zstd: ", ZSTD_getErrorName(n)));
   return absl::OkStatus();
 }
 

@@ -120,6 +120,13 @@ class EventEncoder {
     void operator()(ZSTD_CCtx_s* cctx) const;
   };
   using CCtxPtr = std::unique_ptr<ZSTD_CCtx_s, CCtxDeleter>;
+  // A compression context and the buffer it compresses into, reused from
+  // call to call: the value is then copied out at its exact size, instead of
+  // each value holding (and zero-filling) room for the worst case.
+  struct Context {
+    CCtxPtr cctx;
+    std::string scratch;
+  };
 
   absl::Status LoadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the finished training of `state` to the store and makes it the
@@ -135,7 +142,7 @@ class EventEncoder {
   mutable absl::Mutex mu_;
   bool loaded_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, LogTypeState> log_types_ ABSL_GUARDED_BY(mu_);
-  std::vector<CCtxPtr> free_cctx_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Context>> free_contexts_ ABSL_GUARDED_BY(mu_);
 };
 
 // Decompresses event values. Not thread-safe: one decoder per thread (or

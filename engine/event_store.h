@@ -8,7 +8,8 @@
 // a stored event was processed, a processed event is stored. Duplicates
 // (already processed ids) are not stored again.
 //
-// Layout (store family kEvents, compressed with ZSTD; docs/storage.md):
+// Layout (store family kEvents, whose files add no compression of their own;
+// docs/storage.md):
 //   <log type> \0 i64(p_event_time, unix µs) <id>  ->  the normalised JSON,
 //                                                     compressed on its own
 // Values are compressed by EventEncoder (engine/event_codec.h), with a zstd

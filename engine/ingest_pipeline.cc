@@ -338,6 +338,7 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
   // Each evaluated event as a poison failure names it, and its id.
   std::vector<std::string> labels;
   std::vector<std::string> event_ids;
+  std::vector<absl::Time> event_times;
   internal::WorkerRequest evaluate;
   absl::flat_hash_set<std::string> in_batch;
   for (int i = 0; i < request.events_size(); ++i) {
@@ -387,6 +388,7 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
                                   event->event_id.empty() ? "none" : event->event_id, ") of batch ",
                                   request.batch_id(), " from ", context.source_label));
     event_ids.push_back(event->event_id);
+    event_times.push_back(event->event_time);
     normalized.push_back(std::move(*event));
   }
   if (normalized.empty()) return result;
@@ -415,22 +417,21 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     rule_lists.set_kv_txn(reservation.kv_txn_);
   }
 
-  // The events to store are compressed on a thread of their own while the
-  // workers evaluate them (this thread only waits meanwhile), instead of
-  // on the path that commits batches one by one.
+  // The events to store are compressed while the workers evaluate them: by
+  // the pipeline's helper thread, and by this thread, which would otherwise
+  // only wait, for what the helper has not reached once the evaluation is
+  // done. Events older than the event retention are not compressed.
   std::vector<std::string> stored(to_evaluate);
-  absl::Status encoded;
-  std::thread encoder;
+  std::shared_ptr<HelperThread::Task> encoding;
   if (alerts_ != nullptr && alerts_->StoresEvents() && to_evaluate > 0) {
-    encoder = std::thread([&] {
-      for (size_t j = 0; j < to_evaluate && encoded.ok(); ++j) {
-        const internal::EventToEvaluate& e = evaluate.evaluate().events(static_cast<int>(j));
-        encoded = alerts_->EncodeStoredEvent(e.log_type(), e.normalized_json(), &stored[j]);
-      }
+    encoding = encoder_.Submit(to_evaluate, [&](size_t j) {
+      const internal::EventToEvaluate& e = evaluate.evaluate().events(static_cast<int>(j));
+      return alerts_->EncodeStoredEvent(e.log_type(), event_times[j], e.normalized_json(),
+                                        &stored[j]);
     });
   }
-  absl::Cleanup join_encoder = [&encoder] {
-    if (encoder.joinable()) encoder.join();
+  absl::Cleanup cancel_encoding = [&encoding] {
+    if (encoding != nullptr) encoding->Cancel();
   };
 
   // With several live workers and no other batch being evaluated, the
@@ -460,8 +461,10 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     }
     evaluated = std::move(*answer);
   }
-  std::move(join_encoder).Invoke();
-  PANTHERD_RETURN_IF_ERROR(encoded);
+  if (encoding != nullptr) {
+    std::move(cancel_encoding).Cancel();
+    PANTHERD_RETURN_IF_ERROR(encoding->Finish());
+  }
   if (metrics != nullptr) metrics->AddRuleStats(evaluated.rule_stats());
   if (evaluated.results_size() != static_cast<int>(to_evaluate)) {
     return absl::InternalError(absl::StrCat("a worker answered ", evaluated.results_size(),

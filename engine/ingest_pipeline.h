@@ -49,6 +49,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/alert_engine.h"
+#include "engine/helper_thread.h"
 #include "engine/kv_store.h"
 #include "engine/metrics.h"
 #include "engine/quarantine.h"
@@ -195,6 +196,8 @@ class IngestPipeline {
   IngestOptions options_;
   // Poison failures per rule, for the quarantine policy.
   PoisonTracker poison_{options_.quarantine};
+  // Compresses the events to store while their batch is evaluated (Prepare).
+  HelperThread encoder_;
 };
 
 }  // namespace pantherd::engine

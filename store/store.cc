@@ -105,17 +105,19 @@ rocksdb::ColumnFamilyOptions FamilyOptions(Family family,
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   if (family == Family::kEvents) {
     // Events are the bulk of the store and are read in ranges: larger
-    // blocks, ZSTD where this RocksDB has it (LZ4 or Snappy otherwise).
+    // blocks. Each value is already compressed by pantherd on its own, with
+    // its log type's dictionary (engine/event_codec.h), so the files add no
+    // compression of their own: LZ4 or ZSTD over those values found little
+    // but the keys' shared bytes, which the blocks' prefix encoding already
+    // takes, and cost flush and compaction CPU on every event.
     table.block_size = 32 << 10;
     options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-    const std::vector<rocksdb::CompressionType> supported = rocksdb::GetSupportedCompressions();
-    auto has = [&](rocksdb::CompressionType t) {
-      return std::find(supported.begin(), supported.end(), t) != supported.end();
-    };
-    // Flushes and upper levels use LZ4 (cheap: ingestion pays for them);
-    // the bottom level, where nearly all events end up, ZSTD.
-    if (has(rocksdb::kLZ4Compression)) options.compression = rocksdb::kLZ4Compression;
-    if (has(rocksdb::kZSTD)) options.bottommost_compression = rocksdb::kZSTD;
+    options.compression = rocksdb::kNoCompression;
+    options.bottommost_compression = rocksdb::kNoCompression;
+    // Events arrive nearly in event-time order within a log type, so each
+    // memtable insert starts from where the log type's last one ended
+    // instead of descending the skip list from its head.
+    options.memtable_insert_with_hint_prefix_extractor = std::make_shared<LeadingComponents>(1);
   }
   if (family == Family::kProcessed) {
     options.memtable_prefix_bloom_size_ratio = 0.02;
@@ -334,6 +336,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   db_options.create_missing_column_families = true;
   db_options.paranoid_checks = true;
   db_options.keep_log_file_num = 5;
+  // Every ingest commit is one write at a time (the alert engine's lock), so
+  // parallel memtable inserts gain nothing, and without them RocksDB keeps
+  // the insert hints of the events family (FamilyOptions).
+  db_options.allow_concurrent_memtable_write = false;
 
   // RocksDB insists that every existing column family be opened: ours, the
   // default one, and any a newer pantherd may have added.
