@@ -487,7 +487,11 @@ absl::Status Store::Write(WriteBatch batch, Durability durability) {
   PANTHERD_RETURN_IF_ERROR(batch.status_);
   if (batch.Empty()) return absl::OkStatus();
 
-  rocksdb::WriteBatch rocks_batch;
+  // Room for every key and value plus RocksDB's record headers (a tag, a
+  // family id and two lengths, at most 16 bytes per operation), so that the
+  // batch is not regrown and copied as it fills.
+  rocksdb::WriteBatch rocks_batch(/*reserved_bytes=*/12 + batch.ApproximateSize() +
+                                  16 * batch.Count());
   bool touched[kFamilyCount] = {};
   for (const WriteBatch::Op& op : batch.ops_) {
     PANTHERD_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle* const handle, Handle(op.family));
