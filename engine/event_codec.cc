@@ -7,6 +7,7 @@
 #include <zdict.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <thread>
 #include <utility>
 
@@ -88,7 +89,39 @@ struct EventEncoder::LogTypeState {
   std::shared_ptr<Training> training;
   // A dictionary was installed or training failed: collect no more samples.
   bool settled = false;
+
+  // How the dictionary in use does (see Retraining in the header): events
+  // that used it since it was installed or loaded, the current window, and
+  // the baseline (stored / raw bytes of its first window; 0: not yet).
+  uint64_t events_with_dictionary = 0;
+  uint64_t window_events = 0;
+  uint64_t window_raw = 0;
+  uint64_t window_stored = 0;
+  double baseline = 0;
+  uint64_t retrainings = 0;
+  // Recent events for a retraining: a ring of at most samples_to_train.
+  std::vector<std::string> recent;
+  size_t recent_next = 0;
+  uint64_t seen = 0;
 };
+
+namespace {
+
+// Starts measuring a log type's dictionary afresh (a new one, or a failed
+// retraining that leaves the old one in use).
+template <typename State>
+void ResetDrift(State& state) {
+  state.events_with_dictionary = 0;
+  state.window_events = 0;
+  state.window_raw = 0;
+  state.window_stored = 0;
+  state.baseline = 0;
+}
+
+// Samples larger than this are not kept for a retraining.
+constexpr size_t kMaxRecentSample = 64 << 10;
+
+}  // namespace
 
 void EventEncoder::CCtxDeleter::operator()(ZSTD_CCtx_s* cctx) const { ZSTD_freeCCtx(cctx); }
 
@@ -133,9 +166,11 @@ absl::Status EventEncoder::LoadLocked() {
 absl::Status EventEncoder::InstallLocked(absl::string_view log_type, LogTypeState& state) {
   const std::string& dict = state.training->result;
   if (dict.empty()) {
-    // Too few or too uniform samples: this log type stays on plain zstd.
+    // Too few or too uniform samples: this log type stays on plain zstd, or
+    // on its dictionary, which gets another retrain_min_events to go.
     state.training.reset();
     state.settled = true;
+    ResetDrift(state);
     return absl::OkStatus();
   }
   ZSTD_CDict* cdict = ZSTD_createCDict(dict.data(), dict.size(), options_.dictionary_level);
@@ -154,6 +189,7 @@ absl::Status EventEncoder::InstallLocked(absl::string_view log_type, LogTypeStat
   state.dictionary = std::make_shared<const Dictionary>(*id, cdict);
   state.training.reset();
   state.settled = true;
+  ResetDrift(state);
   return absl::OkStatus();
 }
 
@@ -175,18 +211,12 @@ absl::Status EventEncoder::Encode(absl::string_view log_type, absl::string_view 
       state.samples.append(json.data(), json.size());
       state.sizes.push_back(json.size());
       if (state.sizes.size() >= options_.samples_to_train) {
-        auto training = std::make_shared<Training>();
-        training->samples = std::move(state.samples);
-        training->sizes = std::move(state.sizes);
-        training->dictionary_bytes = options_.dictionary_bytes;
-        training->level = options_.dictionary_level;
+        StartTrainingLocked(state, std::move(state.samples), std::move(state.sizes));
         state.samples = std::string();
         state.sizes = std::vector<size_t>();
-        state.training = training;
-        // Off the ingest path (about 20 ms for Okta events).
-        std::thread([training] { TrainDictionary(*training); }).detach();
       }
     }
+    if (state.dictionary != nullptr) ResampleLocked(state, json);
     dictionary = state.dictionary;
     if (!free_contexts_.empty()) {
       context = std::move(free_contexts_.back());
@@ -227,9 +257,71 @@ absl::Status EventEncoder::Encode(absl::string_view log_type, absl::string_view 
   {
     absl::MutexLock lock(&mu_);
     free_contexts_.push_back(std::move(context));
+    if (dictionary != nullptr && !ZSTD_isError(n)) {
+      auto it = log_types_.find(log_type);
+      if (it != log_types_.end()) MeasureLocked(it->second, dictionary->id, json.size(), n);
+    }
   }
   if (ZSTD_isError(n)) return absl::InternalError(absl::StrCat("zstd: ", ZSTD_getErrorName(n)));
   return absl::OkStatus();
+}
+
+void EventEncoder::StartTrainingLocked(LogTypeState& state, std::string samples,
+                                       std::vector<size_t> sizes) {
+  auto training = std::make_shared<Training>();
+  training->samples = std::move(samples);
+  training->sizes = std::move(sizes);
+  training->dictionary_bytes = options_.dictionary_bytes;
+  training->level = options_.dictionary_level;
+  state.training = training;
+  // Off the ingest path (about 20 ms for 1,000 Okta events).
+  std::thread([training] { TrainDictionary(*training); }).detach();
+}
+
+void EventEncoder::ResampleLocked(LogTypeState& state, absl::string_view json) {
+  if (options_.drift_window_events == 0 || options_.samples_to_train == 0) return;
+  const size_t every = std::max<size_t>(1, options_.resample_every);
+  if (state.seen++ % every != 0 || json.size() > kMaxRecentSample) return;
+  if (state.recent.size() < options_.samples_to_train) {
+    state.recent.emplace_back(json);
+  } else {
+    state.recent[state.recent_next].assign(json.data(), json.size());
+    state.recent_next = (state.recent_next + 1) % state.recent.size();
+  }
+}
+
+void EventEncoder::MeasureLocked(LogTypeState& state, uint64_t id, size_t raw, size_t stored) {
+  if (options_.drift_window_events == 0) return;
+  // A value compressed with a dictionary replaced meanwhile says nothing
+  // about the new one.
+  if (state.dictionary == nullptr || state.dictionary->id != id) return;
+  ++state.events_with_dictionary;
+  ++state.window_events;
+  state.window_raw += raw;
+  state.window_stored += stored;
+  if (state.window_events < options_.drift_window_events) return;
+  const double ratio = state.window_raw == 0 ? 0
+                                             : static_cast<double>(state.window_stored) /
+                                                   static_cast<double>(state.window_raw);
+  state.window_events = 0;
+  state.window_raw = 0;
+  state.window_stored = 0;
+  if (state.baseline <= 0) {
+    state.baseline = ratio;
+    return;
+  }
+  if (ratio <= state.baseline * options_.retrain_ratio) return;
+  if (state.events_with_dictionary < options_.retrain_min_events) return;
+  if (state.training != nullptr || state.recent.size() < options_.samples_to_train) return;
+  std::string samples;
+  std::vector<size_t> sizes;
+  sizes.reserve(state.recent.size());
+  for (const std::string& r : state.recent) {
+    samples += r;
+    sizes.push_back(r.size());
+  }
+  ++state.retrainings;
+  StartTrainingLocked(state, std::move(samples), std::move(sizes));
 }
 
 void EventEncoder::TrainDictionary(Training& t) {
@@ -280,6 +372,12 @@ std::optional<uint64_t> EventEncoder::DictionaryId(absl::string_view log_type) c
   auto it = log_types_.find(log_type);
   if (it == log_types_.end() || it->second.dictionary == nullptr) return std::nullopt;
   return it->second.dictionary->id;
+}
+
+uint64_t EventEncoder::Retrainings(absl::string_view log_type) const {
+  absl::MutexLock lock(&mu_);
+  auto it = log_types_.find(log_type);
+  return it == log_types_.end() ? 0 : it->second.retrainings;
 }
 
 void EventDecoder::DDictDeleter::operator()(ZSTD_DDict_s* ddict) const { ZSTD_freeDDict(ddict); }

@@ -18,7 +18,20 @@
 //   "event_dict\0" be64(id)  ->  <log type> \0 <zstd dictionary>
 // Ids come from store sequence counter "event_dict". Dictionaries are
 // immutable and never deleted (values that reference them may live as long
-// as the retention; a dictionary is about 100 KB).
+// as the retention; a dictionary is about 100 KB). The newest dictionary of
+// a log type is the one in use, also after a restart.
+//
+// Retraining. A log type's events can change shape (new event types, new
+// fields), and its first events may not be typical of it. The encoder
+// measures how well the dictionary in use does, window by window
+// (EventEncoderOptions::drift_window_events); the first window after the
+// dictionary was installed or loaded sets its baseline. When a later window
+// compresses worse than the baseline by retrain_ratio, and at least
+// retrain_min_events used the dictionary, a new dictionary is trained from
+// recent events (one in resample_every is kept, the newest samples_to_train
+// of them) and replaces it the same way. Values written with the old one
+// still name it and read as before. The minimum bounds the dictionaries a
+// log type can accumulate (at the defaults, one per 100,000 events at most).
 //
 //   EventEncoder encoder(&store);
 //   std::string value;
@@ -77,6 +90,14 @@ struct EventEncoderOptions {
   size_t samples_to_train = 1000;
   // The dictionary's target size.
   size_t dictionary_bytes = 112 << 10;
+  // Retraining (see the file comment): events per measured window (0: never
+  // retrain), how much worse (stored bytes / raw bytes) a window must do
+  // than the baseline, the events that must have used the dictionary first,
+  // and one event in how many is kept as a sample for the next training.
+  size_t drift_window_events = 10000;
+  double retrain_ratio = 1.3;
+  size_t retrain_min_events = 100000;
+  size_t resample_every = 16;
 };
 
 // Compresses event values. Thread-safe: Encode may be called from several
@@ -112,6 +133,10 @@ class EventEncoder {
   // The id of the dictionary `log_type`'s values use now, if any.
   std::optional<uint64_t> DictionaryId(absl::string_view log_type) const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Trainings started for `log_type` because its dictionary compressed
+  // worse than its baseline (for tests and figures).
+  uint64_t Retrainings(absl::string_view log_type) const ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   struct Dictionary;
   struct Training;
@@ -136,6 +161,16 @@ class EventEncoder {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs on a training's own thread.
   static void TrainDictionary(Training& t);
+  // Starts a training of `state` from `samples` (concatenated) and `sizes`.
+  void StartTrainingLocked(LogTypeState& state, std::string samples, std::vector<size_t> sizes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps one in resample_every events of a log type with a dictionary.
+  void ResampleLocked(LogTypeState& state, absl::string_view json)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts a value of `raw` bytes stored in `stored` bytes with dictionary
+  // `id`; starts a retraining when the window ends worse than the baseline.
+  void MeasureLocked(LogTypeState& state, uint64_t id, size_t raw, size_t stored)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   store::Store* const store_;
   const EventEncoderOptions options_;

@@ -42,6 +42,25 @@ std::string SampleEvent(int i) {
       R"("2026-03-01 10:00:00.000000000","p_any_ip_addresses":["203.0.)", i % 256, R"("]})");
 }
 
+// An event of another shape (field names and values unlike SampleEvent's),
+// as when a log type's events change after its dictionary was trained.
+std::string OtherShapeEvent(int i) {
+  static const char* const kNames[] = {"GetObject", "PutObject", "ListBuckets", "AssumeRole"};
+  return absl::StrCat(
+      R"({"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDA)", i * 977,
+      R"(QX","arn":"arn:aws:iam::123456789012:user/svc-)", i % 41,
+      R"(","accountId":"123456789012"},"eventTime":"2026-04-0)", i % 9, "T0", i % 10, ":1", i % 6,
+      R"(:00Z","eventSource":"s3.amazonaws.com","eventName":")", kNames[i % 4],
+      R"(","awsRegion":"eu-west-)", i % 3, R"(","sourceIPAddress":"10.)", i % 200, ".",
+      (i * 7) % 256, R"(.4","userAgent":"aws-cli/2.13.)", i % 30,
+      R"( Python/3.11.4 Linux/6.1","requestParameters":{"bucketName":"archive-)", i % 13,
+      R"(","key":"year=2026/month=04/part-)", i * 131, R"(.parquet"},"requestID":"RQ)", i * 7907,
+      R"(ZZ","eventID":"ev-)", i * 104723, R"(","readOnly":)", i % 2 == 0 ? "true" : "false",
+      R"(,"resources":[{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::archive-)", i % 13,
+      R"(/part"}],"eventType":"AwsApiCall","managementEvent":false,)",
+      R"("recipientAccountId":"123456789012"})");
+}
+
 class EventCodecTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
@@ -170,6 +189,74 @@ TEST_F(EventCodecTest, TrainsADictionaryStoresItAndReadsAfterReopen) {
   absl::StatusOr<absl::string_view> decoded = decoder.Decode(value);
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(*decoded, SampleEvent(1000));
+}
+
+// A log type whose events change shape gets a new dictionary trained from
+// recent events; one whose events keep their shape does not. Values of both
+// dictionaries read after a restart, and the newest is the one in use.
+TEST_F(EventCodecTest, RetrainsWhenTheEventsChangeShape) {
+  const EventEncoderOptions options = {.samples_to_train = 300,
+                                       .dictionary_bytes = 32 << 10,
+                                       .drift_window_events = 200,
+                                       .retrain_ratio = 1.3,
+                                       .retrain_min_events = 600,
+                                       .resample_every = 1};
+  std::vector<std::pair<std::string, std::string>> written;  // json, value
+  uint64_t first = 0;
+  uint64_t second = 0;
+  {
+    EventEncoder encoder(store_.get(), options);
+    std::string value;
+    auto encode = [&](const std::string& json) {
+      ASSERT_TRUE(encoder.Encode(kOkta, json, &value).ok());
+      written.emplace_back(json, value);
+    };
+    for (int i = 0; i < 300; ++i) encode(SampleEvent(i));
+    ASSERT_TRUE(encoder.FinishTraining().ok());
+    ASSERT_TRUE(encoder.DictionaryId(kOkta).has_value());
+    first = *encoder.DictionaryId(kOkta);
+    // The same shape, five windows: no retraining.
+    for (int i = 300; i < 1300; ++i) encode(SampleEvent(i));
+    ASSERT_TRUE(encoder.FinishTraining().ok());
+    EXPECT_EQ(encoder.Retrainings(kOkta), 0u);
+    EXPECT_EQ(encoder.DictionaryId(kOkta), first);
+
+    // Another shape: the first window of it compresses much worse.
+    size_t before = 0;
+    for (int i = 0; i < 200; ++i) {
+      encode(OtherShapeEvent(i));
+      before += value.size();
+    }
+    ASSERT_TRUE(encoder.FinishTraining().ok());
+    EXPECT_EQ(encoder.Retrainings(kOkta), 1u);
+    ASSERT_TRUE(encoder.DictionaryId(kOkta).has_value());
+    second = *encoder.DictionaryId(kOkta);
+    EXPECT_GT(second, first);
+    EXPECT_TRUE(store_->Get(store::Family::kMeta, EventDictionaryKey(second)).ok());
+    size_t after = 0;
+    for (int i = 200; i < 400; ++i) {
+      encode(OtherShapeEvent(i));
+      ASSERT_EQ(value.front(), kEventValueZstdDictionary);
+      after += value.size();
+    }
+    EXPECT_LT(after * 10, before * 8) << after << " vs " << before;
+    // The new dictionary's baseline is its own: no second retraining.
+    ASSERT_TRUE(encoder.FinishTraining().ok());
+    EXPECT_EQ(encoder.Retrainings(kOkta), 1u);
+  }
+  ASSERT_TRUE(store_->Close().ok());
+  store_.reset();
+  Open();
+  EventDecoder decoder(*store_);
+  for (const auto& [json, value] : written) {
+    absl::StatusOr<absl::string_view> decoded = decoder.Decode(value);
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    ASSERT_EQ(*decoded, json);
+  }
+  EventEncoder encoder(store_.get(), options);
+  std::string value;
+  ASSERT_TRUE(encoder.Encode(kOkta, OtherShapeEvent(1000), &value).ok());
+  EXPECT_EQ(encoder.DictionaryId(kOkta), second);
 }
 
 TEST_F(EventCodecTest, EncodesFromSeveralThreads) {
