@@ -547,11 +547,13 @@ struct CliResult {
   std::string err;
 };
 
-// Runs pantherctl in-process with `args` (without argv[0]).
-inline CliResult RunPantherctl(const std::vector<std::string>& args) {
+// Runs pantherctl in-process with `args` (without argv[0]), without colours;
+// `err_terminal` makes commands treat the error stream as a terminal (their
+// progress lines are drawn there).
+inline CliResult RunPantherctl(const std::vector<std::string>& args, bool err_terminal = false) {
   std::ostringstream out, err;
   CliResult result;
-  result.code = RunCli(args, out, err);
+  result.code = RunCli(args, out, err, /*color=*/false, err_terminal);
   result.out = out.str();
   result.err = err.str();
   return result;

@@ -1,6 +1,5 @@
 // `pantherctl replay` against an in-process fake ReplayRules stream.
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,6 +16,7 @@ namespace v1 = ::pantherd::v1;
 using google::protobuf::util::TimeUtil;
 using ::pantherd::client::testing::CliResult;
 using ::pantherd::client::testing::FakePantherd;
+using ::pantherd::client::testing::RunPantherctl;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -69,12 +69,7 @@ class ReplayCommandTest : public ::testing::Test {
  protected:
   CliResult Run(std::vector<std::string> args, bool err_terminal = false) {
     args.insert(args.begin(), {"--server", server_.address(), "replay"});
-    std::ostringstream out, err;
-    CliResult result;
-    result.code = RunCli(args, out, err, /*color=*/false, err_terminal);
-    result.out = out.str();
-    result.err = err.str();
-    return result;
+    return RunPantherctl(args, err_terminal);
   }
   FakeReplay replay_;
   FakePantherd server_{{&replay_}};

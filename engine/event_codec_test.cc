@@ -71,6 +71,20 @@ class EventCodecTest : public ::testing::Test {
     store_ = *std::move(s);
   }
 
+  // Closes and reopens the store (a restart), then checks that each value
+  // of `written` (JSON, stored value) reads back as its JSON.
+  void ReopenAndCheck(const std::vector<std::pair<std::string, std::string>>& written) {
+    ASSERT_TRUE(store_->Close().ok());
+    store_.reset();
+    Open();
+    EventDecoder decoder(*store_);
+    for (const auto& [json, value] : written) {
+      absl::StatusOr<absl::string_view> decoded = decoder.Decode(value);
+      ASSERT_TRUE(decoded.ok()) << decoded.status();
+      ASSERT_EQ(*decoded, json);
+    }
+  }
+
   pantherd::testing::TempDir dir_;
   std::unique_ptr<store::Store> store_;
 };
@@ -171,15 +185,8 @@ TEST_F(EventCodecTest, TrainsADictionaryStoresItAndReadsAfterReopen) {
     }
     EXPECT_LT(with_dictionary * 2, plain) << with_dictionary << " vs " << plain;
   }
-  ASSERT_TRUE(store_->Close().ok());
-  store_.reset();
-  Open();
+  ReopenAndCheck(written);
   EventDecoder decoder(*store_);
-  for (const auto& [json, value] : written) {
-    absl::StatusOr<absl::string_view> decoded = decoder.Decode(value);
-    ASSERT_TRUE(decoded.ok()) << decoded.status();
-    EXPECT_EQ(*decoded, json);
-  }
   // A new encoder over the reopened store uses the stored dictionary.
   EventEncoder encoder(store_.get(), options);
   std::string value;
@@ -244,15 +251,7 @@ TEST_F(EventCodecTest, RetrainsWhenTheEventsChangeShape) {
     ASSERT_TRUE(encoder.FinishTraining().ok());
     EXPECT_EQ(encoder.Retrainings(kOkta), 1u);
   }
-  ASSERT_TRUE(store_->Close().ok());
-  store_.reset();
-  Open();
-  EventDecoder decoder(*store_);
-  for (const auto& [json, value] : written) {
-    absl::StatusOr<absl::string_view> decoded = decoder.Decode(value);
-    ASSERT_TRUE(decoded.ok()) << decoded.status();
-    ASSERT_EQ(*decoded, json);
-  }
+  ReopenAndCheck(written);
   EventEncoder encoder(store_.get(), options);
   std::string value;
   ASSERT_TRUE(encoder.Encode(kOkta, OtherShapeEvent(1000), &value).ok());

@@ -13,8 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/event_store.h"
-#include "engine/kv_store.h"
-#include "engine/pool_rule_executor.h"
+#include "engine/rule_set_test_env.h"
 #include "engine/worker_pool.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -53,36 +52,13 @@ v1::ContentSelector Content(std::vector<std::vector<v1::AnalysisFile>> rules) {
   return content;
 }
 
-class ReplayTest : public ::testing::Test {
+class ReplayTest : public RuleSetFixture {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<store::Store>> s = store::Store::Open(tmp_.Sub("data"), {});
-    ASSERT_TRUE(s.ok()) << s.status();
-    store_ = std::move(*s);
-    kv_ = std::make_unique<StoreKvBackend>(store_.get());
-    WorkerPoolOptions options;
-    options.worker_binary = PANTHERD_WORKER_BINARY;
-    options.workers = 1;
-    options.kv = kv_.get();
-    options.limits.call_time_limit = absl::Seconds(2);
-    options.limits.kill_grace = absl::Milliseconds(500);
-    absl::StatusOr<std::unique_ptr<WorkerPool>> pool = WorkerPool::Create(std::move(options));
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = std::move(*pool);
-    executor_ = std::make_unique<PoolRuleExecutor>(pool_.get());
-    rules_ = std::make_unique<RuleStore>(store_.get());
-    manager_ = std::make_unique<RuleSetManager>(rules_.get(), executor_.get());
-    ASSERT_TRUE(manager_->LoadStored().ok());
+    OpenRuleSet(
+        [](WorkerPoolOptions& options) { options.limits.kill_grace = absl::Milliseconds(500); });
   }
-
-  void TearDown() override {
-    manager_.reset();
-    rules_.reset();
-    executor_.reset();
-    pool_.reset();
-    kv_.reset();
-    ASSERT_TRUE(store_->Close().ok());
-  }
+  void TearDown() override { CloseRuleSet(); }
 
   // Stores an event of `actor` with `outcome` at `t` (id "e<n>").
   void StoreEvent(absl::Time t, const std::string& actor, const std::string& outcome) {
@@ -117,13 +93,6 @@ class ReplayTest : public ::testing::Test {
     return RunReplay(*set, options, progress);
   }
 
-  testing::TempDir tmp_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<StoreKvBackend> kv_;
-  std::unique_ptr<WorkerPool> pool_;
-  std::unique_ptr<PoolRuleExecutor> executor_;
-  std::unique_ptr<RuleStore> rules_;
-  std::unique_ptr<RuleSetManager> manager_;
   int next_id_ = 0;
   int replays_ = 0;
 };

@@ -7,8 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/kv_store.h"
-#include "engine/pool_rule_executor.h"
+#include "engine/rule_set_test_env.h"
 #include "engine/worker_pool.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -81,54 +80,18 @@ std::vector<v1::AnalysisFile> Concat(std::vector<v1::AnalysisFile> a,
   return a;
 }
 
-class RuleSetManagerTest : public ::testing::Test {
+class RuleSetManagerTest : public RuleSetFixture {
  protected:
   void SetUp() override { Open(); }
   void TearDown() override { Close(); }
 
-  void Open() {
-    absl::StatusOr<std::unique_ptr<store::Store>> s = store::Store::Open(tmp_.Sub("data"), {});
-    ASSERT_TRUE(s.ok()) << s.status();
-    store_ = std::move(*s);
-    kv_ = std::make_unique<StoreKvBackend>(store_.get());
-    WorkerPoolOptions options;
-    options.worker_binary = PANTHERD_WORKER_BINARY;
-    options.workers = 1;
-    options.kv = kv_.get();
-    options.limits.call_time_limit = absl::Seconds(2);
-    absl::StatusOr<std::unique_ptr<WorkerPool>> pool = WorkerPool::Create(std::move(options));
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = std::move(*pool);
-    executor_ = std::make_unique<PoolRuleExecutor>(pool_.get());
-    rules_ = std::make_unique<RuleStore>(store_.get());
-    manager_ = std::make_unique<RuleSetManager>(rules_.get(), executor_.get());
-    ASSERT_TRUE(manager_->LoadStored().ok());
-  }
-
-  void Close() {
-    manager_.reset();
-    rules_.reset();
-    executor_.reset();
-    pool_.reset();
-    kv_.reset();
-    if (store_ != nullptr) {
-      ASSERT_TRUE(store_->Close().ok());
-    }
-    store_.reset();
-  }
+  void Open() { OpenRuleSet(); }
+  void Close() { CloseRuleSet(); }
 
   absl::Status Upload(std::vector<v1::AnalysisFile> files, v1::UploadRuleResponse* resp,
                       bool skip_tests = false, const std::string& author = "alice") {
     return manager_->Upload(Request(std::move(files), skip_tests), author, resp);
   }
-
-  testing::TempDir tmp_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<StoreKvBackend> kv_;
-  std::unique_ptr<WorkerPool> pool_;
-  std::unique_ptr<PoolRuleExecutor> executor_;
-  std::unique_ptr<RuleStore> rules_;
-  std::unique_ptr<RuleSetManager> manager_;
 };
 
 TEST_F(RuleSetManagerTest, UploadTestsStoresAndSwapsThenSurvivesReopen) {
