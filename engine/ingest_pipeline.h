@@ -169,8 +169,9 @@ class IngestPipeline {
   // Commit(Prepare(r), x). Prepare normalises, recognises events already
   // processed (or being evaluated by another batch, or repeated in this
   // one) as duplicates before any rule runs on them, reserves the ids of
-  // the others, evaluates them and compresses the events to store
-  // (AlertEngine::EncodeStoredEvents); it writes nothing of the batch (the
+  // the others, evaluates them and meanwhile compresses the events to store
+  // (AlertEngine::EncodeStoredEvent, on the pipeline's helper thread and this
+  // one: engine/helper_thread.h); it writes nothing of the batch (the
   // rules' cache writes are held in the batch's key-value transaction; the
   // one write it may make is a log type's new compression dictionary,
   // engine/event_codec.h). Its errors are Ingest's. Commit makes the batch durable in one atomic
