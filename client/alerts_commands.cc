@@ -495,10 +495,15 @@ absl::Status Replay(const ReplayArgs& args, CommandEnv& env) {
   }
   env.PrintTable(alerts);
   env.out() << '\n';
-  Table rules({"RULE", "MATCHES", "ERRORS", "ALERTS"});
+  // A SIGNALS column only when a rule produced signals (CreateAlert: false).
+  const bool signals = response.signals_total() > 0;
+  Table rules(signals ? std::vector<std::string>{"RULE", "MATCHES", "ERRORS", "ALERTS", "SIGNALS"}
+                      : std::vector<std::string>{"RULE", "MATCHES", "ERRORS", "ALERTS"});
   for (const v1::ReplayRuleStats& r : response.rules()) {
-    rules.AddRow({r.rule_id(), absl::StrCat(r.matches()), absl::StrCat(r.errors()),
-                  absl::StrCat(r.alerts())});
+    std::vector<std::string> row = {r.rule_id(), absl::StrCat(r.matches()),
+                                    absl::StrCat(r.errors()), absl::StrCat(r.alerts())};
+    if (signals) row.push_back(absl::StrCat(r.signals()));
+    rules.AddRow(std::move(row));
   }
   env.PrintTable(rules);
   for (const v1::Diagnostic& d : response.invalid()) {
@@ -506,7 +511,9 @@ absl::Status Replay(const ReplayArgs& args, CommandEnv& env) {
   }
   if (response.alerts_total() > response.alerts_size()) {
     env.err() << "pantherctl: the newest " << response.alerts_size() << " of "
-              << response.alerts_total() << " alerts are listed\n";
+              << response.alerts_total()
+              << (response.signals_total() > 0 ? " alerts and signals" : " alerts")
+              << " are listed\n";
   }
   if (response.worker_restarts() > 0) {
     env.err() << "pantherctl: rules ended the replay's worker " << response.worker_restarts()
@@ -515,7 +522,12 @@ absl::Status Replay(const ReplayArgs& args, CommandEnv& env) {
   env.err() << response.events() << " events from " << FormatTimestamp(response.since()) << " to "
             << FormatTimestamp(response.until()) << ", "
             << static_cast<int64_t>(response.events_per_second()) << " events/s; "
-            << response.alerts_total() << " alerts (nothing was stored or notified)\n";
+            << response.alerts_total() - response.signals_total() << " alerts"
+            << (response.signals_total() > 0
+                    ? absl::StrCat(" and ", response.signals_total(),
+                                   response.signals_total() == 1 ? " signal" : " signals")
+                    : "")
+            << " (nothing was stored or notified)\n";
   return absl::OkStatus();
 }
 

@@ -160,8 +160,9 @@ absl::Status Backtest(const UploadArgs& args, const std::vector<v1::AnalysisFile
   for (const v1::ReplayRuleStats& r : proposed.rules()) {
     auto it = live_by_rule.find(r.rule_id());
     const bool known = it != live_by_rule.end();
-    table.AddRow({r.rule_id(), absl::StrCat(r.alerts()), absl::StrCat(r.matches()),
-                  absl::StrCat(r.errors()), known ? absl::StrCat(it->second->alerts()) : "new",
+    table.AddRow({r.rule_id(), AlertsAndSignals(r.alerts(), r.signals()), absl::StrCat(r.matches()),
+                  absl::StrCat(r.errors()),
+                  known ? AlertsAndSignals(it->second->alerts(), it->second->signals()) : "new",
                   known ? absl::StrCat(it->second->matches()) : "-",
                   known ? absl::StrCat(it->second->errors()) : "-"});
   }

@@ -124,8 +124,9 @@
 //   should be re-sent, which idempotence makes safe). JSON: one object with
 //   file, logType, events, batches, acknowledged, accepted, duplicates,
 //   rejected, rejectedEvents [{index, line, reason}] (first 1000),
-//   alertsCreated, alertsUpdated, rules [{ruleId, matches, alertsCreated,
-//   alertsUpdated, errors, openWindows [{count, threshold}]}], and when set
+//   alertsCreated, alertsUpdated (signals not included), rules [{ruleId,
+//   matches, alertsCreated, alertsUpdated, signalsCreated, signalsUpdated,
+//   errors, openWindows [{count, threshold}]}], and when set
 //   unacknowledgedFromIndex,
 //   unacknowledgedFromLine and error. Exit 0 when every event was accepted or
 //   a duplicate; 1 when any was rejected ("N of M events rejected"), the

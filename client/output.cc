@@ -635,6 +635,12 @@ absl::StatusOr<absl::Time> ParseTimeOrAge(absl::string_view flag, absl::string_v
 
 std::string OrDash(absl::string_view text) { return text.empty() ? "-" : std::string(text); }
 
+std::string AlertsAndSignals(int64_t alerts, int64_t signals) {
+  if (signals == 0) return absl::StrCat(alerts);
+  const std::string s = absl::StrCat(signals, signals == 1 ? " signal" : " signals");
+  return alerts == 0 ? s : absl::StrCat(alerts, " + ", s);
+}
+
 std::string JoinOrDash(const google::protobuf::RepeatedPtrField<std::string>& values) {
   return values.empty() ? "-" : absl::StrJoin(values, ",");
 }

@@ -184,6 +184,9 @@ absl::StatusOr<absl::Time> ParseTimeOrAge(absl::string_view flag, absl::string_v
 
 // `text`, or "-" when empty.
 std::string OrDash(absl::string_view text);
+// A count of alerts with the signals (CreateAlert: false) apart: "3"; with
+// signals "3 + 1 signal", or "2 signals" when there is no alert.
+std::string AlertsAndSignals(int64_t alerts, int64_t signals);
 // The strings joined by ",", or "-" when there are none.
 std::string JoinOrDash(const google::protobuf::RepeatedPtrField<std::string>& values);
 // An enum value name without its prefix ("SEVERITY_HIGH", "SEVERITY_" ->

@@ -16,6 +16,14 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+TEST(PantherctlOutputTest, AlertsAndSignalsCountsSignalsApart) {
+  EXPECT_EQ(AlertsAndSignals(3, 0), "3");
+  EXPECT_EQ(AlertsAndSignals(0, 0), "0");
+  EXPECT_EQ(AlertsAndSignals(0, 1), "1 signal");
+  EXPECT_EQ(AlertsAndSignals(0, 2), "2 signals");
+  EXPECT_EQ(AlertsAndSignals(3, 1), "3 + 1 signal");
+}
+
 TEST(PantherctlOutputTest, TableAlignsColumnsUnderHeader) {
   Table table({"ID", "SEVERITY", "TITLE"});
   table.AddRow({"okta.brute_force", "HIGH", "Brute force"});

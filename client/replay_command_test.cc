@@ -55,6 +55,18 @@ class FakeReplay final : public v1::DetectionService::Service {
     st->set_rule_id("Okta.Failed");
     st->set_matches(3);
     st->set_alerts(2);
+    if (with_signal) {
+      v1::Alert* s = result.add_alerts();
+      s->set_rule_id("Okta.SSO");
+      s->set_type(v1::ALERT_TYPE_SIGNAL);
+      s->set_title("SIGNAL - sso");
+      result.set_alerts_total(3);
+      result.set_signals_total(1);
+      v1::ReplayRuleStats* sso = result.add_rules();
+      sso->set_rule_id("Okta.SSO");
+      sso->set_matches(1);
+      sso->set_signals(1);
+    }
     writer->Write(result);
     return grpc::Status::OK;
   }
@@ -63,6 +75,8 @@ class FakeReplay final : public v1::DetectionService::Service {
   std::vector<v1::ReplayRulesRequest> requests;
   grpc::Status error = grpc::Status::OK;
   bool no_result = false;
+  // Adds a signal of rule Okta.SSO to the result.
+  bool with_signal = false;
 };
 
 class ReplayCommandTest : public ::testing::Test {
@@ -98,6 +112,24 @@ TEST_F(ReplayCommandTest, NoProgressOffATerminalOrInJson) {
   EXPECT_THAT(r.err, Not(HasSubstr("replaying:")));
   EXPECT_THAT(r.out, HasSubstr("\"alertsTotal\": 2"));
   EXPECT_THAT(r.out, Not(HasSubstr("progress")));
+}
+
+// Signals (CreateAlert: false) are told apart from alerts: labelled in the
+// list, a column of their own, and counted apart in the last line.
+TEST_F(ReplayCommandTest, SignalsAreCountedApartFromAlerts) {
+  replay_.with_signal = true;
+  CliResult r = Run({"Okta.Failed"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Okta.SSO (signal)"));
+  EXPECT_THAT(r.out, HasSubstr("RULE         MATCHES  ERRORS  ALERTS  SIGNALS\n"
+                               "Okta.Failed  3        0       2       0\n"
+                               "Okta.SSO     1        0       0       1\n"));
+  EXPECT_THAT(r.err, HasSubstr("2 alerts and 1 signal (nothing was stored or notified)"));
+  // Without signals the column is not shown.
+  replay_.with_signal = false;
+  r = Run({"Okta.Failed"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("SIGNALS")));
 }
 
 TEST_F(ReplayCommandTest, ErrorsAndAStreamWithoutAResult) {

@@ -47,6 +47,8 @@ struct RuleSummary {
   int64_t errors = 0;
   int64_t alerts_created = 0;
   int64_t alerts_updated = 0;
+  int64_t signals_created = 0;
+  int64_t signals_updated = 0;
   // By dedup string and window start; the latest state reported.
   std::map<std::pair<std::string, int64_t>, WindowSeen> windows;
 };
@@ -99,12 +101,17 @@ std::string Plural(int64_t n, absl::string_view one, absl::string_view many) {
   return absl::StrCat(n, " ", n == 1 ? one : many);
 }
 
-// "Okta.FailedLogin: 3 matches, 0 alerts (window 3/5 open)".
+// "Okta.FailedLogin: 3 matches, 0 alerts (window 3/5 open)"; a rule with
+// CreateAlert: false adds ", 1 signal".
 std::string RuleLine(const std::string& id, const RuleSummary& rule) {
   std::string line =
       absl::StrCat(EscapeForTerminal(id), ": ", Plural(rule.matches, "match", "matches"), ", ",
                    Plural(rule.alerts_created, "alert", "alerts"));
   if (rule.alerts_updated > 0) absl::StrAppend(&line, " (", rule.alerts_updated, " updated)");
+  if (rule.signals_created > 0 || rule.signals_updated > 0) {
+    absl::StrAppend(&line, ", ", Plural(rule.signals_created, "signal", "signals"));
+    if (rule.signals_updated > 0) absl::StrAppend(&line, " (", rule.signals_updated, " updated)");
+  }
   if (rule.errors > 0) absl::StrAppend(&line, ", ", Plural(rule.errors, "error", "errors"));
   const std::vector<WindowSeen> open = OpenWindows(rule);
   if (open.size() == 1) {
@@ -129,6 +136,8 @@ void AddRuleStats(const v1::IngestEventsResponse& response,
     rule.errors += stats.errors();
     rule.alerts_created += stats.alerts_created();
     rule.alerts_updated += stats.alerts_updated();
+    rule.signals_created += stats.signals_created();
+    rule.signals_updated += stats.signals_updated();
     for (const v1::RuleWindowState& w : stats.windows()) {
       const std::pair<std::string, int64_t> key = {
           w.dedup_string(), w.window_start().seconds() * 1'000'000'000 + w.window_start().nanos()};
@@ -199,6 +208,8 @@ void PrintSummary(const SendArgs& args, const Summary& s, CommandEnv& env) {
           .AddInt("matches", rule.matches)
           .AddInt("alertsCreated", rule.alerts_created)
           .AddInt("alertsUpdated", rule.alerts_updated)
+          .AddInt("signalsCreated", rule.signals_created)
+          .AddInt("signalsUpdated", rule.signals_updated)
           .AddInt("errors", rule.errors)
           .AddRaw("openWindows", windows);
       absl::StrAppend(&rules, rules.size() == 1 ? "" : ", ", entry.ToString());

@@ -262,6 +262,31 @@ TEST_F(SendTest, SummaryCountsMatchesAndOpenWindowsPerRule) {
   EXPECT_THAT(r.out, HasSubstr("Matches by rule: none"));
 }
 
+// A rule with CreateAlert: false reports signals, not alerts.
+TEST_F(SendTest, SignalRulesSaySignals) {
+  fake_.ingest_handler = [](const v1::IngestEventsRequest& request) {
+    v1::IngestEventsResponse response;
+    response.set_accepted(request.events_size());
+    v1::RuleIngestStats* rule = response.add_rules();
+    rule->set_rule_id("Okta.SSO.to.AWS");
+    rule->set_matches(request.events_size());
+    rule->set_signals_created(1);
+    rule->set_signals_updated(request.events_size() - 1);
+    return response;
+  };
+  CliResult r = Send({Write("{\"n\":1}\n{\"n\":2}\n")});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Alerts created:  0\n"));
+  EXPECT_THAT(r.out, HasSubstr("  Okta.SSO.to.AWS: 2 matches, 0 alerts, 1 signal (1 updated)\n"));
+  r = Send({Write("{\"n\":1}\n"), "--output", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  google::protobuf::Struct summary;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &summary).ok()) << r.out;
+  const auto& rule = summary.fields().at("rules").list_value().values(0).struct_value().fields();
+  EXPECT_EQ(rule.at("alertsCreated").number_value(), 0);
+  EXPECT_EQ(rule.at("signalsCreated").number_value(), 1);
+}
+
 TEST_F(SendTest, ProgressBarOnlyOnATerminal) {
   const std::string file = Write("{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n");
   CliResult r = Send({file, "--batch-size", "2"}, /*err_terminal=*/true);

@@ -751,10 +751,13 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
   }
   for (const v1::AlertChange& change : outcome.changes) {
     v1::RuleIngestStats& s = stats_of(change.alert().rule_id());
-    if (change.kind() == v1::AlertChange::KIND_CREATED) {
-      s.set_alerts_created(s.alerts_created() + 1);
+    const bool created = change.kind() == v1::AlertChange::KIND_CREATED;
+    if (change.alert().type() == v1::ALERT_TYPE_SIGNAL) {
+      created ? s.set_signals_created(s.signals_created() + 1)
+              : s.set_signals_updated(s.signals_updated() + 1);
     } else {
-      s.set_alerts_updated(s.alerts_updated() + 1);
+      created ? s.set_alerts_created(s.alerts_created() + 1)
+              : s.set_alerts_updated(s.alerts_updated() + 1);
     }
   }
   state.ReportWindows(stats_of);

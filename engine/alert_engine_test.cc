@@ -422,6 +422,29 @@ TEST_F(AlertEngineTest, RuleErrorsAreDedupedByTypeAndNotCounted) {
   EXPECT_EQ(changes[0].alert().event_count(), 2);  // errors did not count
 }
 
+// Each rule's figures (what `pantherctl send` prints per rule) count a
+// signal rule's groups as signals, not alerts.
+TEST_F(AlertEngineTest, PerRuleFiguresCountSignalsApartFromAlerts) {
+  RuleMatch signal = Match("R.Signal", "admin");
+  signal.create_alert = false;
+  auto figures = [](const BatchOutcome& outcome, const std::string& rule) {
+    for (const v1::RuleIngestStats& s : outcome.rules) {
+      if (s.rule_id() == rule) return s;
+    }
+    return v1::RuleIngestStats();
+  };
+  SetNow(At(1));
+  BatchOutcome first = Apply({Event("e1", At(0), {signal, Match("R.Alert", "admin")})});
+  EXPECT_EQ(figures(first, "R.Signal").signals_created(), 1);
+  EXPECT_EQ(figures(first, "R.Signal").alerts_created(), 0);
+  EXPECT_EQ(figures(first, "R.Alert").alerts_created(), 1);
+  EXPECT_EQ(figures(first, "R.Alert").signals_created(), 0);
+  SetNow(At(2));
+  BatchOutcome second = Apply({Event("e2", At(1), {signal})});
+  EXPECT_EQ(figures(second, "R.Signal").signals_updated(), 1);
+  EXPECT_EQ(figures(second, "R.Signal").alerts_updated(), 0);
+}
+
 TEST_F(AlertEngineTest, SignalsAreRecordedButNotNotified) {
   RuleMatch signal = Match("R.Signal", "admin", /*threshold=*/5);
   signal.create_alert = false;

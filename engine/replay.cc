@@ -275,7 +275,7 @@ absl::StatusOr<v1::ReplayRulesResponse> RunReplayHere(const RuleSetManager::Repl
       PANTHERD_ASSIGN_OR_RETURN(BatchOutcome outcome, engine.ApplyBatch(results));
       for (const v1::RuleIngestStats& r : outcome.rules) {
         figures.set_alerts(figures.alerts() + r.alerts_created());
-      }
+      }  // signals are not counted as alerts
     }
     figures.set_events(figures.events() + static_cast<int64_t>(batch.size()));
     cursor = next;
@@ -303,8 +303,13 @@ absl::StatusOr<v1::ReplayRulesResponse> RunReplayHere(const RuleSetManager::Repl
     PANTHERD_ASSIGN_OR_RETURN(v1::ListAlertsResponse page, engine.ListAlerts(list));
     for (v1::Alert& a : *page.mutable_alerts()) {
       out.set_alerts_total(out.alerts_total() + 1);
+      const bool signal = a.type() == v1::ALERT_TYPE_SIGNAL;
+      if (signal) out.set_signals_total(out.signals_total() + 1);
       auto st = stats.find(a.rule_id());
-      if (st != stats.end()) st->second.set_alerts(st->second.alerts() + 1);
+      if (st != stats.end()) {
+        signal ? st->second.set_signals(st->second.signals() + 1)
+               : st->second.set_alerts(st->second.alerts() + 1);
+      }
       if (out.alerts_size() < kReplayMaxListedAlerts) out.add_alerts()->Swap(&a);
     }
     if (page.next_page_token().empty()) break;

@@ -142,6 +142,25 @@ TEST_F(ReplayTest, GroupsByEventTimeWindowsAndThresholdsAcrossBatches) {
   EXPECT_EQ(alerts, 0);
 }
 
+// A rule with CreateAlert: false produces signals, counted apart from the
+// alerts of the other rules.
+TEST_F(ReplayTest, SignalsAreCountedApartFromAlerts) {
+  for (int i = 0; i < 3; ++i) StoreEvent(kDay + absl::Minutes(i), "alice", "FAILURE");
+  absl::StatusOr<v1::ReplayRulesResponse> r =
+      Replay(Content({Rule("Okta.Failed", kFailedLogin),
+                      Rule("Okta.Failed.Signal", kFailedLogin, "CreateAlert: false\n")}),
+             Options());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->alerts_total(), 2);  // one alert and one signal, both listed
+  EXPECT_EQ(r->signals_total(), 1);
+  ASSERT_EQ(r->rules_size(), 2);
+  for (const v1::ReplayRuleStats& st : r->rules()) {
+    const bool signal = st.rule_id() == "Okta.Failed.Signal";
+    EXPECT_EQ(st.alerts(), signal ? 0 : 1) << st.rule_id();
+    EXPECT_EQ(st.signals(), signal ? 1 : 0) << st.rule_id();
+  }
+}
+
 TEST_F(ReplayTest, EventsOfTheSameMicrosecondAreNeverSplitOrRepeated) {
   for (int i = 0; i < 7; ++i) StoreEvent(kDay + absl::Seconds(1), "alice", "FAILURE");
   for (int i = 0; i < 3; ++i) StoreEvent(kDay + absl::Seconds(2), "alice", "FAILURE");
