@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/normalize.h"
+#include "engine/rule_set_manager.h"
 #include "proto/base/status_macros.h"
 #include "store/keys.h"
 
@@ -301,6 +302,10 @@ void AddWorkerResult(const internal::EventResult& result,
     error.dedup_period_minutes = rule->second->dedup_period_minutes();
     error.severity = rule->second->severity();
     error.error = e.error();
+    // The live set is laid out in folders of pantherd's (RuleSetManager::
+    // LayOut); the alert's traceback names the user's own paths.
+    error.error.set_traceback(RuleSetManager::StripLayoutPaths(error.error.traceback()));
+    error.error.set_message(RuleSetManager::StripLayoutPaths(error.error.message()));
     event->errors.push_back(std::move(error));
   }
 }

@@ -517,6 +517,8 @@ absl::StatusOr<v1::TestReport> RuleSetManager::RunTests(const v1::RunTestsReques
 
 void RuleSetManager::StripLayoutPaths(v1::Diagnostic* diagnostic) { StripLayout(diagnostic); }
 
+std::string RuleSetManager::StripLayoutPaths(absl::string_view text) { return StripLayout(text); }
+
 absl::StatusOr<RuleSetManager::ReplaySet> RuleSetManager::PrepareReplay(
     const v1::ContentSelector* content, const std::vector<std::string>& stored_ids,
     absl::string_view log_type) {

@@ -115,6 +115,10 @@ class RuleSetManager {
   // message (what the worker says of a laid-out set), so it names the
   // user's own paths.
   static void StripLayoutPaths(v1::Diagnostic* diagnostic);
+  // The same for any text the worker wrote of a laid-out set, such as a rule
+  // error's message and traceback ("File \"items/0006/okta_rules/x.py\""
+  // becomes "File \"okta_rules/x.py\"").
+  static std::string StripLayoutPaths(absl::string_view text);
 
   // DeleteRule and SetRuleEnabled, applied to the live set too.
   absl::StatusOr<int64_t> Delete(absl::string_view id, absl::string_view author);

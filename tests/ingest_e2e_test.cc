@@ -17,6 +17,7 @@ namespace pantherd::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kPantherd[] = PANTHERD_BINARY;
 constexpr char kPantherctl[] = PANTHERCTL_BINARY;
@@ -223,6 +224,42 @@ TEST_F(IngestE2eTest, ARuleThatCrashesItsWorkerBecomesARuleErrorAndTheBatchLands
   answers = Send({{FailedLogin(101, "test", "198.51.100.7", 2)}}, &status);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(answers[0].accepted(), 1);
+  Stop();
+}
+
+// A rule error's traceback names the file as the user uploaded it, not the
+// folder pantherd lays the live set out in (found with panther-analysis'
+// okta_idp_create_modify.py on events without an eventType).
+TEST_F(IngestE2eTest, ARuleErrorsTracebackNamesTheUploadedPath) {
+  Start();
+  v1::UploadRuleRequest upload;
+  v1::AnalysisFile* spec = upload.add_files();
+  spec->set_path("okta_rules/e2e_raises.yml");
+  spec->set_content(
+      "AnalysisType: rule\nRuleID: E2E.Raises\nFilename: e2e_raises.py\nEnabled: true\n"
+      "LogTypes: [Okta.SystemLog]\nSeverity: Low\n");
+  v1::AnalysisFile* code = upload.add_files();
+  code->set_path("okta_rules/e2e_raises.py");
+  code->set_content(
+      "def rule(event):\n"
+      "    return 'system.idp.lifecycle' in event.get('eventType')\n");
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", server_->bearer());
+    v1::UploadRuleResponse resp;
+    grpc::Status s = stub_->UploadRule(&ctx, upload, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  grpc::Status status;
+  Send({{R"({"uuid":"no-type-1","published":"2026-03-01T10:00:00Z"})"}}, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<v1::Alert> alerts = Alerts();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].type(), v1::ALERT_TYPE_RULE_ERROR);
+  EXPECT_EQ(alerts[0].error().type(), "TypeError");
+  EXPECT_THAT(alerts[0].error().traceback(),
+              HasSubstr("File \"okta_rules/e2e_raises.py\", line 2, in rule"));
+  EXPECT_THAT(alerts[0].error().traceback(), Not(HasSubstr("items/")));
   Stop();
 }
 
