@@ -172,7 +172,8 @@ void AddSearchCommand(CLI::App& root, CommandRegistry& registry) {
   search
       ->add_option("--since", args->since,
                    "Search events at or after this event time: an RFC 3339 time or an age like "
-                   "24h or 7d (default: 24 hours before --until)")
+                   "24h or 7d (default: 24 hours before --until, or earlier where the SQL's "
+                   "p_occurs_since or p_occurs_between asks for earlier events)")
       ->type_name("TIME");
   search
       ->add_option("--until", args->until,

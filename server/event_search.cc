@@ -671,7 +671,12 @@ std::optional<absl::Time> ParseStoredEventTime(absl::string_view s) {
   return absl::FromCivil(civil, absl::UTCTimeZone()) + absl::Nanoseconds(nanos);
 }
 
-absl::StatusOr<std::string> RewriteHelpers(absl::string_view sql, absl::Time now) {
+absl::StatusOr<std::string> RewriteHelpers(absl::string_view sql, absl::Time now,
+                                           absl::Time* earliest) {
+  if (earliest != nullptr) *earliest = absl::InfiniteFuture();
+  auto asks_for = [earliest](absl::Time t) {
+    if (earliest != nullptr) *earliest = std::min(*earliest, t);
+  };
   std::string out;
   out.reserve(sql.size());
   size_t i = 0;
@@ -713,6 +718,7 @@ absl::StatusOr<std::string> RewriteHelpers(absl::string_view sql, absl::Time now
               "'): not an age; use a number and a unit: seconds, minutes, hours, days or weeks "
               "(e.g. '6 hours', '1 day', '30 minutes')"));
         }
+        asks_for(now - *age);
         absl::StrAppend(&out, "(p_event_time >= ", SqlQuote(engine::FormatPantherTime(now - *age)),
                         ")");
         i = *end;
@@ -729,6 +735,7 @@ absl::StatusOr<std::string> RewriteHelpers(absl::string_view sql, absl::Time now
                 "' is not a time; use RFC 3339 (2026-03-01T10:00:00Z) or 2026-03-01 10:00:00"));
           }
         }
+        asks_for(*from);
         absl::StrAppend(&out, "(p_event_time >= ", SqlQuote(engine::FormatPantherTime(*from)),
                         " AND p_event_time < ", SqlQuote(engine::FormatPantherTime(*to)), ")");
         i = *end;
@@ -790,15 +797,17 @@ absl::StatusOr<v1::SearchSummary> RunEventSearch(const store::Store& store,
   state.until = request.has_until()
                     ? absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(request.until()))
                     : FloorMicros(now);
+  absl::Time helpers_earliest;
+  absl::StatusOr<std::string> sql = RewriteHelpers(request.sql(), now, &helpers_earliest);
+  if (!sql.ok()) return sql.status();
+  // Without `since`, the default range, widened to where the SQL's time
+  // helpers start: p_occurs_since('30 days') reads 30 days, as in Panther.
   state.since = request.has_since()
                     ? absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(request.since()))
-                    : state.until - kSearchDefaultRange;
+                    : std::min(state.until - kSearchDefaultRange, FloorMicros(helpers_earliest));
   if (state.since > state.until) {
     return absl::InvalidArgumentError("since is after until");
   }
-
-  absl::StatusOr<std::string> sql = RewriteHelpers(request.sql(), now);
-  if (!sql.ok()) return sql.status();
 
   // The tables: every known log type and every stored one.
   std::vector<std::string> log_types = engine::SupportedLogTypes();

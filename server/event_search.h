@@ -68,8 +68,12 @@ std::optional<absl::Time> ParseStoredEventTime(absl::string_view text);
 //   p_occurs_between(a, b)     -> (p_event_time >= '<a>' AND p_event_time < '<b>')
 // Units: second(s)/sec/s, minute(s)/min/m, hour(s)/h, day(s)/d, week(s)/w;
 // times: RFC 3339 or the stored format. InvalidArgument for a malformed
-// call (its arguments must be string literals).
-absl::StatusOr<std::string> RewriteHelpers(absl::string_view sql, absl::Time now);
+// call (its arguments must be string literals). When `earliest` is set, it
+// receives the earliest time a helper asks for (InfiniteFuture when the SQL
+// uses none): a search without `since` reads from there when that is before
+// its default start.
+absl::StatusOr<std::string> RewriteHelpers(absl::string_view sql, absl::Time now,
+                                           absl::Time* earliest = nullptr);
 
 // Checks a request's fields: sql set; limit in [0, kSearchMaxLimit];
 // timeout_seconds in [0, kSearchMaxTimeoutSeconds]; since and until valid

@@ -309,6 +309,42 @@ TEST_F(EventSearchTest, OneHourOfAMonthReadsOneHour) {
   EXPECT_EQ(r->summary.events_scanned(), 3);
 }
 
+// Without `since`, the helpers widen the default 24 hours to where they
+// start (as in Panther, where p_occurs_since states a query's range), and
+// never narrow it.
+TEST_F(EventSearchTest, HelpersWidenTheDefaultRangeButNeverNarrowIt) {
+  absl::StatusOr<Result> r =
+      Search("SELECT count(*) FROM okta_systemlog WHERE p_occurs_since('30 days')",
+             absl::InfinitePast(), absl::InfiniteFuture());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(Rows(*r), ElementsAre(absl::StrCat(kEvents)));
+  EXPECT_EQ(TimeUtil::TimestampToMicroseconds(r->header.since()),
+            absl::ToUnixMicros(kNow - absl::Hours(24 * 30)));
+  r = Search(
+      "SELECT count(*) FROM okta_systemlog WHERE "
+      "p_occurs_between('2026-03-15T10:00:00Z', '2026-03-15T11:00:00Z')",
+      absl::InfinitePast(), absl::InfiniteFuture());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(Rows(*r), ElementsAre("6"));
+  EXPECT_EQ(
+      TimeUtil::TimestampToMicroseconds(r->header.since()),
+      absl::ToUnixMicros(absl::FromCivil(absl::CivilHour(2026, 3, 15, 10), absl::UTCTimeZone())));
+  // A later helper keeps the default start: the OR still sees 24 hours.
+  r = Search("SELECT count(*) FROM okta_systemlog WHERE p_occurs_since('1 hour') OR uuid = 'x'",
+             absl::InfinitePast(), absl::InfiniteFuture());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(TimeUtil::TimestampToMicroseconds(r->header.since()),
+            absl::ToUnixMicros(kNow - absl::Hours(24)));
+  // An explicit since is kept as it is.
+  r = Search("SELECT count(*) FROM okta_systemlog WHERE p_occurs_since('30 days')",
+             kNow - absl::Hours(1), absl::InfiniteFuture());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(Rows(*r), ElementsAre("6"));
+  absl::Time earliest;
+  ASSERT_TRUE(RewriteHelpers("SELECT 1", kNow, &earliest).ok());
+  EXPECT_EQ(earliest, absl::InfiniteFuture());
+}
+
 TEST_F(EventSearchTest, HelpersAreRewrittenOnlyOutsideLiteralsAndComments) {
   absl::StatusOr<std::string> s = RewriteHelpers(
       "SELECT 'p_occurs_since(''1 day'')', \"p_occurs_since\" -- p_occurs_since('x')\n"
