@@ -522,10 +522,9 @@ absl::Status Replay(const ReplayArgs& args, CommandEnv& env) {
   env.err() << response.events() << " events from " << FormatTimestamp(response.since()) << " to "
             << FormatTimestamp(response.until()) << ", "
             << static_cast<int64_t>(response.events_per_second()) << " events/s; "
-            << response.alerts_total() - response.signals_total() << " alerts"
+            << Plural(response.alerts_total() - response.signals_total(), "alert", "alerts")
             << (response.signals_total() > 0
-                    ? absl::StrCat(" and ", response.signals_total(),
-                                   response.signals_total() == 1 ? " signal" : " signals")
+                    ? absl::StrCat(" and ", Plural(response.signals_total(), "signal", "signals"))
                     : "")
             << " (nothing was stored or notified)\n";
   return absl::OkStatus();

@@ -635,9 +635,13 @@ absl::StatusOr<absl::Time> ParseTimeOrAge(absl::string_view flag, absl::string_v
 
 std::string OrDash(absl::string_view text) { return text.empty() ? "-" : std::string(text); }
 
+std::string Plural(int64_t n, absl::string_view one, absl::string_view many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
 std::string AlertsAndSignals(int64_t alerts, int64_t signals) {
   if (signals == 0) return absl::StrCat(alerts);
-  const std::string s = absl::StrCat(signals, signals == 1 ? " signal" : " signals");
+  const std::string s = Plural(signals, "signal", "signals");
   return alerts == 0 ? s : absl::StrCat(alerts, " + ", s);
 }
 

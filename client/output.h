@@ -184,6 +184,8 @@ absl::StatusOr<absl::Time> ParseTimeOrAge(absl::string_view flag, absl::string_v
 
 // `text`, or "-" when empty.
 std::string OrDash(absl::string_view text);
+// "1 match", "3 matches": `n` and the noun for it.
+std::string Plural(int64_t n, absl::string_view one, absl::string_view many);
 // A count of alerts with the signals (CreateAlert: false) apart: "3"; with
 // signals "3 + 1 signal", or "2 signals" when there is no alert.
 std::string AlertsAndSignals(int64_t alerts, int64_t signals);

@@ -22,6 +22,9 @@ TEST(PantherctlOutputTest, AlertsAndSignalsCountsSignalsApart) {
   EXPECT_EQ(AlertsAndSignals(0, 1), "1 signal");
   EXPECT_EQ(AlertsAndSignals(0, 2), "2 signals");
   EXPECT_EQ(AlertsAndSignals(3, 1), "3 + 1 signal");
+  EXPECT_EQ(Plural(1, "alert", "alerts"), "1 alert");
+  EXPECT_EQ(Plural(0, "alert", "alerts"), "0 alerts");
+  EXPECT_EQ(Plural(2, "match", "matches"), "2 matches");
 }
 
 TEST(PantherctlOutputTest, TableAlignsColumnsUnderHeader) {

@@ -97,10 +97,6 @@ std::vector<WindowSeen> OpenWindows(const RuleSummary& rule) {
   return open;
 }
 
-std::string Plural(int64_t n, absl::string_view one, absl::string_view many) {
-  return absl::StrCat(n, " ", n == 1 ? one : many);
-}
-
 // "Okta.FailedLogin: 3 matches, 0 alerts (window 3/5 open)"; a rule with
 // CreateAlert: false adds ", 1 signal".
 std::string RuleLine(const std::string& id, const RuleSummary& rule) {
