@@ -246,10 +246,10 @@ bool InEventRetention(const AlertEngineOptions& options, int64_t event_us, int64
          absl::FromUnixMicros(event_us) >= absl::FromUnixMicros(now_us) - options.event_retention;
 }
 
-// Whether `e` is to be stored and has no stored form yet.
-bool NeedsEncoding(const AlertEngineOptions& options, const EventResult& e, int64_t now_us) {
-  return e.stored_value.empty() && e.id_check != IdCheck::kDuplicate &&
-         InEventRetention(options, EventMicros(e.event_time, now_us), now_us);
+// Whether `e` has an event time of its own (else it is keyed at the
+// processing time, known only under the engine lock).
+bool HasEventTime(const EventResult& e) {
+  return e.event_time != absl::InfinitePast() && e.event_time != absl::InfiniteFuture();
 }
 
 }  // namespace
@@ -653,7 +653,8 @@ AlertEngine::AlertEngine(store::Store* store, AlertEngineOptions options)
     : store_(store), options_(std::move(options)), event_encoder_(store) {}
 
 absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResult>& events,
-                                                     const ExtraWrites& extra) {
+                                                     const ExtraWrites& extra,
+                                                     const PreparedEventBlocks* prepared) {
   for (const EventResult& e : events) {
     if (!e.event_id.empty())
       PANTHERD_RETURN_IF_ERROR(store::ValidateKeyPart(e.log_type, "log type"));
@@ -664,23 +665,18 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
       PANTHERD_RETURN_IF_ERROR(store::ValidateKeyPart(r.rule_id, "rule id"));
     }
   }
-  // The stored form of each event to store that was not encoded ahead
-  // (EncodeStoredEvents), compressed before the lock.
-  std::vector<std::string> encoded;
-  if (options_.event_retention > absl::ZeroDuration()) {
-    encoded.resize(events.size());
-    const int64_t now_us = absl::ToUnixMicros(options_.now());
-    for (size_t i = 0; i < events.size(); ++i) {
-      if (!NeedsEncoding(options_, events[i], now_us)) continue;
-      PANTHERD_RETURN_IF_ERROR(
-          event_encoder_.Encode(events[i].log_type, events[i].event_json, &encoded[i]));
-    }
+  // The event blocks, encoded before the lock when the caller did not.
+  PreparedEventBlocks encoded;
+  if (prepared == nullptr && StoresEvents()) {
+    PANTHERD_ASSIGN_OR_RETURN(encoded, EncodeStoredEvents(events));
+    prepared = &encoded;
   }
   absl::MutexLock lock(&mu_);
   const int64_t now_us = absl::ToUnixMicros(options_.now());
   BatchState state(*store_, options_, now_us);
   BatchOutcome outcome;
   outcome.events.reserve(events.size());
+  std::vector<size_t> to_store;  // the events the store keeps, ascending
   auto period_us = [](int64_t minutes) -> int64_t {
     return (minutes > 0 ? minutes : 60) * 60'000'000;
   };
@@ -695,17 +691,14 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
     outcome.events.push_back(EventStatus::kProcessed);
     const int64_t t = options_.clock == AlertClock::kEventTime ? event_us : now_us;
     // The event store (engine/event_store.h): within the retention only.
+    // Its key names it in the window index (only an event that counts
+    // into a window needs one).
     std::string event_key;
     if (InEventRetention(options_, event_us, now_us)) {
-      event_key = EventKey(e.log_type, absl::FromUnixMicros(event_us), e.event_id, e.event_json);
-      const std::string* value = e.stored_value.empty() ? &encoded[i] : &e.stored_value;
-      // Left unencoded as out of the retention a moment ago: only a clock
-      // that went back, so this is rare enough to do under the lock.
-      if (value->empty()) {
-        PANTHERD_RETURN_IF_ERROR(event_encoder_.Encode(e.log_type, e.event_json, &encoded[i]));
-        value = &encoded[i];
+      if (!e.matches.empty() || !e.errors.empty()) {
+        event_key = EventKey(e.log_type, absl::FromUnixMicros(event_us), e.event_id, e.event_json);
       }
-      state.batch().Put(Family::kEvents, event_key, *value);
+      to_store.push_back(i);
     }
     for (const RuleMatch& m : e.matches) {
       Contribution c;
@@ -726,6 +719,46 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
       c.threshold = 1;
       c.error = &r;
       PANTHERD_RETURN_IF_ERROR(state.Count(c, t, event_us, e, event_key));
+    }
+  }
+  if (!to_store.empty()) {
+    // The blocks encoded ahead hold exactly the events to store, unless the
+    // clock crossed the retention's edge meanwhile, an event has no time of
+    // its own (keyed at `now_us`), or a duplicate was found only now: then
+    // they are encoded again here, under the lock (rare).
+    if (prepared == nullptr || prepared->planned != to_store) {
+      std::vector<EventToStore> inputs;
+      std::vector<std::string> ids;
+      inputs.reserve(to_store.size());
+      ids.reserve(to_store.size());
+      for (size_t i : to_store) {
+        const EventResult& e = events[i];
+        ids.push_back(StoredEventId(e.event_id, e.event_json));
+        inputs.push_back(
+            EventToStore{e.log_type, EventMicros(e.event_time, now_us), ids.back(), e.event_json});
+      }
+      encoded.planned = to_store;
+      encoded.blocks.clear();
+      for (std::vector<size_t>& members : PlanEventBlocks(inputs)) {
+        PANTHERD_ASSIGN_OR_RETURN(EncodedEventBlock b,
+                                  EncodeEventBlock(event_encoder_, inputs, std::move(members)));
+        encoded.blocks.push_back(std::move(b));
+      }
+      prepared = &encoded;
+      outcome.event_blocks_encoded_at_commit = static_cast<int64_t>(encoded.blocks.size());
+    }
+    for (const EncodedEventBlock& b : prepared->blocks) {
+      outcome.events_stored += static_cast<int64_t>(b.members.size());
+    }
+    // Commits are serialised by mu_, so what the store holds now is what
+    // the keys must not collide with (a purge's rewrites use keys of their
+    // own).
+    absl::flat_hash_set<std::string> keys;
+    for (const EncodedEventBlock& b : prepared->blocks) {
+      PANTHERD_ASSIGN_OR_RETURN(std::string key,
+                                UnusedEventBlockKey(*store_, b.key, kBlockKeyIngest, &keys));
+      state.batch().Put(Family::kEvents, key, b.value);
+      keys.insert(std::move(key));
     }
   }
   if (extra) PANTHERD_RETURN_IF_ERROR(extra(outcome, state.batch()));
@@ -766,21 +799,41 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
   return outcome;
 }
 
-absl::Status AlertEngine::EncodeStoredEvents(std::vector<EventResult>& events) {
-  if (options_.event_retention <= absl::ZeroDuration()) return absl::OkStatus();
+absl::StatusOr<PreparedEventBlocks> AlertEngine::EncodeStoredEvents(
+    const std::vector<EventResult>& events) {
+  PreparedEventBlocks out;
+  if (!StoresEvents()) return out;
   const int64_t now_us = absl::ToUnixMicros(options_.now());
-  for (EventResult& e : events) {
-    if (!NeedsEncoding(options_, e, now_us)) continue;
-    PANTHERD_RETURN_IF_ERROR(event_encoder_.Encode(e.log_type, e.event_json, &e.stored_value));
+  std::vector<EventToStore> inputs;
+  std::vector<std::string> ids;
+  ids.reserve(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    const EventResult& e = events[i];
+    if (e.id_check == IdCheck::kDuplicate || !HasEventTime(e) ||
+        !InEventRetention(options_, EventMicros(e.event_time, now_us), now_us)) {
+      continue;
+    }
+    out.planned.push_back(i);
+    ids.push_back(StoredEventId(e.event_id, e.event_json));
   }
-  return absl::OkStatus();
+  inputs.reserve(out.planned.size());
+  for (size_t k = 0; k < out.planned.size(); ++k) {
+    const EventResult& e = events[out.planned[k]];
+    inputs.push_back(
+        EventToStore{e.log_type, absl::ToUnixMicros(e.event_time), ids[k], e.event_json});
+  }
+  for (std::vector<size_t>& members : PlanEventBlocks(inputs)) {
+    PANTHERD_ASSIGN_OR_RETURN(EncodedEventBlock b,
+                              EncodeEventBlock(event_encoder_, inputs, std::move(members)));
+    for (size_t& m : b.members) m = out.planned[m];
+    out.blocks.push_back(std::move(b));
+  }
+  return out;
 }
 
-absl::Status AlertEngine::EncodeStoredEvent(absl::string_view log_type, absl::Time event_time,
-                                            absl::string_view json, std::string* out) {
-  out->clear();
-  if (!WouldStoreEvent(event_time)) return absl::OkStatus();
-  return event_encoder_.Encode(log_type, json, out);
+absl::StatusOr<EncodedEventBlock> AlertEngine::EncodeStoredBlock(
+    absl::Span<const EventToStore> events, std::vector<size_t> members) {
+  return EncodeEventBlock(event_encoder_, events, std::move(members));
 }
 
 bool AlertEngine::WouldStoreEvent(absl::Time event_time) const {
@@ -1222,7 +1275,7 @@ absl::StatusOr<PurgeStats> AlertEngine::PurgeExpired() {
                                       ? now - options_.event_retention
                                       : absl::InfiniteFuture();
   // It also compacts what it purged; all of it outside mu_.
-  PANTHERD_ASSIGN_OR_RETURN(stats.events, PurgeEventsBefore(*store_, event_cutoff));
+  PANTHERD_ASSIGN_OR_RETURN(stats.events, PurgeEventsBefore(*store_, event_encoder_, event_cutoff));
   PANTHERD_ASSIGN_OR_RETURN(stats.event_store_bytes, store_->FamilyDiskBytes(Family::kEvents));
   store::WriteBatch orphans;
   std::string last_window;

@@ -119,8 +119,10 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "engine/alert_publisher.h"
 #include "engine/event_codec.h"
+#include "engine/event_store.h"
 #include "pantherd/v1/alerts.pb.h"
 #include "pantherd/v1/sources.pb.h"
 #include "proto/base/clock.h"
@@ -222,10 +224,6 @@ struct EventResult {
   std::string log_type;  // must satisfy store::ValidateKeyPart when event_id is set
   absl::Time event_time = absl::InfinitePast();  // p_event_time
   std::string event_json;                        // the normalised event
-  // The event's stored form (engine/event_codec.h), when
-  // AlertEngine::EncodeStoredEvents made it ahead of ApplyBatch; empty:
-  // ApplyBatch encodes event_json itself.
-  std::string stored_value;
   std::vector<RuleMatch> matches;
   std::vector<RuleErrorResult> errors;
 };
@@ -235,9 +233,21 @@ enum class EventStatus {
   kDuplicate,  // already processed: acknowledged, skipped
 };
 
+// A batch's event blocks, encoded ahead of ApplyBatch.
+struct PreparedEventBlocks {
+  // The indices (into ApplyBatch's `events`, ascending) of the events the
+  // blocks hold; the blocks' members index `events` too.
+  std::vector<size_t> planned;
+  std::vector<EncodedEventBlock> blocks;
+};
+
 struct BatchOutcome {
   // One per input event, in input order.
   std::vector<EventStatus> events;
+  // Events written to the event store, and of its blocks those compressed
+  // under the engine lock (the prepared blocks did not fit, see ApplyBatch).
+  int64_t events_stored = 0;
+  int64_t event_blocks_encoded_at_commit = 0;
   // The changes the batch committed, in strictly increasing sequence order,
   // exactly as recorded in the alert log.
   std::vector<v1::AlertChange> changes;
@@ -301,25 +311,29 @@ class AlertEngine {
   // (e.g. FailedPrecondition when it is closed). `extra`, when set, adds its
   // writes to the same atomic write (see ExtraWrites); an empty `events` with
   // `extra` writes only what `extra` adds.
+  // `prepared`, when set, holds the event blocks encoded ahead
+  // (EncodeStoredEvents, or the same plan built by the caller): used when
+  // its `planned` events are exactly the ones ApplyBatch stores, else the
+  // blocks are encoded again under the engine lock. Without it, ApplyBatch
+  // encodes them itself before taking the lock.
   absl::StatusOr<BatchOutcome> ApplyBatch(const std::vector<EventResult>& events,
-                                          const ExtraWrites& extra = nullptr);
+                                          const ExtraWrites& extra = nullptr,
+                                          const PreparedEventBlocks* prepared = nullptr);
 
-  // Sets stored_value of each event ApplyBatch would store (with an event
-  // retention, unless id_check is kDuplicate or the event is older than the
-  // retention) that has none: the compression is then done by the caller's
-  // thread, e.g. while the batch before commits, instead of on the path that
-  // commits batches one by one. Takes no engine lock; thread-safe. Errors:
-  // the encoder's (store errors when reading the stored dictionaries,
-  // Internal from zstd).
-  absl::Status EncodeStoredEvents(std::vector<EventResult>& events);
+  // The event blocks ApplyBatch, run now, would write for `events` (with an
+  // event retention: the events that are not id_check kDuplicate, have an
+  // event time and are within the retention), encoded: the compression is
+  // then done by the caller's thread, e.g. while the batch before commits,
+  // instead of on the path that commits batches one by one. Takes no engine
+  // lock; thread-safe. Errors: the encoder's (store errors when reading the
+  // stored dictionaries, Internal from zstd).
+  absl::StatusOr<PreparedEventBlocks> EncodeStoredEvents(const std::vector<EventResult>& events);
 
-  // The same for one event: sets *out to the stored form of `json`, an event
-  // of `log_type` with p_event_time `event_time`, or clears it when
-  // ApplyBatch would not store it (no event retention, or an event older
-  // than the retention by the engine clock: a backfill of old events pays
-  // no compression). Thread-safe; takes no engine lock.
-  absl::Status EncodeStoredEvent(absl::string_view log_type, absl::Time event_time,
-                                 absl::string_view json, std::string* out);
+  // Encodes one block of a plan (PlanEventBlocks over `events`) with the
+  // engine's encoder, for a caller that spreads a batch's blocks over
+  // threads. Thread-safe; takes no engine lock. Errors as EncodeEventBlock.
+  absl::StatusOr<EncodedEventBlock> EncodeStoredBlock(absl::Span<const EventToStore> events,
+                                                      std::vector<size_t> members);
 
   // Whether ApplyBatch, run now, would store an event of p_event_time
   // `event_time` (not a duplicate): there is an event retention and the

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -1419,14 +1420,19 @@ TEST(EventStoreTest, EventsAreStoredWithTheBatchAndIndexedUnderTheirAlert) {
                          })
                   .ok());
   ASSERT_THAT(indexed, SizeIs(4));
-  for (const std::string& k : indexed) EXPECT_TRUE(store->Get(store::Family::kEvents, k).ok());
+  StoredEventReader reader(*store);
+  for (const std::string& k : indexed) {
+    absl::StatusOr<std::optional<std::string>> found = reader.Find(k);
+    ASSERT_TRUE(found.ok()) << found.status();
+    EXPECT_TRUE(found->has_value()) << k;
+  }
 
   // Retention: a day later the first events are purged, the store shrinks.
   now = At(0) + absl::Hours(24) + absl::Seconds(30);
   absl::StatusOr<PurgeStats> purged = engine.PurgeExpired();
   ASSERT_TRUE(purged.ok()) << purged.status();
   EXPECT_EQ(purged->events, 2);  // e1 and quiet (at 10:00); e2 is at 10:01
-  EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 3);
+  EXPECT_EQ(*CountStoredEvents(*store), 3);
 }
 
 // Retention reclaims space: purged events leave no tombstones or stale files
@@ -1466,7 +1472,7 @@ TEST(EventStoreTest, PurgeCompactsSoTheEventStoreShrinks) {
   std::vector<EventResult> later;
   for (int n = 3000; n < 3010; ++n) later.push_back(event(n, At(120) + absl::Seconds(n)));
   ASSERT_TRUE(engine.ApplyBatch(later).ok());
-  ASSERT_EQ(*store->Count(store::Family::kEvents, ""), 3010);
+  ASSERT_EQ(*CountStoredEvents(*store), 3010);
   ASSERT_TRUE(store->Flush().ok());
   const uint64_t before = *store->FamilyDiskBytes(store::Family::kEvents);
   EXPECT_GT(before, uint64_t{3} << 20);
@@ -1476,7 +1482,7 @@ TEST(EventStoreTest, PurgeCompactsSoTheEventStoreShrinks) {
   absl::StatusOr<PurgeStats> purged = engine.PurgeExpired();
   ASSERT_TRUE(purged.ok()) << purged.status();
   EXPECT_EQ(purged->events, 3000);
-  EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 10);
+  EXPECT_EQ(*CountStoredEvents(*store), 10);
   const uint64_t after = *store->FamilyDiskBytes(store::Family::kEvents);
   EXPECT_EQ(purged->event_store_bytes, after);
   EXPECT_LT(after, before / 5) << "before " << before << ", after " << after;
@@ -1604,22 +1610,22 @@ TEST(EventStoreTest, NoRetentionStoresNothingAndPurgesWhatWasStored) {
   {
     AlertEngine engine(store.get(), options);
     ASSERT_TRUE(engine.ApplyBatch({Event("e1", At(0), {}), Event("", At(1), {})}).ok());
-    EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 2);
+    EXPECT_EQ(*CountStoredEvents(*store), 2);
   }
   options.event_retention = absl::ZeroDuration();
   AlertEngine engine(store.get(), options);
   ASSERT_TRUE(engine.ApplyBatch({Event("e2", At(2), {})}).ok());
-  EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 2);
+  EXPECT_EQ(*CountStoredEvents(*store), 2);
   absl::StatusOr<PurgeStats> purged = engine.PurgeExpired();
   ASSERT_TRUE(purged.ok());
   EXPECT_EQ(purged->events, 2);
-  EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 0);
+  EXPECT_EQ(*CountStoredEvents(*store), 0);
 }
 
-// Stored values are compressed (engine/event_codec.h); values stored before
-// that (the raw JSON) read the same; a value that does not decode stops a
-// scan with DataLoss.
-TEST(EventStoreTest, ValuesAreCompressedAndRawValuesStillRead) {
+// Stored events are compressed in blocks (engine/event_store.h); values
+// stored by earlier versions (the raw JSON, a compressed event of its own)
+// read the same; a value that does not decode stops a scan with DataLoss.
+TEST(EventStoreTest, ValuesAreCompressedAndEarlierFormatsStillRead) {
   pantherd::testing::TempDir dir;
   std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
   AlertEngineOptions options;
@@ -1632,13 +1638,22 @@ TEST(EventStoreTest, ValuesAreCompressedAndRawValuesStillRead) {
   const std::string key = EventKey("Okta.SystemLog", At(1), "big", big.event_json);
   absl::StatusOr<std::string> value = store->Get(store::Family::kEvents, key);
   ASSERT_TRUE(value.ok()) << value.status();
-  EXPECT_EQ(value->front(), kEventValueZstd);
+  EXPECT_EQ(value->front(), kEventValueBlock);
   EXPECT_LT(value->size(), 200u);
-  // An event stored as raw JSON by an earlier version.
+  // An event stored as raw JSON, and one compressed on its own, by earlier
+  // versions.
   const std::string old_json = R"({"uuid":"old"})";
   ASSERT_TRUE(store
                   ->Put(store::Family::kEvents, EventKey("Okta.SystemLog", At(0), "old", old_json),
                         old_json)
+                  .ok());
+  EventEncoder encoder(store.get());
+  const std::string single_json = R"({"uuid":"single","n":1})";
+  std::string single;
+  ASSERT_TRUE(encoder.Encode("Okta.SystemLog", single_json, &single).ok());
+  ASSERT_TRUE(store
+                  ->Put(store::Family::kEvents,
+                        EventKey("Okta.SystemLog", At(2), "single", single_json), single)
                   .ok());
   std::vector<std::pair<std::string, std::string>> read;
   ASSERT_TRUE(ScanEvents(*store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
@@ -1647,15 +1662,24 @@ TEST(EventStoreTest, ValuesAreCompressedAndRawValuesStillRead) {
                            return true;
                          })
                   .ok());
-  EXPECT_THAT(read, ElementsAre(std::pair<std::string, std::string>("old", old_json),
-                                std::pair<std::string, std::string>("big", big.event_json)));
-  EventDecoder decoder(*store);
-  absl::StatusOr<StoredEvent> e = ParseStoredEvent(key, *value, decoder);
-  ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->json, big.event_json);
+  using P = std::pair<std::string, std::string>;
+  EXPECT_THAT(read,
+              ElementsAre(P("old", old_json), P("big", big.event_json), P("single", single_json)));
+  StoredEventReader reader(*store);
+  for (const P& p : read) {
+    const int minute = p.first == "old" ? 0 : p.first == "big" ? 1 : 2;
+    absl::StatusOr<std::optional<std::string>> found =
+        reader.Find(EventKey("Okta.SystemLog", At(minute), p.first, ""));
+    ASSERT_TRUE(found.ok()) << found.status();
+    EXPECT_EQ(found->value_or("none"), p.second);
+  }
+  absl::StatusOr<std::optional<std::string>> missing =
+      reader.Find(EventKey("Okta.SystemLog", At(1), "nope", ""));
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
 
   ASSERT_TRUE(store
-                  ->Put(store::Family::kEvents, EventKey("Okta.SystemLog", At(2), "bad", ""),
+                  ->Put(store::Family::kEvents, EventKey("Okta.SystemLog", At(3), "bad", ""),
                         std::string(1, kEventValueZstd) + "garbage")
                   .ok());
   absl::Status scanned =
@@ -1663,10 +1687,20 @@ TEST(EventStoreTest, ValuesAreCompressedAndRawValuesStillRead) {
                  [](const StoredEvent&) { return true; });
   EXPECT_TRUE(absl::IsDataLoss(scanned)) << scanned;
   EXPECT_THAT(std::string(scanned.message()), ::testing::HasSubstr("zstd"));
+  // A block whose header or payload is cut short is DataLoss too.
+  ASSERT_TRUE(
+      store->Delete(store::Family::kEvents, EventKey("Okta.SystemLog", At(3), "bad", "")).ok());
+  ASSERT_TRUE(store
+                  ->Put(store::Family::kEvents, EventKey("Okta.SystemLog", At(4), "cut", ""),
+                        std::string(1, kEventValueBlock) + "\x85")
+                  .ok());
+  scanned = ScanEvents(*store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
+                       [](const StoredEvent&) { return true; });
+  EXPECT_TRUE(absl::IsDataLoss(scanned)) << scanned;
 }
 
 // EncodeStoredEvents compresses ahead of ApplyBatch (the ingest pipeline
-// calls it while preparing a batch); ApplyBatch stores what it made.
+// does the same while preparing a batch); ApplyBatch stores what it made.
 TEST(EventStoreTest, EventsEncodedAheadAreStoredAsEncoded) {
   pantherd::testing::TempDir dir;
   std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
@@ -1674,30 +1708,36 @@ TEST(EventStoreTest, EventsEncodedAheadAreStoredAsEncoded) {
   options.now = [] { return At(10); };
   options.event_retention = absl::Hours(24);
   AlertEngine engine(store.get(), options);
-  std::vector<EventResult> events = {Event("e1", At(1), {}), Event("e2", At(2), {})};
+  std::vector<EventResult> events = {Event("e1", At(1), {}),
+                                     Event("e2", At(1) + absl::Seconds(1), {}),
+                                     Event("e3", At(1) + absl::Seconds(2), {})};
   events[1].id_check = IdCheck::kDuplicate;
-  ASSERT_TRUE(engine.EncodeStoredEvents(events).ok());
-  ASSERT_FALSE(events[0].stored_value.empty());
-  EXPECT_EQ(events[0].stored_value.front(), kEventValueZstd);
-  EXPECT_TRUE(events[1].stored_value.empty());  // never stored
-  ASSERT_TRUE(engine.ApplyBatch({events[0]}).ok());
-  absl::StatusOr<std::string> value = store->Get(
-      store::Family::kEvents, EventKey("Okta.SystemLog", At(1), "e1", events[0].event_json));
+  absl::StatusOr<PreparedEventBlocks> prepared = engine.EncodeStoredEvents(events);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  EXPECT_THAT(prepared->planned, ElementsAre(0, 2));  // e2 is never stored
+  ASSERT_THAT(prepared->blocks, SizeIs(1));
+  EXPECT_THAT(prepared->blocks[0].members, ElementsAre(0, 2));
+  EXPECT_EQ(prepared->blocks[0].key, EventKey("Okta.SystemLog", At(1), "e1", ""));
+  ASSERT_TRUE(engine.ApplyBatch(events, nullptr, &*prepared).ok());
+  absl::StatusOr<std::string> value = store->Get(store::Family::kEvents, prepared->blocks[0].key);
   ASSERT_TRUE(value.ok()) << value.status();
-  EXPECT_EQ(*value, events[0].stored_value);
+  EXPECT_EQ(*value, prepared->blocks[0].value);
+  EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 1);  // one block
+  EXPECT_EQ(*CountStoredEvents(*store), 2);
 
   // Without a retention nothing is encoded.
   options.event_retention = absl::ZeroDuration();
   AlertEngine no_store(store.get(), options);
-  std::vector<EventResult> more = {Event("e3", At(3), {})};
-  ASSERT_TRUE(no_store.EncodeStoredEvents(more).ok());
-  EXPECT_TRUE(more[0].stored_value.empty());
+  absl::StatusOr<PreparedEventBlocks> none = no_store.EncodeStoredEvents({Event("e4", At(3), {})});
+  ASSERT_TRUE(none.ok());
+  EXPECT_THAT(none->planned, IsEmpty());
+  EXPECT_THAT(none->blocks, IsEmpty());
 }
 
 // Events older than the retention are not compressed ahead (a backfill of
 // old events pays nothing for them) and not stored; an event left
 // unencoded that is within the retention at commit (the clock went back)
-// is still stored, encoded then.
+// is still stored, encoded then; so is an event without a time of its own.
 TEST(EventStoreTest, EventsOutsideTheRetentionAreNotEncodedAhead) {
   pantherd::testing::TempDir dir;
   std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
@@ -1710,35 +1750,229 @@ TEST(EventStoreTest, EventsOutsideTheRetentionAreNotEncodedAhead) {
   EXPECT_TRUE(engine.WouldStoreEvent(At(60)));
   EXPECT_TRUE(engine.WouldStoreEvent(absl::InfinitePast()));  // no time: now
 
-  std::string out = "stale";
-  ASSERT_TRUE(engine.EncodeStoredEvent("Okta.SystemLog", At(30), R"({"uuid":"old"})", &out).ok());
-  EXPECT_TRUE(out.empty());
-  ASSERT_TRUE(engine.EncodeStoredEvent("Okta.SystemLog", At(90), R"({"uuid":"new"})", &out).ok());
-  EXPECT_FALSE(out.empty());
-
   std::vector<EventResult> events = {Event("old", At(30), {}), Event("new", At(90), {})};
-  ASSERT_TRUE(engine.EncodeStoredEvents(events).ok());
-  EXPECT_TRUE(events[0].stored_value.empty());
-  EXPECT_FALSE(events[1].stored_value.empty());
-  ASSERT_TRUE(engine.ApplyBatch(events).ok());
-  EXPECT_TRUE(absl::IsNotFound(
-      store->Get(store::Family::kEvents, EventKey("Okta.SystemLog", At(30), "old", "")).status()));
-  EXPECT_TRUE(
-      store->Get(store::Family::kEvents, EventKey("Okta.SystemLog", At(90), "new", "")).ok());
+  absl::StatusOr<PreparedEventBlocks> prepared = engine.EncodeStoredEvents(events);
+  ASSERT_TRUE(prepared.ok());
+  EXPECT_THAT(prepared->planned, ElementsAre(1));
+  ASSERT_TRUE(engine.ApplyBatch(events, nullptr, &*prepared).ok());
+  StoredEventReader reader(*store);
+  EXPECT_FALSE(reader.Find(EventKey("Okta.SystemLog", At(30), "old", ""))->has_value());
+  EXPECT_TRUE(reader.Find(EventKey("Okta.SystemLog", At(90), "new", ""))->has_value());
 
   // Left unencoded at minute 120, committed at minute 80: stored all the same.
   std::vector<EventResult> late = {Event("late", At(40), {})};
-  ASSERT_TRUE(engine.EncodeStoredEvents(late).ok());
-  ASSERT_TRUE(late[0].stored_value.empty());
+  prepared = engine.EncodeStoredEvents(late);
+  ASSERT_TRUE(prepared.ok());
+  EXPECT_THAT(prepared->planned, IsEmpty());
   now_minutes = 80;
-  ASSERT_TRUE(engine.ApplyBatch(late).ok());
-  absl::StatusOr<std::string> value =
-      store->Get(store::Family::kEvents, EventKey("Okta.SystemLog", At(40), "late", ""));
-  ASSERT_TRUE(value.ok()) << value.status();
-  EventDecoder decoder(*store);
-  absl::StatusOr<absl::string_view> json = decoder.Decode(*value);
-  ASSERT_TRUE(json.ok()) << json.status();
-  EXPECT_EQ(*json, late[0].event_json);
+  ASSERT_TRUE(engine.ApplyBatch(late, nullptr, &*prepared).ok());
+  absl::StatusOr<std::optional<std::string>> found =
+      StoredEventReader(*store).Find(EventKey("Okta.SystemLog", At(40), "late", ""));
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->value_or("none"), late[0].event_json);
+
+  // No time of its own: never encoded ahead, stored at the commit's clock.
+  std::vector<EventResult> timeless = {Event("timeless", absl::InfinitePast(), {})};
+  prepared = engine.EncodeStoredEvents(timeless);
+  ASSERT_TRUE(prepared.ok());
+  EXPECT_THAT(prepared->planned, IsEmpty());
+  ASSERT_TRUE(engine.ApplyBatch(timeless, nullptr, &*prepared).ok());
+  found = StoredEventReader(*store).Find(EventKey("Okta.SystemLog", At(80), "timeless", ""));
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_TRUE(found->has_value());
+}
+
+// Blocks: a batch's events of one log type, sorted, at most kMaxBlockEvents
+// spanning less than kMaxBlockSpan; the same key twice is stored once.
+TEST(EventStoreTest, PlanCutsBlocksByCountSpanSizeAndLogType) {
+  std::vector<std::string> ids;
+  std::vector<EventToStore> events;
+  const std::string small = "{}";
+  const std::string large(kMaxBlockBytes / 2 + 1, 'x');
+  ids.reserve(300);
+  auto add = [&](absl::string_view log_type, int64_t seconds, absl::string_view json) {
+    ids.push_back(absl::StrCat("id-", ids.size()));
+    events.push_back(EventToStore{log_type, seconds * 1'000'000, ids.back(), json});
+  };
+  // 150 events a second apart, given in reverse order: blocks of 60 s.
+  for (int i = 149; i >= 0; --i) add("Okta.SystemLog", i, small);
+  // 130 events at the same second: blocks of 64.
+  for (int i = 0; i < 130; ++i) add("Other.Log", 0, small);
+  // Three large events: two per block would exceed the bytes.
+  for (int i = 0; i < 3; ++i) add("Big.Log", i, large);
+  // The first event again (an event without an id, sent twice).
+  events.push_back(events[0]);
+  std::vector<std::vector<size_t>> plan = PlanEventBlocks(events);
+  std::vector<size_t> sizes;
+  size_t total = 0;
+  for (const std::vector<size_t>& b : plan) {
+    sizes.push_back(b.size());
+    total += b.size();
+    for (size_t k = 1; k < b.size(); ++k) {
+      EXPECT_EQ(events[b[k]].log_type, events[b[0]].log_type);
+      EXPECT_LT(std::make_pair(events[b[k - 1]].time_us, events[b[k - 1]].id),
+                std::make_pair(events[b[k]].time_us, events[b[k]].id));
+    }
+  }
+  EXPECT_THAT(sizes, ElementsAre(1, 1, 1,      // Big.Log
+                                 60, 60, 30,   // Okta.SystemLog
+                                 64, 64, 2));  // Other.Log
+  EXPECT_EQ(total, events.size() - 1);
+}
+
+// Batches whose events interleave in time make blocks that overlap: a scan
+// merges them into event-time order, and a range that starts inside a block
+// (which started before it) still finds its events.
+TEST(EventStoreTest, ScansMergeOverlappingBlocksInTimeOrder) {
+  pantherd::testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
+  AlertEngineOptions options;
+  options.now = [] { return At(600); };
+  options.event_retention = absl::Hours(24);
+  AlertEngine engine(store.get(), options);
+  // Three batches, event i at second i, batch i % 3; 600 events.
+  for (int b = 0; b < 3; ++b) {
+    std::vector<EventResult> batch;
+    for (int i = b; i < 600; i += 3) {
+      batch.push_back(Event(absl::StrCat("e", 1000 + i), At(0) + absl::Seconds(i), {}));
+    }
+    ASSERT_TRUE(engine.ApplyBatch(batch).ok());
+  }
+  EXPECT_EQ(*CountStoredEvents(*store), 600);
+  EXPECT_LT(*store->Count(store::Family::kEvents, ""), 40);  // blocks, not events
+  auto scan = [&](absl::Time since, absl::Time until) {
+    std::vector<int> seconds;
+    int64_t scanned = 0;
+    absl::Status s = ScanEvents(
+        *store, "Okta.SystemLog", since, until,
+        [&](const StoredEvent& e) {
+          seconds.push_back(static_cast<int>(absl::ToInt64Seconds(e.event_time - At(0))));
+          EXPECT_EQ(e.key, EventKey("Okta.SystemLog", e.event_time, e.id, ""));
+          EXPECT_EQ(std::string(e.json), absl::StrCat(R"({"uuid":")", e.id, R"("})"));
+          return true;
+        },
+        &scanned);
+    EXPECT_TRUE(s.ok()) << s;
+    EXPECT_EQ(scanned, static_cast<int64_t>(seconds.size()));
+    return seconds;
+  };
+  std::vector<int> all = scan(absl::InfinitePast(), absl::InfiniteFuture());
+  ASSERT_THAT(all, SizeIs(600));
+  for (int i = 0; i < 600; ++i) EXPECT_EQ(all[i], i);
+  std::vector<int> part = scan(At(0) + absl::Seconds(100), At(0) + absl::Seconds(250));
+  ASSERT_THAT(part, SizeIs(150));
+  for (int i = 0; i < 150; ++i) EXPECT_EQ(part[i], 100 + i);
+  EXPECT_THAT(scan(At(0) + absl::Seconds(599), At(0) + absl::Seconds(700)), ElementsAre(599));
+  EXPECT_THAT(scan(At(0) + absl::Seconds(50), At(0) + absl::Seconds(50)), IsEmpty());
+  // An early stop stops.
+  int seen = 0;
+  ASSERT_TRUE(ScanEvents(*store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
+                         [&](const StoredEvent&) { return ++seen < 5; })
+                  .ok());
+  EXPECT_EQ(seen, 5);
+  // Every event is found by key, each block decoded once for its run.
+  StoredEventReader reader(*store);
+  for (int i = 0; i < 600; i += 7) {
+    absl::StatusOr<std::optional<std::string>> found = reader.Find(
+        EventKey("Okta.SystemLog", At(0) + absl::Seconds(i), absl::StrCat("e", 1000 + i), ""));
+    ASSERT_TRUE(found.ok()) << found.status();
+    EXPECT_TRUE(found->has_value()) << i;
+  }
+}
+
+// The same event stored twice (an event without an id sent again in
+// another batch) starts two blocks with the same first event: the second
+// block goes under a key of its own instead of overwriting the first and
+// the events it holds.
+TEST(EventStoreTest, BlocksThatStartWithTheSameEventKeepTheirOwnKeys) {
+  pantherd::testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
+  absl::Time now = At(10);
+  AlertEngineOptions options;
+  options.now = [&now] { return now; };
+  options.event_retention = absl::Hours(1);
+  AlertEngine engine(store.get(), options);
+  EventResult same = Event("", At(0), {});
+  same.event_json = R"({"no":"id"})";
+  for (int b = 0; b < 3; ++b) {
+    ASSERT_TRUE(
+        engine
+            .ApplyBatch({same, Event(absl::StrCat("after-", b), At(0) + absl::Seconds(1 + b), {})})
+            .ok());
+  }
+  EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 3);
+  std::vector<std::string> ids;
+  ASSERT_TRUE(ScanEvents(*store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
+                         [&](const StoredEvent& e) {
+                           ids.emplace_back(e.id);
+                           return true;
+                         })
+                  .ok());
+  const std::string hash = StoredEventId("", same.event_json);
+  EXPECT_THAT(ids, ElementsAre(hash, hash, hash, "after-0", "after-1", "after-2"));
+  // A purge that rewrites the straddling blocks keeps them apart too.
+  EventResult early = Event("early", At(0) - absl::Seconds(30), {});
+  std::vector<EventResult> batch = {early, same};
+  ASSERT_TRUE(engine.ApplyBatch(batch).ok());
+  now = At(60);  // the cutoff: At(0); `early` goes, every block it shares is rewritten
+  absl::StatusOr<PurgeStats> purged = engine.PurgeExpired();
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  EXPECT_EQ(purged->events, 1);
+  EXPECT_EQ(*CountStoredEvents(*store), 7);
+  ids.clear();
+  ASSERT_TRUE(ScanEvents(*store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
+                         [&](const StoredEvent& e) {
+                           ids.emplace_back(e.id);
+                           return true;
+                         })
+                  .ok());
+  EXPECT_THAT(ids, ElementsAre(hash, hash, hash, hash, "after-0", "after-1", "after-2"));
+}
+
+// A purge deletes the blocks wholly before the cutoff and rewrites the one
+// that straddles it without its older events: exactly the events before
+// the cutoff are gone.
+TEST(EventStoreTest, PurgeRewritesABlockThatStraddlesTheCutoff) {
+  pantherd::testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
+  absl::Time now = At(10);
+  AlertEngineOptions options;
+  options.now = [&now] { return now; };
+  options.event_retention = absl::Hours(1);
+  AlertEngine engine(store.get(), options);
+  // 100 events a second apart from minute 0: blocks [0, 60) and [60, 100).
+  std::vector<EventResult> batch;
+  for (int i = 0; i < 100; ++i) {
+    batch.push_back(Event(absl::StrCat("e", 100 + i), At(0) + absl::Seconds(i), {}));
+  }
+  ASSERT_TRUE(engine.ApplyBatch(batch).ok());
+  ASSERT_EQ(*store->Count(store::Family::kEvents, ""), 2);
+  // The cutoff at second 30 of the first block.
+  now = At(60) + absl::Seconds(30);
+  absl::StatusOr<PurgeStats> purged = engine.PurgeExpired();
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  EXPECT_EQ(purged->events, 30);
+  EXPECT_EQ(*CountStoredEvents(*store), 70);
+  EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 2);
+  std::vector<std::string> ids;
+  ASSERT_TRUE(ScanEvents(*store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
+                         [&](const StoredEvent& e) {
+                           ids.emplace_back(e.id);
+                           return true;
+                         })
+                  .ok());
+  ASSERT_THAT(ids, SizeIs(70));
+  EXPECT_EQ(ids.front(), "e130");
+  EXPECT_EQ(ids.back(), "e199");
+  StoredEventReader reader(*store);
+  EXPECT_TRUE(
+      reader.Find(EventKey("Okta.SystemLog", At(0) + absl::Seconds(30), "e130", ""))->has_value());
+  EXPECT_FALSE(
+      reader.Find(EventKey("Okta.SystemLog", At(0) + absl::Seconds(29), "e129", ""))->has_value());
+  // A second purge at the same cutoff finds nothing more.
+  purged = engine.PurgeExpired();
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(purged->events, 0);
 }
 
 }  // namespace

@@ -93,11 +93,16 @@ struct EventEncoder::LogTypeState {
   // How the dictionary in use does (see Retraining in the header): events
   // that used it since it was installed or loaded, the current window, and
   // the baseline (stored / raw bytes of its first window; 0: not yet).
+  // Values of one event and values of many (blocks, engine/event_store.h)
+  // compress differently, so each kind has its own window and baseline.
+  struct Drift {
+    uint64_t window_events = 0;
+    uint64_t window_raw = 0;
+    uint64_t window_stored = 0;
+    double baseline = 0;
+  };
   uint64_t events_with_dictionary = 0;
-  uint64_t window_events = 0;
-  uint64_t window_raw = 0;
-  uint64_t window_stored = 0;
-  double baseline = 0;
+  Drift drift[2];  // [0]: values of fewer than kManyEvents events; [1]: the others
   uint64_t retrainings = 0;
   // Recent events for a retraining: a ring of at most samples_to_train.
   std::vector<std::string> recent;
@@ -112,11 +117,11 @@ namespace {
 template <typename State>
 void ResetDrift(State& state) {
   state.events_with_dictionary = 0;
-  state.window_events = 0;
-  state.window_raw = 0;
-  state.window_stored = 0;
-  state.baseline = 0;
+  for (auto& d : state.drift) d = {};
 }
+
+// Values of at least this many events are measured apart (LogTypeState).
+constexpr size_t kManyEvents = 16;
 
 // Samples larger than this are not kept for a retraining.
 constexpr size_t kMaxRecentSample = 64 << 10;
@@ -195,6 +200,13 @@ absl::Status EventEncoder::InstallLocked(absl::string_view log_type, LogTypeStat
 
 absl::Status EventEncoder::Encode(absl::string_view log_type, absl::string_view json,
                                   std::string* out) {
+  const absl::string_view events[] = {json};
+  return EncodeMany(log_type, events, json, out);
+}
+
+absl::Status EventEncoder::EncodeMany(absl::string_view log_type,
+                                      absl::Span<const absl::string_view> events,
+                                      absl::string_view payload, std::string* out) {
   std::shared_ptr<const Dictionary> dictionary;
   std::unique_ptr<Context> context;
   {
@@ -206,17 +218,20 @@ absl::Status EventEncoder::Encode(absl::string_view log_type, absl::string_view 
     if (state.training != nullptr && state.training->done.HasBeenNotified()) {
       InstallLocked(log_type, state).IgnoreError();  // retried by a later call
     }
-    if (!state.settled && state.training == nullptr && options_.samples_to_train > 0 &&
-        state.samples.size() + json.size() <= kMaxSampleBytes) {
-      state.samples.append(json.data(), json.size());
-      state.sizes.push_back(json.size());
-      if (state.sizes.size() >= options_.samples_to_train) {
-        StartTrainingLocked(state, std::move(state.samples), std::move(state.sizes));
-        state.samples = std::string();
-        state.sizes = std::vector<size_t>();
+    // Trainings learn from single events, whatever the values hold.
+    for (absl::string_view json : events) {
+      if (!state.settled && state.training == nullptr && options_.samples_to_train > 0 &&
+          state.samples.size() + json.size() <= kMaxSampleBytes) {
+        state.samples.append(json.data(), json.size());
+        state.sizes.push_back(json.size());
+        if (state.sizes.size() >= options_.samples_to_train) {
+          StartTrainingLocked(state, std::move(state.samples), std::move(state.sizes));
+          state.samples = std::string();
+          state.sizes = std::vector<size_t>();
+        }
       }
+      if (state.dictionary != nullptr) ResampleLocked(state, json);
     }
-    if (state.dictionary != nullptr) ResampleLocked(state, json);
     dictionary = state.dictionary;
     if (!free_contexts_.empty()) {
       context = std::move(free_contexts_.back());
@@ -236,10 +251,10 @@ absl::Status EventEncoder::Encode(absl::string_view log_type, absl::string_view 
   }
   ZSTD_CCtx* const cctx = context->cctx.get();
   std::string& scratch = context->scratch;
-  const size_t bound = ZSTD_compressBound(json.size());
+  const size_t bound = ZSTD_compressBound(payload.size());
   if (scratch.size() < bound) scratch.resize(bound);
   ZSTD_CCtx_refCDict(cctx, dictionary != nullptr ? dictionary->cdict : nullptr);
-  const size_t n = ZSTD_compress2(cctx, scratch.data(), bound, json.data(), json.size());
+  const size_t n = ZSTD_compress2(cctx, scratch.data(), bound, payload.data(), payload.size());
   ZSTD_CCtx_refCDict(cctx, nullptr);
   out->clear();
   if (!ZSTD_isError(n)) {
@@ -259,7 +274,9 @@ absl::Status EventEncoder::Encode(absl::string_view log_type, absl::string_view 
     free_contexts_.push_back(std::move(context));
     if (dictionary != nullptr && !ZSTD_isError(n)) {
       auto it = log_types_.find(log_type);
-      if (it != log_types_.end()) MeasureLocked(it->second, dictionary->id, json.size(), n);
+      if (it != log_types_.end()) {
+        MeasureLocked(it->second, dictionary->id, events.size(), payload.size(), n);
+      }
     }
   }
   if (ZSTD_isError(n)) return absl::InternalError(absl::StrCat("zstd: ", ZSTD_getErrorName(n)));
@@ -290,27 +307,29 @@ void EventEncoder::ResampleLocked(LogTypeState& state, absl::string_view json) {
   }
 }
 
-void EventEncoder::MeasureLocked(LogTypeState& state, uint64_t id, size_t raw, size_t stored) {
+void EventEncoder::MeasureLocked(LogTypeState& state, uint64_t id, size_t events, size_t raw,
+                                 size_t stored) {
   if (options_.drift_window_events == 0) return;
   // A value compressed with a dictionary replaced meanwhile says nothing
   // about the new one.
   if (state.dictionary == nullptr || state.dictionary->id != id) return;
-  ++state.events_with_dictionary;
-  ++state.window_events;
-  state.window_raw += raw;
-  state.window_stored += stored;
-  if (state.window_events < options_.drift_window_events) return;
-  const double ratio = state.window_raw == 0 ? 0
-                                             : static_cast<double>(state.window_stored) /
-                                                   static_cast<double>(state.window_raw);
-  state.window_events = 0;
-  state.window_raw = 0;
-  state.window_stored = 0;
-  if (state.baseline <= 0) {
-    state.baseline = ratio;
+  state.events_with_dictionary += events;
+  LogTypeState::Drift& d = state.drift[events >= kManyEvents ? 1 : 0];
+  d.window_events += events;
+  d.window_raw += raw;
+  d.window_stored += stored;
+  if (d.window_events < options_.drift_window_events) return;
+  const double ratio =
+      d.window_raw == 0 ? 0
+                        : static_cast<double>(d.window_stored) / static_cast<double>(d.window_raw);
+  d.window_events = 0;
+  d.window_raw = 0;
+  d.window_stored = 0;
+  if (d.baseline <= 0) {
+    d.baseline = ratio;
     return;
   }
-  if (ratio <= state.baseline * options_.retrain_ratio) return;
+  if (ratio <= d.baseline * options_.retrain_ratio) return;
   if (state.events_with_dictionary < options_.retrain_min_events) return;
   if (state.training != nullptr || state.recent.size() < options_.samples_to_train) return;
   std::string samples;

@@ -55,6 +55,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "store/store.h"
 
 // zstd's context types (zstd.h), declared here so that users of this header
@@ -126,6 +127,15 @@ class EventEncoder {
   absl::Status Encode(absl::string_view log_type, absl::string_view json, std::string* out)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The same for a value holding several events of `log_type` (a block,
+  // engine/event_store.h): compresses `payload`, which holds `events` in
+  // whatever framing the caller chose; `events` feed the dictionary's
+  // training and drift measure as Encode's `json` does (values of many
+  // events are measured apart from values of one: they compress better).
+  // Errors as Encode.
+  absl::Status EncodeMany(absl::string_view log_type, absl::Span<const absl::string_view> events,
+                          absl::string_view payload, std::string* out) ABSL_LOCKS_EXCLUDED(mu_);
+
   // For tests: waits for the running trainings to finish and writes and
   // installs their dictionaries. Errors: the store's.
   absl::Status FinishTraining() ABSL_LOCKS_EXCLUDED(mu_);
@@ -167,9 +177,10 @@ class EventEncoder {
   // Keeps one in resample_every events of a log type with a dictionary.
   void ResampleLocked(LogTypeState& state, absl::string_view json)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Counts a value of `raw` bytes stored in `stored` bytes with dictionary
-  // `id`; starts a retraining when the window ends worse than the baseline.
-  void MeasureLocked(LogTypeState& state, uint64_t id, size_t raw, size_t stored)
+  // Counts a value of `events` events, `raw` bytes stored in `stored` bytes
+  // with dictionary `id`; starts a retraining when the window ends worse
+  // than the baseline.
+  void MeasureLocked(LogTypeState& state, uint64_t id, size_t events, size_t raw, size_t stored)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   store::Store* const store_;

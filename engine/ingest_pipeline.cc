@@ -422,18 +422,43 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     rule_lists.set_kv_txn(reservation.kv_txn_);
   }
 
-  // The events to store are compressed while the workers evaluate them: by
-  // the pipeline's helper thread, and by this thread, which would otherwise
-  // only wait, for what the helper has not reached once the evaluation is
-  // done. Events older than the event retention are not compressed.
-  std::vector<std::string> stored(to_evaluate);
+  // The events to store are compressed, in blocks (engine/event_store.h),
+  // while the workers evaluate them: by the pipeline's helper thread, and by
+  // this thread, which would otherwise only wait, for the blocks the helper
+  // has not reached once the evaluation is done. Events older than the event
+  // retention are not stored, so not compressed; neither are events without
+  // a time of their own, keyed at the commit's clock (ApplyBatch does them).
+  // `to_store` lists the evaluated events the blocks hold, ascending.
+  std::vector<size_t> to_store;
+  std::vector<std::string> store_ids;
+  std::vector<EventToStore> store_inputs;
+  std::vector<std::vector<size_t>> plan;
+  std::vector<EncodedEventBlock> blocks;
   std::shared_ptr<HelperThread::Task> encoding;
   if (alerts_ != nullptr && alerts_->StoresEvents() && to_evaluate > 0) {
-    encoding = encoder_.Submit(to_evaluate, [&](size_t j) {
+    for (size_t j = 0; j < to_evaluate; ++j) {
+      const absl::Time t = event_times[j];
+      if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) continue;
+      if (!alerts_->WouldStoreEvent(t)) continue;
+      to_store.push_back(j);
+    }
+    store_ids.reserve(to_store.size());
+    store_inputs.reserve(to_store.size());
+    for (size_t j : to_store) {
       const internal::EventToEvaluate& e = evaluate.evaluate().events(static_cast<int>(j));
-      return alerts_->EncodeStoredEvent(e.log_type(), event_times[j], e.normalized_json(),
-                                        &stored[j]);
-    });
+      store_ids.push_back(StoredEventId(event_ids[j], e.normalized_json()));
+      store_inputs.push_back(EventToStore{e.log_type(), absl::ToUnixMicros(event_times[j]),
+                                          store_ids.back(), e.normalized_json()});
+    }
+    plan = PlanEventBlocks(store_inputs);
+    blocks.resize(plan.size());
+    if (!plan.empty()) {
+      encoding = encoder_.Submit(plan.size(), [&](size_t k) -> absl::Status {
+        PANTHERD_ASSIGN_OR_RETURN(blocks[k],
+                                  alerts_->EncodeStoredBlock(store_inputs, std::move(plan[k])));
+        return absl::OkStatus();
+      });
+    }
   }
   absl::Cleanup cancel_encoding = [&encoding] {
     if (encoding != nullptr) encoding->Cancel();
@@ -500,9 +525,24 @@ absl::StatusOr<PreparedBatch> IngestPipeline::Prepare(const v1::IngestEventsRequ
     event.event_time = n.event_time;
     event.event_json =
         std::move(*evaluate.mutable_evaluate()->mutable_events(at)->mutable_normalized_json());
-    event.stored_value = std::move(stored[at]);
     AddWorkerResult(r, rules, &event);
     events.push_back(std::move(event));
+  }
+  // The blocks' members: from positions in `store_inputs` to positions in
+  // `events` (one per normalised event, so evaluated event j is at the i
+  // with evaluated_at[i] == j).
+  if (!blocks.empty()) {
+    std::vector<size_t> position(to_evaluate);
+    for (size_t i = 0; i < normalized.size(); ++i) {
+      if (evaluated_at[i] >= 0) position[static_cast<size_t>(evaluated_at[i])] = i;
+    }
+    PreparedEventBlocks& prepared = result.blocks;
+    prepared.planned.reserve(to_store.size());
+    for (size_t j : to_store) prepared.planned.push_back(position[j]);
+    for (EncodedEventBlock& b : blocks) {
+      for (size_t& m : b.members) m = prepared.planned[m];
+    }
+    prepared.blocks = std::move(blocks);
   }
 
   return result;
@@ -555,7 +595,8 @@ absl::StatusOr<IngestResult> IngestPipeline::Commit(PreparedBatch batch, const E
   };
   // With `extra`, the write happens even without events (an empty page still
   // moves a poller's cursor).
-  absl::StatusOr<BatchOutcome> applied = alerts_->ApplyBatch(batch.events, commit_writes);
+  absl::StatusOr<BatchOutcome> applied =
+      alerts_->ApplyBatch(batch.events, commit_writes, &batch.blocks);
   if (staged) {
     options_.kv->EndTxn(txn, applied.ok(), &forget);
     batch.reservation->kv_txn_ = 0;  // ended
@@ -586,6 +627,8 @@ absl::StatusOr<IngestResult> IngestPipeline::Commit(PreparedBatch batch, const E
   if (options_.metrics != nullptr) {
     options_.metrics->events_accepted.Add(response.accepted());
     options_.metrics->events_duplicate.Add(response.duplicates());
+    options_.metrics->events_stored.Add(outcome.events_stored);
+    options_.metrics->event_blocks_encoded_at_commit.Add(outcome.event_blocks_encoded_at_commit);
   }
   result.changes = std::move(outcome.changes);
   return result;

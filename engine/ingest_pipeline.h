@@ -137,6 +137,8 @@ struct PreparedBatch {
   // The evaluated events, ready for AlertEngine::ApplyBatch (duplicates
   // found before evaluation included, marked IdCheck::kDuplicate).
   std::vector<EventResult> events;
+  // The blocks of events to store, encoded while the batch was evaluated.
+  PreparedEventBlocks blocks;
   // Released when the batch commits or is dropped.
   std::unique_ptr<BatchReservation> reservation;
 };

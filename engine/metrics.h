@@ -102,6 +102,10 @@ class EngineMetrics {
   Counter events_duplicate;
   // Events a worker could not evaluate at all (no rule ran on them).
   Counter events_unevaluated;
+  // Events written to the event store, and event blocks the commit had to
+  // compress itself (engine/event_store.h; normally done ahead).
+  Counter events_stored;
+  Counter event_blocks_encoded_at_commit;
   // (Event, rule) pairs on which the rule ended its worker (each a
   // RULE_ERROR alert), and rules quarantined for it (docs/reliability.md).
   Counter poison_events;

@@ -104,15 +104,13 @@ struct EventsVtab {
 struct EventsCursor {
   sqlite3_vtab_cursor base;  // first: SQLite casts
   EventsVtab* table = nullptr;
-  std::vector<std::string> keys;
-  std::vector<std::string> values;  // as stored (engine/event_codec.h)
+  // The time range's events (engine/event_store.h), a chunk at a time.
+  std::unique_ptr<engine::StoredEventScanner> scanner;
+  std::vector<engine::StoredEventScanner::Event> events;
   size_t pos = 0;
-  std::string next_start;  // the next chunk starts at this key
-  std::string end_key;     // the scan stops before this key
-  bool exhausted = true;   // no more chunks
+  bool exhausted = true;  // no more chunks
   int64_t rowid = 0;
-  // The current row, decoded and parsed on first use.
-  std::unique_ptr<engine::EventDecoder> decoder;
+  // The current row, parsed on first use.
   bool parsed = false;
   simdjson::dom::parser parser;
   std::vector<simdjson::dom::element> fields;
@@ -215,7 +213,6 @@ int OpenCursor(sqlite3_vtab* vtab, sqlite3_vtab_cursor** out) {
   auto* cursor = new EventsCursor();
   std::memset(&cursor->base, 0, sizeof(cursor->base));
   cursor->table = reinterpret_cast<EventsVtab*>(vtab);
-  cursor->decoder = std::make_unique<engine::EventDecoder>(*cursor->table->state->store);
   *out = &cursor->base;
   return SQLITE_OK;
 }
@@ -227,33 +224,18 @@ int CloseCursor(sqlite3_vtab_cursor* cur) {
 
 // Reads the next chunk of events into the cursor.
 int LoadChunk(EventsCursor* c) {
-  c->keys.clear();
-  c->values.clear();
+  c->events.clear();
   c->pos = 0;
   if (c->exhausted) return SQLITE_OK;
   SearchState* state = c->table->state;
-  const std::string prefix = absl::StrCat(c->table->def->log_type, std::string(1, '\0'));
-  absl::Status s = state->store->Scan(
-      store::Family::kEvents, prefix,
-      [&](absl::string_view key, absl::string_view value) {
-        if (key >= absl::string_view(c->end_key)) return false;
-        c->keys.emplace_back(key);
-        c->values.emplace_back(value);
-        return c->keys.size() < kScanChunk;
-      },
-      c->next_start);
+  absl::Status s = c->scanner->Next(kScanChunk, &c->events);
   if (!s.ok()) {
     state->store_error = s;
     SetVtabError(&c->table->base, std::string(s.message()));
     return SQLITE_ERROR;
   }
-  state->scanned += static_cast<int64_t>(c->keys.size());
-  if (c->keys.size() < kScanChunk) {
-    c->exhausted = true;
-  } else {
-    // The smallest key after the last one read.
-    c->next_start = c->keys.back() + std::string(1, '\0');
-  }
+  state->scanned += static_cast<int64_t>(c->events.size());
+  if (c->events.empty()) c->exhausted = true;
   return SQLITE_OK;
 }
 
@@ -296,16 +278,15 @@ int Filter(sqlite3_vtab_cursor* cur, int idx_num, const char* idx_str, int argc,
   }
   c->rowid = 0;
   c->parsed = false;
-  c->keys.clear();
-  c->values.clear();
+  c->events.clear();
   c->pos = 0;
   if (since >= until) {
     c->exhausted = true;
     return SQLITE_OK;
   }
   c->exhausted = false;
-  c->next_start = engine::EventTimeKey(c->table->def->log_type, since);
-  c->end_key = engine::EventTimeKey(c->table->def->log_type, until);
+  c->scanner = std::make_unique<engine::StoredEventScanner>(*state->store, c->table->def->log_type,
+                                                            since, until);
   return LoadChunk(c);
 }
 
@@ -314,13 +295,13 @@ int Next(sqlite3_vtab_cursor* cur) {
   ++c->pos;
   ++c->rowid;
   c->parsed = false;
-  if (c->pos >= c->keys.size()) return LoadChunk(c);
+  if (c->pos >= c->events.size()) return LoadChunk(c);
   return SQLITE_OK;
 }
 
 int Eof(sqlite3_vtab_cursor* cur) {
   auto* c = reinterpret_cast<EventsCursor*>(cur);
-  return c->pos >= c->keys.size() ? 1 : 0;
+  return c->pos >= c->events.size() ? 1 : 0;
 }
 
 int EnsureParsed(EventsCursor* c) {
@@ -328,15 +309,10 @@ int EnsureParsed(EventsCursor* c) {
   const size_t n = c->table->def->columns.size();
   c->fields.assign(n, simdjson::dom::element());
   c->present.assign(n, false);
-  absl::StatusOr<absl::string_view> json = c->decoder->Decode(c->values[c->pos]);
-  if (!json.ok()) {
-    c->table->state->store_error = json.status();
-    SetVtabError(&c->table->base, std::string(json.status().message()));
-    return SQLITE_ERROR;
-  }
+  const std::string& json = c->events[c->pos].json;
   simdjson::dom::element doc;
   simdjson::dom::object object;
-  if (c->parser.parse(json->data(), json->size()).get(doc) != simdjson::SUCCESS ||
+  if (c->parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS ||
       doc.get_object().get(object) != simdjson::SUCCESS) {
     SetVtabError(&c->table->base, "a stored event is not a JSON object");
     return SQLITE_ERROR;

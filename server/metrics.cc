@@ -85,6 +85,8 @@ void CollectIngest(const engine::EngineMetrics& m, v1::ServerMetrics* out) {
   ingest->set_events_accepted(m.events_accepted.value());
   ingest->set_events_duplicate(m.events_duplicate.value());
   ingest->set_events_unevaluated(m.events_unevaluated.value());
+  ingest->set_events_stored(m.events_stored.value());
+  ingest->set_event_blocks_encoded_at_commit(m.event_blocks_encoded_at_commit.value());
   ingest->set_poison_events(m.poison_events.value());
   ingest->set_rules_quarantined(m.rules_quarantined.value());
   for (int i = 0; i < engine::kRejectReasonCount; ++i) {
@@ -284,6 +286,11 @@ std::string RenderPrometheus(const v1::GetServerStatusResponse& status) {
   w.Single("pantherd_events_unevaluated_total", "counter",
            "Events a rule worker could not evaluate at all (no rule ran on them).",
            ingest.events_unevaluated());
+  w.Single("pantherd_events_stored_total", "counter",
+           "Events written to the event store (within --event-retention).", ingest.events_stored());
+  w.Single("pantherd_event_blocks_encoded_at_commit_total", "counter",
+           "Blocks of stored events compressed on the commit path instead of ahead of it.",
+           ingest.event_blocks_encoded_at_commit());
   w.Single("pantherd_poison_events_total", "counter",
            "Events on which a rule ended its worker (each a RULE_ERROR alert).",
            ingest.poison_events());

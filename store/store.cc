@@ -105,8 +105,9 @@ rocksdb::ColumnFamilyOptions FamilyOptions(Family family,
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   if (family == Family::kEvents) {
     // Events are the bulk of the store and are read in ranges: larger
-    // blocks. Each value is already compressed by pantherd on its own, with
-    // its log type's dictionary (engine/event_codec.h), so the files add no
+    // blocks. Each value (a block of events) is already compressed by
+    // pantherd, with its log type's dictionary (engine/event_codec.h,
+    // engine/event_store.h), so the files add no
     // compression of their own: LZ4 or ZSTD over those values found little
     // but the keys' shared bytes, which the blocks' prefix encoding already
     // takes, and cost flush and compaction CPU on every event.

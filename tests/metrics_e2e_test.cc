@@ -18,6 +18,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -84,8 +86,8 @@ class MetricsE2eTest : public ::testing::Test {
     absl::StatusOr<int> code = server_->process().Wait(absl::Seconds(30));
     ASSERT_TRUE(code.ok());
     EXPECT_EQ(*code, 0) << server_->Log();
-    // The endpoint's own counters, logged at shutdown: the test's three GETs.
-    EXPECT_THAT(server_->Log(), HasSubstr("answered=3 refused_or_abandoned=0"));
+    // The endpoint's own counters, logged at shutdown: the test's four GETs.
+    EXPECT_THAT(server_->Log(), HasSubstr("answered=4 refused_or_abandoned=0"));
   }
 
   // Sends one batch of `log_type` on its own stream and returns the answer.
@@ -160,6 +162,8 @@ TEST_F(MetricsE2eTest, CountersMatchWhatWasSentInMetricsAndStatus) {
   answer = LoopbackHttpGet(metrics_port_, "/metrics");
   ASSERT_THAT(answer, StartsWith("HTTP/1.1 200 OK\r\n"));
   std::map<std::string, std::string> m = Samples(answer.substr(answer.find("\r\n\r\n") + 4));
+  // The events of 2026-03-01 are older than the event retention.
+  EXPECT_EQ(m["pantherd_events_stored_total"], "0");
   EXPECT_EQ(m["pantherd_ingest_batches_total"], "3");
   EXPECT_EQ(m["pantherd_ingest_batches_failed_total"], "0");
   EXPECT_EQ(m["pantherd_events_received_total"], "9");
@@ -227,6 +231,30 @@ TEST_F(MetricsE2eTest, CountersMatchWhatWasSentInMetricsAndStatus) {
   EXPECT_THAT(text.out, HasSubstr("RULE"));
   EXPECT_THAT(text.out, ::testing::ContainsRegex("Metrics\\.WhoX +2 +2 +0 "));
   EXPECT_THAT(text.out, ::testing::ContainsRegex("Metrics\\.Raises +3 +0 +3 "));
+
+  // Batch 4: events of today, within the event retention, out of order and
+  // with an event already processed among them: stored in blocks encoded
+  // while the batch was evaluated, none on the commit path.
+  // An hour ago (the search's default range ends now).
+  const absl::Time base = absl::Now() - absl::Hours(1);
+  auto recent = [&](const std::string& uuid, int second) {
+    return absl::StrCat(
+        R"({"uuid":")", uuid, R"(","published":")",
+        absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", base + absl::Seconds(second), absl::UTCTimeZone()),
+        R"(","eventType":"x","who":"y"})");
+  };
+  r = Send({recent("s-3", 13), recent("s-1", 11), Event("m-2", "y"), recent("s-2", 12)});
+  EXPECT_EQ(r.accepted(), 3);
+  EXPECT_EQ(r.duplicates(), 1);
+
+  answer = LoopbackHttpGet(metrics_port_, "/metrics");
+  m = Samples(answer.substr(answer.find("\r\n\r\n") + 4));
+  EXPECT_EQ(m["pantherd_events_stored_total"], "3");
+  EXPECT_EQ(m["pantherd_event_blocks_encoded_at_commit_total"], "0");
+  RunResult found =
+      Ctl({"--output", "csv", "search", "SELECT uuid FROM okta_systemlog ORDER BY p_event_time"});
+  ASSERT_EQ(found.exit_code, 0) << found.err;
+  EXPECT_THAT(found.out, HasSubstr("s-1\r\ns-2\r\ns-3\r\n"));
 }
 
 }  // namespace
