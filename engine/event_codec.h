@@ -1,11 +1,14 @@
-// The value format of stored events (family kEvents, engine/event_store.h):
-// each event's normalised JSON is compressed on its own before it enters the
-// batch's write, so the write-ahead log, its fsync, the memtable and the
-// files carry a few hundred bytes per event instead of the raw JSON.
+// The compression of stored events (family kEvents, engine/event_store.h):
+// events are compressed before they enter the batch's write, so the
+// write-ahead log, its fsync, the memtable and the files carry a few hundred
+// bytes per event instead of the raw JSON. The event store compresses a
+// block of events as one value (EncodeMany) and wraps it in a block header
+// (0x03, engine/event_store.h); earlier versions stored one event per value
+// (Encode), and those values still read.
 //
-// A value is one of (docs/storage.md):
+// A compressed value is one of (docs/storage.md):
 //   '{' ...                          the raw JSON (values written before
-//                                    this format; still read)
+//                                    compression; still read)
 //   0x01 <zstd frame>                zstd without a dictionary
 //   0x02 varint(id) <zstd frame>     zstd with stored dictionary `id`
 // The first byte of a JSON object is '{', so the formats cannot be confused.

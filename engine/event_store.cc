@@ -154,8 +154,9 @@ absl::StatusOr<EncodedEventBlock> EncodeEventBlock(EventEncoder& encoder,
 absl::StatusOr<std::string> UnusedEventBlockKey(const store::Store& store, absl::string_view key,
                                                 char ns,
                                                 const absl::flat_hash_set<std::string>* taken) {
-  std::string candidate(key);
-  for (int n = 1;; ++n) {
+  std::string candidate =
+      ns == kBlockKeyPurge ? absl::StrCat(key, std::string(1, ns), 1) : std::string(key);
+  for (int n = ns == kBlockKeyPurge ? 2 : 1;; ++n) {
     if (taken == nullptr || !taken->contains(candidate)) {
       absl::StatusOr<std::string> existing = store.Get(Family::kEvents, candidate);
       if (absl::IsNotFound(existing.status())) return candidate;

@@ -40,7 +40,8 @@
 // the same write.
 //
 // Thread-safety: the functions only read or write through the Store, which
-// is thread-safe.
+// is thread-safe (and the EventEncoder, also thread-safe); a
+// StoredEventScanner or StoredEventReader is used by one thread at a time.
 #ifndef PANTHERD_ENGINE_EVENT_STORE_H_
 #define PANTHERD_ENGINE_EVENT_STORE_H_
 
@@ -126,17 +127,19 @@ absl::StatusOr<EncodedEventBlock> EncodeEventBlock(EventEncoder& encoder,
                                                    absl::Span<const EventToStore> events,
                                                    std::vector<size_t> members);
 
-// Block keys are unique: a block whose first event's key is taken already
-// (the same event stored twice: an event without an id sent again, or one
-// re-sent after its processed-id record expired) goes under that key plus
-// a suffix, "\x01" and a number for ingestion, "\x02" and a number for a
-// purge's rewrite, so that neither ever overwrites a block the other
-// wrote. A suffix only extends the first event's id in the key (readers
-// take each event's id from the block).
+// Block keys are unique. Ingestion writes a block under its first event's
+// key or, when that is taken already (the same event stored twice: an event
+// without an id sent again, or one re-sent after its processed-id record
+// expired), under that key plus "\x01" and a number; a purge's rewrite of a
+// block always adds "\x02" and a number. Ingestion checks under the engine
+// lock and is the only writer of the first two kinds, the purge the only
+// writer of the third, so neither ever overwrites a block the other wrote.
+// A suffix only extends the first event's id in the key (readers take each
+// event's id from the block).
 //
-// The first of `key`, `key` + `ns` + "1", `key` + `ns` + "2", ... that
-// neither the store nor `taken` (when not null) holds. One point read per
-// candidate. Errors: the store's.
+// The first of `key` (unless `ns` is kBlockKeyPurge), `key` + `ns` + "1",
+// `key` + `ns` + "2", ... that neither the store nor `taken` (when not
+// null) holds. One point read per candidate. Errors: the store's.
 absl::StatusOr<std::string> UnusedEventBlockKey(const store::Store& store, absl::string_view key,
                                                 char ns,
                                                 const absl::flat_hash_set<std::string>* taken);
