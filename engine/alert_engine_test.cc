@@ -1880,18 +1880,41 @@ TEST(EventStoreTest, ScansMergeOverlappingBlocksInTimeOrder) {
   }
 }
 
+// A store and an engine that keeps events for an hour, at clock `now`.
+struct EventStoreEnv {
+  static AlertEngineOptions Options(absl::Time* now) {
+    AlertEngineOptions options;
+    options.now = [now] { return *now; };
+    options.event_retention = absl::Hours(1);
+    return options;
+  }
+  pantherd::testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
+  absl::Time now = At(10);
+  AlertEngine engine{store.get(), Options(&now)};
+};
+
+// The ids of every stored Okta event, in scan order.
+std::vector<std::string> StoredIds(const store::Store& store) {
+  std::vector<std::string> ids;
+  absl::Status s = ScanEvents(store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
+                              [&](const StoredEvent& e) {
+                                ids.emplace_back(e.id);
+                                return true;
+                              });
+  EXPECT_TRUE(s.ok()) << s;
+  return ids;
+}
+
 // The same event stored twice (an event without an id sent again in
 // another batch) starts two blocks with the same first event: the second
 // block goes under a key of its own instead of overwriting the first and
 // the events it holds.
 TEST(EventStoreTest, BlocksThatStartWithTheSameEventKeepTheirOwnKeys) {
-  pantherd::testing::TempDir dir;
-  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
-  absl::Time now = At(10);
-  AlertEngineOptions options;
-  options.now = [&now] { return now; };
-  options.event_retention = absl::Hours(1);
-  AlertEngine engine(store.get(), options);
+  EventStoreEnv env;
+  std::unique_ptr<store::Store>& store = env.store;
+  absl::Time& now = env.now;
+  AlertEngine& engine = env.engine;
   EventResult same = Event("", At(0), {});
   same.event_json = R"({"no":"id"})";
   for (int b = 0; b < 3; ++b) {
@@ -1901,13 +1924,7 @@ TEST(EventStoreTest, BlocksThatStartWithTheSameEventKeepTheirOwnKeys) {
             .ok());
   }
   EXPECT_EQ(*store->Count(store::Family::kEvents, ""), 3);
-  std::vector<std::string> ids;
-  ASSERT_TRUE(ScanEvents(*store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
-                         [&](const StoredEvent& e) {
-                           ids.emplace_back(e.id);
-                           return true;
-                         })
-                  .ok());
+  std::vector<std::string> ids = StoredIds(*store);
   const std::string hash = StoredEventId("", same.event_json);
   EXPECT_THAT(ids, ElementsAre(hash, hash, hash, "after-0", "after-1", "after-2"));
   // A purge that rewrites the straddling blocks keeps them apart too.
@@ -1919,13 +1936,7 @@ TEST(EventStoreTest, BlocksThatStartWithTheSameEventKeepTheirOwnKeys) {
   ASSERT_TRUE(purged.ok()) << purged.status();
   EXPECT_EQ(purged->events, 1);
   EXPECT_EQ(*CountStoredEvents(*store), 7);
-  ids.clear();
-  ASSERT_TRUE(ScanEvents(*store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
-                         [&](const StoredEvent& e) {
-                           ids.emplace_back(e.id);
-                           return true;
-                         })
-                  .ok());
+  ids = StoredIds(*store);
   EXPECT_THAT(ids, ElementsAre(hash, hash, hash, hash, "after-0", "after-1", "after-2"));
 }
 
@@ -1933,13 +1944,10 @@ TEST(EventStoreTest, BlocksThatStartWithTheSameEventKeepTheirOwnKeys) {
 // that straddles it without its older events: exactly the events before
 // the cutoff are gone.
 TEST(EventStoreTest, PurgeRewritesABlockThatStraddlesTheCutoff) {
-  pantherd::testing::TempDir dir;
-  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
-  absl::Time now = At(10);
-  AlertEngineOptions options;
-  options.now = [&now] { return now; };
-  options.event_retention = absl::Hours(1);
-  AlertEngine engine(store.get(), options);
+  EventStoreEnv env;
+  std::unique_ptr<store::Store>& store = env.store;
+  absl::Time& now = env.now;
+  AlertEngine& engine = env.engine;
   // 100 events a second apart from minute 0: blocks [0, 60) and [60, 100).
   std::vector<EventResult> batch;
   for (int i = 0; i < 100; ++i) {
@@ -1968,13 +1976,7 @@ TEST(EventStoreTest, PurgeRewritesABlockThatStraddlesTheCutoff) {
       ElementsAre(absl::StrCat(EventKey("Okta.SystemLog", At(0) + absl::Seconds(30), "e130", ""),
                                std::string(1, kBlockKeyPurge), "1"),
                   EventKey("Okta.SystemLog", At(1), "e160", "")));
-  std::vector<std::string> ids;
-  ASSERT_TRUE(ScanEvents(*store, "Okta.SystemLog", absl::InfinitePast(), absl::InfiniteFuture(),
-                         [&](const StoredEvent& e) {
-                           ids.emplace_back(e.id);
-                           return true;
-                         })
-                  .ok());
+  std::vector<std::string> ids = StoredIds(*store);
   ASSERT_THAT(ids, SizeIs(70));
   EXPECT_EQ(ids.front(), "e130");
   EXPECT_EQ(ids.back(), "e199");

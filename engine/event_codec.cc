@@ -28,26 +28,6 @@ constexpr uint64_t kMaxEventBytes = 64 << 20;
 // The samples of one log type never take more memory than this.
 constexpr size_t kMaxSampleBytes = 16 << 20;
 
-void AppendVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-// Reads a varint from the front of *in and removes it; false when malformed.
-bool ConsumeVarint(absl::string_view* in, uint64_t* v) {
-  *v = 0;
-  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
-    const auto byte = static_cast<uint8_t>(in->front());
-    in->remove_prefix(1);
-    *v |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 std::string EventDictionaryKey(uint64_t id) {
@@ -261,7 +241,7 @@ absl::Status EventEncoder::EncodeMany(absl::string_view log_type,
     out->reserve(1 + 10 + n);  // tag, varint dictionary id, frame
     if (dictionary != nullptr) {
       out->push_back(kEventValueZstdDictionary);
-      AppendVarint(out, dictionary->id);
+      store::AppendVarint(out, dictionary->id);
     } else {
       out->push_back(kEventValueZstd);
     }
@@ -438,7 +418,7 @@ absl::StatusOr<absl::string_view> EventDecoder::Decode(absl::string_view value) 
       break;
     case kEventValueZstdDictionary: {
       uint64_t id = 0;
-      if (!ConsumeVarint(&frame, &id)) {
+      if (!store::ConsumeVarint(&frame, &id)) {
         return absl::DataLossError("a stored event value has a malformed dictionary id");
       }
       PANTHERD_ASSIGN_OR_RETURN(ddict, Dictionary(id));

@@ -22,26 +22,6 @@ constexpr size_t kPurgeChunk = 1000;
 
 std::string Sep() { return std::string(1, kSep); }
 
-void AppendVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-// Reads a varint from the front of *in; false when it is malformed.
-bool ReadVarint(absl::string_view* in, uint64_t* v) {
-  *v = 0;
-  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
-    const uint8_t b = static_cast<uint8_t>(in->front());
-    in->remove_prefix(1);
-    *v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return true;
-  }
-  return false;
-}
-
 std::string ContentId(absl::string_view json) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -130,10 +110,10 @@ absl::StatusOr<EncodedEventBlock> EncodeEventBlock(EventEncoder& encoder,
   jsons.reserve(members.size());
   for (size_t i : members) {
     const EventToStore& e = events[i];
-    AppendVarint(&payload, static_cast<uint64_t>(e.time_us - first.time_us));
-    AppendVarint(&payload, e.id.size());
+    store::AppendVarint(&payload, static_cast<uint64_t>(e.time_us - first.time_us));
+    store::AppendVarint(&payload, e.id.size());
     payload.append(e.id.data(), e.id.size());
-    AppendVarint(&payload, e.json.size());
+    store::AppendVarint(&payload, e.json.size());
     payload.append(e.json.data(), e.json.size());
     jsons.push_back(e.json);
   }
@@ -144,8 +124,9 @@ absl::StatusOr<EncodedEventBlock> EncodeEventBlock(EventEncoder& encoder,
       absl::StrCat(EventTimeKey(first.log_type, absl::FromUnixMicros(first.time_us)), first.id);
   block.value.reserve(1 + 20 + inner.size());
   block.value.push_back(kEventValueBlock);
-  AppendVarint(&block.value, members.size());
-  AppendVarint(&block.value, static_cast<uint64_t>(events[members.back()].time_us - first.time_us));
+  store::AppendVarint(&block.value, members.size());
+  store::AppendVarint(&block.value,
+                      static_cast<uint64_t>(events[members.back()].time_us - first.time_us));
   block.value.append(inner);
   block.members = std::move(members);
   return block;
@@ -178,7 +159,8 @@ struct BlockHeader {
 absl::StatusOr<BlockHeader> ParseBlockHeader(absl::string_view key, absl::string_view value) {
   BlockHeader h;
   absl::string_view rest = value.substr(1);
-  if (!ReadVarint(&rest, &h.count) || !ReadVarint(&rest, &h.span_us) || h.count == 0) {
+  if (!store::ConsumeVarint(&rest, &h.count) || !store::ConsumeVarint(&rest, &h.span_us) ||
+      h.count == 0) {
     return absl::DataLossError(absl::StrCat("event block \"", absl::CHexEscape(key.substr(0, 80)),
                                             "\" has a malformed header"));
   }
@@ -218,13 +200,14 @@ absl::Status DecodeStoredValue(absl::string_view key, absl::string_view value,
   std::string event_key;
   for (uint64_t n = 0; n < h.count; ++n) {
     uint64_t dt = 0, id_size = 0, json_size = 0;
-    if (!ReadVarint(&payload, &dt) || dt > h.span_us || !ReadVarint(&payload, &id_size) ||
-        id_size > payload.size()) {
+    if (!store::ConsumeVarint(&payload, &dt) || dt > h.span_us ||
+        !store::ConsumeVarint(&payload, &id_size) || id_size > payload.size()) {
       return malformed();
     }
     const absl::string_view id = payload.substr(0, id_size);
     payload.remove_prefix(id_size);
-    if (!ReadVarint(&payload, &json_size) || json_size > payload.size()) return malformed();
+    if (!store::ConsumeVarint(&payload, &json_size) || json_size > payload.size())
+      return malformed();
     const absl::Time t = absl::FromUnixMicros(t0 + static_cast<int64_t>(dt));
     event_key = absl::StrCat(EventTimeKey(e.log_type, t), id);
     StoredEvent one;

@@ -59,6 +59,25 @@ absl::StatusOr<int64_t> DecodeInt64(absl::string_view bytes) {
   return static_cast<int64_t>(*raw ^ kSignBit);
 }
 
+void AppendVarint(std::string* dst, uint64_t value) {
+  while (value >= 0x80) {
+    dst->push_back(static_cast<char>((value & 0x7f) | 0x80));
+    value >>= 7;
+  }
+  dst->push_back(static_cast<char>(value));
+}
+
+bool ConsumeVarint(absl::string_view* in, uint64_t* value) {
+  *value = 0;
+  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+    const auto byte = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    *value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
 absl::Status ValidateKeyPart(absl::string_view part, absl::string_view what) {
   if (part.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " must not be empty"));
   if (part.find(kKeySeparator) != absl::string_view::npos) {

@@ -57,6 +57,14 @@ void AppendInt64(std::string* dst, int64_t value);
 // Inverse of EncodeInt64. InvalidArgument unless `bytes` is exactly 8 bytes.
 absl::StatusOr<int64_t> DecodeInt64(absl::string_view bytes);
 
+// Appends `value` to *dst as a varint (7 bits a byte, least significant
+// first; a value's bytes, not ordered). `dst` must not be null.
+void AppendVarint(std::string* dst, uint64_t value);
+// Reads a varint from the front of *in and removes it; false (with *in
+// advanced arbitrarily) when *in ends inside one or it is longer than ten
+// bytes.
+bool ConsumeVarint(absl::string_view* in, uint64_t* value);
+
 // Returns OK when `part` can be a non-final part of a composite key: it is
 // non-empty and contains no kKeySeparator. Otherwise InvalidArgument naming
 // `what` (e.g. "rule id"). Use it on ids that come from users before calling

@@ -203,6 +203,28 @@ TEST_F(keys_test, SequenceKeysSortNumerically) {
   EXPECT_EQ(*seq, 123456789u);
 }
 
+TEST_F(keys_test, VarintsRoundTripAndRefuseTruncatedInput) {
+  std::string bytes;
+  const uint64_t values[] = {0, 1, 127, 128, 300, uint64_t{1} << 35, ~uint64_t{0}};
+  for (uint64_t v : values) AppendVarint(&bytes, v);
+  EXPECT_EQ(bytes.size(), 1u + 1 + 1 + 2 + 2 + 6 + 10);
+  absl::string_view in = bytes;
+  for (uint64_t v : values) {
+    uint64_t got = 0;
+    ASSERT_TRUE(ConsumeVarint(&in, &got));
+    EXPECT_EQ(got, v);
+  }
+  EXPECT_TRUE(in.empty());
+  uint64_t got = 0;
+  absl::string_view empty;
+  EXPECT_FALSE(ConsumeVarint(&empty, &got));
+  absl::string_view cut("\x80\x80", 2);  // ends inside a varint
+  EXPECT_FALSE(ConsumeVarint(&cut, &got));
+  const std::string endless(11, '\xff');  // longer than ten bytes
+  absl::string_view too_long = endless;
+  EXPECT_FALSE(ConsumeVarint(&too_long, &got));
+}
+
 absl::StatusOr<int64_t> VersionOf(absl::string_view key) {
   PANTHERD_ASSIGN_OR_RETURN(RuleVersionKeyParts parts, ParseRuleVersionKey(key));
   PANTHERD_RETURN_IF_ERROR(ValidateKeyPart(parts.id, "rule id"));
