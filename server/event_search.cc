@@ -99,6 +99,10 @@ struct EventsVtab {
   SearchState* state;
   const TableDef* def;
   absl::flat_hash_map<std::string, int> column_index;
+  // The same by lower-case name: a field written in another case (as in
+  // panther-analysis' test events, "eventtype") is its column too, as the
+  // rules' case-insensitive event finds it.
+  absl::flat_hash_map<std::string, int> lower_column_index;
 };
 
 struct EventsCursor {
@@ -115,6 +119,7 @@ struct EventsCursor {
   simdjson::dom::parser parser;
   std::vector<simdjson::dom::element> fields;
   std::vector<bool> present;
+  std::vector<bool> exact;  // present[i] came from a field named exactly so
 };
 
 void SetVtabError(sqlite3_vtab* vtab, const std::string& message) {
@@ -148,6 +153,8 @@ int ConnectTable(sqlite3* db, void* aux, int argc, const char* const* argv, sqli
   vtab->def = def;
   for (size_t i = 0; i < def->columns.size(); ++i) {
     vtab->column_index[def->columns[i]] = static_cast<int>(i);
+    vtab->lower_column_index.try_emplace(absl::AsciiStrToLower(def->columns[i]),
+                                         static_cast<int>(i));
   }
   *out = &vtab->base;
   return SQLITE_OK;
@@ -317,11 +324,21 @@ int EnsureParsed(EventsCursor* c) {
     SetVtabError(&c->table->base, "a stored event is not a JSON object");
     return SQLITE_ERROR;
   }
+  // A field named exactly as its column wins over one in another case.
+  c->exact.assign(n, false);
   for (simdjson::dom::key_value_pair field : object) {
-    auto it = c->table->column_index.find(absl::string_view(field.key.data(), field.key.size()));
-    if (it == c->table->column_index.end()) continue;
+    const absl::string_view key(field.key.data(), field.key.size());
+    auto it = c->table->column_index.find(key);
+    bool exact = true;
+    if (it == c->table->column_index.end()) {
+      it = c->table->lower_column_index.find(absl::AsciiStrToLower(key));
+      if (it == c->table->lower_column_index.end()) continue;
+      exact = false;
+    }
+    if (!exact && c->exact[it->second]) continue;
     c->fields[it->second] = field.value;
     c->present[it->second] = true;
+    c->exact[it->second] = exact;
   }
   c->parsed = true;
   return SQLITE_OK;

@@ -477,6 +477,45 @@ TEST_F(EventSearchTest, CancellationStopsTheQuery) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 
+// Fields in another case than their column (panther-analysis' test events
+// write "eventtype", "displaymessage") are that column, as the rules'
+// case-insensitive event sees them; an exact name wins over another case.
+TEST(EventSearchCaseTest, FieldsInAnotherCaseAreTheirColumn) {
+  pantherd::testing::TempDir dir;
+  std::unique_ptr<store::Store> store = *store::Store::Open(dir.Sub("data"), {});
+  engine::AlertEngineOptions options;
+  options.now = [] { return kNow; };
+  options.event_retention = absl::Hours(24 * 365);
+  engine::AlertEngine engine(store.get(), options);
+  auto event = [](const std::string& id, const std::string& fields) {
+    engine::EventResult e;
+    e.event_id = id;
+    e.log_type = "Okta.SystemLog";
+    e.event_time = EventTime(1);
+    e.event_json = absl::StrCat(R"({"uuid":")", id, R"(",)", fields, "}");
+    return e;
+  };
+  ASSERT_TRUE(engine
+                  .ApplyBatch({event("lower", R"("eventtype":"user.account.lock")"),
+                               event("both", R"("eventtype":"other","eventType":"exact")"),
+                               event("both2", R"("eventType":"exact","EVENTTYPE":"other")")})
+                  .ok());
+  v1::SearchEventsRequest request;
+  request.set_sql("SELECT uuid, eventType FROM okta_systemlog ORDER BY uuid");
+  *request.mutable_since() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(kStart));
+  std::vector<std::string> rows;
+  std::atomic<bool> never{false};
+  absl::StatusOr<v1::SearchSummary> summary =
+      RunEventSearch(*store, request, kNow, never,
+                     {[](v1::SearchHeader) { return true; },
+                      [&](v1::SearchRow r) {
+                        rows.push_back(absl::StrCat(Cell(r.values(0)), "|", Cell(r.values(1))));
+                        return true;
+                      }});
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_THAT(rows, ElementsAre("both|exact", "both2|exact", "lower|user.account.lock"));
+}
+
 TEST(EventSearchParseTest, RequestsAreCheckedFieldByField) {
   v1::SearchEventsRequest request;
   EXPECT_EQ(ValidateSearchRequest(request).message(), "sql: is required");
