@@ -727,23 +727,7 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
     // its own (keyed at `now_us`), or a duplicate was found only now: then
     // they are encoded again here, under the lock (rare).
     if (prepared == nullptr || prepared->planned != to_store) {
-      std::vector<EventToStore> inputs;
-      std::vector<std::string> ids;
-      inputs.reserve(to_store.size());
-      ids.reserve(to_store.size());
-      for (size_t i : to_store) {
-        const EventResult& e = events[i];
-        ids.push_back(StoredEventId(e.event_id, e.event_json));
-        inputs.push_back(
-            EventToStore{e.log_type, EventMicros(e.event_time, now_us), ids.back(), e.event_json});
-      }
-      encoded.planned = to_store;
-      encoded.blocks.clear();
-      for (std::vector<size_t>& members : PlanEventBlocks(inputs)) {
-        PANTHERD_ASSIGN_OR_RETURN(EncodedEventBlock b,
-                                  EncodeEventBlock(event_encoder_, inputs, std::move(members)));
-        encoded.blocks.push_back(std::move(b));
-      }
+      PANTHERD_ASSIGN_OR_RETURN(encoded, EncodeBlocksOf(events, to_store, now_us));
       prepared = &encoded;
       outcome.event_blocks_encoded_at_commit = static_cast<int64_t>(encoded.blocks.size());
     }
@@ -801,26 +785,32 @@ absl::StatusOr<BatchOutcome> AlertEngine::ApplyBatch(const std::vector<EventResu
 
 absl::StatusOr<PreparedEventBlocks> AlertEngine::EncodeStoredEvents(
     const std::vector<EventResult>& events) {
-  PreparedEventBlocks out;
-  if (!StoresEvents()) return out;
+  if (!StoresEvents()) return PreparedEventBlocks();
   const int64_t now_us = absl::ToUnixMicros(options_.now());
-  std::vector<EventToStore> inputs;
-  std::vector<std::string> ids;
-  ids.reserve(events.size());
+  std::vector<size_t> planned;
   for (size_t i = 0; i < events.size(); ++i) {
     const EventResult& e = events[i];
-    if (e.id_check == IdCheck::kDuplicate || !HasEventTime(e) ||
-        !InEventRetention(options_, EventMicros(e.event_time, now_us), now_us)) {
-      continue;
+    if (e.id_check != IdCheck::kDuplicate && HasEventTime(e) &&
+        InEventRetention(options_, EventMicros(e.event_time, now_us), now_us)) {
+      planned.push_back(i);
     }
-    out.planned.push_back(i);
-    ids.push_back(StoredEventId(e.event_id, e.event_json));
   }
+  return EncodeBlocksOf(events, std::move(planned), now_us);
+}
+
+absl::StatusOr<PreparedEventBlocks> AlertEngine::EncodeBlocksOf(
+    const std::vector<EventResult>& events, std::vector<size_t> planned, int64_t now_us) {
+  PreparedEventBlocks out;
+  out.planned = std::move(planned);
+  std::vector<std::string> ids;
+  std::vector<EventToStore> inputs;
+  ids.reserve(out.planned.size());
   inputs.reserve(out.planned.size());
-  for (size_t k = 0; k < out.planned.size(); ++k) {
-    const EventResult& e = events[out.planned[k]];
+  for (size_t i : out.planned) {
+    const EventResult& e = events[i];
+    ids.push_back(StoredEventId(e.event_id, e.event_json));
     inputs.push_back(
-        EventToStore{e.log_type, absl::ToUnixMicros(e.event_time), ids[k], e.event_json});
+        EventToStore{e.log_type, EventMicros(e.event_time, now_us), ids.back(), e.event_json});
   }
   for (std::vector<size_t>& members : PlanEventBlocks(inputs)) {
     PANTHERD_ASSIGN_OR_RETURN(EncodedEventBlock b,

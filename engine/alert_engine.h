@@ -423,6 +423,12 @@ class AlertEngine {
   absl::StatusOr<PurgeStats> PurgeExpired();
 
  private:
+  // Plans and encodes the blocks of events[planned] (ascending indices),
+  // keyed at `now_us` when they have no time of their own. Thread-safe;
+  // takes no engine lock. Errors as EncodeEventBlock.
+  absl::StatusOr<PreparedEventBlocks> EncodeBlocksOf(const std::vector<EventResult>& events,
+                                                     std::vector<size_t> planned, int64_t now_us);
+
   class BatchState;
 
   // max_list_reply_bytes less room for a page token and framing.
